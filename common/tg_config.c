@@ -1,0 +1,263 @@
+/*
+ * tg_config: the variable table and the loader. Numbers are parsed strictly (the whole value
+ * must be a non-negative integer); a bad value fails start-up with the variable's name rather
+ * than running with a silent default.
+ */
+#include "tg_config.h"
+#include "tg_err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct var {
+  const char *name;
+  const char *def;
+  int progs;
+  const char *help;
+} var;
+
+static const var vars[] = {
+    {"TOOLGATE_DB", "toolgate.db", TG_PROG_GATEWAY | TG_PROG_WORKER, "SQLite database file (created, WAL mode)"},
+    {"TOOLGATE_LISTEN", "127.0.0.1:8080", TG_PROG_GATEWAY | TG_PROG_SIM, "host:port to listen on"},
+    {"COMPOSIO_BASE_URL", "https://backend.composio.dev", TG_PROG_GATEWAY | TG_PROG_WORKER, "Composio API base URL (no /api/v3)"},
+    {"COMPOSIO_API_KEY", NULL, TG_PROG_ALL, "Composio project API key, sent as x-api-key (secret; never logged or stored)"},
+    {"COMPOSIO_MCP_SERVER_ID", NULL, TG_PROG_GATEWAY, "Composio MCP server id used to generate per-user MCP URLs"},
+    {"COMPOSIO_AUTH_CONFIG_<PROVIDER>", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER, "one per provider, e.g. COMPOSIO_AUTH_CONFIG_GMAIL=ac_...; the provider name is the lowercased suffix"},
+    {"COMPOSIO_TOOLKIT_<PROVIDER>", "<provider>", TG_PROG_GATEWAY | TG_PROG_WORKER, "Composio toolkit slug of a provider"},
+    {"COMPOSIO_DISPLAY_NAME_<PROVIDER>", "<provider>", TG_PROG_GATEWAY, "display name of a provider"},
+    {"TOOLGATE_REDIRECT_URL", "http://127.0.0.1:8080/api/composio-redirect", TG_PROG_GATEWAY, "our OAuth callback URL, given to Composio"},
+    {"TOOLGATE_UI_URL", "/", TG_PROG_GATEWAY, "web UI URL the OAuth callback redirects the browser to"},
+    {"TOOLGATE_TRUST_USER_HEADER", "0", TG_PROG_GATEWAY, "1: take the user id from X-User-Id (development, or behind an authenticating proxy)"},
+    {"TOOLGATE_JWT_SECRET", NULL, TG_PROG_GATEWAY, "HS256 secret for Authorization: Bearer tokens (secret)"},
+    {"TOOLGATE_SECRET_KEY", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER, "key for secrets at rest (secret)"},
+    {"TOOLGATE_DEFAULT_CREDITS", "100", TG_PROG_GATEWAY, "credits a new user starts with"},
+    {"TOOLGATE_RUN_COST", "1", TG_PROG_GATEWAY, "credits debited per admitted run"},
+    {"TOOLGATE_WORKER_ID", "<hostname>-<pid>", TG_PROG_WORKER, "this worker's name in claimed_by"},
+    {"TOOLGATE_POLL_MS", "200", TG_PROG_WORKER, "ms between queue polls when idle"},
+    {"TOOLGATE_LEASE_MS", "30000", TG_PROG_WORKER, "lease length in ms (heartbeats extend it)"},
+    {"TOOLGATE_WORKER_CONCURRENCY", "4", TG_PROG_WORKER, "runs in flight per worker process"},
+    {"TOOLGATE_MCP_TIMEOUT_MS", "30000", TG_PROG_WORKER, "timeout of one MCP request in ms"},
+    {"TOOLGATE_COMPOSIO_TIMEOUT_MS", "10000", TG_PROG_GATEWAY | TG_PROG_WORKER, "timeout of one Composio call in ms"},
+    {"TOOLGATE_LOG_LEVEL", "info", TG_PROG_ALL, "debug, info, warn or error"},
+};
+
+const char *tg_secret_reveal(const tg_secret *s)
+{
+  return s ? s->value_ : NULL;
+}
+
+static const char *def_of(const char *name)
+{
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    if (strcmp(vars[i].name, name) == 0)
+      return vars[i].def;
+  return NULL;
+}
+
+static char *get_str(const char *name)
+{
+  const char *v = getenv(name);
+  if (!v || !*v)
+    v = def_of(name);
+  return v ? strdup(v) : NULL;
+}
+
+static int get_int(const char *name, int64_t *out, char *err, size_t errlen)
+{
+  const char *v = getenv(name);
+  char *end;
+  long long n;
+  if (!v || !*v)
+    v = def_of(name);
+  errno = 0;
+  n = strtoll(v, &end, 10);
+  if (errno || end == v || *end || n < 0) {
+    snprintf(err, errlen, "%s: expected a non-negative integer, got \"%s\"", name, v);
+    return TG_EINVAL;
+  }
+  *out = n;
+  return 0;
+}
+
+static char *lower_dup(const char *s, size_t n)
+{
+  char *r = malloc(n + 1);
+  if (!r)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    r[i] = (char)tolower((unsigned char)s[i]);
+  r[n] = 0;
+  return r;
+}
+
+static char *provider_env(const char *prefix, const char *provider)
+{
+  char name[256];
+  size_t n = (size_t)snprintf(name, sizeof name, "%s", prefix);
+  for (const char *p = provider; *p && n + 1 < sizeof name; p++)
+    name[n++] = (char)toupper((unsigned char)*p);
+  name[n] = 0;
+  const char *v = getenv(name);
+  return strdup(v && *v ? v : provider);
+}
+
+static int cmp_provider(const void *a, const void *b)
+{
+  return strcmp(((const tg_provider *)a)->provider, ((const tg_provider *)b)->provider);
+}
+
+static int load_providers(tg_config *c, char *err, size_t errlen)
+{
+  static const char prefix[] = "COMPOSIO_AUTH_CONFIG_";
+  size_t cap = 0;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, prefix, sizeof prefix - 1) == 0)
+      cap++;
+  if (!cap)
+    return 0;
+  c->providers = calloc(cap, sizeof *c->providers);
+  if (!c->providers)
+    return TG_ENOMEM;
+  for (char **e = environ; *e; e++) {
+    const char *name, *eq;
+    tg_provider *p;
+    if (strncmp(*e, prefix, sizeof prefix - 1) != 0)
+      continue;
+    name = *e + sizeof prefix - 1;
+    eq = strchr(name, '=');
+    if (!eq || eq == name || !eq[1]) {
+      snprintf(err, errlen, "%.*s: expected COMPOSIO_AUTH_CONFIG_<PROVIDER>=ac_...",
+               (int)(eq ? eq - *e : (long)strlen(*e)), *e);
+      return TG_EINVAL;
+    }
+    p = &c->providers[c->n_providers++];
+    p->provider = lower_dup(name, (size_t)(eq - name));
+    p->auth_config_id = strdup(eq + 1);
+    if (!p->provider || !p->auth_config_id)
+      return TG_ENOMEM;
+    p->toolkit_slug = provider_env("COMPOSIO_TOOLKIT_", p->provider);
+    p->display_name = provider_env("COMPOSIO_DISPLAY_NAME_", p->provider);
+    if (!p->toolkit_slug || !p->display_name)
+      return TG_ENOMEM;
+  }
+  qsort(c->providers, c->n_providers, sizeof *c->providers, cmp_provider);
+  return 0;
+}
+
+int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
+{
+  char *listen, *colon, *end;
+  long port;
+  int rc;
+
+  memset(c, 0, sizeof *c);
+  snprintf(err, errlen, "out of memory");
+  c->db_path = get_str("TOOLGATE_DB");
+  listen = get_str("TOOLGATE_LISTEN");
+  c->composio_base_url = get_str("COMPOSIO_BASE_URL");
+  c->composio_api_key.value_ = get_str("COMPOSIO_API_KEY");
+  c->composio_mcp_server_id = get_str("COMPOSIO_MCP_SERVER_ID");
+  c->redirect_url = get_str("TOOLGATE_REDIRECT_URL");
+  c->ui_url = get_str("TOOLGATE_UI_URL");
+  c->jwt_secret.value_ = get_str("TOOLGATE_JWT_SECRET");
+  c->secret_key.value_ = get_str("TOOLGATE_SECRET_KEY");
+  c->log_level = get_str("TOOLGATE_LOG_LEVEL");
+  c->worker_id = getenv("TOOLGATE_WORKER_ID") && *getenv("TOOLGATE_WORKER_ID")
+                     ? strdup(getenv("TOOLGATE_WORKER_ID"))
+                     : NULL;
+  if (!c->worker_id) {
+    char host[128] = "worker", buf[160];
+    gethostname(host, sizeof host - 1);
+    snprintf(buf, sizeof buf, "%s-%ld", host, (long)getpid());
+    c->worker_id = strdup(buf);
+  }
+  if (!c->db_path || !listen || !c->composio_base_url || !c->redirect_url || !c->ui_url ||
+      !c->log_level || !c->worker_id) {
+    free(listen);
+    return TG_ENOMEM;
+  }
+  /* Trailing slashes would double up when paths are appended. */
+  for (size_t n = strlen(c->composio_base_url); n > 0 && c->composio_base_url[n - 1] == '/'; n--)
+    c->composio_base_url[n - 1] = 0;
+
+  colon = strrchr(listen, ':');
+  port = colon ? strtol(colon + 1, &end, 10) : -1;
+  if (!colon || colon == listen || *end || port < 0 || port > 65535) {
+    snprintf(err, errlen, "TOOLGATE_LISTEN: expected host:port, got \"%s\"", listen);
+    free(listen);
+    return TG_EINVAL;
+  }
+  *colon = 0;
+  c->listen_host = listen;
+  c->listen_port = (int)port;
+
+  {
+    int64_t trust = 0;
+    if ((rc = get_int("TOOLGATE_TRUST_USER_HEADER", &trust, err, errlen)) ||
+        (rc = get_int("TOOLGATE_DEFAULT_CREDITS", &c->default_credits, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_COST", &c->run_cost, err, errlen)) ||
+        (rc = get_int("TOOLGATE_POLL_MS", &c->poll_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_LEASE_MS", &c->lease_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_WORKER_CONCURRENCY", &c->concurrency, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MCP_TIMEOUT_MS", &c->mcp_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_COMPOSIO_TIMEOUT_MS", &c->composio_timeout_ms, err, errlen)))
+      return rc;
+    c->trust_user_header = trust != 0;
+  }
+  if (c->concurrency < 1)
+    c->concurrency = 1;
+  if ((prog & (TG_PROG_GATEWAY | TG_PROG_WORKER)) && (rc = load_providers(c, err, errlen)))
+    return rc;
+  return 0;
+}
+
+void tg_config_free(tg_config *c)
+{
+  if (!c)
+    return;
+  free(c->db_path);
+  free(c->listen_host);
+  free(c->composio_base_url);
+  free(c->composio_api_key.value_);
+  free(c->composio_mcp_server_id);
+  free(c->redirect_url);
+  free(c->ui_url);
+  free(c->jwt_secret.value_);
+  free(c->secret_key.value_);
+  free(c->worker_id);
+  free(c->log_level);
+  for (size_t i = 0; i < c->n_providers; i++) {
+    free(c->providers[i].provider);
+    free(c->providers[i].auth_config_id);
+    free(c->providers[i].toolkit_slug);
+    free(c->providers[i].display_name);
+  }
+  free(c->providers);
+  memset(c, 0, sizeof *c);
+}
+
+const tg_provider *tg_config_provider(const tg_config *c, const char *provider)
+{
+  for (size_t i = 0; provider && i < c->n_providers; i++)
+    if (strcmp(c->providers[i].provider, provider) == 0)
+      return &c->providers[i];
+  return NULL;
+}
+
+void tg_config_help(FILE *out, int prog, const char *usage)
+{
+  fprintf(out, "%s\n\nEnvironment variables:\n", usage);
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    if (!(vars[i].progs & prog))
+      continue;
+    fprintf(out, "  %-34s %s", vars[i].name, vars[i].help);
+    if (vars[i].def)
+      fprintf(out, " [default: %s]", vars[i].def);
+    fputc('\n', out);
+  }
+}

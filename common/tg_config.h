@@ -1,0 +1,75 @@
+/*
+ * tg_config: configuration from environment variables (DESIGN.md section 9).
+ *
+ * One table (tg_config.c) names every variable, its default, which programs read it and a line
+ * of help; tg_config_load() fills a tg_config from the environment and tg_config_help() prints
+ * the table for --help. Strings in a tg_config are owned by it and freed by tg_config_free().
+ * Secret values (API keys, secrets) are held as tg_secret so that no log call can format them
+ * by accident: reach the text only through tg_secret_reveal() at the point of use.
+ */
+#ifndef TG_CONFIG_H
+#define TG_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Which program reads a variable (bit mask). */
+enum { TG_PROG_GATEWAY = 1, TG_PROG_WORKER = 2, TG_PROG_SIM = 4, TG_PROG_ALL = 7 };
+
+/* A secret string. Opaque on purpose: pass it around, reveal it only to send it. */
+typedef struct tg_secret {
+  char *value_; /* NULL when unset */
+} tg_secret;
+
+/* The secret's text, or NULL when unset. Never pass the result to a log function. */
+const char *tg_secret_reveal(const tg_secret *s);
+
+/* One provider from COMPOSIO_AUTH_CONFIG_<PROVIDER>=ac_...: provider is the lowercased suffix. */
+typedef struct tg_provider {
+  char *provider;       /* "gmail" */
+  char *auth_config_id; /* "ac_..." */
+  char *toolkit_slug;   /* COMPOSIO_TOOLKIT_<PROVIDER>, default: the provider name */
+  char *display_name;   /* COMPOSIO_DISPLAY_NAME_<PROVIDER>, default: the provider name */
+} tg_provider;
+
+typedef struct tg_config {
+  char *db_path;            /* TOOLGATE_DB */
+  char *listen_host;        /* from TOOLGATE_LISTEN host:port */
+  int listen_port;          /*   "  */
+  char *composio_base_url;  /* COMPOSIO_BASE_URL, no trailing slash */
+  tg_secret composio_api_key; /* COMPOSIO_API_KEY */
+  char *composio_mcp_server_id; /* COMPOSIO_MCP_SERVER_ID */
+  char *redirect_url;       /* TOOLGATE_REDIRECT_URL: our callback, given to Composio */
+  char *ui_url;             /* TOOLGATE_UI_URL: where the callback sends the browser */
+  int trust_user_header;    /* TOOLGATE_TRUST_USER_HEADER */
+  tg_secret jwt_secret;     /* TOOLGATE_JWT_SECRET */
+  tg_secret secret_key;     /* TOOLGATE_SECRET_KEY */
+  int64_t default_credits;  /* TOOLGATE_DEFAULT_CREDITS */
+  int64_t run_cost;         /* TOOLGATE_RUN_COST */
+  char *worker_id;          /* TOOLGATE_WORKER_ID, default "<hostname>-<pid>" */
+  int64_t poll_ms;          /* TOOLGATE_POLL_MS */
+  int64_t lease_ms;         /* TOOLGATE_LEASE_MS */
+  int64_t mcp_timeout_ms;   /* TOOLGATE_MCP_TIMEOUT_MS */
+  int64_t composio_timeout_ms; /* TOOLGATE_COMPOSIO_TIMEOUT_MS */
+  int64_t concurrency;      /* TOOLGATE_WORKER_CONCURRENCY */
+  char *log_level;          /* TOOLGATE_LOG_LEVEL */
+  tg_provider *providers;   /* sorted by provider name */
+  size_t n_providers;
+} tg_config;
+
+/*
+ * Fills *c from the environment for program prog (TG_PROG_*). On failure returns TG_EINVAL and
+ * writes a one-line reason into err (size errlen), e.g. "TOOLGATE_LISTEN: expected host:port".
+ * *c must be freed with tg_config_free() either way.
+ */
+int tg_config_load(tg_config *c, int prog, char *err, size_t errlen);
+
+void tg_config_free(tg_config *c);
+
+/* Finds a configured provider by name; NULL when unknown. The pointer lives as long as c. */
+const tg_provider *tg_config_provider(const tg_config *c, const char *provider);
+
+/* Prints usage: the summary line, then every variable prog reads with default and help. */
+void tg_config_help(FILE *out, int prog, const char *usage);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * tg_db: SQLite wrapper: open with WAL + foreign keys + busy timeout, apply the compiled-in
+ * migrations (schema/NNN_*.sql, PRAGMA user_version), cached prepared statements, transactions,
+ * and small helpers that bind by a type string and read rows as JSON.
+ *
+ * A tg_db is one connection and must be used by one thread at a time (the gateway gives each
+ * job a connection from tg_dbq; a worker's jobs do the same). SQLITE_* codes are converted here:
+ * SQLITE_BUSY/LOCKED → TG_EBUSY, constraint violations → TG_ECONFLICT, others → TG_EDB, with
+ * sqlite3_errmsg logged at this boundary.
+ *
+ * Binding type strings (one char per parameter, in order):
+ *   's' const char * (NULL binds NULL)     'i' int           'I' int64_t (long long)
+ *   'n' NULL (consumes no argument)        'j' json_t * (bound as compact JSON text, NULL → NULL)
+ */
+#ifndef TG_DB_H
+#define TG_DB_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+typedef struct tg_db tg_db;
+
+/* Milliseconds since the epoch, UTC (wall clock). */
+int64_t tg_now_ms(void);
+
+/*
+ * Opens (creating if needed) the database at path, sets journal_mode=WAL, synchronous=NORMAL,
+ * foreign_keys=ON and a busy timeout of busy_timeout_ms, then applies pending migrations in one
+ * IMMEDIATE transaction each (safe when several processes start at once). Errors: TG_EDB (with
+ * the reason logged), TG_EBUSY, TG_ENOMEM.
+ */
+int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms);
+void tg_db_close(tg_db *db); /* NULL-safe; finalizes cached statements */
+
+sqlite3 *tg_db_handle(tg_db *db);
+
+/* The schema version applied (PRAGMA user_version). */
+int tg_db_schema_version(tg_db *db);
+
+/* BEGIN [IMMEDIATE] / COMMIT / ROLLBACK. rollback is safe when no transaction is open. */
+int tg_db_begin(tg_db *db, int immediate);
+int tg_db_commit(tg_db *db);
+void tg_db_rollback(tg_db *db);
+
+/* Runs one statement with bound parameters (see types above). *changes (may be NULL) gets
+ * sqlite3_changes(). */
+int tg_db_exec(tg_db *db, int *changes, const char *sql, const char *types, ...);
+
+/* Runs a query; returns a new JSON array with one object per row (column name → value;
+ * INTEGER → integer, REAL → real, TEXT → string, NULL → null, BLOB → omitted) or NULL on error
+ * (then *err, if given, has the TG_E* code). Columns whose name ends in "_json" are parsed as
+ * JSON and stored under the name without the suffix (invalid JSON stays a string). */
+json_t *tg_db_query(tg_db *db, int *err, const char *sql, const char *types, ...);
+
+/* Like tg_db_query but returns the first row only: a new object, or NULL when no row
+ * (*err = TG_ENOTFOUND) or on error. */
+json_t *tg_db_query_one(tg_db *db, int *err, const char *sql, const char *types, ...);
+
+/* A cached prepared statement for sql (reset and cleared, ready to bind), or NULL on error.
+ * Owned by db; do not finalize. For loops the helpers above do not cover. */
+sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql);
+
+/* Converts a SQLite result code to TG_E* and logs the message when it is an error. */
+int tg_db_err(tg_db *db, int sqlite_rc, const char *what);
+
+/* Fills buf (size >= 2*bytes+prefix+1) with prefix followed by bytes random bytes in
+ * lowercase hex (libsodium randombytes). Used for ids and OAuth states. */
+void tg_random_id(char *buf, size_t bufsize, const char *prefix, size_t bytes);
+
+#endif

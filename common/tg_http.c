@@ -1,0 +1,549 @@
+/*
+ * tg_http: curl multi on libuv.
+ *
+ * Invariants:
+ * - Every uv handle we create (the timer, the reap timer, each socket's poll) is counted in
+ *   c->open_handles and uncounted in its close callback; the client is freed only when the count
+ *   reaches 0 after tg_http_client_close().
+ * - curl is never re-entered from its own callbacks: the timer function only (re)arms a uv
+ *   timer; cancels requested while curl is running (c->in_curl) are deferred to the reap timer.
+ * - A transfer is in c->transfers from tg_http_send() until it is completed or removed.
+ */
+#include "tg_http.h"
+#include "tg_err.h"
+#include "tg_log.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_MAX_BODY (8u << 20)
+#define MAX_HEADER_BYTES (64u << 10)
+
+struct tg_http_client {
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer; /* curl's timeout */
+  uv_timer_t reap;  /* deferred cancels */
+  int open_handles;
+  int in_curl;
+  int closing;
+  void (*on_closed)(void *);
+  void *closed_arg;
+  tg_http_transfer *transfers; /* doubly linked */
+  struct sock_ctx *socks;      /* doubly linked, polls not yet closing */
+};
+
+struct tg_http_transfer {
+  tg_http_client *c;
+  CURL *easy;
+  struct curl_slist *headers;
+  char *req_body;
+  tg_http_done_cb done_cb;
+  tg_http_data_cb on_data;
+  void *arg;
+  char *body;
+  size_t body_len, body_cap, max_body;
+  char **resp_headers; /* "name: value", of the latest response only */
+  size_t n_resp_headers, resp_header_bytes;
+  int abort_err;
+  int canceled;
+  char errbuf[CURL_ERROR_SIZE];
+  tg_http_transfer *prev, *next;
+};
+
+typedef struct sock_ctx {
+  tg_http_client *c;
+  uv_poll_t poll;
+  curl_socket_t fd;
+  struct sock_ctx *prev, *next; /* c->socks: open polls, closed on client close */
+} sock_ctx;
+
+static void on_handle_closed(uv_handle_t *h);
+static void check_done(tg_http_client *c);
+
+static void close_sock(sock_ctx *s)
+{
+  tg_http_client *c = s->c;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    c->socks = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+}
+
+static void unlink_transfer(tg_http_transfer *t)
+{
+  tg_http_client *c = t->c;
+  if (t->prev)
+    t->prev->next = t->next;
+  else if (c->transfers == t)
+    c->transfers = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  t->prev = t->next = NULL;
+}
+
+static void clear_headers(tg_http_transfer *t)
+{
+  for (size_t i = 0; i < t->n_resp_headers; i++)
+    free(t->resp_headers[i]);
+  free(t->resp_headers);
+  t->resp_headers = NULL;
+  t->n_resp_headers = t->resp_header_bytes = 0;
+}
+
+static void free_transfer(tg_http_transfer *t)
+{
+  if (!t)
+    return;
+  if (t->easy) {
+    curl_multi_remove_handle(t->c->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+  }
+  curl_slist_free_all(t->headers);
+  free(t->req_body);
+  free(t->body);
+  clear_headers(t);
+  free(t);
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *userp)
+{
+  tg_http_transfer *t = userp;
+  size_t len = size * n, end = len;
+  char *line, **grown;
+
+  /* A new status line starts a new response (after 100 Continue or a redirect). */
+  if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+    clear_headers(t);
+    return len;
+  }
+  while (end > 0 && (buf[end - 1] == '\r' || buf[end - 1] == '\n'))
+    end--;
+  if (end == 0 || !memchr(buf, ':', end))
+    return len;
+  t->resp_header_bytes += end;
+  if (t->resp_header_bytes > MAX_HEADER_BYTES) {
+    t->abort_err = TG_ETOOBIG;
+    return 0;
+  }
+  line = malloc(end + 1);
+  grown = realloc(t->resp_headers, (t->n_resp_headers + 1) * sizeof *grown);
+  if (!line || !grown) {
+    free(line);
+    if (grown)
+      t->resp_headers = grown;
+    t->abort_err = TG_ENOMEM;
+    return 0;
+  }
+  memcpy(line, buf, end);
+  line[end] = 0;
+  t->resp_headers = grown;
+  t->resp_headers[t->n_resp_headers++] = line;
+  return len;
+}
+
+static size_t on_write(char *buf, size_t size, size_t n, void *userp)
+{
+  tg_http_transfer *t = userp;
+  size_t len = size * n, need;
+
+  if (t->canceled)
+    return 0;
+  if (t->on_data) {
+    int rc = t->on_data(t->arg, t, buf, len);
+    if (rc) {
+      t->abort_err = rc;
+      return 0;
+    }
+    return len;
+  }
+  if (__builtin_add_overflow(t->body_len, len, &need) || need > t->max_body) {
+    t->abort_err = TG_ETOOBIG;
+    return 0;
+  }
+  if (need + 1 > t->body_cap) {
+    size_t cap = t->body_cap ? t->body_cap : 4096;
+    char *p;
+    while (cap < need + 1)
+      cap *= 2;
+    p = realloc(t->body, cap);
+    if (!p) {
+      t->abort_err = TG_ENOMEM;
+      return 0;
+    }
+    t->body = p;
+    t->body_cap = cap;
+  }
+  memcpy(t->body + t->body_len, buf, len);
+  t->body_len = need;
+  t->body[need] = 0;
+  return len;
+}
+
+static int map_curl(CURLcode rc, const tg_http_transfer *t)
+{
+  switch (rc) {
+  case CURLE_OK:
+    return 0;
+  case CURLE_OPERATION_TIMEDOUT:
+    return TG_ETIMEDOUT;
+  case CURLE_WRITE_ERROR:
+  case CURLE_ABORTED_BY_CALLBACK:
+    return t->abort_err ? t->abort_err : TG_EIO;
+  case CURLE_OUT_OF_MEMORY:
+    return TG_ENOMEM;
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return TG_EINVAL;
+  default:
+    return t->abort_err ? t->abort_err : TG_EIO;
+  }
+}
+
+static void complete(tg_http_transfer *t, CURLcode rc)
+{
+  tg_http_response resp = {0};
+  long status = 0;
+  double secs = 0;
+  int err = map_curl(rc, t);
+
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &secs);
+  if (err && err != TG_ETOOBIG && !t->abort_err) {
+    char *url = NULL;
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+    tg_debug("http_transfer_failed", "{s:s, s:s, s:s}", "curl_error",
+             t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc), "error", tg_errname(err), "host",
+             url && strstr(url, "://") ? strstr(url, "://") + 3 : "?");
+  }
+  resp.status = status;
+  resp.body = t->body ? t->body : "";
+  resp.body_len = t->body_len;
+  resp.total_ms = secs * 1000.0;
+  resp.t = t;
+  unlink_transfer(t);
+  curl_multi_remove_handle(t->c->multi, t->easy);
+  if (t->done_cb && !t->canceled)
+    t->done_cb(t->arg, err, &resp);
+  free_transfer(t);
+}
+
+static void check_done(tg_http_client *c)
+{
+  CURLMsg *msg;
+  int pending;
+  while (!c->closing && (msg = curl_multi_info_read(c->multi, &pending))) {
+    tg_http_transfer *t = NULL;
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    complete(t, msg->data.result);
+  }
+}
+
+static void socket_action(tg_http_client *c, curl_socket_t fd, int flags)
+{
+  int running;
+  if (c->closing)
+    return;
+  c->in_curl++;
+  curl_multi_socket_action(c->multi, fd, flags, &running);
+  c->in_curl--;
+  check_done(c);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+  sock_ctx *s = h->data;
+  int flags = 0;
+  if (status < 0)
+    flags = CURL_CSELECT_ERR;
+  else {
+    if (events & UV_READABLE)
+      flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+      flags |= CURL_CSELECT_OUT;
+  }
+  socket_action(s->c, s->fd, flags);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+  socket_action(h->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+  tg_http_client *c;
+  if (h->type == UV_POLL) {
+    sock_ctx *s = h->data;
+    c = s->c;
+    free(s);
+  } else {
+    c = h->data;
+  }
+  if (--c->open_handles == 0 && c->closing) {
+    void (*cb)(void *) = c->on_closed;
+    void *arg = c->closed_arg;
+    free(c);
+    if (cb)
+      cb(arg);
+  }
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+  tg_http_client *c = userp;
+  sock_ctx *s = socketp;
+  int events = 0;
+
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      close_sock(s);
+      curl_multi_assign(c->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (!s) {
+    s = calloc(1, sizeof *s);
+    if (!s)
+      return -1;
+    s->c = c;
+    s->fd = fd;
+    if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+      free(s);
+      return -1;
+    }
+    s->poll.data = s;
+    c->open_handles++;
+    s->next = c->socks;
+    if (c->socks)
+      c->socks->prev = s;
+    c->socks = s;
+    curl_multi_assign(c->multi, fd, s);
+  }
+  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+    events |= UV_READABLE;
+  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+    events |= UV_WRITABLE;
+  uv_poll_start(&s->poll, events, on_poll);
+  return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+  tg_http_client *c = userp;
+  if (timeout_ms < 0)
+    uv_timer_stop(&c->timer);
+  else
+    uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+static void global_init_once(void)
+{
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int tg_http_client_init(tg_http_client **out, uv_loop_t *loop)
+{
+  static uv_once_t once = UV_ONCE_INIT;
+  tg_http_client *c;
+
+  *out = NULL;
+  /* curl_global_init is not thread-safe on 7.88 for every TLS backend: do it once. */
+  uv_once(&once, global_init_once);
+  c = calloc(1, sizeof *c);
+  if (!c)
+    return TG_ENOMEM;
+  c->loop = loop;
+  c->multi = curl_multi_init();
+  if (!c->multi) {
+    free(c);
+    return TG_EIO;
+  }
+  uv_timer_init(loop, &c->timer);
+  uv_timer_init(loop, &c->reap);
+  c->timer.data = c->reap.data = c;
+  c->open_handles = 2;
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+  *out = c;
+  return 0;
+}
+
+int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb done_cb,
+                 void *arg, tg_http_transfer **out)
+{
+  tg_http_transfer *t;
+  const char *method = req->method ? req->method : "GET";
+
+  if (out)
+    *out = NULL;
+  if (c->closing)
+    return TG_ECANCELED;
+  if (!req->url)
+    return TG_EINVAL;
+  t = calloc(1, sizeof *t);
+  if (!t)
+    return TG_ENOMEM;
+  t->c = c;
+  t->done_cb = done_cb;
+  t->on_data = req->on_data;
+  t->arg = arg;
+  t->max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+  t->easy = curl_easy_init();
+  if (!t->easy)
+    goto nomem;
+  for (const char *const *h = req->headers; h && *h; h++) {
+    struct curl_slist *n = curl_slist_append(t->headers, *h);
+    if (!n)
+      goto nomem;
+    t->headers = n;
+  }
+  /* curl adds "Expect: 100-continue" to large POSTs; our peers answer at once, so skip it. */
+  {
+    struct curl_slist *n = curl_slist_append(t->headers, "Expect:");
+    if (!n)
+      goto nomem;
+    t->headers = n;
+  }
+  curl_easy_setopt(t->easy, CURLOPT_URL, req->url);
+  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+  curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+  curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   req->connect_timeout_ms ? req->connect_timeout_ms : 5000L);
+  curl_easy_setopt(t->easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
+  if (strcmp(method, "GET") != 0 || req->body) {
+    if (req->body) {
+      t->req_body = malloc(req->body_len + 1);
+      if (!t->req_body)
+        goto nomem;
+      memcpy(t->req_body, req->body, req->body_len);
+      t->req_body[req->body_len] = 0;
+      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->req_body);
+      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    } else if (strcmp(method, "POST") == 0) {
+      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, "");
+      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    if (strcmp(method, "POST") != 0)
+      curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, method);
+  }
+  if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK)
+    goto nomem;
+  t->next = c->transfers;
+  if (c->transfers)
+    c->transfers->prev = t;
+  c->transfers = t;
+  if (out)
+    *out = t;
+  return 0;
+nomem:
+  free_transfer(t);
+  return TG_ENOMEM;
+}
+
+static void on_reap(uv_timer_t *h)
+{
+  tg_http_client *c = h->data;
+  tg_http_transfer *t = c->transfers, *next;
+  for (; t; t = next) {
+    next = t->next;
+    if (t->canceled) {
+      unlink_transfer(t);
+      free_transfer(t);
+    }
+  }
+}
+
+void tg_http_cancel(tg_http_transfer *t)
+{
+  tg_http_client *c;
+  if (!t)
+    return;
+  c = t->c;
+  t->canceled = 1;
+  t->done_cb = NULL;
+  if (c->in_curl) {
+    uv_timer_start(&c->reap, on_reap, 0, 0);
+    return;
+  }
+  unlink_transfer(t);
+  free_transfer(t);
+}
+
+long tg_http_status(const tg_http_transfer *t)
+{
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
+const char *tg_http_header(const tg_http_transfer *t, const char *name)
+{
+  size_t n = strlen(name);
+  for (size_t i = t->n_resp_headers; i-- > 0;) {
+    const char *h = t->resp_headers[i];
+    if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+      h += n + 1;
+      while (*h == ' ' || *h == '\t')
+        h++;
+      return h;
+    }
+  }
+  return NULL;
+}
+
+size_t tg_http_active(const tg_http_client *c)
+{
+  size_t n = 0;
+  for (const tg_http_transfer *t = c->transfers; t; t = t->next)
+    n += !t->canceled;
+  return n;
+}
+
+void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *arg)
+{
+  if (!c || c->closing)
+    return;
+  c->closing = 1;
+  c->on_closed = on_closed;
+  c->closed_arg = arg;
+  while (c->transfers) {
+    tg_http_transfer *t = c->transfers;
+    tg_http_done_cb cb = t->canceled ? NULL : t->done_cb;
+    tg_http_response resp = {.body = "", .t = t};
+    unlink_transfer(t);
+    if (cb)
+      cb(t->arg, TG_ECANCELED, &resp);
+    free_transfer(t);
+  }
+  /* curl_multi_cleanup may report CURL_POLL_REMOVE for cached connections: polls close then. */
+  curl_multi_cleanup(c->multi);
+  c->multi = NULL;
+  while (c->socks)
+    close_sock(c->socks);
+  uv_timer_stop(&c->timer);
+  uv_timer_stop(&c->reap);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&c->reap, on_handle_closed);
+}

@@ -1,0 +1,86 @@
+/*
+ * tg_http: asynchronous HTTP client, libcurl's multi interface driven by a libuv loop.
+ *
+ * One tg_http_client per loop owns a CURLM, one uv_timer_t for curl's timeout and one uv_poll_t
+ * per socket (created lazily, attached with curl_multi_assign). Connections are reused across
+ * transfers (curl's connection cache). Nothing here blocks the loop.
+ *
+ * Callbacks (libuv's rule): when tg_http_send() returns an error, done_cb is never called;
+ * when it returns 0, done_cb is called exactly once, later, from the loop, unless the transfer
+ * is canceled with tg_http_cancel() first. An HTTP error status is not an error here: err is 0
+ * and resp->status says what the peer answered; err != 0 means no complete response arrived
+ * (TG_EIO connection failed or reset, TG_ETIMEDOUT, TG_ETOOBIG body cap, TG_ECANCELED client
+ * closed, or the code an on_data callback returned).
+ *
+ * Source of the pattern: curl docs/examples/multi-uv.c and STYLE.md "libcurl multi on libuv"
+ * (poll errors become CURL_CSELECT_ERR; curl is never called from its own timer callback).
+ */
+#ifndef TG_HTTP_H
+#define TG_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct tg_http_client tg_http_client;
+typedef struct tg_http_transfer tg_http_transfer;
+
+/* A response, valid only for the duration of the callback it is passed to. */
+typedef struct tg_http_response {
+  long status;              /* HTTP status of the final response (0 if none) */
+  const char *body;         /* NUL-terminated; "" when streamed to on_data or empty */
+  size_t body_len;          /* bytes, without the NUL */
+  double total_ms;          /* wall time of the transfer */
+  const tg_http_transfer *t; /* for tg_http_header() */
+} tg_http_response;
+
+/* Called once per chunk of response body as it arrives (chunk boundaries are arbitrary).
+ * Return 0 to go on, or a negative TG_E* code to abort the transfer: done_cb then gets that
+ * code. Do not call tg_http_cancel() or tg_http_client_close() from inside it. */
+typedef int (*tg_http_data_cb)(void *arg, tg_http_transfer *t, const char *buf, size_t len);
+
+typedef void (*tg_http_done_cb)(void *arg, int err, const tg_http_response *resp);
+
+typedef struct tg_http_request {
+  const char *method;          /* "GET", "POST", "DELETE", ...; NULL = GET */
+  const char *url;             /* absolute http(s) URL */
+  const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL; copied */
+  const char *body;            /* request body or NULL; copied */
+  size_t body_len;             /* bytes */
+  long timeout_ms;             /* whole transfer; 0 = no limit */
+  long connect_timeout_ms;     /* 0 = 5000 */
+  size_t max_body;             /* cap on the buffered body in bytes; 0 = 8 MiB */
+  tg_http_data_cb on_data;     /* NULL: buffer the body into resp->body */
+} tg_http_request;
+
+/* Creates a client on loop. Returns 0, TG_ENOMEM, or TG_EIO when curl cannot be set up. */
+int tg_http_client_init(tg_http_client **out, uv_loop_t *loop);
+
+/*
+ * Starts a transfer. On success *out (if out is not NULL) is the transfer handle, valid until
+ * done_cb returns or tg_http_cancel() is called. Errors: TG_EINVAL (no URL), TG_ENOMEM,
+ * TG_ECANCELED (the client is closing).
+ */
+int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb done_cb,
+                 void *arg, tg_http_transfer **out);
+
+/* Stops a transfer; its done_cb will never be called. Safe from any callback except on_data. */
+void tg_http_cancel(tg_http_transfer *t);
+
+/* HTTP status of t's current response as far as it has arrived (0 before the status line). */
+long tg_http_status(const tg_http_transfer *t);
+
+/* Value of response header name (case-insensitive) of t's final response so far, or NULL.
+ * The pointer lives until the next callback of t. Works inside on_data and done_cb. */
+const char *tg_http_header(const tg_http_transfer *t, const char *name);
+
+/* Number of transfers in flight. */
+size_t tg_http_active(const tg_http_client *c);
+
+/*
+ * Closes the client: transfers still in flight get done_cb(TG_ECANCELED), curl is cleaned up
+ * while the loop is alive, then the uv handles are closed. on_closed(arg) (may be NULL) runs
+ * from the loop once every handle is closed; the client is freed then. Run the loop until then.
+ */
+void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * tg_httpd: HTTP/1.1 server on libuv + llhttp, shared by the gateway and the Composio
+ * simulator.
+ *
+ * One llhttp_t per connection, strict (no lenient flags). Caps on URL, header bytes, header
+ * count and body (413 / 431 / 414, then close); 400 and close on a parse error; timers for slow
+ * headers, slow bodies and idle keep-alive; a maximum number of connections (over it, new
+ * connections are accepted and closed at once). Requests on one connection are served strictly
+ * in order: while a request awaits its response, reading from that connection is paused, so
+ * pipelined requests queue in the socket. Expect: 100-continue is answered.
+ *
+ * Handlers may respond at once or later from any callback on the same loop (asynchronous
+ * handlers: a Composio call, a database job). A request object lives until tg_httpd_respond*()
+ * is called on it, even if its client disconnected meanwhile (the response is then dropped and
+ * the request freed); a handler must respond exactly once.
+ */
+#ifndef TG_HTTPD_H
+#define TG_HTTPD_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct tg_httpd tg_httpd;
+typedef struct tg_httpd_req tg_httpd_req;
+
+typedef struct tg_httpd_limits {
+  size_t max_url_bytes;       /* default 8 KiB (414 over it) */
+  size_t max_header_bytes;    /* all header names + values, default 16 KiB (431) */
+  size_t max_headers;         /* default 64 (431) */
+  size_t max_body_bytes;      /* default 1 MiB (413) */
+  uint64_t header_timeout_ms; /* request line + headers must arrive within, default 10000 */
+  uint64_t body_timeout_ms;   /* body must arrive within, default 30000 */
+  uint64_t idle_timeout_ms;   /* keep-alive idle, default 60000 */
+  unsigned max_connections;   /* default 1024 */
+} tg_httpd_limits;
+
+/* Fills l with the defaults above. */
+void tg_httpd_limits_default(tg_httpd_limits *l);
+
+/* Called on the loop once per complete request. */
+typedef void (*tg_httpd_handler)(tg_httpd_req *req, void *arg);
+
+/*
+ * Binds host:port (port 0 picks a free port; see tg_httpd_port) and starts accepting.
+ * limits may be NULL for the defaults. Errors: TG_EIO (bind/listen failed; the uv error is
+ * logged), TG_EINVAL (bad host), TG_ENOMEM.
+ */
+int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
+                   const tg_httpd_limits *limits, tg_httpd_handler handler, void *arg);
+
+/* The bound TCP port. */
+int tg_httpd_port(const tg_httpd *s);
+
+/* Stops accepting, closes every connection (pending requests stay valid until answered; their
+ * responses are dropped), and calls on_closed(arg) from the loop once all handles are closed. */
+void tg_httpd_close(tg_httpd *s, void (*on_closed)(void *arg), void *arg);
+
+/* --- Request accessors: pointers live until the request is answered. --- */
+const char *tg_httpd_method(const tg_httpd_req *r); /* "GET", "POST", ... */
+const char *tg_httpd_path(const tg_httpd_req *r);   /* raw path without the query, e.g. "/api/runs/7" */
+const char *tg_httpd_target(const tg_httpd_req *r); /* raw request target, path + "?" + query */
+/* First value of query parameter name, percent-decoded ('+' is a space), or NULL. */
+const char *tg_httpd_query(const tg_httpd_req *r, const char *name);
+/* Value of header name (case-insensitive), or NULL; repeated headers: the first. */
+const char *tg_httpd_header(const tg_httpd_req *r, const char *name);
+/* The body (NUL-terminated; "" when empty), its length in bytes through len (may be NULL). */
+const char *tg_httpd_body(const tg_httpd_req *r, size_t *len);
+/* The listener's loop, for handlers that start async work. */
+uv_loop_t *tg_httpd_loop(const tg_httpd_req *r);
+
+/*
+ * Sends the response and releases the request. headers: NULL-terminated "Name: value" lines
+ * or NULL (Content-Length, Date and Connection are added). status e.g. 200. Returns 0, or
+ * TG_ECANCELED when the client is gone (the request is released all the same).
+ */
+int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, const char *body,
+                     size_t len);
+
+/* Responds with body serialised as compact JSON and Content-Type: application/json;
+ * charset=utf-8. Takes ownership of body. Extra headers as in tg_httpd_respond. */
+int tg_httpd_respond_json(tg_httpd_req *r, int status, const char *const *headers, json_t *body);
+
+/* Responds with the error shape of DESIGN.md section 3: {"error": code, "message": message}. */
+int tg_httpd_respond_error(tg_httpd_req *r, int status, const char *code, const char *message);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * tg_mcp: MCP client over Streamable HTTP (protocol 2025-11-25, negotiating down to 2025-03-26).
+ *
+ * Facts: ../shared/reference/mcp-client.md (A.1-A.11, B.2, B.4). One tg_mcp_client is one MCP
+ * session with one server URL. The first request initializes the session (initialize, then
+ * notifications/initialized); later requests carry Mcp-Session-Id (when the server gave one)
+ * and MCP-Protocol-Version. Every POST sends Accept: application/json, text/event-stream and
+ * takes either answer; SSE bodies are parsed incrementally (tg_sse). tools/call keeps a
+ * result with isError:true (a tool error) apart from a JSON-RPC error (a protocol error).
+ * All network I/O goes through tg_http on the caller's loop.
+ *
+ * Callback rule: a call that returns an error never calls its callback; otherwise the callback
+ * runs exactly once, from the loop. JSON handed to callbacks is borrowed (valid during the
+ * callback; json_incref to keep it).
+ */
+#ifndef TG_MCP_H
+#define TG_MCP_H
+
+#include "tg_http.h"
+
+#include <jansson.h>
+
+typedef struct tg_mcp_client tg_mcp_client;
+
+typedef struct tg_mcp_options {
+  const char *url;             /* the MCP endpoint; copied */
+  const char *const *headers;  /* extra "Name: value" lines sent on every request (x-api-key,
+                                  per-user secret headers), NULL-terminated or NULL; copied and
+                                  never logged */
+  long request_timeout_ms;     /* per JSON-RPC request; 0 = 30000 */
+  const char *client_name;     /* clientInfo.name; NULL = "toolgate" */
+  const char *client_version;  /* clientInfo.version; NULL = the build's version */
+} tg_mcp_options;
+
+/* Why a call failed. */
+typedef struct tg_mcp_error {
+  int err;            /* TG_E*: TG_EIO (unreachable), TG_ETIMEDOUT, TG_EAUTH (401/403),
+                         TG_ERATELIMIT (429), TG_ENOTFOUND (session lost after one re-init),
+                         TG_EHTTP (other HTTP status), TG_EPROTO (JSON-RPC error or malformed
+                         response), TG_ETOOBIG */
+  long http_status;   /* last HTTP status seen, 0 if none */
+  int rpc_code;       /* JSON-RPC error.code when err == TG_EPROTO from an error response, else 0 */
+  long retry_after_ms;/* from Retry-After, else -1 */
+  char message[512];  /* human-readable, no secrets */
+} tg_mcp_error;
+
+/* Creates a client (no I/O yet). Errors: TG_EINVAL (no url), TG_ENOMEM. */
+int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_options *opt);
+
+/* Explicitly initializes the session (optional: list/call initialize on demand). */
+typedef void (*tg_mcp_done_cb)(void *arg, const tg_mcp_error *err /* NULL on success */);
+int tg_mcp_connect(tg_mcp_client *m, tg_mcp_done_cb cb, void *arg);
+
+/* tools/list, following nextCursor; tools is the concatenated array of Tool objects. */
+typedef void (*tg_mcp_tools_cb)(void *arg, const tg_mcp_error *err, json_t *tools);
+int tg_mcp_list_tools(tg_mcp_client *m, tg_mcp_tools_cb cb, void *arg);
+
+/* tools/call {name, arguments}. On success err is NULL and result is the CallToolResult object
+ * ({content, structuredContent?, isError?}); isError:true is still a success at this layer.
+ * arguments (object or NULL) is borrowed for the duration of the call to this function. */
+typedef void (*tg_mcp_result_cb)(void *arg, const tg_mcp_error *err, json_t *result);
+int tg_mcp_call_tool(tg_mcp_client *m, const char *name, const json_t *arguments,
+                     tg_mcp_result_cb cb, void *arg);
+
+/* 1 when a session is initialized. */
+int tg_mcp_is_connected(const tg_mcp_client *m);
+
+/* Ends the session (DELETE with Mcp-Session-Id when there is one; 405 is fine), cancels calls in
+ * flight (their callbacks get TG_ECANCELED), frees the client, then on_closed(arg) (may be
+ * NULL) runs from the loop. */
+void tg_mcp_close(tg_mcp_client *m, void (*on_closed)(void *arg), void *arg);
+
+#endif

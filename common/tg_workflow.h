@@ -1,0 +1,52 @@
+/*
+ * tg_workflow: workflow definitions (DESIGN.md section 6): validation, input checking, the
+ * execution order, and {{...}} substitution.
+ *
+ * Definition: {title, description, nodes:[{id, type, name, config}], connections:[{id, from,
+ * to}]}. Node types executed in this version: Start, MCP, End (API and Conditional are
+ * recognised but rejected as not yet executable; Agent, Code, Self-Review, HITL are rejected).
+ * A valid definition has exactly one Start and one End, unique non-empty node ids, connections
+ * whose ends exist, and a path Start -> ... -> End that is a simple chain (each node at most one
+ * outgoing connection, no cycles); every node lies on it.
+ *
+ * Templates: a string argument may contain {{inputs.name}} and {{nodes.<id>.output...}} where
+ * the path after output walks objects by key and arrays by index ("content.0.text"). A string
+ * that is exactly one template is replaced by the referenced JSON value (keeping its type);
+ * templates inside longer strings are replaced by the value's text (strings raw, other values
+ * as compact JSON). A reference that does not resolve is an error naming it.
+ */
+#ifndef TG_WORKFLOW_H
+#define TG_WORKFLOW_H
+
+#include <jansson.h>
+
+/*
+ * Validates a definition. Returns NULL when valid, else a new array of error objects
+ * {"node": id-or-null, "field": "config.tool", "message": "..."} for a 422.
+ */
+json_t *tg_workflow_validate(const json_t *definition);
+
+/*
+ * Validates run inputs (an object, or NULL for {}) against the Start node's
+ * config.inputVariables [{name, type ("string"|"number"|"boolean"|"object"|"array"),
+ * required}]. Returns NULL when valid, else a new array of {"field": "inputs.<name>",
+ * "message": "..."}. Call only on a definition that passed tg_workflow_validate.
+ */
+json_t *tg_workflow_validate_inputs(const json_t *definition, const json_t *inputs);
+
+/* The nodes in execution order, Start first, End last: a new array of borrowed-then-increfed
+ * node objects, or NULL for an invalid definition. */
+json_t *tg_workflow_order(const json_t *definition);
+
+/*
+ * Returns a new copy of value (any JSON) with templates substituted from ctx, an object
+ * {"inputs": {...}, "nodes": {"<id>": {"output": ...}}}. On an unresolved reference returns
+ * NULL and writes "unresolved reference {{...}}" into err (size errlen).
+ */
+json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, size_t errlen);
+
+/* The providers a definition's managed MCP nodes use ("provider" of each MCP node's config), as
+ * a new sorted unique array; the default tool_constraints.providers of a run. */
+json_t *tg_workflow_providers(const json_t *definition);
+
+#endif
