@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Starts the reference MCP server (server-everything, Streamable HTTP) on 127.0.0.1:${PORT:-3001}.
+# Endpoint: http://127.0.0.1:$PORT/mcp. Requires `npm ci` in tests/peers first.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export PORT=${PORT:-3001}
+exec node --require "$here/loopback.cjs" \
+  "$here/node_modules/@modelcontextprotocol/server-everything/dist/index.js" streamableHttp
