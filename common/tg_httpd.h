@@ -63,6 +63,10 @@ const char *tg_httpd_path(const tg_httpd_req *r);   /* raw path without the quer
 const char *tg_httpd_target(const tg_httpd_req *r); /* raw request target, path + "?" + query */
 /* First value of query parameter name, percent-decoded ('+' is a space), or NULL. */
 const char *tg_httpd_query(const tg_httpd_req *r, const char *name);
+/* The i-th query parameter (0-based, in order of appearance), percent-decoded: sets *name and
+ * *value and returns 1, or returns 0 when there are fewer than i+1. For repeated keys and
+ * "key[]=" forms. Pointers live until the request is answered. */
+int tg_httpd_query_at(const tg_httpd_req *r, size_t i, const char **name, const char **value);
 /* Value of header name (case-insensitive), or NULL; repeated headers: the first. */
 const char *tg_httpd_header(const tg_httpd_req *r, const char *name);
 /* The body (NUL-terminated; "" when empty), its length in bytes through len (may be NULL). */
