@@ -684,16 +684,22 @@ static void dispatch(conn *c)
   c->srv->handler(r, c->srv->arg);
 }
 
+/* The client sent EOF and every complete request was answered: let llhttp see the end (a
+ * message cut short is an error; one delimited by EOF completes) and close. */
+static void finish_eof(conn *c)
+{
+  llhttp_errno_t err = llhttp_finish(&c->parser);
+  if (err != HPE_OK)
+    tg_debug("httpd_eof_mid_request", "{s:s}", "llhttp", llhttp_errno_name(err));
+  conn_close(c);
+}
+
 static void after_input(conn *c)
 {
   if (c->closing || c->finishing || c->pending)
     return;
   if (c->eof) {
-    if (c->message_begun) {
-      conn_close(c);
-      return;
-    }
-    conn_close(c);
+    finish_eof(c);
     return;
   }
   if (!c->message_begun)
@@ -778,13 +784,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
       return;
     }
     c->eof = 1;
-    process_input(c);
-    if (c->closing || c->pending || c->finishing)
-      return;
-    llhttp_errno_t err = llhttp_finish(&c->parser);
-    if (err != HPE_OK && c->message_begun)
-      tg_debug("httpd_eof_mid_request", "{s:s}", "llhttp", llhttp_errno_name(err));
-    conn_close(c);
+    process_input(c); /* ends in after_input, which finishes the parser and closes */
     return;
   }
   c->in.len += (size_t)nread;

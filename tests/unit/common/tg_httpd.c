@@ -537,6 +537,27 @@ static void test_http10_closes(void **state)
   free(f);
 }
 
+static void c_half_close(fixture *f)
+{
+  int fd = dial(f->port);
+  send_str(fd, "GET /async-hc HTTP/1.1\r\nHost: x\r\n\r\nGET /cut HTTP/1.1\r\nHo");
+  shutdown(fd, SHUT_WR); /* EOF: the first is answered, the cut-off second is dropped */
+  f->eofs += read_to_eof(f, fd);
+  close(fd);
+}
+
+static void test_half_close_answers_then_closes(void **state)
+{
+  (void)state;
+  fixture *f = run(c_half_close);
+  assert_int_equal(status_of(f->out), 200);
+  assert_non_null(strstr(f->out, "GET /async-hc"));
+  assert_int_equal(count_responses(f->out, f->out_len), 1);
+  assert_int_equal(f->eofs, 1);
+  assert_int_equal(f->n_handled, 1);
+  free(f);
+}
+
 static void c_disconnect(fixture *f)
 {
   int fd = dial(f->port);
@@ -645,6 +666,7 @@ int main(void)
       cmocka_unit_test(test_cl_and_te_400),
       cmocka_unit_test(test_chunked_body_and_continue),
       cmocka_unit_test(test_http10_closes),
+      cmocka_unit_test(test_half_close_answers_then_closes),
       cmocka_unit_test(test_disconnect_before_async_response),
       cmocka_unit_test(test_request_outlives_server_close),
       cmocka_unit_test(test_timeouts),
