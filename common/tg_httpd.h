@@ -45,7 +45,8 @@ typedef void (*tg_httpd_handler)(tg_httpd_req *req, void *arg);
 /*
  * Binds host:port (port 0 picks a free port; see tg_httpd_port) and starts accepting.
  * limits may be NULL for the defaults. Errors: TG_EIO (bind/listen failed; the uv error is
- * logged), TG_EINVAL (bad host), TG_ENOMEM.
+ * logged; the listener handle is already closing, so run the loop once before uv_loop_close),
+ * TG_EINVAL (bad host: an IPv4 or IPv6 literal is required), TG_ENOMEM.
  */
 int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
                    const tg_httpd_limits *limits, tg_httpd_handler handler, void *arg);
