@@ -24,13 +24,14 @@ typedef struct tg_composio_result {
   long http_status;    /* 0 when no answer */
   long retry_after_ms; /* from Retry-After (seconds or HTTP date) on any answer, else -1 */
   const char *message; /* Composio's error.message (or top-level message), or a description */
+  int http_calls;      /* HTTP requests this call made (a list: one per page fetched) */
 } tg_composio_result;
 
 /* A connected account, decoded from the ConnectedAccount object (reference 2.3). */
 typedef struct tg_composio_account {
-  const char *id;             /* "ca_..." */
-  const char *status;         /* INITIALIZING, INITIATED, ACTIVE, FAILED, EXPIRED, INACTIVE, REVOKED */
-  const char *status_reason;  /* may be NULL */
+  const char *id;     /* "ca_..." */
+  const char *status; /* INITIALIZING, INITIATED, ACTIVE, FAILED, EXPIRED, INACTIVE, REVOKED */
+  const char *status_reason; /* may be NULL */
   int is_disabled;
   int auth_refresh_required;  /* 1 if the object carries a true auth_refresh_required (top level
                                  or in state.val); no schema has it, but DESIGN.md section 4
@@ -60,7 +61,9 @@ typedef void (*tg_composio_account_cb)(void *arg, const tg_composio_result *res,
 int tg_composio_get_account(tg_composio *c, const char *id, tg_composio_account_cb cb, void *arg);
 
 /* POST /api/v3/connected_accounts/link {auth_config_id, user_id, callback_url} → 201
- * {link_token, redirect_url, expires_at, connected_account_id} (reference 2.5). */
+ * {link_token, redirect_url, expires_at, connected_account_id} (reference 2.5). Any 2xx is
+ * accepted; a 2xx without redirect_url is TG_EPROTO. connected_account_id and expires_at are NULL
+ * when the response lacks them. */
 typedef void (*tg_composio_link_cb)(void *arg, const tg_composio_result *res,
                                     const char *redirect_url, const char *connected_account_id,
                                     const char *expires_at);
