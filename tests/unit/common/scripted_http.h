@@ -47,7 +47,7 @@ struct sh_server {
 };
 
 /* "HTTP/1.1 <status> X\r\n" + JSON content type + extra (each line ending \r\n) + body. */
-static char *sh_resp(int status, const char *extra, const char *body)
+static inline char *sh_resp(int status, const char *extra, const char *body)
 {
   size_t n = strlen(body) + (extra ? strlen(extra) : 0) + 256;
   char *p = malloc(n);
@@ -59,7 +59,7 @@ static char *sh_resp(int status, const char *extra, const char *body)
 }
 
 /* 1 if request i's head has header line "name: value" (case-insensitive name). */
-static const char *sh_header(const sh_server *s, int i, const char *name)
+static inline const char *sh_header(const sh_server *s, int i, const char *name)
 {
   static char val[1024];
   const char *h = s->heads[i];
@@ -78,7 +78,7 @@ static const char *sh_header(const sh_server *s, int i, const char *name)
   return NULL;
 }
 
-static void sh_on_conn_closed(uv_handle_t *h)
+static inline void sh_on_conn_closed(uv_handle_t *h)
 {
   sh_conn *k = h->data;
   for (int i = 0; i < SH_MAX_CONN; i++)
@@ -88,25 +88,25 @@ static void sh_on_conn_closed(uv_handle_t *h)
   free(k);
 }
 
-static void sh_close_conn(sh_conn *k)
+static inline void sh_close_conn(sh_conn *k)
 {
   if (!uv_is_closing((uv_handle_t *)&k->tcp))
     uv_close((uv_handle_t *)&k->tcp, sh_on_conn_closed);
 }
 
-static void sh_on_written(uv_write_t *w, int status)
+static inline void sh_on_written(uv_write_t *w, int status)
 {
   sh_close_conn(w->data);
 }
 
-static void sh_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static inline void sh_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
   sh_conn *k = h->data;
   buf->base = k->buf + k->len;
   buf->len = sizeof k->buf - 1 - k->len;
 }
 
-static void sh_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+static inline void sh_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
   sh_conn *k = st->data;
   sh_server *s = k->s;
@@ -153,7 +153,7 @@ static void sh_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   }
 }
 
-static void sh_on_connection(uv_stream_t *server, int status)
+static inline void sh_on_connection(uv_stream_t *server, int status)
 {
   sh_server *s = server->data;
   sh_conn *k;
@@ -176,7 +176,8 @@ static void sh_on_connection(uv_stream_t *server, int status)
 }
 
 /* Listens on 127.0.0.1:port. Returns 0 or a UV error. */
-static int sh_start(sh_server *s, uv_loop_t *loop, int port, sh_respond_fn respond, void *ctx)
+static inline int sh_start(sh_server *s, uv_loop_t *loop, int port, sh_respond_fn respond,
+                           void *ctx)
 {
   struct sockaddr_in addr;
   int rc;
@@ -193,7 +194,7 @@ static int sh_start(sh_server *s, uv_loop_t *loop, int port, sh_respond_fn respo
 }
 
 /* Closes the listener and every open connection; run the loop afterwards. Frees records. */
-static void sh_stop(sh_server *s)
+static inline void sh_stop(sh_server *s)
 {
   for (int i = 0; i < SH_MAX_CONN; i++)
     if (s->conns[i])

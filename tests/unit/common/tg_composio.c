@@ -11,6 +11,10 @@
 #include "scripted_http.h"
 #include "tg_composio.h"
 #include "tg_err.h"
+#include "tg_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <time.h>
@@ -494,6 +498,35 @@ static void test_free_cancels_silently(void **state)
   env_done(&e);
 }
 
+/* One debug line per call, and the API key appears nowhere in the log output. */
+static void test_key_never_logged(void **state)
+{
+  env e;
+  char path[] = "/tmp/tg_composio_logXXXXXX", buf[8192];
+  int fd = mkstemp(path), saved = dup(2);
+  ssize_t n;
+  assert_true(fd >= 0 && saved >= 0);
+  tg_log_init("test", TG_LOG_DEBUG);
+  fflush(stderr);
+  dup2(fd, 2);
+  env_init(&e, respond_401, NULL);
+  assert_int_equal(tg_composio_list_accounts(e.c, "u1", NULL, 0, on_list, &e), 0);
+  env_wait(&e, 1);
+  env_done(&e);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  tg_log_init("test", TG_LOG_INFO);
+  n = pread(fd, buf, sizeof buf - 1, 0);
+  close(fd);
+  unlink(path);
+  assert_true(n > 0);
+  buf[n] = 0;
+  assert_non_null(strstr(buf, "\"composio_call\""));
+  assert_non_null(strstr(buf, "\"status\":401"));
+  assert_null(strstr(buf, "ak_secret_test_key"));
+}
+
 static void test_bad_args(void **state)
 {
   env e;
@@ -525,6 +558,7 @@ int main(void)
       cmocka_unit_test(test_delete),
       cmocka_unit_test(test_connection_refused),
       cmocka_unit_test(test_free_cancels_silently),
+      cmocka_unit_test(test_key_never_logged),
       cmocka_unit_test(test_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
