@@ -34,7 +34,7 @@ typedef struct result_box {
 
 enum { NET_UNKNOWN = 0, NET_ANSWERED, NET_NOT_FOUND };
 
-typedef struct check check;
+typedef struct tg_check check;
 
 typedef struct net_row {
   check *k;
@@ -42,9 +42,11 @@ typedef struct net_row {
   int state;  /* NET_* */
 } net_row;
 
-struct check {
+struct tg_check {
   tg_composio *c;
   uv_timer_t timer;
+  int timer_used; /* the callback comes from the timer; no Composio call is in flight */
+  int canceled;
   tg_check_cb cb;
   void *arg;
   json_t *scope;
@@ -434,7 +436,11 @@ static void deliver(check *k)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-  deliver(h->data);
+  check *k = h->data;
+  if (k->canceled)
+    check_free(k);
+  else
+    deliver(k);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -449,6 +455,7 @@ static int deliver_later(check *k, uv_loop_t *loop)
   if (rc)
     return TG_EIO;
   k->timer.data = k;
+  k->timer_used = 1;
   uv_timer_start(&k->timer, on_timer, 0, 0);
   return 0;
 }
@@ -537,8 +544,31 @@ static int copy_rows(check *k, const tg_check_row *rows, size_t n)
   return 0;
 }
 
+void tg_check_cancel(tg_check *k)
+{
+  if (!k)
+    return;
+  if (k->timer_used) {
+    k->canceled = 1;
+    if (!uv_is_closing((uv_handle_t *)&k->timer))
+      uv_close((uv_handle_t *)&k->timer, on_timer_closed);
+    return;
+  }
+  tg_composio_cancel(k->c, k);
+  for (size_t i = 0; i < k->n_net; i++)
+    tg_composio_cancel(k->c, &k->net[i]);
+  check_free(k);
+}
+
 int tg_check_run(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,
                  const tg_check_row *rows, size_t n_rows, tg_check_cb cb, void *arg)
+{
+  return tg_check_start(c, loop, user_id, scope, rows, n_rows, cb, arg, NULL);
+}
+
+int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,
+                   const tg_check_row *rows, size_t n_rows, tg_check_cb cb, void *arg,
+                   tg_check **out)
 {
   check *k;
   const char **slugs = NULL;
@@ -547,6 +577,8 @@ int tg_check_run(tg_composio *c, uv_loop_t *loop, const char *user_id, const jso
   size_t i;
   int rc = TG_ENOMEM;
 
+  if (out)
+    *out = NULL;
   if (!loop || !user_id || !json_is_array(scope) || !cb || (n_rows && !rows))
     return TG_EINVAL;
   k = calloc(1, sizeof *k);
@@ -579,7 +611,7 @@ int tg_check_run(tg_composio *c, uv_loop_t *loop, const char *user_id, const jso
   if (k->n_net == 0) {
     if ((rc = deliver_later(k, loop)))
       goto fail;
-    return 0;
+    goto started;
   }
   if (!c) {
     rc = TG_EINVAL;
@@ -610,9 +642,12 @@ int tg_check_run(tg_composio *c, uv_loop_t *loop, const char *user_id, const jso
     note_failure(k, k->list_why, sizeof k->list_why, &res);
     if (start_gets(k) == 0 && (rc = deliver_later(k, loop)))
       goto fail;
-    return 0;
+    goto started;
   }
   k->pending = 1;
+started:
+  if (out)
+    *out = k;
   return 0;
 fail:
   free(slugs);

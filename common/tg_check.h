@@ -63,12 +63,26 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
  * with the known providers (the run cannot go ahead either way, and the 409 is actionable);
  * otherwise UNAVAILABLE. A 404 on a per-account GET is an answer (connected_account_not_found)
  * and appears in reasons, not in observed. If the tg_composio client is freed while a check
- * is in flight, cb is never called and the check's memory is not reclaimed: finish or drain
- * checks before freeing the client.
+ * is in flight, cb is never called and the check's memory is not reclaimed: use
+ * tg_check_start/tg_check_cancel when checks may be in flight at shutdown.
  */
 typedef void (*tg_check_cb)(void *arg, tg_check_result *res);
 int tg_check_run(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,
                  const tg_check_row *rows, size_t n_rows, tg_check_cb cb, void *arg);
+
+/*
+ * tg_check_run with a handle: *out (if out is not NULL) is valid until cb runs or
+ * tg_check_cancel() is called. Same errors and callback rule as tg_check_run.
+ */
+typedef struct tg_check tg_check;
+int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,
+                   const tg_check_row *rows, size_t n_rows, tg_check_cb cb, void *arg,
+                   tg_check **out);
+
+/* Stops a check: its Composio calls are canceled, cb never runs, its memory is released (at
+ * once, or from the loop when a timer handle must close first). NULL-safe. Not from inside cb.
+ * Call it for every check in flight before tg_composio_free(). */
+void tg_check_cancel(tg_check *k);
 
 /* Releases a result from tg_check_run's callback or tg_check_decide (NULL-safe). */
 void tg_check_result_free(tg_check_result *res);

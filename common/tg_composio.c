@@ -171,6 +171,21 @@ void tg_composio_free(tg_composio *c)
   free(c);
 }
 
+void tg_composio_cancel(tg_composio *c, void *arg)
+{
+  call *k, *next;
+  if (!c)
+    return;
+  for (k = c->calls; k; k = next) {
+    next = k->next;
+    if (k->arg != arg)
+      continue;
+    unlink_call(k);
+    tg_http_cancel(k->t);
+    call_free(k);
+  }
+}
+
 static void on_http_done(void *arg, int err, const tg_http_response *resp);
 
 /* Starts (or continues, for list pages) k's HTTP request. Returns 0 or a TG_E* code. */

@@ -47,6 +47,10 @@ int tg_composio_new(tg_composio **out, tg_http_client *http, const char *base_ur
                     const char *api_key, long timeout_ms);
 void tg_composio_free(tg_composio *c); /* NULL-safe; calls in flight are canceled silently */
 
+/* Cancels, silently, every call in flight on c whose callback argument is arg: their
+ * callbacks will never run. For owners (e.g. tg_check) that stop before their calls end. */
+void tg_composio_cancel(tg_composio *c, void *arg);
+
 /* GET /api/v3/connected_accounts?user_ids=U&toolkit_slugs=a,b&limit=100, following next_cursor
  * until null/empty (reference 2.2). All pages' items arrive together; on any page's failure
  * res->err is set and n is 0. */

@@ -494,6 +494,35 @@ static void test_run_empty_scope(void **state)
   env_done(&e);
 }
 
+static void on_never(void *arg, tg_check_result *r)
+{
+  fail_msg("callback after tg_check_cancel");
+}
+
+/* Cancel while the list call (network path) or the zero timer (no-network path) is pending:
+ * no callback, nothing leaks, the loop closes clean. */
+static void test_cancel(void **state)
+{
+  env e;
+  json_t *net = json_loads("[\"gmail\",\"notion\"]", 0, NULL);
+  json_t *local = json_loads("[\"zoom\"]", 0, NULL);
+  tg_check *k1 = NULL, *k2 = NULL;
+  env_init(&e, M_LIST_500, NULL);
+  assert_int_equal(tg_check_start(e.c, &e.loop, "u1", net, ROWS, 4, on_never, &e, &k1), 0);
+  assert_int_equal(tg_check_start(e.c, &e.loop, "u1", local, ROWS, 4, on_never, &e, &k2), 0);
+  assert_non_null(k1);
+  assert_non_null(k2);
+  assert_int_equal(tg_http_active(e.http), 1);
+  tg_check_cancel(k1);
+  tg_check_cancel(k2);
+  assert_int_equal(tg_http_active(e.http), 0);
+  uv_run(&e.loop, UV_RUN_NOWAIT);
+  json_decref(net);
+  json_decref(local);
+  e.done = 1; /* env_done expects one callback */
+  env_done(&e);
+}
+
 static void test_run_bad_args(void **state)
 {
   env e;
@@ -534,6 +563,7 @@ int main(void)
       cmocka_unit_test(test_run_known_block_beats_outage),
       cmocka_unit_test(test_run_without_network),
       cmocka_unit_test(test_run_empty_scope),
+      cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_run_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
