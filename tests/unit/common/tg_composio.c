@@ -223,6 +223,30 @@ static void test_list_repeated_cursor(void **state)
   env_done(&e);
 }
 
+static int endless_pages;
+
+static char *respond_endless(sh_server *s, const char *m, const char *t, const char *h,
+                             const char *b)
+{
+  char body[128];
+  snprintf(body, sizeof body, "{\"items\":[],\"next_cursor\":\"p%d\"}", ++endless_pages);
+  return sh_resp(200, NULL, body);
+}
+
+/* A server whose cursors never repeat and never end: the client stops at 100 pages. */
+static void test_list_page_cap(void **state)
+{
+  env e;
+  endless_pages = 0;
+  env_init(&e, respond_endless, NULL);
+  assert_int_equal(tg_composio_list_accounts(e.c, "u1", NULL, 0, on_list, &e), 0);
+  env_wait(&e, 1);
+  assert_int_equal(e.err, TG_EPROTO);
+  assert_int_equal(endless_pages, 100);
+  assert_int_equal(e.http_calls, 100);
+  env_done(&e);
+}
+
 static char *respond_bad_item(sh_server *s, const char *m, const char *t, const char *h,
                               const char *b)
 {
@@ -545,6 +569,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_list_pages),
       cmocka_unit_test(test_list_repeated_cursor),
+      cmocka_unit_test(test_list_page_cap),
       cmocka_unit_test(test_list_item_without_id),
       cmocka_unit_test(test_401),
       cmocka_unit_test(test_429),
