@@ -8,7 +8,8 @@
  * next is one line end). A UTF-8 BOM at the very start of the stream is skipped. Empty-data
  * events (no data line, or data that is empty once joined; the latter is a deliberate deviation
  * from WHATWG, which would fire an event with data "") are not dispatched, but their `id` still
- * becomes the last event id (MCP priming events, see ../shared/reference/mcp-client.md A.3/A.4). The parser never interprets the data.
+ * becomes the last event id (MCP priming events, see ../shared/reference/mcp-client.md A.3/A.4).
+ * The parser never interprets the data.
  *
  * Memory: the parser owns growable buffers for the current line and the pending event, capped
  * by max_event_bytes (line + pending data together). The struct may be embedded; its fields are
