@@ -59,6 +59,7 @@ struct wk_run {
   wk_client *client; /* managed client in use, or NULL */
   tg_mcp_client *adhoc;
   uint64_t claimed_ms;
+  tg_check *check; /* the pre-execute check in flight, or NULL */
 };
 
 struct wk_worker {
@@ -124,6 +125,9 @@ int wk_guard_load_rows(tg_db *db, wk_run *r);
 
 /* Loop-side: runs the pre-execute check; then executes, marks attention or releases. */
 void wk_guard_start(wk_run *r);
+
+/* Shutdown: cancels the run's check in flight, if any (its callback never runs). */
+void wk_guard_cancel(wk_run *r);
 
 /* ---- wk_registry.c ---- */
 

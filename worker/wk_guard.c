@@ -196,6 +196,7 @@ static void on_checked(void *arg, tg_check_result *res)
 {
   wk_run *r = arg;
   guard_job *j;
+  r->check = NULL;
   if (wk_run_op_done(r) || wk_run_should_stop(r)) {
     tg_check_result_free(res);
     return;
@@ -212,6 +213,15 @@ static void on_checked(void *arg, tg_check_result *res)
     tg_check_result_free(res);
     wk_run_fail(r, "internal", "cannot queue the guard's outcome");
   }
+}
+
+void wk_guard_cancel(wk_run *r)
+{
+  if (!r->check)
+    return;
+  tg_check_cancel(r->check);
+  r->check = NULL;
+  r->pending--; /* its callback will never run */
 }
 
 void wk_guard_start(wk_run *r)
@@ -244,7 +254,8 @@ void wk_guard_start(wk_run *r)
     if (!have)
       json_array_append(scope, p);
   }
-  rc = tg_check_run(r->w->composio, r->w->loop, r->user_id, scope, rows, n, on_checked, r);
+  rc = tg_check_start(r->w->composio, r->w->loop, r->user_id, scope, rows, n, on_checked, r,
+                      &r->check);
   if (rc) {
     tg_warn("guard_not_started", "{s:s, s:s}", "run_id", r->id, "error", tg_errname(rc));
     wk_run_release(r, 5000, "guard_not_started");

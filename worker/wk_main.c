@@ -49,6 +49,7 @@ static void on_grace(uv_timer_t *t)
       continue;
     r->aborted = 1;
     wk_run_release(r, 0, "shutdown");
+    wk_guard_cancel(r);
     wk_exec_abort(r);
   }
   wk_registry_abort(w->reg);
