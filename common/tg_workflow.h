@@ -49,4 +49,14 @@ json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, si
  * a new sorted unique array; the default tool_constraints.providers of a run. */
 json_t *tg_workflow_providers(const json_t *definition);
 
+/*
+ * The run's output from the End node: config.outputVariables is either an array of
+ * {name, value} or an object name -> value; each value (a template string or any JSON) is
+ * rendered with tg_workflow_render against ctx. Returns a new object {name: rendered value}
+ * ({} when there are no outputVariables), or NULL on an unresolved reference (message in err,
+ * as tg_workflow_render) or out of memory.
+ */
+json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *err,
+                               size_t errlen);
+
 #endif

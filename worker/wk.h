@@ -1,0 +1,166 @@
+/*
+ * wk: the worker program's internal contracts (DESIGN.md section 5).
+ *
+ * One process, one uv loop. The loop thread owns every struct below; SQLite work runs only in
+ * tg_dbq jobs whose work functions touch nothing but their job struct and the connection.
+ *
+ * A run's life: claim (wk_claim.c) -> pre-execute guard (wk_guard.c) -> execute nodes
+ * (wk_exec.c, MCP clients from wk_registry.c) -> finish (wk_claim.c). Every write after the
+ * claim is fenced by (id, claimed_by, attempt, status='running'); a write that matches no row
+ * means the lease was lost (or the run was canceled), and the run stops without writing more.
+ * A wk_run is freed only when it has ended, its heartbeat timer is closed and no heartbeat job
+ * is in flight.
+ */
+#ifndef WK_H
+#define WK_H
+
+#include "tg_check.h"
+#include "tg_composio.h"
+#include "tg_config.h"
+#include "tg_dbq.h"
+#include "tg_http.h"
+#include "tg_mcp.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct wk_worker wk_worker;
+typedef struct wk_run wk_run;
+typedef struct wk_registry wk_registry;
+typedef struct wk_client wk_client;
+
+enum { WK_PHASE_GUARD = 1, WK_PHASE_EXEC, WK_PHASE_FINISH };
+
+struct wk_run {
+  wk_worker *w;
+  wk_run *next; /* in w->runs */
+  char *id, *workflow_id, *user_id;
+  int64_t attempt, cost;
+  json_t *inputs, *metadata, *definition; /* from the claim */
+  json_t *accounts; /* the user's connected_accounts + auth_configs + mcp_connections rows */
+  int phase;
+
+  uv_timer_t hb; /* heartbeat every lease/3 */
+  int hb_job;    /* a heartbeat job is in flight */
+  int hb_closed; /* the timer's close callback ran */
+  int pending;   /* async operations in flight on behalf of the run */
+  int lost;      /* a fenced write matched nothing: stop, write nothing more */
+  int aborted;   /* shutdown grace expired: the lease is being released */
+  int ended;
+
+  /* execution */
+  json_t *order, *ctx;
+  size_t step;
+  json_t *node;    /* borrowed from order: the MCP node being called */
+  json_t *args;    /* rendered arguments of that call */
+  int64_t exec_id; /* its tool_executions row */
+  uint64_t call_start_ms;
+  wk_client *client; /* managed client in use, or NULL */
+  tg_mcp_client *adhoc;
+  uint64_t claimed_ms;
+  tg_check *check; /* the pre-execute check in flight, or NULL */
+};
+
+struct wk_worker {
+  uv_loop_t *loop;
+  tg_config cfg;
+  tg_dbq *dbq;
+  tg_http_client *http;
+  tg_composio *composio;
+  wk_registry *reg;
+  uv_timer_t poll;
+  uv_timer_t grace;
+  uv_signal_t sigterm, sigint;
+  wk_run *runs;
+  int in_flight;
+  int claiming;    /* a claim job is in flight */
+  int once;        /* --once: exit when the queue is empty */
+  int queue_empty; /* the last claim found nothing */
+  int stopping;
+  int shut_down; /* final teardown started */
+  int64_t grace_ms;
+};
+
+/* ---- wk_claim.c: claim, heartbeat, fenced finish / release / attention ---- */
+
+/* Starts a claim job when below concurrency and not stopping. */
+void wk_claim_maybe(wk_worker *w);
+
+/* Fenced final write: status "succeeded" (output) or "failed" (error, error_class); then the
+ * run ends. Takes ownership of output (may be NULL). */
+void wk_run_finish(wk_run *r, const char *status, json_t *output, const char *error,
+                   const char *error_class);
+
+/* Shorthand: finish as failed with a formatted error. */
+void wk_run_fail(wk_run *r, const char *error_class, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Ends the run without writing more (lease lost, guard outcome written, aborted). */
+void wk_run_end(wk_run *r);
+
+/* Releases the run back to 'queued' (fenced): available_at = now + delay_ms, claimed_by NULL,
+ * lease cleared. Used by the guard (Composio unavailable) and on shutdown. The run ends when
+ * the write is done. */
+void wk_run_release(wk_run *r, int64_t delay_ms, const char *why);
+
+/* Submits a dbq job on behalf of r (counted in r->pending). Returns tg_dbq_submit's code. */
+int wk_run_submit(wk_run *r, tg_dbq_work_fn work, tg_dbq_done_fn done, void *job);
+
+/* Every completion of an operation counted in r->pending calls this first: it uncounts the
+ * operation and returns 1 when the run has ended meanwhile (then the caller must only clean up
+ * its own state and return: r may be freed). */
+int wk_run_op_done(wk_run *r);
+
+/* True when the run must stop now (lost or aborted); ends it if so. Call at every step. */
+int wk_run_should_stop(wk_run *r);
+
+/* Called when a run has been freed; kicks the claim loop or the shutdown. */
+void wk_on_run_freed(wk_worker *w);
+
+/* ---- wk_guard.c ---- */
+
+/* Work-side: loads the user's account rows into r->accounts (runs in a dbq job). */
+int wk_guard_load_rows(tg_db *db, wk_run *r);
+
+/* Loop-side: runs the pre-execute check; then executes, marks attention or releases. */
+void wk_guard_start(wk_run *r);
+
+/* Shutdown: cancels the run's check in flight, if any (its callback never runs). */
+void wk_guard_cancel(wk_run *r);
+
+/* ---- wk_registry.c ---- */
+
+int wk_registry_new(wk_registry **out, wk_worker *w);
+
+/* The managed client for (r->user_id, provider), built from r->accounts; new or reused when the
+ * account's version is unchanged. On failure returns NULL and writes why into err. The caller
+ * holds a reference until wk_registry_release(). */
+wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider, char *err,
+                               size_t errlen);
+tg_mcp_client *wk_client_mcp(wk_client *c);
+void wk_registry_release(wk_registry *reg, wk_client *c);
+
+/* Closes m (any client, e.g. an ad-hoc one) on the next loop iteration; safe from inside a
+ * tg_mcp callback. */
+void wk_registry_close_later(wk_registry *reg, tg_mcp_client *m);
+
+/* Shutdown grace expired: closes every session now; calls in flight get TG_ECANCELED. */
+void wk_registry_abort(wk_registry *reg);
+
+/* Closes clients idle for longer than idle_ms (0: every unreferenced client). */
+void wk_registry_sweep(wk_registry *reg, uint64_t idle_ms);
+
+/* Closes every client (calls in flight get TG_ECANCELED) and frees the registry once their
+ * close callbacks ran; then on_closed(arg). */
+void wk_registry_close(wk_registry *reg, void (*on_closed)(void *arg), void *arg);
+
+/* ---- wk_exec.c ---- */
+
+/* Executes the run's workflow from the Start node (guard passed). */
+void wk_exec_start(wk_run *r);
+
+/* Shutdown: cancels an ad-hoc call in flight (its callback then sees r->aborted). */
+void wk_exec_abort(wk_run *r);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * wk_exec: executes one run's workflow (DESIGN.md sections 5 and 6).
+ *
+ * The nodes run in tg_workflow_order. The context is {"inputs": ..., "nodes": {id: {"output":
+ * CallToolResult}}}, so later arguments can say {{nodes.<id>.output.content.0.text}}. Each MCP
+ * call is bracketed by two fenced writes: a 'pending' tool_executions row BEFORE the call
+ * (arguments redacted with tg_redact) and its completion after (success / failed / unknown,
+ * response, error, error_class, duration_ms). A timeout is 'unknown': the request was sent and
+ * may have had effects, so nothing is retried blindly. A tool result with isError:true fails
+ * the run with class tool_error. The End node renders outputVariables into the run's output.
+ *
+ * Managed nodes {provider, tool, arguments} use the user's registry client; ad-hoc nodes {url,
+ * headers, tool, arguments} use an ephemeral client closed after the call.
+ */
+#include "wk.h"
+
+#include "tg_db.h"
+#include "tg_err.h"
+#include "tg_log.h"
+#include "tg_workflow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ERROR_TEXT 2000
+
+typedef struct exec_job {
+  wk_run *r;
+  /* insert */
+  json_t *redacted;
+  int inserted;
+  int64_t exec_id;
+  /* completion */
+  const char *status;      /* static */
+  json_t *response;        /* owned */
+  char *error;             /* owned */
+  const char *error_class; /* static */
+  int64_t duration_ms;
+  int changes;
+} exec_job;
+
+static void next_step(wk_run *r);
+
+static const char *node_str(const json_t *node, const char *key)
+{
+  return json_string_value(json_object_get(node, key));
+}
+
+static const char *cfg_str(const json_t *node, const char *key)
+{
+  return json_string_value(json_object_get(json_object_get(node, "config"), key));
+}
+
+static void job_free(exec_job *j)
+{
+  json_decref(j->redacted);
+  json_decref(j->response);
+  free(j->error);
+  free(j);
+}
+
+void wk_exec_abort(wk_run *r)
+{
+  if (r->client) {
+    wk_registry_release(r->w->reg, r->client);
+    r->client = NULL;
+  }
+  if (r->adhoc) {
+    wk_registry_close_later(r->w->reg, r->adhoc);
+    r->adhoc = NULL;
+  }
+}
+
+/* The concatenated text items of a CallToolResult's content, capped. New string. */
+static char *result_text(const json_t *result)
+{
+  size_t i, len = 0;
+  const json_t *c;
+  char *out = calloc(1, MAX_ERROR_TEXT + 1);
+  if (!out)
+    return NULL;
+  json_array_foreach(json_object_get(result, "content"), i, c)
+  {
+    const char *t = json_string_value(json_object_get(c, "text"));
+    size_t n;
+    if (!t)
+      continue;
+    if (len && len < MAX_ERROR_TEXT)
+      out[len++] = '\n';
+    n = strlen(t);
+    if (n > MAX_ERROR_TEXT - len)
+      n = MAX_ERROR_TEXT - len;
+    memcpy(out + len, t, n);
+    len += n;
+  }
+  if (!len)
+    snprintf(out, MAX_ERROR_TEXT + 1, "tool returned isError without text");
+  return out;
+}
+
+/* ---- completion of the tool_executions row ---- */
+
+static int complete_work(tg_db *db, void *arg)
+{
+  exec_job *j = arg;
+  wk_run *r = j->r;
+  return tg_db_exec(db, &j->changes,
+                    "UPDATE tool_executions SET status = ?1, response = ?2, error = ?3, "
+                    "error_class = ?4, duration_ms = ?5, completed_at = ?6 "
+                    "WHERE id = ?7 AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?8 AND "
+                    "claimed_by = ?9 AND attempt = ?10 AND status = 'running')",
+                    "sjssIIIssI", j->status, j->response, j->error, j->error_class,
+                    (long long)j->duration_ms, (long long)tg_now_ms(), (long long)r->exec_id, r->id,
+                    r->w->cfg.worker_id, (long long)r->attempt);
+}
+
+static void complete_done(void *arg, int status)
+{
+  exec_job *j = arg;
+  wk_run *r = j->r;
+  const char *node_id;
+  json_t *entry;
+
+  if (wk_run_op_done(r))
+    goto out;
+  wk_exec_abort(r); /* give the client back: the call is over */
+  if (status != 0) {
+    wk_run_fail(r, "internal", "cannot record the tool execution: %s", tg_strerror(status));
+    goto out;
+  }
+  if (j->changes == 0)
+    r->lost = 1;
+  if (wk_run_should_stop(r))
+    goto out;
+  node_id = node_str(r->node, "id");
+  if (strcmp(j->status, "success") != 0) {
+    wk_run_finish(r, "failed", NULL, j->error, j->error_class);
+    goto out;
+  }
+  entry = json_pack("{s:O}", "output", j->response);
+  if (!entry || json_object_set_new(json_object_get(r->ctx, "nodes"), node_id, entry)) {
+    wk_run_fail(r, "internal", "out of memory");
+    goto out;
+  }
+  json_decref(r->args);
+  r->args = NULL;
+  r->node = NULL;
+  r->step++;
+  next_step(r);
+out:
+  job_free(j);
+}
+
+static void complete(wk_run *r, exec_job *j)
+{
+  if (wk_run_submit(r, complete_work, complete_done, j) != 0) {
+    job_free(j);
+    wk_run_fail(r, "internal", "cannot queue the tool execution's completion");
+  }
+}
+
+/* ---- the call ---- */
+
+static const char *classify(int err)
+{
+  switch (err) {
+  case TG_EAUTH:
+    return "provider_auth";
+  case TG_ENOTFOUND:
+    return "mcp_session_lost";
+  case TG_ERATELIMIT:
+    return "rate_limited";
+  case TG_ETIMEDOUT:
+    return "timeout";
+  default:
+    return "internal";
+  }
+}
+
+static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
+{
+  wk_run *r = arg;
+  exec_job *j;
+  const char *tool = cfg_str(r->node, "tool");
+
+  if (wk_run_op_done(r) || wk_run_should_stop(r))
+    return;
+  uv_update_time(r->w->loop);
+  if (!(j = calloc(1, sizeof *j))) {
+    wk_run_fail(r, "internal", "out of memory");
+    return;
+  }
+  j->r = r;
+  j->duration_ms = (int64_t)(uv_now(r->w->loop) - r->call_start_ms);
+  if (err) {
+    j->error_class = classify(err->err);
+    j->status = err->err == TG_ETIMEDOUT ? "unknown" : "failed";
+    j->error = strdup(err->message[0] ? err->message : tg_strerror(err->err));
+    j->response = json_pack("{s:{s:s, s:s, s:I, s:i}}", "error", "code", tg_errname(err->err),
+                            "message", err->message, "http_status", (json_int_t)err->http_status,
+                            "rpc_code", err->rpc_code);
+  } else if (json_is_true(json_object_get(result, "isError"))) {
+    j->status = "failed";
+    j->error_class = "tool_error";
+    j->error = result_text(result);
+    j->response = json_incref(result);
+  } else {
+    j->status = "success";
+    j->response = json_incref(result);
+  }
+  tg_log(strcmp(j->status, "success") == 0 ? TG_LOG_INFO : TG_LOG_WARN, "tool_call",
+         "{s:s, s:I, s:s, s:s?, s:s, s:s, s:I, s:s?, s:s?}", "run_id", r->id, "attempt",
+         (json_int_t)r->attempt, "node", node_str(r->node, "id"), "provider",
+         cfg_str(r->node, "provider"), "tool", tool ? tool : "", "status", j->status, "duration_ms",
+         (json_int_t)j->duration_ms, "error_class", j->error_class, "error", j->error);
+  complete(r, j);
+}
+
+static int insert_work(tg_db *db, void *arg)
+{
+  exec_job *j = arg;
+  wk_run *r = j->r; /* node, id, attempt are not touched by the loop while this job runs */
+  int err = 0;
+  json_t *row = tg_db_query_one(
+      db, &err,
+      "INSERT INTO tool_executions (run_id, attempt, node_id, provider, tool_name, arguments, "
+      "status, executed_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7 "
+      "WHERE EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?1 AND claimed_by = ?8 AND "
+      "attempt = ?2 AND status = 'running') RETURNING id",
+      "sIsssjIs", r->id, (long long)r->attempt, node_str(r->node, "id"),
+      cfg_str(r->node, "provider"), cfg_str(r->node, "tool"), j->redacted, (long long)tg_now_ms(),
+      r->w->cfg.worker_id);
+  if (!row)
+    return err == TG_ENOTFOUND ? 0 : (err ? err : TG_EDB);
+  j->exec_id = json_integer_value(json_object_get(row, "id"));
+  j->inserted = 1;
+  json_decref(row);
+  return 0;
+}
+
+static void insert_done(void *arg, int status)
+{
+  exec_job *j = arg;
+  wk_run *r = j->r;
+  tg_mcp_client *m;
+  int rc;
+
+  if (wk_run_op_done(r))
+    goto out;
+  if (status != 0) {
+    wk_run_fail(r, "internal", "cannot record the tool execution: %s", tg_strerror(status));
+    goto out;
+  }
+  if (!j->inserted)
+    r->lost = 1;
+  r->exec_id = j->exec_id;
+  if (wk_run_should_stop(r))
+    goto out;
+  m = r->adhoc ? r->adhoc : wk_client_mcp(r->client);
+  uv_update_time(r->w->loop);
+  r->call_start_ms = uv_now(r->w->loop);
+  rc = m ? tg_mcp_call_tool(m, cfg_str(r->node, "tool"), r->args, on_call_done, r) : TG_ESTATE;
+  if (rc == 0) {
+    r->pending++;
+    goto out;
+  }
+  /* The call never started: complete the row as failed. */
+  json_decref(j->redacted);
+  j->redacted = NULL;
+  j->status = "failed";
+  j->error_class = "internal";
+  j->error = strdup(tg_strerror(rc));
+  complete(r, j);
+  return;
+out:
+  job_free(j);
+}
+
+/* Builds the ephemeral client of an ad-hoc node. */
+static int adhoc_client(wk_run *r, const json_t *config, char *err, size_t errlen)
+{
+  const json_t *headers = json_object_get(config, "headers");
+  size_t n = json_object_size(headers), i = 0;
+  char **lines = calloc(n + 1, sizeof *lines);
+  tg_mcp_options opt = {0};
+  const char *k;
+  json_t *v;
+  int rc = TG_ENOMEM;
+
+  if (!lines)
+    goto out;
+  json_object_foreach((json_t *)headers, k, v)
+  {
+    const char *val = json_string_value(v);
+    size_t len;
+    if (!val || strpbrk(k, "\r\n:") || strpbrk(val, "\r\n")) {
+      snprintf(err, errlen, "ad-hoc header %s is not a valid header", k);
+      rc = TG_EINVAL;
+      goto out;
+    }
+    len = strlen(k) + strlen(val) + 3;
+    if (!(lines[i] = malloc(len)))
+      goto out;
+    snprintf(lines[i++], len, "%s: %s", k, val);
+  }
+  opt.url = json_string_value(json_object_get(config, "url"));
+  opt.headers = (const char *const *)lines;
+  opt.request_timeout_ms = (long)r->w->cfg.mcp_timeout_ms;
+  if ((rc = tg_mcp_client_new(&r->adhoc, r->w->http, &opt)))
+    snprintf(err, errlen, "cannot create the ad-hoc MCP client: %s", tg_strerror(rc));
+out:
+  if (rc == TG_ENOMEM && !err[0])
+    snprintf(err, errlen, "out of memory");
+  for (i = 0; lines && lines[i]; i++) {
+    memset(lines[i], 0, strlen(lines[i])); /* may hold secrets */
+    free(lines[i]);
+  }
+  free(lines);
+  return rc;
+}
+
+static void start_call(wk_run *r, json_t *node)
+{
+  const json_t *config = json_object_get(node, "config");
+  const json_t *args_tpl = json_object_get(config, "arguments");
+  const char *provider = cfg_str(node, "provider"), *id = node_str(node, "id");
+  char err[512] = "";
+  json_t *empty = NULL;
+  exec_job *j;
+
+  r->node = node;
+  if (!args_tpl || json_is_null(args_tpl))
+    args_tpl = empty = json_object();
+  r->args = tg_workflow_render(args_tpl, r->ctx, err, sizeof err);
+  json_decref(empty);
+  if (!r->args) {
+    wk_run_fail(r, "internal", "node %s: %s", id, err[0] ? err : "cannot render arguments");
+    return;
+  }
+  if (provider) {
+    if (!(r->client = wk_registry_acquire(r->w->reg, r, provider, err, sizeof err))) {
+      wk_run_fail(r, "internal", "node %s: %s", id, err);
+      return;
+    }
+  } else if (adhoc_client(r, config, err, sizeof err)) {
+    wk_run_fail(r, "internal", "node %s: %s", id, err);
+    return;
+  }
+  if (!(j = calloc(1, sizeof *j)) || !(j->redacted = tg_redact(r->args))) {
+    free(j);
+    wk_run_fail(r, "internal", "out of memory");
+    return;
+  }
+  j->r = r;
+  if (wk_run_submit(r, insert_work, insert_done, j) != 0) {
+    job_free(j);
+    wk_run_fail(r, "internal", "cannot queue the tool execution");
+  }
+}
+
+static void next_step(wk_run *r)
+{
+  char err[512];
+  for (; r->step < json_array_size(r->order); r->step++) {
+    json_t *node = json_array_get(r->order, r->step);
+    const char *type = node_str(node, "type"), *id = node_str(node, "id");
+    if (strcmp(type, "Start") == 0)
+      continue;
+    if (strcmp(type, "MCP") == 0) {
+      start_call(r, node);
+      return;
+    }
+    if (strcmp(type, "End") == 0) {
+      json_t *out = tg_workflow_end_output(node, r->ctx, err, sizeof err);
+      if (!out)
+        wk_run_fail(r, "internal", "node %s: %s", id, err[0] ? err : "out of memory");
+      else
+        wk_run_finish(r, "succeeded", out, NULL, NULL);
+      return;
+    }
+    wk_run_fail(r, "internal", "node %s: type %s is not executable", id, type);
+    return;
+  }
+  wk_run_fail(r, "internal", "workflow has no End node");
+}
+
+void wk_exec_start(wk_run *r)
+{
+  json_t *inputs;
+  r->phase = WK_PHASE_EXEC;
+  if (!(r->order = tg_workflow_order(r->definition))) {
+    json_t *errs = tg_workflow_validate(r->definition);
+    const char *msg = json_string_value(json_object_get(json_array_get(errs, 0), "message"));
+    wk_run_fail(r, "internal", "invalid workflow definition: %s", msg ? msg : "unknown");
+    json_decref(errs);
+    return;
+  }
+  inputs = json_is_object(r->inputs) ? json_incref(r->inputs) : json_object();
+  r->ctx = json_pack("{s:o, s:{}}", "inputs", inputs, "nodes");
+  if (!r->ctx) {
+    wk_run_fail(r, "internal", "out of memory");
+    return;
+  }
+  r->step = 0;
+  next_step(r);
+}

@@ -1,0 +1,274 @@
+/*
+ * wk_guard: the pre-execute guard (DESIGN.md sections 4 and 5).
+ *
+ * Right after the claim, the run's providers are checked again, fresh, with tg_check (one
+ * Composio list call, nothing cached). The scope is the one stored at admission
+ * (metadata.tool_constraints, see tg_check_scope) united with the providers the workflow's
+ * managed MCP nodes use, so a run never calls a provider that was not checked.
+ *
+ * Outcomes, each written in one dbq job together with the observed statuses:
+ *   ok          -> execute;
+ *   blocked     -> one transaction: run 'attention' with the 409 fields merged into metadata,
+ *                  finished_at, lease cleared, and the run's cost refunded (users.credits +
+ *                  a 'run_refund' credit_ledger row); fenced, so a lost lease refunds nothing;
+ *   unavailable -> the run goes back to 'queued' at now + retry_after (fenced), fail closed.
+ */
+#include "wk.h"
+
+#include "tg_db.h"
+#include "tg_err.h"
+#include "tg_log.h"
+#include "tg_workflow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int wk_guard_load_rows(tg_db *db, wk_run *r)
+{
+  int err = 0;
+  r->accounts = tg_db_query(
+      db, &err,
+      "SELECT c.id AS account_id, c.provider, c.status, c.composio_account_id, c.version, "
+      "a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS has_headers "
+      "FROM connected_accounts c JOIN auth_configs a ON a.id = c.auth_config_id "
+      "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id "
+      "WHERE c.user_id = ?1 ORDER BY c.provider",
+      "s", r->user_id);
+  return r->accounts ? 0 : (err ? err : TG_EDB);
+}
+
+/* Composio's account status -> ours (schema CHECK list). */
+static const char *map_status(const char *composio)
+{
+  static const char *const same[] = {"ACTIVE", "EXPIRED", "INACTIVE", "FAILED", "REVOKED"};
+  if (!composio)
+    return "FAILED";
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+    if (strcmp(composio, same[i]) == 0)
+      return same[i];
+  if (strcmp(composio, "INITIALIZING") == 0 || strcmp(composio, "INITIATED") == 0)
+    return "PENDING";
+  return "FAILED";
+}
+
+typedef struct guard_job {
+  wk_run *r;
+  tg_check_result *res;
+  int changes;  /* run rows written by the outcome */
+  int observed; /* connected_accounts rows written back */
+} guard_job;
+
+static int write_back(tg_db *db, guard_job *j)
+{
+  size_t i;
+  json_t *o;
+  int64_t now = tg_now_ms();
+  json_array_foreach(j->res->observed, i, o)
+  {
+    const char *cstatus = json_string_value(json_object_get(o, "status"));
+    const char *ours = map_status(cstatus);
+    const char *reason = json_string_value(json_object_get(o, "status_reason"));
+    const char *ca = json_string_value(json_object_get(o, "composio_account_id"));
+    int changes = 0, rc;
+    if (!ca)
+      continue;
+    /* Keep Composio's own status verbatim where ours differs. */
+    if (!reason && cstatus && strcmp(cstatus, ours) != 0)
+      reason = cstatus;
+    rc = tg_db_exec(db, &changes,
+                    "UPDATE connected_accounts SET version = version + (status <> ?1), "
+                    "status = ?1, status_reason = ?2, last_checked_at = ?3, "
+                    "updated_at = CASE WHEN status <> ?1 THEN ?3 ELSE updated_at END "
+                    "WHERE user_id = ?4 AND composio_account_id = ?5 "
+                    "AND status <> 'DISCONNECTED'",
+                    "ssIss", ours, reason, (long long)now, j->r->user_id, ca);
+    if (rc)
+      return rc;
+    j->observed += changes;
+  }
+  return 0;
+}
+
+static int attention(tg_db *db, guard_job *j)
+{
+  wk_run *r = j->r;
+  int64_t now = tg_now_ms();
+  char msg[300];
+  char *list = json_dumps(j->res->providers, JSON_COMPACT);
+  int rc;
+
+  snprintf(msg, sizeof msg, "provider re-authorisation required: %s", list ? list : "?");
+  free(list);
+  if ((rc = tg_db_begin(db, 1)))
+    return rc;
+  rc = tg_db_exec(
+      db, &j->changes,
+      "UPDATE workflow_runs SET status = 'attention', "
+      "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
+      "'$.error', 'oauth_refresh_required', '$.providers', json(?1), '$.reasons', json(?2)), "
+      "error = ?3, finished_at = ?4, lease_expires_at = NULL "
+      "WHERE id = ?5 AND claimed_by = ?6 AND attempt = ?7 AND status = 'running'",
+      "jjsIssI", j->res->providers, j->res->reasons, msg, (long long)now, r->id,
+      r->w->cfg.worker_id, (long long)r->attempt);
+  if (!rc && j->changes == 1 && r->cost > 0) {
+    rc = tg_db_exec(db, NULL, "UPDATE users SET credits = credits + ?1 WHERE id = ?2", "Is",
+                    (long long)r->cost, r->user_id);
+    if (!rc)
+      rc = tg_db_exec(db, NULL,
+                      "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
+                      "VALUES (?1, ?2, ?3, 'run_refund', ?4)",
+                      "ssII", r->user_id, r->id, (long long)r->cost, (long long)now);
+  }
+  if (!rc)
+    rc = tg_db_commit(db);
+  if (rc)
+    tg_db_rollback(db);
+  return rc;
+}
+
+static int release(tg_db *db, guard_job *j)
+{
+  wk_run *r = j->r;
+  long delay = j->res->retry_after_ms > 0 ? j->res->retry_after_ms : 5000;
+  return tg_db_exec(db, &j->changes,
+                    "UPDATE workflow_runs SET status = 'queued', claimed_by = NULL, "
+                    "lease_expires_at = NULL, available_at = ?1 "
+                    "WHERE id = ?2 AND claimed_by = ?3 AND attempt = ?4 AND status = 'running'",
+                    "IssI", (long long)(tg_now_ms() + delay), r->id, r->w->cfg.worker_id,
+                    (long long)r->attempt);
+}
+
+static int guard_work(tg_db *db, void *arg)
+{
+  guard_job *j = arg;
+  int rc = write_back(db, j);
+  if (rc)
+    tg_warn("guard_write_back_failed", "{s:s, s:s}", "run_id", j->r->id, "error", tg_errname(rc));
+  switch (j->res->outcome) {
+  case TG_CHECK_BLOCKED:
+    return attention(db, j);
+  case TG_CHECK_UNAVAILABLE:
+    return release(db, j);
+  default:
+    return 0;
+  }
+}
+
+static void guard_done(void *arg, int status)
+{
+  guard_job *j = arg;
+  wk_run *r = j->r;
+  tg_check_result *res = j->res;
+  int changes = j->changes;
+
+  free(j);
+  if (wk_run_op_done(r))
+    goto out;
+  if (status != 0) {
+    wk_run_fail(r, "internal", "pre-execute guard could not write its outcome: %s",
+                tg_strerror(status));
+    goto out;
+  }
+  switch (res->outcome) {
+  case TG_CHECK_BLOCKED:
+    tg_log_json(TG_LOG_INFO, "guard_blocked",
+                json_pack("{s:s, s:s, s:I, s:O, s:O, s:b}", "run_id", r->id, "user_id", r->user_id,
+                          "attempt", (json_int_t)r->attempt, "blocked_providers", res->providers,
+                          "reasons", res->reasons, "written", changes > 0));
+    wk_run_end(r);
+    break;
+  case TG_CHECK_UNAVAILABLE:
+    tg_warn("guard_unavailable", "{s:s, s:s, s:i, s:s, s:b}", "run_id", r->id, "user_id",
+            r->user_id, "retry_after_ms", (int)res->retry_after_ms, "detail",
+            res->detail ? res->detail : "", "written", changes > 0);
+    wk_run_end(r);
+    break;
+  default:
+    tg_info("guard_ok", "{s:s, s:i}", "run_id", r->id, "composio_calls", res->composio_calls);
+    if (!wk_run_should_stop(r))
+      wk_exec_start(r);
+  }
+out:
+  tg_check_result_free(res);
+}
+
+static void on_checked(void *arg, tg_check_result *res)
+{
+  wk_run *r = arg;
+  guard_job *j;
+  r->check = NULL;
+  if (wk_run_op_done(r) || wk_run_should_stop(r)) {
+    tg_check_result_free(res);
+    return;
+  }
+  if (!(j = calloc(1, sizeof *j))) {
+    tg_check_result_free(res);
+    wk_run_fail(r, "internal", "out of memory");
+    return;
+  }
+  j->r = r;
+  j->res = res;
+  if (wk_run_submit(r, guard_work, guard_done, j) != 0) {
+    free(j);
+    tg_check_result_free(res);
+    wk_run_fail(r, "internal", "cannot queue the guard's outcome");
+  }
+}
+
+void wk_guard_cancel(wk_run *r)
+{
+  if (!r->check)
+    return;
+  tg_check_cancel(r->check);
+  r->check = NULL;
+  r->pending--; /* its callback will never run */
+}
+
+void wk_guard_start(wk_run *r)
+{
+  size_t n = json_array_size(r->accounts), i;
+  tg_check_row *rows = calloc(n ? n : 1, sizeof *rows);
+  json_t *scope = NULL, *used = NULL, *p;
+  int rc;
+
+  r->phase = WK_PHASE_GUARD;
+  if (!rows)
+    goto oom;
+  for (i = 0; i < n; i++) {
+    const json_t *a = json_array_get(r->accounts, i);
+    rows[i].provider = json_string_value(json_object_get(a, "provider"));
+    rows[i].status = json_string_value(json_object_get(a, "status"));
+    rows[i].composio_account_id = json_string_value(json_object_get(a, "composio_account_id"));
+    rows[i].toolkit_slug = json_string_value(json_object_get(a, "toolkit_slug"));
+  }
+  scope = tg_check_scope(json_object_get(r->metadata, "tool_constraints"), rows, n);
+  used = tg_workflow_providers(r->definition);
+  if (!scope || !used)
+    goto oom;
+  json_array_foreach(used, i, p)
+  {
+    size_t k;
+    int have = 0;
+    for (k = 0; k < json_array_size(scope) && !have; k++)
+      have = json_equal(json_array_get(scope, k), p);
+    if (!have)
+      json_array_append(scope, p);
+  }
+  rc = tg_check_start(r->w->composio, r->w->loop, r->user_id, scope, rows, n, on_checked, r,
+                      &r->check);
+  if (rc) {
+    tg_warn("guard_not_started", "{s:s, s:s}", "run_id", r->id, "error", tg_errname(rc));
+    wk_run_release(r, 5000, "guard_not_started");
+  } else {
+    r->pending++;
+  }
+  free(rows);
+  json_decref(scope);
+  json_decref(used);
+  return;
+oom:
+  free(rows);
+  json_decref(scope);
+  json_decref(used);
+  wk_run_release(r, 5000, "out_of_memory");
+}

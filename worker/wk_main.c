@@ -1,0 +1,233 @@
+/*
+ * toolgate-worker: claims queued runs from SQLite and executes them (DESIGN.md section 5).
+ *
+ * One uv loop drives everything: a poll timer claims while fewer than
+ * TOOLGATE_WORKER_CONCURRENCY runs are in flight (and again as soon as one ends), tg_http +
+ * tg_composio + tg_mcp do the network on the loop, and every SQLite statement runs in a tg_dbq
+ * job. Shutdown (SIGTERM/SIGINT, or --once with an empty queue): stop claiming, let runs in
+ * flight finish within the grace period, then release the leases of the rest (fenced), close
+ * the MCP sessions, the Composio and HTTP clients, the database, and check that the loop
+ * closes clean.
+ */
+#include "wk.h"
+
+#include "tg_err.h"
+#include "tg_log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_CONNECTIONS 3
+#define DEFAULT_GRACE_MS 10000
+#define IDLE_CLIENT_MS (5 * 60 * 1000)
+
+static const char USAGE[] =
+    "usage: toolgate-worker [--once] [--help]\n"
+    "  --once  process queued runs until the queue is empty, then exit\n"
+    "  TOOLGATE_SHUTDOWN_GRACE_MS (default 10000): ms runs in flight may take to finish after\n"
+    "  SIGTERM/SIGINT before their leases are released";
+
+static void teardown(wk_worker *w);
+
+static void on_poll(uv_timer_t *t)
+{
+  wk_worker *w = t->data;
+  wk_registry_sweep(w->reg, IDLE_CLIENT_MS);
+  wk_claim_maybe(w);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+  wk_worker *w = t->data;
+  wk_run *r;
+  tg_warn("shutdown_grace_expired", "{s:i}", "runs_in_flight", w->in_flight);
+  for (r = w->runs; r; r = r->next) {
+    if (r->ended || r->aborted)
+      continue;
+    r->aborted = 1;
+    wk_run_release(r, 0, "shutdown");
+    wk_guard_cancel(r);
+    wk_exec_abort(r);
+  }
+  wk_registry_abort(w->reg);
+}
+
+static void stop(wk_worker *w, const char *why)
+{
+  if (w->stopping)
+    return;
+  w->stopping = 1;
+  tg_info("worker_stopping", "{s:s, s:i}", "why", why, "runs_in_flight", w->in_flight);
+  uv_timer_stop(&w->poll);
+  if (w->in_flight == 0 && !w->claiming)
+    teardown(w);
+  else
+    uv_timer_start(&w->grace, on_grace, (uint64_t)w->grace_ms, 0);
+}
+
+void wk_on_run_freed(wk_worker *w)
+{
+  if (w->shut_down)
+    return;
+  if (w->stopping) {
+    if (w->in_flight == 0 && !w->claiming)
+      teardown(w);
+    return;
+  }
+  if (w->once && w->queue_empty && w->in_flight == 0 && !w->claiming) {
+    stop(w, "queue_empty");
+    return;
+  }
+  wk_claim_maybe(w);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+  stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_http_closed(void *arg)
+{
+  (void)arg;
+}
+
+static void on_registry_closed(void *arg)
+{
+  wk_worker *w = arg;
+  w->reg = NULL;
+  tg_composio_free(w->composio);
+  w->composio = NULL;
+  tg_http_client_close(w->http, on_http_closed, w);
+  w->http = NULL;
+}
+
+static void teardown(wk_worker *w)
+{
+  if (w->shut_down)
+    return;
+  w->shut_down = 1;
+  uv_timer_stop(&w->grace);
+  uv_close((uv_handle_t *)&w->poll, NULL);
+  uv_close((uv_handle_t *)&w->grace, NULL);
+  uv_close((uv_handle_t *)&w->sigterm, NULL);
+  uv_close((uv_handle_t *)&w->sigint, NULL);
+  wk_registry_close(w->reg, on_registry_closed, w);
+}
+
+static int parse_grace(int64_t *out)
+{
+  const char *v = getenv("TOOLGATE_SHUTDOWN_GRACE_MS");
+  char *end;
+  long long n;
+  *out = DEFAULT_GRACE_MS;
+  if (!v || !*v)
+    return 0;
+  errno = 0;
+  n = strtoll(v, &end, 10);
+  if (errno || *end || n < 0)
+    return TG_EINVAL;
+  *out = n;
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  static wk_worker w; /* static: handles must outlive every callback */
+  uv_loop_t loop;
+  char err[256] = "";
+  int rc, code = 1;
+  const char *key;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      tg_config_help(stdout, TG_PROG_WORKER, USAGE);
+      return 0;
+    } else if (strcmp(argv[i], "--once") == 0) {
+      w.once = 1;
+    } else {
+      fprintf(stderr, "toolgate-worker: unknown argument %s\n%s\n", argv[i], USAGE);
+      return 2;
+    }
+  }
+  if (tg_config_load(&w.cfg, TG_PROG_WORKER, err, sizeof err)) {
+    fprintf(stderr, "toolgate-worker: %s\n", err);
+    tg_config_free(&w.cfg);
+    return 2;
+  }
+  if (parse_grace(&w.grace_ms)) {
+    fprintf(stderr, "toolgate-worker: TOOLGATE_SHUTDOWN_GRACE_MS: expected a non-negative "
+                    "integer\n");
+    tg_config_free(&w.cfg);
+    return 2;
+  }
+  if (w.cfg.concurrency < 1)
+    w.cfg.concurrency = 1;
+  if (w.cfg.lease_ms < 300)
+    w.cfg.lease_ms = 300;
+  if (w.cfg.poll_ms < 1)
+    w.cfg.poll_ms = 1;
+  tg_log_init("worker", tg_log_level_parse(w.cfg.log_level));
+
+  if (uv_loop_init(&loop) != 0) {
+    tg_config_free(&w.cfg);
+    return 1;
+  }
+  w.loop = &loop;
+  if ((rc = tg_dbq_new(&w.dbq, &loop, w.cfg.db_path, DB_CONNECTIONS))) {
+    tg_error("db_open_failed", "{s:s, s:s}", "path", w.cfg.db_path, "error", tg_errname(rc));
+    goto fail_loop;
+  }
+  if ((rc = tg_http_client_init(&w.http, &loop))) {
+    tg_error("http_init_failed", "{s:s}", "error", tg_errname(rc));
+    goto fail_db;
+  }
+  key = tg_secret_reveal(&w.cfg.composio_api_key);
+  if ((rc = tg_composio_new(&w.composio, w.http, w.cfg.composio_base_url, key ? key : "",
+                            (long)w.cfg.composio_timeout_ms)) ||
+      (rc = wk_registry_new(&w.reg, &w))) {
+    tg_error("init_failed", "{s:s}", "error", tg_errname(rc));
+    tg_composio_free(w.composio);
+    tg_http_client_close(w.http, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    goto fail_db;
+  }
+  if (!key || !*key)
+    tg_warn("composio_api_key_missing", NULL);
+
+  uv_timer_init(&loop, &w.poll);
+  uv_timer_init(&loop, &w.grace);
+  w.poll.data = w.grace.data = &w;
+  uv_signal_init(&loop, &w.sigterm);
+  uv_signal_init(&loop, &w.sigint);
+  w.sigterm.data = w.sigint.data = &w;
+  uv_signal_start(&w.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&w.sigint, on_signal, SIGINT);
+  uv_timer_start(&w.poll, on_poll, 0, (uint64_t)w.cfg.poll_ms);
+  signal(SIGPIPE, SIG_IGN);
+
+  tg_info("worker_started", "{s:s, s:s, s:I, s:I, s:I, s:b}", "worker_id", w.cfg.worker_id, "db",
+          w.cfg.db_path, "concurrency", (json_int_t)w.cfg.concurrency, "lease_ms",
+          (json_int_t)w.cfg.lease_ms, "poll_ms", (json_int_t)w.cfg.poll_ms, "once", w.once);
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  code = 0;
+  if (tg_dbq_pending(w.dbq) != 0) {
+    tg_error("shutdown_jobs_pending", "{s:i}", "jobs", (int)tg_dbq_pending(w.dbq));
+    code = 1;
+  }
+fail_db:
+  tg_dbq_free(w.dbq);
+fail_loop:
+  rc = uv_loop_close(&loop);
+  if (rc != 0) {
+    tg_error("loop_not_closed", "{s:s}", "error", uv_err_name(rc));
+    code = 1;
+  }
+  if (code == 0)
+    tg_info("worker_stopped", NULL);
+  tg_config_free(&w.cfg);
+  return code;
+}

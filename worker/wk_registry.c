@@ -1,0 +1,320 @@
+/*
+ * wk_registry: per-user MCP clients (DESIGN.md section 5, "Registry").
+ *
+ * One entry per (user_id, provider) holds one tg_mcp_client built from the user's
+ * connected_accounts + mcp_connections rows (loaded at claim time into r->accounts). The entry
+ * remembers the connected account's version: when a run sees another version (reconnect,
+ * status change) the entry is retired and a new client is built. Entries are never shared
+ * between users: the key includes the user id, and the URL is the user's own.
+ *
+ * The platform Composio API key is added as "x-api-key" when the client is built, from the
+ * config; it lives only in the client's memory, never in the database or a log line.
+ *
+ * Closing: tg_mcp_close is never called from inside a tg_mcp callback. Clients to close are put
+ * on a "doomed" list and closed from a zero-delay timer on the next loop iteration. An entry
+ * with references is only marked stale; the last wk_registry_release closes it. Idle entries
+ * (no references, unused for a while) are closed by wk_registry_sweep.
+ */
+#include "wk.h"
+
+#include "tg_err.h"
+#include "tg_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wk_client {
+  wk_client *next;
+  char *user_id, *provider;
+  int64_t version;
+  tg_mcp_client *mcp;
+  int refs;
+  int stale; /* retired: close when refs reaches 0 */
+  uint64_t last_used_ms;
+};
+
+typedef struct doomed {
+  struct doomed *next;
+  tg_mcp_client *mcp;
+} doomed;
+
+struct wk_registry {
+  wk_worker *w;
+  wk_client *clients;
+  doomed *doomed;
+  uv_timer_t defer;
+  int closing;  /* tg_mcp_close calls whose on_closed has not run yet */
+  int shutting; /* wk_registry_close was called */
+  int defer_closed;
+  void (*on_closed)(void *arg);
+  void *on_closed_arg;
+};
+
+static void maybe_finish_close(wk_registry *reg)
+{
+  if (reg->shutting && reg->closing == 0 && !reg->doomed && reg->defer_closed) {
+    void (*cb)(void *) = reg->on_closed;
+    void *arg = reg->on_closed_arg;
+    free(reg);
+    if (cb)
+      cb(arg);
+  }
+}
+
+static void on_mcp_closed(void *arg)
+{
+  wk_registry *reg = arg;
+  reg->closing--;
+  maybe_finish_close(reg);
+}
+
+static void flush_doomed(wk_registry *reg)
+{
+  while (reg->doomed) {
+    doomed *d = reg->doomed;
+    reg->doomed = d->next;
+    reg->closing++;
+    tg_mcp_close(d->mcp, on_mcp_closed, reg);
+    free(d);
+  }
+}
+
+static void on_defer(uv_timer_t *t)
+{
+  flush_doomed(t->data);
+}
+
+static void doom(wk_registry *reg, tg_mcp_client *m)
+{
+  doomed *d;
+  if (!m)
+    return;
+  if (!(d = malloc(sizeof *d))) {
+    /* Out of memory: close now rather than leak the session. Never from a tg_mcp callback
+     * in practice, since doom() is reached from releases after a dbq job. */
+    reg->closing++;
+    tg_mcp_close(m, on_mcp_closed, reg);
+    return;
+  }
+  d->mcp = m;
+  d->next = reg->doomed;
+  reg->doomed = d;
+  if (!reg->shutting)
+    uv_timer_start(&reg->defer, on_defer, 0, 0);
+}
+
+void wk_registry_close_later(wk_registry *reg, tg_mcp_client *m)
+{
+  doom(reg, m);
+}
+
+int wk_registry_new(wk_registry **out, wk_worker *w)
+{
+  wk_registry *reg = calloc(1, sizeof *reg);
+  *out = NULL;
+  if (!reg)
+    return TG_ENOMEM;
+  reg->w = w;
+  uv_timer_init(w->loop, &reg->defer);
+  reg->defer.data = reg;
+  *out = reg;
+  return 0;
+}
+
+static void entry_free(wk_registry *reg, wk_client *c)
+{
+  wk_client **pp;
+  for (pp = &reg->clients; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  doom(reg, c->mcp);
+  tg_debug("mcp_client_closed", "{s:s, s:s, s:I}", "user_id", c->user_id, "provider", c->provider,
+           "version", (json_int_t)c->version);
+  free(c->user_id);
+  free(c->provider);
+  free(c);
+}
+
+/* The account row of r's user for provider, or NULL. */
+static const json_t *account_of(const wk_run *r, const char *provider)
+{
+  size_t i;
+  const json_t *a;
+  json_array_foreach(r->accounts, i, a)
+  {
+    const char *p = json_string_value(json_object_get(a, "provider"));
+    if (p && strcmp(p, provider) == 0)
+      return a;
+  }
+  return NULL;
+}
+
+static tg_mcp_client *build(wk_registry *reg, const char *url, char *err, size_t errlen)
+{
+  wk_worker *w = reg->w;
+  const char *key = tg_secret_reveal(&w->cfg.composio_api_key);
+  char *hdr = NULL;
+  const char *headers[2] = {NULL, NULL};
+  tg_mcp_options opt = {0};
+  tg_mcp_client *m = NULL;
+  int rc;
+
+  if (key && *key) {
+    size_t n = strlen("x-api-key: ") + strlen(key) + 1;
+    if (!(hdr = malloc(n))) {
+      snprintf(err, errlen, "out of memory");
+      return NULL;
+    }
+    snprintf(hdr, n, "x-api-key: %s", key);
+    headers[0] = hdr;
+  }
+  opt.url = url;
+  opt.headers = headers;
+  opt.request_timeout_ms = (long)w->cfg.mcp_timeout_ms;
+  rc = tg_mcp_client_new(&m, w->http, &opt);
+  if (hdr) {
+    memset(hdr, 0, strlen(hdr)); /* the client keeps its own copy */
+    free(hdr);
+  }
+  if (rc) {
+    snprintf(err, errlen, "cannot create the MCP client: %s", tg_strerror(rc));
+    return NULL;
+  }
+  return m;
+}
+
+wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider, char *err,
+                               size_t errlen)
+{
+  const json_t *a = account_of(r, provider);
+  const char *status, *url;
+  int64_t version;
+  wk_client *c;
+
+  if (!a) {
+    snprintf(err, errlen, "provider %s is not connected", provider);
+    return NULL;
+  }
+  status = json_string_value(json_object_get(a, "status"));
+  url = json_string_value(json_object_get(a, "url"));
+  version = json_integer_value(json_object_get(a, "version"));
+  if (!status || strcmp(status, "ACTIVE") != 0) {
+    snprintf(err, errlen, "provider %s connection is %s", provider, status ? status : "unknown");
+    return NULL;
+  }
+  if (json_integer_value(json_object_get(a, "has_headers"))) {
+    /* Encrypted per-user headers are not supported in this version. */
+    tg_warn("mcp_headers_unsupported", "{s:s, s:s}", "user_id", r->user_id, "provider", provider);
+    snprintf(err, errlen, "provider %s: per-user MCP headers are not supported", provider);
+    return NULL;
+  }
+  if (!url || !*url) {
+    snprintf(err, errlen, "provider %s has no MCP URL", provider);
+    return NULL;
+  }
+  for (c = reg->clients; c; c = c->next) {
+    if (c->stale || strcmp(c->user_id, r->user_id) != 0 || strcmp(c->provider, provider) != 0)
+      continue;
+    if (c->version == version)
+      break;
+    /* The connection changed since this client was built: retire it. */
+    tg_info("mcp_client_rebuilt", "{s:s, s:s, s:I, s:I}", "user_id", r->user_id, "provider",
+            provider, "old_version", (json_int_t)c->version, "version", (json_int_t)version);
+    c->stale = 1;
+    if (c->refs == 0)
+      entry_free(reg, c);
+    c = NULL;
+    break;
+  }
+  if (!c) {
+    if (!(c = calloc(1, sizeof *c)) || !(c->user_id = strdup(r->user_id)) ||
+        !(c->provider = strdup(provider))) {
+      if (c) {
+        free(c->user_id);
+        free(c);
+      }
+      snprintf(err, errlen, "out of memory");
+      return NULL;
+    }
+    if (!(c->mcp = build(reg, url, err, errlen))) {
+      free(c->user_id);
+      free(c->provider);
+      free(c);
+      return NULL;
+    }
+    c->version = version;
+    c->next = reg->clients;
+    reg->clients = c;
+  }
+  c->refs++;
+  c->last_used_ms = uv_now(reg->w->loop);
+  return c;
+}
+
+tg_mcp_client *wk_client_mcp(wk_client *c)
+{
+  return c ? c->mcp : NULL;
+}
+
+void wk_registry_release(wk_registry *reg, wk_client *c)
+{
+  if (!c)
+    return;
+  c->refs--;
+  c->last_used_ms = uv_now(reg->w->loop);
+  if (c->stale && c->refs == 0)
+    entry_free(reg, c);
+}
+
+void wk_registry_sweep(wk_registry *reg, uint64_t idle_ms)
+{
+  uint64_t now = uv_now(reg->w->loop);
+  wk_client *c = reg->clients, *next;
+  for (; c; c = next) {
+    next = c->next;
+    if (c->refs == 0 && now - c->last_used_ms >= idle_ms)
+      entry_free(reg, c);
+  }
+}
+
+void wk_registry_abort(wk_registry *reg)
+{
+  wk_client *c = reg->clients, *next;
+  for (; c; c = next) {
+    next = c->next;
+    if (c->refs == 0) {
+      entry_free(reg, c);
+    } else {
+      /* Runs still use it: close the session now (their calls get TG_ECANCELED) and let the
+       * last release free the entry. */
+      doom(reg, c->mcp);
+      c->mcp = NULL;
+      c->stale = 1;
+    }
+  }
+}
+
+static void on_defer_closed(uv_handle_t *h)
+{
+  wk_registry *reg = h->data;
+  reg->defer_closed = 1;
+  maybe_finish_close(reg);
+}
+
+void wk_registry_close(wk_registry *reg, void (*on_closed)(void *arg), void *arg)
+{
+  wk_client *c, *next;
+  reg->on_closed = on_closed;
+  reg->on_closed_arg = arg;
+  reg->shutting = 1;
+  for (c = reg->clients; c; c = next) {
+    next = c->next;
+    entry_free(reg, c); /* no run is left, so nothing references it */
+  }
+  uv_timer_stop(&reg->defer);
+  flush_doomed(reg);
+  uv_close((uv_handle_t *)&reg->defer, on_defer_closed);
+}
