@@ -30,16 +30,16 @@ typedef struct tg_check_row {
 enum { TG_CHECK_OK = 0, TG_CHECK_BLOCKED = 1, TG_CHECK_UNAVAILABLE = 2 };
 
 typedef struct tg_check_result {
-  int outcome;             /* TG_CHECK_* */
-  json_t *providers;       /* array of blocked provider names, sorted (empty when ok) */
-  json_t *reasons;         /* object provider -> reason, e.g. "connected_account_status=EXPIRED",
-                              "auth_refresh_required", "is_disabled", "not_connected" */
-  json_t *observed;        /* array of {"provider","composio_account_id","status",
-                              "status_reason"} as Composio reported them, for write-back */
-  long retry_after_ms;     /* UNAVAILABLE: how long to wait (from Composio's Retry-After, else
-                              a default of 5000) */
-  const char *detail;      /* UNAVAILABLE: why, for logs (static or owned by the result) */
-  int composio_calls;      /* HTTP calls made (list pages + gets), for metrics */
+  int outcome;         /* TG_CHECK_* */
+  json_t *providers;   /* array of blocked provider names, sorted (empty when ok) */
+  json_t *reasons;     /* object provider -> reason, e.g. "connected_account_status=EXPIRED",
+                          "auth_refresh_required", "is_disabled", "not_connected" */
+  json_t *observed;    /* array of {"provider","composio_account_id","status",
+                          "status_reason"} as Composio reported them, for write-back */
+  long retry_after_ms; /* UNAVAILABLE: how long to wait (from Composio's Retry-After, else
+                          a default of 5000) */
+  const char *detail;  /* UNAVAILABLE: why, for logs (static or owned by the result) */
+  int composio_calls;  /* HTTP calls made (list pages + gets), for metrics */
 } tg_check_result;
 
 /*

@@ -28,9 +28,9 @@ typedef struct tg_composio_result {
 
 /* A connected account, decoded from the ConnectedAccount object (reference 2.3). */
 typedef struct tg_composio_account {
-  const char *id;             /* "ca_..." */
-  const char *status;         /* INITIALIZING, INITIATED, ACTIVE, FAILED, EXPIRED, INACTIVE, REVOKED */
-  const char *status_reason;  /* may be NULL */
+  const char *id;     /* "ca_..." */
+  const char *status; /* INITIALIZING, INITIATED, ACTIVE, FAILED, EXPIRED, INACTIVE, REVOKED */
+  const char *status_reason; /* may be NULL */
   int is_disabled;
   int auth_refresh_required;  /* 1 if the object carries a true auth_refresh_required (top level
                                  or in state.val); no schema has it, but DESIGN.md section 4

@@ -33,27 +33,27 @@ typedef struct tg_provider {
 } tg_provider;
 
 typedef struct tg_config {
-  char *db_path;            /* TOOLGATE_DB */
-  char *listen_host;        /* from TOOLGATE_LISTEN host:port */
-  int listen_port;          /*   "  */
-  char *composio_base_url;  /* COMPOSIO_BASE_URL, no trailing slash */
-  tg_secret composio_api_key; /* COMPOSIO_API_KEY */
+  char *db_path;                /* TOOLGATE_DB */
+  char *listen_host;            /* from TOOLGATE_LISTEN host:port */
+  int listen_port;              /*   "  */
+  char *composio_base_url;      /* COMPOSIO_BASE_URL, no trailing slash */
+  tg_secret composio_api_key;   /* COMPOSIO_API_KEY */
   char *composio_mcp_server_id; /* COMPOSIO_MCP_SERVER_ID */
-  char *redirect_url;       /* TOOLGATE_REDIRECT_URL: our callback, given to Composio */
-  char *ui_url;             /* TOOLGATE_UI_URL: where the callback sends the browser */
-  int trust_user_header;    /* TOOLGATE_TRUST_USER_HEADER */
-  tg_secret jwt_secret;     /* TOOLGATE_JWT_SECRET */
-  tg_secret secret_key;     /* TOOLGATE_SECRET_KEY */
-  int64_t default_credits;  /* TOOLGATE_DEFAULT_CREDITS */
-  int64_t run_cost;         /* TOOLGATE_RUN_COST */
-  char *worker_id;          /* TOOLGATE_WORKER_ID, default "<hostname>-<pid>" */
-  int64_t poll_ms;          /* TOOLGATE_POLL_MS */
-  int64_t lease_ms;         /* TOOLGATE_LEASE_MS */
-  int64_t mcp_timeout_ms;   /* TOOLGATE_MCP_TIMEOUT_MS */
-  int64_t composio_timeout_ms; /* TOOLGATE_COMPOSIO_TIMEOUT_MS */
-  int64_t concurrency;      /* TOOLGATE_WORKER_CONCURRENCY */
-  char *log_level;          /* TOOLGATE_LOG_LEVEL */
-  tg_provider *providers;   /* sorted by provider name */
+  char *redirect_url;           /* TOOLGATE_REDIRECT_URL: our callback, given to Composio */
+  char *ui_url;                 /* TOOLGATE_UI_URL: where the callback sends the browser */
+  int trust_user_header;        /* TOOLGATE_TRUST_USER_HEADER */
+  tg_secret jwt_secret;         /* TOOLGATE_JWT_SECRET */
+  tg_secret secret_key;         /* TOOLGATE_SECRET_KEY */
+  int64_t default_credits;      /* TOOLGATE_DEFAULT_CREDITS */
+  int64_t run_cost;             /* TOOLGATE_RUN_COST */
+  char *worker_id;              /* TOOLGATE_WORKER_ID, default "<hostname>-<pid>" */
+  int64_t poll_ms;              /* TOOLGATE_POLL_MS */
+  int64_t lease_ms;             /* TOOLGATE_LEASE_MS */
+  int64_t mcp_timeout_ms;       /* TOOLGATE_MCP_TIMEOUT_MS */
+  int64_t composio_timeout_ms;  /* TOOLGATE_COMPOSIO_TIMEOUT_MS */
+  int64_t concurrency;          /* TOOLGATE_WORKER_CONCURRENCY */
+  char *log_level;              /* TOOLGATE_LOG_LEVEL */
+  tg_provider *providers;       /* sorted by provider name */
   size_t n_providers;
 } tg_config;
 

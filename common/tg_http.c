@@ -381,8 +381,8 @@ int tg_http_client_init(tg_http_client **out, uv_loop_t *loop)
   return 0;
 }
 
-int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb done_cb,
-                 void *arg, tg_http_transfer **out)
+int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb done_cb, void *arg,
+                 tg_http_transfer **out)
 {
   tg_http_transfer *t;
   const char *method = req->method ? req->method : "GET";

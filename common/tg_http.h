@@ -26,10 +26,10 @@ typedef struct tg_http_transfer tg_http_transfer;
 
 /* A response, valid only for the duration of the callback it is passed to. */
 typedef struct tg_http_response {
-  long status;              /* HTTP status of the final response (0 if none) */
-  const char *body;         /* NUL-terminated; "" when streamed to on_data or empty */
-  size_t body_len;          /* bytes, without the NUL */
-  double total_ms;          /* wall time of the transfer */
+  long status;               /* HTTP status of the final response (0 if none) */
+  const char *body;          /* NUL-terminated; "" when streamed to on_data or empty */
+  size_t body_len;           /* bytes, without the NUL */
+  double total_ms;           /* wall time of the transfer */
   const tg_http_transfer *t; /* for tg_http_header() */
 } tg_http_response;
 
@@ -41,15 +41,15 @@ typedef int (*tg_http_data_cb)(void *arg, tg_http_transfer *t, const char *buf, 
 typedef void (*tg_http_done_cb)(void *arg, int err, const tg_http_response *resp);
 
 typedef struct tg_http_request {
-  const char *method;          /* "GET", "POST", "DELETE", ...; NULL = GET */
-  const char *url;             /* absolute http(s) URL */
-  const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL; copied */
-  const char *body;            /* request body or NULL; copied */
-  size_t body_len;             /* bytes */
-  long timeout_ms;             /* whole transfer; 0 = no limit */
-  long connect_timeout_ms;     /* 0 = 5000 */
-  size_t max_body;             /* cap on the buffered body in bytes; 0 = 8 MiB */
-  tg_http_data_cb on_data;     /* NULL: buffer the body into resp->body */
+  const char *method;         /* "GET", "POST", "DELETE", ...; NULL = GET */
+  const char *url;            /* absolute http(s) URL */
+  const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL; copied */
+  const char *body;           /* request body or NULL; copied */
+  size_t body_len;            /* bytes */
+  long timeout_ms;            /* whole transfer; 0 = no limit */
+  long connect_timeout_ms;    /* 0 = 5000 */
+  size_t max_body;            /* cap on the buffered body in bytes; 0 = 8 MiB */
+  tg_http_data_cb on_data;    /* NULL: buffer the body into resp->body */
 } tg_http_request;
 
 /* Creates a client on loop. Returns 0, TG_ENOMEM, or TG_EIO when curl cannot be set up. */
@@ -60,8 +60,8 @@ int tg_http_client_init(tg_http_client **out, uv_loop_t *loop);
  * done_cb returns or tg_http_cancel() is called. Errors: TG_EINVAL (no URL), TG_ENOMEM,
  * TG_ECANCELED (the client is closing).
  */
-int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb done_cb,
-                 void *arg, tg_http_transfer **out);
+int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb done_cb, void *arg,
+                 tg_http_transfer **out);
 
 /* Stops a transfer; its done_cb will never be called. Safe from any callback except on_data. */
 void tg_http_cancel(tg_http_transfer *t);

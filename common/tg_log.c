@@ -37,18 +37,33 @@ static int ends_with(const char *s, const char *suffix)
 
 int tg_log_is_secret_key(const char *key)
 {
-  static const char *exact[] = {"authorization", "proxy-authorization", "cookie", "set-cookie",
-                                "x-api-key", "api_key", "apikey", "api-key", "secret",
-                                "password", "client_secret", "headers_enc", "access_token",
-                                "refresh_token", "id_token", "token", "bearer_token",
-                                "private_key", NULL};
+  static const char *exact[] = {"authorization",
+                                "proxy-authorization",
+                                "cookie",
+                                "set-cookie",
+                                "x-api-key",
+                                "api_key",
+                                "apikey",
+                                "api-key",
+                                "secret",
+                                "password",
+                                "client_secret",
+                                "headers_enc",
+                                "access_token",
+                                "refresh_token",
+                                "id_token",
+                                "token",
+                                "bearer_token",
+                                "private_key",
+                                NULL};
   if (!key)
     return 0;
   for (int i = 0; exact[i]; i++)
     if (strcasecmp(key, exact[i]) == 0)
       return 1;
   return ends_with(key, "_token") || ends_with(key, "-token") || ends_with(key, "_secret") ||
-         ends_with(key, "password") || (ends_with(key, "_key") && !ends_with(key, "idempotency_key"));
+         ends_with(key, "password") ||
+         (ends_with(key, "_key") && !ends_with(key, "idempotency_key"));
 }
 
 json_t *tg_redact(const json_t *v)

@@ -23,25 +23,25 @@
 typedef struct tg_mcp_client tg_mcp_client;
 
 typedef struct tg_mcp_options {
-  const char *url;             /* the MCP endpoint; copied */
-  const char *const *headers;  /* extra "Name: value" lines sent on every request (x-api-key,
-                                  per-user secret headers), NULL-terminated or NULL; copied and
-                                  never logged */
-  long request_timeout_ms;     /* per JSON-RPC request; 0 = 30000 */
-  const char *client_name;     /* clientInfo.name; NULL = "toolgate" */
-  const char *client_version;  /* clientInfo.version; NULL = the build's version */
+  const char *url;            /* the MCP endpoint; copied */
+  const char *const *headers; /* extra "Name: value" lines sent on every request (x-api-key,
+                                 per-user secret headers), NULL-terminated or NULL; copied and
+                                 never logged */
+  long request_timeout_ms;    /* per JSON-RPC request; 0 = 30000 */
+  const char *client_name;    /* clientInfo.name; NULL = "toolgate" */
+  const char *client_version; /* clientInfo.version; NULL = the build's version */
 } tg_mcp_options;
 
 /* Why a call failed. */
 typedef struct tg_mcp_error {
-  int err;            /* TG_E*: TG_EIO (unreachable), TG_ETIMEDOUT, TG_EAUTH (401/403),
-                         TG_ERATELIMIT (429), TG_ENOTFOUND (session lost after one re-init),
-                         TG_EHTTP (other HTTP status), TG_EPROTO (JSON-RPC error or malformed
-                         response), TG_ETOOBIG */
-  long http_status;   /* last HTTP status seen, 0 if none */
-  int rpc_code;       /* JSON-RPC error.code when err == TG_EPROTO from an error response, else 0 */
-  long retry_after_ms;/* from Retry-After, else -1 */
-  char message[512];  /* human-readable, no secrets */
+  int err;          /* TG_E*: TG_EIO (unreachable), TG_ETIMEDOUT, TG_EAUTH (401/403),
+                       TG_ERATELIMIT (429), TG_ENOTFOUND (session lost after one re-init),
+                       TG_EHTTP (other HTTP status), TG_EPROTO (JSON-RPC error or malformed
+                       response), TG_ETOOBIG */
+  long http_status; /* last HTTP status seen, 0 if none */
+  int rpc_code;     /* JSON-RPC error.code when err == TG_EPROTO from an error response, else 0 */
+  long retry_after_ms; /* from Retry-After, else -1 */
+  char message[512];   /* human-readable, no secrets */
 } tg_mcp_error;
 
 /* Creates a client (no I/O yet). Errors: TG_EINVAL (no url), TG_ENOMEM. */

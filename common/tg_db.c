@@ -1,0 +1,404 @@
+/*
+ * tg_db: one SQLite connection with a statement cache and typed helpers.
+ *
+ * Migrations: schema/NNN_*.sql are compiled in (cmake/embed_sql.cmake) as tg_migrations[];
+ * migration i (0-based) brings the schema to version i+1. Each is applied inside BEGIN
+ * IMMEDIATE after re-reading user_version under the lock, so processes starting together apply
+ * each migration exactly once.
+ *
+ * Statement cache: a small fixed table keyed by the SQL text; statements are prepared with
+ * SQLITE_PREPARE_PERSISTENT and reset + cleared before reuse. When it is full the oldest slot
+ * is replaced (round robin), which is fine for the few dozen statements a program has.
+ */
+#include "tg_db.h"
+#include "tg_err.h"
+#include "tg_log.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CACHE_SLOTS 96
+
+struct tg_migration {
+  const char *name;
+  const char *sql;
+};
+extern const struct tg_migration tg_migrations[];
+extern const size_t tg_migrations_count;
+
+struct tg_db {
+  sqlite3 *h;
+  struct {
+    char *sql;
+    sqlite3_stmt *stmt;
+  } cache[CACHE_SLOTS];
+  unsigned next_victim;
+};
+
+int64_t tg_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int map_rc(int rc)
+{
+  switch (rc & 0xff) {
+  case SQLITE_OK:
+  case SQLITE_ROW:
+  case SQLITE_DONE:
+    return 0;
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return TG_EBUSY;
+  case SQLITE_CONSTRAINT:
+    return TG_ECONFLICT;
+  case SQLITE_NOMEM:
+    return TG_ENOMEM;
+  default:
+    return TG_EDB;
+  }
+}
+
+int tg_db_err(tg_db *db, int rc, const char *what)
+{
+  int code = map_rc(rc);
+  if (code && code != TG_ECONFLICT)
+    tg_error("db_error", "{s:s, s:i, s:s}", "what", what ? what : "?", "sqlite_code", rc, "message",
+             db && db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+  return code;
+}
+
+static int exec_plain(tg_db *db, const char *sql)
+{
+  char *msg = NULL;
+  int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) {
+    tg_error("db_exec_failed", "{s:s, s:s}", "sql", sql, "message", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return map_rc(rc);
+  }
+  return 0;
+}
+
+int tg_db_schema_version(tg_db *db)
+{
+  sqlite3_stmt *st;
+  int v = -1;
+  if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static int migrate(tg_db *db)
+{
+  for (size_t i = 0; i < tg_migrations_count; i++) {
+    int rc, have;
+    char pragma[64];
+    if (tg_db_schema_version(db) > (int)i)
+      continue;
+    if ((rc = exec_plain(db, "BEGIN IMMEDIATE")))
+      return rc;
+    have = tg_db_schema_version(db); /* re-read under the write lock */
+    if (have <= (int)i) {
+      snprintf(pragma, sizeof pragma, "PRAGMA user_version = %zu", i + 1);
+      if ((rc = exec_plain(db, tg_migrations[i].sql)) || (rc = exec_plain(db, pragma))) {
+        exec_plain(db, "ROLLBACK");
+        return rc;
+      }
+      tg_info("db_migrated", "{s:s, s:i}", "migration", tg_migrations[i].name, "version",
+              (int)(i + 1));
+    }
+    if ((rc = exec_plain(db, "COMMIT")))
+      return rc;
+  }
+  return 0;
+}
+
+int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms)
+{
+  tg_db *db;
+  int rc;
+
+  *out = NULL;
+  db = calloc(1, sizeof *db);
+  if (!db)
+    return TG_ENOMEM;
+  rc = sqlite3_open_v2(path, &db->h,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    tg_error("db_open_failed", "{s:s, s:s}", "path", path, "message",
+             db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+    sqlite3_close(db->h);
+    free(db);
+    return TG_EDB;
+  }
+  sqlite3_busy_timeout(db->h, busy_timeout_ms);
+  sqlite3_extended_result_codes(db->h, 1);
+  if ((rc = exec_plain(db, "PRAGMA journal_mode=WAL")) ||
+      (rc = exec_plain(db, "PRAGMA synchronous=NORMAL")) ||
+      (rc = exec_plain(db, "PRAGMA foreign_keys=ON")) || (rc = migrate(db))) {
+    tg_db_close(db);
+    return rc;
+  }
+  *out = db;
+  return 0;
+}
+
+void tg_db_close(tg_db *db)
+{
+  if (!db)
+    return;
+  for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+    sqlite3_finalize(db->cache[i].stmt);
+    free(db->cache[i].sql);
+  }
+  sqlite3_close(db->h);
+  free(db);
+}
+
+sqlite3 *tg_db_handle(tg_db *db)
+{
+  return db->h;
+}
+
+int tg_db_begin(tg_db *db, int immediate)
+{
+  return exec_plain(db, immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+int tg_db_commit(tg_db *db)
+{
+  return exec_plain(db, "COMMIT");
+}
+
+void tg_db_rollback(tg_db *db)
+{
+  if (!sqlite3_get_autocommit(db->h))
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql)
+{
+  unsigned slot;
+  sqlite3_stmt *st;
+  char *copy;
+
+  for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+    if (db->cache[i].sql && strcmp(db->cache[i].sql, sql) == 0) {
+      sqlite3_reset(db->cache[i].stmt);
+      sqlite3_clear_bindings(db->cache[i].stmt);
+      return db->cache[i].stmt;
+    }
+  }
+  if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    tg_error("db_prepare_failed", "{s:s, s:s}", "sql", sql, "message", sqlite3_errmsg(db->h));
+    return NULL;
+  }
+  copy = strdup(sql);
+  if (!copy) {
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  slot = db->next_victim++ % CACHE_SLOTS;
+  sqlite3_finalize(db->cache[slot].stmt);
+  free(db->cache[slot].sql);
+  db->cache[slot].sql = copy;
+  db->cache[slot].stmt = st;
+  return st;
+}
+
+static int bind_args(tg_db *db, sqlite3_stmt *st, const char *types, va_list ap)
+{
+  int idx = 1, rc = SQLITE_OK;
+  for (const char *t = types ? types : ""; *t && rc == SQLITE_OK; t++, idx++) {
+    switch (*t) {
+    case 's': {
+      const char *s = va_arg(ap, const char *);
+      rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, idx);
+      break;
+    }
+    case 'i':
+      rc = sqlite3_bind_int(st, idx, va_arg(ap, int));
+      break;
+    case 'I':
+      rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(ap, long long));
+      break;
+    case 'n':
+      rc = sqlite3_bind_null(st, idx);
+      break;
+    case 'j': {
+      json_t *j = va_arg(ap, json_t *);
+      char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+      if (j && !text)
+        return TG_ENOMEM;
+      rc = text ? sqlite3_bind_text(st, idx, text, -1, free) : sqlite3_bind_null(st, idx);
+      break;
+    }
+    default:
+      tg_error("db_bad_type", "{s:s}", "types", types);
+      return TG_EINVAL;
+    }
+  }
+  return rc == SQLITE_OK ? 0 : tg_db_err(db, rc, "bind");
+}
+
+int tg_db_exec(tg_db *db, int *changes, const char *sql, const char *types, ...)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, sql);
+  va_list ap;
+  int rc;
+
+  if (changes)
+    *changes = 0;
+  if (!st)
+    return TG_EDB;
+  va_start(ap, types);
+  rc = bind_args(db, st, types, ap);
+  va_end(ap);
+  if (rc)
+    return rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    ;
+  if (rc != SQLITE_DONE) {
+    rc = tg_db_err(db, rc, sql);
+    sqlite3_reset(st);
+    return rc;
+  }
+  if (changes)
+    *changes = sqlite3_changes(db->h);
+  sqlite3_reset(st);
+  return 0;
+}
+
+static json_t *row_object(sqlite3_stmt *st)
+{
+  json_t *row = json_object();
+  int n = sqlite3_column_count(st);
+  for (int i = 0; row && i < n; i++) {
+    const char *name = sqlite3_column_name(st, i);
+    size_t len = strlen(name);
+    json_t *v = NULL;
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER:
+      v = json_integer(sqlite3_column_int64(st, i));
+      break;
+    case SQLITE_FLOAT:
+      v = json_real(sqlite3_column_double(st, i));
+      break;
+    case SQLITE_TEXT: {
+      const char *text = (const char *)sqlite3_column_text(st, i);
+      if (len > 5 && strcmp(name + len - 5, "_json") == 0) {
+        v = json_loads(text, JSON_DECODE_ANY, NULL);
+        if (!v)
+          v = json_string(text);
+      } else {
+        v = json_stringn(text, (size_t)sqlite3_column_bytes(st, i));
+      }
+      break;
+    }
+    case SQLITE_NULL:
+      v = json_null();
+      break;
+    default:
+      continue; /* BLOBs (ciphertexts) never leave the database this way */
+    }
+    if (len > 5 && strcmp(name + len - 5, "_json") == 0) {
+      char key[128];
+      snprintf(key, sizeof key, "%.*s", (int)(len - 5), name);
+      json_object_set_new(row, key, v);
+    } else {
+      json_object_set_new(row, name, v);
+    }
+  }
+  return row;
+}
+
+static json_t *query(tg_db *db, int *err, int first_only, const char *sql, const char *types,
+                     va_list ap)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, sql);
+  json_t *rows;
+  int rc;
+
+  if (err)
+    *err = 0;
+  if (!st) {
+    if (err)
+      *err = TG_EDB;
+    return NULL;
+  }
+  if ((rc = bind_args(db, st, types, ap))) {
+    if (err)
+      *err = rc;
+    return NULL;
+  }
+  rows = json_array();
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    json_array_append_new(rows, row_object(st));
+    if (first_only)
+      break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    rc = tg_db_err(db, rc, sql);
+    sqlite3_reset(st);
+    json_decref(rows);
+    if (err)
+      *err = rc;
+    return NULL;
+  }
+  sqlite3_reset(st);
+  return rows;
+}
+
+json_t *tg_db_query(tg_db *db, int *err, const char *sql, const char *types, ...)
+{
+  va_list ap;
+  json_t *rows;
+  va_start(ap, types);
+  rows = query(db, err, 0, sql, types, ap);
+  va_end(ap);
+  return rows;
+}
+
+json_t *tg_db_query_one(tg_db *db, int *err, const char *sql, const char *types, ...)
+{
+  va_list ap;
+  json_t *rows, *row = NULL;
+  va_start(ap, types);
+  rows = query(db, err, 1, sql, types, ap);
+  va_end(ap);
+  if (!rows)
+    return NULL;
+  if (json_array_size(rows) > 0)
+    row = json_incref(json_array_get(rows, 0));
+  else if (err)
+    *err = TG_ENOTFOUND;
+  json_decref(rows);
+  return row;
+}
+
+void tg_random_id(char *buf, size_t bufsize, const char *prefix, size_t bytes)
+{
+  unsigned char raw[64];
+  size_t plen = prefix ? strlen(prefix) : 0;
+  if (bytes > sizeof raw)
+    bytes = sizeof raw;
+  if (bufsize < plen + 2 * bytes + 1) {
+    if (bufsize)
+      buf[0] = 0;
+    return;
+  }
+  if (sodium_init() < 0)
+    abort(); /* no usable randomness: never hand out guessable ids */
+  randombytes_buf(raw, bytes);
+  memcpy(buf, prefix ? prefix : "", plen);
+  sodium_bin2hex(buf + plen, bufsize - plen, raw, bytes);
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what toolgate needs on a fresh Debian 12 machine (only what is missing), installs the
+# pinned MCP peers (npm ci in tests/peers) and builds into $BUILD_DIR (default: build).
+#   BUILD_DIR=build-asan SANITIZE=ON scripts/setup.sh
+# Idempotent: a second run installs nothing and rebuilds incrementally.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+SANITIZE=${SANITIZE:-OFF}
+
+pkgs=(build-essential cmake pkg-config clang libuv1-dev libcurl4-openssl-dev libsqlite3-dev
+      libjansson-dev libsodium-dev libcmocka-dev node-llhttp sqlite3 curl jq python3 nodejs npm)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere than Debian (as on our dev machines): a working node is enough.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+fi
+read -r -a missing <<<"${missing[*]}"
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f "$root/tests/peers/node_modules/.package-lock.json" ] ||
+   [ "$root/tests/peers/package-lock.json" -nt "$root/tests/peers/node_modules/.package-lock.json" ]; then
+  echo "setup: npm ci (tests/peers)" >&2
+  (cd "$root/tests/peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+cmake -S "$root" -B "$root/$BUILD_DIR" -DTOOLGATE_SANITIZE="$SANITIZE" >/dev/null
+cmake --build "$root/$BUILD_DIR" -j"$(nproc)" >/dev/null
+echo "setup: built in $BUILD_DIR (sanitizers: $SANITIZE)" >&2

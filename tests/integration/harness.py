@@ -1,0 +1,273 @@
+"""Integration-test harness: starts the real programs on 127.0.0.1 and talks to them over HTTP.
+
+A Stack owns one temporary directory with a real SQLite file and starts, on free loopback ports:
+the Composio simulator (tests/sim), the MCP reference server (server-everything, pinned in
+tests/peers), the gateway and workers. Every process is stopped by stop(), which also checks
+that the gateway and workers exited cleanly (exit 0: under ASan a leak makes that fail).
+Everything is bounded in time: HTTP calls time out, waits have deadlines.
+
+Only the standard library is used, so a fresh machine needs nothing beyond python3.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+
+SRC = os.environ.get("TOOLGATE_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or os.path.join(SRC, "build")
+PEERS = os.path.join(SRC, "tests", "peers")
+API_KEY = "ak_test_0123456789"
+PROVIDER = "everything"
+AUTH_CONFIG = "ac_everything"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=15):
+    """One request without following redirects. Returns (status, headers, json_or_text)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        hdrs.setdefault("Content-Type", "application/json")
+    path = u.path + ("?" + u.query if u.query else "")
+    try:
+        conn.request(method, path or "/", body=data, headers=hdrs)
+        resp = conn.getresponse()
+        raw = resp.read()
+        rh = {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw.decode("utf-8", "replace")
+    return resp.status, rh, payload
+
+
+def wait_until(pred, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException) as e:
+            last = e
+        time.sleep(interval)
+    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class Proc:
+    def __init__(self, name, argv, env, logdir):
+        self.name = name
+        self.log_path = os.path.join(logdir, name + ".log")
+        self.log = open(self.log_path, "wb")
+        self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(5)
+                self.log.close()
+                raise AssertionError("%s did not exit within %ss of %s" % (self.name, timeout, sig))
+        self.log.close()
+        return self.p.returncode
+
+    def kill9(self):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.wait(5)
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class Stack:
+    """The whole product on loopback. Use as a context manager."""
+
+    def __init__(self, mcp=True, extra_env=None):
+        self.tmp = tempfile.mkdtemp(prefix="toolgate-it-")
+        self.db_path = os.path.join(self.tmp, "toolgate.db")
+        self.procs = {}
+        self.workers = []
+        self.sim_port = free_port()
+        self.gw_port = free_port()
+        self.mcp_port = free_port()
+        self.sim_url = "http://127.0.0.1:%d" % self.sim_port
+        self.gw_url = "http://127.0.0.1:%d" % self.gw_port
+        self.mcp_url = "http://127.0.0.1:%d/mcp" % self.mcp_port
+        self.env = dict(os.environ)
+        self.env.update({
+            "TOOLGATE_DB": self.db_path,
+            "TOOLGATE_LISTEN": "127.0.0.1:%d" % self.gw_port,
+            "COMPOSIO_BASE_URL": self.sim_url,
+            "COMPOSIO_API_KEY": API_KEY,
+            "COMPOSIO_MCP_SERVER_ID": "mcp_demo_server",
+            "COMPOSIO_AUTH_CONFIG_" + PROVIDER.upper(): AUTH_CONFIG,
+            "COMPOSIO_DISPLAY_NAME_" + PROVIDER.upper(): "MCP reference server",
+            "TOOLGATE_REDIRECT_URL": self.gw_url + "/api/composio-redirect",
+            "TOOLGATE_UI_URL": self.gw_url + "/",
+            "TOOLGATE_TRUST_USER_HEADER": "1",
+            "TOOLGATE_POLL_MS": "50",
+            "TOOLGATE_LEASE_MS": "5000",
+            "TOOLGATE_LOG_LEVEL": "debug",
+        })
+        self.env.update(extra_env or {})
+        self.want_mcp = mcp
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def __enter__(self):
+        try:
+            self.start_sim()
+            if self.want_mcp:
+                self.start_mcp()
+            self.start_gateway()
+        except BaseException:
+            self.stop(check=False)
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop(check=exc_type is None)
+        return False
+
+    def _start(self, name, argv, env=None):
+        p = Proc(name, argv, env or self.env, self.tmp)
+        self.procs[name] = p
+        return p
+
+    def start_sim(self):
+        p = self._start("composio-sim", [
+            os.path.join(BUILD, "composio-sim"), "--listen", "127.0.0.1:%d" % self.sim_port,
+            "--api-key", API_KEY, "--mcp-url", self.mcp_url,
+            "--auth-config", "%s=%s" % (PROVIDER, AUTH_CONFIG)])
+        wait_until(lambda: http("GET", self.sim_url + "/healthz")[0] == 200, 10, "simulator")
+        return p
+
+    def start_mcp(self):
+        env = dict(self.env, PORT=str(self.mcp_port))
+        p = self._start("server-everything", [os.path.join(PEERS, "run-everything.sh")], env)
+        wait_until(lambda: socket.create_connection(("127.0.0.1", self.mcp_port), 1).close() or True,
+                   20, "MCP reference server")
+        return p
+
+    def start_gateway(self, extra_env=None):
+        env = dict(self.env, **(extra_env or {}))
+        p = self._start("gateway", [os.path.join(BUILD, "toolgate-gateway")], env)
+        wait_until(lambda: http("GET", self.gw_url + "/healthz")[0] == 200, 10, "gateway")
+        return p
+
+    def start_worker(self, extra_env=None, args=()):
+        n = len(self.workers)
+        env = dict(self.env, TOOLGATE_WORKER_ID="worker-%d" % n, **(extra_env or {}))
+        p = self._start("worker-%d" % n, [os.path.join(BUILD, "toolgate-worker")] + list(args), env)
+        self.workers.append(p)
+        return p
+
+    def stop(self, check=True):
+        problems = []
+        for name, p in reversed(list(self.procs.items())):
+            try:
+                rc = p.stop()
+            except AssertionError as e:
+                problems.append(str(e))
+                continue
+            ours = name == "gateway" or name.startswith("worker")
+            if check and ours and rc != 0:
+                problems.append("%s exited with %s; log tail:\n%s" % (name, rc, p.text()[-3000:]))
+        self.procs = {}
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    # --- talking to it ---------------------------------------------------------------------
+    def gw(self, method, path, body=None, user="alice", headers=None):
+        h = dict(headers or {})
+        if user is not None:
+            h["X-User-Id"] = user
+        return http(method, self.gw_url + path, body, h)
+
+    def sim(self, method, path, body=None):
+        return http(method, self.sim_url + path, body)
+
+    def db(self):
+        return sqlite3.connect(self.db_path, timeout=10)
+
+    def query(self, sql, *args):
+        with self.db() as c:
+            c.row_factory = sqlite3.Row
+            return [dict(r) for r in c.execute(sql, args)]
+
+    def connect(self, user="alice", provider=PROVIDER):
+        """The real redirect flow: start, the browser at Composio's hosted page, our callback."""
+        st, _, body = self.gw("POST", "/api/mcp/auth/%s/start" % provider, {}, user=user)
+        assert st == 200, (st, body)
+        st, h, _ = http("GET", body["redirect_url"])           # Composio's hosted link page
+        assert st == 302, (st, h)
+        callback = h["location"]
+        assert callback.startswith(self.gw_url + "/api/composio-redirect"), callback
+        st, h, _ = http("GET", callback)                       # our callback, as the browser
+        assert st == 302, (st, h)
+        assert "status=connected" in h["location"], h["location"]
+        rows = self.query("SELECT * FROM connected_accounts WHERE user_id=? AND provider=?",
+                          user, provider)
+        assert len(rows) == 1 and rows[0]["status"] == "ACTIVE", rows
+        return rows[0]["composio_account_id"]
+
+    def create_workflow(self, definition=None, user="alice"):
+        if definition is None:
+            with open(os.path.join(SRC, "examples", "demo-workflow.json")) as f:
+                definition = json.load(f)
+        st, _, body = self.gw("POST", "/api/workflows", {"name": "demo", "definition": definition},
+                              user=user)
+        assert st == 201, (st, body)
+        return body["id"]
+
+    def wait_run(self, run_id, user="alice", timeout=30,
+                 final=("succeeded", "failed", "attention", "canceled")):
+        def done():
+            st, _, body = self.gw("GET", "/api/runs/" + run_id, user=user)
+            return body if st == 200 and body["status"] in final else None
+        return wait_until(done, timeout, "run %s to finish" % run_id, 0.1)
+
+
+def main(tests):
+    """Runs test functions (name -> fn), prints one line each and 'N passed, M failed'."""
+    only = sys.argv[1:]
+    passed = failed = 0
+    for name, fn in tests.items():
+        if not name.startswith("test_") or not callable(fn) or (only and name not in only):
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            passed += 1
+            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
+        except BaseException:
+            failed += 1
+            print("FAIL %s (%.1fs)\n%s" % (name, time.monotonic() - t0, traceback.format_exc()),
+                  flush=True)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed or not passed else 0)

@@ -1,0 +1,156 @@
+/*
+ * Unit tests for common/tg_db.c and common/tg_dbq.c on real SQLite files in a temp directory:
+ * migrations are applied once and idempotently, WAL is on, the typed helpers bind and read
+ * back, constraint violations map to TG_ECONFLICT, and tg_dbq runs jobs off the loop thread.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "tg_db.h"
+#include "tg_dbq.h"
+#include "tg_err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+  strcpy(dir, "/tmp/tg_db_test_XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/t.db", dir);
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_migrations_idempotent(void **state)
+{
+  tg_db *a, *b;
+  json_t *row;
+  int err;
+  assert_int_equal(tg_db_open(&a, path, 1000), 0);
+  assert_true(tg_db_schema_version(a) >= 1);
+  /* A second open sees the same version and applies nothing (no "table exists" error). */
+  assert_int_equal(tg_db_open(&b, path, 1000), 0);
+  assert_int_equal(tg_db_schema_version(b), tg_db_schema_version(a));
+  row = tg_db_query_one(a, &err, "PRAGMA journal_mode", NULL);
+  assert_non_null(row);
+  assert_string_equal(json_string_value(json_object_get(row, "journal_mode")), "wal");
+  json_decref(row);
+  tg_db_close(b);
+  tg_db_close(a);
+}
+
+static void test_typed_helpers(void **state)
+{
+  tg_db *db;
+  json_t *rows, *row, *meta;
+  int changes, err;
+  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  assert_int_equal(tg_db_exec(db, &changes,
+                              "INSERT INTO users(id, credits, created_at) VALUES(?,?,?)", "sII",
+                              "alice", 5LL, 42LL),
+                   0);
+  assert_int_equal(changes, 1);
+  /* Duplicate primary key → TG_ECONFLICT, not a generic error. */
+  assert_int_equal(tg_db_exec(db, NULL, "INSERT INTO users(id, credits, created_at) VALUES(?,?,?)",
+                              "sII", "alice", 5LL, 42LL),
+                   TG_ECONFLICT);
+  meta = json_pack("{s:[s]}", "providers", "gmail");
+  assert_int_equal(
+      tg_db_exec(db, NULL,
+                 "INSERT INTO workflows(id,user_id,name,definition,created_at,updated_at)"
+                 " VALUES('wf1','alice','n',?,1,1)",
+                 "j", meta),
+      0);
+  rows = tg_db_query(db, &err,
+                     "SELECT workflows.id, definition AS definition_json, credits FROM workflows "
+                     "JOIN users ON users.id = workflows.user_id WHERE user_id=?",
+                     "s", "alice");
+  assert_non_null(rows);
+  assert_int_equal(json_array_size(rows), 1);
+  row = json_array_get(rows, 0);
+  assert_int_equal(json_integer_value(json_object_get(row, "credits")), 5);
+  assert_true(json_equal(json_object_get(row, "definition"), meta));
+  json_decref(rows);
+  json_decref(meta);
+  assert_null(tg_db_query_one(db, &err, "SELECT * FROM users WHERE id=?", "s", "bob"));
+  assert_int_equal(err, TG_ENOTFOUND);
+  /* A CHECK constraint (negative credits) is a conflict too. */
+  assert_int_equal(tg_db_exec(db, NULL, "UPDATE users SET credits = -1 WHERE id='alice'", NULL),
+                   TG_ECONFLICT);
+  tg_db_close(db);
+}
+
+static int job_insert(tg_db *db, void *arg)
+{
+  const int *n = arg;
+  char id[32];
+  snprintf(id, sizeof id, "u%d", *n);
+  return tg_db_exec(db, NULL, "INSERT INTO users(id, credits, created_at) VALUES(?,0,0)", "s", id);
+}
+
+static int done_count;
+static void on_done(void *arg, int status)
+{
+  assert_int_equal(status, 0);
+  done_count++;
+}
+
+static void test_dbq_jobs(void **state)
+{
+  uv_loop_t loop;
+  tg_dbq *q;
+  tg_db *db;
+  json_t *row;
+  int ids[10], err;
+  uv_loop_init(&loop);
+  assert_int_equal(tg_dbq_new(&q, &loop, path, 3), 0);
+  for (int i = 0; i < 10; i++) {
+    ids[i] = i;
+    assert_int_equal(tg_dbq_submit(q, job_insert, on_done, &ids[i]), 0);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(done_count, 10);
+  assert_int_equal(tg_dbq_pending(q), 0);
+  tg_dbq_free(q);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  row = tg_db_query_one(db, &err, "SELECT count(*) AS n FROM users WHERE id LIKE 'u%'", NULL);
+  assert_int_equal(json_integer_value(json_object_get(row, "n")), 10);
+  json_decref(row);
+  tg_db_close(db);
+}
+
+static void test_random_id(void **state)
+{
+  char a[64], b[64];
+  tg_random_id(a, sizeof a, "run_", 16);
+  tg_random_id(b, sizeof b, "run_", 16);
+  assert_int_equal(strlen(a), 4 + 32);
+  assert_memory_equal(a, "run_", 4);
+  assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
+      cmocka_unit_test(test_random_id),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
