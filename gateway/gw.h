@@ -24,11 +24,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define GW_USER_MAX 128          /* bytes of a user id (X-User-Id) */
-#define GW_STATE_TTL_MS 600000   /* oauth_states lifetime: 10 minutes (composio-api.md 2.5) */
-#define GW_DB_CONNS 4            /* connections in the tg_dbq pool */
-#define GW_POLL_FIRST_MS 250     /* callback: first delay between account polls */
-#define GW_POLL_TOTAL_MS 10000   /* callback: give up polling for ACTIVE after this long */
+#define GW_USER_MAX 128        /* bytes of a user id (X-User-Id) */
+#define GW_STATE_TTL_MS 600000 /* oauth_states lifetime: 10 minutes (composio-api.md 2.5) */
+#define GW_DB_CONNS 4          /* connections in the tg_dbq pool */
+#define GW_POLL_FIRST_MS 250   /* callback: first delay between account polls */
+#define GW_POLL_TOTAL_MS 10000 /* callback: give up polling for ACTIVE after this long */
 
 typedef struct gw_waiter gw_waiter;
 
@@ -130,8 +130,7 @@ void gw_workflow_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_workflow_get(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
 void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id);
 void gw_run_get(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
-void gw_run_tool_executions(gw_app *app, tg_httpd_req *req, const char *user,
-                            const char *run_id);
+void gw_run_tool_executions(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 
 /* Start-up: upserts auth_configs from the configured providers (synchronously, before the
  * loop runs; the only DB work not in a job). */

@@ -37,12 +37,12 @@ typedef struct admit_ctx {
   int step;
   char wf_id[GW_USER_MAX + 1];
   char run_id[64];
-  char *idem_key;                             /* NULL without the header */
+  char *idem_key;                              /* NULL without the header */
   char hash[crypto_generichash_BYTES * 2 + 1]; /* request_hash */
-  json_t *inputs;                             /* object */
-  json_t *tc;                                 /* tool_constraints given, or the default */
-  json_t *workflow;                           /* {definition, ...} */
-  json_t *rows;                               /* connected accounts */
+  json_t *inputs;                              /* object */
+  json_t *tc;                                  /* tool_constraints given, or the default */
+  json_t *workflow;                            /* {definition, ...} */
+  json_t *rows;                                /* connected accounts */
   tg_check_row *crow;
   size_t n_rows;
   json_t *scope;
@@ -385,7 +385,8 @@ void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *
   snprintf(c->wf_id, sizeof c->wf_id, "%s", workflow_id);
   c->inputs = json_object_get(body, "inputs");
   tc = json_object_get(body, "tool_constraints");
-  if ((c->inputs && !json_is_object(c->inputs)) || (tc && !json_is_object(tc) && !json_is_null(tc))) {
+  if ((c->inputs && !json_is_object(c->inputs)) ||
+      (tc && !json_is_object(tc) && !json_is_null(tc))) {
     gw_job_fail(&c->j, 400, "invalid_json", "inputs and tool_constraints must be JSON objects.");
     json_decref(body);
     c->inputs = NULL;

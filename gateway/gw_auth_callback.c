@@ -37,16 +37,16 @@ typedef struct cb_ctx {
   int timer_on; /* timer initialised: free only from its close callback */
   int step;
   int want_json;
-  int success;                   /* the query said status=success */
+  int success; /* the query said status=success */
   char state[ID_MAX + 1];
-  char ca_id[ID_MAX + 1];        /* from the query, else the state's link id */
-  char link_ca[ID_MAX + 1];      /* oauth_states.composio_account_id */
-  char provider[ID_MAX + 1];     /* from the state row */
+  char ca_id[ID_MAX + 1];    /* from the query, else the state's link id */
+  char link_ca[ID_MAX + 1];  /* oauth_states.composio_account_id */
+  char provider[ID_MAX + 1]; /* from the state row */
   const tg_provider *p;
-  char reason[REASON_MAX];       /* FAILED: status_reason */
+  char reason[REASON_MAX]; /* FAILED: status_reason */
   char *mcp_url;
-  uint64_t deadline;             /* uv_now ms: stop polling */
-  uint64_t delay;                /* next poll delay, ms */
+  uint64_t deadline; /* uv_now ms: stop polling */
+  uint64_t delay;    /* next poll delay, ms */
 } cb_ctx;
 
 static void on_timer_closed(uv_handle_t *h)
@@ -74,8 +74,8 @@ static void finish(cb_ctx *c, int connected)
 {
   const char *st = connected ? "connected" : "failed";
   tg_info("oauth_callback", "{s:s, s:s, s:s, s:s?, s:s?}", "user_id", c->j.user, "provider",
-          c->provider, "outcome", st, "composio_account_id", *c->ca_id ? c->ca_id : NULL,
-          "reason", connected ? NULL : c->reason);
+          c->provider, "outcome", st, "composio_account_id", *c->ca_id ? c->ca_id : NULL, "reason",
+          connected ? NULL : c->reason);
   if (c->want_json) {
     c->j.status = 200;
     json_decref(c->j.body);
@@ -135,8 +135,7 @@ static int claim(tg_db *db, cb_ctx *c)
                         "s", c->state);
   if (!row)
     return rc;
-  snprintf(c->j.user, sizeof c->j.user, "%s",
-           json_string_value(json_object_get(row, "user_id")));
+  snprintf(c->j.user, sizeof c->j.user, "%s", json_string_value(json_object_get(row, "user_id")));
   snprintf(c->provider, sizeof c->provider, "%s",
            json_string_value(json_object_get(row, "provider")));
   s = json_string_value(json_object_get(row, "composio_account_id"));
@@ -185,8 +184,8 @@ static int connect_tx(tg_db *db, cb_ctx *c)
                   "excluded.composio_account_id, status = 'ACTIVE', status_reason = NULL, "
                   "version = version + 1, last_checked_at = excluded.last_checked_at, "
                   "connected_at = excluded.connected_at, updated_at = excluded.updated_at",
-                  "ssssIIII", c->j.user, p->provider, p->auth_config_id, c->ca_id,
-                  (long long)now, (long long)now, (long long)now, (long long)now);
+                  "ssssIIII", c->j.user, p->provider, p->auth_config_id, c->ca_id, (long long)now,
+                  (long long)now, (long long)now, (long long)now);
   if (rc != 0)
     goto fail;
   row = tg_db_query_one(db, &rc,
@@ -206,8 +205,8 @@ static int connect_tx(tg_db *db, cb_ctx *c)
   json_decref(row);
   if (rc != 0)
     goto fail;
-  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?",
-                  "ss", c->ca_id, c->state);
+  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?", "ss",
+                  c->ca_id, c->state);
   if (rc != 0)
     goto fail;
   return tg_db_commit(db);
@@ -310,10 +309,9 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   const char *ours;
   int rc;
   if (res->err != 0 || !a) {
-    int transient = res->err == TG_EIO || res->err == TG_ETIMEDOUT ||
-                    res->err == TG_ERATELIMIT || (res->err == TG_EHTTP && res->http_status >= 500);
-    if (transient && !c->j.app->stopping &&
-        uv_now(c->j.app->loop) + c->delay <= c->deadline) {
+    int transient = res->err == TG_EIO || res->err == TG_ETIMEDOUT || res->err == TG_ERATELIMIT ||
+                    (res->err == TG_EHTTP && res->http_status >= 500);
+    if (transient && !c->j.app->stopping && uv_now(c->j.app->loop) + c->delay <= c->deadline) {
       poll_later(c, "unknown");
       return;
     }
@@ -325,7 +323,8 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
     cb_free(c);
     return;
   }
-  if (!same(a->toolkit_slug, c->p->toolkit_slug) || !same(a->auth_config_id, c->p->auth_config_id) ||
+  if (!same(a->toolkit_slug, c->p->toolkit_slug) ||
+      !same(a->auth_config_id, c->p->auth_config_id) ||
       (a->user_id && strcmp(a->user_id, c->j.user) != 0)) {
     fail_reply(c, 400, "account_mismatch",
                "The connected account does not belong to this provider or user.");
@@ -451,13 +450,11 @@ void gw_auth_callback(gw_app *app, tg_httpd_req *req)
     return;
   }
   if (!status || (strcmp(status, "success") != 0 && strcmp(status, "failed") != 0)) {
-    gw_respond_error(req, 400, "invalid_request", "status must be success or failed.", NULL,
-                     NULL);
+    gw_respond_error(req, 400, "invalid_request", "status must be success or failed.", NULL, NULL);
     return;
   }
   if (ca && *ca && !id_ok(ca)) {
-    gw_respond_error(req, 400, "invalid_request", "connected_account_id is malformed.", NULL,
-                     NULL);
+    gw_respond_error(req, 400, "invalid_request", "connected_account_id is malformed.", NULL, NULL);
     return;
   }
   if (!(c = calloc(1, sizeof *c))) {
@@ -467,7 +464,8 @@ void gw_auth_callback(gw_app *app, tg_httpd_req *req)
   c->j.app = app;
   c->j.req = req;
   c->success = strcmp(status, "success") == 0;
-  c->want_json = (accept && strstr(accept, "application/json")) || (format && strcmp(format, "json") == 0);
+  c->want_json =
+      (accept && strstr(accept, "application/json")) || (format && strcmp(format, "json") == 0);
   snprintf(c->state, sizeof c->state, "%s", state);
   snprintf(c->ca_id, sizeof c->ca_id, "%s", ca ? ca : "");
   submit_step(c, CLAIM);

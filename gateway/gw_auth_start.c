@@ -117,8 +117,8 @@ static int store_account(tg_db *db, start_ctx *c)
   json_t *row;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?",
-                  "ss", c->ca_id, c->state);
+  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?", "ss",
+                  c->ca_id, c->state);
   if (rc != 0)
     goto fail;
   row = tg_db_query_one(db, &rc,
@@ -199,9 +199,9 @@ static void on_link(void *arg, const tg_composio_result *res, const char *redire
   start_ctx *c = arg;
   (void)expires_at;
   if (res->err != 0 || !redirect_url) {
-    tg_warn("oauth_start_failed", "{s:s, s:s, s:s, s:i, s:s?}", "user_id", c->j.user,
-            "provider", c->p->provider, "error", tg_errname(res->err ? res->err : TG_EPROTO),
-            "http_status", (int)res->http_status, "message", res->message);
+    tg_warn("oauth_start_failed", "{s:s, s:s, s:s, s:i, s:s?}", "user_id", c->j.user, "provider",
+            c->p->provider, "error", tg_errname(res->err ? res->err : TG_EPROTO), "http_status",
+            (int)res->http_status, "message", res->message);
     if (res->err == 0) {
       tg_composio_result r = *res;
       r.err = TG_EPROTO;
@@ -234,8 +234,8 @@ static void start_done(void *arg, int status)
     goto reply;
   }
   if (c->step == 1) {
-    tg_info("oauth_started", "{s:s, s:s, s:s?}", "user_id", c->j.user, "provider",
-            c->p->provider, "composio_account_id", c->ca_id);
+    tg_info("oauth_started", "{s:s, s:s, s:s?}", "user_id", c->j.user, "provider", c->p->provider,
+            "composio_account_id", c->ca_id);
     c->j.status = 200;
     c->j.body = json_pack("{s:s, s:s, s:I}", "redirect_url", c->redirect_url, "state", c->state,
                           "expires_at", (json_int_t)c->expires_at);

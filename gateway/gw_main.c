@@ -50,9 +50,8 @@ static int sync_work(tg_db *db, void *arg)
                     "ssssII", p->auth_config_id, p->provider, p->toolkit_slug, p->display_name,
                     (long long)now, (long long)now);
     if (rc != 0) {
-      tg_error("auth_config_sync_failed",
-               "{s:s, s:s, s:s, s:s}", "provider", p->provider, "auth_config_id",
-               p->auth_config_id, "error", tg_errname(rc), "hint",
+      tg_error("auth_config_sync_failed", "{s:s, s:s, s:s, s:s}", "provider", p->provider,
+               "auth_config_id", p->auth_config_id, "error", tg_errname(rc), "hint",
                rc == TG_ECONFLICT ? "another auth config id is stored for this provider"
                                   : "see the database error above");
       tg_db_rollback(db);
@@ -193,15 +192,14 @@ int main(int argc, char **argv)
                          (long)app->cfg.composio_timeout_ms);
   }
   if (rc != 0) {
-    tg_error("startup_failed", "{s:s, s:s}", "reason", "composio client", "error",
-             tg_errname(rc));
+    tg_error("startup_failed", "{s:s, s:s}", "reason", "composio client", "error", tg_errname(rc));
     goto out;
   }
   rc = tg_httpd_start(&app->httpd, &loop, app->cfg.listen_host, app->cfg.listen_port, NULL,
                       gw_route, app);
   if (rc != 0) {
-    tg_error("startup_failed", "{s:s, s:s, s:s, s:i}", "reason", "listen", "error",
-             tg_errname(rc), "host", app->cfg.listen_host, "port", app->cfg.listen_port);
+    tg_error("startup_failed", "{s:s, s:s, s:s, s:i}", "reason", "listen", "error", tg_errname(rc),
+             "host", app->cfg.listen_host, "port", app->cfg.listen_port);
     goto out;
   }
   uv_signal_init(&loop, &m.sigterm);
@@ -210,8 +208,8 @@ int main(int argc, char **argv)
   uv_signal_start(&m.sigterm, on_signal, SIGTERM);
   uv_signal_start(&m.sigint, on_signal, SIGINT);
   tg_info("listening", "{s:s, s:i, s:s, s:i, s:b}", "host", app->cfg.listen_host, "port",
-          tg_httpd_port(app->httpd), "db", app->cfg.db_path, "providers",
-          (int)app->cfg.n_providers, "trust_user_header", app->cfg.trust_user_header);
+          tg_httpd_port(app->httpd), "db", app->cfg.db_path, "providers", (int)app->cfg.n_providers,
+          "trust_user_header", app->cfg.trust_user_header);
 
   uv_run(&loop, UV_RUN_DEFAULT);
   exit_code = 0;

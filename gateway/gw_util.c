@@ -52,16 +52,14 @@ void gw_job_fail_err(gw_job *j, int err)
 void gw_respond_error(tg_httpd_req *r, int status, const char *code, const char *message,
                       json_t *details, const char *const *headers)
 {
-  json_t *body = json_object();
+  json_t *body = json_pack("{s:s, s:s}", "error", code, "message", message);
   if (body && details)
-    json_object_update(body, details);
+    json_object_update_missing(body, details); /* details never replace error/message */
   json_decref(details);
   if (!body) {
     tg_httpd_respond_error(r, 500, "internal", "Out of memory.");
     return;
   }
-  json_object_set_new(body, "error", json_string(code));
-  json_object_set_new(body, "message", json_string(message));
   tg_httpd_respond_json(r, status, headers, body);
 }
 

@@ -62,14 +62,14 @@ static int wf_work(tg_db *db, void *arg)
     rc = tg_db_exec(db, NULL,
                     "INSERT INTO workflows (id, user_id, name, definition, created_at, "
                     "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    "sssjII", c->id, c->j.user, c->name, c->definition,
-                    (long long)c->created_at, (long long)c->created_at);
+                    "sssjII", c->id, c->j.user, c->name, c->definition, (long long)c->created_at,
+                    (long long)c->created_at);
     if (rc != 0)
       return rc;
     c->j.status = 201;
-    c->j.body = json_pack("{s:s, s:s, s:O, s:I, s:I}", "id", c->id, "name", c->name,
-                          "definition", c->definition, "created_at", (json_int_t)c->created_at,
-                          "updated_at", (json_int_t)c->created_at);
+    c->j.body = json_pack("{s:s, s:s, s:O, s:I, s:I}", "id", c->id, "name", c->name, "definition",
+                          c->definition, "created_at", (json_int_t)c->created_at, "updated_at",
+                          (json_int_t)c->created_at);
     return c->j.body ? 0 : TG_ENOMEM;
   case OP_LIST:
     v = tg_db_query(db, &rc,
