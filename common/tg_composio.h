@@ -24,6 +24,7 @@ typedef struct tg_composio_result {
   long http_status;    /* 0 when no answer */
   long retry_after_ms; /* from Retry-After (seconds or HTTP date) on any answer, else -1 */
   const char *message; /* Composio's error.message (or top-level message), or a description */
+  int http_calls;      /* HTTP requests this call made (a list: one per page fetched) */
 } tg_composio_result;
 
 /* A connected account, decoded from the ConnectedAccount object (reference 2.3). */
@@ -46,6 +47,10 @@ int tg_composio_new(tg_composio **out, tg_http_client *http, const char *base_ur
                     const char *api_key, long timeout_ms);
 void tg_composio_free(tg_composio *c); /* NULL-safe; calls in flight are canceled silently */
 
+/* Cancels, silently, every call in flight on c whose callback argument is arg: their
+ * callbacks will never run. For owners (e.g. tg_check) that stop before their calls end. */
+void tg_composio_cancel(tg_composio *c, void *arg);
+
 /* GET /api/v3/connected_accounts?user_ids=U&toolkit_slugs=a,b&limit=100, following next_cursor
  * until null/empty (reference 2.2). All pages' items arrive together; on any page's failure
  * res->err is set and n is 0. */
@@ -60,7 +65,9 @@ typedef void (*tg_composio_account_cb)(void *arg, const tg_composio_result *res,
 int tg_composio_get_account(tg_composio *c, const char *id, tg_composio_account_cb cb, void *arg);
 
 /* POST /api/v3/connected_accounts/link {auth_config_id, user_id, callback_url} → 201
- * {link_token, redirect_url, expires_at, connected_account_id} (reference 2.5). */
+ * {link_token, redirect_url, expires_at, connected_account_id} (reference 2.5). Any 2xx is
+ * accepted; a 2xx without redirect_url is TG_EPROTO. connected_account_id and expires_at are NULL
+ * when the response lacks them. */
 typedef void (*tg_composio_link_cb)(void *arg, const tg_composio_result *res,
                                     const char *redirect_url, const char *connected_account_id,
                                     const char *expires_at);

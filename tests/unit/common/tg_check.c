@@ -1,0 +1,570 @@
+/*
+ * Unit tests for common/tg_check.c: the scope rules and the pure decision without a network,
+ * the 409 body's exact shape, and tg_check_run over the real Composio client against a scripted
+ * HTTP server on 127.0.0.1 (list, look-ups of missing accounts, fallback, unavailability).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "scripted_http.h"
+#include "tg_check.h"
+#include "tg_err.h"
+
+#include <jansson.h>
+
+#define PORT 19211
+
+/* ---- helpers ---- */
+
+static char *dump(const json_t *v)
+{
+  return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static void assert_json(const json_t *v, const char *expected)
+{
+  char *s = dump(v);
+  assert_non_null(s);
+  assert_string_equal(s, expected);
+  free(s);
+}
+
+static void assert_scope(const char *tc_text, const tg_check_row *rows, size_t n,
+                         const char *expected)
+{
+  json_t *tc = tc_text ? json_loads(tc_text, JSON_DECODE_ANY, NULL) : NULL;
+  json_t *scope;
+  if (tc_text)
+    assert_non_null(tc);
+  scope = tg_check_scope(tc, rows, n);
+  assert_non_null(scope);
+  assert_json(scope, expected);
+  json_decref(scope);
+  json_decref(tc);
+}
+
+static const tg_check_row ROWS[] = {
+    {"gmail", "ACTIVE", "ca_g", "gmail"},
+    {"slack", "EXPIRED", "ca_s", "slack"},
+    {"notion", "ACTIVE", "ca_n", "notion"},
+    {"github", "DISCONNECTED", NULL, "github"},
+};
+
+/* ---- scope ---- */
+
+static void test_scope_providers_only(void **state)
+{
+  assert_scope("{\"providers\":[\"slack\",\"gmail\",\"slack\"]}", ROWS, 4, "[\"gmail\",\"slack\"]");
+}
+
+static void test_scope_tools_only(void **state)
+{
+  assert_scope("{\"tools\":[\"gmail.send_email\"]}", ROWS, 4, "[\"gmail\"]");
+}
+
+static void test_scope_union_dedupe(void **state)
+{
+  assert_scope("{\"providers\":[\"slack\"],\"tools\":[\"gmail.send_email\",\"slack.post\","
+               "\"gmail.read\",\"jira.issue.create\"]}",
+               ROWS, 4, "[\"gmail\",\"jira\",\"slack\"]");
+}
+
+static void test_scope_without_constraints(void **state)
+{
+  /* Only ACTIVE rows: slack (EXPIRED) and github (DISCONNECTED) are out. */
+  assert_scope(NULL, ROWS, 4, "[\"gmail\",\"notion\"]");
+  assert_scope("null", ROWS, 4, "[\"gmail\",\"notion\"]");
+  assert_scope(NULL, NULL, 0, "[]");
+}
+
+static void test_scope_constraints_replace_rows(void **state)
+{
+  /* With tool_constraints, ACTIVE rows outside them are not in scope. */
+  assert_scope("{\"providers\":[\"slack\"]}", ROWS, 4, "[\"slack\"]");
+  assert_scope("{}", ROWS, 4, "[]");
+}
+
+static void test_scope_tools_without_dot_ignored(void **state)
+{
+  assert_scope("{\"tools\":[\"gmail\",\"send_email\",\".x\",\"github.create_issue\"]}", ROWS, 4,
+               "[\"github\"]");
+}
+
+static void test_scope_non_array_fields_ignored(void **state)
+{
+  assert_scope("{\"providers\":\"gmail\",\"tools\":{\"a\":\"b.c\"}}", ROWS, 4, "[]");
+  assert_scope("{\"providers\":[1,null,\"notion\",\"\"],\"tools\":[2,\"slack.x\"]}", ROWS, 4,
+               "[\"notion\",\"slack\"]");
+}
+
+/* ---- decision ---- */
+
+static tg_composio_account acct(const char *id, const char *status)
+{
+  tg_composio_account a = {0};
+  a.id = id;
+  a.status = status;
+  return a;
+}
+
+static tg_check_result *decide(const char *scope_text, const tg_check_row *rows, size_t n_rows,
+                               const tg_composio_account *a, size_t n_a)
+{
+  json_t *scope = json_loads(scope_text, 0, NULL);
+  tg_check_result *r = NULL;
+  assert_non_null(scope);
+  assert_int_equal(tg_check_decide(scope, rows, n_rows, a, n_a, &r), 0);
+  assert_non_null(r);
+  json_decref(scope);
+  return r;
+}
+
+static void test_decide_active_ok(void **state)
+{
+  tg_composio_account a[] = {acct("ca_g", "ACTIVE"), acct("ca_other", "EXPIRED")};
+  tg_check_result *r = decide("[\"gmail\"]", ROWS, 4, a, 2);
+  assert_int_equal(r->outcome, TG_CHECK_OK);
+  assert_json(r->providers, "[]");
+  assert_json(r->reasons, "{}");
+  assert_json(r->observed, "[{\"provider\":\"gmail\",\"composio_account_id\":\"ca_g\","
+                           "\"status\":\"ACTIVE\",\"status_reason\":null}]");
+  tg_check_result_free(r);
+}
+
+static void test_decide_expired_at_composio(void **state)
+{
+  tg_composio_account a[] = {acct("ca_g", "EXPIRED"), acct("ca_n", "ACTIVE")};
+  tg_check_result *r;
+  a[0].status_reason = "OAuth refresh token expired";
+  r = decide("[\"gmail\",\"notion\"]", ROWS, 4, a, 2);
+  assert_int_equal(r->outcome, TG_CHECK_BLOCKED);
+  assert_json(r->providers, "[\"gmail\"]");
+  assert_json(r->reasons, "{\"gmail\":\"connected_account_status=EXPIRED\"}");
+  assert_int_equal(json_array_size(r->observed), 2);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(r->observed, 0), "status_reason")),
+      "OAuth refresh token expired");
+  tg_check_result_free(r);
+}
+
+static void test_decide_auth_refresh_required(void **state)
+{
+  tg_composio_account a[] = {acct("ca_g", "ACTIVE"), acct("ca_n", "EXPIRED")};
+  tg_check_result *r;
+  a[0].auth_refresh_required = 1;
+  a[0].is_disabled = 1;           /* refresh comes first */
+  a[1].auth_refresh_required = 1; /* status comes first */
+  r = decide("[\"gmail\",\"notion\"]", ROWS, 4, a, 2);
+  assert_int_equal(r->outcome, TG_CHECK_BLOCKED);
+  assert_json(r->reasons, "{\"gmail\":\"auth_refresh_required\","
+                          "\"notion\":\"connected_account_status=EXPIRED\"}");
+  tg_check_result_free(r);
+}
+
+static void test_decide_is_disabled(void **state)
+{
+  tg_composio_account a[] = {acct("ca_n", "ACTIVE")};
+  tg_check_result *r;
+  a[0].is_disabled = 1;
+  r = decide("[\"notion\"]", ROWS, 4, a, 1);
+  assert_int_equal(r->outcome, TG_CHECK_BLOCKED);
+  assert_json(r->reasons, "{\"notion\":\"is_disabled\"}");
+  tg_check_result_free(r);
+}
+
+static void test_decide_not_connected_and_row_not_active(void **state)
+{
+  /* Composio says ACTIVE for ca_s, but our row says EXPIRED: our row decides, no lookup. */
+  tg_composio_account a[] = {acct("ca_s", "ACTIVE")};
+  tg_check_result *r = decide("[\"zoom\",\"slack\",\"github\"]", ROWS, 4, a, 1);
+  assert_int_equal(r->outcome, TG_CHECK_BLOCKED);
+  assert_json(r->providers, "[\"github\",\"slack\",\"zoom\"]");
+  assert_json(r->reasons, "{\"zoom\":\"not_connected\","
+                          "\"slack\":\"connected_account_status=EXPIRED\","
+                          "\"github\":\"connected_account_status=DISCONNECTED\"}");
+  assert_json(r->observed, "[]");
+  tg_check_result_free(r);
+}
+
+static void test_decide_account_missing(void **state)
+{
+  tg_check_result *r = decide("[\"gmail\"]", ROWS, 4, NULL, 0);
+  assert_int_equal(r->outcome, TG_CHECK_BLOCKED);
+  assert_json(r->reasons, "{\"gmail\":\"connected_account_not_found\"}");
+  tg_check_result_free(r);
+}
+
+static void test_decide_prefers_active_row(void **state)
+{
+  const tg_check_row rows[] = {{"gmail", "EXPIRED", "ca_old", "gmail"},
+                               {"gmail", "ACTIVE", "ca_g", "gmail"}};
+  tg_composio_account a[] = {acct("ca_g", "ACTIVE")};
+  tg_check_result *r = decide("[\"gmail\"]", rows, 2, a, 1);
+  assert_int_equal(r->outcome, TG_CHECK_OK);
+  tg_check_result_free(r);
+}
+
+static void test_409_body_shape(void **state)
+{
+  tg_composio_account a[] = {acct("ca_g", "EXPIRED"), acct("ca_n", "ACTIVE")};
+  tg_check_result *r;
+  json_t *body;
+  const char *key, *keys[4];
+  json_t *v;
+  size_t i = 0;
+  const char *msg;
+
+  a[1].auth_refresh_required = 1;
+  r = decide("[\"notion\",\"gmail\"]", ROWS, 4, a, 2);
+  body = tg_check_409_body(r);
+  assert_non_null(body);
+  assert_int_equal(json_object_size(body), 4);
+  json_object_foreach(body, key, v)
+  {
+    keys[i++] = key;
+  }
+  assert_string_equal(keys[0], "error");
+  assert_string_equal(keys[1], "message");
+  assert_string_equal(keys[2], "providers");
+  assert_string_equal(keys[3], "reasons");
+  assert_string_equal(json_string_value(json_object_get(body, "error")), "oauth_refresh_required");
+  msg = json_string_value(json_object_get(body, "message"));
+  assert_non_null(msg);
+  assert_non_null(strstr(msg, "gmail"));
+  assert_non_null(strstr(msg, "notion"));
+  json_object_del(body, "message");
+  assert_json(body, "{\"error\":\"oauth_refresh_required\",\"providers\":[\"gmail\",\"notion\"],"
+                    "\"reasons\":{\"notion\":\"auth_refresh_required\","
+                    "\"gmail\":\"connected_account_status=EXPIRED\"}}");
+  json_decref(body);
+  tg_check_result_free(r);
+}
+
+/* ---- tg_check_run over a scripted Composio ---- */
+
+enum mode {
+  M_LIST_OK,         /* list has ca_g and ca_n ACTIVE */
+  M_LIST_MISSING,    /* list has ca_g only; GET ca_n -> 404 */
+  M_LIST_500,        /* list 500; GET ca_g ACTIVE, GET ca_n EXPIRED */
+  M_ALL_FAIL,        /* list 503 Retry-After 9; GETs 500 */
+  M_ALL_401,         /* everything 401 */
+  M_LIST_500_GET_OK, /* list 500; GET ca_g 500; GET ca_n ACTIVE */
+};
+
+typedef struct env {
+  uv_loop_t loop;
+  sh_server srv;
+  tg_http_client *http;
+  tg_composio *c;
+  uv_timer_t watchdog;
+  int timed_out;
+  enum mode mode;
+  int done;
+  tg_check_result *r;
+} env;
+
+static char *account(const char *id, const char *status)
+{
+  char buf[512];
+  snprintf(buf, sizeof buf,
+           "{\"id\":\"%s\",\"status\":\"%s\",\"status_reason\":null,\"is_disabled\":false,"
+           "\"toolkit\":{\"slug\":\"x\"},\"auth_config\":{\"id\":\"ac_1\"}}",
+           id, status);
+  return strdup(buf);
+}
+
+static char *respond(sh_server *s, const char *method, const char *target, const char *head,
+                     const char *body)
+{
+  env *e = s->ctx;
+  int is_list = strncmp(target, "/api/v3/connected_accounts?", 27) == 0;
+  const char *id = strncmp(target, "/api/v3/connected_accounts/", 27) == 0 ? target + 27 : "";
+  char buf[2048], *a, *b, *out;
+
+  switch (e->mode) {
+  case M_LIST_OK:
+  case M_LIST_MISSING:
+    if (is_list) {
+      a = account("ca_g", "ACTIVE");
+      b = account(e->mode == M_LIST_OK ? "ca_n" : "ca_unrelated", "ACTIVE");
+      snprintf(buf, sizeof buf, "{\"items\":[%s,%s],\"next_cursor\":null}", a, b);
+      free(a);
+      free(b);
+      return sh_resp(200, NULL, buf);
+    }
+    return sh_resp(404, NULL, "{\"error\":{\"message\":\"gone\",\"code\":600,\"status\":404}}");
+  case M_LIST_500:
+    if (is_list)
+      return sh_resp(500, NULL, "{}");
+    a = account(id, strcmp(id, "ca_n") == 0 ? "EXPIRED" : "ACTIVE");
+    out = sh_resp(200, NULL, a);
+    free(a);
+    return out;
+  case M_ALL_FAIL:
+    return is_list ? sh_resp(503, "Retry-After: 9\r\n", "") : sh_resp(500, NULL, "{}");
+  case M_ALL_401:
+    return sh_resp(401, NULL, "{\"error\":{\"message\":\"Invalid API key\",\"status\":401}}");
+  case M_LIST_500_GET_OK:
+    if (is_list || strcmp(id, "ca_g") == 0)
+      return sh_resp(500, NULL, "{}");
+    a = account(id, "ACTIVE");
+    out = sh_resp(200, NULL, a);
+    free(a);
+    return out;
+  }
+  return NULL;
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+  ((env *)t->data)->timed_out = 1;
+}
+
+static void env_init(env *e, enum mode mode, const char *base)
+{
+  memset(e, 0, sizeof *e);
+  e->mode = mode;
+  assert_int_equal(uv_loop_init(&e->loop), 0);
+  assert_int_equal(sh_start(&e->srv, &e->loop, PORT, respond, e), 0);
+  assert_int_equal(tg_http_client_init(&e->http, &e->loop), 0);
+  assert_int_equal(
+      tg_composio_new(&e->c, e->http, base ? base : "http://127.0.0.1:19211", "ak_k", 5000), 0);
+  uv_timer_init(&e->loop, &e->watchdog);
+  e->watchdog.data = e;
+  uv_timer_start(&e->watchdog, on_watchdog, 10000, 0);
+}
+
+static void on_checked(void *arg, tg_check_result *r)
+{
+  env *e = arg;
+  e->done++;
+  e->r = r;
+}
+
+static void run_check(env *e, const char *scope_text, const tg_check_row *rows, size_t n)
+{
+  json_t *scope = json_loads(scope_text, 0, NULL);
+  assert_non_null(scope);
+  assert_int_equal(tg_check_run(e->c, &e->loop, "u1", scope, rows, n, on_checked, e), 0);
+  json_decref(scope);           /* tg_check_run keeps its own copy */
+  assert_int_equal(e->done, 0); /* never called back from inside tg_check_run */
+  while (!e->done && !e->timed_out)
+    uv_run(&e->loop, UV_RUN_ONCE);
+  assert_false(e->timed_out);
+  assert_non_null(e->r);
+}
+
+static void env_done(env *e)
+{
+  tg_check_result_free(e->r);
+  tg_composio_free(e->c);
+  tg_http_client_close(e->http, NULL, NULL);
+  sh_stop(&e->srv);
+  uv_close((uv_handle_t *)&e->watchdog, NULL);
+  uv_run(&e->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&e->loop), 0);
+  assert_int_equal(e->done, 1);
+}
+
+static void test_run_list_ok(void **state)
+{
+  env e;
+  env_init(&e, M_LIST_OK, NULL);
+  run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_OK);
+  assert_int_equal(e.r->composio_calls, 1);
+  assert_int_equal(e.srv.n_requests, 1);
+  assert_non_null(strstr(e.srv.heads[0], "user_ids=u1&toolkit_slugs=gmail,notion&limit=100"));
+  assert_int_equal(json_array_size(e.r->observed), 2);
+  env_done(&e);
+}
+
+static void test_run_missing_account_looked_up(void **state)
+{
+  env e;
+  env_init(&e, M_LIST_MISSING, NULL);
+  run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_BLOCKED);
+  assert_json(e.r->reasons, "{\"notion\":\"connected_account_not_found\"}");
+  assert_int_equal(e.r->composio_calls, 2);
+  assert_int_equal(e.srv.n_requests, 2);
+  assert_non_null(strstr(e.srv.heads[1], "GET /api/v3/connected_accounts/ca_n HTTP/1.1"));
+  env_done(&e);
+}
+
+static void test_run_list_fails_fallback_gets(void **state)
+{
+  env e;
+  int got_g = 0, got_n = 0;
+  env_init(&e, M_LIST_500, NULL);
+  run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_BLOCKED);
+  assert_json(e.r->providers, "[\"notion\"]");
+  assert_json(e.r->reasons, "{\"notion\":\"connected_account_status=EXPIRED\"}");
+  assert_int_equal(e.r->composio_calls, 3);
+  assert_int_equal(e.srv.n_requests, 3);
+  for (int i = 1; i < 3; i++) {
+    got_g += strstr(e.srv.heads[i], "GET /api/v3/connected_accounts/ca_g ") != NULL;
+    got_n += strstr(e.srv.heads[i], "GET /api/v3/connected_accounts/ca_n ") != NULL;
+  }
+  assert_int_equal(got_g, 1);
+  assert_int_equal(got_n, 1);
+  assert_int_equal(json_array_size(e.r->observed), 2);
+  env_done(&e);
+}
+
+static void test_run_all_fail_unavailable(void **state)
+{
+  env e;
+  env_init(&e, M_ALL_FAIL, NULL);
+  run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_UNAVAILABLE);
+  assert_int_equal(e.r->retry_after_ms, 9000);
+  assert_non_null(e.r->detail);
+  assert_int_equal(e.r->composio_calls, 3);
+  assert_json(e.r->providers, "[]");
+  env_done(&e);
+}
+
+static void test_run_unreachable_default_retry(void **state)
+{
+  env e;
+  env_init(&e, M_ALL_FAIL, "http://127.0.0.1:19219");
+  run_check(&e, "[\"gmail\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_UNAVAILABLE);
+  assert_int_equal(e.r->retry_after_ms, 5000);
+  assert_int_equal(e.srv.n_requests, 0);
+  env_done(&e);
+}
+
+static void test_run_key_rejected(void **state)
+{
+  env e;
+  env_init(&e, M_ALL_401, NULL);
+  run_check(&e, "[\"gmail\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_UNAVAILABLE);
+  assert_string_equal(e.r->detail, "composio rejected the API key");
+  assert_int_equal(e.r->retry_after_ms, 5000);
+  env_done(&e);
+}
+
+static void test_run_partial_answer_unavailable(void **state)
+{
+  env e;
+  env_init(&e, M_LIST_500_GET_OK, NULL);
+  run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
+  /* notion answered ACTIVE, gmail could not be checked: fail closed. */
+  assert_int_equal(e.r->outcome, TG_CHECK_UNAVAILABLE);
+  assert_int_equal(json_array_size(e.r->observed), 1);
+  env_done(&e);
+}
+
+static void test_run_known_block_beats_outage(void **state)
+{
+  env e;
+  env_init(&e, M_ALL_FAIL, NULL);
+  run_check(&e, "[\"gmail\",\"zoom\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_BLOCKED);
+  assert_json(e.r->reasons, "{\"zoom\":\"not_connected\"}");
+  env_done(&e);
+}
+
+static void test_run_without_network(void **state)
+{
+  env e;
+  env_init(&e, M_ALL_FAIL, NULL);
+  run_check(&e, "[\"zoom\",\"slack\",\"github\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_BLOCKED);
+  assert_json(e.r->providers, "[\"github\",\"slack\",\"zoom\"]");
+  assert_int_equal(e.r->composio_calls, 0);
+  assert_int_equal(e.srv.n_requests, 0);
+  env_done(&e);
+}
+
+static void test_run_empty_scope(void **state)
+{
+  env e;
+  env_init(&e, M_ALL_FAIL, NULL);
+  run_check(&e, "[]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_OK);
+  assert_int_equal(e.srv.n_requests, 0);
+  env_done(&e);
+}
+
+static void on_never(void *arg, tg_check_result *r)
+{
+  fail_msg("callback after tg_check_cancel");
+}
+
+/* Cancel while the list call (network path) or the zero timer (no-network path) is pending:
+ * no callback, nothing leaks, the loop closes clean. */
+static void test_cancel(void **state)
+{
+  env e;
+  json_t *net = json_loads("[\"gmail\",\"notion\"]", 0, NULL);
+  json_t *local = json_loads("[\"zoom\"]", 0, NULL);
+  tg_check *k1 = NULL, *k2 = NULL;
+  env_init(&e, M_LIST_500, NULL);
+  assert_int_equal(tg_check_start(e.c, &e.loop, "u1", net, ROWS, 4, on_never, &e, &k1), 0);
+  assert_int_equal(tg_check_start(e.c, &e.loop, "u1", local, ROWS, 4, on_never, &e, &k2), 0);
+  assert_non_null(k1);
+  assert_non_null(k2);
+  assert_int_equal(tg_http_active(e.http), 1);
+  tg_check_cancel(k1);
+  tg_check_cancel(k2);
+  assert_int_equal(tg_http_active(e.http), 0);
+  uv_run(&e.loop, UV_RUN_NOWAIT);
+  json_decref(net);
+  json_decref(local);
+  e.done = 1; /* env_done expects one callback */
+  env_done(&e);
+}
+
+static void test_run_bad_args(void **state)
+{
+  env e;
+  json_t *obj = json_object();
+  env_init(&e, M_ALL_FAIL, NULL);
+  assert_int_equal(tg_check_run(e.c, &e.loop, "u1", obj, ROWS, 4, on_checked, &e), TG_EINVAL);
+  assert_int_equal(tg_check_run(e.c, &e.loop, NULL, obj, ROWS, 4, on_checked, &e), TG_EINVAL);
+  json_decref(obj);
+  e.done = 1; /* nothing was started; env_done expects one callback */
+  env_done(&e);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_scope_providers_only),
+      cmocka_unit_test(test_scope_tools_only),
+      cmocka_unit_test(test_scope_union_dedupe),
+      cmocka_unit_test(test_scope_without_constraints),
+      cmocka_unit_test(test_scope_constraints_replace_rows),
+      cmocka_unit_test(test_scope_tools_without_dot_ignored),
+      cmocka_unit_test(test_scope_non_array_fields_ignored),
+      cmocka_unit_test(test_decide_active_ok),
+      cmocka_unit_test(test_decide_expired_at_composio),
+      cmocka_unit_test(test_decide_auth_refresh_required),
+      cmocka_unit_test(test_decide_is_disabled),
+      cmocka_unit_test(test_decide_not_connected_and_row_not_active),
+      cmocka_unit_test(test_decide_account_missing),
+      cmocka_unit_test(test_decide_prefers_active_row),
+      cmocka_unit_test(test_409_body_shape),
+      cmocka_unit_test(test_run_list_ok),
+      cmocka_unit_test(test_run_missing_account_looked_up),
+      cmocka_unit_test(test_run_list_fails_fallback_gets),
+      cmocka_unit_test(test_run_all_fail_unavailable),
+      cmocka_unit_test(test_run_unreachable_default_retry),
+      cmocka_unit_test(test_run_key_rejected),
+      cmocka_unit_test(test_run_partial_answer_unavailable),
+      cmocka_unit_test(test_run_known_block_beats_outage),
+      cmocka_unit_test(test_run_without_network),
+      cmocka_unit_test(test_run_empty_scope),
+      cmocka_unit_test(test_cancel),
+      cmocka_unit_test(test_run_bad_args),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
