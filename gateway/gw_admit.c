@@ -162,11 +162,15 @@ static int write_back(tg_db *db, admit_ctx *c)
     int rc;
     if (!prov || !ca)
       continue;
-    if (!reason && ours && strcmp(ours, "ACTIVE") != 0) {
+    /* Composio's own reason verbatim when it gives one (DESIGN.md section 2), else ours. */
+    if (ours && strcmp(ours, "ACTIVE") != 0) {
       const char *sr = json_string_value(json_object_get(o, "status_reason"));
-      snprintf(buf, sizeof buf, "connected_account_status=%s%s%s", cst, sr ? ": " : "",
-               sr ? sr : "");
-      reason = buf;
+      if (sr && *sr)
+        reason = sr;
+      else if (!reason) {
+        snprintf(buf, sizeof buf, "connected_account_status=%s", cst);
+        reason = buf;
+      }
     } else if (!ours && cst) {
       snprintf(buf, sizeof buf, "composio_status=%s", cst);
       reason = buf;
