@@ -120,6 +120,8 @@ const char *gw_status_from_composio(const char *composio_status);
 /* --- Routes (gw_router.c dispatches to these). --- */
 void gw_route(tg_httpd_req *req, void *arg); /* the tg_httpd handler; arg is the gw_app */
 
+/* GET /: the static landing page the OAuth callback redirects the browser to. */
+void gw_ui_index(gw_app *app, tg_httpd_req *req);
 void gw_healthz(gw_app *app, tg_httpd_req *req);
 void gw_readyz(gw_app *app, tg_httpd_req *req);
 void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user);

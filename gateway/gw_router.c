@@ -22,6 +22,7 @@ typedef struct route {
 } route;
 
 enum {
+  R_UI,
   R_HEALTHZ,
   R_READYZ,
   R_PROVIDERS,
@@ -36,6 +37,7 @@ enum {
 };
 
 static const route routes[] = {
+    {"GET", "/", 0, R_UI},
     {"GET", "/healthz", 0, R_HEALTHZ},
     {"GET", "/readyz", 0, R_READYZ},
     {"GET", "/api/mcp/auth/providers", 1, R_PROVIDERS},
@@ -145,6 +147,9 @@ void gw_route(tg_httpd_req *req, void *arg)
     return;
 
   switch (hit->id) {
+  case R_UI:
+    gw_ui_index(app, req);
+    break;
   case R_HEALTHZ:
     gw_healthz(app, req);
     break;

@@ -231,6 +231,8 @@ class Stack:
         st, h, _ = http("GET", callback)                       # our callback, as the browser
         assert st == 302, (st, h)
         assert "status=connected" in h["location"], h["location"]
+        st, h2, page = http("GET", h["location"])              # the UI page the browser lands on
+        assert st == 200 and h2["content-type"].startswith("text/html"), (st, h2)
         rows = self.query("SELECT * FROM connected_accounts WHERE user_id=? AND provider=?",
                           user, provider)
         assert len(rows) == 1 and rows[0]["status"] == "ACTIVE", rows
