@@ -513,6 +513,11 @@ const char *tg_http_header(const tg_http_transfer *t, const char *name)
   return NULL;
 }
 
+uv_loop_t *tg_http_loop(const tg_http_client *c)
+{
+  return c->loop;
+}
+
 size_t tg_http_active(const tg_http_client *c)
 {
   size_t n = 0;

@@ -73,6 +73,9 @@ long tg_http_status(const tg_http_transfer *t);
  * The pointer lives until the next callback of t. Works inside on_data and done_cb. */
 const char *tg_http_header(const tg_http_transfer *t, const char *name);
 
+/* The loop the client runs on (for modules layered on tg_http that need timers). */
+uv_loop_t *tg_http_loop(const tg_http_client *c);
+
 /* Number of transfers in flight. */
 size_t tg_http_active(const tg_http_client *c);
 

@@ -45,7 +45,8 @@ typedef void (*tg_httpd_handler)(tg_httpd_req *req, void *arg);
 /*
  * Binds host:port (port 0 picks a free port; see tg_httpd_port) and starts accepting.
  * limits may be NULL for the defaults. Errors: TG_EIO (bind/listen failed; the uv error is
- * logged), TG_EINVAL (bad host), TG_ENOMEM.
+ * logged; the listener handle is already closing, so run the loop once before uv_loop_close),
+ * TG_EINVAL (bad host: an IPv4 or IPv6 literal is required), TG_ENOMEM.
  */
 int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
                    const tg_httpd_limits *limits, tg_httpd_handler handler, void *arg);
@@ -64,6 +65,10 @@ tg_httpd_path(const tg_httpd_req *r); /* raw path without the query, e.g. "/api/
 const char *tg_httpd_target(const tg_httpd_req *r); /* raw request target, path + "?" + query */
 /* First value of query parameter name, percent-decoded ('+' is a space), or NULL. */
 const char *tg_httpd_query(const tg_httpd_req *r, const char *name);
+/* The i-th query parameter (0-based, in order of appearance), percent-decoded: sets *name and
+ * *value and returns 1, or returns 0 when there are fewer than i+1. For repeated keys and
+ * "key[]=" forms. Pointers live until the request is answered. */
+int tg_httpd_query_at(const tg_httpd_req *r, size_t i, const char **name, const char **value);
 /* Value of header name (case-insensitive), or NULL; repeated headers: the first. */
 const char *tg_httpd_header(const tg_httpd_req *r, const char *name);
 /* The body (NUL-terminated; "" when empty), its length in bytes through len (may be NULL). */

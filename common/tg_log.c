@@ -109,15 +109,15 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
 {
   struct timespec ts;
   struct tm tm;
-  char when[40];
+  char when[96];
   json_t *line = json_object();
   json_t *safe = tg_redact(fields);
   char *text;
 
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
   json_object_set_new(line, "ts", json_string(when));
   json_object_set_new(line, "level", json_string(level_names[level]));
   json_object_set_new(line, "svc", json_string(svc));

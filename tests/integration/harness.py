@@ -8,7 +8,7 @@ Everything is bounded in time: HTTP calls time out, waits have deadlines.
 
 Only the standard library is used, so a fresh machine needs nothing beyond python3.
 """
-import http.client
+import http.client as httpc
 import json
 import os
 import signal
@@ -39,7 +39,7 @@ def free_port():
 def http(method, url, body=None, headers=None, timeout=15):
     """One request without following redirects. Returns (status, headers, json_or_text)."""
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = httpc.HTTPConnection(u.hostname, u.port, timeout=timeout)
     data = None
     hdrs = dict(headers or {})
     if body is not None:
@@ -68,7 +68,7 @@ def wait_until(pred, timeout, what, interval=0.05):
             last = pred()
             if last:
                 return last
-        except (OSError, http.client.HTTPException) as e:
+        except (OSError, httpc.HTTPException) as e:
             last = e
         time.sleep(interval)
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
@@ -231,6 +231,8 @@ class Stack:
         st, h, _ = http("GET", callback)                       # our callback, as the browser
         assert st == 302, (st, h)
         assert "status=connected" in h["location"], h["location"]
+        st, h2, page = http("GET", h["location"])              # the UI page the browser lands on
+        assert st == 200 and h2["content-type"].startswith("text/html"), (st, h2)
         rows = self.query("SELECT * FROM connected_accounts WHERE user_id=? AND provider=?",
                           user, provider)
         assert len(rows) == 1 and rows[0]["status"] == "ACTIVE", rows

@@ -1,0 +1,1021 @@
+/*
+ * tg_httpd: HTTP/1.1 server on libuv + llhttp (contract in tg_httpd.h).
+ *
+ * Each connection owns a uv_tcp_t, one uv_timer_t (slow headers, slow body, idle keep-alive,
+ * lingering close) and a strict llhttp parser. Received bytes land in the connection's input
+ * buffer; process_input() feeds them to llhttp. on_message_complete pauses the parser, so
+ * llhttp_execute() stops right after each request; the request is then handed to the handler
+ * and, until it is answered, nothing more is parsed and reading is stopped (pipelined bytes
+ * already read stay in the input buffer, later ones queue in the socket). tg_httpd_respond()
+ * queues the response (libuv keeps writes in order) and resumes parsing.
+ *
+ * Invariants: at most one request per connection is in the handler's hands (c->pending); a
+ * request detached from its connection (r->c == NULL) is only waiting to be answered and freed.
+ * Connections are freed only in the close callback of their last handle (c->closing marks
+ * them before that); write requests free themselves in their callback, which libuv runs before
+ * the close callbacks. URL and header pieces are copied out of the input buffer at once.
+ * After an error response or Connection: close we shut down our side and drain the client's
+ * bytes for a short while ("lingering close"), so the client reads the response before a reset.
+ */
+#include "tg_httpd.h"
+
+#include "tg_err.h"
+#include "tg_log.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define READ_CHUNK 65536
+#define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
+#define LINGER_MS 2000
+
+typedef struct conn conn;
+
+typedef struct buf {
+  char *p;
+  size_t len, cap;
+} buf;
+
+typedef struct param {
+  char *name, *value; /* decoded; point into the request's qbuf */
+} param;
+
+struct tg_httpd_req {
+  conn *c; /* NULL once the connection is gone */
+  uv_loop_t *loop;
+  char method[24];
+  buf url;
+  buf hdrs;        /* "name\0value\0" pairs */
+  size_t *hdr_off; /* offsets of names in hdrs; value follows the name's NUL */
+  size_t n_hdrs, cap_hdrs;
+  size_t hdr_bytes;  /* names + values, for the cap */
+  int in_name;       /* a header name is being received */
+  size_t name_start; /* its offset in hdrs */
+  buf body;
+  char *path;
+  char *qbuf;
+  param *params;
+  size_t n_params;
+  int keep_alive;
+  int is_head;
+};
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  llhttp_t parser;
+  tg_httpd *srv;
+  conn *prev, *next;
+  buf in;                /* bytes read, not yet parsed */
+  tg_httpd_req *cur;     /* being parsed */
+  tg_httpd_req *pending; /* in the handler's hands */
+  int err_status;        /* cap hit inside a parser callback: 413 / 414 / 431 */
+  int closing;           /* uv_close called */
+  int handles;           /* open handles (tcp, timer) */
+  int reading;
+  int eof;
+  int finishing;  /* final response queued: no more parsing */
+  int lingering;  /* shut down, draining input until EOF or timer */
+  int in_process; /* process_input on the stack */
+  int message_begun;
+};
+
+struct tg_httpd {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  tg_httpd_limits lim;
+  tg_httpd_handler handler;
+  void *arg;
+  conn *conns;
+  unsigned n_conns;
+  int port;
+  int closing;
+  int listener_open;
+  void (*on_closed)(void *arg);
+  void *closed_arg;
+};
+
+static llhttp_settings_t settings;
+static int settings_ready;
+
+/* --- small buffers with caps --- */
+
+static int buf_append(buf *b, const char *p, size_t n, size_t cap)
+{
+  size_t need;
+  if (__builtin_add_overflow(b->len, n, &need) || need + 1 > cap + 1 || need == SIZE_MAX)
+    return TG_ETOOBIG;
+  if (need + 1 > b->cap) {
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < need + 1)
+      nc *= 2;
+    char *np = realloc(b->p, nc);
+    if (!np)
+      return TG_ENOMEM;
+    b->p = np;
+    b->cap = nc;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len = need;
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+static void buf_free(buf *b)
+{
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+/* --- requests --- */
+
+static void req_free(tg_httpd_req *r)
+{
+  if (!r)
+    return;
+  buf_free(&r->url);
+  buf_free(&r->hdrs);
+  buf_free(&r->body);
+  free(r->hdr_off);
+  free(r->path);
+  free(r->qbuf);
+  free(r->params);
+  free(r);
+}
+
+static int hexval(int ch)
+{
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* Decodes s in place: %XX to the byte, '+' to a space; a malformed % stays literal. */
+static void percent_decode(char *s)
+{
+  char *w = s;
+  for (char *p = s; *p; p++) {
+    int hi, lo;
+    if (*p == '%' && (hi = hexval((unsigned char)p[1])) >= 0 &&
+        (lo = hexval((unsigned char)p[2])) >= 0) {
+      *w++ = (char)(hi * 16 + lo);
+      p += 2;
+    } else {
+      *w++ = *p == '+' ? ' ' : *p;
+    }
+  }
+  *w = '\0';
+}
+
+/* Splits the target into path and decoded query parameters. */
+static int req_prepare(tg_httpd_req *r)
+{
+  const char *t = r->url.p ? r->url.p : "";
+  const char *q = strchr(t, '?');
+  size_t plen = q ? (size_t)(q - t) : strlen(t);
+  r->path = strndup(t, plen);
+  r->qbuf = strdup(q ? q + 1 : "");
+  if (!r->path || !r->qbuf)
+    return TG_ENOMEM;
+  size_t n = 1;
+  for (const char *p = r->qbuf; *p; p++)
+    n += *p == '&';
+  r->params = calloc(n, sizeof *r->params);
+  if (!r->params)
+    return TG_ENOMEM;
+  char *save = NULL;
+  for (char *tok = strtok_r(r->qbuf, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
+    char *eq = strchr(tok, '=');
+    char *val = eq ? eq + 1 : tok + strlen(tok);
+    if (eq)
+      *eq = '\0';
+    percent_decode(tok);
+    percent_decode(val);
+    r->params[r->n_params].name = tok;
+    r->params[r->n_params].value = val;
+    r->n_params++;
+  }
+  return 0;
+}
+
+/* --- connections --- */
+
+static void maybe_finish_server(tg_httpd *s)
+{
+  if (s->closing && !s->listener_open && s->n_conns == 0) {
+    void (*cb)(void *) = s->on_closed;
+    void *arg = s->closed_arg;
+    free(s);
+    if (cb)
+      cb(arg);
+  }
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+  conn *c = h->data;
+  if (--c->handles > 0)
+    return;
+  tg_httpd *s = c->srv;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  s->n_conns--;
+  if (c->pending)
+    c->pending->c = NULL;
+  req_free(c->cur);
+  buf_free(&c->in);
+  free(c);
+  maybe_finish_server(s);
+}
+
+static void conn_close(conn *c)
+{
+  if (c->closing)
+    return;
+  c->closing = 1;
+  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static void on_timer(uv_timer_t *t);
+static void process_input(conn *c);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out);
+
+static void arm_timer(conn *c, uint64_t ms)
+{
+  if (!c->closing)
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void start_reading(conn *c)
+{
+  if (c->closing || c->reading || c->eof)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
+  else
+    conn_close(c);
+}
+
+static void stop_reading(conn *c)
+{
+  if (c->reading && !c->closing)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+/* --- writing --- */
+
+typedef struct wreq {
+  uv_write_t w;
+  int last; /* after this write: shut down and linger */
+  char data[];
+} wreq;
+
+static void on_shutdown(uv_shutdown_t *sr, int status)
+{
+  conn *c = sr->data;
+  free(sr);
+  if (c->closing)
+    return;
+  if (status < 0 || c->eof) {
+    conn_close(c);
+    return;
+  }
+  c->lingering = 1;
+  arm_timer(c, LINGER_MS);
+  start_reading(c);
+}
+
+static void begin_linger(conn *c)
+{
+  uv_shutdown_t *sr = malloc(sizeof *sr);
+  if (!sr) {
+    conn_close(c);
+    return;
+  }
+  sr->data = c;
+  if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(sr);
+    conn_close(c);
+  }
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+  wreq *wr = (wreq *)w;
+  conn *c = w->data;
+  int last = wr->last;
+  free(wr);
+  if (c->closing)
+    return;
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  if (last) {
+    begin_linger(c);
+    return;
+  }
+  /* Writes drained below the high-water mark: continue with buffered pipelined input. */
+  if (!c->pending && !c->finishing && c->in.len > 0 &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_HIGH_WATER)
+    process_input(c);
+}
+
+static const char *reason_phrase(int status)
+{
+  switch (status) {
+  case 100:
+    return "Continue";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 303:
+    return "See Other";
+  case 304:
+    return "Not Modified";
+  case 307:
+    return "Temporary Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 402:
+    return "Payment Required";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 409:
+    return "Conflict";
+  case 410:
+    return "Gone";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 422:
+    return "Unprocessable Content";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  default:
+    return "Unknown";
+  }
+}
+
+/* Queues raw bytes; last: close (shutdown + linger) once written. */
+static int conn_write(conn *c, const char *head, size_t hlen, const char *body, size_t blen,
+                      int last)
+{
+  size_t total;
+  if (__builtin_add_overflow(hlen, blen, &total) ||
+      __builtin_add_overflow(total, sizeof(wreq), &total))
+    return TG_ETOOBIG;
+  wreq *wr = malloc(total);
+  if (!wr)
+    return TG_ENOMEM;
+  memcpy(wr->data, head, hlen);
+  if (blen)
+    memcpy(wr->data + hlen, body, blen);
+  wr->last = last;
+  wr->w.data = c;
+  uv_buf_t b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
+  int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc < 0) {
+    free(wr);
+    conn_close(c);
+    return TG_EIO;
+  }
+  return 0;
+}
+
+static int header_says_close(const char *line)
+{
+  if (strncasecmp(line, "Connection:", 11) != 0)
+    return 0;
+  const char *v = line + 11;
+  while (*v == ' ' || *v == '\t')
+    v++;
+  return strncasecmp(v, "close", 5) == 0;
+}
+
+/* Builds and queues a response. keep_alive 0 closes after it. */
+static int send_response(conn *c, int status, const char *const *headers, const char *body,
+                         size_t len, int keep_alive, int is_head)
+{
+  for (size_t i = 0; headers && headers[i]; i++)
+    if (header_says_close(headers[i]))
+      keep_alive = 0;
+  if (c->srv->closing)
+    keep_alive = 0;
+  size_t hcap = 256;
+  for (size_t i = 0; headers && headers[i]; i++)
+    hcap += strlen(headers[i]) + 2;
+  char *head = malloc(hcap);
+  if (!head)
+    return TG_ENOMEM;
+  char date[64];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+  size_t off = (size_t)snprintf(head, hcap, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+  for (size_t i = 0; headers && headers[i]; i++)
+    off += (size_t)snprintf(head + off, hcap - off, "%s\r\n", headers[i]);
+  if (!no_body)
+    off += (size_t)snprintf(head + off, hcap - off, "Content-Length: %zu\r\n", len);
+  off += (size_t)snprintf(head + off, hcap - off, "Date: %s\r\nConnection: %s\r\n\r\n", date,
+                          keep_alive ? "keep-alive" : "close");
+  int rc = conn_write(c, head, off, body, (no_body || is_head) ? 0 : len, !keep_alive);
+  free(head);
+  if (!keep_alive) {
+    c->finishing = 1;
+    stop_reading(c);
+  }
+  return rc;
+}
+
+/* Answers a protocol-level error and closes: 400, 408, 413, 414, 431. */
+static void send_error_close(conn *c, int status, const char *code, const char *message)
+{
+  static const char *const hdrs[] = {"Content-Type: application/json; charset=utf-8", NULL};
+  char body[256];
+  int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", code, message);
+  uv_timer_stop(&c->timer);
+  if (send_response(c, status, hdrs, body, (size_t)n, 0, 0) != 0)
+    conn_close(c);
+}
+
+/* --- llhttp callbacks --- */
+
+static tg_httpd_req *cur_req(llhttp_t *p)
+{
+  conn *c = p->data;
+  if (!c->cur) {
+    c->cur = calloc(1, sizeof *c->cur);
+    if (c->cur)
+      c->cur->loop = c->srv->loop;
+  }
+  return c->cur;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+  conn *c = p->data;
+  c->message_begun = 1;
+  arm_timer(c, c->srv->lim.header_timeout_ms);
+  return cur_req(p) ? 0 : -1;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+  conn *c = p->data;
+  tg_httpd_req *r = cur_req(p);
+  if (!r)
+    return -1;
+  int rc = buf_append(&r->url, at, len, c->srv->lim.max_url_bytes);
+  if (rc == TG_ETOOBIG)
+    c->err_status = 414;
+  return rc ? HPE_USER : 0;
+}
+
+static int header_piece(llhttp_t *p, const char *at, size_t len, int value)
+{
+  conn *c = p->data;
+  tg_httpd_req *r = cur_req(p);
+  if (!r)
+    return -1;
+  if (__builtin_add_overflow(r->hdr_bytes, len, &r->hdr_bytes) ||
+      r->hdr_bytes > c->srv->lim.max_header_bytes) {
+    c->err_status = 431;
+    return HPE_USER;
+  }
+  if (!value && !r->in_name) {
+    r->in_name = 1;
+    r->name_start = r->hdrs.len;
+  }
+  return buf_append(&r->hdrs, at, len, SIZE_MAX - 1) ? HPE_USER : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+  return header_piece(p, at, len, 0);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+  return header_piece(p, at, len, 1);
+}
+
+/* The name in hdrs is complete: terminate it and remember where it starts. */
+static int on_header_field_complete(llhttp_t *p)
+{
+  conn *c = p->data;
+  tg_httpd_req *r = c->cur;
+  if (r->n_hdrs + 1 > c->srv->lim.max_headers) {
+    c->err_status = 431;
+    return HPE_USER;
+  }
+  if (r->n_hdrs == r->cap_hdrs) {
+    size_t nc = r->cap_hdrs ? r->cap_hdrs * 2 : 16;
+    size_t *no = realloc(r->hdr_off, nc * sizeof *no);
+    if (!no)
+      return HPE_USER;
+    r->hdr_off = no;
+    r->cap_hdrs = nc;
+  }
+  r->in_name = 0;
+  r->hdr_off[r->n_hdrs++] = r->name_start;
+  return buf_append(&r->hdrs, "", 1, SIZE_MAX - 1) ? HPE_USER : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+  conn *c = p->data;
+  tg_httpd_req *r = c->cur;
+  /* An empty value produces no on_header_value piece; the NUL still ends it. */
+  return buf_append(&r->hdrs, "", 1, SIZE_MAX - 1) ? HPE_USER : 0;
+}
+
+static const char *req_header(const tg_httpd_req *r, const char *name)
+{
+  for (size_t i = 0; i < r->n_hdrs; i++) {
+    const char *n = r->hdrs.p + r->hdr_off[i];
+    if (strcasecmp(n, name) == 0)
+      return n + strlen(n) + 1;
+  }
+  return NULL;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+  conn *c = p->data;
+  tg_httpd_req *r = c->cur;
+  int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body_bytes) {
+    c->err_status = 413;
+    return HPE_USER;
+  }
+  snprintf(r->method, sizeof r->method, "%s", llhttp_method_name((llhttp_method_t)p->method));
+  r->is_head = p->method == HTTP_HEAD;
+  if (has_body) {
+    arm_timer(c, c->srv->lim.body_timeout_ms);
+    const char *ex = req_header(r, "Expect");
+    if (ex && strcasecmp(ex, "100-continue") == 0 && p->http_major == 1 && p->http_minor >= 1) {
+      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (conn_write(c, cont, sizeof cont - 1, NULL, 0, 0) != 0)
+        return HPE_USER;
+    }
+  }
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+  conn *c = p->data;
+  int rc = buf_append(&c->cur->body, at, len, c->srv->lim.max_body_bytes);
+  if (rc == TG_ETOOBIG)
+    c->err_status = 413;
+  return rc ? HPE_USER : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+  conn *c = p->data;
+  tg_httpd_req *r = cur_req(p);
+  if (!r)
+    return -1;
+  r->keep_alive = llhttp_should_keep_alive(p);
+  uv_timer_stop(&c->timer);
+  c->message_begun = 0;
+  return HPE_PAUSED; /* process_input dispatches it */
+}
+
+static void init_settings(void)
+{
+  if (settings_ready)
+    return;
+  llhttp_settings_init(&settings);
+  settings.on_message_begin = on_message_begin;
+  settings.on_url = on_url;
+  settings.on_header_field = on_header_field;
+  settings.on_header_value = on_header_value;
+  settings.on_header_field_complete = on_header_field_complete;
+  settings.on_header_value_complete = on_header_value_complete;
+  settings.on_headers_complete = on_headers_complete;
+  settings.on_body = on_body;
+  settings.on_message_complete = on_message_complete;
+  settings_ready = 1;
+}
+
+/* --- parsing loop --- */
+
+static void parse_failed(conn *c, llhttp_errno_t err)
+{
+  int st = c->err_status ? c->err_status : 400;
+  tg_debug("httpd_parse_error", "{s:i, s:s, s:s}", "status", st, "llhttp", llhttp_errno_name(err),
+           "reason", c->parser.reason ? c->parser.reason : "");
+  if (st == 413)
+    send_error_close(c, 413, "payload_too_large", "request body too large");
+  else if (st == 414)
+    send_error_close(c, 414, "uri_too_long", "request target too long");
+  else if (st == 431)
+    send_error_close(c, 431, "headers_too_large", "request headers too large");
+  else
+    send_error_close(c, 400, "bad_request", "malformed HTTP request");
+}
+
+/* Hands the completed request to the handler. */
+static void dispatch(conn *c)
+{
+  tg_httpd_req *r = c->cur;
+  c->cur = NULL;
+  if (req_prepare(r) != 0) {
+    req_free(r);
+    send_error_close(c, 500, "internal", "out of memory");
+    return;
+  }
+  r->c = c;
+  c->pending = r;
+  stop_reading(c);
+  c->srv->handler(r, c->srv->arg);
+}
+
+/* The client sent EOF and every complete request was answered: let llhttp see the end (a
+ * message cut short is an error; one delimited by EOF completes) and close. */
+static void finish_eof(conn *c)
+{
+  llhttp_errno_t err = llhttp_finish(&c->parser);
+  if (err != HPE_OK)
+    tg_debug("httpd_eof_mid_request", "{s:s}", "llhttp", llhttp_errno_name(err));
+  conn_close(c);
+}
+
+static void after_input(conn *c)
+{
+  if (c->closing || c->finishing || c->pending)
+    return;
+  if (c->eof) {
+    finish_eof(c);
+    return;
+  }
+  if (!c->message_begun)
+    arm_timer(c, c->srv->lim.idle_timeout_ms);
+  start_reading(c);
+}
+
+static void process_input(conn *c)
+{
+  if (c->in_process)
+    return; /* a handler answered synchronously; the outer loop continues */
+  c->in_process = 1;
+  while (!c->closing && !c->finishing && !c->pending && c->in.len > 0) {
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
+      stop_reading(c);
+      c->in_process = 0;
+      return; /* on_write continues */
+    }
+    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.p, c->in.len);
+    if (err == HPE_OK) {
+      c->in.len = 0;
+      break;
+    }
+    if (err != HPE_PAUSED) {
+      c->in.len = 0;
+      parse_failed(c, err);
+      break;
+    }
+    size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.p);
+    memmove(c->in.p, c->in.p + used, c->in.len - used);
+    c->in.len -= used;
+    llhttp_resume(&c->parser);
+    dispatch(c);
+  }
+  c->in_process = 0;
+  after_input(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
+{
+  conn *c = h->data;
+  (void)hint;
+  if (c->lingering) {
+    static char sink[4096];
+    *out = uv_buf_init(sink, sizeof sink);
+    return;
+  }
+  if (c->in.cap - c->in.len < READ_CHUNK + 1) {
+    size_t nc = c->in.len + READ_CHUNK + 1;
+    char *np = realloc(c->in.p, nc);
+    if (!np) {
+      *out = uv_buf_init(NULL, 0);
+      return;
+    }
+    c->in.p = np;
+    c->in.cap = nc;
+  }
+  *out = uv_buf_init(c->in.p + c->in.len, READ_CHUNK);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+  conn *c = st->data;
+  (void)b;
+  if (c->closing)
+    return;
+  if (c->lingering) {
+    if (nread < 0)
+      conn_close(c);
+    return;
+  }
+  if (nread == 0)
+    return;
+  if (nread == UV_ENOBUFS) {
+    conn_close(c);
+    return;
+  }
+  if (nread < 0) {
+    stop_reading(c);
+    if (nread != UV_EOF) {
+      conn_close(c);
+      return;
+    }
+    c->eof = 1;
+    process_input(c); /* ends in after_input, which finishes the parser and closes */
+    return;
+  }
+  c->in.len += (size_t)nread;
+  process_input(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  conn *c = t->data;
+  if (c->closing)
+    return;
+  if (c->lingering || c->finishing || !c->message_begun) {
+    conn_close(c); /* idle keep-alive, new connection that sent nothing, or linger done */
+    return;
+  }
+  tg_debug("httpd_request_timeout", NULL);
+  c->in.len = 0;
+  send_error_close(c, 408, "request_timeout", "request not received in time");
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+  tg_httpd *s = l->data;
+  if (status < 0) {
+    tg_warn("httpd_accept_failed", "{s:s}", "uv", uv_strerror(status));
+    return;
+  }
+  conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return;
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles = 2;
+  c->next = s->conns;
+  if (s->conns)
+    s->conns->prev = c;
+  s->conns = c;
+  s->n_conns++;
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || s->n_conns > s->lim.max_connections ||
+      s->closing) {
+    if (s->n_conns > s->lim.max_connections)
+      tg_warn("httpd_too_many_connections", "{s:i}", "max", (int)s->lim.max_connections);
+    conn_close(c);
+    return;
+  }
+  llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+  c->parser.data = c;
+  uv_tcp_nodelay(&c->tcp, 1);
+  arm_timer(c, s->lim.header_timeout_ms);
+  start_reading(c);
+}
+
+/* --- public API --- */
+
+void tg_httpd_limits_default(tg_httpd_limits *l)
+{
+  l->max_url_bytes = 8 * 1024;
+  l->max_header_bytes = 16 * 1024;
+  l->max_headers = 64;
+  l->max_body_bytes = 1024 * 1024;
+  l->header_timeout_ms = 10000;
+  l->body_timeout_ms = 30000;
+  l->idle_timeout_ms = 60000;
+  l->max_connections = 1024;
+}
+
+int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
+                   const tg_httpd_limits *limits, tg_httpd_handler handler, void *arg)
+{
+  struct sockaddr_storage ss;
+  *out = NULL;
+  if (!host || port < 0 || port > 65535 || !handler)
+    return TG_EINVAL;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+    return TG_EINVAL;
+  init_settings();
+  tg_httpd *s = calloc(1, sizeof *s);
+  if (!s)
+    return TG_ENOMEM;
+  s->loop = loop;
+  if (limits)
+    s->lim = *limits;
+  else
+    tg_httpd_limits_default(&s->lim);
+  s->handler = handler;
+  s->arg = arg;
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  s->listener_open = 1;
+  int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+  if (rc != 0) {
+    tg_error("httpd_listen_failed", "{s:s, s:i, s:s}", "host", host, "port", port, "uv",
+             uv_strerror(rc));
+    tg_httpd_close(s, NULL, NULL);
+    return TG_EIO;
+  }
+  struct sockaddr_storage bound;
+  int blen = sizeof bound;
+  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+  s->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                        : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  *out = s;
+  return 0;
+}
+
+int tg_httpd_port(const tg_httpd *s)
+{
+  return s->port;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+  tg_httpd *s = h->data;
+  s->listener_open = 0;
+  maybe_finish_server(s);
+}
+
+void tg_httpd_close(tg_httpd *s, void (*on_closed)(void *arg), void *arg)
+{
+  if (!s || s->closing)
+    return;
+  s->closing = 1;
+  s->on_closed = on_closed;
+  s->closed_arg = arg;
+  for (conn *c = s->conns; c; c = c->next)
+    conn_close(c);
+  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+const char *tg_httpd_method(const tg_httpd_req *r)
+{
+  return r->method;
+}
+
+const char *tg_httpd_path(const tg_httpd_req *r)
+{
+  return r->path;
+}
+
+const char *tg_httpd_target(const tg_httpd_req *r)
+{
+  return r->url.p ? r->url.p : "";
+}
+
+const char *tg_httpd_query(const tg_httpd_req *r, const char *name)
+{
+  for (size_t i = 0; i < r->n_params; i++)
+    if (strcmp(r->params[i].name, name) == 0)
+      return r->params[i].value;
+  return NULL;
+}
+
+int tg_httpd_query_at(const tg_httpd_req *r, size_t i, const char **name, const char **value)
+{
+  if (i >= r->n_params)
+    return 0;
+  *name = r->params[i].name;
+  *value = r->params[i].value;
+  return 1;
+}
+
+const char *tg_httpd_header(const tg_httpd_req *r, const char *name)
+{
+  return req_header(r, name);
+}
+
+const char *tg_httpd_body(const tg_httpd_req *r, size_t *len)
+{
+  if (len)
+    *len = r->body.len;
+  return r->body.p ? r->body.p : "";
+}
+
+uv_loop_t *tg_httpd_loop(const tg_httpd_req *r)
+{
+  return r->loop;
+}
+
+int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, const char *body,
+                     size_t len)
+{
+  conn *c = r->c;
+  if (!c || c->closing) {
+    if (c)
+      c->pending = NULL;
+    req_free(r);
+    return TG_ECANCELED;
+  }
+  c->pending = NULL;
+  int keep = r->keep_alive && !c->eof;
+  int rc = send_response(c, status, headers, body ? body : "", body ? len : 0, keep, r->is_head);
+  req_free(r);
+  if (rc != 0)
+    return rc == TG_EIO ? TG_ECANCELED : rc;
+  if (!c->finishing && !c->closing) {
+    if (c->in.len > 0)
+      process_input(c); /* pipelined bytes already buffered */
+    else if (!c->in_process)
+      after_input(c);
+  }
+  return 0;
+}
+
+int tg_httpd_respond_json(tg_httpd_req *r, int status, const char *const *headers, json_t *body)
+{
+  const char *ct = "Content-Type: application/json; charset=utf-8";
+  const char *hv[34];
+  size_t n = 0;
+  hv[n++] = ct;
+  for (size_t i = 0; headers && headers[i] && n < 33; i++)
+    hv[n++] = headers[i];
+  hv[n] = NULL;
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text) {
+    static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
+    tg_httpd_respond(r, 500, hv, oom, sizeof oom - 1);
+    return TG_ENOMEM;
+  }
+  int rc = tg_httpd_respond(r, status, hv, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+int tg_httpd_respond_error(tg_httpd_req *r, int status, const char *code, const char *message)
+{
+  return tg_httpd_respond_json(r, status, NULL,
+                               json_pack("{s:s, s:s}", "error", code, "message", message));
+}

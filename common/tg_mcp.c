@@ -1,0 +1,1258 @@
+/*
+ * tg_mcp: MCP Streamable HTTP client (protocol 2025-11-25, accepting 2025-06-18 and 2025-03-26).
+ *
+ * Three layers. A `post` is one fire-and-forget POST/DELETE (notifications/initialized, answers
+ * to server requests, notifications/cancelled, the closing DELETE). An `rpc` is one JSON-RPC
+ * request: it owns the current HTTP attempt, parses the answer as JSON or SSE incrementally
+ * (tg_sse), routes every message on the stream (our response completes it; server requests are
+ * answered by a queued POST; notifications are ignored) and maps HTTP failures to TG_E*. An `op`
+ * is what the caller asked for (connect, tools/list across pages, tools/call) and holds the
+ * caller's callback.
+ *
+ * Session state: IDLE → INIT (initialize in flight, then notifications/initialized) → READY.
+ * rpcs issued before READY wait (r->waiting) and are sent when the session is ready, or failed
+ * with the session's error. `gen` counts sessions: an rpc that gets 404 (or server-everything's
+ * 400 "No valid session ID") for the session it was sent on drops that session and is replayed
+ * once on a new one; a second loss fails it with TG_ENOTFOUND.
+ *
+ * Invariants: user callbacks are never called from inside a tg_http on_data callback (curl
+ * forbids re-entering the multi handle there), so anything that must happen mid-stream (POSTing
+ * an answer) is queued and sent from the `kick` timer. Every rpc/op/post is on one of the
+ * client's lists until it completes, so tg_mcp_close can cancel everything. The client is freed
+ * only in the kick timer's close callback. Extra headers and the session id are never logged.
+ */
+#include "tg_mcp.h"
+#include "tg_err.h"
+#include "tg_jsonrpc.h"
+#include "tg_log.h"
+#include "tg_sse.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MCP_LATEST_VERSION "2025-11-25"
+#define DEFAULT_TIMEOUT_MS 30000L
+#define DEFAULT_CLIENT_VERSION "0.1.0"
+#define MAX_EVENT_BYTES (4u << 20)     /* one SSE event */
+#define MAX_RESPONSE_BYTES (16u << 20) /* one response body, JSON or SSE */
+#define MAX_ERROR_BODY (64u << 10)     /* kept of a non-2xx body, for the message */
+#define MAX_POST_BODY (64u << 10)      /* answer to a notification/response POST or DELETE */
+#define MAX_SESSION_ID 256
+#define MAX_LIST_PAGES 1000
+
+/* Versions we accept from the server (mcp-client.md A.2, A.12). */
+static const char *const SUPPORTED_VERSIONS[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
+
+typedef struct rpc rpc;
+typedef struct op op;
+typedef struct post post;
+
+enum { ST_IDLE, ST_INIT, ST_READY };
+enum { MODE_NONE, MODE_JSON, MODE_SSE, MODE_ERRBODY };
+enum { OP_CONNECT, OP_LIST, OP_CALL };
+enum { POST_INITIALIZED, POST_ANSWER, POST_CANCELLED, POST_DELETE };
+
+struct tg_mcp_client {
+  tg_http_client *http;
+  uv_timer_t kick; /* deferred work: queued posts, connect ops that are already satisfied */
+  char *url;
+  char **extra; /* "Name: value" lines from the options; never logged */
+  size_t n_extra;
+  long timeout_ms;
+  char *client_name, *client_version;
+  int state;
+  unsigned gen; /* bumped each time a session becomes ready */
+  char *session_id;
+  char version[16];
+  long long next_id;
+  rpc *rpcs;
+  op *ops;
+  post *posts;
+  int closing;
+  void (*on_closed)(void *);
+  void *closed_arg;
+};
+
+struct rpc {
+  tg_mcp_client *m;
+  rpc *prev, *next;
+  rpc *wnext; /* scratch list while flushing waiters */
+  op *op;
+  long long id;
+  char *method;
+  char *body;
+  int is_init, replayed, waiting, sent_with_session;
+  unsigned sent_gen;
+  uint64_t deadline_ms;
+  tg_http_transfer *t;
+  /* the current attempt */
+  int mode;
+  tg_sse_parser sse;
+  char *buf;
+  size_t buf_len, buf_cap, total;
+  char *session_seen;
+  int got_response, is_rpc_error, rpc_code;
+  json_t *result;
+  char rpc_message[256];
+  int fail_err;
+  char fail_msg[256];
+  void (*done)(rpc *r, const tg_mcp_error *err, json_t *result);
+};
+
+struct op {
+  tg_mcp_client *m;
+  op *prev, *next;
+  op *wnext;
+  int kind;
+  int waiting_session, ready_now;
+  union {
+    tg_mcp_done_cb done;
+    tg_mcp_tools_cb tools;
+    tg_mcp_result_cb result;
+  } cb;
+  void *arg;
+  json_t *tools;
+  int pages;
+};
+
+struct post {
+  tg_mcp_client *m;
+  post *prev, *next;
+  int kind;
+  char *body; /* NULL for DELETE */
+  tg_http_transfer *t;
+  int queued; /* waiting for the kick timer */
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+  return uv_hrtime() / 1000000u;
+}
+
+#define LINK(head, x)                                                                              \
+  do {                                                                                             \
+    (x)->prev = NULL;                                                                              \
+    (x)->next = (head);                                                                            \
+    if (head)                                                                                      \
+      (head)->prev = (x);                                                                          \
+    (head) = (x);                                                                                  \
+  } while (0)
+
+#define UNLINK(head, x)                                                                            \
+  do {                                                                                             \
+    if ((x)->prev)                                                                                 \
+      (x)->prev->next = (x)->next;                                                                 \
+    else if ((head) == (x))                                                                        \
+      (head) = (x)->next;                                                                          \
+    if ((x)->next)                                                                                 \
+      (x)->next->prev = (x)->prev;                                                                 \
+    (x)->prev = (x)->next = NULL;                                                                  \
+  } while (0)
+
+static void set_err(tg_mcp_error *e, int err, long status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_err(tg_mcp_error *e, int err, long status, const char *fmt, ...)
+{
+  va_list ap;
+  memset(e, 0, sizeof *e);
+  e->err = err;
+  e->http_status = status;
+  e->retry_after_ms = -1;
+  va_start(ap, fmt);
+  vsnprintf(e->message, sizeof e->message, fmt, ap);
+  va_end(ap);
+}
+
+static char *xstrdup(const char *s)
+{
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p)
+    memcpy(p, s, n);
+  return p;
+}
+
+static int buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n, size_t max)
+{
+  size_t need;
+  if (__builtin_add_overflow(*len, n + 1, &need) || need > max + 1)
+    return TG_ETOOBIG;
+  if (need > *cap) {
+    size_t c = *cap ? *cap : 1024;
+    char *p;
+    while (c < need)
+      c *= 2;
+    p = realloc(*buf, c);
+    if (!p)
+      return TG_ENOMEM;
+    *buf = p;
+    *cap = c;
+  }
+  memcpy(*buf + *len, s, n);
+  *len += n;
+  (*buf)[*len] = 0;
+  return 0;
+}
+
+static int starts_with_ci(const char *s, const char *prefix)
+{
+  while (*s == ' ' || *s == '\t')
+    s++;
+  return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int version_supported(const char *v)
+{
+  for (int i = 0; SUPPORTED_VERSIONS[i]; i++)
+    if (strcmp(v, SUPPORTED_VERSIONS[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static int valid_session_id(const char *s)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n > MAX_SESSION_ID)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7E)
+      return 0;
+  return 1;
+}
+
+/* Retry-After: delta-seconds or an HTTP-date (RFC 9110 §10.2.3) → ms, or -1. */
+static long parse_retry_after(const char *v)
+{
+  char *end;
+  long secs;
+  time_t when;
+  if (!v || !*v)
+    return -1;
+  secs = strtol(v, &end, 10);
+  if (end != v && *end == 0 && secs >= 0)
+    return secs > 86400 ? 86400000L : secs * 1000L;
+  when = curl_getdate(v, NULL);
+  if (when == (time_t)-1)
+    return -1;
+  return when <= time(NULL) ? 0 : (long)(when - time(NULL)) * 1000L;
+}
+
+/* Headers common to every request after initialize; returns a NULL-terminated array whose
+ * first `owned` entries are malloc'd (free with free_headers). */
+static int build_headers(tg_mcp_client *m, int with_session, int with_body, char ***out)
+{
+  size_t n = 0, cap = m->n_extra + 5;
+  char **h = calloc(cap, sizeof *h);
+  if (!h)
+    return TG_ENOMEM;
+  if (with_body) {
+    h[n++] = xstrdup("Content-Type: application/json");
+    h[n++] = xstrdup("Accept: application/json, text/event-stream");
+  }
+  if (with_session && m->session_id) {
+    size_t len = strlen(m->session_id) + 32;
+    if ((h[n] = malloc(len)))
+      snprintf(h[n], len, "Mcp-Session-Id: %s", m->session_id);
+    n++;
+  }
+  if (with_session && m->version[0]) {
+    size_t len = strlen(m->version) + 32;
+    if ((h[n] = malloc(len)))
+      snprintf(h[n], len, "MCP-Protocol-Version: %s", m->version);
+    n++;
+  }
+  for (size_t i = 0; i < m->n_extra; i++)
+    h[n++] = xstrdup(m->extra[i]);
+  for (size_t i = 0; i < n; i++)
+    if (!h[i]) {
+      for (size_t j = 0; j < n; j++)
+        free(h[j]);
+      free(h);
+      return TG_ENOMEM;
+    }
+  *out = h;
+  return 0;
+}
+
+static void free_headers(char **h)
+{
+  for (size_t i = 0; h && h[i]; i++)
+    free(h[i]);
+  free(h);
+}
+
+/* ---- posts: fire-and-forget messages ------------------------------------------------------ */
+
+static void session_ready(tg_mcp_client *m);
+static void session_failed(tg_mcp_client *m, const tg_mcp_error *err);
+static void close_finish(tg_mcp_client *m);
+static void on_kick(uv_timer_t *h);
+
+static void post_free(post *p)
+{
+  if (!p)
+    return;
+  free(p->body);
+  free(p);
+}
+
+static void on_post_done(void *arg, int err, const tg_http_response *resp)
+{
+  post *p = arg;
+  tg_mcp_client *m = p->m;
+  int kind = p->kind;
+  long status = resp->status;
+
+  p->t = NULL;
+  if (kind != POST_DELETE)
+    UNLINK(m->posts, p);
+  post_free(p);
+  if (kind == POST_DELETE) {
+    /* 200/204, 404 (already gone) and 405 (termination not allowed) all end the session. */
+    if (err || (status != 405 && status != 404 && (status < 200 || status > 299)))
+      tg_debug("mcp_delete_failed", "{s:I, s:s}", "status", (json_int_t)status, "error",
+               tg_errname(err));
+    close_finish(m);
+    return;
+  }
+  if (kind == POST_INITIALIZED && !m->closing) {
+    tg_mcp_error e;
+    if (err) {
+      set_err(&e, err, 0, "notifications/initialized failed: %s", tg_strerror(err));
+      session_failed(m, &e);
+    } else if (status < 200 || status > 299) {
+      set_err(&e, TG_EHTTP, status, "notifications/initialized: HTTP %ld", status);
+      session_failed(m, &e);
+    } else {
+      session_ready(m);
+    }
+    return;
+  }
+  if (err || status < 200 || status > 299)
+    tg_debug("mcp_post_failed", "{s:i, s:I, s:s}", "kind", kind, "status", (json_int_t)status,
+             "error", tg_errname(err));
+}
+
+/* Sends p now. On error p is unlinked and freed by the caller. */
+static int post_send(post *p)
+{
+  tg_mcp_client *m = p->m;
+  char **h = NULL;
+  int rc = build_headers(m, 1, p->body != NULL, &h);
+  tg_http_request req = {
+      .method = p->kind == POST_DELETE ? "DELETE" : "POST",
+      .url = m->url,
+      .body = p->body,
+      .body_len = p->body ? strlen(p->body) : 0,
+      .timeout_ms = m->timeout_ms,
+      .max_body = MAX_POST_BODY,
+  };
+  if (rc)
+    return rc;
+  req.headers = (const char *const *)h;
+  rc = tg_http_send(m->http, &req, on_post_done, p, &p->t);
+  free_headers(h);
+  return rc;
+}
+
+/* Creates a post owning body (freed on every path). queued: send from the kick timer. */
+static int post_new(tg_mcp_client *m, int kind, char *body, int queued)
+{
+  post *p = calloc(1, sizeof *p);
+  int rc;
+  if (!p) {
+    free(body);
+    return TG_ENOMEM;
+  }
+  p->m = m;
+  p->kind = kind;
+  p->body = body;
+  LINK(m->posts, p);
+  if (queued) {
+    p->queued = 1;
+    uv_timer_start(&m->kick, on_kick, 0, 0);
+    return 0;
+  }
+  rc = post_send(p);
+  if (rc) {
+    UNLINK(m->posts, p);
+    post_free(p);
+  }
+  return rc;
+}
+
+/* ---- rpcs --------------------------------------------------------------------------------- */
+
+static void rpc_reset_attempt(rpc *r)
+{
+  tg_sse_free(&r->sse);
+  free(r->buf);
+  free(r->session_seen);
+  json_decref(r->result);
+  r->buf = NULL;
+  r->session_seen = NULL;
+  r->result = NULL;
+  r->buf_len = r->buf_cap = r->total = 0;
+  r->mode = MODE_NONE;
+  r->got_response = r->is_rpc_error = r->rpc_code = 0;
+  r->fail_err = 0;
+  r->fail_msg[0] = r->rpc_message[0] = 0;
+}
+
+static void rpc_free(rpc *r)
+{
+  if (!r)
+    return;
+  rpc_reset_attempt(r);
+  free(r->method);
+  free(r->body);
+  free(r);
+}
+
+static rpc *rpc_new(tg_mcp_client *m, const char *method, json_t *params, int is_init,
+                    void (*done)(rpc *, const tg_mcp_error *, json_t *), op *o)
+{
+  rpc *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->m = m;
+  r->op = o;
+  r->id = ++m->next_id;
+  r->is_init = is_init;
+  r->done = done;
+  r->method = xstrdup(method);
+  r->deadline_ms = now_ms() + (uint64_t)m->timeout_ms;
+  if (!r->method || tg_jsonrpc_request(&r->body, r->id, method, params)) {
+    rpc_free(r);
+    return NULL;
+  }
+  LINK(m->rpcs, r);
+  return r;
+}
+
+/* Unlinks r, runs its completion, frees it. */
+static void rpc_complete(rpc *r, const tg_mcp_error *err, json_t *result)
+{
+  tg_mcp_client *m = r->m;
+  UNLINK(m->rpcs, r);
+  if (r->t) {
+    tg_http_cancel(r->t);
+    r->t = NULL;
+  }
+  r->done(r, err, result);
+  rpc_free(r);
+}
+
+static void rpc_fail(rpc *r, int err, long status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void rpc_fail(rpc *r, int err, long status, const char *fmt, ...)
+{
+  tg_mcp_error e;
+  va_list ap;
+  set_err(&e, err, status, "%s", "");
+  va_start(ap, fmt);
+  vsnprintf(e.message, sizeof e.message, fmt, ap);
+  va_end(ap);
+  rpc_complete(r, &e, NULL);
+}
+
+static void capture_session(rpc *r, const tg_http_transfer *t)
+{
+  const char *sid;
+  if (!r->is_init || r->session_seen)
+    return;
+  sid = tg_http_header(t, "Mcp-Session-Id");
+  if (sid)
+    r->session_seen = xstrdup(sid);
+}
+
+/* Handles one JSON-RPC message that arrived for r. Returns 0 or TG_EPROTO/TG_ENOMEM (abort). */
+static int route_message(rpc *r, const char *text, size_t len)
+{
+  tg_jsonrpc_msg msg;
+  tg_mcp_client *m = r->m;
+  int rc = tg_jsonrpc_decode(text, len, &msg);
+
+  if (rc) {
+    if (rc == TG_EINVAL) {
+      rc = TG_EPROTO;
+      snprintf(r->fail_msg, sizeof r->fail_msg, "%s: malformed JSON-RPC message: %s", r->method,
+               msg.reason);
+    } else {
+      snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method, tg_strerror(rc));
+    }
+    r->fail_err = rc;
+    tg_jsonrpc_msg_clear(&msg);
+    return rc;
+  }
+  switch (msg.kind) {
+  case TG_JSONRPC_RESPONSE:
+    if (!r->got_response && tg_jsonrpc_id_is(msg.id, r->id)) {
+      r->got_response = 1;
+      if (msg.is_error) {
+        r->is_rpc_error = 1;
+        r->rpc_code = (int)msg.error_code;
+        snprintf(r->rpc_message, sizeof r->rpc_message, "%s", msg.error_message);
+      } else {
+        r->result = json_incref(msg.result);
+      }
+    } else {
+      tg_debug("mcp_response_ignored", "{s:s}", "reason",
+               r->got_response ? "duplicate or other id" : "unknown id");
+    }
+    break;
+  case TG_JSONRPC_REQUEST: {
+    /* Answer by a new POST (A.5, A.11): ping gets {}, anything else -32601. */
+    char *body = NULL;
+    if (strcmp(msg.method, "ping") == 0)
+      rc = tg_jsonrpc_result(&body, msg.id, NULL);
+    else
+      rc = tg_jsonrpc_error(&body, msg.id, TG_JSONRPC_METHOD_NOT_FOUND, "Method not found", NULL);
+    tg_debug("mcp_server_request", "{s:s}", "method", msg.method);
+    if (!rc && !m->closing)
+      rc = post_new(m, POST_ANSWER, body, 1);
+    else
+      free(body);
+    if (rc) {
+      r->fail_err = rc;
+      snprintf(r->fail_msg, sizeof r->fail_msg, "%s: cannot answer a server request: %s", r->method,
+               tg_strerror(rc));
+    }
+    break;
+  }
+  default: /* notifications: progress, logging, list_changed; not used yet */
+    tg_debug("mcp_notification_ignored", "{s:s}", "method", msg.method);
+    break;
+  }
+  tg_jsonrpc_msg_clear(&msg);
+  return rc;
+}
+
+static int on_sse_event(void *arg, const tg_sse_event *ev)
+{
+  rpc *r = arg;
+  if (strcmp(ev->type, "message") != 0)
+    return 0;
+  return route_message(r, ev->data, ev->data_len);
+}
+
+static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t len)
+{
+  rpc *r = arg;
+  int rc;
+
+  if (r->mode == MODE_NONE) {
+    long status = tg_http_status(t);
+    const char *ct = tg_http_header(t, "Content-Type");
+    capture_session(r, t);
+    if (status < 200 || status > 299) {
+      r->mode = MODE_ERRBODY;
+    } else if (ct && starts_with_ci(ct, "text/event-stream")) {
+      r->mode = MODE_SSE;
+      tg_sse_init(&r->sse, MAX_EVENT_BYTES, on_sse_event, r);
+    } else if (!ct || starts_with_ci(ct, "application/json")) {
+      r->mode = MODE_JSON;
+    } else {
+      r->fail_err = TG_EPROTO;
+      snprintf(r->fail_msg, sizeof r->fail_msg, "%s: unexpected Content-Type %.64s", r->method, ct);
+      return TG_EPROTO;
+    }
+  }
+  if (__builtin_add_overflow(r->total, len, &r->total) || r->total > MAX_RESPONSE_BYTES) {
+    r->fail_err = TG_ETOOBIG;
+    snprintf(r->fail_msg, sizeof r->fail_msg, "%s: response exceeds %u bytes", r->method,
+             MAX_RESPONSE_BYTES);
+    return TG_ETOOBIG;
+  }
+  switch (r->mode) {
+  case MODE_ERRBODY:
+    if (r->buf_len < MAX_ERROR_BODY) {
+      size_t n = len < MAX_ERROR_BODY - r->buf_len ? len : MAX_ERROR_BODY - r->buf_len;
+      if (buf_add(&r->buf, &r->buf_len, &r->buf_cap, buf, n, MAX_ERROR_BODY))
+        return TG_ENOMEM;
+    }
+    return 0;
+  case MODE_JSON:
+    rc = buf_add(&r->buf, &r->buf_len, &r->buf_cap, buf, len, MAX_RESPONSE_BYTES);
+    if (rc) {
+      r->fail_err = rc;
+      snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method, tg_strerror(rc));
+    }
+    return rc;
+  default:
+    rc = tg_sse_feed(&r->sse, buf, len);
+    if (rc && !r->fail_err) {
+      r->fail_err = rc;
+      snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method,
+               rc == TG_ETOOBIG ? "SSE event exceeds the size cap" : tg_strerror(rc));
+    }
+    return rc;
+  }
+}
+
+static int ci_contains(const char *hay, const char *needle)
+{
+  size_t n = strlen(needle);
+  for (; *hay; hay++)
+    if (strncasecmp(hay, needle, n) == 0)
+      return 1;
+  return 0;
+}
+
+static int body_says_session_unknown(const rpc *r)
+{
+  if (!r->buf || !ci_contains(r->buf, "session"))
+    return 0;
+  return ci_contains(r->buf, "no valid") || ci_contains(r->buf, "not found") ||
+         ci_contains(r->buf, "unknown") || ci_contains(r->buf, "invalid") ||
+         ci_contains(r->buf, "expired");
+}
+
+static int rpc_send(rpc *r);
+static int rpc_start(rpc *r);
+
+static void session_lost(rpc *r, long status)
+{
+  tg_mcp_client *m = r->m;
+  int rc;
+  if (r->replayed) {
+    rpc_fail(r, TG_ENOTFOUND, status, "mcp session lost");
+    return;
+  }
+  r->replayed = 1;
+  rpc_reset_attempt(r);
+  if (m->state == ST_READY && r->sent_gen == m->gen) {
+    tg_warn("mcp_session_lost", "{s:I, s:s}", "status", (json_int_t)status, "method", r->method);
+    free(m->session_id);
+    m->session_id = NULL;
+    m->version[0] = 0;
+    m->state = ST_IDLE;
+  }
+  rc = rpc_start(r);
+  if (rc)
+    rpc_fail(r, rc, status, "%s: cannot start a new session: %s", r->method, tg_strerror(rc));
+}
+
+/* The non-2xx message: the JSON-RPC error text in the body when there is one. */
+static void http_error_detail(const rpc *r, char *out, size_t n)
+{
+  tg_jsonrpc_msg msg;
+  out[0] = 0;
+  if (r->buf && tg_jsonrpc_decode(r->buf, r->buf_len, &msg) == 0 && msg.is_error)
+    snprintf(out, n, ": %.200s", msg.error_message);
+  tg_jsonrpc_msg_clear(&msg);
+}
+
+static void send_cancelled(tg_mcp_client *m, long long id)
+{
+  json_t *params = json_pack("{s:I, s:s}", "requestId", (json_int_t)id, "reason", "timeout");
+  char *body = NULL;
+  if (params && !tg_jsonrpc_notification(&body, "notifications/cancelled", params))
+    post_new(m, POST_CANCELLED, body, 0);
+  json_decref(params);
+}
+
+static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
+{
+  rpc *r = arg;
+  tg_mcp_client *m = r->m;
+  long status = resp->status;
+  char detail[224];
+
+  r->t = NULL;
+  if (r->mode == MODE_NONE && resp->t)
+    capture_session(r, resp->t);
+  if (!r->got_response && !err && status >= 200 && status <= 299 && r->mode == MODE_JSON)
+    route_message(r, r->buf ? r->buf : "", r->buf_len);
+  if (r->got_response) {
+    /* A response counts even if the stream broke after it. */
+    if (r->is_rpc_error) {
+      tg_mcp_error e;
+      set_err(&e, TG_EPROTO, status, "%s: JSON-RPC error %d: %s", r->method, r->rpc_code,
+              r->rpc_message);
+      e.rpc_code = r->rpc_code;
+      rpc_complete(r, &e, NULL);
+    } else {
+      rpc_complete(r, NULL, r->result);
+    }
+    return;
+  }
+  if (r->fail_err) {
+    rpc_fail(r, r->fail_err, status, "%s", r->fail_msg);
+    return;
+  }
+  if (err) {
+    if (err == TG_ETIMEDOUT) {
+      if (!r->is_init && m->state == ST_READY && !m->closing)
+        send_cancelled(m, r->id);
+      rpc_fail(r, TG_ETIMEDOUT, status, "%s: timed out after %ld ms", r->method, m->timeout_ms);
+    } else {
+      rpc_fail(r, err, status, "%s: %s", r->method,
+               err == TG_EIO ? "MCP server unreachable or connection reset" : tg_strerror(err));
+    }
+    return;
+  }
+  if (status >= 200 && status <= 299) {
+    if (r->mode == MODE_SSE)
+      rpc_fail(r, TG_EPROTO, status, "%s: stream ended without a response", r->method);
+    else
+      rpc_fail(r, TG_EPROTO, status, "%s: HTTP %ld without a JSON-RPC response", r->method, status);
+    return;
+  }
+  if (r->sent_with_session && (status == 404 || (status == 400 && body_says_session_unknown(r)))) {
+    session_lost(r, status);
+    return;
+  }
+  http_error_detail(r, detail, sizeof detail);
+  if (status == 401 || status == 403) {
+    rpc_fail(r, TG_EAUTH, status, "%s: HTTP %ld, credentials rejected%s", r->method, status,
+             detail);
+  } else if (status == 429) {
+    tg_mcp_error e;
+    set_err(&e, TG_ERATELIMIT, status, "%s: HTTP 429, rate limited%s", r->method, detail);
+    e.retry_after_ms = resp->t ? parse_retry_after(tg_http_header(resp->t, "Retry-After")) : -1;
+    rpc_complete(r, &e, NULL);
+  } else {
+    rpc_fail(r, TG_EHTTP, status, "%s: HTTP %ld%s", r->method, status, detail);
+  }
+}
+
+static int rpc_send(rpc *r)
+{
+  tg_mcp_client *m = r->m;
+  uint64_t now = now_ms();
+  char **h = NULL;
+  int rc;
+  tg_http_request req = {
+      .method = "POST",
+      .url = m->url,
+      .body = r->body,
+      .body_len = strlen(r->body),
+      .max_body = MAX_RESPONSE_BYTES,
+      .on_data = rpc_on_data,
+  };
+
+  if (now >= r->deadline_ms)
+    return TG_ETIMEDOUT;
+  req.timeout_ms = (long)(r->deadline_ms - now);
+  rc = build_headers(m, !r->is_init, 1, &h);
+  if (rc)
+    return rc;
+  req.headers = (const char *const *)h;
+  r->sent_with_session = !r->is_init && m->session_id != NULL;
+  r->sent_gen = m->gen;
+  rc = tg_http_send(m->http, &req, rpc_on_done, r, &r->t);
+  free_headers(h);
+  return rc;
+}
+
+/* ---- the session -------------------------------------------------------------------------- */
+
+static void on_init_done(rpc *r, const tg_mcp_error *err, json_t *result)
+{
+  tg_mcp_client *m = r->m;
+  tg_mcp_error e;
+  const char *v;
+  char *body = NULL;
+  int rc;
+
+  if (err) {
+    session_failed(m, err);
+    return;
+  }
+  v = json_string_value(json_object_get(result, "protocolVersion"));
+  if (!json_is_object(result) || !v) {
+    set_err(&e, TG_EPROTO, 0, "initialize: result without protocolVersion");
+    session_failed(m, &e);
+    return;
+  }
+  if (!version_supported(v)) {
+    set_err(&e, TG_EPROTO, 0, "initialize: unsupported protocol version %.32s", v);
+    session_failed(m, &e);
+    return;
+  }
+  if (r->session_seen && !valid_session_id(r->session_seen)) {
+    set_err(&e, TG_EPROTO, 0, "initialize: invalid Mcp-Session-Id");
+    session_failed(m, &e);
+    return;
+  }
+  snprintf(m->version, sizeof m->version, "%s", v);
+  free(m->session_id);
+  m->session_id = r->session_seen;
+  r->session_seen = NULL;
+  rc = tg_jsonrpc_notification(&body, "notifications/initialized", NULL);
+  if (!rc)
+    rc = post_new(m, POST_INITIALIZED, body, 0);
+  if (rc) {
+    set_err(&e, rc, 0, "notifications/initialized: %s", tg_strerror(rc));
+    session_failed(m, &e);
+  }
+}
+
+static int session_start(tg_mcp_client *m)
+{
+  json_t *params;
+  rpc *r;
+  int rc;
+
+  params =
+      json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", MCP_LATEST_VERSION, "capabilities",
+                "clientInfo", "name", m->client_name, "version", m->client_version);
+  if (!params)
+    return TG_ENOMEM;
+  r = rpc_new(m, "initialize", params, 1, on_init_done, NULL);
+  json_decref(params);
+  if (!r)
+    return TG_ENOMEM;
+  free(m->session_id);
+  m->session_id = NULL;
+  m->version[0] = 0;
+  m->state = ST_INIT;
+  rc = rpc_send(r);
+  if (rc) {
+    UNLINK(m->rpcs, r);
+    rpc_free(r);
+    m->state = ST_IDLE;
+  }
+  return rc;
+}
+
+static void op_finish(op *o, const tg_mcp_error *err, json_t *result);
+
+/* Snapshot of the waiters, so callbacks that issue new requests don't join this batch. */
+static rpc *take_waiting_rpcs(tg_mcp_client *m)
+{
+  rpc *head = NULL, **tail = &head;
+  for (rpc *r = m->rpcs; r; r = r->next)
+    if (r->waiting) {
+      r->waiting = 0;
+      r->wnext = NULL;
+      *tail = r;
+      tail = &r->wnext;
+    }
+  return head;
+}
+
+static op *take_waiting_ops(tg_mcp_client *m)
+{
+  op *head = NULL, **tail = &head;
+  for (op *o = m->ops; o; o = o->next)
+    if (o->waiting_session) {
+      o->waiting_session = 0;
+      o->wnext = NULL;
+      *tail = o;
+      tail = &o->wnext;
+    }
+  return head;
+}
+
+static void session_ready(tg_mcp_client *m)
+{
+  rpc *r = take_waiting_rpcs(m), *rn;
+  op *o = take_waiting_ops(m), *on;
+
+  m->state = ST_READY;
+  m->gen++;
+  tg_info("mcp_session_ready", "{s:s, s:b}", "protocol_version", m->version, "has_session",
+          m->session_id != NULL);
+  for (; r && !m->closing; r = rn) {
+    int rc;
+    rn = r->wnext;
+    rc = rpc_send(r);
+    if (rc)
+      rpc_fail(r, rc, 0, "%s: %s", r->method, tg_strerror(rc));
+  }
+  for (; o && !m->closing; o = on) {
+    on = o->wnext;
+    op_finish(o, NULL, NULL);
+  }
+}
+
+static void session_failed(tg_mcp_client *m, const tg_mcp_error *err)
+{
+  rpc *r = take_waiting_rpcs(m), *rn;
+  op *o = take_waiting_ops(m), *on;
+  tg_mcp_error e = *err;
+
+  m->state = ST_IDLE;
+  free(m->session_id);
+  m->session_id = NULL;
+  m->version[0] = 0;
+  if (err->err != TG_ECANCELED)
+    tg_warn("mcp_initialize_failed", "{s:s, s:I, s:s}", "error", tg_errname(err->err), "status",
+            (json_int_t)err->http_status, "message", err->message);
+  for (; r && !m->closing; r = rn) {
+    rn = r->wnext;
+    rpc_complete(r, &e, NULL);
+  }
+  for (; o && !m->closing; o = on) {
+    on = o->wnext;
+    op_finish(o, &e, NULL);
+  }
+}
+
+/* Sends r when the session is ready, else makes it wait (starting the session if needed). */
+static int rpc_start(rpc *r)
+{
+  tg_mcp_client *m = r->m;
+  int rc;
+  switch (m->state) {
+  case ST_READY:
+    return rpc_send(r);
+  case ST_IDLE:
+    rc = session_start(m);
+    if (rc)
+      return rc;
+    /* fall through */
+  default:
+    r->waiting = 1;
+    return 0;
+  }
+}
+
+/* ---- ops ---------------------------------------------------------------------------------- */
+
+static op *op_new(tg_mcp_client *m, int kind, void *arg)
+{
+  op *o = calloc(1, sizeof *o);
+  if (!o)
+    return NULL;
+  o->m = m;
+  o->kind = kind;
+  o->arg = arg;
+  LINK(m->ops, o);
+  return o;
+}
+
+static void op_free(op *o)
+{
+  UNLINK(o->m->ops, o);
+  json_decref(o->tools);
+  free(o);
+}
+
+static void op_finish(op *o, const tg_mcp_error *err, json_t *result)
+{
+  UNLINK(o->m->ops, o);
+  switch (o->kind) {
+  case OP_CONNECT:
+    o->cb.done(o->arg, err);
+    break;
+  case OP_LIST:
+    o->cb.tools(o->arg, err, err ? NULL : result);
+    break;
+  default:
+    o->cb.result(o->arg, err, err ? NULL : result);
+    break;
+  }
+  json_decref(o->tools);
+  free(o);
+}
+
+static int list_page(op *o, const char *cursor);
+
+static void on_list_done(rpc *r, const tg_mcp_error *err, json_t *result)
+{
+  op *o = r->op;
+  tg_mcp_error e;
+  json_t *tools, *next;
+  int rc;
+
+  if (err) {
+    op_finish(o, err, NULL);
+    return;
+  }
+  tools = json_object_get(result, "tools");
+  if (!json_is_array(tools)) {
+    set_err(&e, TG_EPROTO, 0, "tools/list: result without a tools array");
+    op_finish(o, &e, NULL);
+    return;
+  }
+  if (json_array_extend(o->tools, tools)) {
+    set_err(&e, TG_ENOMEM, 0, "tools/list: out of memory");
+    op_finish(o, &e, NULL);
+    return;
+  }
+  next = json_object_get(result, "nextCursor");
+  if (!json_is_string(next) || json_string_length(next) == 0) {
+    op_finish(o, NULL, o->tools);
+    return;
+  }
+  if (o->m->closing) {
+    set_err(&e, TG_ECANCELED, 0, "mcp client closed");
+    op_finish(o, &e, NULL);
+    return;
+  }
+  if (++o->pages >= MAX_LIST_PAGES) {
+    set_err(&e, TG_EPROTO, 0, "tools/list: more than %d pages", MAX_LIST_PAGES);
+    op_finish(o, &e, NULL);
+    return;
+  }
+  rc = list_page(o, json_string_value(next));
+  if (rc) {
+    set_err(&e, rc, 0, "tools/list: %s", tg_strerror(rc));
+    op_finish(o, &e, NULL);
+  }
+}
+
+static int list_page(op *o, const char *cursor)
+{
+  json_t *params = cursor ? json_pack("{s:s}", "cursor", cursor) : json_object();
+  rpc *r;
+  int rc;
+  if (!params)
+    return TG_ENOMEM;
+  r = rpc_new(o->m, "tools/list", params, 0, on_list_done, o);
+  json_decref(params);
+  if (!r)
+    return TG_ENOMEM;
+  rc = rpc_start(r);
+  if (rc) {
+    UNLINK(o->m->rpcs, r);
+    rpc_free(r);
+  }
+  return rc;
+}
+
+static void on_call_done(rpc *r, const tg_mcp_error *err, json_t *result)
+{
+  tg_mcp_error e;
+  if (!err && !json_is_object(result)) {
+    set_err(&e, TG_EPROTO, 0, "tools/call: result is not an object");
+    err = &e;
+  }
+  op_finish(r->op, err, result);
+}
+
+static void on_kick(uv_timer_t *h)
+{
+  tg_mcp_client *m = h->data;
+  int again = 1;
+  while (again && !m->closing) {
+    again = 0;
+    for (post *p = m->posts; p; p = p->next)
+      if (p->queued) {
+        p->queued = 0;
+        if (post_send(p)) {
+          UNLINK(m->posts, p);
+          post_free(p);
+        }
+        again = 1;
+        break;
+      }
+    for (op *o = m->ops; o && !again; o = o->next)
+      if (o->ready_now) {
+        op_finish(o, NULL, NULL);
+        again = 1;
+        break;
+      }
+  }
+}
+
+/* ---- public API --------------------------------------------------------------------------- */
+
+int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_options *opt)
+{
+  tg_mcp_client *m;
+  size_t n = 0;
+
+  *out = NULL;
+  if (!http || !opt || !opt->url || !*opt->url)
+    return TG_EINVAL;
+  for (const char *const *h = opt->headers; h && *h; h++) {
+    /* One "Name: value" line each; CR/LF would smuggle extra headers. */
+    if (!strchr(*h, ':') || **h == ':' || strpbrk(*h, "\r\n"))
+      return TG_EINVAL;
+    n++;
+  }
+  m = calloc(1, sizeof *m);
+  if (!m)
+    return TG_ENOMEM;
+  m->http = http;
+  m->timeout_ms = opt->request_timeout_ms > 0 ? opt->request_timeout_ms : DEFAULT_TIMEOUT_MS;
+  m->url = xstrdup(opt->url);
+  m->client_name = xstrdup(opt->client_name ? opt->client_name : "toolgate");
+  m->client_version = xstrdup(opt->client_version ? opt->client_version : DEFAULT_CLIENT_VERSION);
+  m->extra = calloc(n + 1, sizeof *m->extra);
+  if (!m->url || !m->client_name || !m->client_version || !m->extra)
+    goto nomem;
+  for (size_t i = 0; i < n; i++) {
+    if (!(m->extra[i] = xstrdup(opt->headers[i])))
+      goto nomem;
+    m->n_extra++;
+  }
+  uv_timer_init(tg_http_loop(http), &m->kick);
+  m->kick.data = m;
+  *out = m;
+  return 0;
+nomem:
+  for (size_t i = 0; i < m->n_extra; i++)
+    free(m->extra[i]);
+  free(m->extra);
+  free(m->url);
+  free(m->client_name);
+  free(m->client_version);
+  free(m);
+  return TG_ENOMEM;
+}
+
+int tg_mcp_connect(tg_mcp_client *m, tg_mcp_done_cb cb, void *arg)
+{
+  op *o;
+  int rc;
+  if (!m || !cb)
+    return TG_EINVAL;
+  if (m->closing)
+    return TG_ECANCELED;
+  o = op_new(m, OP_CONNECT, arg);
+  if (!o)
+    return TG_ENOMEM;
+  o->cb.done = cb;
+  if (m->state == ST_READY) {
+    o->ready_now = 1;
+    uv_timer_start(&m->kick, on_kick, 0, 0);
+    return 0;
+  }
+  if (m->state == ST_IDLE && (rc = session_start(m))) {
+    op_free(o);
+    return rc;
+  }
+  o->waiting_session = 1;
+  return 0;
+}
+
+int tg_mcp_list_tools(tg_mcp_client *m, tg_mcp_tools_cb cb, void *arg)
+{
+  op *o;
+  int rc;
+  if (!m || !cb)
+    return TG_EINVAL;
+  if (m->closing)
+    return TG_ECANCELED;
+  o = op_new(m, OP_LIST, arg);
+  if (!o)
+    return TG_ENOMEM;
+  o->cb.tools = cb;
+  o->tools = json_array();
+  if (!o->tools) {
+    op_free(o);
+    return TG_ENOMEM;
+  }
+  rc = list_page(o, NULL);
+  if (rc)
+    op_free(o);
+  return rc;
+}
+
+int tg_mcp_call_tool(tg_mcp_client *m, const char *name, const json_t *arguments,
+                     tg_mcp_result_cb cb, void *arg)
+{
+  json_t *params;
+  op *o;
+  rpc *r;
+  int rc;
+
+  if (!m || !name || !*name || !cb || (arguments && !json_is_object(arguments)))
+    return TG_EINVAL;
+  if (m->closing)
+    return TG_ECANCELED;
+  params = json_pack("{s:s}", "name", name);
+  if (!params || (arguments && json_object_set(params, "arguments", (json_t *)arguments))) {
+    json_decref(params);
+    return TG_ENOMEM;
+  }
+  o = op_new(m, OP_CALL, arg);
+  r = o ? rpc_new(m, "tools/call", params, 0, on_call_done, o) : NULL;
+  json_decref(params);
+  if (!r) {
+    if (o)
+      op_free(o);
+    return TG_ENOMEM;
+  }
+  o->cb.result = cb;
+  rc = rpc_start(r);
+  if (rc) {
+    UNLINK(m->rpcs, r);
+    rpc_free(r);
+    op_free(o);
+  }
+  return rc;
+}
+
+int tg_mcp_is_connected(const tg_mcp_client *m)
+{
+  return m && m->state == ST_READY;
+}
+
+static void on_kick_closed(uv_handle_t *h)
+{
+  tg_mcp_client *m = h->data;
+  void (*cb)(void *) = m->on_closed;
+  void *arg = m->closed_arg;
+  for (size_t i = 0; i < m->n_extra; i++)
+    free(m->extra[i]);
+  free(m->extra);
+  free(m->url);
+  free(m->client_name);
+  free(m->client_version);
+  free(m->session_id);
+  free(m);
+  if (cb)
+    cb(arg);
+}
+
+static void close_finish(tg_mcp_client *m)
+{
+  uv_timer_stop(&m->kick);
+  uv_close((uv_handle_t *)&m->kick, on_kick_closed);
+}
+
+void tg_mcp_close(tg_mcp_client *m, void (*on_closed)(void *arg), void *arg)
+{
+  post *del;
+  if (!m || m->closing)
+    return;
+  m->closing = 1;
+  m->on_closed = on_closed;
+  m->closed_arg = arg;
+  while (m->rpcs)
+    rpc_fail(m->rpcs, TG_ECANCELED, 0, "mcp client closed");
+  while (m->ops) {
+    tg_mcp_error e;
+    set_err(&e, TG_ECANCELED, 0, "mcp client closed");
+    op_finish(m->ops, &e, NULL);
+  }
+  while (m->posts) {
+    post *p = m->posts;
+    UNLINK(m->posts, p);
+    if (p->t)
+      tg_http_cancel(p->t);
+    post_free(p);
+  }
+  if (!m->session_id) {
+    close_finish(m);
+    return;
+  }
+  /* End the session (A.6); the client is freed when the DELETE completes. */
+  del = calloc(1, sizeof *del);
+  if (!del) {
+    close_finish(m);
+    return;
+  }
+  del->m = m;
+  del->kind = POST_DELETE;
+  if (post_send(del)) {
+    post_free(del);
+    close_finish(m);
+  }
+}

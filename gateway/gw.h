@@ -1,0 +1,141 @@
+/*
+ * gw: the gateway's internal declarations, shared by the gateway sources only.
+ *
+ * One gw_app per process: the loop, the configuration, the database pool (tg_dbq), the HTTP
+ * server and client, the Composio client. Every request handler is a small state machine over
+ * its own context struct that starts with a gw_job; the context is freed right after the one
+ * response is sent. The loop never touches SQLite: every query runs in a tg_dbq job whose done
+ * callback continues the request.
+ */
+#ifndef GW_H
+#define GW_H
+
+#include "tg_check.h"
+#include "tg_composio.h"
+#include "tg_config.h"
+#include "tg_db.h"
+#include "tg_dbq.h"
+#include "tg_err.h"
+#include "tg_http.h"
+#include "tg_httpd.h"
+#include "tg_log.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define GW_USER_MAX 128        /* bytes of a user id (X-User-Id) */
+#define GW_STATE_TTL_MS 600000 /* oauth_states lifetime: 10 minutes (composio-api.md 2.5) */
+#define GW_DB_CONNS 4          /* connections in the tg_dbq pool */
+#define GW_POLL_FIRST_MS 250   /* callback: first delay between account polls */
+#define GW_POLL_TOTAL_MS 10000 /* callback: give up polling for ACTIVE after this long */
+
+typedef struct gw_waiter gw_waiter;
+
+typedef struct gw_app {
+  uv_loop_t *loop;
+  tg_config cfg;
+  tg_dbq *dbq;
+  tg_httpd *httpd;
+  tg_http_client *http;
+  tg_composio *composio;
+  int stopping;       /* set by SIGTERM/SIGINT: no new work, wake waiters */
+  gw_waiter *waiters; /* requests sleeping on a timer (callback polling) */
+} gw_app;
+
+/*
+ * A request sleeping on a uv timer. Registered in app->waiters so that shutdown can wake it
+ * at once instead of waiting for the timer. wake is called on the loop (timer fired or
+ * shutdown); the owner unlinks it with gw_waiter_remove.
+ */
+struct gw_waiter {
+  gw_waiter *next, *prev;
+  void (*wake)(gw_waiter *w);
+};
+void gw_waiter_add(gw_app *app, gw_waiter *w);
+void gw_waiter_remove(gw_app *app, gw_waiter *w);
+
+/*
+ * The head of every per-request context. Work functions (pool threads) fill status, code,
+ * message, body and details; gw_job_reply (loop) answers from them.
+ */
+typedef struct gw_job {
+  gw_app *app;
+  tg_httpd_req *req;
+  char user[GW_USER_MAX + 1]; /* "" for routes without identity */
+  int status;                 /* HTTP status to answer; 0 = not decided yet */
+  const char *code;           /* error code (static string) when status >= 400 */
+  const char *message;        /* error sentence (static string) */
+  json_t *body;               /* success body (owned), or extra error members to merge */
+} gw_job;
+
+/* Sets an error outcome on a job (static strings). Returns status for convenience. */
+int gw_job_fail(gw_job *j, int status, const char *code, const char *message);
+
+/* Answers the request from j's outcome (error body merged with j->body when status >= 400)
+ * and clears j->req and j->body. Extra headers as in tg_httpd_respond. */
+void gw_job_reply(gw_job *j, const char *const *headers);
+
+/* A job outcome from a TG_E* code a work function returned: busy → 503, others → 500. */
+void gw_job_fail_err(gw_job *j, int err);
+
+/* Answers a failed Composio call on j: unreachable, canceled or rate limited → 503
+ * composio_unavailable with Retry-After (seconds, rounded up; 5 when Composio gave none);
+ * anything else → 502 composio_error. */
+void gw_composio_fail(gw_job *j, const tg_composio_result *res);
+
+/* Sends {"error":code,"message":message} merged with the members of details (owned, may be
+ * NULL). */
+void gw_respond_error(tg_httpd_req *r, int status, const char *code, const char *message,
+                      json_t *details, const char *const *headers);
+
+/*
+ * Identifies the caller of an /api route into user (GW_USER_MAX + 1 bytes). Returns 0, or
+ * answers 401 itself and returns TG_EAUTH (the request is then gone).
+ */
+int gw_identify(gw_app *app, tg_httpd_req *req, char *user);
+
+/*
+ * Parses the request body as JSON (must be an object). Returns a new object, or answers 400
+ * invalid_json itself and returns NULL.
+ */
+json_t *gw_parse_body(tg_httpd_req *req);
+
+/* Queues a job; when the queue refuses, answers 503 and returns the error (done not called). */
+int gw_submit(gw_job *j, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg);
+
+/*
+ * Work-side helper: inserts the user on first sight (credits = default_credits) with a
+ * credit_ledger 'grant' row, in one transaction; a no-op when the user exists. Call before any
+ * other transaction in the job.
+ */
+int gw_ensure_user(tg_db *db, const char *user, int64_t default_credits);
+
+/* The same inside a transaction the caller has open (no BEGIN/COMMIT of its own). */
+int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
+
+/* Maps a Composio account status to ours (INITIATED/INITIALIZING → PENDING; unknown → NULL). */
+const char *gw_status_from_composio(const char *composio_status);
+
+/* --- Routes (gw_router.c dispatches to these). --- */
+void gw_route(tg_httpd_req *req, void *arg); /* the tg_httpd handler; arg is the gw_app */
+
+/* GET /: the static landing page the OAuth callback redirects the browser to. */
+void gw_ui_index(gw_app *app, tg_httpd_req *req);
+void gw_healthz(gw_app *app, tg_httpd_req *req);
+void gw_readyz(gw_app *app, tg_httpd_req *req);
+void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_auth_start(gw_app *app, tg_httpd_req *req, const char *user, const char *provider);
+void gw_auth_callback(gw_app *app, tg_httpd_req *req);
+void gw_workflow_create(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_workflow_list(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_workflow_get(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id);
+void gw_run_get(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+void gw_run_tool_executions(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+
+/* Start-up: upserts auth_configs from the configured providers (synchronously, before the
+ * loop runs; the only DB work not in a job). */
+int gw_sync_auth_configs(gw_app *app);
+
+#endif

@@ -1,0 +1,424 @@
+/*
+ * gw_admit: POST /api/workflows/{id}/run, admission with the pre-queue provider check
+ * (DESIGN.md section 4).
+ *
+ * State machine:
+ *   (loop) parse {"inputs", "tool_constraints"?}, hash workflow id + body for the
+ *          Idempotency-Key.
+ *   LOAD   (job) first sight of the user; the caller's workflow (404 otherwise); an earlier run
+ *          with the same Idempotency-Key (same hash: answer it again, 202, nothing debited;
+ *          other hash: 422 idempotency_key_reused); the user's connected_accounts rows joined
+ *          with auth_configs for the toolkit slug.
+ *   (loop) inputs against the Start node (422 invalid_inputs); tool_constraints default
+ *          {"providers": providers of the definition}; scope; tg_check_run (one Composio list
+ *          call, never cached).
+ *   ADMIT  (job, one BEGIN IMMEDIATE transaction) write the observed statuses back; when the
+ *          check said ok: idempotency key again (a concurrent twin may have won), credits
+ *          (402 insufficient_credits, nothing admitted), debit, workflow_runs row 'queued',
+ *          credit_ledger row 'run_admitted'.
+ *   (loop) 202 {run_id, status:"queued"} | 409 tg_check_409_body | 503 composio_unavailable
+ *          with Retry-After | 402.
+ * One "admission" log line per decision.
+ */
+#include "gw.h"
+#include "tg_workflow.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IDEM_MAX 200
+
+enum { LOAD, ADMIT };
+
+typedef struct admit_ctx {
+  gw_job j;
+  int step;
+  char wf_id[GW_USER_MAX + 1];
+  char run_id[64];
+  char *idem_key;                              /* NULL without the header */
+  char hash[crypto_generichash_BYTES * 2 + 1]; /* request_hash */
+  json_t *inputs;                              /* object */
+  json_t *tc;                                  /* tool_constraints given, or the default */
+  json_t *workflow;                            /* {definition, ...} */
+  json_t *rows;                                /* connected accounts */
+  tg_check_row *crow;
+  size_t n_rows;
+  json_t *scope;
+  tg_check_result *check;
+  const char *decision; /* for the log line */
+} admit_ctx;
+
+static void ctx_free(admit_ctx *c)
+{
+  json_decref(c->j.body);
+  free(c->idem_key);
+  json_decref(c->inputs);
+  json_decref(c->tc);
+  json_decref(c->workflow);
+  json_decref(c->rows);
+  free(c->crow);
+  json_decref(c->scope);
+  tg_check_result_free(c->check);
+  free(c);
+}
+
+static void log_decision(admit_ctx *c)
+{
+  json_t *blocked = c->check && c->check->outcome == TG_CHECK_BLOCKED && c->check->providers
+                        ? json_incref(c->check->providers)
+                        : json_array();
+  tg_log_json(c->j.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO, "admission",
+              json_pack("{s:s, s:s, s:s?, s:s, s:i, s:o}", "user_id", c->j.user, "workflow_id",
+                        c->wf_id, "run_id", *c->run_id ? c->run_id : NULL, "decision",
+                        c->decision ? c->decision : "error", "http_status", c->j.status,
+                        "blocked_providers", blocked));
+}
+
+/* Answers from the outcome, logs the decision, frees c. */
+static void reply(admit_ctx *c, const char *const *headers)
+{
+  if (!c->decision)
+    c->decision = c->j.status == 404 ? "not_found" : "error";
+  log_decision(c);
+  gw_job_reply(&c->j, headers);
+  ctx_free(c);
+}
+
+/* Looks up an earlier run with the same key (work side). 1: answered (replay or conflict),
+ * 0: no such run, < 0: error. */
+static int idem_lookup(tg_db *db, admit_ctx *c)
+{
+  int rc;
+  json_t *row;
+  const char *hash;
+  if (!c->idem_key)
+    return 0;
+  row = tg_db_query_one(db, &rc,
+                        "SELECT id, status, request_hash FROM workflow_runs WHERE user_id = ? "
+                        "AND idempotency_key = ?",
+                        "ss", c->j.user, c->idem_key);
+  if (!row)
+    return rc == TG_ENOTFOUND ? 0 : rc;
+  hash = json_string_value(json_object_get(row, "request_hash"));
+  if (hash && strcmp(hash, c->hash) == 0) {
+    snprintf(c->run_id, sizeof c->run_id, "%s", json_string_value(json_object_get(row, "id")));
+    c->j.status = 202;
+    c->j.body = json_pack("{s:s, s:O, s:b}", "run_id", c->run_id, "status",
+                          json_object_get(row, "status"), "idempotent_replay", 1);
+    c->decision = "replayed";
+  } else {
+    gw_job_fail(&c->j, 422, "idempotency_key_reused",
+                "This Idempotency-Key was used for a different request.");
+    c->decision = "idempotency_key_reused";
+  }
+  json_decref(row);
+  return 1;
+}
+
+static int load(tg_db *db, admit_ctx *c)
+{
+  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
+  if (rc != 0)
+    return rc;
+  c->workflow = tg_db_query_one(db, &rc,
+                                "SELECT id, definition AS definition_json FROM workflows "
+                                "WHERE id = ? AND user_id = ?",
+                                "ss", c->wf_id, c->j.user);
+  if (!c->workflow) {
+    if (rc != TG_ENOTFOUND)
+      return rc;
+    gw_job_fail(&c->j, 404, "not_found", "No such workflow.");
+    c->decision = "not_found";
+    return 0;
+  }
+  if ((rc = idem_lookup(db, c)) != 0)
+    return rc < 0 ? rc : 0;
+  c->rows = tg_db_query(db, &rc,
+                        "SELECT c.provider, c.status, c.composio_account_id, a.toolkit_slug "
+                        "FROM connected_accounts c JOIN auth_configs a ON a.id = "
+                        "c.auth_config_id WHERE c.user_id = ? ORDER BY c.provider",
+                        "s", c->j.user);
+  return c->rows ? 0 : rc;
+}
+
+/* Writes what Composio reported back onto the user's rows (inside the open transaction). */
+static int write_back(tg_db *db, admit_ctx *c)
+{
+  int64_t now = tg_now_ms();
+  json_t *o;
+  size_t i;
+  if (!c->check || !c->check->observed)
+    return 0;
+  json_array_foreach(c->check->observed, i, o)
+  {
+    const char *prov = json_string_value(json_object_get(o, "provider"));
+    const char *ca = json_string_value(json_object_get(o, "composio_account_id"));
+    const char *cst = json_string_value(json_object_get(o, "status"));
+    const char *ours = gw_status_from_composio(cst);
+    const char *reason = json_string_value(json_object_get(c->check->reasons, prov ? prov : ""));
+    char buf[256];
+    int rc;
+    if (!prov || !ca)
+      continue;
+    /* Composio's own reason verbatim when it gives one (DESIGN.md section 2), else ours. */
+    if (ours && strcmp(ours, "ACTIVE") != 0) {
+      const char *sr = json_string_value(json_object_get(o, "status_reason"));
+      if (sr && *sr)
+        reason = sr;
+      else if (!reason) {
+        snprintf(buf, sizeof buf, "connected_account_status=%s", cst);
+        reason = buf;
+      }
+    } else if (!ours && cst) {
+      snprintf(buf, sizeof buf, "composio_status=%s", cst);
+      reason = buf;
+    }
+    /* version moves only when something changed; an unknown status keeps ours. */
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE connected_accounts SET "
+                    "version = version + (status IS NOT coalesce(?1, status) OR "
+                    "status_reason IS NOT ?2), "
+                    "status = coalesce(?1, status), status_reason = ?2, last_checked_at = ?3, "
+                    "updated_at = ?3 WHERE user_id = ?4 AND provider = ?5 AND "
+                    "composio_account_id = ?6",
+                    "ssIsss", ours, reason, (long long)now, c->j.user, prov, ca);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int admit_tx(tg_db *db, admit_ctx *c)
+{
+  int64_t now = tg_now_ms(), cost = c->j.app->cfg.run_cost, credits;
+  json_t *row, *meta;
+  int rc;
+  if ((rc = tg_db_begin(db, 1)) != 0)
+    return rc;
+  if ((rc = write_back(db, c)) != 0)
+    goto fail;
+  if (c->check->outcome != TG_CHECK_OK)
+    return tg_db_commit(db);
+  if ((rc = idem_lookup(db, c)) != 0) {
+    if (rc < 0)
+      goto fail;
+    return tg_db_commit(db);
+  }
+  row = tg_db_query_one(db, &rc, "SELECT credits FROM users WHERE id = ?", "s", c->j.user);
+  if (!row)
+    goto fail;
+  credits = json_integer_value(json_object_get(row, "credits"));
+  json_decref(row);
+  if (credits < cost) {
+    gw_job_fail(&c->j, 402, "insufficient_credits", "Not enough credits to run this workflow.");
+    c->j.body = json_pack("{s:I, s:I}", "credits", (json_int_t)credits, "cost", (json_int_t)cost);
+    c->decision = "insufficient_credits";
+    return tg_db_commit(db); /* keeps the write-back, admits nothing */
+  }
+  tg_random_id(c->run_id, sizeof c->run_id, "run_", 12);
+  meta = json_pack("{s:O}", "tool_constraints", c->tc);
+  if (!meta) {
+    rc = TG_ENOMEM;
+    goto fail;
+  }
+  rc = tg_db_exec(db, NULL, "UPDATE users SET credits = credits - ? WHERE id = ?", "Is",
+                  (long long)cost, c->j.user);
+  if (rc == 0)
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
+                    "metadata, idempotency_key, request_hash, cost, attempt, available_at, "
+                    "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?)",
+                    "sssjjssIII", c->run_id, c->wf_id, c->j.user, c->inputs, meta, c->idem_key,
+                    c->hash, (long long)cost, (long long)now, (long long)now);
+  json_decref(meta);
+  if (rc == 0)
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
+                    "VALUES (?, ?, ?, 'run_admitted', ?)",
+                    "ssII", c->j.user, c->run_id, (long long)-cost, (long long)now);
+  if (rc != 0)
+    goto fail;
+  if ((rc = tg_db_commit(db)) != 0)
+    goto fail;
+  c->j.status = 202;
+  c->j.body = json_pack("{s:s, s:s}", "run_id", c->run_id, "status", "queued");
+  c->decision = "queued";
+  return 0;
+fail:
+  tg_db_rollback(db);
+  *c->run_id = 0;
+  return rc;
+}
+
+static int admit_work(tg_db *db, void *arg)
+{
+  admit_ctx *c = arg;
+  return c->step == LOAD ? load(db, c) : admit_tx(db, c);
+}
+
+static void admit_done(void *arg, int status);
+
+static void on_check(void *arg, tg_check_result *res)
+{
+  admit_ctx *c = arg;
+  int rc;
+  c->check = res;
+  c->step = ADMIT;
+  if (c->j.app->stopping)
+    rc = TG_ECANCELED;
+  else
+    rc = tg_dbq_submit(c->j.app->dbq, admit_work, admit_done, c);
+  if (rc != 0) {
+    gw_job_fail_err(&c->j, rc);
+    reply(c, NULL);
+  }
+}
+
+/* After LOAD: inputs, scope, check. */
+static void check(admit_ctx *c)
+{
+  json_t *def = json_object_get(c->workflow, "definition");
+  json_t *errors = tg_workflow_validate_inputs(def, c->inputs);
+  size_t i;
+  json_t *row;
+  int rc;
+  if (errors) {
+    gw_job_fail(&c->j, 422, "invalid_inputs", "The run inputs do not match the workflow.");
+    c->j.body = json_pack("{s:o}", "errors", errors);
+    c->decision = "invalid_inputs";
+    reply(c, NULL);
+    return;
+  }
+  if (!c->tc)
+    c->tc = json_pack("{s:o*}", "providers", tg_workflow_providers(def));
+  c->n_rows = json_array_size(c->rows);
+  c->crow = calloc(c->n_rows ? c->n_rows : 1, sizeof *c->crow);
+  if (!c->tc || !c->crow) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    reply(c, NULL);
+    return;
+  }
+  json_array_foreach(c->rows, i, row)
+  {
+    c->crow[i].provider = json_string_value(json_object_get(row, "provider"));
+    c->crow[i].status = json_string_value(json_object_get(row, "status"));
+    c->crow[i].composio_account_id = json_string_value(json_object_get(row, "composio_account_id"));
+    c->crow[i].toolkit_slug = json_string_value(json_object_get(row, "toolkit_slug"));
+  }
+  c->scope = tg_check_scope(c->tc, c->crow, c->n_rows);
+  if (!c->scope) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    reply(c, NULL);
+    return;
+  }
+  rc = tg_check_run(c->j.app->composio, c->j.app->loop, c->j.user, c->scope, c->crow, c->n_rows,
+                    on_check, c);
+  if (rc != 0) {
+    gw_job_fail_err(&c->j, rc);
+    reply(c, NULL);
+  }
+}
+
+static void admit_done(void *arg, int status)
+{
+  admit_ctx *c = arg;
+  char hdr[64];
+  const char *headers[] = {hdr, NULL};
+  if (status != 0) {
+    json_decref(c->j.body);
+    c->j.body = NULL;
+    gw_job_fail_err(&c->j, status);
+    reply(c, NULL);
+    return;
+  }
+  if (c->step == LOAD) {
+    if (c->j.status != 0) {
+      reply(c, NULL);
+      return;
+    }
+    if (c->j.app->stopping) {
+      gw_job_fail_err(&c->j, TG_ECANCELED);
+      reply(c, NULL);
+      return;
+    }
+    check(c);
+    return;
+  }
+  if (c->check->outcome == TG_CHECK_BLOCKED) {
+    c->j.status = 409;
+    c->decision = "blocked";
+    tg_httpd_respond_json(c->j.req, 409, NULL, tg_check_409_body(c->check));
+    c->j.req = NULL;
+    reply(c, NULL);
+    return;
+  }
+  if (c->check->outcome == TG_CHECK_UNAVAILABLE) {
+    long ms = c->check->retry_after_ms > 0 ? c->check->retry_after_ms : 5000;
+    snprintf(hdr, sizeof hdr, "Retry-After: %ld", (ms + 999) / 1000);
+    gw_job_fail(&c->j, 503, "composio_unavailable",
+                "Composio could not confirm the connections; try again later.");
+    c->j.body = json_pack("{s:s?}", "detail", c->check->detail);
+    c->decision = "unavailable";
+    reply(c, headers);
+    return;
+  }
+  reply(c, NULL); /* queued, replayed, 402 or 422 from the transaction */
+}
+
+void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id)
+{
+  json_t *body = gw_parse_body(req), *tc;
+  const char *idem = tg_httpd_header(req, "Idempotency-Key");
+  admit_ctx *c;
+  unsigned char h[crypto_generichash_BYTES];
+  crypto_generichash_state st;
+  size_t len = 0;
+  const char *raw;
+  if (!body)
+    return;
+  if (!(c = calloc(1, sizeof *c))) {
+    json_decref(body);
+    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+    return;
+  }
+  c->j.app = app;
+  c->j.req = req;
+  snprintf(c->j.user, sizeof c->j.user, "%s", user);
+  snprintf(c->wf_id, sizeof c->wf_id, "%s", workflow_id);
+  c->inputs = json_object_get(body, "inputs");
+  tc = json_object_get(body, "tool_constraints");
+  if ((c->inputs && !json_is_object(c->inputs)) ||
+      (tc && !json_is_object(tc) && !json_is_null(tc))) {
+    gw_job_fail(&c->j, 400, "invalid_json", "inputs and tool_constraints must be JSON objects.");
+    json_decref(body);
+    c->inputs = NULL;
+    reply(c, NULL);
+    return;
+  }
+  c->inputs = c->inputs ? json_incref(c->inputs) : json_object();
+  c->tc = json_is_object(tc) ? json_incref(tc) : NULL;
+  json_decref(body);
+  if (idem && (strlen(idem) == 0 || strlen(idem) > IDEM_MAX)) {
+    gw_job_fail(&c->j, 400, "invalid_request", "Idempotency-Key must be 1 to 200 bytes.");
+    reply(c, NULL);
+    return;
+  }
+  if (idem && !(c->idem_key = strdup(idem))) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    reply(c, NULL);
+    return;
+  }
+  raw = tg_httpd_body(req, &len);
+  crypto_generichash_init(&st, NULL, 0, sizeof h);
+  crypto_generichash_update(&st, (const unsigned char *)c->wf_id, strlen(c->wf_id) + 1);
+  crypto_generichash_update(&st, (const unsigned char *)raw, len);
+  crypto_generichash_final(&st, h, sizeof h);
+  sodium_bin2hex(c->hash, sizeof c->hash, h, sizeof h);
+  c->step = LOAD;
+  if (app->stopping || tg_dbq_submit(app->dbq, admit_work, admit_done, c) != 0) {
+    gw_job_fail_err(&c->j, app->stopping ? TG_ECANCELED : TG_EBUSY);
+    reply(c, NULL);
+  }
+}

@@ -1,0 +1,472 @@
+/*
+ * gw_auth_callback: GET /api/composio-redirect, the end of an OAuth connection (DESIGN.md
+ * section 3, composio-api.md 2.5 "Callback redirect" and 4.1 generate).
+ *
+ * State machine:
+ *   CLAIM (job)   the state must exist, be unexpired and unused; it is marked used in the same
+ *                 statement (UPDATE ... WHERE used_at IS NULL AND expires_at > now), so a replay
+ *                 or a race finds nothing and writes nothing → 400 invalid_state.
+ *   status=failed → FAIL (job): the row becomes FAILED unless it is ACTIVE (a failed reconnect
+ *                 does not break a working connection).
+ *   status=success → POLL (loop): GET /connected_accounts/{id} until ACTIVE, 250 ms doubling,
+ *                 at most 10 s; FAILED/EXPIRED/INACTIVE/REVOKED are terminal (→ FAIL). The
+ *                 account must carry the state's toolkit slug and auth config id (and the
+ *                 state's user, when Composio names one), else 400 account_mismatch and nothing
+ *                 is written.
+ *   URL (loop)    generate the per-user MCP URL.
+ *   CONNECT (job) one transaction: users, auth_configs, connected_accounts (updated in place:
+ *                 UNIQUE(user_id, auth_config_id)), mcp_connections.
+ * The answer is 302 to TOOLGATE_UI_URL?provider=..&status=connected|failed, or JSON when the
+ * client sends Accept: application/json or ?format=json.
+ */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_MAX 128
+#define REASON_MAX 256
+
+enum { CLAIM, FAIL, CONNECT };
+
+typedef struct cb_ctx {
+  gw_job j;
+  gw_waiter w;
+  uv_timer_t timer;
+  int timer_on; /* timer initialised: free only from its close callback */
+  int step;
+  int want_json;
+  int success; /* the query said status=success */
+  char state[ID_MAX + 1];
+  char ca_id[ID_MAX + 1];    /* from the query, else the state's link id */
+  char link_ca[ID_MAX + 1];  /* oauth_states.composio_account_id */
+  char provider[ID_MAX + 1]; /* from the state row */
+  const tg_provider *p;
+  char reason[REASON_MAX]; /* FAILED: status_reason */
+  char *mcp_url;
+  uint64_t deadline; /* uv_now ms: stop polling */
+  uint64_t delay;    /* next poll delay, ms */
+} cb_ctx;
+
+static void on_timer_closed(uv_handle_t *h)
+{
+  cb_ctx *c = h->data;
+  free(c);
+}
+
+static void cb_free(cb_ctx *c)
+{
+  json_decref(c->j.body);
+  free(c->mcp_url);
+  if (c->w.next || c->w.prev || c->j.app->waiters == &c->w)
+    gw_waiter_remove(c->j.app, &c->w);
+  if (c->timer_on) {
+    c->timer.data = c;
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    return;
+  }
+  free(c);
+}
+
+/* Answers with the outcome: connected (1) or failed (0), then frees c. */
+static void finish(cb_ctx *c, int connected)
+{
+  const char *st = connected ? "connected" : "failed";
+  tg_info("oauth_callback", "{s:s, s:s, s:s, s:s?, s:s?}", "user_id", c->j.user, "provider",
+          c->provider, "outcome", st, "composio_account_id", *c->ca_id ? c->ca_id : NULL, "reason",
+          connected ? NULL : c->reason);
+  if (c->want_json) {
+    c->j.status = 200;
+    json_decref(c->j.body);
+    c->j.body = json_pack("{s:s, s:s, s:s?}", "provider", c->provider, "status", st,
+                          "connected_account_id", *c->ca_id ? c->ca_id : NULL);
+    if (!connected && c->j.body)
+      json_object_set_new(c->j.body, "reason", json_string(c->reason));
+    gw_job_reply(&c->j, NULL);
+  } else {
+    const char *ui = c->j.app->cfg.ui_url;
+    size_t n = strlen(ui) + strlen(c->provider) + 64;
+    char *loc = malloc(n);
+    if (!loc) {
+      gw_job_fail_err(&c->j, TG_ENOMEM);
+      gw_job_reply(&c->j, NULL);
+    } else {
+      const char *headers[] = {loc, NULL};
+      snprintf(loc, n, "Location: %s%sprovider=%s&status=%s", ui, strchr(ui, '?') ? "&" : "?",
+               c->provider, st);
+      tg_httpd_respond(c->j.req, 302, headers, "", 0);
+      c->j.req = NULL;
+      free(loc);
+    }
+  }
+  cb_free(c);
+}
+
+/* Answers an error (static strings) and frees c. */
+static void fail_reply(cb_ctx *c, int status, const char *code, const char *message)
+{
+  tg_warn("oauth_callback_rejected", "{s:s, s:s, s:s}", "user_id", c->j.user, "provider",
+          c->provider, "error", code);
+  gw_job_fail(&c->j, status, code, message);
+  gw_job_reply(&c->j, NULL);
+  cb_free(c);
+}
+
+static int claim(tg_db *db, cb_ctx *c)
+{
+  int rc, changes = 0;
+  int64_t now = tg_now_ms();
+  json_t *row;
+  const char *s;
+  rc = tg_db_exec(db, &changes,
+                  "UPDATE oauth_states SET used_at = ? WHERE state = ? AND used_at IS NULL AND "
+                  "expires_at > ?",
+                  "IsI", (long long)now, c->state, (long long)now);
+  if (rc != 0)
+    return rc;
+  if (changes != 1) {
+    gw_job_fail(&c->j, 400, "invalid_state", "The OAuth state is unknown, expired or used.");
+    return 0;
+  }
+  row = tg_db_query_one(db, &rc,
+                        "SELECT user_id, provider, composio_account_id FROM oauth_states "
+                        "WHERE state = ?",
+                        "s", c->state);
+  if (!row)
+    return rc;
+  snprintf(c->j.user, sizeof c->j.user, "%s", json_string_value(json_object_get(row, "user_id")));
+  snprintf(c->provider, sizeof c->provider, "%s",
+           json_string_value(json_object_get(row, "provider")));
+  s = json_string_value(json_object_get(row, "composio_account_id"));
+  snprintf(c->link_ca, sizeof c->link_ca, "%s", s ? s : "");
+  json_decref(row);
+  c->j.status = 200;
+  return 0;
+}
+
+static int mark_failed(tg_db *db, cb_ctx *c)
+{
+  int64_t now = tg_now_ms();
+  return tg_db_exec(db, NULL,
+                    "UPDATE connected_accounts SET status = 'FAILED', status_reason = ?, "
+                    "version = version + 1, last_checked_at = ?, updated_at = ? "
+                    "WHERE user_id = ? AND auth_config_id = ? AND status != 'ACTIVE'",
+                    "sIIss", c->reason, (long long)now, (long long)now, c->j.user,
+                    c->p->auth_config_id);
+}
+
+static int connect_tx(tg_db *db, cb_ctx *c)
+{
+  const tg_provider *p = c->p;
+  int64_t now = tg_now_ms();
+  json_t *row;
+  int rc;
+  if ((rc = tg_db_begin(db, 1)) != 0)
+    return rc;
+  if ((rc = gw_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
+    goto fail;
+  rc = tg_db_exec(db, NULL,
+                  "INSERT INTO auth_configs (id, provider, toolkit_slug, display_name, "
+                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
+                  "SET provider = excluded.provider, toolkit_slug = excluded.toolkit_slug, "
+                  "display_name = excluded.display_name, updated_at = excluded.updated_at",
+                  "ssssII", p->auth_config_id, p->provider, p->toolkit_slug, p->display_name,
+                  (long long)now, (long long)now);
+  if (rc != 0)
+    goto fail;
+  rc = tg_db_exec(db, NULL,
+                  "INSERT INTO connected_accounts (user_id, provider, auth_config_id, "
+                  "composio_account_id, status, status_reason, version, last_checked_at, "
+                  "connected_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', NULL, 1, "
+                  "?, ?, ?, ?) ON CONFLICT(user_id, auth_config_id) DO UPDATE SET "
+                  "provider = excluded.provider, composio_account_id = "
+                  "excluded.composio_account_id, status = 'ACTIVE', status_reason = NULL, "
+                  "version = version + 1, last_checked_at = excluded.last_checked_at, "
+                  "connected_at = excluded.connected_at, updated_at = excluded.updated_at",
+                  "ssssIIII", c->j.user, p->provider, p->auth_config_id, c->ca_id, (long long)now,
+                  (long long)now, (long long)now, (long long)now);
+  if (rc != 0)
+    goto fail;
+  row = tg_db_query_one(db, &rc,
+                        "SELECT id FROM connected_accounts WHERE user_id = ? AND "
+                        "auth_config_id = ?",
+                        "ss", c->j.user, p->auth_config_id);
+  if (!row)
+    goto fail;
+  rc = tg_db_exec(db, NULL,
+                  "INSERT INTO mcp_connections (connected_account_id, url, headers_enc, "
+                  "last_synced_at, last_error, created_at, updated_at) VALUES (?, ?, NULL, ?, "
+                  "NULL, ?, ?) ON CONFLICT(connected_account_id) DO UPDATE SET url = "
+                  "excluded.url, headers_enc = NULL, last_synced_at = excluded.last_synced_at, "
+                  "last_error = NULL, updated_at = excluded.updated_at",
+                  "IsIII", (long long)json_integer_value(json_object_get(row, "id")), c->mcp_url,
+                  (long long)now, (long long)now, (long long)now);
+  json_decref(row);
+  if (rc != 0)
+    goto fail;
+  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?", "ss",
+                  c->ca_id, c->state);
+  if (rc != 0)
+    goto fail;
+  return tg_db_commit(db);
+fail:
+  tg_db_rollback(db);
+  return rc;
+}
+
+static int cb_work(tg_db *db, void *arg)
+{
+  cb_ctx *c = arg;
+  switch (c->step) {
+  case CLAIM:
+    return claim(db, c);
+  case FAIL:
+    return mark_failed(db, c);
+  default:
+    return connect_tx(db, c);
+  }
+}
+
+static void poll_account(cb_ctx *c);
+static void submit_step(cb_ctx *c, int step);
+
+static void on_wake(gw_waiter *w)
+{
+  cb_ctx *c = (cb_ctx *)((char *)w - offsetof(cb_ctx, w));
+  gw_waiter_remove(c->j.app, &c->w);
+  uv_timer_stop(&c->timer);
+  poll_account(c); /* sees app->stopping and answers 503 */
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  cb_ctx *c = t->data;
+  gw_waiter_remove(c->j.app, &c->w);
+  poll_account(c);
+}
+
+/* Schedules the next poll, or gives up when the deadline would pass. */
+static void poll_later(cb_ctx *c, const char *last_status)
+{
+  uint64_t now = uv_now(c->j.app->loop);
+  if (now + c->delay > c->deadline) {
+    snprintf(c->reason, sizeof c->reason, "not_active_within_%dms (last status %s)",
+             GW_POLL_TOTAL_MS, last_status);
+    submit_step(c, FAIL);
+    return;
+  }
+  if (!c->timer_on) {
+    uv_timer_init(c->j.app->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_on = 1;
+  }
+  c->w.wake = on_wake;
+  gw_waiter_add(c->j.app, &c->w);
+  uv_timer_start(&c->timer, on_timer, c->delay, 0);
+  c->delay *= 2;
+}
+
+static void cb_done(void *arg, int status);
+
+static void submit_step(cb_ctx *c, int step)
+{
+  c->step = step;
+  if (gw_submit(&c->j, cb_work, cb_done, c) != 0)
+    cb_free(c);
+}
+
+static void on_mcp_url(void *arg, const tg_composio_result *res, const char *url)
+{
+  cb_ctx *c = arg;
+  if (res->err != 0 || !url || !*url) {
+    tg_composio_result r = *res;
+    if (r.err == 0)
+      r.err = TG_EPROTO;
+    tg_warn("mcp_url_failed", "{s:s, s:s, s:s, s:s?}", "user_id", c->j.user, "provider",
+            c->provider, "error", tg_errname(r.err), "message", r.message);
+    gw_composio_fail(&c->j, &r);
+    cb_free(c);
+    return;
+  }
+  if (!(c->mcp_url = strdup(url))) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    gw_job_reply(&c->j, NULL);
+    cb_free(c);
+    return;
+  }
+  submit_step(c, CONNECT);
+}
+
+static int same(const char *a, const char *b)
+{
+  return a && b && strcmp(a, b) == 0;
+}
+
+static void on_account(void *arg, const tg_composio_result *res, const tg_composio_account *a)
+{
+  cb_ctx *c = arg;
+  const char *ours;
+  int rc;
+  if (res->err != 0 || !a) {
+    int transient = res->err == TG_EIO || res->err == TG_ETIMEDOUT || res->err == TG_ERATELIMIT ||
+                    (res->err == TG_EHTTP && res->http_status >= 500);
+    if (transient && !c->j.app->stopping && uv_now(c->j.app->loop) + c->delay <= c->deadline) {
+      poll_later(c, "unknown");
+      return;
+    }
+    if (res->err == TG_ENOTFOUND) {
+      fail_reply(c, 400, "account_mismatch", "Composio does not know this connected account.");
+      return;
+    }
+    gw_composio_fail(&c->j, res);
+    cb_free(c);
+    return;
+  }
+  if (!same(a->toolkit_slug, c->p->toolkit_slug) ||
+      !same(a->auth_config_id, c->p->auth_config_id) ||
+      (a->user_id && strcmp(a->user_id, c->j.user) != 0)) {
+    fail_reply(c, 400, "account_mismatch",
+               "The connected account does not belong to this provider or user.");
+    return;
+  }
+  ours = gw_status_from_composio(a->status);
+  if (ours && strcmp(ours, "ACTIVE") == 0) {
+    if (c->j.app->stopping) {
+      gw_job_fail_err(&c->j, TG_ECANCELED);
+      gw_job_reply(&c->j, NULL);
+      cb_free(c);
+      return;
+    }
+    rc = tg_composio_generate_mcp_url(c->j.app->composio, c->j.app->cfg.composio_mcp_server_id,
+                                      c->j.user, c->ca_id, on_mcp_url, c);
+    if (rc != 0) {
+      gw_job_fail_err(&c->j, rc);
+      gw_job_reply(&c->j, NULL);
+      cb_free(c);
+    }
+    return;
+  }
+  if (ours && strcmp(ours, "PENDING") != 0) {
+    snprintf(c->reason, sizeof c->reason, "composio_status=%s%s%s", a->status,
+             a->status_reason ? ": " : "", a->status_reason ? a->status_reason : "");
+    submit_step(c, FAIL);
+    return;
+  }
+  poll_later(c, a->status ? a->status : "unknown");
+}
+
+static void poll_account(cb_ctx *c)
+{
+  int rc;
+  if (c->j.app->stopping) {
+    gw_job_fail_err(&c->j, TG_ECANCELED);
+    gw_job_reply(&c->j, NULL);
+    cb_free(c);
+    return;
+  }
+  rc = tg_composio_get_account(c->j.app->composio, c->ca_id, on_account, c);
+  if (rc != 0) {
+    gw_job_fail_err(&c->j, rc);
+    gw_job_reply(&c->j, NULL);
+    cb_free(c);
+  }
+}
+
+static void cb_done(void *arg, int status)
+{
+  cb_ctx *c = arg;
+  if (status != 0) {
+    gw_job_fail_err(&c->j, status);
+    gw_job_reply(&c->j, NULL);
+    cb_free(c);
+    return;
+  }
+  switch (c->step) {
+  case CLAIM:
+    if (c->j.status >= 400) {
+      gw_job_reply(&c->j, NULL);
+      cb_free(c);
+      return;
+    }
+    c->j.status = 0;
+    if (!(c->p = tg_config_provider(&c->j.app->cfg, c->provider))) {
+      fail_reply(c, 400, "invalid_state", "The OAuth state names a provider no longer configured.");
+      return;
+    }
+    if (!*c->ca_id)
+      snprintf(c->ca_id, sizeof c->ca_id, "%s", c->link_ca);
+    else if (*c->link_ca && strcmp(c->ca_id, c->link_ca) != 0) {
+      fail_reply(c, 400, "account_mismatch",
+                 "The connected account is not the one this OAuth state started.");
+      return;
+    }
+    if (!c->success) {
+      snprintf(c->reason, sizeof c->reason, "callback_status=failed");
+      submit_step(c, FAIL);
+      return;
+    }
+    if (!*c->ca_id) {
+      fail_reply(c, 400, "invalid_request", "connected_account_id is missing.");
+      return;
+    }
+    c->deadline = uv_now(c->j.app->loop) + GW_POLL_TOTAL_MS;
+    c->delay = GW_POLL_FIRST_MS;
+    poll_account(c);
+    return;
+  case FAIL:
+    finish(c, 0);
+    return;
+  default:
+    finish(c, 1);
+  }
+}
+
+static int id_ok(const char *s)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n > ID_MAX)
+    return 0;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '-'))
+      return 0;
+  return 1;
+}
+
+void gw_auth_callback(gw_app *app, tg_httpd_req *req)
+{
+  const char *state = tg_httpd_query(req, "state");
+  const char *status = tg_httpd_query(req, "status");
+  const char *ca = tg_httpd_query(req, "connected_account_id");
+  const char *accept = tg_httpd_header(req, "Accept");
+  const char *format = tg_httpd_query(req, "format");
+  cb_ctx *c;
+  if (!ca)
+    ca = tg_httpd_query(req, "connectedAccountId");
+  if (!state || !id_ok(state)) {
+    gw_respond_error(req, 400, "invalid_state", "The OAuth state is missing or malformed.", NULL,
+                     NULL);
+    return;
+  }
+  if (!status || (strcmp(status, "success") != 0 && strcmp(status, "failed") != 0)) {
+    gw_respond_error(req, 400, "invalid_request", "status must be success or failed.", NULL, NULL);
+    return;
+  }
+  if (ca && *ca && !id_ok(ca)) {
+    gw_respond_error(req, 400, "invalid_request", "connected_account_id is malformed.", NULL, NULL);
+    return;
+  }
+  if (!(c = calloc(1, sizeof *c))) {
+    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+    return;
+  }
+  c->j.app = app;
+  c->j.req = req;
+  c->success = strcmp(status, "success") == 0;
+  c->want_json =
+      (accept && strstr(accept, "application/json")) || (format && strcmp(format, "json") == 0);
+  snprintf(c->state, sizeof c->state, "%s", state);
+  snprintf(c->ca_id, sizeof c->ca_id, "%s", ca ? ca : "");
+  submit_step(c, CLAIM);
+}

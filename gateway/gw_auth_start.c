@@ -1,0 +1,292 @@
+/*
+ * gw_auth_start: the provider list and the start of an OAuth connection (DESIGN.md section 3,
+ * composio-api.md 2.5).
+ *
+ * Start is a state machine: (loop) pick the provider and a fresh state → (job) first sight of
+ * the user, insert the oauth_states row (10 minutes) → (loop) Composio link with our callback
+ * URL + "?state=" → (job) remember the link's ca id in the state row and store/refresh the
+ * connected_accounts row → (loop) 200 {redirect_url, state, expires_at}.
+ *
+ * Invariants: an ACTIVE connected_accounts row keeps its status and ca id during a reconnect
+ * (the new ca id waits in oauth_states.composio_account_id until the callback succeeds); a
+ * non-ACTIVE row becomes PENDING with the new ca id and version + 1; there is never more than
+ * one row per (user, auth config). expires_at in the answer is integer ms since the epoch.
+ */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_BYTES 24 /* 192 bits of randomness, hex: 48 characters */
+#define URL_MAX 2048
+
+/* ---------------------------------------------------------------- providers */
+
+typedef struct prov_ctx {
+  gw_job j;
+  json_t *rows; /* this user's connected_accounts rows */
+} prov_ctx;
+
+static int prov_work(tg_db *db, void *arg)
+{
+  prov_ctx *c = arg;
+  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
+  if (rc != 0)
+    return rc;
+  c->rows = tg_db_query(db, &rc,
+                        "SELECT auth_config_id, provider, status FROM connected_accounts "
+                        "WHERE user_id = ?",
+                        "s", c->j.user);
+  return c->rows ? 0 : rc;
+}
+
+static void prov_done(void *arg, int status)
+{
+  prov_ctx *c = arg;
+  const tg_config *cfg = &c->j.app->cfg;
+  json_t *list;
+  if (status != 0) {
+    gw_job_fail_err(&c->j, status);
+    goto reply;
+  }
+  list = json_array();
+  for (size_t i = 0; list && i < cfg->n_providers; i++) {
+    const tg_provider *p = &cfg->providers[i];
+    const char *st = NULL;
+    size_t k;
+    json_t *row;
+    json_array_foreach(c->rows, k, row)
+    {
+      const char *ac = json_string_value(json_object_get(row, "auth_config_id"));
+      if (ac && strcmp(ac, p->auth_config_id) == 0)
+        st = json_string_value(json_object_get(row, "status"));
+    }
+    json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?, s:b}", "provider", p->provider,
+                                          "display_name", p->display_name, "toolkit_slug",
+                                          p->toolkit_slug, "status", st, "connected",
+                                          st && strcmp(st, "ACTIVE") == 0));
+  }
+  c->j.status = 200;
+  c->j.body = json_pack("{s:o*}", "providers", list);
+reply:
+  gw_job_reply(&c->j, NULL);
+  json_decref(c->rows);
+  free(c);
+}
+
+void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user)
+{
+  prov_ctx *c = calloc(1, sizeof *c);
+  if (!c) {
+    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+    return;
+  }
+  c->j.app = app;
+  c->j.req = req;
+  snprintf(c->j.user, sizeof c->j.user, "%s", user);
+  if (gw_submit(&c->j, prov_work, prov_done, c) != 0)
+    free(c);
+}
+
+/* ---------------------------------------------------------------- start */
+
+typedef struct start_ctx {
+  gw_job j;
+  const tg_provider *p; /* lives as long as the config */
+  char state[2 * STATE_BYTES + 1];
+  char callback[URL_MAX];
+  int64_t expires_at; /* ms */
+  char *redirect_url; /* from Composio */
+  char *ca_id;        /* from Composio, may be NULL */
+  int step;           /* 0: insert state; 1: store account */
+} start_ctx;
+
+static void start_free(start_ctx *c)
+{
+  json_decref(c->j.body);
+  free(c->redirect_url);
+  free(c->ca_id);
+  free(c);
+}
+
+static int store_account(tg_db *db, start_ctx *c)
+{
+  int rc;
+  int64_t now = tg_now_ms();
+  json_t *row;
+  if ((rc = tg_db_begin(db, 1)) != 0)
+    return rc;
+  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?", "ss",
+                  c->ca_id, c->state);
+  if (rc != 0)
+    goto fail;
+  row = tg_db_query_one(db, &rc,
+                        "SELECT id, status FROM connected_accounts WHERE user_id = ? AND "
+                        "auth_config_id = ?",
+                        "ss", c->j.user, c->p->auth_config_id);
+  if (!row && rc != TG_ENOTFOUND)
+    goto fail;
+  if (!row) {
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO connected_accounts (user_id, provider, auth_config_id, "
+                    "composio_account_id, status, version, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, 'PENDING', 1, ?, ?)",
+                    "ssssII", c->j.user, c->p->provider, c->p->auth_config_id, c->ca_id,
+                    (long long)now, (long long)now);
+  } else {
+    const char *st = json_string_value(json_object_get(row, "status"));
+    if (!st || strcmp(st, "ACTIVE") != 0)
+      rc = tg_db_exec(db, NULL,
+                      "UPDATE connected_accounts SET status = 'PENDING', composio_account_id = "
+                      "?, status_reason = NULL, version = version + 1, updated_at = ? "
+                      "WHERE id = ?",
+                      "sII", c->ca_id, (long long)now,
+                      (long long)json_integer_value(json_object_get(row, "id")));
+    json_decref(row);
+  }
+  if (rc != 0)
+    goto fail;
+  return tg_db_commit(db);
+fail:
+  tg_db_rollback(db);
+  return rc;
+}
+
+static int start_work(tg_db *db, void *arg)
+{
+  start_ctx *c = arg;
+  int rc;
+  if (c->step == 1)
+    return store_account(db, c);
+  if ((rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
+    return rc;
+  return tg_db_exec(db, NULL,
+                    "INSERT INTO oauth_states (state, user_id, provider, redirect_uri, "
+                    "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "ssssII", c->state, c->j.user, c->p->provider, c->j.app->cfg.redirect_url,
+                    (long long)(c->expires_at - GW_STATE_TTL_MS), (long long)c->expires_at);
+}
+
+/* Answers a Composio failure: unreachable or rate limited → 503 + Retry-After, else 502. */
+void gw_composio_fail(gw_job *j, const tg_composio_result *res)
+{
+  char hdr[64];
+  const char *headers[] = {hdr, NULL};
+  long secs;
+  if (res->err == TG_EIO || res->err == TG_ETIMEDOUT || res->err == TG_ERATELIMIT ||
+      res->err == TG_ECANCELED) {
+    secs = res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 5;
+    snprintf(hdr, sizeof hdr, "Retry-After: %ld", secs);
+    gw_job_fail(j, 503, "composio_unavailable", "Composio could not be reached; try again.");
+    json_decref(j->body);
+    j->body = json_pack("{s:s}", "detail", tg_errname(res->err));
+    gw_job_reply(j, headers);
+    return;
+  }
+  gw_job_fail(j, 502, "composio_error", "Composio rejected the request.");
+  json_decref(j->body);
+  j->body = json_pack("{s:s, s:i}", "detail", tg_errname(res->err), "composio_status",
+                      (int)res->http_status);
+  gw_job_reply(j, NULL);
+}
+
+static void start_done(void *arg, int status);
+
+static void on_link(void *arg, const tg_composio_result *res, const char *redirect_url,
+                    const char *connected_account_id, const char *expires_at)
+{
+  start_ctx *c = arg;
+  (void)expires_at;
+  if (res->err != 0 || !redirect_url) {
+    tg_warn("oauth_start_failed", "{s:s, s:s, s:s, s:i, s:s?}", "user_id", c->j.user, "provider",
+            c->p->provider, "error", tg_errname(res->err ? res->err : TG_EPROTO), "http_status",
+            (int)res->http_status, "message", res->message);
+    if (res->err == 0) {
+      tg_composio_result r = *res;
+      r.err = TG_EPROTO;
+      gw_composio_fail(&c->j, &r);
+    } else {
+      gw_composio_fail(&c->j, res);
+    }
+    start_free(c);
+    return;
+  }
+  c->redirect_url = strdup(redirect_url);
+  c->ca_id = connected_account_id ? strdup(connected_account_id) : NULL;
+  if (!c->redirect_url || (connected_account_id && !c->ca_id)) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    gw_job_reply(&c->j, NULL);
+    start_free(c);
+    return;
+  }
+  c->step = 1;
+  if (gw_submit(&c->j, start_work, start_done, c) != 0)
+    start_free(c);
+}
+
+static void start_done(void *arg, int status)
+{
+  start_ctx *c = arg;
+  int rc;
+  if (status != 0) {
+    gw_job_fail_err(&c->j, status);
+    goto reply;
+  }
+  if (c->step == 1) {
+    tg_info("oauth_started", "{s:s, s:s, s:s?}", "user_id", c->j.user, "provider", c->p->provider,
+            "composio_account_id", c->ca_id);
+    c->j.status = 200;
+    c->j.body = json_pack("{s:s, s:s, s:I}", "redirect_url", c->redirect_url, "state", c->state,
+                          "expires_at", (json_int_t)c->expires_at);
+    goto reply;
+  }
+  if (c->j.app->stopping) {
+    gw_job_fail_err(&c->j, TG_ECANCELED);
+    goto reply;
+  }
+  rc = tg_composio_create_link(c->j.app->composio, c->p->auth_config_id, c->j.user, c->callback,
+                               on_link, c);
+  if (rc == 0)
+    return;
+  gw_job_fail_err(&c->j, rc);
+reply:
+  gw_job_reply(&c->j, NULL);
+  start_free(c);
+}
+
+void gw_auth_start(gw_app *app, tg_httpd_req *req, const char *user, const char *provider)
+{
+  const tg_config *cfg = &app->cfg;
+  const tg_provider *p = tg_config_provider(cfg, provider);
+  start_ctx *c;
+  int n;
+  if (!p) {
+    json_t *known = json_array();
+    for (size_t i = 0; i < cfg->n_providers; i++)
+      json_array_append_new(known, json_string(cfg->providers[i].provider));
+    gw_respond_error(req, 404, "unknown_provider", "No such provider is configured.",
+                     json_pack("{s:o*}", "known", known), NULL);
+    return;
+  }
+  if (!(c = calloc(1, sizeof *c))) {
+    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+    return;
+  }
+  c->j.app = app;
+  c->j.req = req;
+  snprintf(c->j.user, sizeof c->j.user, "%s", user);
+  c->p = p;
+  tg_random_id(c->state, sizeof c->state, "", STATE_BYTES);
+  n = snprintf(c->callback, sizeof c->callback, "%s%sstate=%s", cfg->redirect_url,
+               strchr(cfg->redirect_url, '?') ? "&" : "?", c->state);
+  if (n < 0 || (size_t)n >= sizeof c->callback) {
+    gw_job_fail(&c->j, 500, "internal", "TOOLGATE_REDIRECT_URL is too long.");
+    gw_job_reply(&c->j, NULL);
+    start_free(c);
+    return;
+  }
+  c->expires_at = tg_now_ms() + GW_STATE_TTL_MS;
+  if (gw_submit(&c->j, start_work, start_done, c) != 0)
+    start_free(c);
+}

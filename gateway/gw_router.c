@@ -1,0 +1,189 @@
+/*
+ * gw_router: method + path → handler, and identity for /api routes.
+ *
+ * Matching happens on path segments of the raw path (no percent-decoding: ids and provider
+ * names are plain [A-Za-z0-9_-]). Order of answers: unknown path 404 not_found, known path with
+ * another method 405 method_not_allowed (with Allow), then identity (401), then the handler.
+ * Every /api route needs a user except GET /api/composio-redirect, where the OAuth state
+ * stands for the user.
+ */
+#include "gw.h"
+
+#include <string.h>
+
+#define MAX_SEGS 8
+#define MAX_SEG 128
+
+typedef struct route {
+  const char *method;
+  const char *pattern; /* segments; "*" matches one id-like segment */
+  int needs_user;
+  int id;
+} route;
+
+enum {
+  R_UI,
+  R_HEALTHZ,
+  R_READYZ,
+  R_PROVIDERS,
+  R_AUTH_START,
+  R_CALLBACK,
+  R_WF_CREATE,
+  R_WF_LIST,
+  R_WF_GET,
+  R_WF_RUN,
+  R_RUN_GET,
+  R_RUN_TOOLS
+};
+
+static const route routes[] = {
+    {"GET", "/", 0, R_UI},
+    {"GET", "/healthz", 0, R_HEALTHZ},
+    {"GET", "/readyz", 0, R_READYZ},
+    {"GET", "/api/mcp/auth/providers", 1, R_PROVIDERS},
+    {"POST", "/api/mcp/auth/*/start", 1, R_AUTH_START},
+    {"GET", "/api/composio-redirect", 0, R_CALLBACK},
+    {"POST", "/api/workflows", 1, R_WF_CREATE},
+    {"GET", "/api/workflows", 1, R_WF_LIST},
+    {"GET", "/api/workflows/*", 1, R_WF_GET},
+    {"POST", "/api/workflows/*/run", 1, R_WF_RUN},
+    {"GET", "/api/runs/*", 1, R_RUN_GET},
+    {"GET", "/api/runs/*/tool-executions", 1, R_RUN_TOOLS},
+};
+
+typedef struct segs {
+  char buf[MAX_SEGS][MAX_SEG + 1];
+  int n;
+} segs;
+
+/* Splits "/a/b/c" into segments; 0 on success, -1 when too many, too long or empty. */
+static int split(const char *path, segs *s)
+{
+  s->n = 0;
+  if (*path != '/')
+    return -1;
+  if (strcmp(path, "/") == 0)
+    return 0;
+  while (*path == '/') {
+    const char *start = ++path;
+    size_t n = strcspn(start, "/");
+    if (n == 0 || n > MAX_SEG || s->n == MAX_SEGS)
+      return -1;
+    memcpy(s->buf[s->n], start, n);
+    s->buf[s->n][n] = 0;
+    s->n++;
+    path = start + n;
+  }
+  return 0;
+}
+
+static int id_like(const char *s)
+{
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '-' || *s == '.'))
+      return 0;
+  return 1;
+}
+
+/* 1 if the segments match pattern; *wild gets the "*" segment. */
+static int match(const char *pattern, const segs *s, const char **wild)
+{
+  segs p;
+  if (split(pattern, &p) != 0 || p.n != s->n)
+    return 0;
+  for (int i = 0; i < p.n; i++) {
+    if (strcmp(p.buf[i], "*") == 0) {
+      if (!id_like(s->buf[i]))
+        return 0;
+      *wild = s->buf[i];
+    } else if (strcmp(p.buf[i], s->buf[i]) != 0) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+void gw_route(tg_httpd_req *req, void *arg)
+{
+  gw_app *app = arg;
+  const char *method = tg_httpd_method(req);
+  const route *hit = NULL;
+  const char *wild = NULL;
+  char allow[64] = "";
+  char user[GW_USER_MAX + 1] = "";
+  segs s;
+
+  if (split(tg_httpd_path(req), &s) == 0) {
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+      const char *w = NULL;
+      if (!match(routes[i].pattern, &s, &w))
+        continue;
+      if (strcmp(routes[i].method, method) == 0) {
+        hit = &routes[i];
+        wild = w;
+        break;
+      }
+      if (strlen(allow) + strlen(routes[i].method) + 3 < sizeof allow) {
+        if (*allow)
+          strcat(allow, ", ");
+        strcat(allow, routes[i].method);
+      }
+    }
+  }
+  if (!hit && *allow) {
+    char hdr[96];
+    const char *headers[] = {hdr, NULL};
+    snprintf(hdr, sizeof hdr, "Allow: %s", allow);
+    gw_respond_error(req, 405, "method_not_allowed", "This method is not allowed on this path.",
+                     NULL, headers);
+    return;
+  }
+  if (!hit) {
+    gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
+    return;
+  }
+  if (hit->needs_user && gw_identify(app, req, user) != 0)
+    return;
+
+  switch (hit->id) {
+  case R_UI:
+    gw_ui_index(app, req);
+    break;
+  case R_HEALTHZ:
+    gw_healthz(app, req);
+    break;
+  case R_READYZ:
+    gw_readyz(app, req);
+    break;
+  case R_PROVIDERS:
+    gw_auth_providers(app, req, user);
+    break;
+  case R_AUTH_START:
+    gw_auth_start(app, req, user, wild);
+    break;
+  case R_CALLBACK:
+    gw_auth_callback(app, req);
+    break;
+  case R_WF_CREATE:
+    gw_workflow_create(app, req, user);
+    break;
+  case R_WF_LIST:
+    gw_workflow_list(app, req, user);
+    break;
+  case R_WF_GET:
+    gw_workflow_get(app, req, user, wild);
+    break;
+  case R_WF_RUN:
+    gw_run_admit(app, req, user, wild);
+    break;
+  case R_RUN_GET:
+    gw_run_get(app, req, user, wild);
+    break;
+  case R_RUN_TOOLS:
+    gw_run_tool_executions(app, req, user, wild);
+    break;
+  default:
+    gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
+  }
+}

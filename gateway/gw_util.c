@@ -1,0 +1,194 @@
+/*
+ * gw_util: what every gateway handler shares: the job outcome and its reply, error bodies,
+ * identity, JSON request bodies, queueing a database job, first sight of a user, and the
+ * waiter list that lets shutdown wake requests sleeping on timers.
+ *
+ * Invariants: every error body is {"error": snake_case, "message": sentence, ...details}
+ * (DESIGN.md section 3); a request is answered exactly once (gw_job_reply clears j->req).
+ */
+#include "gw.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void gw_waiter_add(gw_app *app, gw_waiter *w)
+{
+  w->prev = NULL;
+  w->next = app->waiters;
+  if (app->waiters)
+    app->waiters->prev = w;
+  app->waiters = w;
+}
+
+void gw_waiter_remove(gw_app *app, gw_waiter *w)
+{
+  if (w->prev)
+    w->prev->next = w->next;
+  else if (app->waiters == w)
+    app->waiters = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  w->next = w->prev = NULL;
+}
+
+int gw_job_fail(gw_job *j, int status, const char *code, const char *message)
+{
+  j->status = status;
+  j->code = code;
+  j->message = message;
+  return status;
+}
+
+void gw_job_fail_err(gw_job *j, int err)
+{
+  if (err == TG_EBUSY)
+    gw_job_fail(j, 503, "database_busy", "The database is busy; try again.");
+  else if (err == TG_ECANCELED)
+    gw_job_fail(j, 503, "shutting_down", "The gateway is shutting down.");
+  else
+    gw_job_fail(j, 500, "internal", "An internal error occurred.");
+}
+
+void gw_respond_error(tg_httpd_req *r, int status, const char *code, const char *message,
+                      json_t *details, const char *const *headers)
+{
+  json_t *body = json_pack("{s:s, s:s}", "error", code, "message", message);
+  if (body && details)
+    json_object_update_missing(body, details); /* details never replace error/message */
+  json_decref(details);
+  if (!body) {
+    tg_httpd_respond_error(r, 500, "internal", "Out of memory.");
+    return;
+  }
+  tg_httpd_respond_json(r, status, headers, body);
+}
+
+void gw_job_reply(gw_job *j, const char *const *headers)
+{
+  tg_httpd_req *r = j->req;
+  json_t *body = j->body;
+  j->req = NULL;
+  j->body = NULL;
+  if (!r) {
+    json_decref(body);
+    return;
+  }
+  if (j->status == 0)
+    gw_job_fail(j, 500, "internal", "The request ended without an answer.");
+  if (j->status >= 400) {
+    gw_respond_error(r, j->status, j->code ? j->code : "internal",
+                     j->message ? j->message : "Error.", body, headers);
+    return;
+  }
+  if (!body)
+    body = json_object();
+  tg_httpd_respond_json(r, j->status, headers, body);
+}
+
+static int printable(const char *s, size_t *len)
+{
+  size_t n = 0;
+  for (; s[n]; n++)
+    if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
+      return 0;
+  *len = n;
+  return 1;
+}
+
+int gw_identify(gw_app *app, tg_httpd_req *req, char *user)
+{
+  const char *h = app->cfg.trust_user_header ? tg_httpd_header(req, "X-User-Id") : NULL;
+  size_t n = 0;
+  if (!h || !printable(h, &n) || n == 0 || n > GW_USER_MAX) {
+    const char *msg = !app->cfg.trust_user_header
+                          ? "No accepted identity: this gateway does not trust X-User-Id "
+                            "and bearer tokens are not supported yet."
+                      : !h ? "Missing X-User-Id header."
+                           : "X-User-Id must be 1 to 128 printable ASCII characters.";
+    gw_respond_error(req, 401, "unauthorized", msg, NULL, NULL);
+    return TG_EAUTH;
+  }
+  memcpy(user, h, n + 1);
+  return 0;
+}
+
+json_t *gw_parse_body(tg_httpd_req *req)
+{
+  size_t len = 0;
+  const char *b = tg_httpd_body(req, &len);
+  json_error_t e;
+  json_t *v = json_loadb(b, len, JSON_REJECT_DUPLICATES, &e);
+  if (!v || !json_is_object(v)) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "The body must be a JSON object%s%s.", v ? "" : ": ",
+             v ? "" : e.text);
+    json_decref(v);
+    /* msg lives on the stack: build the body here rather than through static strings. */
+    gw_respond_error(req, 400, "invalid_json", msg, NULL, NULL);
+    return NULL;
+  }
+  return v;
+}
+
+int gw_submit(gw_job *j, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg)
+{
+  int rc = j->app->stopping ? TG_ECANCELED : tg_dbq_submit(j->app->dbq, work, done, arg);
+  if (rc != 0) {
+    gw_job_fail_err(j, rc == TG_ECANCELED ? TG_ECANCELED : TG_EBUSY);
+    gw_job_reply(j, NULL);
+  }
+  return rc;
+}
+
+int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits)
+{
+  int rc, changes = 0;
+  int64_t now = tg_now_ms();
+  rc = tg_db_exec(db, &changes,
+                  "INSERT OR IGNORE INTO users (id, credits, created_at) VALUES (?, ?, ?)", "sII",
+                  user, (long long)default_credits, (long long)now);
+  if (rc == 0 && changes == 1) {
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
+                    "VALUES (?, NULL, ?, 'grant', ?)",
+                    "sII", user, (long long)default_credits, (long long)now);
+    if (rc == 0)
+      tg_info("user_created", "{s:s, s:I}", "user_id", user, "credits",
+              (json_int_t)default_credits);
+  }
+  return rc;
+}
+
+int gw_ensure_user(tg_db *db, const char *user, int64_t default_credits)
+{
+  int rc;
+  /* Most requests come from known users: a read avoids taking the write lock. */
+  json_t *row = tg_db_query_one(db, &rc, "SELECT 1 AS x FROM users WHERE id = ?", "s", user);
+  if (row) {
+    json_decref(row);
+    return 0;
+  }
+  if (rc != TG_ENOTFOUND)
+    return rc;
+  if ((rc = tg_db_begin(db, 1)) != 0)
+    return rc;
+  rc = gw_ensure_user_tx(db, user, default_credits);
+  if (rc == 0)
+    rc = tg_db_commit(db);
+  if (rc != 0)
+    tg_db_rollback(db);
+  return rc;
+}
+
+const char *gw_status_from_composio(const char *s)
+{
+  static const char *const same[] = {"ACTIVE", "EXPIRED", "INACTIVE", "FAILED", "REVOKED"};
+  if (!s)
+    return NULL;
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+    if (strcmp(s, same[i]) == 0)
+      return same[i];
+  if (strcmp(s, "INITIATED") == 0 || strcmp(s, "INITIALIZING") == 0)
+    return "PENDING";
+  return NULL;
+}
