@@ -146,6 +146,7 @@ static void hb_done(void *arg, int status)
   if (status == 0 && changes == 0) {
     /* Another worker holds the run now, or it was canceled: stop at the next step. */
     r->lost = 1;
+    uv_timer_stop(&r->hb); /* nothing left to extend */
     tg_warn("lease_lost", "{s:s, s:I}", "run_id", r->id, "attempt", (json_int_t)r->attempt);
   } else if (status != 0) {
     tg_warn("heartbeat_failed", "{s:s, s:s}", "run_id", r->id, "error", tg_errname(status));
@@ -248,16 +249,33 @@ void wk_run_fail(wk_run *r, const char *error_class, const char *fmt, ...)
   wk_run_finish(r, "failed", NULL, msg, error_class);
 }
 
+/* Releases the run and, in the same transaction, marks this attempt's calls still 'pending'
+ * as 'unknown': they were sent and may have had effects. */
 static int release_work(tg_db *db, void *arg)
 {
   end_job *j = arg;
   wk_run *r = j->r;
-  return tg_db_exec(db, &j->changes,
-                    "UPDATE workflow_runs SET status = 'queued', claimed_by = NULL, "
-                    "lease_expires_at = NULL, available_at = ?1 "
-                    "WHERE id = ?2 AND claimed_by = ?3 AND attempt = ?4 AND status = 'running'",
-                    "IssI", (long long)(tg_now_ms() + j->delay_ms), r->id, r->w->cfg.worker_id,
-                    (long long)r->attempt);
+  int rc = tg_db_begin(db, 1);
+  if (rc)
+    return rc;
+  rc = tg_db_exec(db, &j->changes,
+                  "UPDATE workflow_runs SET status = 'queued', claimed_by = NULL, "
+                  "lease_expires_at = NULL, available_at = ?1 "
+                  "WHERE id = ?2 AND claimed_by = ?3 AND attempt = ?4 AND status = 'running'",
+                  "IssI", (long long)(tg_now_ms() + j->delay_ms), r->id, r->w->cfg.worker_id,
+                  (long long)r->attempt);
+  if (!rc && j->changes)
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE tool_executions SET status = 'unknown', error = ?1, "
+                    "error_class = 'internal', completed_at = ?2 "
+                    "WHERE run_id = ?3 AND attempt = ?4 AND status = 'pending'",
+                    "sIsI", "worker released the run while the call was in flight",
+                    (long long)tg_now_ms(), r->id, (long long)r->attempt);
+  if (!rc)
+    rc = tg_db_commit(db);
+  if (rc)
+    tg_db_rollback(db);
+  return rc;
 }
 
 static void release_done(void *arg, int status)
