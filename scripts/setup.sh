@@ -7,6 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 SANITIZE=${SANITIZE:-OFF}
+FUZZ=${FUZZ:-OFF}            # ON: also build the libFuzzer targets (needs clang)
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 pkgs=(build-essential cmake pkg-config clang libuv1-dev libcurl4-openssl-dev libsqlite3-dev
       libjansson-dev libsodium-dev libcmocka-dev node-llhttp sqlite3 curl jq python3 nodejs npm)
@@ -32,6 +34,9 @@ if [ ! -f "$root/tests/peers/node_modules/.package-lock.json" ] ||
   (cd "$root/tests/peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
-cmake -S "$root" -B "$root/$BUILD_DIR" -DTOOLGATE_SANITIZE="$SANITIZE" >/dev/null
+cc_args=()
+[ "$FUZZ" = ON ] && cc_args=(-DCMAKE_C_COMPILER=clang)
+cmake -S "$root" -B "$root/$BUILD_DIR" "${cc_args[@]}" -DTOOLGATE_SANITIZE="$SANITIZE" \
+  -DTOOLGATE_FUZZ="$FUZZ" -DTOOLGATE_FUZZ_SECONDS="$FUZZ_SECONDS" >/dev/null
 cmake --build "$root/$BUILD_DIR" -j"$(nproc)" >/dev/null
-echo "setup: built in $BUILD_DIR (sanitizers: $SANITIZE)" >&2
+echo "setup: built in $BUILD_DIR (sanitizers: $SANITIZE, fuzz targets: $FUZZ)" >&2
