@@ -31,6 +31,35 @@
 #define GW_POLL_TOTAL_MS 10000 /* callback: give up polling for ACTIVE after this long */
 
 typedef struct gw_waiter gw_waiter;
+typedef struct gw_checkpool gw_checkpool;
+
+/* Admission decisions counted by /metrics (gw_metrics.c). */
+enum {
+  GW_ADM_QUEUED,
+  GW_ADM_REPLAYED,
+  GW_ADM_BLOCKED,
+  GW_ADM_UNAVAILABLE,
+  GW_ADM_INSUFFICIENT_CREDITS,
+  GW_ADM_INVALID,
+  GW_ADM_NOT_FOUND,
+  GW_ADM_CONFLICT,
+  GW_ADM_ERROR,
+  GW_ADM_N
+};
+#define GW_LAT_BUCKETS 12
+
+/* Counters of the gateway, touched only on the loop thread (no atomics needed). */
+typedef struct gw_metrics {
+  uint64_t admissions[GW_ADM_N];
+  uint64_t preflights;
+  uint64_t composio_calls;       /* HTTP requests to Composio made by checks (pages + GETs) */
+  uint64_t composio_list_calls;  /* list calls started by checks */
+  uint64_t composio_calls_saved; /* list calls not made because checks shared one */
+  uint64_t composio_rate_limited;
+  uint64_t checks;               /* checks answered (any outcome) */
+  uint64_t check_ms_bucket[GW_LAT_BUCKETS]; /* cumulative at render time; raw counts here */
+  double check_ms_sum;
+} gw_metrics;
 
 typedef struct gw_app {
   uv_loop_t *loop;
@@ -41,6 +70,8 @@ typedef struct gw_app {
   tg_composio *composio;
   int stopping;       /* set by SIGTERM/SIGINT: no new work, wake waiters */
   gw_waiter *waiters; /* requests sleeping on a timer (callback polling) */
+  gw_checkpool *checks; /* coalescing provider checks (gw_checkpool.c) */
+  gw_metrics metrics;
 } gw_app;
 
 /*
@@ -133,6 +164,49 @@ void gw_workflow_get(gw_app *app, tg_httpd_req *req, const char *user, const cha
 void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id);
 void gw_run_get(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_run_tool_executions(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+
+void gw_run_preflight(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id);
+void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_run_cancel(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+void gw_run_retry(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_metrics_get(gw_app *app, tg_httpd_req *req);
+
+/* --- Provider checks shared per user (gw_checkpool.c). --- */
+
+/*
+ * The pool: per user at most one Composio list call in flight. A check that arrives while a
+ * call is in flight waits for the NEXT call, which starts when the current one ends (so its
+ * answer was produced after the check arrived: never stale); every check waiting then shares
+ * that one call, and each decides its own scope with tg_check_decide over the shared accounts.
+ * Returns 0 or TG_ENOMEM.
+ */
+int gw_checkpool_new(gw_checkpool **out, gw_app *app);
+void gw_checkpool_free(gw_checkpool *p); /* NULL-safe; call when no check is in flight */
+
+/*
+ * Runs the DESIGN.md section 4 check for user over scope (array of provider names) and the
+ * user's rows. scope and rows (and their strings) are borrowed until cb runs: the caller keeps
+ * them alive. When no Composio call is needed (every provider decided by our rows, or Composio
+ * asked us to back off and its Retry-After has not passed) *now gets the result at once and cb
+ * is never called. Otherwise cb runs exactly once, later, from the loop, with a result the
+ * callee must free with tg_check_result_free. Errors (cb never called): TG_ENOMEM, TG_EINVAL,
+ * TG_ECANCELED (shutting down).
+ */
+int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_row *rows,
+             size_t n_rows, tg_check_cb cb, void *arg, tg_check_result **now);
+
+/* Metrics helpers (loop thread only). */
+void gw_metrics_admission(gw_app *app, int decision);
+void gw_metrics_check_latency(gw_app *app, double ms);
+
+/*
+ * Process-wide lock around the gateway's own write transactions: pool threads queue on a mutex
+ * instead of sleeping in SQLite's busy handler (which backs off in steps of milliseconds).
+ * Other processes (workers) still meet the busy timeout. Work side only.
+ */
+void gw_write_lock(void);
+void gw_write_unlock(void);
 
 /* Start-up: upserts auth_configs from the configured providers (synchronously, before the
  * loop runs; the only DB work not in a job). */

@@ -1,24 +1,32 @@
 /*
- * gw_admit: POST /api/workflows/{id}/run, admission with the pre-queue provider check
- * (DESIGN.md section 4).
+ * gw_admit: admission with the pre-queue provider check (DESIGN.md section 4), for
+ *   POST /api/workflows/{id}/run        (RUN)
+ *   POST /api/workflows/{id}/preflight  (PREFLIGHT: the same check, nothing written)
+ *   POST /api/runs/{id}/retry           (RETRY: a failed/attention run through admission again)
  *
  * State machine:
- *   (loop) parse {"inputs", "tool_constraints"?}, hash workflow id + body for the
- *          Idempotency-Key.
- *   LOAD   (job) first sight of the user; the caller's workflow (404 otherwise); an earlier run
- *          with the same Idempotency-Key (same hash: answer it again, 202, nothing debited;
- *          other hash: 422 idempotency_key_reused); the user's connected_accounts rows joined
- *          with auth_configs for the toolkit slug.
- *   (loop) inputs against the Start node (422 invalid_inputs); tool_constraints default
- *          {"providers": providers of the definition}; scope; tg_check_run (one Composio list
- *          call, never cached).
- *   ADMIT  (job, one BEGIN IMMEDIATE transaction) write the observed statuses back; when the
- *          check said ok: idempotency key again (a concurrent twin may have won), credits
- *          (402 insufficient_credits, nothing admitted), debit, workflow_runs row 'queued',
- *          credit_ledger row 'run_admitted'.
- *   (loop) 202 {run_id, status:"queued"} | 409 tg_check_409_body | 503 composio_unavailable
- *          with Retry-After | 402.
- * One "admission" log line per decision.
+ *   (loop) parse {"inputs", "tool_constraints"?}; hash of workflow id + body (RETRY: of the run
+ *          id) for the Idempotency-Key.
+ *   LOAD   (job) first sight of the user (not for PREFLIGHT, which writes nothing); RETRY: the
+ *          run (404; 409 run_not_retryable unless failed/attention and not retried yet), whose
+ *          workflow, inputs and tool_constraints are used again; the caller's workflow (404
+ *          otherwise); an earlier run with the same Idempotency-Key (same hash: answer it again,
+ *          202, nothing debited; other hash: 422 idempotency_key_reused); the user's
+ *          connected_accounts rows with the toolkit slug.
+ *   (loop) inputs against the Start node (422 invalid_inputs with per-field errors); scope
+ *          (tg_check_scope: tool_constraints.providers ∪ prefixes of tool_constraints.tools, or
+ *          without tool_constraints every ACTIVE provider of the user); the check through the
+ *          per-user pool (gw_checkpool.c: fresh, shared only with checks that arrived before
+ *          the call started, never cached).
+ *   ADMIT  (job, one BEGIN IMMEDIATE transaction under gw_write_lock) write the observed
+ *          statuses back; when the check said ok: idempotency key again (a concurrent twin may
+ *          have won), RETRY: claim the old run (metadata.retried_by, once), credits (402
+ *          insufficient_credits, nothing admitted), debit, workflow_runs row 'queued' with the
+ *          scope in metadata.tool_constraints, credit_ledger row 'run_admitted'.
+ *   (loop) 202 {run_id, status:"queued"} | 409 oauth_refresh_required | 503 composio_unavailable
+ *          with Retry-After | 402 | 422.
+ * One "admission" log line per decision (user_id, workflow_id, run_id, blocked_providers), and
+ * a counter per decision in /metrics.
  */
 #include "gw.h"
 #include "tg_workflow.h"
@@ -31,23 +39,27 @@
 #define IDEM_MAX 200
 
 enum { LOAD, ADMIT };
+enum { RUN, PREFLIGHT, RETRY };
 
 typedef struct admit_ctx {
   gw_job j;
+  int mode; /* RUN, PREFLIGHT, RETRY */
   int step;
   char wf_id[GW_USER_MAX + 1];
+  char retry_of[GW_USER_MAX + 1]; /* RETRY: the run retried */
   char run_id[64];
   char *idem_key;                              /* NULL without the header */
   char hash[crypto_generichash_BYTES * 2 + 1]; /* request_hash */
   json_t *inputs;                              /* object */
-  json_t *tc;                                  /* tool_constraints given, or the default */
-  json_t *workflow;                            /* {definition, ...} */
-  json_t *rows;                                /* connected accounts */
+  json_t *tc;       /* tool_constraints given (NULL: none), then what the run stores */
+  json_t *workflow; /* {definition, ...} */
+  json_t *rows;     /* connected accounts */
   tg_check_row *crow;
   size_t n_rows;
   json_t *scope;
   tg_check_result *check;
   const char *decision; /* for the log line */
+  int metric;           /* GW_ADM_* */
 } admit_ctx;
 
 static void ctx_free(admit_ctx *c)
@@ -64,24 +76,42 @@ static void ctx_free(admit_ctx *c)
   free(c);
 }
 
+static void decide(admit_ctx *c, const char *decision, int metric)
+{
+  c->decision = decision;
+  c->metric = metric;
+}
+
 static void log_decision(admit_ctx *c)
 {
   json_t *blocked = c->check && c->check->outcome == TG_CHECK_BLOCKED && c->check->providers
                         ? json_incref(c->check->providers)
                         : json_array();
-  tg_log_json(c->j.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO, "admission",
-              json_pack("{s:s, s:s, s:s?, s:s, s:i, s:o}", "user_id", c->j.user, "workflow_id",
-                        c->wf_id, "run_id", *c->run_id ? c->run_id : NULL, "decision",
-                        c->decision ? c->decision : "error", "http_status", c->j.status,
-                        "blocked_providers", blocked));
+  tg_log_json(c->j.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO,
+              c->mode == PREFLIGHT ? "preflight" : "admission",
+              json_pack("{s:s, s:s, s:s?, s:s, s:i, s:o, s:s?}", "user_id", c->j.user,
+                        "workflow_id", c->wf_id, "run_id", *c->run_id ? c->run_id : NULL,
+                        "decision", c->decision ? c->decision : "error", "http_status", c->j.status,
+                        "blocked_providers", blocked, "retry_of",
+                        *c->retry_of ? c->retry_of : NULL));
 }
 
-/* Answers from the outcome, logs the decision, frees c. */
+/* Answers from the outcome, logs the decision, counts it, frees c. */
 static void reply(admit_ctx *c, const char *const *headers)
 {
-  if (!c->decision)
-    c->decision = c->j.status == 404 ? "not_found" : "error";
+  if (!c->decision) {
+    if (c->j.status == 404)
+      decide(c, "not_found", GW_ADM_NOT_FOUND);
+    else if (c->j.status >= 400 && c->j.status < 500)
+      decide(c, c->j.code ? c->j.code : "invalid_request", GW_ADM_INVALID);
+    else
+      decide(c, "error", GW_ADM_ERROR);
+  }
   log_decision(c);
+  if (c->mode == PREFLIGHT)
+    c->j.app->metrics.preflights++;
+  else
+    gw_metrics_admission(c->j.app, c->metric);
   gw_job_reply(&c->j, headers);
   ctx_free(c);
 }
@@ -107,21 +137,64 @@ static int idem_lookup(tg_db *db, admit_ctx *c)
     c->j.status = 202;
     c->j.body = json_pack("{s:s, s:O, s:b}", "run_id", c->run_id, "status",
                           json_object_get(row, "status"), "idempotent_replay", 1);
-    c->decision = "replayed";
+    decide(c, "replayed", GW_ADM_REPLAYED);
   } else {
     gw_job_fail(&c->j, 422, "idempotency_key_reused",
                 "This Idempotency-Key was used for a different request.");
-    c->decision = "idempotency_key_reused";
+    decide(c, "idempotency_key_reused", GW_ADM_CONFLICT);
   }
   json_decref(row);
   return 1;
 }
 
+/* RETRY: the run to retry, whose workflow, inputs and scope are used again. */
+static int load_retry(tg_db *db, admit_ctx *c)
+{
+  int rc;
+  const char *st;
+  json_t *meta;
+  json_t *run = tg_db_query_one(db, &rc,
+                                "SELECT workflow_id, status, inputs AS inputs_json, metadata AS "
+                                "metadata_json FROM workflow_runs WHERE id = ? AND user_id = ?",
+                                "ss", c->retry_of, c->j.user);
+  if (!run) {
+    if (rc != TG_ENOTFOUND)
+      return rc;
+    gw_job_fail(&c->j, 404, "not_found", "No such run.");
+    decide(c, "not_found", GW_ADM_NOT_FOUND);
+    return 1;
+  }
+  snprintf(c->wf_id, sizeof c->wf_id, "%s", json_string_value(json_object_get(run, "workflow_id")));
+  st = json_string_value(json_object_get(run, "status"));
+  meta = json_object_get(run, "metadata");
+  if (!st || (strcmp(st, "failed") != 0 && strcmp(st, "attention") != 0) ||
+      json_object_get(meta, "retried_by")) {
+    gw_job_fail(&c->j, 409, "run_not_retryable",
+                "Only a failed run or one waiting for re-authorisation can be retried, once.");
+    c->j.body =
+        json_pack("{s:s?, s:O?}", "status", st, "retried_by", json_object_get(meta, "retried_by"));
+    decide(c, "run_not_retryable", GW_ADM_CONFLICT);
+    json_decref(run);
+    return 1;
+  }
+  c->inputs = json_incref(json_object_get(run, "inputs"));
+  if (!json_is_object(c->inputs)) {
+    json_decref(c->inputs);
+    c->inputs = json_object();
+  }
+  if (json_is_object(json_object_get(meta, "tool_constraints")))
+    c->tc = json_incref(json_object_get(meta, "tool_constraints"));
+  json_decref(run);
+  return 0;
+}
+
 static int load(tg_db *db, admit_ctx *c)
 {
-  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
-  if (rc != 0)
+  int rc;
+  if (c->mode != PREFLIGHT && (rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)))
     return rc;
+  if (c->mode == RETRY && (rc = load_retry(db, c)) != 0)
+    return rc < 0 ? rc : 0;
   c->workflow = tg_db_query_one(db, &rc,
                                 "SELECT id, definition AS definition_json FROM workflows "
                                 "WHERE id = ? AND user_id = ?",
@@ -130,10 +203,10 @@ static int load(tg_db *db, admit_ctx *c)
     if (rc != TG_ENOTFOUND)
       return rc;
     gw_job_fail(&c->j, 404, "not_found", "No such workflow.");
-    c->decision = "not_found";
+    decide(c, "not_found", GW_ADM_NOT_FOUND);
     return 0;
   }
-  if ((rc = idem_lookup(db, c)) != 0)
+  if (c->mode != PREFLIGHT && (rc = idem_lookup(db, c)) != 0)
     return rc < 0 ? rc : 0;
   c->rows = tg_db_query(db, &rc,
                         "SELECT c.provider, c.status, c.composio_account_id, a.toolkit_slug "
@@ -190,11 +263,21 @@ static int write_back(tg_db *db, admit_ctx *c)
   return 0;
 }
 
+/* RETRY: marks the old run as retried by the new one; 0 changes = a concurrent retry won. */
+static int claim_retry(tg_db *db, admit_ctx *c, int *changes)
+{
+  return tg_db_exec(db, changes,
+                    "UPDATE workflow_runs SET metadata = json_set(metadata, '$.retried_by', ?1) "
+                    "WHERE id = ?2 AND user_id = ?3 AND status IN ('failed', 'attention') AND "
+                    "json_extract(metadata, '$.retried_by') IS NULL",
+                    "sss", c->run_id, c->retry_of, c->j.user);
+}
+
 static int admit_tx(tg_db *db, admit_ctx *c)
 {
   int64_t now = tg_now_ms(), cost = c->j.app->cfg.run_cost, credits;
   json_t *row, *meta;
-  int rc;
+  int rc, changes = 0;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
   if ((rc = write_back(db, c)) != 0)
@@ -214,11 +297,22 @@ static int admit_tx(tg_db *db, admit_ctx *c)
   if (credits < cost) {
     gw_job_fail(&c->j, 402, "insufficient_credits", "Not enough credits to run this workflow.");
     c->j.body = json_pack("{s:I, s:I}", "credits", (json_int_t)credits, "cost", (json_int_t)cost);
-    c->decision = "insufficient_credits";
+    decide(c, "insufficient_credits", GW_ADM_INSUFFICIENT_CREDITS);
     return tg_db_commit(db); /* keeps the write-back, admits nothing */
   }
   tg_random_id(c->run_id, sizeof c->run_id, "run_", 12);
-  meta = json_pack("{s:O}", "tool_constraints", c->tc);
+  if (c->mode == RETRY) {
+    if ((rc = claim_retry(db, c, &changes)) != 0)
+      goto fail;
+    if (changes == 0) {
+      *c->run_id = 0;
+      gw_job_fail(&c->j, 409, "run_not_retryable", "This run was retried already.");
+      decide(c, "run_not_retryable", GW_ADM_CONFLICT);
+      return tg_db_commit(db);
+    }
+  }
+  meta = json_pack("{s:O, s:s?}", "tool_constraints", c->tc, "retry_of",
+                   *c->retry_of ? c->retry_of : NULL);
   if (!meta) {
     rc = TG_ENOMEM;
     goto fail;
@@ -243,8 +337,9 @@ static int admit_tx(tg_db *db, admit_ctx *c)
   if ((rc = tg_db_commit(db)) != 0)
     goto fail;
   c->j.status = 202;
-  c->j.body = json_pack("{s:s, s:s}", "run_id", c->run_id, "status", "queued");
-  c->decision = "queued";
+  c->j.body = json_pack("{s:s, s:s, s:s?}", "run_id", c->run_id, "status", "queued", "retry_of",
+                        *c->retry_of ? c->retry_of : NULL);
+  decide(c, "queued", GW_ADM_QUEUED);
   return 0;
 fail:
   tg_db_rollback(db);
@@ -255,16 +350,60 @@ fail:
 static int admit_work(tg_db *db, void *arg)
 {
   admit_ctx *c = arg;
-  return c->step == LOAD ? load(db, c) : admit_tx(db, c);
+  int rc;
+  if (c->step == LOAD)
+    return load(db, c);
+  gw_write_lock();
+  rc = admit_tx(db, c);
+  gw_write_unlock();
+  return rc;
 }
 
 static void admit_done(void *arg, int status);
 
+/* Answers a check that did not say ok: 409 with the providers, or 503 with Retry-After. */
+static void answer_not_ok(admit_ctx *c)
+{
+  char hdr[64];
+  const char *headers[] = {hdr, NULL};
+  if (c->check->outcome == TG_CHECK_BLOCKED) {
+    c->j.status = 409;
+    decide(c, "blocked", GW_ADM_BLOCKED);
+    tg_httpd_respond_json(c->j.req, 409, NULL, tg_check_409_body(c->check));
+    c->j.req = NULL;
+    reply(c, NULL);
+    return;
+  }
+  long ms = c->check->retry_after_ms > 0 ? c->check->retry_after_ms : 5000;
+  snprintf(hdr, sizeof hdr, "Retry-After: %ld", (ms + 999) / 1000);
+  gw_job_fail(&c->j, 503, "composio_unavailable",
+              "Composio could not confirm the connections; try again later.");
+  c->j.body =
+      json_pack("{s:s?, s:I}", "detail", c->check->detail, "retry_after_ms", (json_int_t)ms);
+  decide(c, "unavailable", GW_ADM_UNAVAILABLE);
+  reply(c, headers);
+}
+
+/* The check's answer: PREFLIGHT answers now; the others write back what Composio reported and,
+ * when ok, admit, in one transaction. */
 static void on_check(void *arg, tg_check_result *res)
 {
   admit_ctx *c = arg;
   int rc;
   c->check = res;
+  if (c->mode == PREFLIGHT && res->outcome != TG_CHECK_UNAVAILABLE) {
+    c->j.status = 200;
+    c->j.body = json_pack("{s:b, s:O, s:O, s:O}", "ok", res->outcome == TG_CHECK_OK, "providers",
+                          res->providers, "reasons", res->reasons, "scope", c->scope);
+    decide(c, res->outcome == TG_CHECK_OK ? "ok" : "blocked",
+           res->outcome == TG_CHECK_OK ? GW_ADM_QUEUED : GW_ADM_BLOCKED);
+    reply(c, NULL);
+    return;
+  }
+  if (c->mode == PREFLIGHT || (res->outcome != TG_CHECK_OK && !json_array_size(res->observed))) {
+    answer_not_ok(c); /* nothing to write */
+    return;
+  }
   c->step = ADMIT;
   if (c->j.app->stopping)
     rc = TG_ECANCELED;
@@ -281,21 +420,20 @@ static void check(admit_ctx *c)
 {
   json_t *def = json_object_get(c->workflow, "definition");
   json_t *errors = tg_workflow_validate_inputs(def, c->inputs);
+  tg_check_result *now = NULL;
   size_t i;
   json_t *row;
   int rc;
   if (errors) {
     gw_job_fail(&c->j, 422, "invalid_inputs", "The run inputs do not match the workflow.");
     c->j.body = json_pack("{s:o}", "errors", errors);
-    c->decision = "invalid_inputs";
+    decide(c, "invalid_inputs", GW_ADM_INVALID);
     reply(c, NULL);
     return;
   }
-  if (!c->tc)
-    c->tc = json_pack("{s:o*}", "providers", tg_workflow_providers(def));
   c->n_rows = json_array_size(c->rows);
   c->crow = calloc(c->n_rows ? c->n_rows : 1, sizeof *c->crow);
-  if (!c->tc || !c->crow) {
+  if (!c->crow) {
     gw_job_fail_err(&c->j, TG_ENOMEM);
     reply(c, NULL);
     return;
@@ -307,28 +445,33 @@ static void check(admit_ctx *c)
     c->crow[i].composio_account_id = json_string_value(json_object_get(row, "composio_account_id"));
     c->crow[i].toolkit_slug = json_string_value(json_object_get(row, "toolkit_slug"));
   }
+  /* DESIGN.md section 4: tool_constraints, or else every ACTIVE provider of the user. The run
+   * stores the scope it was admitted with, so the worker's guard checks the same providers. */
   c->scope = tg_check_scope(c->tc, c->crow, c->n_rows);
-  if (!c->scope) {
+  if (c->scope && !c->tc)
+    c->tc = json_pack("{s:O}", "providers", c->scope);
+  if (!c->scope || !c->tc) {
     gw_job_fail_err(&c->j, TG_ENOMEM);
     reply(c, NULL);
     return;
   }
-  rc = tg_check_run(c->j.app->composio, c->j.app->loop, c->j.user, c->scope, c->crow, c->n_rows,
-                    on_check, c);
+  rc = gw_check(c->j.app, c->j.user, c->scope, c->crow, c->n_rows, on_check, c, &now);
   if (rc != 0) {
     gw_job_fail_err(&c->j, rc);
     reply(c, NULL);
+    return;
   }
+  if (now)
+    on_check(c, now);
 }
 
 static void admit_done(void *arg, int status)
 {
   admit_ctx *c = arg;
-  char hdr[64];
-  const char *headers[] = {hdr, NULL};
   if (status != 0) {
     json_decref(c->j.body);
     c->j.body = NULL;
+    c->decision = NULL;
     gw_job_fail_err(&c->j, status);
     reply(c, NULL);
     return;
@@ -346,46 +489,78 @@ static void admit_done(void *arg, int status)
     check(c);
     return;
   }
-  if (c->check->outcome == TG_CHECK_BLOCKED) {
-    c->j.status = 409;
-    c->decision = "blocked";
-    tg_httpd_respond_json(c->j.req, 409, NULL, tg_check_409_body(c->check));
-    c->j.req = NULL;
-    reply(c, NULL);
+  if (c->check->outcome != TG_CHECK_OK) {
+    answer_not_ok(c);
     return;
   }
-  if (c->check->outcome == TG_CHECK_UNAVAILABLE) {
-    long ms = c->check->retry_after_ms > 0 ? c->check->retry_after_ms : 5000;
-    snprintf(hdr, sizeof hdr, "Retry-After: %ld", (ms + 999) / 1000);
-    gw_job_fail(&c->j, 503, "composio_unavailable",
-                "Composio could not confirm the connections; try again later.");
-    c->j.body = json_pack("{s:s?}", "detail", c->check->detail);
-    c->decision = "unavailable";
-    reply(c, headers);
-    return;
-  }
-  reply(c, NULL); /* queued, replayed, 402 or 422 from the transaction */
+  reply(c, NULL); /* queued, replayed, 402, 409 or 422 from the transaction */
 }
 
-void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id)
+static admit_ctx *ctx_new(gw_app *app, tg_httpd_req *req, const char *user, int mode)
 {
-  json_t *body = gw_parse_body(req), *tc;
-  const char *idem = tg_httpd_header(req, "Idempotency-Key");
-  admit_ctx *c;
-  unsigned char h[crypto_generichash_BYTES];
-  crypto_generichash_state st;
-  size_t len = 0;
-  const char *raw;
-  if (!body)
-    return;
-  if (!(c = calloc(1, sizeof *c))) {
-    json_decref(body);
+  admit_ctx *c = calloc(1, sizeof *c);
+  if (!c) {
     tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
-    return;
+    return NULL;
   }
   c->j.app = app;
   c->j.req = req;
+  c->mode = mode;
   snprintf(c->j.user, sizeof c->j.user, "%s", user);
+  return c;
+}
+
+/* Idempotency-Key header and the request hash over the given parts (NUL-separated). Returns 0,
+ * or answers (400) and frees c. */
+static int idem_setup(admit_ctx *c, const char *a, const char *b, size_t b_len)
+{
+  const char *idem = tg_httpd_header(c->j.req, "Idempotency-Key");
+  unsigned char h[crypto_generichash_BYTES];
+  crypto_generichash_state st;
+  if (idem && (strlen(idem) == 0 || strlen(idem) > IDEM_MAX)) {
+    gw_job_fail(&c->j, 400, "invalid_request", "Idempotency-Key must be 1 to 200 bytes.");
+    reply(c, NULL);
+    return -1;
+  }
+  if (idem && !(c->idem_key = strdup(idem))) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    reply(c, NULL);
+    return -1;
+  }
+  crypto_generichash_init(&st, NULL, 0, sizeof h);
+  crypto_generichash_update(&st, (const unsigned char *)a, strlen(a) + 1);
+  crypto_generichash_update(&st, (const unsigned char *)b, b_len);
+  crypto_generichash_final(&st, h, sizeof h);
+  sodium_bin2hex(c->hash, sizeof c->hash, h, sizeof h);
+  return 0;
+}
+
+static void submit_load(admit_ctx *c)
+{
+  gw_app *app = c->j.app;
+  c->step = LOAD;
+  if (app->stopping || tg_dbq_submit(app->dbq, admit_work, admit_done, c) != 0) {
+    gw_job_fail_err(&c->j, app->stopping ? TG_ECANCELED : TG_EBUSY);
+    reply(c, NULL);
+  }
+}
+
+/* RUN and PREFLIGHT: the body {"inputs"?, "tool_constraints"?}; PREFLIGHT accepts no body. */
+static void start_workflow(gw_app *app, tg_httpd_req *req, const char *user,
+                           const char *workflow_id, int mode)
+{
+  size_t len = 0;
+  const char *raw = tg_httpd_body(req, &len);
+  json_t *body, *tc;
+  admit_ctx *c;
+  if (mode == PREFLIGHT && len == 0)
+    body = json_object();
+  else if (!(body = gw_parse_body(req)))
+    return;
+  if (!(c = ctx_new(app, req, user, mode))) {
+    json_decref(body);
+    return;
+  }
   snprintf(c->wf_id, sizeof c->wf_id, "%s", workflow_id);
   c->inputs = json_object_get(body, "inputs");
   tc = json_object_get(body, "tool_constraints");
@@ -400,25 +575,28 @@ void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *
   c->inputs = c->inputs ? json_incref(c->inputs) : json_object();
   c->tc = json_is_object(tc) ? json_incref(tc) : NULL;
   json_decref(body);
-  if (idem && (strlen(idem) == 0 || strlen(idem) > IDEM_MAX)) {
-    gw_job_fail(&c->j, 400, "invalid_request", "Idempotency-Key must be 1 to 200 bytes.");
-    reply(c, NULL);
+  if (mode == RUN && idem_setup(c, c->wf_id, raw ? raw : "", len) != 0)
     return;
-  }
-  if (idem && !(c->idem_key = strdup(idem))) {
-    gw_job_fail_err(&c->j, TG_ENOMEM);
-    reply(c, NULL);
+  submit_load(c);
+}
+
+void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id)
+{
+  start_workflow(app, req, user, workflow_id, RUN);
+}
+
+void gw_run_preflight(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id)
+{
+  start_workflow(app, req, user, workflow_id, PREFLIGHT);
+}
+
+void gw_run_retry(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id)
+{
+  admit_ctx *c = ctx_new(app, req, user, RETRY);
+  if (!c)
     return;
-  }
-  raw = tg_httpd_body(req, &len);
-  crypto_generichash_init(&st, NULL, 0, sizeof h);
-  crypto_generichash_update(&st, (const unsigned char *)c->wf_id, strlen(c->wf_id) + 1);
-  crypto_generichash_update(&st, (const unsigned char *)raw, len);
-  crypto_generichash_final(&st, h, sizeof h);
-  sodium_bin2hex(c->hash, sizeof c->hash, h, sizeof h);
-  c->step = LOAD;
-  if (app->stopping || tg_dbq_submit(app->dbq, admit_work, admit_done, c) != 0) {
-    gw_job_fail_err(&c->j, app->stopping ? TG_ECANCELED : TG_EBUSY);
-    reply(c, NULL);
-  }
+  snprintf(c->retry_of, sizeof c->retry_of, "%s", run_id);
+  if (idem_setup(c, "retry", run_id, strlen(run_id)) != 0)
+    return;
+  submit_load(c);
 }

@@ -191,6 +191,8 @@ int main(int argc, char **argv)
     rc = tg_composio_new(&app->composio, app->http, app->cfg.composio_base_url, key ? key : "",
                          (long)app->cfg.composio_timeout_ms);
   }
+  if (rc == 0)
+    rc = gw_checkpool_new(&app->checks, app);
   if (rc != 0) {
     tg_error("startup_failed", "{s:s, s:s}", "reason", "composio client", "error", tg_errname(rc));
     goto out;
@@ -223,6 +225,7 @@ out:
     tg_http_client_close(app->http, NULL, NULL);
   if (loop_ok)
     uv_run(&loop, UV_RUN_DEFAULT);
+  gw_checkpool_free(app->checks);
   tg_composio_free(app->composio);
   if (app->dbq) {
     if (tg_dbq_pending(app->dbq) == 0)

@@ -33,7 +33,13 @@ enum {
   R_WF_GET,
   R_WF_RUN,
   R_RUN_GET,
-  R_RUN_TOOLS
+  R_RUN_TOOLS,
+  R_METRICS,
+  R_WF_PREFLIGHT,
+  R_RUN_LIST,
+  R_RUN_CANCEL,
+  R_RUN_RETRY,
+  R_CREDITS
 };
 
 static const route routes[] = {
@@ -49,6 +55,12 @@ static const route routes[] = {
     {"POST", "/api/workflows/*/run", 1, R_WF_RUN},
     {"GET", "/api/runs/*", 1, R_RUN_GET},
     {"GET", "/api/runs/*/tool-executions", 1, R_RUN_TOOLS},
+    {"GET", "/metrics", 0, R_METRICS},
+    {"POST", "/api/workflows/*/preflight", 1, R_WF_PREFLIGHT},
+    {"GET", "/api/runs", 1, R_RUN_LIST},
+    {"POST", "/api/runs/*/cancel", 1, R_RUN_CANCEL},
+    {"POST", "/api/runs/*/retry", 1, R_RUN_RETRY},
+    {"GET", "/api/credits", 1, R_CREDITS},
 };
 
 typedef struct segs {
@@ -182,6 +194,24 @@ void gw_route(tg_httpd_req *req, void *arg)
     break;
   case R_RUN_TOOLS:
     gw_run_tool_executions(app, req, user, wild);
+    break;
+  case R_METRICS:
+    gw_metrics_get(app, req);
+    break;
+  case R_WF_PREFLIGHT:
+    gw_run_preflight(app, req, user, wild);
+    break;
+  case R_RUN_LIST:
+    gw_run_list(app, req, user);
+    break;
+  case R_RUN_CANCEL:
+    gw_run_cancel(app, req, user, wild);
+    break;
+  case R_RUN_RETRY:
+    gw_run_retry(app, req, user, wild);
+    break;
+  case R_CREDITS:
+    gw_credits_get(app, req, user);
     break;
   default:
     gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
