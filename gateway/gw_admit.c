@@ -1,7 +1,8 @@
 /*
  * gw_admit: admission with the pre-queue provider check (DESIGN.md section 4), for
  *   POST /api/workflows/{id}/run        (RUN)
- *   POST /api/workflows/{id}/preflight  (PREFLIGHT: the same check, nothing written)
+ *   POST /api/workflows/{id}/preflight  (PREFLIGHT: the same check, nothing written; inputs
+ *                                        are validated when the body has them)
  *   POST /api/runs/{id}/retry           (RETRY: a failed/attention run through admission again)
  *
  * State machine:
@@ -60,6 +61,7 @@ typedef struct admit_ctx {
   tg_check_result *check;
   const char *decision; /* for the log line */
   int metric;           /* GW_ADM_* */
+  int no_inputs;        /* PREFLIGHT without "inputs": the check only */
 } admit_ctx;
 
 static void ctx_free(admit_ctx *c)
@@ -419,7 +421,7 @@ static void on_check(void *arg, tg_check_result *res)
 static void check(admit_ctx *c)
 {
   json_t *def = json_object_get(c->workflow, "definition");
-  json_t *errors = tg_workflow_validate_inputs(def, c->inputs);
+  json_t *errors = c->no_inputs ? NULL : tg_workflow_validate_inputs(def, c->inputs);
   tg_check_result *now = NULL;
   size_t i;
   json_t *row;
@@ -555,8 +557,11 @@ static void start_workflow(gw_app *app, tg_httpd_req *req, const char *user,
   admit_ctx *c;
   if (mode == PREFLIGHT && len == 0)
     body = json_object();
-  else if (!(body = gw_parse_body(req)))
+  else if (!(body = gw_parse_body(req))) {
+    if (mode == RUN) /* answered 400 invalid_json; still a decision */
+      gw_metrics_admission(app, GW_ADM_INVALID);
     return;
+  }
   if (!(c = ctx_new(app, req, user, mode))) {
     json_decref(body);
     return;
@@ -572,6 +577,7 @@ static void start_workflow(gw_app *app, tg_httpd_req *req, const char *user,
     reply(c, NULL);
     return;
   }
+  c->no_inputs = mode == PREFLIGHT && !c->inputs;
   c->inputs = c->inputs ? json_incref(c->inputs) : json_object();
   c->tc = json_is_object(tc) ? json_incref(tc) : NULL;
   json_decref(body);
