@@ -313,8 +313,11 @@ static int admit_tx(tg_db *db, admit_ctx *c)
       return tg_db_commit(db);
     }
   }
-  meta = json_pack("{s:O, s:s?}", "tool_constraints", c->tc, "retry_of",
-                   *c->retry_of ? c->retry_of : NULL);
+  meta = json_pack("{s:O}", "tool_constraints", c->tc);
+  if (meta && *c->retry_of && json_object_set_new(meta, "retry_of", json_string(c->retry_of))) {
+    json_decref(meta);
+    meta = NULL;
+  }
   if (!meta) {
     rc = TG_ENOMEM;
     goto fail;
@@ -339,8 +342,9 @@ static int admit_tx(tg_db *db, admit_ctx *c)
   if ((rc = tg_db_commit(db)) != 0)
     goto fail;
   c->j.status = 202;
-  c->j.body = json_pack("{s:s, s:s, s:s?}", "run_id", c->run_id, "status", "queued", "retry_of",
-                        *c->retry_of ? c->retry_of : NULL);
+  c->j.body = json_pack("{s:s, s:s}", "run_id", c->run_id, "status", "queued");
+  if (c->j.body && *c->retry_of)
+    json_object_set_new(c->j.body, "retry_of", json_string(c->retry_of));
   decide(c, "queued", GW_ADM_QUEUED);
   return 0;
 fail:
