@@ -19,6 +19,9 @@
  *          without tool_constraints every ACTIVE provider of the user); the check through the
  *          per-user pool (gw_checkpool.c: fresh, shared only with checks that arrived before
  *          the call started, never cached).
+ * Database steps are batched: LOAD and ADMIT each have a queue served by one job at a time,
+ * which takes everything queued meanwhile (up to BATCH_MAX); ADMIT commits its whole batch in
+ * one transaction with a savepoint per admission (group commit).
  *   ADMIT  (job, one BEGIN IMMEDIATE transaction under gw_write_lock) write the observed
  *          statuses back; when the check said ok: idempotency key again (a concurrent twin may
  *          have won), RETRY: claim the old run (metadata.retried_by, once), credits (402
@@ -44,7 +47,9 @@ enum { RUN, PREFLIGHT, RETRY };
 
 typedef struct admit_ctx {
   gw_job j;
-  int mode; /* RUN, PREFLIGHT, RETRY */
+  struct admit_ctx *next; /* in a batch queue */
+  int err;                /* the work's result for this request (batch jobs) */
+  int mode;               /* RUN, PREFLIGHT, RETRY */
   int step;
   char wf_id[GW_USER_MAX + 1];
   char retry_of[GW_USER_MAX + 1]; /* RETRY: the run retried */
@@ -275,42 +280,38 @@ static int claim_retry(tg_db *db, admit_ctx *c, int *changes)
                     "sss", c->run_id, c->retry_of, c->j.user);
 }
 
-static int admit_tx(tg_db *db, admit_ctx *c)
+/* One admission inside the batch's open transaction (the caller holds a savepoint). */
+static int admit_one(tg_db *db, admit_ctx *c)
 {
   int64_t now = tg_now_ms(), cost = c->j.app->cfg.run_cost, credits;
   json_t *row, *meta;
   int rc, changes = 0;
-  if ((rc = tg_db_begin(db, 1)) != 0)
-    return rc;
   if ((rc = write_back(db, c)) != 0)
-    goto fail;
+    return rc;
   if (c->check->outcome != TG_CHECK_OK)
-    return tg_db_commit(db);
-  if ((rc = idem_lookup(db, c)) != 0) {
-    if (rc < 0)
-      goto fail;
-    return tg_db_commit(db);
-  }
+    return 0;
+  if ((rc = idem_lookup(db, c)) != 0)
+    return rc < 0 ? rc : 0;
   row = tg_db_query_one(db, &rc, "SELECT credits FROM users WHERE id = ?", "s", c->j.user);
   if (!row)
-    goto fail;
+    return rc;
   credits = json_integer_value(json_object_get(row, "credits"));
   json_decref(row);
   if (credits < cost) {
     gw_job_fail(&c->j, 402, "insufficient_credits", "Not enough credits to run this workflow.");
     c->j.body = json_pack("{s:I, s:I}", "credits", (json_int_t)credits, "cost", (json_int_t)cost);
     decide(c, "insufficient_credits", GW_ADM_INSUFFICIENT_CREDITS);
-    return tg_db_commit(db); /* keeps the write-back, admits nothing */
+    return 0; /* keeps the write-back, admits nothing */
   }
   tg_random_id(c->run_id, sizeof c->run_id, "run_", 12);
   if (c->mode == RETRY) {
     if ((rc = claim_retry(db, c, &changes)) != 0)
-      goto fail;
+      return rc;
     if (changes == 0) {
       *c->run_id = 0;
       gw_job_fail(&c->j, 409, "run_not_retryable", "This run was retried already.");
       decide(c, "run_not_retryable", GW_ADM_CONFLICT);
-      return tg_db_commit(db);
+      return 0;
     }
   }
   meta = json_pack("{s:O}", "tool_constraints", c->tc);
@@ -318,10 +319,8 @@ static int admit_tx(tg_db *db, admit_ctx *c)
     json_decref(meta);
     meta = NULL;
   }
-  if (!meta) {
-    rc = TG_ENOMEM;
-    goto fail;
-  }
+  if (!meta)
+    return TG_ENOMEM;
   rc = tg_db_exec(db, NULL, "UPDATE users SET credits = credits - ? WHERE id = ?", "Is",
                   (long long)cost, c->j.user);
   if (rc == 0)
@@ -338,34 +337,146 @@ static int admit_tx(tg_db *db, admit_ctx *c)
                     "VALUES (?, ?, ?, 'run_admitted', ?)",
                     "ssII", c->j.user, c->run_id, (long long)-cost, (long long)now);
   if (rc != 0)
-    goto fail;
-  if ((rc = tg_db_commit(db)) != 0)
-    goto fail;
+    return rc;
   c->j.status = 202;
   c->j.body = json_pack("{s:s, s:s}", "run_id", c->run_id, "status", "queued");
   if (c->j.body && *c->retry_of)
     json_object_set_new(c->j.body, "retry_of", json_string(c->retry_of));
   decide(c, "queued", GW_ADM_QUEUED);
   return 0;
-fail:
-  tg_db_rollback(db);
-  *c->run_id = 0;
-  return rc;
 }
 
-static int admit_work(tg_db *db, void *arg)
+/* Forgets what a work step decided for c (its writes were rolled back). */
+static void outcome_reset(admit_ctx *c)
 {
-  admit_ctx *c = arg;
-  int rc;
-  if (c->step == LOAD)
-    return load(db, c);
-  gw_write_lock();
-  rc = admit_tx(db, c);
-  gw_write_unlock();
-  return rc;
+  json_decref(c->j.body);
+  c->j.body = NULL;
+  c->j.status = 0;
+  c->decision = NULL;
+  *c->run_id = 0;
 }
+
+/*
+ * Group commit: every admission of the batch in ONE transaction, each under its own savepoint
+ * so that one failure rolls back only its own writes. An answer (202 included) is sent only
+ * after COMMIT returned; if COMMIT fails, every admission of the batch fails and nothing of it
+ * exists. Sharing the transaction divides the WAL pages written (and the fsyncs of
+ * checkpoints) by the batch size.
+ */
+static int admit_batch(tg_db *db, admit_ctx *list)
+{
+  int rc;
+  gw_write_lock();
+  rc = tg_db_begin(db, 1);
+  for (admit_ctx *c = list; c && rc == 0; c = c->next) {
+    if ((c->err = tg_db_exec(db, NULL, "SAVEPOINT admit", "")) != 0)
+      continue;
+    c->err = admit_one(db, c);
+    if (c->err) {
+      outcome_reset(c);
+      tg_db_exec(db, NULL, "ROLLBACK TO admit", "");
+    }
+    rc = tg_db_exec(db, NULL, "RELEASE admit", "");
+  }
+  if (rc == 0)
+    rc = tg_db_commit(db);
+  if (rc != 0) {
+    tg_db_rollback(db);
+    for (admit_ctx *c = list; c; c = c->next) {
+      outcome_reset(c);
+      c->err = rc;
+    }
+  }
+  gw_write_unlock();
+  return 0;
+}
+
+/* ---- batch queues: one job at a time per step, taking everything queued meanwhile ---- */
+
+#define BATCH_MAX 128
+
+typedef struct admit_queue {
+  admit_ctx *head, **tail; /* waiting (loop side) */
+  admit_ctx *batch;        /* owned by the running job */
+  int running;
+  int step; /* LOAD or ADMIT */
+} admit_queue;
+
+/* One gw_app per process (gw.h), so the queues are file-level. */
+static admit_queue loadq = {NULL, &loadq.head, NULL, 0, LOAD};
+static admit_queue admitq = {NULL, &admitq.head, NULL, 0, ADMIT};
 
 static void admit_done(void *arg, int status);
+
+static int batch_work(tg_db *db, void *arg)
+{
+  admit_queue *q = arg;
+  if (q->step == ADMIT)
+    return admit_batch(db, q->batch);
+  for (admit_ctx *c = q->batch; c; c = c->next)
+    c->err = load(db, c);
+  return 0;
+}
+
+static void queue_kick(gw_app *app, admit_queue *q);
+
+static void batch_done(void *arg, int status)
+{
+  admit_queue *q = arg;
+  admit_ctx *c = q->batch, *next;
+  gw_app *app = c ? c->j.app : NULL;
+  q->batch = NULL;
+  q->running = 0;
+  for (; c; c = next) {
+    next = c->next;
+    c->next = NULL;
+    admit_done(c, status ? status : c->err);
+  }
+  if (app && q->head)
+    queue_kick(app, q);
+}
+
+/* Starts a job over what q holds (up to BATCH_MAX); when the pool refuses, answers them all. */
+static void queue_kick(gw_app *app, admit_queue *q)
+{
+  admit_ctx **pp = &q->head;
+  int n = 0, rc;
+  if (q->running || !q->head)
+    return;
+  while (*pp && n < BATCH_MAX) {
+    pp = &(*pp)->next;
+    n++;
+  }
+  q->batch = q->head;
+  q->head = *pp;
+  *pp = NULL;
+  if (!q->head)
+    q->tail = &q->head;
+  q->running = 1;
+  rc = app->stopping ? TG_ECANCELED : tg_dbq_submit(app->dbq, batch_work, batch_done, q);
+  if (rc != 0) {
+    q->running = 0;
+    while (q->batch) {
+      admit_ctx *c = q->batch;
+      q->batch = c->next;
+      c->next = NULL;
+      outcome_reset(c);
+      gw_job_fail_err(&c->j, rc == TG_ECANCELED ? rc : TG_EBUSY);
+      reply(c, NULL);
+    }
+  }
+}
+
+/* Queues c for its next database step. */
+static void enqueue(admit_ctx *c, int step)
+{
+  admit_queue *q = step == LOAD ? &loadq : &admitq;
+  c->step = step;
+  c->next = NULL;
+  *q->tail = c;
+  q->tail = &c->next;
+  queue_kick(c->j.app, q);
+}
 
 /* Answers a check that did not say ok: 409 with the providers, or 503 with Retry-After. */
 static void answer_not_ok(admit_ctx *c)
@@ -395,7 +506,6 @@ static void answer_not_ok(admit_ctx *c)
 static void on_check(void *arg, tg_check_result *res)
 {
   admit_ctx *c = arg;
-  int rc;
   c->check = res;
   if (c->mode == PREFLIGHT && res->outcome != TG_CHECK_UNAVAILABLE) {
     c->j.status = 200;
@@ -410,15 +520,7 @@ static void on_check(void *arg, tg_check_result *res)
     answer_not_ok(c); /* nothing to write */
     return;
   }
-  c->step = ADMIT;
-  if (c->j.app->stopping)
-    rc = TG_ECANCELED;
-  else
-    rc = tg_dbq_submit(c->j.app->dbq, admit_work, admit_done, c);
-  if (rc != 0) {
-    gw_job_fail_err(&c->j, rc);
-    reply(c, NULL);
-  }
+  enqueue(c, ADMIT);
 }
 
 /* After LOAD: inputs, scope, check. */
@@ -543,12 +645,7 @@ static int idem_setup(admit_ctx *c, const char *a, const char *b, size_t b_len)
 
 static void submit_load(admit_ctx *c)
 {
-  gw_app *app = c->j.app;
-  c->step = LOAD;
-  if (app->stopping || tg_dbq_submit(app->dbq, admit_work, admit_done, c) != 0) {
-    gw_job_fail_err(&c->j, app->stopping ? TG_ECANCELED : TG_EBUSY);
-    reply(c, NULL);
-  }
+  enqueue(c, LOAD);
 }
 
 /* RUN and PREFLIGHT: the body {"inputs"?, "tool_constraints"?}; PREFLIGHT accepts no body. */
