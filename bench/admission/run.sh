@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Admission benchmark, one command: bench/admission/run.sh
+#
+# Builds a Release gateway and the Composio simulator (build-bench), starts both on 127.0.0.1,
+# seeds USERS users (ACTIVE account at the simulator and in SQLite, credits, one workflow each),
+# then drives POST /api/workflows/{id}/run with wrk (Lua script admit.lua) and reports per
+# scenario: requests/s, p50/p99 latency, Composio calls per admission (simulator's /_sim/stats),
+# and the gateway's CPU time per admission (/proc/<pid>/stat utime+stime, all threads), plus
+# GET /healthz requests/s for reference. No worker runs: admitted runs pile up as 'queued'.
+#
+# Knobs (environment): SCENARIOS (default "lat zero one healthz"), LOG_LEVEL (gateway, info),
+# DURATION (s, default 10), CONC (connections, 64), LATENCY_MS (simulated
+# Composio latency, 20), USERS (1024), THREADS (wrk threads, 2), PORT_BASE (19700: simulator
+# PORT_BASE+1, gateway PORT_BASE+2). Results also go to bench/admission/last-run.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+DURATION=${DURATION:-10}
+CONC=${CONC:-64}
+LATENCY_MS=${LATENCY_MS:-20}
+USERS=${USERS:-1024}
+THREADS=${THREADS:-2}
+SCENARIOS=${SCENARIOS:-lat zero one healthz}
+LOG_LEVEL=${LOG_LEVEL:-info}
+PORT_BASE=${PORT_BASE:-19700}
+SIM_PORT=$((PORT_BASE + 1))
+GW_PORT=$((PORT_BASE + 2))
+SIM=http://127.0.0.1:$SIM_PORT
+GW=http://127.0.0.1:$GW_PORT
+
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk" >&2
+  sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get install -y -qq wrk >/dev/null
+fi
+cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DTOOLGATE_SANITIZE=OFF >/dev/null
+cmake --build "$root/build-bench" -j"$(nproc)" --target toolgate-gateway composio-sim >/dev/null
+
+tmp=$(mktemp -d /tmp/toolgate-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$root/build-bench/composio-sim" --listen "127.0.0.1:$SIM_PORT" --api-key ak_bench \
+  --auth-config everything=ac_everything --log-level warn >"$tmp/sim.log" 2>&1 &
+pids+=($!)
+env TOOLGATE_DB="$tmp/toolgate.db" TOOLGATE_LISTEN="127.0.0.1:$GW_PORT" \
+  COMPOSIO_BASE_URL="$SIM" COMPOSIO_API_KEY=ak_bench COMPOSIO_AUTH_CONFIG_EVERYTHING=ac_everything \
+  COMPOSIO_MCP_SERVER_ID=mcp_bench TOOLGATE_TRUST_USER_HEADER=1 TOOLGATE_LOG_LEVEL=$LOG_LEVEL \
+  "$root/build-bench/toolgate-gateway" >"$tmp/gateway.log" 2>&1 &
+gw_pid=$!
+pids+=($gw_pid)
+for _ in $(seq 100); do
+  curl -fsS "$GW/healthz" >/dev/null 2>&1 && curl -fsS "$SIM/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+python3 "$here/seed.py" "$tmp/toolgate.db" "$SIM" "$USERS" "$root/examples/demo-workflow.json" \
+  >"$tmp/pairs"
+head -1 "$tmp/pairs" >"$tmp/one"
+
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
+sim_calls() { curl -fsS "$SIM/_sim/stats" | jq '.by_route.list + .by_route.get'; }
+queued() { curl -fsS "$GW/metrics" | awk '/decision="queued"/ {print $2}'; }
+
+results="$here/last-run.md"
+{
+  echo "| scenario | req/s | p50 ms | p99 ms | non-2xx | Composio calls/admission | gateway CPU µs/admission |"
+  echo "|---|---|---|---|---|---|---|"
+} >"$tmp/table"
+
+# scenario NAME LATENCY_MS PAIRS_FILE
+scenario() {
+  local name=$1 lat=$2 pairs=$3 c0 c1 s0 s1 q0 q1 out
+  curl -fsS -X POST -d "{\"ms\": $lat}" "$SIM/_sim/latency" >/dev/null
+  c0=$(cpu_ticks); s0=$(sim_calls); q0=$(queued)
+  out=$(wrk -t"$THREADS" -c"$CONC" -d"${DURATION}s" --latency -s "$here/admit.lua" "$GW" \
+    -- "$pairs" "$THREADS" | grep '^WRK')
+  c1=$(cpu_ticks); s1=$(sim_calls); q1=$(queued)
+  python3 - "$name" "$out" "$c0" "$c1" "$s0" "$s1" "$q0" "$q1" "$tck" >>"$tmp/table" <<'PY'
+import sys
+name, out, c0, c1, s0, s1, q0, q1, tck = sys.argv[1:]
+f = dict(kv.split("=") for kv in out.split()[1:])
+secs = int(f["duration_us"]) / 1e6
+adm = float(q1) - float(q0)
+cpu_us = (int(c1) - int(c0)) * 1e6 / int(tck)
+print("| %s | %.0f | %.1f | %.1f | %s | %.3f | %.0f |" % (
+    name, int(f["requests"]) / secs, int(f["p50_us"]) / 1000, int(f["p99_us"]) / 1000,
+    f["non2xx"], (int(s1) - int(s0)) / max(adm, 1), cpu_us / max(adm, 1)))
+PY
+}
+
+# warm-up (connections, page cache), not reported
+wrk -t"$THREADS" -c"$CONC" -d2s -s "$here/admit.lua" "$GW" -- "$tmp/pairs" "$THREADS" >/dev/null
+hz=-
+for sc in $SCENARIOS; do
+  case $sc in
+  lat) scenario "run, ${LATENCY_MS} ms Composio, c=$CONC, $USERS users" "$LATENCY_MS" "$tmp/pairs" ;;
+  zero) scenario "run, 0 ms Composio, c=$CONC, $USERS users" 0 "$tmp/pairs" ;;
+  one) scenario "run, ${LATENCY_MS} ms Composio, c=$CONC, one user (coalesced)" "$LATENCY_MS" "$tmp/one" ;;
+  healthz) hz=$(wrk -t"$THREADS" -c"$CONC" -d"${DURATION}s" "$GW/healthz" | awk '/Requests\/sec/ {print $2}') ;;
+  esac
+done
+
+ideal=$(python3 -c "print(round($CONC / ($LATENCY_MS / 1000.0)))" 2>/dev/null || echo "-")
+{
+  echo "Admission benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s per scenario,"
+  echo "wrk -t$THREADS -c$CONC; gateway, simulator and wrk on one machine (shared with other jobs)."
+  echo
+  cat "$tmp/table"
+  echo
+  echo "GET /healthz: $hz req/s. Ideal for c=$CONC at ${LATENCY_MS} ms: $ideal admissions/s."
+  echo "Gateway log lines: $(wc -l <"$tmp/gateway.log"); runs queued: $(sqlite3 "$tmp/toolgate.db" "SELECT count(*) FROM workflow_runs")."
+} | tee "$results"
