@@ -18,7 +18,8 @@
  * as tg_check_run).
  *
  * Invariants: all of this runs on the loop thread. A waiter borrows its caller's scope and
- * rows until its callback runs; a batch owns copies of the accounts Composio reported. A
+ * rows until its callback runs (and only its own callback reads them); a batch owns copies of
+ * the account ids it asked about and of the accounts Composio reported. A
  * user entry lives while it has a batch in flight or waiters queued.
  */
 #include "gw.h"
@@ -53,8 +54,9 @@ struct batch {
   user_entry *u;
   waiter *waiters;
   size_t n_waiters;
-  const char **ids; /* union of the waiters' account ids (borrowed from their rows) */
-  int *state;       /* ID_* per id */
+  char **ids; /* union of the waiters' account ids (owned copies: a waiter answered
+                 first may free its rows while the others are still concluding) */
+  int *state; /* ID_* per id */
   get_arg *gets;
   size_t n_ids;
   tg_composio_account *accts; /* owned copies */
@@ -259,6 +261,8 @@ static void batch_free(batch *b)
   for (size_t i = 0; i < b->n_accts; i++)
     acct_clear(&b->accts[i]);
   free(b->accts);
+  for (size_t i = 0; i < b->n_ids; i++)
+    free(b->ids[i]);
   free(b->ids);
   free(b->state);
   free(b->gets);
@@ -395,6 +399,14 @@ static void on_list(void *arg, const tg_composio_result *res, const tg_composio_
     finish(b);
 }
 
+static int has(char *const *arr, size_t n, const char *s)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(arr[i], s) == 0)
+      return 1;
+  return 0;
+}
+
 static int add_unique(const char **arr, size_t *n, const char *s)
 {
   for (size_t i = 0; i < *n; i++)
@@ -436,7 +448,11 @@ static int start_batch(user_entry *u)
       const tg_check_row *row = net_row(w, json_string_value(v));
       if (!row)
         continue;
-      add_unique(b->ids, &b->n_ids, row->composio_account_id);
+      if (!has(b->ids, b->n_ids, row->composio_account_id)) {
+        if (!(b->ids[b->n_ids] = strdup(row->composio_account_id)))
+          goto fail;
+        b->n_ids++;
+      }
       if (row->toolkit_slug && *row->toolkit_slug)
         add_unique(slugs, &n_slugs, row->toolkit_slug);
     }

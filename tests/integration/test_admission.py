@@ -254,5 +254,29 @@ def test_coalescing_shares_only_fresh_calls():
         assert m["toolgate_check_duration_ms_count"] - m0["toolgate_check_duration_ms_count"] == n
 
 
+def test_shared_call_rate_limited_answers_every_waiter():
+    with Stack(mcp=False) as s:
+        s.connect("alice")
+        wf = s.create_workflow()
+        path = "/api/workflows/%s/run" % wf
+        before = sim_stats(s)
+        s.sim("POST", "/_sim/latency", {"ms": 400})
+        first = {}
+        t = threading.Thread(target=lambda: first.update(r=s.gw("POST", path, {"inputs": INPUTS})))
+        t.start()
+        deadline = time.monotonic() + 5
+        while sim_stats(s)["list"] == before["list"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # the next (shared) call is rate limited: every waiter sharing it gets the 503
+        s.sim("POST", "/_sim/fail", {"count": 1, "status": 429, "retry_after": 1})
+        rest = concurrently([lambda: s.gw("POST", path, {"inputs": INPUTS})] * 4)
+        t.join(10)
+        s.sim("POST", "/_sim/latency", {"ms": 0})
+        assert first["r"][0] == 202, first
+        assert all(r[0] == 503 and r[1]["retry-after"] == "1" for r in rest), rest
+        after = sim_stats(s)
+        assert after["list"] - before["list"] == 2 and after["get"] == before["get"], after
+
+
 if __name__ == "__main__":
     main(dict(globals()))
