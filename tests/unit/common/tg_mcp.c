@@ -634,13 +634,15 @@ static char *h_status(tctx *t, conn *c, req_rec *r)
   const char *name = json_string_value(json_object_get(json_object_get(r->msg, "params"), "name"));
   if (mine)
     return out;
+  if (strcmp(r->verb, "GET") == 0) /* the resume of "cut": this server keeps no streams */
+    return json_resp(405, NULL, "{}");
   t->calls++;
   if (strcmp(name, "limited") == 0)
     return json_resp(429, "Retry-After: 7\r\n", "{}");
   if (strcmp(name, "denied") == 0)
     return json_resp(401, NULL, "{}");
   if (strcmp(name, "cut") == 0) /* SSE that ends with only the priming event */
-    return sse_resp(NULL, "id: p\ndata: \n\n");
+    return sse_resp(NULL, "id: p\nretry: 10\ndata: \n\n");
   return sse_resp(NULL, "event: message\ndata: {not json\n\n");
 }
 
