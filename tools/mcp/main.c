@@ -54,7 +54,8 @@ static void usage(FILE *f)
       "                      CallToolResult; exit 2 when it has isError:true\n"
       "  --header 'N: v'     extra HTTP header on every request (repeatable; never printed)\n"
       "  --timeout MS        per-request timeout (default 30000)\n"
-      "  --notifications     print server notifications (progress, list_changed) on stderr\n"
+      "  --notifications     ask for progress of the call; print it and server notifications\n"
+      "                      (list_changed, logging) on stderr\n"
       "  --bench N           call TOOL N times (after 50 warm-up calls) in one session and print\n"
       "                      one JSON line: calls/s, latency p50/p99, CPU ms per call\n"
       "  --concurrency C     calls in flight during --bench (default 1)\n"
@@ -94,6 +95,16 @@ static void on_notify(void *arg, const char *method, json_t *params)
   (void)arg;
   fprintf(stderr, "notification: %s %s\n", method, text ? text : "");
   free(text);
+}
+
+static void on_progress(void *arg, double progress, double total, const char *message)
+{
+  (void)arg;
+  if (total >= 0)
+    fprintf(stderr, "progress: %g/%g%s%s\n", progress, total, message ? " " : "",
+            message ? message : "");
+  else
+    fprintf(stderr, "progress: %g%s%s\n", progress, message ? " " : "", message ? message : "");
 }
 
 static void on_tools(void *arg, const tg_mcp_error *err, json_t *tools)
@@ -346,7 +357,8 @@ int main(int argc, char **argv)
   } else if (scenario && strcmp(scenario, "initialize") == 0 && !tool) {
     rc = tg_mcp_connect(c.mcp, on_connected, &c);
   } else {
-    rc = tool ? tg_mcp_call_tool(c.mcp, tool, args, on_result, &c)
+    rc = tool ? tg_mcp_call_tool_ex(c.mcp, tool, args, notifications ? on_progress : NULL,
+                                    on_result, &c, NULL)
               : tg_mcp_list_tools(c.mcp, on_tools, &c);
   }
   if (rc) {
