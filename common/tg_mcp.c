@@ -73,6 +73,7 @@ struct tg_mcp_client {
   char **extra; /* "Name: value" lines from the options; never logged */
   size_t n_extra;
   long timeout_ms;
+  size_t max_event, max_response; /* bytes */
   char *client_name, *client_version;
   int state;
   unsigned gen; /* bumped each time a session becomes ready */
@@ -822,7 +823,7 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
       r->mode = MODE_ERRBODY;
     } else if (ct && starts_with_ci(ct, "text/event-stream")) {
       r->mode = MODE_SSE;
-      tg_sse_init(&r->sse, MAX_EVENT_BYTES, on_sse_event, r);
+      tg_sse_init(&r->sse, r->m->max_event, on_sse_event, r);
     } else if (!ct || starts_with_ci(ct, "application/json")) {
       r->mode = MODE_JSON;
     } else {
@@ -833,10 +834,10 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
   }
   /* A long-lived GET stream is capped per event, not in total. */
   if (!r->is_listen &&
-      (__builtin_add_overflow(r->total, len, &r->total) || r->total > MAX_RESPONSE_BYTES)) {
+      (__builtin_add_overflow(r->total, len, &r->total) || r->total > r->m->max_response)) {
     r->fail_err = TG_ETOOBIG;
-    snprintf(r->fail_msg, sizeof r->fail_msg, "%s: response exceeds %u bytes", r->method,
-             MAX_RESPONSE_BYTES);
+    snprintf(r->fail_msg, sizeof r->fail_msg, "%s: response exceeds %zu bytes", r->method,
+             r->m->max_response);
     return TG_ETOOBIG;
   }
   switch (r->mode) {
@@ -849,7 +850,7 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
     return 0;
   case MODE_JSON:
     rc = buf_add(&r->buf, &r->buf_len, &r->buf_cap, buf, len,
-                 r->is_listen ? MAX_EVENT_BYTES : MAX_RESPONSE_BYTES);
+                 r->is_listen ? r->m->max_event : r->m->max_response);
     if (rc) {
       r->fail_err = rc;
       snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method, tg_strerror(rc));
@@ -1529,6 +1530,8 @@ int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_op
     m->n_extra++;
   }
   m->listen = opt->listen;
+  m->max_event = opt->max_event_bytes ? opt->max_event_bytes : MAX_EVENT_BYTES;
+  m->max_response = opt->max_response_bytes ? opt->max_response_bytes : MAX_RESPONSE_BYTES;
   m->on_notify = opt->on_notify;
   m->notify_arg = opt->notify_arg;
   m->notes_tail = &m->notes;

@@ -41,6 +41,9 @@ typedef struct tg_mcp_options {
                                  server-initiated messages (404/405 = the server has none) */
   tg_mcp_notify_cb on_notify; /* server notifications (may be NULL: they are dropped) */
   void *notify_arg;
+  size_t max_event_bytes;    /* cap on one SSE event; 0 = 4 MiB */
+  size_t max_response_bytes; /* cap on one response body (JSON, or a request's SSE stream);
+                                0 = 16 MiB */
 } tg_mcp_options;
 
 /* Why a call failed. */
