@@ -192,7 +192,8 @@ void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const 
 static char *redact_url(const char *url)
 {
   size_t n = strlen(url);
-  char *out = malloc(n + 1 + 16 * (n / 2 + 1)), *o = out;
+  /* Worst case: every query byte is an empty parameter ("&") → "=REDACTED&": 10 bytes. */
+  char *out = malloc(10 * n + 16), *o = out;
   const char *p = url, *scheme = strstr(url, "://"), *q;
   if (!out)
     return NULL;
