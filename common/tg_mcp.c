@@ -265,22 +265,6 @@ static int valid_session_id(const char *s)
   return 1;
 }
 
-/* Retry-After: delta-seconds or an HTTP-date (RFC 9110 §10.2.3) → ms, or -1. */
-static long parse_retry_after(const char *v)
-{
-  char *end;
-  long secs;
-  time_t when;
-  if (!v || !*v)
-    return -1;
-  secs = strtol(v, &end, 10);
-  if (end != v && *end == 0 && secs >= 0)
-    return secs > 86400 ? 86400000L : secs * 1000L;
-  when = curl_getdate(v, NULL);
-  if (when == (time_t)-1)
-    return -1;
-  return when <= time(NULL) ? 0 : (long)(when - time(NULL)) * 1000L;
-}
 
 /* Headers of one request: a POST (with_body) or a GET stream (sse_get, with last_event_id when
  * resuming) or a DELETE; with_session adds Mcp-Session-Id and MCP-Protocol-Version. Returns a
@@ -1031,7 +1015,7 @@ static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
   } else if (status == 429) {
     tg_mcp_error e;
     set_err(&e, TG_ERATELIMIT, status, "%s: HTTP 429, rate limited%s", r->method, detail);
-    e.retry_after_ms = resp->t ? parse_retry_after(tg_http_header(resp->t, "Retry-After")) : -1;
+    e.retry_after_ms = resp->t ? tg_http_retry_after_ms(resp->t) : -1;
     rpc_complete(r, &e, NULL);
   } else {
     rpc_fail(r, TG_EHTTP, status, "%s: HTTP %ld%s", r->method, status, detail);

@@ -23,7 +23,10 @@ import urllib.parse
 
 SRC = os.environ.get("TOOLGATE_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or os.path.join(SRC, "build")
+# ctest passes TOOLGATE_BUILD_DIR; by hand, prefer the test build (scripts/test.sh) if present.
+BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or next(
+    (d for d in (os.path.join(SRC, "build-asan"), os.path.join(SRC, "build")) if os.path.isdir(d)),
+    os.path.join(SRC, "build"))
 PEERS = os.path.join(SRC, "tests", "peers")
 API_KEY = "ak_test_0123456789"
 PROVIDER = "everything"
