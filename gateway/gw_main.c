@@ -143,6 +143,34 @@ static int rotate_secrets(tg_config *cfg)
   return rc ? 1 : 0;
 }
 
+/* --set-mcp-headers <mcp_connections id>: seals the JSON object on stdin ({"Header": "value"},
+ * {} clears) as that connection's per-user secret headers (tg_crypto_store_mcp_headers). For
+ * MCP servers that need a per-user header; Composio's per-user URLs need none. */
+static int set_mcp_headers(tg_config *cfg, const char *id_text)
+{
+  tg_crypto *c = NULL;
+  tg_db *db = NULL;
+  char err[256] = "", *end;
+  long long id = strtoll(id_text, &end, 10);
+  json_t *h = json_loadf(stdin, JSON_REJECT_DUPLICATES, NULL);
+  int rc;
+  if (*end || id <= 0 || !json_is_object(h)) {
+    fprintf(stderr, "toolgate-gateway: usage: --set-mcp-headers <id> < headers.json\n");
+    json_decref(h);
+    return 2;
+  }
+  if ((rc = tg_crypto_new(&c, &cfg->secret_key, &cfg->secret_key_old, err, sizeof err)) == 0 &&
+      (rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
+    rc = tg_crypto_store_mcp_headers(db, c, id, h);
+  if (rc)
+    fprintf(stderr, "toolgate-gateway: cannot store the headers: %s\n",
+            *err ? err : rc == TG_ESTATE ? "TOOLGATE_SECRET_KEY is not set" : tg_strerror(rc));
+  tg_db_close(db);
+  tg_crypto_free(c);
+  json_decref(h);
+  return rc ? 1 : 0;
+}
+
 /* --generate-secret-key: prints a new TOOLGATE_SECRET_KEY value, "<kid>:<base64 32 bytes>". */
 static int generate_secret_key(void)
 {
@@ -159,7 +187,8 @@ static int generate_secret_key(void)
 }
 
 static const char usage[] =
-    "usage: toolgate-gateway [--help | --rotate-secrets | --generate-secret-key]\n"
+    "usage: toolgate-gateway [--help | --rotate-secrets | --generate-secret-key |\n"
+    "                         --set-mcp-headers <mcp_connection id> < headers.json]\n"
     "The toolgate HTTP gateway: OAuth connections through Composio, workflows, run admission.\n"
     "Configured by environment variables:";
 
@@ -178,7 +207,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--generate-secret-key") == 0)
       return sodium_init() < 0 ? 1 : generate_secret_key();
-    if (strcmp(argv[1], "--rotate-secrets") != 0) {
+    if (strcmp(argv[1], "--rotate-secrets") != 0 &&
+        !(strcmp(argv[1], "--set-mcp-headers") == 0 && argc == 3)) {
       fprintf(stderr, "toolgate-gateway: unknown argument %s (try --help)\n", argv[1]);
       return 2;
     }
@@ -193,8 +223,8 @@ int main(int argc, char **argv)
     tg_error("startup_failed", "{s:s}", "reason", "sodium_init failed");
     goto out;
   }
-  if (argc > 1) { /* --rotate-secrets */
-    exit_code = rotate_secrets(&app->cfg);
+  if (argc > 1) { /* --rotate-secrets, --set-mcp-headers */
+    exit_code = argc == 3 ? set_mcp_headers(&app->cfg, argv[2]) : rotate_secrets(&app->cfg);
     tg_config_free(&app->cfg);
     return exit_code;
   }
