@@ -54,6 +54,7 @@ typedef struct tg_config {
   int64_t idle_timeout_ms;      /* TOOLGATE_IDLE_TIMEOUT_MS */
   int64_t max_connections;      /* TOOLGATE_MAX_CONNECTIONS */
   int64_t run_rate_per_min;     /* TOOLGATE_RUN_RATE_PER_MIN: admissions per user; 0 = off */
+  tg_secret webhook_secret;     /* TOOLGATE_WEBHOOK_SECRET */
   int64_t default_credits;      /* TOOLGATE_DEFAULT_CREDITS */
   int64_t run_cost;             /* TOOLGATE_RUN_COST */
   char *worker_id;              /* TOOLGATE_WORKER_ID, default "<hostname>-<pid>" */

@@ -222,6 +222,14 @@ class Stack:
         wait_until(lambda: http("GET", self.gw_url + "/healthz")[0] == 200, 10, "gateway")
         return p
 
+    def restart_gateway(self, extra_env=None, sig=signal.SIGTERM):
+        """Stops the gateway (it must exit 0) and starts a new one on the same port and DB."""
+        rc = self.procs.pop("gateway").stop(sig)
+        assert sig != signal.SIGTERM or rc == 0, "gateway exited with %s" % rc
+        os.rename(os.path.join(self.tmp, "gateway.log"),
+                  os.path.join(self.tmp, "gateway.%d.log" % time.monotonic_ns()))
+        return self.start_gateway(extra_env)
+
     def start_worker(self, extra_env=None, args=()):
         n = len(self.workers)
         env = dict(self.env, TOOLGATE_WORKER_ID="worker-%d" % n, **(extra_env or {}))
