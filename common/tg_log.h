@@ -43,7 +43,6 @@ int tg_log_is_secret_key(const char *key);
  * that stores or returns caller-supplied JSON (tool arguments, headers). */
 json_t *tg_redact(const json_t *v);
 
-
 /*
  * The secret guard, at compile time: every argument of tg_log / tg_debug / tg_info / tg_warn /
  * tg_error is checked with _Generic, and passing a tg_secret (or a pointer to one) is a
@@ -53,13 +52,22 @@ json_t *tg_redact(const json_t *v);
  * tests/integration/test_security_logguard.py compiles a violation and expects the error.
  */
 #define TG_LOG_NOT_SECRET_(x)                                                                      \
-  _Static_assert(!_Generic((x), tg_secret: 1, tg_secret *: 1, const tg_secret *: 1, default: 0), \
-                 "a tg_secret must not be passed to a log function");
-#define TG_LOG_NARG_(...) TG_LOG_NARG_N_(__VA_ARGS__, 48,47,46,45,44,43,42,41,40,39,38,37,36,35,34,33,32,31,30,29,28,27,26,25,24,23,22,21,20,19,18,17,16,15,14,13,12,11,10,9,8,7,6,5,4,3,2,1)
-#define TG_LOG_NARG_N_(_1,_2,_3,_4,_5,_6,_7,_8,_9,_10,_11,_12,_13,_14,_15,_16,_17,_18,_19,_20,_21,_22,_23,_24,_25,_26,_27,_28,_29,_30,_31,_32,_33,_34,_35,_36,_37,_38,_39,_40,_41,_42,_43,_44,_45,_46,_47,_48, n, ...) n
+  _Static_assert(                                                                                  \
+      !_Generic((x), tg_secret : 1, tg_secret * : 1, const tg_secret * : 1, default : 0),          \
+      "a tg_secret must not be passed to a log function");
+#define TG_LOG_NARG_(...)                                                                          \
+  TG_LOG_NARG_N_(__VA_ARGS__, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32,  \
+                 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,   \
+                 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+#define TG_LOG_NARG_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, \
+                       _18, _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32,  \
+                       _33, _34, _35, _36, _37, _38, _39, _40, _41, _42, _43, _44, _45, _46, _47,  \
+                       _48, n, ...)                                                                \
+  n
 #define TG_LOG_CAT_(a, b) a##b
 #define TG_LOG_XCAT_(a, b) TG_LOG_CAT_(a, b)
-#define TG_LOG_FOREACH_(m, ...) TG_LOG_XCAT_(TG_LOG_EACH_, TG_LOG_XCAT_(TG_LOG_NARG_(__VA_ARGS__), _))(m, __VA_ARGS__)
+#define TG_LOG_FOREACH_(m, ...)                                                                    \
+  TG_LOG_XCAT_(TG_LOG_EACH_, TG_LOG_XCAT_(TG_LOG_NARG_(__VA_ARGS__), _))(m, __VA_ARGS__)
 #define TG_LOG_EACH_1_(m, x) m(x)
 #define TG_LOG_EACH_2_(m, x, ...) m(x) TG_LOG_EACH_1_(m, __VA_ARGS__)
 #define TG_LOG_EACH_3_(m, x, ...) m(x) TG_LOG_EACH_2_(m, __VA_ARGS__)

@@ -165,7 +165,9 @@ static int set_mcp_headers(tg_config *cfg, const char *id_text)
     rc = tg_crypto_store_mcp_headers(db, c, id, h);
   if (rc)
     fprintf(stderr, "toolgate-gateway: cannot store the headers: %s\n",
-            *err ? err : rc == TG_ESTATE ? "TOOLGATE_SECRET_KEY is not set" : tg_strerror(rc));
+            *err              ? err
+            : rc == TG_ESTATE ? "TOOLGATE_SECRET_KEY is not set"
+                              : tg_strerror(rc));
   tg_db_close(db);
   tg_crypto_free(c);
   json_decref(h);

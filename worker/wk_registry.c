@@ -246,8 +246,8 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
           reg->w->crypto, json_integer_value(json_object_get(a, "mcp_id")), r->user_id,
           json_string_value(json_object_get(a, "headers_enc_hex")), &secret_headers);
       if (drc) {
-        tg_warn("mcp_headers_undecryptable", "{s:s, s:s, s:s}", "user_id", r->user_id,
-                "provider", provider, "error", tg_errname(drc));
+        tg_warn("mcp_headers_undecryptable", "{s:s, s:s, s:s}", "user_id", r->user_id, "provider",
+                provider, "error", tg_errname(drc));
         snprintf(err, errlen, "provider %s: the stored MCP headers cannot be decrypted (%s)",
                  provider, tg_errname(drc));
         return NULL;
