@@ -5,6 +5,7 @@
  */
 #include "tg_config.h"
 #include "tg_err.h"
+#include "tg_log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,7 +51,23 @@ static const var vars[] = {
      "Standard Webhooks secret of Composio's webhook subscription (whsec_<base64> or raw; "
      "secret); unset: POST /api/webhooks/composio answers 503"},
     {"TOOLGATE_SECRET_KEY", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "key for secrets at rest (secret)"},
+     "key for secrets at rest: [<kid>:]<base64 of 32 bytes> (secret; see README Security)"},
+    {"TOOLGATE_SECRET_KEY_OLD", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
+     "previous secrets-at-rest key, still accepted for reading during a rotation (secret)"},
+    {"TOOLGATE_MAX_URL_BYTES", "8192", TG_PROG_GATEWAY, "request target cap in bytes (414)"},
+    {"TOOLGATE_MAX_HEADER_BYTES", "16384", TG_PROG_GATEWAY,
+     "cap on all header names + values in bytes (431)"},
+    {"TOOLGATE_MAX_HEADERS", "64", TG_PROG_GATEWAY, "cap on the number of headers (431)"},
+    {"TOOLGATE_MAX_BODY_BYTES", "1048576", TG_PROG_GATEWAY, "request body cap in bytes (413)"},
+    {"TOOLGATE_HEADER_TIMEOUT_MS", "10000", TG_PROG_GATEWAY,
+     "request line + headers must arrive within this many ms (408)"},
+    {"TOOLGATE_BODY_TIMEOUT_MS", "30000", TG_PROG_GATEWAY,
+     "a request body must arrive within this many ms (408)"},
+    {"TOOLGATE_IDLE_TIMEOUT_MS", "60000", TG_PROG_GATEWAY, "keep-alive idle timeout in ms"},
+    {"TOOLGATE_MAX_CONNECTIONS", "1024", TG_PROG_GATEWAY, "open client connections at most"},
+    {"TOOLGATE_RUN_RATE_PER_MIN", "60", TG_PROG_GATEWAY,
+     "run admissions per user per minute (token bucket, burst = the same number; 429 with "
+     "Retry-After over it); 0 disables"},
     {"TOOLGATE_DEFAULT_CREDITS", "100", TG_PROG_GATEWAY, "credits a new user starts with"},
     {"TOOLGATE_RUN_COST", "1", TG_PROG_GATEWAY, "credits debited per admitted run"},
     {"TOOLGATE_WORKER_ID", "<hostname>-<pid>", TG_PROG_WORKER, "this worker's name in claimed_by"},
@@ -183,6 +200,7 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   c->ui_url = get_str("TOOLGATE_UI_URL");
   c->jwt_secret.value_ = get_str("TOOLGATE_JWT_SECRET");
   c->secret_key.value_ = get_str("TOOLGATE_SECRET_KEY");
+  c->secret_key_old.value_ = get_str("TOOLGATE_SECRET_KEY_OLD");
   c->webhook_secret.value_ = get_str("TOOLGATE_WEBHOOK_SECRET");
   c->log_level = get_str("TOOLGATE_LOG_LEVEL");
   c->worker_id = getenv("TOOLGATE_WORKER_ID") && *getenv("TOOLGATE_WORKER_ID")
@@ -223,10 +241,24 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_LEASE_MS", &c->lease_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_WORKER_CONCURRENCY", &c->concurrency, err, errlen)) ||
         (rc = get_int("TOOLGATE_MCP_TIMEOUT_MS", &c->mcp_timeout_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_COMPOSIO_TIMEOUT_MS", &c->composio_timeout_ms, err, errlen)))
+        (rc = get_int("TOOLGATE_COMPOSIO_TIMEOUT_MS", &c->composio_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_URL_BYTES", &c->max_url_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_HEADER_BYTES", &c->max_header_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_HEADERS", &c->max_headers, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_BODY_BYTES", &c->max_body_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_HEADER_TIMEOUT_MS", &c->header_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_BODY_TIMEOUT_MS", &c->body_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_IDLE_TIMEOUT_MS", &c->idle_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_CONNECTIONS", &c->max_connections, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_RATE_PER_MIN", &c->run_rate_per_min, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
   }
+  tg_log_add_secret(c->composio_api_key.value_); /* scrubbed from every log line */
+  tg_log_add_secret(c->jwt_secret.value_);
+  tg_log_add_secret(c->secret_key.value_);
+  tg_log_add_secret(c->secret_key_old.value_);
+  tg_log_add_secret(c->webhook_secret.value_);
   if (c->concurrency < 1)
     c->concurrency = 1;
   if ((prog & (TG_PROG_GATEWAY | TG_PROG_WORKER)) && (rc = load_providers(c, err, errlen)))
@@ -247,6 +279,7 @@ void tg_config_free(tg_config *c)
   free(c->ui_url);
   free(c->jwt_secret.value_);
   free(c->secret_key.value_);
+  free(c->secret_key_old.value_);
   free(c->webhook_secret.value_);
   free(c->worker_id);
   free(c->log_level);

@@ -44,6 +44,16 @@ typedef struct tg_config {
   int trust_user_header;        /* TOOLGATE_TRUST_USER_HEADER */
   tg_secret jwt_secret;         /* TOOLGATE_JWT_SECRET */
   tg_secret secret_key;         /* TOOLGATE_SECRET_KEY */
+  tg_secret secret_key_old;     /* TOOLGATE_SECRET_KEY_OLD (during a rotation) */
+  int64_t max_url_bytes;        /* TOOLGATE_MAX_URL_BYTES (gateway HTTP limits, tg_httpd) */
+  int64_t max_header_bytes;     /* TOOLGATE_MAX_HEADER_BYTES */
+  int64_t max_headers;          /* TOOLGATE_MAX_HEADERS */
+  int64_t max_body_bytes;       /* TOOLGATE_MAX_BODY_BYTES */
+  int64_t header_timeout_ms;    /* TOOLGATE_HEADER_TIMEOUT_MS */
+  int64_t body_timeout_ms;      /* TOOLGATE_BODY_TIMEOUT_MS */
+  int64_t idle_timeout_ms;      /* TOOLGATE_IDLE_TIMEOUT_MS */
+  int64_t max_connections;      /* TOOLGATE_MAX_CONNECTIONS */
+  int64_t run_rate_per_min;     /* TOOLGATE_RUN_RATE_PER_MIN: admissions per user; 0 = off */
   tg_secret webhook_secret;     /* TOOLGATE_WEBHOOK_SECRET */
   int64_t default_credits;      /* TOOLGATE_DEFAULT_CREDITS */
   int64_t run_cost;             /* TOOLGATE_RUN_COST */

@@ -13,6 +13,7 @@
 #include "tg_check.h"
 #include "tg_composio.h"
 #include "tg_config.h"
+#include "tg_crypto.h"
 #include "tg_db.h"
 #include "tg_dbq.h"
 #include "tg_err.h"
@@ -31,6 +32,7 @@
 #define GW_POLL_TOTAL_MS 10000 /* callback: give up polling for ACTIVE after this long */
 
 typedef struct gw_waiter gw_waiter;
+typedef struct gw_ratelimit gw_ratelimit;
 
 typedef struct gw_app {
   uv_loop_t *loop;
@@ -41,6 +43,8 @@ typedef struct gw_app {
   tg_composio *composio;
   int stopping;       /* set by SIGTERM/SIGINT: no new work, wake waiters */
   gw_waiter *waiters; /* requests sleeping on a timer (callback polling) */
+  tg_crypto *crypto;       /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
+  gw_ratelimit *runlimit;  /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
   json_t *status_cache; /* gw_status.c: "user\x1fprovider" -> {r: result, at: uv_now ms} */
   struct gw_sync *sync; /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
@@ -118,6 +122,21 @@ int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
 
 /* Maps a Composio account status to ours (INITIATED/INITIALIZING → PENDING; unknown → NULL). */
 const char *gw_status_from_composio(const char *composio_status);
+
+/* --- Per-user admission rate limit (gw_ratelimit.c): token buckets, loop thread only. --- */
+
+/* A limiter allowing per_min admissions per user per minute (burst per_min); *out NULL when
+ * per_min is 0 (no limit). TG_ENOMEM. */
+int gw_ratelimit_new(gw_ratelimit **out, int64_t per_min);
+void gw_ratelimit_free(gw_ratelimit *rl); /* NULL-safe */
+
+/* Takes one token of user's bucket at now_ms: 0, or TG_ERATELIMIT with *retry_after_s (>= 1)
+ * the seconds until one is available. rl NULL always admits. */
+int gw_ratelimit_take(gw_ratelimit *rl, const char *user, uint64_t now_ms, int64_t *retry_after_s);
+
+/* Router helper: 0 to go on, or answers 429 rate_limited with Retry-After itself and returns
+ * TG_ERATELIMIT (the request is then gone). */
+int gw_ratelimit_admit(gw_app *app, tg_httpd_req *req, const char *user);
 
 /* --- Routes (gw_router.c dispatches to these). --- */
 void gw_route(tg_httpd_req *req, void *arg); /* the tg_httpd handler; arg is the gw_app */

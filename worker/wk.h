@@ -17,6 +17,7 @@
 #include "tg_check.h"
 #include "tg_composio.h"
 #include "tg_config.h"
+#include "tg_crypto.h"
 #include "tg_dbq.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
@@ -69,6 +70,7 @@ struct wk_worker {
   tg_http_client *http;
   tg_composio *composio;
   wk_registry *reg;
+  tg_crypto *crypto; /* secrets at rest (per-user MCP headers); NULL without a key */
   uv_timer_t poll;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;

@@ -29,7 +29,8 @@ int wk_guard_load_rows(tg_db *db, wk_run *r)
   r->accounts = tg_db_query(
       db, &err,
       "SELECT c.id AS account_id, c.provider, c.status, c.composio_account_id, c.version, "
-      "a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS has_headers "
+      "a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS has_headers, m.id AS mcp_id, "
+      "hex(m.headers_enc) AS headers_enc_hex "
       "FROM connected_accounts c JOIN auth_configs a ON a.id = c.auth_config_id "
       "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id "
       "WHERE c.user_id = ?1 ORDER BY c.provider",

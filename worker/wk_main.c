@@ -170,6 +170,12 @@ int main(int argc, char **argv)
   if (w.cfg.poll_ms < 1)
     w.cfg.poll_ms = 1;
   tg_log_init("worker", tg_log_level_parse(w.cfg.log_level));
+  if (tg_crypto_startup(&w.cfg, &w.crypto, NULL, err, sizeof err) != 0) {
+    fprintf(stderr, "toolgate-worker: refusing to start: %s\n", err);
+    tg_error("startup_failed", "{s:s, s:s}", "reason", "secrets at rest", "detail", err);
+    tg_config_free(&w.cfg);
+    return 2;
+  }
 
   if (uv_loop_init(&loop) != 0) {
     tg_config_free(&w.cfg);
@@ -228,6 +234,7 @@ fail_loop:
   }
   if (code == 0)
     tg_info("worker_stopped", NULL);
+  tg_crypto_free(w.crypto);
   tg_config_free(&w.cfg);
   return code;
 }

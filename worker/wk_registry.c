@@ -152,33 +152,48 @@ static const json_t *account_of(const wk_run *r, const char *provider)
   return NULL;
 }
 
-static tg_mcp_client *build(wk_registry *reg, const char *url, char *err, size_t errlen)
+/* "<name>: <value>" in a new string, or NULL. */
+static char *header_line(const char *name, const char *value)
+{
+  size_t n = strlen(name) + 2 + strlen(value) + 1;
+  char *s = malloc(n);
+  if (s)
+    snprintf(s, n, "%s: %s", name, value);
+  return s;
+}
+
+static tg_mcp_client *build(wk_registry *reg, const char *url, const json_t *secret_headers,
+                            char *err, size_t errlen)
 {
   wk_worker *w = reg->w;
   const char *key = tg_secret_reveal(&w->cfg.composio_api_key);
-  char *hdr = NULL;
-  const char *headers[2] = {NULL, NULL};
+  size_t n_hdr = 0, cap = json_object_size(secret_headers) + 2;
+  char **lines = calloc(cap, sizeof *lines);
   tg_mcp_options opt = {0};
   tg_mcp_client *m = NULL;
-  int rc;
+  const char *k;
+  json_t *v;
+  int rc = TG_ENOMEM;
 
-  if (key && *key) {
-    size_t n = strlen("x-api-key: ") + strlen(key) + 1;
-    if (!(hdr = malloc(n))) {
-      snprintf(err, errlen, "out of memory");
-      return NULL;
-    }
-    snprintf(hdr, n, "x-api-key: %s", key);
-    headers[0] = hdr;
+  if (!lines)
+    goto done;
+  if (key && *key && !(lines[n_hdr++] = header_line("x-api-key", key)))
+    goto done;
+  /* Per-user headers decrypted from mcp_connections.headers_enc (tg_crypto). */
+  json_object_foreach((json_t *)secret_headers, k, v)
+  {
+    if (!(lines[n_hdr++] = header_line(k, json_string_value(v))))
+      goto done;
   }
   opt.url = url;
-  opt.headers = headers;
+  opt.headers = (const char *const *)lines;
   opt.request_timeout_ms = (long)w->cfg.mcp_timeout_ms;
   rc = tg_mcp_client_new(&m, w->http, &opt);
-  if (hdr) {
-    memset(hdr, 0, strlen(hdr)); /* the client keeps its own copy */
-    free(hdr);
-  }
+done:
+  for (size_t i = 0; lines && i < n_hdr; i++)
+    if (lines[i])
+      tg_crypto_wipe_free(lines[i], strlen(lines[i])); /* the client keeps its own copy */
+  free(lines);
   if (rc) {
     snprintf(err, errlen, "cannot create the MCP client: %s", tg_strerror(rc));
     return NULL;
@@ -190,6 +205,7 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
                                size_t errlen)
 {
   const json_t *a = account_of(r, provider);
+  json_t *secret_headers = NULL; /* decrypted, only while the client is built */
   const char *status, *url;
   int64_t version;
   wk_client *c;
@@ -203,12 +219,6 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
   version = json_integer_value(json_object_get(a, "version"));
   if (!status || strcmp(status, "ACTIVE") != 0) {
     snprintf(err, errlen, "provider %s connection is %s", provider, status ? status : "unknown");
-    return NULL;
-  }
-  if (json_integer_value(json_object_get(a, "has_headers"))) {
-    /* Encrypted per-user headers are not supported in this version. */
-    tg_warn("mcp_headers_unsupported", "{s:s, s:s}", "user_id", r->user_id, "provider", provider);
-    snprintf(err, errlen, "provider %s: per-user MCP headers are not supported", provider);
     return NULL;
   }
   if (!url || !*url) {
@@ -230,16 +240,32 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
     break;
   }
   if (!c) {
+    /* Per-user secret headers: decrypted (tg_crypto) only to build the client. */
+    if (json_integer_value(json_object_get(a, "has_headers"))) {
+      int drc = tg_crypto_open_mcp_headers_hex(
+          reg->w->crypto, json_integer_value(json_object_get(a, "mcp_id")), r->user_id,
+          json_string_value(json_object_get(a, "headers_enc_hex")), &secret_headers);
+      if (drc) {
+        tg_warn("mcp_headers_undecryptable", "{s:s, s:s, s:s}", "user_id", r->user_id, "provider",
+                provider, "error", tg_errname(drc));
+        snprintf(err, errlen, "provider %s: the stored MCP headers cannot be decrypted (%s)",
+                 provider, tg_errname(drc));
+        return NULL;
+      }
+    }
     if (!(c = calloc(1, sizeof *c)) || !(c->user_id = strdup(r->user_id)) ||
         !(c->provider = strdup(provider))) {
       if (c) {
         free(c->user_id);
         free(c);
       }
+      json_decref(secret_headers);
       snprintf(err, errlen, "out of memory");
       return NULL;
     }
-    if (!(c->mcp = build(reg, url, err, errlen))) {
+    c->mcp = build(reg, url, secret_headers, err, errlen);
+    json_decref(secret_headers);
+    if (!c->mcp) {
       free(c->user_id);
       free(c->provider);
       free(c);

@@ -63,6 +63,48 @@ def http(method, url, body=None, headers=None, timeout=15):
     return resp.status, rh, payload
 
 
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(sub, secret, exp_in=300, alg="HS256", sign=True, **claims):
+    """An HS256 compact JWT made with the standard library (independent of tg_jwt)."""
+    import hashlib
+    import hmac
+    body = dict(claims)
+    if sub is not None:
+        body["sub"] = sub
+    if exp_in is not None:
+        body["exp"] = int(time.time()) + exp_in
+    head = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    pay = b64url(json.dumps(body).encode())
+    signing = ("%s.%s" % (head, pay)).encode()
+    sig = b64url(hmac.new(secret.encode(), signing, hashlib.sha256).digest()) if sign else ""
+    return "%s.%s.%s" % (head, pay, sig)
+
+
+def raw(port, data, timeout=5, shut=True):
+    """Sends raw bytes on a new connection and returns everything read until EOF or timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out
+
+
 def wait_until(pred, timeout, what, interval=0.05):
     deadline = time.monotonic() + timeout
     last = None
