@@ -252,5 +252,41 @@ def test_kill9_mid_run_another_worker_finishes_after_the_lease():
         assert second >= lease, (second, lease)  # taken over only once the lease had expired
 
 
+def test_locked_database_does_not_stall_calls_in_flight():
+    with Stack(peer=True, extra_env={"TOOLGATE_WORKER_CONCURRENCY": "2"}) as s:
+        setup(s)
+        wf = s.create_workflow(flow(("sleep", {"ms": 300})))
+        s.start_worker()
+        run_id = admit(s, wf)
+        wait_until(lambda: calls(s, "sleep"), 15, "the call to go out")
+        lock = s.db()
+        lock.isolation_level = None
+        lock.execute("BEGIN EXCLUSIVE")  # every write of the worker now waits (busy timeout)
+        time.sleep(1.5)
+        lock.execute("COMMIT")
+        lock.close()
+        assert s.wait_run(run_id)["status"] == "succeeded"
+        d = s.query("SELECT duration_ms, completed_at - executed_at AS recorded_after "
+                    "FROM tool_executions WHERE run_id=?", run_id)[0]
+        assert d["recorded_after"] >= 1000, d  # the completion did wait for the lock ...
+        # ... but the answer was taken off the socket on time meanwhile.
+        assert 300 <= d["duration_ms"] < 900, d
+
+
+def test_sigterm_finishes_in_flight_within_grace_and_claims_nothing_more():
+    env = {"TOOLGATE_SHUTDOWN_GRACE_MS": "5000", "TOOLGATE_WORKER_CONCURRENCY": "1"}
+    with Stack(peer=True, extra_env=env) as s:
+        setup(s)
+        wf = s.create_workflow(flow(("sleep", {"ms": 700})))
+        w = s.start_worker()
+        first = admit(s, wf)
+        wait_until(lambda: calls(s, "sleep"), 15, "the call to go out")
+        second = admit(s, wf)
+        assert w.stop() == 0, w.text()[-2000:]
+        assert run_row(s, first)["status"] == "succeeded"  # finished within the grace period
+        row = run_row(s, second)
+        assert row["status"] == "queued" and row["attempt"] == 0, row  # never claimed
+
+
 if __name__ == "__main__":
     main(dict(globals()))
