@@ -26,13 +26,18 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
+/* Two scalar subqueries rather than one OR: each walks its own index (workflow_runs_lease,
+ * workflow_runs_queue) and stops at the first row, so a claim costs O(log n) however many runs
+ * are queued or finished. (The OR form made SQLite collect and sort every queued row: 1 ms per
+ * claim at 3,000 queued, see bench/worker.) Expired leases go first: they have waited longest. */
 static const char CLAIM_SQL[] =
     "UPDATE workflow_runs SET status = 'running', attempt = attempt + 1, claimed_by = ?1, "
     "lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-    "WHERE id = (SELECT id FROM workflow_runs "
-    "WHERE (status = 'queued' AND available_at <= ?2) "
-    "OR (status = 'running' AND lease_expires_at < ?2) "
-    "ORDER BY available_at, created_at LIMIT 1) "
+    "WHERE id = coalesce("
+    "(SELECT id FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?2 "
+    "ORDER BY lease_expires_at LIMIT 1), "
+    "(SELECT id FROM workflow_runs WHERE status = 'queued' AND available_at <= ?2 "
+    "ORDER BY available_at LIMIT 1)) "
     "RETURNING id, workflow_id, user_id, inputs AS inputs_json, metadata AS metadata_json, "
     "attempt, cost";
 
