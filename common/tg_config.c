@@ -46,6 +46,9 @@ static const var vars[] = {
      "1: take the user id from X-User-Id (development, or behind an authenticating proxy)"},
     {"TOOLGATE_JWT_SECRET", NULL, TG_PROG_GATEWAY,
      "HS256 secret for Authorization: Bearer tokens (secret)"},
+    {"TOOLGATE_WEBHOOK_SECRET", NULL, TG_PROG_GATEWAY,
+     "Standard Webhooks secret of Composio's webhook subscription (whsec_<base64> or raw; "
+     "secret); unset: POST /api/webhooks/composio answers 503"},
     {"TOOLGATE_SECRET_KEY", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
      "key for secrets at rest (secret)"},
     {"TOOLGATE_DEFAULT_CREDITS", "100", TG_PROG_GATEWAY, "credits a new user starts with"},
@@ -192,6 +195,7 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   c->ui_url = get_str("TOOLGATE_UI_URL");
   c->jwt_secret.value_ = get_str("TOOLGATE_JWT_SECRET");
   c->secret_key.value_ = get_str("TOOLGATE_SECRET_KEY");
+  c->webhook_secret.value_ = get_str("TOOLGATE_WEBHOOK_SECRET");
   c->log_level = get_str("TOOLGATE_LOG_LEVEL");
   c->worker_id = getenv("TOOLGATE_WORKER_ID") && *getenv("TOOLGATE_WORKER_ID")
                      ? strdup(getenv("TOOLGATE_WORKER_ID"))
@@ -260,6 +264,7 @@ void tg_config_free(tg_config *c)
   free(c->ui_url);
   free(c->jwt_secret.value_);
   free(c->secret_key.value_);
+  free(c->webhook_secret.value_);
   free(c->worker_id);
   free(c->log_level);
   for (size_t i = 0; i < c->n_providers; i++) {

@@ -44,6 +44,7 @@ typedef struct tg_config {
   int trust_user_header;        /* TOOLGATE_TRUST_USER_HEADER */
   tg_secret jwt_secret;         /* TOOLGATE_JWT_SECRET */
   tg_secret secret_key;         /* TOOLGATE_SECRET_KEY */
+  tg_secret webhook_secret;     /* TOOLGATE_WEBHOOK_SECRET */
   int64_t default_credits;      /* TOOLGATE_DEFAULT_CREDITS */
   int64_t run_cost;             /* TOOLGATE_RUN_COST */
   char *worker_id;              /* TOOLGATE_WORKER_ID, default "<hostname>-<pid>" */

@@ -41,6 +41,8 @@ typedef struct gw_app {
   tg_composio *composio;
   int stopping;       /* set by SIGTERM/SIGINT: no new work, wake waiters */
   gw_waiter *waiters; /* requests sleeping on a timer (callback polling) */
+  json_t *status_cache; /* gw_status.c: "user\x1fprovider" -> {r: result, at: uv_now ms} */
+  struct gw_sync *sync; /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
 
 /*
@@ -133,6 +135,45 @@ void gw_workflow_get(gw_app *app, tg_httpd_req *req, const char *user, const cha
 void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id);
 void gw_run_get(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_run_tool_executions(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+
+/* --- OAuth connection lifecycle (issue #3). --- */
+#define GW_STATUS_FRESH_MS 30000 /* GET /api/mcp/auth/status: cache freshness per user+provider */
+
+/* Answers 404 unknown_provider with "known": the configured provider names. */
+void gw_unknown_provider(gw_app *app, tg_httpd_req *req);
+
+/* DELETE /api/mcp/auth/{provider} (gw_auth_manage.c). */
+void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const char *provider);
+/* GET /api/mcp/auth/debug: the caller's connections and MCP endpoints, redacted. */
+void gw_auth_debug(gw_app *app, tg_httpd_req *req, const char *user);
+/* GET /api/mcp/auth/status[?force=1] (gw_status.c). */
+void gw_auth_status(gw_app *app, tg_httpd_req *req, const char *user);
+/* POST /api/webhooks/composio (gw_webhook.c): Standard Webhooks signature, once per id. */
+void gw_webhook_composio(gw_app *app, tg_httpd_req *req);
+
+/* Forgets the cached status of (user, provider); provider NULL: every provider of user. */
+void gw_status_cache_drop(gw_app *app, const char *user, const char *provider);
+
+/*
+ * Work-side: records what Composio reported for connected_accounts row row_id, read at version:
+ * status (ours), status_reason (verbatim, may be NULL), last_checked_at = now (ms). version is
+ * bumped only when status or status_reason changed. Guarded by version: when the row changed in
+ * the meantime nothing is written (*changed = -1). *changed (may be NULL): 1 changed, 0 only
+ * checked_at. Returns 0 or TG_E*.
+ */
+int gw_write_observed(tg_db *db, int64_t row_id, int64_t version, const char *status,
+                      const char *reason, int64_t now, int *changed);
+
+/* Our status for a Composio account (unknown statuses: NULL), and whether it may run tools. A
+ * 404 from Composio is REVOKED / "connected_account_not_found". */
+int gw_account_authorized(const tg_composio_account *a);
+
+/* Starts the background work of gw_sync.c after the server listens: re-sync of ACTIVE
+ * connections with Composio (bounded concurrency; readiness does not wait) and the periodic
+ * cleanup of expired oauth_states and abandoned PENDING accounts (first run at once). Returns 0
+ * or TG_ENOMEM. gw_sync_stop closes its timer (shutdown); in-flight work ends by itself. */
+int gw_sync_start(gw_app *app);
+void gw_sync_stop(gw_app *app);
 
 /* Start-up: upserts auth_configs from the configured providers (synchronously, before the
  * loop runs; the only DB work not in a job). */

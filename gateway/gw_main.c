@@ -106,6 +106,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (app->waiters == w)
       gw_waiter_remove(app, w);
   }
+  gw_sync_stop(app);
   tg_httpd_close(app->httpd, on_httpd_closed, m);
   tg_http_client_close(app->http, on_http_closed, m);
   uv_timer_init(app->loop, &m->drain);
@@ -211,6 +212,9 @@ int main(int argc, char **argv)
           tg_httpd_port(app->httpd), "db", app->cfg.db_path, "providers", (int)app->cfg.n_providers,
           "trust_user_header", app->cfg.trust_user_header);
 
+  if (gw_sync_start(app) != 0) /* background: readiness does not wait for it */
+    tg_warn("resync_failed", "{s:s}", "error", "out of memory");
+
   uv_run(&loop, UV_RUN_DEFAULT);
   exit_code = 0;
 
@@ -224,6 +228,7 @@ out:
   if (loop_ok)
     uv_run(&loop, UV_RUN_DEFAULT);
   tg_composio_free(app->composio);
+  json_decref(app->status_cache);
   if (app->dbq) {
     if (tg_dbq_pending(app->dbq) == 0)
       tg_dbq_free(app->dbq);

@@ -23,7 +23,10 @@ import urllib.parse
 
 SRC = os.environ.get("TOOLGATE_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or os.path.join(SRC, "build")
+# ctest passes TOOLGATE_BUILD_DIR; by hand, prefer the test build (scripts/test.sh) if present.
+BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or next(
+    (d for d in (os.path.join(SRC, "build-asan"), os.path.join(SRC, "build")) if os.path.isdir(d)),
+    os.path.join(SRC, "build"))
 PEERS = os.path.join(SRC, "tests", "peers")
 API_KEY = "ak_test_0123456789"
 PROVIDER = "everything"
@@ -208,6 +211,14 @@ class Stack:
         p = self._start("gateway", [os.path.join(BUILD, "toolgate-gateway")], env)
         wait_until(lambda: http("GET", self.gw_url + "/healthz")[0] == 200, 10, "gateway")
         return p
+
+    def restart_gateway(self, extra_env=None, sig=signal.SIGTERM):
+        """Stops the gateway (it must exit 0) and starts a new one on the same port and DB."""
+        rc = self.procs.pop("gateway").stop(sig)
+        assert sig != signal.SIGTERM or rc == 0, "gateway exited with %s" % rc
+        os.rename(os.path.join(self.tmp, "gateway.log"),
+                  os.path.join(self.tmp, "gateway.%d.log" % time.monotonic_ns()))
+        return self.start_gateway(extra_env)
 
     def start_worker(self, extra_env=None, args=()):
         n = len(self.workers)
