@@ -75,6 +75,18 @@ static const var vars[] = {
     {"TOOLGATE_LEASE_MS", "30000", TG_PROG_WORKER, "lease length in ms (heartbeats extend it)"},
     {"TOOLGATE_WORKER_CONCURRENCY", "4", TG_PROG_WORKER, "runs in flight per worker process"},
     {"TOOLGATE_MCP_TIMEOUT_MS", "30000", TG_PROG_WORKER, "timeout of one MCP request in ms"},
+    {"TOOLGATE_TOOL_RETRIES", "3", TG_PROG_WORKER,
+     "retries of a tool call after a transient failure (connection refused, 5xx, 429, or a "
+     "timeout of a read-only/idempotent tool)"},
+    {"TOOLGATE_RETRY_BASE_MS", "200", TG_PROG_WORKER,
+     "first retry delay in ms; doubles per retry, with jitter (429 Retry-After wins)"},
+    {"TOOLGATE_RUN_DEADLINE_MS", "600000", TG_PROG_WORKER,
+     "a run fails with error_class timeout once it has run this long (ms; 0: no deadline)"},
+    {"TOOLGATE_REGISTRY_MAX", "256", TG_PROG_WORKER,
+     "MCP sessions a worker keeps open for reuse (least recently used closed first)"},
+    {"TOOLGATE_SHUTDOWN_GRACE_MS", "10000", TG_PROG_WORKER,
+     "ms runs in flight may take to finish after SIGTERM/SIGINT before their leases are "
+     "released"},
     {"TOOLGATE_COMPOSIO_TIMEOUT_MS", "10000", TG_PROG_GATEWAY | TG_PROG_WORKER,
      "timeout of one Composio call in ms"},
     {"TOOLGATE_LOG_LEVEL", "info", TG_PROG_ALL, "debug, info, warn or error"},
@@ -250,7 +262,12 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_BODY_TIMEOUT_MS", &c->body_timeout_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_IDLE_TIMEOUT_MS", &c->idle_timeout_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_MAX_CONNECTIONS", &c->max_connections, err, errlen)) ||
-        (rc = get_int("TOOLGATE_RUN_RATE_PER_MIN", &c->run_rate_per_min, err, errlen)))
+        (rc = get_int("TOOLGATE_RUN_RATE_PER_MIN", &c->run_rate_per_min, err, errlen)) ||
+        (rc = get_int("TOOLGATE_TOOL_RETRIES", &c->tool_retries, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RETRY_BASE_MS", &c->retry_base_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_DEADLINE_MS", &c->run_deadline_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_REGISTRY_MAX", &c->registry_max, err, errlen)) ||
+        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", &c->shutdown_grace_ms, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
   }

@@ -63,6 +63,11 @@ typedef struct tg_config {
   int64_t mcp_timeout_ms;       /* TOOLGATE_MCP_TIMEOUT_MS */
   int64_t composio_timeout_ms;  /* TOOLGATE_COMPOSIO_TIMEOUT_MS */
   int64_t concurrency;          /* TOOLGATE_WORKER_CONCURRENCY */
+  int64_t tool_retries;         /* TOOLGATE_TOOL_RETRIES: retries of a transient tool failure */
+  int64_t retry_base_ms;        /* TOOLGATE_RETRY_BASE_MS: first backoff delay */
+  int64_t run_deadline_ms;      /* TOOLGATE_RUN_DEADLINE_MS: 0 = none */
+  int64_t registry_max;         /* TOOLGATE_REGISTRY_MAX: MCP sessions kept per worker */
+  int64_t shutdown_grace_ms;    /* TOOLGATE_SHUTDOWN_GRACE_MS */
   char *log_level;              /* TOOLGATE_LOG_LEVEL */
   tg_provider *providers;       /* sorted by provider name */
   size_t n_providers;

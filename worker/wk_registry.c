@@ -10,6 +10,15 @@
  * The platform Composio API key is added as "x-api-key" when the client is built, from the
  * config; it lives only in the client's memory, never in the database or a log line.
  *
+ * Bounded: at most TOOLGATE_REGISTRY_MAX entries are kept. The list is in most-recently-used
+ * order (acquire moves an entry to the front); when a new entry makes it too long, the least
+ * recently used entries that no run holds are closed, which ends their sessions with an HTTP
+ * DELETE (tg_mcp_close). Entries in use are never evicted, so the bound can be exceeded by the
+ * runs in flight, never more.
+ *
+ * Each entry also caches the session's tool annotations (readOnlyHint / idempotentHint from
+ * tools/list), filled lazily by the executor the first time a call times out.
+ *
  * Closing: tg_mcp_close is never called from inside a tg_mcp callback. Clients to close are put
  * on a "doomed" list and closed from a zero-delay timer on the next loop iteration. An entry
  * with references is only marked stale; the last wk_registry_release closes it. Idle entries
@@ -32,6 +41,7 @@ struct wk_client {
   int refs;
   int stale; /* retired: close when refs reaches 0 */
   uint64_t last_used_ms;
+  json_t *tools; /* tool name -> annotations, or NULL until listed */
 };
 
 typedef struct doomed {
@@ -41,7 +51,8 @@ typedef struct doomed {
 
 struct wk_registry {
   wk_worker *w;
-  wk_client *clients;
+  wk_client *clients; /* most recently used first */
+  size_t n_clients;
   doomed *doomed;
   uv_timer_t defer;
   int closing;  /* tg_mcp_close calls whose on_closed has not run yet */
@@ -128,14 +139,47 @@ static void entry_free(wk_registry *reg, wk_client *c)
   for (pp = &reg->clients; *pp; pp = &(*pp)->next)
     if (*pp == c) {
       *pp = c->next;
+      reg->n_clients--;
       break;
     }
   doom(reg, c->mcp);
+  json_decref(c->tools);
   tg_debug("mcp_client_closed", "{s:s, s:s, s:I}", "user_id", c->user_id, "provider", c->provider,
            "version", (json_int_t)c->version);
   free(c->user_id);
   free(c->provider);
   free(c);
+}
+
+static void move_to_front(wk_registry *reg, wk_client *c)
+{
+  wk_client **pp;
+  if (reg->clients == c)
+    return;
+  for (pp = &reg->clients; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  c->next = reg->clients;
+  reg->clients = c;
+}
+
+/* Closes least recently used idle entries while there are more than the configured maximum. */
+static void evict(wk_registry *reg)
+{
+  size_t max = reg->w->cfg.registry_max > 0 ? (size_t)reg->w->cfg.registry_max : 1;
+  while (reg->n_clients > max) {
+    wk_client *c, *victim = NULL;
+    for (c = reg->clients; c; c = c->next)
+      if (c->refs == 0)
+        victim = c; /* the last idle one is the least recently used */
+    if (!victim)
+      return;
+    tg_debug("mcp_client_evicted", "{s:s, s:s}", "user_id", victim->user_id, "provider",
+             victim->provider);
+    entry_free(reg, victim);
+  }
 }
 
 /* The account row of r's user for provider, or NULL. */
@@ -226,6 +270,7 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
     return NULL;
   }
   for (c = reg->clients; c; c = c->next) {
+    /* Same user AND same provider: an entry is never handed to another user's run. */
     if (c->stale || strcmp(c->user_id, r->user_id) != 0 || strcmp(c->provider, provider) != 0)
       continue;
     if (c->version == version)
@@ -274,15 +319,55 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
     c->version = version;
     c->next = reg->clients;
     reg->clients = c;
+    reg->n_clients++;
+    tg_debug("mcp_client_built", "{s:s, s:s, s:I}", "user_id", r->user_id, "provider", provider,
+             "version", (json_int_t)version);
+  } else {
+    move_to_front(reg, c);
   }
   c->refs++;
   c->last_used_ms = uv_now(reg->w->loop);
+  evict(reg);
   return c;
 }
 
 tg_mcp_client *wk_client_mcp(wk_client *c)
 {
   return c ? c->mcp : NULL;
+}
+
+json_t *wk_client_tools(wk_client *c)
+{
+  return c ? c->tools : NULL;
+}
+
+json_t *wk_tools_annotations(const json_t *tools)
+{
+  json_t *out = json_object(), *t;
+  size_t i;
+  if (!out)
+    return NULL;
+  json_array_foreach(tools, i, t)
+  {
+    const char *name = json_string_value(json_object_get(t, "name"));
+    json_t *a = json_object_get(t, "annotations");
+    if (name)
+      json_object_set_new(out, name, json_is_object(a) ? json_deep_copy(a) : json_object());
+  }
+  return out;
+}
+
+void wk_client_set_tools(wk_client *c, const json_t *tools)
+{
+  if (!c)
+    return;
+  json_decref(c->tools);
+  c->tools = wk_tools_annotations(tools);
+}
+
+size_t wk_registry_size(const wk_registry *reg)
+{
+  return reg->n_clients;
 }
 
 void wk_registry_release(wk_registry *reg, wk_client *c)

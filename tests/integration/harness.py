@@ -124,6 +124,7 @@ class Proc:
         self.name = name
         self.log_path = os.path.join(logdir, name + ".log")
         self.log = open(self.log_path, "wb")
+        self.killed = False
         self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -141,6 +142,7 @@ class Proc:
         return self.p.returncode
 
     def kill9(self):
+        self.killed = True  # its exit status is expected, not a failure of the stack
         if self.p.poll() is None:
             os.killpg(self.p.pid, signal.SIGKILL)
             self.p.wait(5)
@@ -153,7 +155,7 @@ class Proc:
 class Stack:
     """The whole product on loopback. Use as a context manager."""
 
-    def __init__(self, mcp=True, extra_env=None):
+    def __init__(self, mcp=True, extra_env=None, peer=False):
         self.tmp = tempfile.mkdtemp(prefix="toolgate-it-")
         self.db_path = os.path.join(self.tmp, "toolgate.db")
         self.procs = {}
@@ -164,6 +166,10 @@ class Stack:
         self.sim_url = "http://127.0.0.1:%d" % self.sim_port
         self.gw_url = "http://127.0.0.1:%d" % self.gw_port
         self.mcp_url = "http://127.0.0.1:%d/mcp" % self.mcp_port
+        self.want_peer = peer
+        if peer:  # tests/mcppeer instead of the reference server: the simulator hands out its URL
+            self.peer_url = "http://127.0.0.1:%d" % self.mcp_port
+            self.mcp_url = self.peer_url + "/mcp"
         self.env = dict(os.environ)
         self.env.update({
             "TOOLGATE_DB": self.db_path,
@@ -186,8 +192,10 @@ class Stack:
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self):
         try:
+            if self.want_peer:
+                self.start_peer()
             self.start_sim()
-            if self.want_mcp:
+            if self.want_mcp and not self.want_peer:
                 self.start_mcp()
             self.start_gateway()
         except BaseException:
@@ -219,6 +227,27 @@ class Stack:
                    20, "MCP reference server")
         return p
 
+    def start_peer(self):
+        """The scriptable MCP peer (tests/mcppeer) on self.peer_url; any path is an endpoint."""
+        p = self._start("mcp-peer", [os.path.join(BUILD, "mcp-peer"), "--listen",
+                                     "127.0.0.1:%d" % self.mcp_port])
+        wait_until(lambda: http("GET", self.peer_url + "/healthz")[0] == 200, 10, "mcp-peer")
+        return p
+
+    def peer(self, method, path, body=None):
+        """The peer's control API: /_peer/script, /_peer/log, /_peer/stats, /_peer/reset."""
+        st, _, payload = http(method, self.peer_url + path, body)
+        assert st == 200, (st, payload)
+        return payload
+
+    def set_mcp_url(self, user, url, provider=PROVIDER):
+        """What a reconnect does to the row: a new MCP URL and a version bump."""
+        with self.db() as c:
+            c.execute("UPDATE mcp_connections SET url=? WHERE connected_account_id=(SELECT id FROM "
+                      "connected_accounts WHERE user_id=? AND provider=?)", (url, user, provider))
+            c.execute("UPDATE connected_accounts SET version=version+1 WHERE user_id=? AND "
+                      "provider=?", (user, provider))
+
     def start_gateway(self, extra_env=None):
         env = dict(self.env, **(extra_env or {}))
         p = self._start("gateway", [os.path.join(BUILD, "toolgate-gateway")], env)
@@ -249,7 +278,7 @@ class Stack:
                 problems.append(str(e))
                 continue
             ours = name == "gateway" or name.startswith("worker")
-            if check and ours and rc != 0:
+            if check and ours and rc != 0 and not p.killed:
                 problems.append("%s exited with %s; log tail:\n%s" % (name, rc, p.text()[-3000:]))
         self.procs = {}
         if problems:
