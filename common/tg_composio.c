@@ -272,29 +272,6 @@ fail:
   return rc;
 }
 
-/* Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP date. Returns ms, or -1. */
-static long parse_retry_after(const char *v)
-{
-  char *end;
-  long secs;
-  time_t when;
-
-  if (!v || !*v)
-    return -1;
-  if (*v >= '0' && *v <= '9') {
-    secs = strtol(v, &end, 10);
-    while (*end == ' ' || *end == '\t')
-      end++;
-    if (*end || secs < 0 || secs > 86400L * 365)
-      return -1;
-    return secs * 1000;
-  }
-  when = curl_getdate(v, NULL);
-  if (when == (time_t)-1)
-    return -1;
-  when -= time(NULL);
-  return when > 0 ? (long)when * 1000 : 0;
-}
 
 static int map_status(long status)
 {
@@ -496,7 +473,7 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
     finish(k, &res, NULL);
     return;
   }
-  res.retry_after_ms = parse_retry_after(tg_http_header(resp->t, "Retry-After"));
+  res.retry_after_ms = tg_http_retry_after_ms(resp->t);
   if (resp->body_len)
     body = json_loadb(resp->body, resp->body_len, 0, NULL);
   res.err = map_status(resp->status);

@@ -5,6 +5,7 @@
  */
 #include "tg_config.h"
 #include "tg_err.h"
+#include "tg_log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -46,8 +47,27 @@ static const var vars[] = {
      "1: take the user id from X-User-Id (development, or behind an authenticating proxy)"},
     {"TOOLGATE_JWT_SECRET", NULL, TG_PROG_GATEWAY,
      "HS256 secret for Authorization: Bearer tokens (secret)"},
+    {"TOOLGATE_WEBHOOK_SECRET", NULL, TG_PROG_GATEWAY,
+     "Standard Webhooks secret of Composio's webhook subscription (whsec_<base64> or raw; "
+     "secret); unset: POST /api/webhooks/composio answers 503"},
     {"TOOLGATE_SECRET_KEY", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "key for secrets at rest (secret)"},
+     "key for secrets at rest: [<kid>:]<base64 of 32 bytes> (secret; see README Security)"},
+    {"TOOLGATE_SECRET_KEY_OLD", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
+     "previous secrets-at-rest key, still accepted for reading during a rotation (secret)"},
+    {"TOOLGATE_MAX_URL_BYTES", "8192", TG_PROG_GATEWAY, "request target cap in bytes (414)"},
+    {"TOOLGATE_MAX_HEADER_BYTES", "16384", TG_PROG_GATEWAY,
+     "cap on all header names + values in bytes (431)"},
+    {"TOOLGATE_MAX_HEADERS", "64", TG_PROG_GATEWAY, "cap on the number of headers (431)"},
+    {"TOOLGATE_MAX_BODY_BYTES", "1048576", TG_PROG_GATEWAY, "request body cap in bytes (413)"},
+    {"TOOLGATE_HEADER_TIMEOUT_MS", "10000", TG_PROG_GATEWAY,
+     "request line + headers must arrive within this many ms (408)"},
+    {"TOOLGATE_BODY_TIMEOUT_MS", "30000", TG_PROG_GATEWAY,
+     "a request body must arrive within this many ms (408)"},
+    {"TOOLGATE_IDLE_TIMEOUT_MS", "60000", TG_PROG_GATEWAY, "keep-alive idle timeout in ms"},
+    {"TOOLGATE_MAX_CONNECTIONS", "1024", TG_PROG_GATEWAY, "open client connections at most"},
+    {"TOOLGATE_RUN_RATE_PER_MIN", "60", TG_PROG_GATEWAY,
+     "run admissions per user per minute (token bucket, burst = the same number; 429 with "
+     "Retry-After over it); 0 disables"},
     {"TOOLGATE_DEFAULT_CREDITS", "100", TG_PROG_GATEWAY, "credits a new user starts with"},
     {"TOOLGATE_RUN_COST", "1", TG_PROG_GATEWAY, "credits debited per admitted run"},
     {"TOOLGATE_WORKER_ID", "<hostname>-<pid>", TG_PROG_WORKER, "this worker's name in claimed_by"},
@@ -55,6 +75,18 @@ static const var vars[] = {
     {"TOOLGATE_LEASE_MS", "30000", TG_PROG_WORKER, "lease length in ms (heartbeats extend it)"},
     {"TOOLGATE_WORKER_CONCURRENCY", "4", TG_PROG_WORKER, "runs in flight per worker process"},
     {"TOOLGATE_MCP_TIMEOUT_MS", "30000", TG_PROG_WORKER, "timeout of one MCP request in ms"},
+    {"TOOLGATE_TOOL_RETRIES", "3", TG_PROG_WORKER,
+     "retries of a tool call after a transient failure (connection refused, 5xx, 429, or a "
+     "timeout of a read-only/idempotent tool)"},
+    {"TOOLGATE_RETRY_BASE_MS", "200", TG_PROG_WORKER,
+     "first retry delay in ms; doubles per retry, with jitter (429 Retry-After wins)"},
+    {"TOOLGATE_RUN_DEADLINE_MS", "600000", TG_PROG_WORKER,
+     "a run fails with error_class timeout once it has run this long (ms; 0: no deadline)"},
+    {"TOOLGATE_REGISTRY_MAX", "256", TG_PROG_WORKER,
+     "MCP sessions a worker keeps open for reuse (least recently used closed first)"},
+    {"TOOLGATE_SHUTDOWN_GRACE_MS", "10000", TG_PROG_WORKER,
+     "ms runs in flight may take to finish after SIGTERM/SIGINT before their leases are "
+     "released"},
     {"TOOLGATE_COMPOSIO_TIMEOUT_MS", "10000", TG_PROG_GATEWAY | TG_PROG_WORKER,
      "timeout of one Composio call in ms"},
     {"TOOLGATE_LOG_LEVEL", "info", TG_PROG_ALL, "debug, info, warn or error"},
@@ -180,6 +212,8 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   c->ui_url = get_str("TOOLGATE_UI_URL");
   c->jwt_secret.value_ = get_str("TOOLGATE_JWT_SECRET");
   c->secret_key.value_ = get_str("TOOLGATE_SECRET_KEY");
+  c->secret_key_old.value_ = get_str("TOOLGATE_SECRET_KEY_OLD");
+  c->webhook_secret.value_ = get_str("TOOLGATE_WEBHOOK_SECRET");
   c->log_level = get_str("TOOLGATE_LOG_LEVEL");
   c->worker_id = getenv("TOOLGATE_WORKER_ID") && *getenv("TOOLGATE_WORKER_ID")
                      ? strdup(getenv("TOOLGATE_WORKER_ID"))
@@ -219,10 +253,29 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_LEASE_MS", &c->lease_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_WORKER_CONCURRENCY", &c->concurrency, err, errlen)) ||
         (rc = get_int("TOOLGATE_MCP_TIMEOUT_MS", &c->mcp_timeout_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_COMPOSIO_TIMEOUT_MS", &c->composio_timeout_ms, err, errlen)))
+        (rc = get_int("TOOLGATE_COMPOSIO_TIMEOUT_MS", &c->composio_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_URL_BYTES", &c->max_url_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_HEADER_BYTES", &c->max_header_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_HEADERS", &c->max_headers, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_BODY_BYTES", &c->max_body_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_HEADER_TIMEOUT_MS", &c->header_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_BODY_TIMEOUT_MS", &c->body_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_IDLE_TIMEOUT_MS", &c->idle_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_CONNECTIONS", &c->max_connections, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_RATE_PER_MIN", &c->run_rate_per_min, err, errlen)) ||
+        (rc = get_int("TOOLGATE_TOOL_RETRIES", &c->tool_retries, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RETRY_BASE_MS", &c->retry_base_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_DEADLINE_MS", &c->run_deadline_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_REGISTRY_MAX", &c->registry_max, err, errlen)) ||
+        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", &c->shutdown_grace_ms, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
   }
+  tg_log_add_secret(c->composio_api_key.value_); /* scrubbed from every log line */
+  tg_log_add_secret(c->jwt_secret.value_);
+  tg_log_add_secret(c->secret_key.value_);
+  tg_log_add_secret(c->secret_key_old.value_);
+  tg_log_add_secret(c->webhook_secret.value_);
   if (c->concurrency < 1)
     c->concurrency = 1;
   if ((prog & (TG_PROG_GATEWAY | TG_PROG_WORKER)) && (rc = load_providers(c, err, errlen)))
@@ -243,6 +296,8 @@ void tg_config_free(tg_config *c)
   free(c->ui_url);
   free(c->jwt_secret.value_);
   free(c->secret_key.value_);
+  free(c->secret_key_old.value_);
+  free(c->webhook_secret.value_);
   free(c->worker_id);
   free(c->log_level);
   for (size_t i = 0; i < c->n_providers; i++) {

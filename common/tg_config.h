@@ -44,6 +44,17 @@ typedef struct tg_config {
   int trust_user_header;        /* TOOLGATE_TRUST_USER_HEADER */
   tg_secret jwt_secret;         /* TOOLGATE_JWT_SECRET */
   tg_secret secret_key;         /* TOOLGATE_SECRET_KEY */
+  tg_secret secret_key_old;     /* TOOLGATE_SECRET_KEY_OLD (during a rotation) */
+  int64_t max_url_bytes;        /* TOOLGATE_MAX_URL_BYTES (gateway HTTP limits, tg_httpd) */
+  int64_t max_header_bytes;     /* TOOLGATE_MAX_HEADER_BYTES */
+  int64_t max_headers;          /* TOOLGATE_MAX_HEADERS */
+  int64_t max_body_bytes;       /* TOOLGATE_MAX_BODY_BYTES */
+  int64_t header_timeout_ms;    /* TOOLGATE_HEADER_TIMEOUT_MS */
+  int64_t body_timeout_ms;      /* TOOLGATE_BODY_TIMEOUT_MS */
+  int64_t idle_timeout_ms;      /* TOOLGATE_IDLE_TIMEOUT_MS */
+  int64_t max_connections;      /* TOOLGATE_MAX_CONNECTIONS */
+  int64_t run_rate_per_min;     /* TOOLGATE_RUN_RATE_PER_MIN: admissions per user; 0 = off */
+  tg_secret webhook_secret;     /* TOOLGATE_WEBHOOK_SECRET */
   int64_t default_credits;      /* TOOLGATE_DEFAULT_CREDITS */
   int64_t run_cost;             /* TOOLGATE_RUN_COST */
   char *worker_id;              /* TOOLGATE_WORKER_ID, default "<hostname>-<pid>" */
@@ -52,6 +63,11 @@ typedef struct tg_config {
   int64_t mcp_timeout_ms;       /* TOOLGATE_MCP_TIMEOUT_MS */
   int64_t composio_timeout_ms;  /* TOOLGATE_COMPOSIO_TIMEOUT_MS */
   int64_t concurrency;          /* TOOLGATE_WORKER_CONCURRENCY */
+  int64_t tool_retries;         /* TOOLGATE_TOOL_RETRIES: retries of a transient tool failure */
+  int64_t retry_base_ms;        /* TOOLGATE_RETRY_BASE_MS: first backoff delay */
+  int64_t run_deadline_ms;      /* TOOLGATE_RUN_DEADLINE_MS: 0 = none */
+  int64_t registry_max;         /* TOOLGATE_REGISTRY_MAX: MCP sessions kept per worker */
+  int64_t shutdown_grace_ms;    /* TOOLGATE_SHUTDOWN_GRACE_MS */
   char *log_level;              /* TOOLGATE_LOG_LEVEL */
   tg_provider *providers;       /* sorted by provider name */
   size_t n_providers;

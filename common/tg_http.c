@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DEFAULT_MAX_BODY (8u << 20)
 #define MAX_HEADER_BYTES (64u << 10)
@@ -516,6 +517,33 @@ const char *tg_http_header(const tg_http_transfer *t, const char *name)
 uv_loop_t *tg_http_loop(const tg_http_client *c)
 {
   return c->loop;
+}
+
+long tg_http_retry_after_ms(const tg_http_transfer *t)
+{
+  const long max_ms = 86400L * 1000;
+  const char *v = tg_http_header(t, "Retry-After");
+  char *end;
+  long secs;
+  time_t when, now;
+
+  if (!v || !*v)
+    return -1;
+  if (*v >= '0' && *v <= '9') {
+    secs = strtol(v, &end, 10);
+    while (*end == ' ' || *end == '\t')
+      end++;
+    if (*end || secs < 0)
+      return -1;
+    return secs > max_ms / 1000 ? max_ms : secs * 1000;
+  }
+  when = curl_getdate(v, NULL);
+  if (when == (time_t)-1)
+    return -1;
+  now = time(NULL);
+  if (when <= now)
+    return 0;
+  return when - now > max_ms / 1000 ? max_ms : (long)(when - now) * 1000;
 }
 
 size_t tg_http_active(const tg_http_client *c)

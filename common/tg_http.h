@@ -76,6 +76,10 @@ const char *tg_http_header(const tg_http_transfer *t, const char *name);
 /* The loop the client runs on (for modules layered on tg_http that need timers). */
 uv_loop_t *tg_http_loop(const tg_http_client *c);
 
+/* The response's Retry-After (RFC 9110 section 10.2.3: delay-seconds or an HTTP-date) in ms,
+ * capped at one day; 0 for a date in the past; -1 when absent or unparseable. */
+long tg_http_retry_after_ms(const tg_http_transfer *t);
+
 /* Number of transfers in flight. */
 size_t tg_http_active(const tg_http_client *c);
 

@@ -105,6 +105,38 @@ json_t *tg_redact(const json_t *v)
   return json_deep_copy(v);
 }
 
+/* Values registered by tg_log_add_secret (start-up only, then read-only). */
+#define MAX_SECRETS 16
+static char *secrets[MAX_SECRETS];
+static int n_secrets;
+
+void tg_log_add_secret(const char *value)
+{
+  if (!value || strlen(value) < 8 || n_secrets == MAX_SECRETS)
+    return;
+  for (int i = 0; i < n_secrets; i++)
+    if (strcmp(secrets[i], value) == 0)
+      return;
+  if ((secrets[n_secrets] = strdup(value)))
+    n_secrets++;
+}
+
+/* Replaces every occurrence of a registered secret in text (in place: the mark is shorter). */
+static void scrub(char *text)
+{
+  static const char mark[] = "[REDACTED]";
+  for (int i = 0; i < n_secrets; i++) {
+    size_t n = strlen(secrets[i]);
+    char *p = text;
+    while ((p = strstr(p, secrets[i]))) {
+      size_t m = n < sizeof mark - 1 ? n : sizeof mark - 1;
+      memcpy(p, mark, m);
+      memmove(p + m, p + n, strlen(p + n) + 1);
+      p += m;
+    }
+  }
+}
+
 static void emit(tg_log_level level, const char *event, json_t *fields)
 {
   struct timespec ts;
@@ -129,6 +161,7 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
   json_decref(line);
   if (!text)
     return;
+  scrub(text);
   flockfile(stderr);
   fputs(text, stderr);
   fputc('\n', stderr);
@@ -144,7 +177,7 @@ void tg_log_json(tg_log_level level, const char *event, json_t *fields)
   json_decref(fields);
 }
 
-void tg_log(tg_log_level level, const char *event, const char *fmt, ...)
+void(tg_log)(tg_log_level level, const char *event, const char *fmt, ...)
 {
   json_t *fields = NULL;
   json_error_t jerr;

@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <stdarg.h>
 
+#include "tg_config.h" /* tg_secret, for the guard below */
+
 typedef enum { TG_LOG_DEBUG = 0, TG_LOG_INFO, TG_LOG_WARN, TG_LOG_ERROR } tg_log_level;
 
 /* Sets the program name written as "svc" and the lowest level written. Call once at start-up;
@@ -40,6 +42,94 @@ int tg_log_is_secret_key(const char *key);
  * reference; NULL only when v is NULL or memory runs out). Used by the logger and by anything
  * that stores or returns caller-supplied JSON (tool arguments, headers). */
 json_t *tg_redact(const json_t *v);
+
+/*
+ * The secret guard, at compile time: every argument of tg_log / tg_debug / tg_info / tg_warn /
+ * tg_error is checked with _Generic, and passing a tg_secret (or a pointer to one) is a
+ * compile error ("a tg_secret must not be passed to a log function"). Revealed text
+ * (tg_secret_reveal) is a plain char *, so the runtime guard below covers it: the values of the
+ * configured secrets (tg_log_add_secret, called by tg_config_load) are scrubbed from every line.
+ * tests/integration/test_security_logguard.py compiles a violation and expects the error.
+ */
+#define TG_LOG_NOT_SECRET_(x)                                                                      \
+  _Static_assert(                                                                                  \
+      !_Generic((x), tg_secret : 1, tg_secret * : 1, const tg_secret * : 1, default : 0),          \
+      "a tg_secret must not be passed to a log function");
+#define TG_LOG_NARG_(...)                                                                          \
+  TG_LOG_NARG_N_(__VA_ARGS__, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32,  \
+                 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,   \
+                 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+#define TG_LOG_NARG_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, \
+                       _18, _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32,  \
+                       _33, _34, _35, _36, _37, _38, _39, _40, _41, _42, _43, _44, _45, _46, _47,  \
+                       _48, n, ...)                                                                \
+  n
+#define TG_LOG_CAT_(a, b) a##b
+#define TG_LOG_XCAT_(a, b) TG_LOG_CAT_(a, b)
+#define TG_LOG_FOREACH_(m, ...)                                                                    \
+  TG_LOG_XCAT_(TG_LOG_EACH_, TG_LOG_XCAT_(TG_LOG_NARG_(__VA_ARGS__), _))(m, __VA_ARGS__)
+#define TG_LOG_EACH_1_(m, x) m(x)
+#define TG_LOG_EACH_2_(m, x, ...) m(x) TG_LOG_EACH_1_(m, __VA_ARGS__)
+#define TG_LOG_EACH_3_(m, x, ...) m(x) TG_LOG_EACH_2_(m, __VA_ARGS__)
+#define TG_LOG_EACH_4_(m, x, ...) m(x) TG_LOG_EACH_3_(m, __VA_ARGS__)
+#define TG_LOG_EACH_5_(m, x, ...) m(x) TG_LOG_EACH_4_(m, __VA_ARGS__)
+#define TG_LOG_EACH_6_(m, x, ...) m(x) TG_LOG_EACH_5_(m, __VA_ARGS__)
+#define TG_LOG_EACH_7_(m, x, ...) m(x) TG_LOG_EACH_6_(m, __VA_ARGS__)
+#define TG_LOG_EACH_8_(m, x, ...) m(x) TG_LOG_EACH_7_(m, __VA_ARGS__)
+#define TG_LOG_EACH_9_(m, x, ...) m(x) TG_LOG_EACH_8_(m, __VA_ARGS__)
+#define TG_LOG_EACH_10_(m, x, ...) m(x) TG_LOG_EACH_9_(m, __VA_ARGS__)
+#define TG_LOG_EACH_11_(m, x, ...) m(x) TG_LOG_EACH_10_(m, __VA_ARGS__)
+#define TG_LOG_EACH_12_(m, x, ...) m(x) TG_LOG_EACH_11_(m, __VA_ARGS__)
+#define TG_LOG_EACH_13_(m, x, ...) m(x) TG_LOG_EACH_12_(m, __VA_ARGS__)
+#define TG_LOG_EACH_14_(m, x, ...) m(x) TG_LOG_EACH_13_(m, __VA_ARGS__)
+#define TG_LOG_EACH_15_(m, x, ...) m(x) TG_LOG_EACH_14_(m, __VA_ARGS__)
+#define TG_LOG_EACH_16_(m, x, ...) m(x) TG_LOG_EACH_15_(m, __VA_ARGS__)
+#define TG_LOG_EACH_17_(m, x, ...) m(x) TG_LOG_EACH_16_(m, __VA_ARGS__)
+#define TG_LOG_EACH_18_(m, x, ...) m(x) TG_LOG_EACH_17_(m, __VA_ARGS__)
+#define TG_LOG_EACH_19_(m, x, ...) m(x) TG_LOG_EACH_18_(m, __VA_ARGS__)
+#define TG_LOG_EACH_20_(m, x, ...) m(x) TG_LOG_EACH_19_(m, __VA_ARGS__)
+#define TG_LOG_EACH_21_(m, x, ...) m(x) TG_LOG_EACH_20_(m, __VA_ARGS__)
+#define TG_LOG_EACH_22_(m, x, ...) m(x) TG_LOG_EACH_21_(m, __VA_ARGS__)
+#define TG_LOG_EACH_23_(m, x, ...) m(x) TG_LOG_EACH_22_(m, __VA_ARGS__)
+#define TG_LOG_EACH_24_(m, x, ...) m(x) TG_LOG_EACH_23_(m, __VA_ARGS__)
+#define TG_LOG_EACH_25_(m, x, ...) m(x) TG_LOG_EACH_24_(m, __VA_ARGS__)
+#define TG_LOG_EACH_26_(m, x, ...) m(x) TG_LOG_EACH_25_(m, __VA_ARGS__)
+#define TG_LOG_EACH_27_(m, x, ...) m(x) TG_LOG_EACH_26_(m, __VA_ARGS__)
+#define TG_LOG_EACH_28_(m, x, ...) m(x) TG_LOG_EACH_27_(m, __VA_ARGS__)
+#define TG_LOG_EACH_29_(m, x, ...) m(x) TG_LOG_EACH_28_(m, __VA_ARGS__)
+#define TG_LOG_EACH_30_(m, x, ...) m(x) TG_LOG_EACH_29_(m, __VA_ARGS__)
+#define TG_LOG_EACH_31_(m, x, ...) m(x) TG_LOG_EACH_30_(m, __VA_ARGS__)
+#define TG_LOG_EACH_32_(m, x, ...) m(x) TG_LOG_EACH_31_(m, __VA_ARGS__)
+#define TG_LOG_EACH_33_(m, x, ...) m(x) TG_LOG_EACH_32_(m, __VA_ARGS__)
+#define TG_LOG_EACH_34_(m, x, ...) m(x) TG_LOG_EACH_33_(m, __VA_ARGS__)
+#define TG_LOG_EACH_35_(m, x, ...) m(x) TG_LOG_EACH_34_(m, __VA_ARGS__)
+#define TG_LOG_EACH_36_(m, x, ...) m(x) TG_LOG_EACH_35_(m, __VA_ARGS__)
+#define TG_LOG_EACH_37_(m, x, ...) m(x) TG_LOG_EACH_36_(m, __VA_ARGS__)
+#define TG_LOG_EACH_38_(m, x, ...) m(x) TG_LOG_EACH_37_(m, __VA_ARGS__)
+#define TG_LOG_EACH_39_(m, x, ...) m(x) TG_LOG_EACH_38_(m, __VA_ARGS__)
+#define TG_LOG_EACH_40_(m, x, ...) m(x) TG_LOG_EACH_39_(m, __VA_ARGS__)
+#define TG_LOG_EACH_41_(m, x, ...) m(x) TG_LOG_EACH_40_(m, __VA_ARGS__)
+#define TG_LOG_EACH_42_(m, x, ...) m(x) TG_LOG_EACH_41_(m, __VA_ARGS__)
+#define TG_LOG_EACH_43_(m, x, ...) m(x) TG_LOG_EACH_42_(m, __VA_ARGS__)
+#define TG_LOG_EACH_44_(m, x, ...) m(x) TG_LOG_EACH_43_(m, __VA_ARGS__)
+#define TG_LOG_EACH_45_(m, x, ...) m(x) TG_LOG_EACH_44_(m, __VA_ARGS__)
+#define TG_LOG_EACH_46_(m, x, ...) m(x) TG_LOG_EACH_45_(m, __VA_ARGS__)
+#define TG_LOG_EACH_47_(m, x, ...) m(x) TG_LOG_EACH_46_(m, __VA_ARGS__)
+#define TG_LOG_EACH_48_(m, x, ...) m(x) TG_LOG_EACH_47_(m, __VA_ARGS__)
+
+/*
+ * Registers a secret value (e.g. the Composio API key) that must never appear in a log line:
+ * every line is searched and each occurrence replaced by "[REDACTED]". Values shorter than 8
+ * bytes are ignored (too likely to match ordinary text). Call at start-up before threads start;
+ * at most 16 values; the text is copied.
+ */
+void tg_log_add_secret(const char *value);
+
+/* Checked front end of tg_log (the function is called as (tg_log)(...)). */
+#define tg_log(level, ev, ...)                                                                     \
+  do {                                                                                             \
+    TG_LOG_FOREACH_(TG_LOG_NOT_SECRET_, __VA_ARGS__)(tg_log)(level, ev, __VA_ARGS__);              \
+  } while (0)
 
 #define tg_debug(ev, ...) tg_log(TG_LOG_DEBUG, ev, __VA_ARGS__)
 #define tg_info(ev, ...) tg_log(TG_LOG_INFO, ev, __VA_ARGS__)

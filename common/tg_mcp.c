@@ -45,6 +45,13 @@
 #define MAX_POST_BODY (64u << 10)      /* answer to a notification/response POST or DELETE */
 #define MAX_SESSION_ID 256
 #define MAX_LIST_PAGES 1000
+#define DEFAULT_RETRY_MS 1000L /* resume delay when the stream gave no `retry` */
+#define MAX_RETRY_MS 60000L    /* cap on a server's `retry` */
+#define MAX_IDLE_RESUMES 3     /* resumes in a row that bring no new event */
+#define GRACE_MS 200           /* a POST stream may end this long after its response */
+#define SEEN_IDS 64            /* event ids remembered to drop replayed duplicates */
+#define SEEN_ID_LEN 72         /* longer ids are not remembered */
+#define MAX_NOTES 1024         /* queued notifications not yet delivered */
 
 /* Versions we accept from the server (mcp-client.md A.2, A.12). */
 static const char *const SUPPORTED_VERSIONS[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -52,6 +59,7 @@ static const char *const SUPPORTED_VERSIONS[] = {"2025-11-25", "2025-06-18", "20
 typedef struct rpc rpc;
 typedef struct op op;
 typedef struct post post;
+typedef struct note note;
 
 enum { ST_IDLE, ST_INIT, ST_READY };
 enum { MODE_NONE, MODE_JSON, MODE_SSE, MODE_ERRBODY };
@@ -65,6 +73,7 @@ struct tg_mcp_client {
   char **extra; /* "Name: value" lines from the options; never logged */
   size_t n_extra;
   long timeout_ms;
+  size_t max_event, max_response; /* bytes */
   char *client_name, *client_version;
   int state;
   unsigned gen; /* bumped each time a session becomes ready */
@@ -74,6 +83,15 @@ struct tg_mcp_client {
   rpc *rpcs;
   op *ops;
   post *posts;
+  uv_timer_t timer; /* resume waits (retry) and early closes of answered streams */
+  int listen;       /* open the optional GET stream */
+  rpc *listener;    /* that stream while it runs */
+  tg_mcp_notify_cb on_notify;
+  void *notify_arg;
+  note *notes, **notes_tail; /* notifications waiting for the kick timer */
+  size_t n_notes;
+  char seen[SEEN_IDS][SEEN_ID_LEN]; /* ring of recent event ids */
+  unsigned seen_next;
   int closing;
   void (*on_closed)(void *);
   void *closed_arg;
@@ -88,8 +106,16 @@ struct rpc {
   char *method;
   char *body;
   int is_init, replayed, waiting, sent_with_session;
+  int is_listen;   /* the optional GET stream, not a request */
+  int sent;        /* the POST went out at least once (cancellation must be announced) */
+  int completing;  /* inside rpc_complete */
+  int get_attempt; /* the current transfer is a GET (resume or listen) */
   unsigned sent_gen;
-  uint64_t deadline_ms;
+  uint64_t deadline_ms;       /* 0 = none (listen) */
+  uint64_t wake_at, grace_at; /* resume time; forced-completion time once answered */
+  char *last_event_id;        /* last id seen on this request's streams */
+  long retry_ms;              /* last `retry` seen, -1 if none */
+  int idle_resumes;           /* resumes in a row without a new event id */
   tg_http_transfer *t;
   /* the current attempt */
   int mode;
@@ -116,9 +142,19 @@ struct op {
     tg_mcp_tools_cb tools;
     tg_mcp_result_cb result;
   } cb;
+  tg_mcp_progress_cb on_progress;
   void *arg;
   json_t *tools;
   int pages;
+};
+
+/* A notification to deliver from the kick timer: progress of request rpc_id, or (rpc_id 0) a
+ * general one for on_notify. */
+struct note {
+  note *next;
+  long long rpc_id;
+  char *method;
+  json_t *params;
 };
 
 struct post {
@@ -229,34 +265,28 @@ static int valid_session_id(const char *s)
   return 1;
 }
 
-/* Retry-After: delta-seconds or an HTTP-date (RFC 9110 §10.2.3) → ms, or -1. */
-static long parse_retry_after(const char *v)
-{
-  char *end;
-  long secs;
-  time_t when;
-  if (!v || !*v)
-    return -1;
-  secs = strtol(v, &end, 10);
-  if (end != v && *end == 0 && secs >= 0)
-    return secs > 86400 ? 86400000L : secs * 1000L;
-  when = curl_getdate(v, NULL);
-  if (when == (time_t)-1)
-    return -1;
-  return when <= time(NULL) ? 0 : (long)(when - time(NULL)) * 1000L;
-}
 
-/* Headers common to every request after initialize; returns a NULL-terminated array whose
- * first `owned` entries are malloc'd (free with free_headers). */
-static int build_headers(tg_mcp_client *m, int with_session, int with_body, char ***out)
+/* Headers of one request: a POST (with_body) or a GET stream (sse_get, with last_event_id when
+ * resuming) or a DELETE; with_session adds Mcp-Session-Id and MCP-Protocol-Version. Returns a
+ * NULL-terminated malloc'd array (free with free_headers). */
+static int build_headers(tg_mcp_client *m, int with_session, int with_body, int sse_get,
+                         const char *last_event_id, char ***out)
 {
-  size_t n = 0, cap = m->n_extra + 5;
+  size_t n = 0, cap = m->n_extra + 6;
   char **h = calloc(cap, sizeof *h);
   if (!h)
     return TG_ENOMEM;
   if (with_body) {
     h[n++] = xstrdup("Content-Type: application/json");
     h[n++] = xstrdup("Accept: application/json, text/event-stream");
+  } else if (sse_get) {
+    h[n++] = xstrdup("Accept: text/event-stream");
+    if (last_event_id && *last_event_id) {
+      size_t len = strlen(last_event_id) + 32;
+      if ((h[n] = malloc(len)))
+        snprintf(h[n], len, "Last-Event-ID: %s", last_event_id);
+      n++;
+    }
   }
   if (with_session && m->session_id) {
     size_t len = strlen(m->session_id) + 32;
@@ -347,7 +377,7 @@ static int post_send(post *p)
 {
   tg_mcp_client *m = p->m;
   char **h = NULL;
-  int rc = build_headers(m, 1, p->body != NULL, &h);
+  int rc = build_headers(m, 1, p->body != NULL, 0, NULL, &h);
   tg_http_request req = {
       .method = p->kind == POST_DELETE ? "DELETE" : "POST",
       .url = m->url,
@@ -392,6 +422,8 @@ static int post_new(tg_mcp_client *m, int kind, char *body, int queued)
 
 /* ---- rpcs --------------------------------------------------------------------------------- */
 
+static void schedule(tg_mcp_client *m);
+
 static void rpc_reset_attempt(rpc *r)
 {
   tg_sse_free(&r->sse);
@@ -405,7 +437,18 @@ static void rpc_reset_attempt(rpc *r)
   r->mode = MODE_NONE;
   r->got_response = r->is_rpc_error = r->rpc_code = 0;
   r->fail_err = 0;
+  r->grace_at = 0;
   r->fail_msg[0] = r->rpc_message[0] = 0;
+}
+
+/* Forgets the resumption cursor (a new session starts new streams). */
+static void rpc_reset_resume(rpc *r)
+{
+  free(r->last_event_id);
+  r->last_event_id = NULL;
+  r->retry_ms = -1;
+  r->idle_resumes = 0;
+  r->wake_at = 0;
 }
 
 static void rpc_free(rpc *r)
@@ -413,6 +456,7 @@ static void rpc_free(rpc *r)
   if (!r)
     return;
   rpc_reset_attempt(r);
+  rpc_reset_resume(r);
   free(r->method);
   free(r->body);
   free(r);
@@ -429,6 +473,7 @@ static rpc *rpc_new(tg_mcp_client *m, const char *method, json_t *params, int is
   r->id = ++m->next_id;
   r->is_init = is_init;
   r->done = done;
+  r->retry_ms = -1;
   r->method = xstrdup(method);
   r->deadline_ms = now_ms() + (uint64_t)m->timeout_ms;
   if (!r->method || tg_jsonrpc_request(&r->body, r->id, method, params)) {
@@ -439,15 +484,64 @@ static rpc *rpc_new(tg_mcp_client *m, const char *method, json_t *params, int is
   return r;
 }
 
+static void note_free(note *n)
+{
+  free(n->method);
+  json_decref(n->params);
+  free(n);
+}
+
+/* Delivers n (progress of a call or a general notification) and frees it. */
+static void note_deliver(tg_mcp_client *m, note *n)
+{
+  if (n->rpc_id) {
+    for (rpc *r = m->rpcs; r; r = r->next)
+      if (r->id == n->rpc_id && !r->is_listen && r->op && r->op->on_progress) {
+        json_t *tot = json_object_get(n->params, "total");
+        r->op->on_progress(r->op->arg, json_number_value(json_object_get(n->params, "progress")),
+                           json_is_number(tot) ? json_number_value(tot) : -1.0,
+                           json_string_value(json_object_get(n->params, "message")));
+        break;
+      }
+  } else if (m->on_notify) {
+    m->on_notify(m->notify_arg, n->method, n->params);
+  }
+  note_free(n);
+}
+
+/* Delivers the queued progress of r (before its result, in arrival order). */
+static void flush_notes_of(tg_mcp_client *m, rpc *r)
+{
+  note **pp = &m->notes;
+  while (*pp && !m->closing) {
+    note *n = *pp;
+    if (n->rpc_id != r->id) {
+      pp = &n->next;
+      continue;
+    }
+    *pp = n->next;
+    if (m->notes_tail == &n->next)
+      m->notes_tail = pp;
+    m->n_notes--;
+    note_deliver(m, n);
+    pp = &m->notes; /* the callback may have changed the queue */
+  }
+}
+
 /* Unlinks r, runs its completion, frees it. */
 static void rpc_complete(rpc *r, const tg_mcp_error *err, json_t *result)
 {
   tg_mcp_client *m = r->m;
-  UNLINK(m->rpcs, r);
+  r->completing = 1;
   if (r->t) {
     tg_http_cancel(r->t);
     r->t = NULL;
   }
+  if (!r->is_listen && r->op && r->op->on_progress && !m->closing)
+    flush_notes_of(m, r);
+  UNLINK(m->rpcs, r);
+  if (m->listener == r)
+    m->listener = NULL;
   r->done(r, err, result);
   rpc_free(r);
 }
@@ -466,6 +560,22 @@ static void rpc_fail(rpc *r, int err, long status, const char *fmt, ...)
   rpc_complete(r, &e, NULL);
 }
 
+/* Completes r from the response it received (result or JSON-RPC error). */
+static void rpc_finish_response(rpc *r, long status)
+{
+  if (r->is_rpc_error) {
+    tg_mcp_error e;
+    set_err(&e, TG_EPROTO, status, "%s: JSON-RPC error %d: %s", r->method, r->rpc_code,
+            r->rpc_message);
+    e.rpc_code = r->rpc_code;
+    rpc_complete(r, &e, NULL);
+  } else {
+    json_t *res = json_incref(r->result);
+    rpc_complete(r, NULL, res);
+    json_decref(res);
+  }
+}
+
 static void capture_session(rpc *r, const tg_http_transfer *t)
 {
   const char *sid;
@@ -476,7 +586,93 @@ static void capture_session(rpc *r, const tg_http_transfer *t)
     r->session_seen = xstrdup(sid);
 }
 
-/* Handles one JSON-RPC message that arrived for r. Returns 0 or TG_EPROTO/TG_ENOMEM (abort). */
+/* 1 when the event id was seen recently (a replay); otherwise remembers it. */
+static int seen_before(tg_mcp_client *m, const char *id)
+{
+  size_t n = strlen(id);
+  if (n == 0 || n >= SEEN_ID_LEN)
+    return 0;
+  for (unsigned i = 0; i < SEEN_IDS; i++)
+    if (m->seen[i][0] && strcmp(m->seen[i], id) == 0)
+      return 1;
+  memcpy(m->seen[m->seen_next], id, n + 1);
+  m->seen_next = (m->seen_next + 1) % SEEN_IDS;
+  return 0;
+}
+
+/* elicitation/create without a user: accept with the requested schema's defaults when every
+ * required field has one, else decline (mcp-client.md B.1, SEP-1034). */
+static json_t *elicit_answer(json_t *params)
+{
+  json_t *schema = json_object_get(params, "requestedSchema");
+  json_t *props = json_object_get(schema, "properties"), *req = json_object_get(schema, "required");
+  json_t *content, *v;
+  const char *k;
+  size_t i;
+
+  if (!json_is_object(props))
+    return json_pack("{s:s}", "action", "decline");
+  content = json_object();
+  if (!content)
+    return NULL;
+  json_object_foreach(props, k, v)
+  {
+    json_t *d = json_object_get(v, "default");
+    if (d && json_object_set(content, k, d)) {
+      json_decref(content);
+      return NULL;
+    }
+  }
+  json_array_foreach(req, i, v)
+  {
+    if (!json_is_string(v) || !json_object_get(content, json_string_value(v))) {
+      json_object_clear(content);
+      break;
+    }
+  }
+  if (json_object_size(content) == 0) {
+    json_decref(content);
+    return json_pack("{s:s}", "action", "decline");
+  }
+  return json_pack("{s:s, s:o}", "action", "accept", "content", content);
+}
+
+static int queue_note(tg_mcp_client *m, long long rpc_id, const char *method, json_t *params)
+{
+  note *n;
+  if (m->n_notes >= MAX_NOTES) {
+    tg_debug("mcp_notification_dropped", "{s:s}", "method", method);
+    return 0;
+  }
+  n = calloc(1, sizeof *n);
+  if (!n || !(n->method = xstrdup(method))) {
+    free(n);
+    return TG_ENOMEM;
+  }
+  n->rpc_id = rpc_id;
+  n->params = json_incref(params);
+  if (!m->notes_tail)
+    m->notes_tail = &m->notes;
+  *m->notes_tail = n;
+  m->notes_tail = &n->next;
+  m->n_notes++;
+  uv_timer_start(&m->kick, on_kick, 0, 0);
+  return 0;
+}
+
+/* The pending request with id, or NULL. */
+static rpc *find_rpc(tg_mcp_client *m, json_t *id)
+{
+  if (!json_is_integer(id))
+    return NULL;
+  for (rpc *r = m->rpcs; r; r = r->next)
+    if (!r->is_listen && r->id == json_integer_value(id))
+      return r;
+  return NULL;
+}
+
+/* Handles one JSON-RPC message that arrived on r's stream. Returns 0, TG_ECANCELED to end a GET
+ * stream whose awaited response arrived, or TG_EPROTO/TG_ENOMEM (abort). */
 static int route_message(rpc *r, const char *text, size_t len)
 {
   tg_jsonrpc_msg msg;
@@ -496,28 +692,46 @@ static int route_message(rpc *r, const char *text, size_t len)
     return rc;
   }
   switch (msg.kind) {
-  case TG_JSONRPC_RESPONSE:
-    if (!r->got_response && tg_jsonrpc_id_is(msg.id, r->id)) {
-      r->got_response = 1;
-      if (msg.is_error) {
-        r->is_rpc_error = 1;
-        r->rpc_code = (int)msg.error_code;
-        snprintf(r->rpc_message, sizeof r->rpc_message, "%s", msg.error_message);
-      } else {
-        r->result = json_incref(msg.result);
-      }
-    } else {
+  case TG_JSONRPC_RESPONSE: {
+    /* Ours, or (after a resume or on the GET stream) another pending request's (A.8). */
+    rpc *target = find_rpc(m, msg.id);
+    if (!target || target->got_response || target->completing) {
       tg_debug("mcp_response_ignored", "{s:s}", "reason",
-               r->got_response ? "duplicate or other id" : "unknown id");
+               target ? "duplicate" : "unknown or late id");
+      break;
+    }
+    target->got_response = 1;
+    if (msg.is_error) {
+      target->is_rpc_error = 1;
+      target->rpc_code = (int)msg.error_code;
+      snprintf(target->rpc_message, sizeof target->rpc_message, "%s", msg.error_message);
+    } else {
+      target->result = json_incref(msg.result);
+    }
+    if (target != r) {
+      target->grace_at = now_ms(); /* complete it from the timer, closing its stream */
+      schedule(m);
+    } else if (r->get_attempt) {
+      rc = TG_ECANCELED; /* a resumed GET may stay open: close it now */
+    } else {
+      target->grace_at = now_ms() + GRACE_MS; /* the POST stream should end by itself */
+      schedule(m);
     }
     break;
+  }
   case TG_JSONRPC_REQUEST: {
-    /* Answer by a new POST (A.5, A.11): ping gets {}, anything else -32601. */
+    /* Answer by a new POST (A.5, A.11): ping gets {}, elicitation the schema's defaults,
+     * anything else -32601. */
     char *body = NULL;
-    if (strcmp(msg.method, "ping") == 0)
+    if (strcmp(msg.method, "ping") == 0) {
       rc = tg_jsonrpc_result(&body, msg.id, NULL);
-    else
+    } else if (strcmp(msg.method, "elicitation/create") == 0) {
+      json_t *ans = elicit_answer(msg.params);
+      rc = ans ? tg_jsonrpc_result(&body, msg.id, ans) : TG_ENOMEM;
+      json_decref(ans);
+    } else {
       rc = tg_jsonrpc_error(&body, msg.id, TG_JSONRPC_METHOD_NOT_FOUND, "Method not found", NULL);
+    }
     tg_debug("mcp_server_request", "{s:s}", "method", msg.method);
     if (!rc && !m->closing)
       rc = post_new(m, POST_ANSWER, body, 1);
@@ -530,9 +744,25 @@ static int route_message(rpc *r, const char *text, size_t len)
     }
     break;
   }
-  default: /* notifications: progress, logging, list_changed; not used yet */
-    tg_debug("mcp_notification_ignored", "{s:s}", "method", msg.method);
+  default: {
+    rpc *target = NULL;
+    if (strcmp(msg.method, "notifications/progress") == 0) {
+      target = find_rpc(m, json_object_get(msg.params, "progressToken"));
+      if (target && !(target->op && target->op->on_progress))
+        target = NULL;
+    }
+    if (target)
+      rc = queue_note(m, target->id, msg.method, msg.params);
+    else if (m->on_notify)
+      rc = queue_note(m, 0, msg.method, msg.params);
+    else
+      tg_debug("mcp_notification_ignored", "{s:s}", "method", msg.method);
+    if (rc) {
+      r->fail_err = rc;
+      snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method, tg_strerror(rc));
+    }
     break;
+  }
   }
   tg_jsonrpc_msg_clear(&msg);
   return rc;
@@ -543,7 +773,25 @@ static int on_sse_event(void *arg, const tg_sse_event *ev)
   rpc *r = arg;
   if (strcmp(ev->type, "message") != 0)
     return 0;
+  if (ev->own_id && seen_before(r->m, ev->id)) {
+    tg_debug("mcp_event_duplicate", "{s:s}", "method", r->method);
+    return 0;
+  }
   return route_message(r, ev->data, ev->data_len);
+}
+
+/* Keeps the resumption cursor of r's SSE streams up to date. */
+static void note_cursor(rpc *r)
+{
+  const char *id = tg_sse_last_event_id(&r->sse);
+  long rt = tg_sse_retry_ms(&r->sse);
+  if (*id && (!r->last_event_id || strcmp(id, r->last_event_id) != 0)) {
+    free(r->last_event_id);
+    r->last_event_id = xstrdup(id);
+    r->idle_resumes = 0;
+  }
+  if (rt >= 0)
+    r->retry_ms = rt > MAX_RETRY_MS ? MAX_RETRY_MS : rt;
 }
 
 static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t len)
@@ -559,7 +807,7 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
       r->mode = MODE_ERRBODY;
     } else if (ct && starts_with_ci(ct, "text/event-stream")) {
       r->mode = MODE_SSE;
-      tg_sse_init(&r->sse, MAX_EVENT_BYTES, on_sse_event, r);
+      tg_sse_init(&r->sse, r->m->max_event, on_sse_event, r);
     } else if (!ct || starts_with_ci(ct, "application/json")) {
       r->mode = MODE_JSON;
     } else {
@@ -568,10 +816,12 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
       return TG_EPROTO;
     }
   }
-  if (__builtin_add_overflow(r->total, len, &r->total) || r->total > MAX_RESPONSE_BYTES) {
+  /* A long-lived GET stream is capped per event, not in total. */
+  if (!r->is_listen &&
+      (__builtin_add_overflow(r->total, len, &r->total) || r->total > r->m->max_response)) {
     r->fail_err = TG_ETOOBIG;
-    snprintf(r->fail_msg, sizeof r->fail_msg, "%s: response exceeds %u bytes", r->method,
-             MAX_RESPONSE_BYTES);
+    snprintf(r->fail_msg, sizeof r->fail_msg, "%s: response exceeds %zu bytes", r->method,
+             r->m->max_response);
     return TG_ETOOBIG;
   }
   switch (r->mode) {
@@ -583,7 +833,8 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
     }
     return 0;
   case MODE_JSON:
-    rc = buf_add(&r->buf, &r->buf_len, &r->buf_cap, buf, len, MAX_RESPONSE_BYTES);
+    rc = buf_add(&r->buf, &r->buf_len, &r->buf_cap, buf, len,
+                 r->is_listen ? r->m->max_event : r->m->max_response);
     if (rc) {
       r->fail_err = rc;
       snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method, tg_strerror(rc));
@@ -591,7 +842,8 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
     return rc;
   default:
     rc = tg_sse_feed(&r->sse, buf, len);
-    if (rc && !r->fail_err) {
+    note_cursor(r);
+    if (rc && !r->fail_err && !(rc == TG_ECANCELED && r->got_response)) {
       r->fail_err = rc;
       snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method,
                rc == TG_ETOOBIG ? "SSE event exceeds the size cap" : tg_strerror(rc));
@@ -619,7 +871,18 @@ static int body_says_session_unknown(const rpc *r)
 }
 
 static int rpc_send(rpc *r);
+static int rpc_send_get(rpc *r);
 static int rpc_start(rpc *r);
+static void listener_stop(tg_mcp_client *m);
+
+static void drop_session(tg_mcp_client *m)
+{
+  listener_stop(m);
+  free(m->session_id);
+  m->session_id = NULL;
+  m->version[0] = 0;
+  m->state = ST_IDLE;
+}
 
 static void session_lost(rpc *r, long status)
 {
@@ -631,12 +894,10 @@ static void session_lost(rpc *r, long status)
   }
   r->replayed = 1;
   rpc_reset_attempt(r);
+  rpc_reset_resume(r);
   if (m->state == ST_READY && r->sent_gen == m->gen) {
     tg_warn("mcp_session_lost", "{s:I, s:s}", "status", (json_int_t)status, "method", r->method);
-    free(m->session_id);
-    m->session_id = NULL;
-    m->version[0] = 0;
-    m->state = ST_IDLE;
+    drop_session(m);
   }
   rc = rpc_start(r);
   if (rc)
@@ -653,57 +914,88 @@ static void http_error_detail(const rpc *r, char *out, size_t n)
   tg_jsonrpc_msg_clear(&msg);
 }
 
-static void send_cancelled(tg_mcp_client *m, long long id)
+static void send_cancelled(tg_mcp_client *m, long long id, const char *reason)
 {
-  json_t *params = json_pack("{s:I, s:s}", "requestId", (json_int_t)id, "reason", "timeout");
+  json_t *params = json_pack("{s:I, s:s}", "requestId", (json_int_t)id, "reason", reason);
   char *body = NULL;
   if (params && !tg_jsonrpc_notification(&body, "notifications/cancelled", params))
     post_new(m, POST_CANCELLED, body, 0);
   json_decref(params);
 }
 
+static void rpc_timed_out(rpc *r, long status)
+{
+  tg_mcp_client *m = r->m;
+  /* Cancel what the server is working on (A.11); rpc_complete closes the stream. */
+  if (!r->is_init && r->sent && m->state == ST_READY && r->sent_gen == m->gen && !m->closing)
+    send_cancelled(m, r->id, "timeout");
+  rpc_fail(r, TG_ETIMEDOUT, status, "%s: timed out after %ld ms", r->method, m->timeout_ms);
+}
+
+/* After a stream ended (or broke) past an event with an id: wait `retry` ms and resume with GET
+ * + Last-Event-ID (A.3, A.8). Returns 1 when a resume is scheduled. */
+static int schedule_resume(rpc *r)
+{
+  tg_mcp_client *m = r->m;
+  uint64_t at;
+  if (!r->last_event_id || m->closing || r->idle_resumes >= MAX_IDLE_RESUMES)
+    return 0;
+  if (m->state != ST_READY || r->sent_gen != m->gen)
+    return 0;
+  r->idle_resumes++;
+  at = now_ms() + (uint64_t)(r->retry_ms >= 0 ? r->retry_ms : DEFAULT_RETRY_MS);
+  if (r->deadline_ms && at > r->deadline_ms)
+    at = r->deadline_ms;
+  r->wake_at = at ? at : 1;
+  tg_debug("mcp_stream_resume_scheduled", "{s:s, s:I}", "method", r->method, "retry_ms",
+           (json_int_t)(r->retry_ms >= 0 ? r->retry_ms : DEFAULT_RETRY_MS));
+  schedule(m);
+  return 1;
+}
+
 static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
 {
   rpc *r = arg;
-  tg_mcp_client *m = r->m;
   long status = resp->status;
   char detail[224];
 
   r->t = NULL;
   if (r->mode == MODE_NONE && resp->t)
     capture_session(r, resp->t);
-  if (!r->got_response && !err && status >= 200 && status <= 299 && r->mode == MODE_JSON)
-    route_message(r, r->buf ? r->buf : "", r->buf_len);
+  if (!r->got_response && !err && status >= 200 && status <= 299 && r->mode == MODE_JSON &&
+      r->buf_len > 0)
+    route_message(r, r->buf, r->buf_len);
   if (r->got_response) {
     /* A response counts even if the stream broke after it. */
-    if (r->is_rpc_error) {
-      tg_mcp_error e;
-      set_err(&e, TG_EPROTO, status, "%s: JSON-RPC error %d: %s", r->method, r->rpc_code,
-              r->rpc_message);
-      e.rpc_code = r->rpc_code;
-      rpc_complete(r, &e, NULL);
-    } else {
-      rpc_complete(r, NULL, r->result);
-    }
+    rpc_finish_response(r, status);
     return;
   }
   if (r->fail_err) {
     rpc_fail(r, r->fail_err, status, "%s", r->fail_msg);
     return;
   }
+  /* The stream ended, or the connection broke, without our response: resume (A.8). */
+  if (r->mode == MODE_SSE && (err == 0 || err == TG_EIO) && status >= 200 && status <= 299 &&
+      schedule_resume(r)) {
+    rpc_reset_attempt(r);
+    return;
+  }
+  if (r->is_listen) {
+    tg_debug("mcp_listen_ended", "{s:I, s:s}", "status", (json_int_t)status, "error",
+             tg_errname(err));
+    rpc_fail(r, err ? err : TG_EHTTP, status, "GET stream ended");
+    return;
+  }
   if (err) {
-    if (err == TG_ETIMEDOUT) {
-      if (!r->is_init && m->state == ST_READY && !m->closing)
-        send_cancelled(m, r->id);
-      rpc_fail(r, TG_ETIMEDOUT, status, "%s: timed out after %ld ms", r->method, m->timeout_ms);
-    } else {
+    if (err == TG_ETIMEDOUT)
+      rpc_timed_out(r, status);
+    else
       rpc_fail(r, err, status, "%s: %s", r->method,
                err == TG_EIO ? "MCP server unreachable or connection reset" : tg_strerror(err));
-    }
     return;
   }
   if (status >= 200 && status <= 299) {
-    if (r->mode == MODE_SSE)
+    if (r->get_attempt || r->mode == MODE_SSE)
       rpc_fail(r, TG_EPROTO, status, "%s: stream ended without a response", r->method);
     else
       rpc_fail(r, TG_EPROTO, status, "%s: HTTP %ld without a JSON-RPC response", r->method, status);
@@ -714,13 +1006,16 @@ static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
     return;
   }
   http_error_detail(r, detail, sizeof detail);
-  if (status == 401 || status == 403) {
+  if (r->get_attempt) {
+    rpc_fail(r, TG_EPROTO, status, "%s: stream ended without a response (resume: HTTP %ld%s)",
+             r->method, status, detail);
+  } else if (status == 401 || status == 403) {
     rpc_fail(r, TG_EAUTH, status, "%s: HTTP %ld, credentials rejected%s", r->method, status,
              detail);
   } else if (status == 429) {
     tg_mcp_error e;
     set_err(&e, TG_ERATELIMIT, status, "%s: HTTP 429, rate limited%s", r->method, detail);
-    e.retry_after_ms = resp->t ? parse_retry_after(tg_http_header(resp->t, "Retry-After")) : -1;
+    e.retry_after_ms = resp->t ? tg_http_retry_after_ms(resp->t) : -1;
     rpc_complete(r, &e, NULL);
   } else {
     rpc_fail(r, TG_EHTTP, status, "%s: HTTP %ld%s", r->method, status, detail);
@@ -745,15 +1040,129 @@ static int rpc_send(rpc *r)
   if (now >= r->deadline_ms)
     return TG_ETIMEDOUT;
   req.timeout_ms = (long)(r->deadline_ms - now);
-  rc = build_headers(m, !r->is_init, 1, &h);
+  rc = build_headers(m, !r->is_init, 1, 0, NULL, &h);
   if (rc)
     return rc;
   req.headers = (const char *const *)h;
   r->sent_with_session = !r->is_init && m->session_id != NULL;
   r->sent_gen = m->gen;
+  r->get_attempt = 0;
+  rc = tg_http_send(m->http, &req, rpc_on_done, r, &r->t);
+  if (!rc)
+    r->sent = 1;
+  free_headers(h);
+  return rc;
+}
+
+/* GET on the endpoint: the optional stream (listen) or a resume with Last-Event-ID. */
+static int rpc_send_get(rpc *r)
+{
+  tg_mcp_client *m = r->m;
+  uint64_t now = now_ms();
+  char **h = NULL;
+  int rc;
+  tg_http_request req = {
+      .method = "GET",
+      .url = m->url,
+      .max_body = r->is_listen ? 0 : MAX_RESPONSE_BYTES,
+      .on_data = rpc_on_data,
+  };
+
+  if (r->deadline_ms) {
+    if (now >= r->deadline_ms)
+      return TG_ETIMEDOUT;
+    req.timeout_ms = (long)(r->deadline_ms - now);
+  }
+  rc = build_headers(m, 1, 0, 1, r->last_event_id, &h);
+  if (rc)
+    return rc;
+  req.headers = (const char *const *)h;
+  r->sent_with_session = m->session_id != NULL;
+  r->sent_gen = m->gen;
+  r->get_attempt = 1;
   rc = tg_http_send(m->http, &req, rpc_on_done, r, &r->t);
   free_headers(h);
   return rc;
+}
+
+/* The timer: sends due resumes and completes answered requests whose stream lingers. */
+static void on_timer(uv_timer_t *h)
+{
+  tg_mcp_client *m = h->data;
+  uint64_t now = now_ms();
+  int again = 1;
+  while (again && !m->closing) {
+    again = 0;
+    for (rpc *r = m->rpcs; r; r = r->next) {
+      if (r->got_response && r->grace_at && r->grace_at <= now) {
+        rpc_finish_response(r, 200);
+        again = 1;
+        break;
+      }
+      if (r->wake_at && r->wake_at <= now) {
+        int rc;
+        r->wake_at = 0;
+        tg_debug("mcp_stream_resume", "{s:s}", "method", r->method);
+        rc = rpc_send_get(r);
+        if (rc == TG_ETIMEDOUT)
+          rpc_timed_out(r, 0);
+        else if (rc)
+          rpc_fail(r, rc, 0, "%s: cannot resume the stream: %s", r->method, tg_strerror(rc));
+        again = 1;
+        break;
+      }
+    }
+  }
+  if (!m->closing)
+    schedule(m);
+}
+
+static void schedule(tg_mcp_client *m)
+{
+  uint64_t next = 0, now = now_ms();
+  for (rpc *r = m->rpcs; r; r = r->next) {
+    if (r->got_response && r->grace_at && (!next || r->grace_at < next))
+      next = r->grace_at;
+    if (r->wake_at && (!next || r->wake_at < next))
+      next = r->wake_at;
+  }
+  if (!next)
+    uv_timer_stop(&m->timer);
+  else
+    uv_timer_start(&m->timer, on_timer, next > now ? next - now : 0, 0);
+}
+
+/* ---- the optional GET stream ---------------------------------------------------------------- */
+
+static void on_listen_done(rpc *r, const tg_mcp_error *err, json_t *result)
+{
+  (void)r, (void)err, (void)result;
+}
+
+static void listener_start(tg_mcp_client *m)
+{
+  rpc *r = calloc(1, sizeof *r);
+  if (!r || !(r->method = xstrdup("GET stream"))) {
+    free(r);
+    return;
+  }
+  r->m = m;
+  r->is_listen = 1;
+  r->retry_ms = -1;
+  r->done = on_listen_done;
+  LINK(m->rpcs, r);
+  if (rpc_send_get(r)) {
+    UNLINK(m->rpcs, r);
+    rpc_free(r);
+    return;
+  }
+  m->listener = r;
+}
+
+static void listener_stop(tg_mcp_client *m)
+{
+  if (m->listener)
+    rpc_fail(m->listener, TG_ECANCELED, 0, "GET stream closed");
 }
 
 /* ---- the session -------------------------------------------------------------------------- */
@@ -805,9 +1214,11 @@ static int session_start(tg_mcp_client *m)
   rpc *r;
   int rc;
 
-  params =
-      json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", MCP_LATEST_VERSION, "capabilities",
-                "clientInfo", "name", m->client_name, "version", m->client_version);
+  /* Elicitation is declared because server requests for it are answered (with the schema's
+   * defaults, or a decline); roots and sampling are not, and get -32601. */
+  params = json_pack("{s:s, s:{s:{s:{}}}, s:{s:s, s:s}}", "protocolVersion", MCP_LATEST_VERSION,
+                     "capabilities", "elicitation", "form", "clientInfo", "name", m->client_name,
+                     "version", m->client_version);
   if (!params)
     return TG_ENOMEM;
   r = rpc_new(m, "initialize", params, 1, on_init_done, NULL);
@@ -863,6 +1274,8 @@ static void session_ready(tg_mcp_client *m)
 
   m->state = ST_READY;
   m->gen++;
+  if (m->listen && !m->listener)
+    listener_start(m);
   tg_info("mcp_session_ready", "{s:s, s:b}", "protocol_version", m->version, "has_session",
           m->session_id != NULL);
   for (; r && !m->closing; r = rn) {
@@ -1050,6 +1463,15 @@ static void on_kick(uv_timer_t *h)
         again = 1;
         break;
       }
+    if (!again && m->notes) {
+      note *n = m->notes;
+      m->notes = n->next;
+      if (!m->notes)
+        m->notes_tail = &m->notes;
+      m->n_notes--;
+      note_deliver(m, n);
+      again = 1;
+    }
     for (op *o = m->ops; o && !again; o = o->next)
       if (o->ready_now) {
         op_finish(o, NULL, NULL);
@@ -1091,8 +1513,16 @@ int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_op
       goto nomem;
     m->n_extra++;
   }
+  m->listen = opt->listen;
+  m->max_event = opt->max_event_bytes ? opt->max_event_bytes : MAX_EVENT_BYTES;
+  m->max_response = opt->max_response_bytes ? opt->max_response_bytes : MAX_RESPONSE_BYTES;
+  m->on_notify = opt->on_notify;
+  m->notify_arg = opt->notify_arg;
+  m->notes_tail = &m->notes;
   uv_timer_init(tg_http_loop(http), &m->kick);
   m->kick.data = m;
+  uv_timer_init(tg_http_loop(http), &m->timer);
+  m->timer.data = m;
   *out = m;
   return 0;
 nomem:
@@ -1154,20 +1584,30 @@ int tg_mcp_list_tools(tg_mcp_client *m, tg_mcp_tools_cb cb, void *arg)
   return rc;
 }
 
-int tg_mcp_call_tool(tg_mcp_client *m, const char *name, const json_t *arguments,
-                     tg_mcp_result_cb cb, void *arg)
+int tg_mcp_call_tool_ex(tg_mcp_client *m, const char *name, const json_t *arguments,
+                        tg_mcp_progress_cb on_progress, tg_mcp_result_cb cb, void *arg,
+                        tg_mcp_call **out)
 {
   json_t *params;
   op *o;
   rpc *r;
   int rc;
 
+  if (out)
+    *out = NULL;
   if (!m || !name || !*name || !cb || (arguments && !json_is_object(arguments)))
     return TG_EINVAL;
   if (m->closing)
     return TG_ECANCELED;
   params = json_pack("{s:s}", "name", name);
   if (!params || (arguments && json_object_set(params, "arguments", (json_t *)arguments))) {
+    json_decref(params);
+    return TG_ENOMEM;
+  }
+  /* The progress token is the request id (unique in the session, A.9). */
+  if (on_progress &&
+      json_object_set_new(params, "_meta",
+                          json_pack("{s:I}", "progressToken", (json_int_t)(m->next_id + 1)))) {
     json_decref(params);
     return TG_ENOMEM;
   }
@@ -1180,13 +1620,40 @@ int tg_mcp_call_tool(tg_mcp_client *m, const char *name, const json_t *arguments
     return TG_ENOMEM;
   }
   o->cb.result = cb;
+  o->on_progress = on_progress;
   rc = rpc_start(r);
   if (rc) {
     UNLINK(m->rpcs, r);
     rpc_free(r);
     op_free(o);
+    return rc;
   }
-  return rc;
+  if (out)
+    *out = (tg_mcp_call *)o;
+  return 0;
+}
+
+int tg_mcp_call_tool(tg_mcp_client *m, const char *name, const json_t *arguments,
+                     tg_mcp_result_cb cb, void *arg)
+{
+  return tg_mcp_call_tool_ex(m, name, arguments, NULL, cb, arg, NULL);
+}
+
+void tg_mcp_cancel(tg_mcp_call *call)
+{
+  op *o = (op *)call;
+  tg_mcp_client *m;
+  if (!o)
+    return;
+  m = o->m;
+  for (rpc *r = m->rpcs; r; r = r->next) {
+    if (r->op != o || r->is_listen || r->completing)
+      continue;
+    if (r->sent && m->state == ST_READY && r->sent_gen == m->gen && !m->closing)
+      send_cancelled(m, r->id, "canceled");
+    rpc_fail(r, TG_ECANCELED, 0, "%s: canceled", r->method);
+    return;
+  }
 }
 
 int tg_mcp_is_connected(const tg_mcp_client *m)
@@ -1211,10 +1678,17 @@ static void on_kick_closed(uv_handle_t *h)
     cb(arg);
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+  tg_mcp_client *m = h->data;
+  uv_close((uv_handle_t *)&m->kick, on_kick_closed);
+}
+
 static void close_finish(tg_mcp_client *m)
 {
   uv_timer_stop(&m->kick);
-  uv_close((uv_handle_t *)&m->kick, on_kick_closed);
+  uv_timer_stop(&m->timer);
+  uv_close((uv_handle_t *)&m->timer, on_timer_closed);
 }
 
 void tg_mcp_close(tg_mcp_client *m, void (*on_closed)(void *arg), void *arg)
@@ -1232,6 +1706,13 @@ void tg_mcp_close(tg_mcp_client *m, void (*on_closed)(void *arg), void *arg)
     set_err(&e, TG_ECANCELED, 0, "mcp client closed");
     op_finish(m->ops, &e, NULL);
   }
+  while (m->notes) {
+    note *n = m->notes;
+    m->notes = n->next;
+    note_free(n);
+  }
+  m->notes_tail = &m->notes;
+  m->n_notes = 0;
   while (m->posts) {
     post *p = m->posts;
     UNLINK(m->posts, p);

@@ -22,6 +22,12 @@
 
 typedef struct tg_mcp_client tg_mcp_client;
 
+/* A server notification that is not the progress of a call made with on_progress:
+ * notifications/tools/list_changed, notifications/message, other progress, ... method and params
+ * (params may be NULL) are borrowed for the duration of the callback. Runs from the loop, never
+ * from inside a transfer's data callback. */
+typedef void (*tg_mcp_notify_cb)(void *arg, const char *method, json_t *params);
+
 typedef struct tg_mcp_options {
   const char *url;            /* the MCP endpoint; copied */
   const char *const *headers; /* extra "Name: value" lines sent on every request (x-api-key,
@@ -30,6 +36,14 @@ typedef struct tg_mcp_options {
   long request_timeout_ms;    /* per JSON-RPC request; 0 = 30000 */
   const char *client_name;    /* clientInfo.name; NULL = "toolgate" */
   const char *client_version; /* clientInfo.version; NULL = the build's version */
+  /* Additions (zero = the previous behaviour). */
+  int listen;                 /* 1: once a session is ready, open the optional GET stream for
+                                 server-initiated messages (404/405 = the server has none) */
+  tg_mcp_notify_cb on_notify; /* server notifications (may be NULL: they are dropped) */
+  void *notify_arg;
+  size_t max_event_bytes;    /* cap on one SSE event; 0 = 4 MiB */
+  size_t max_response_bytes; /* cap on one response body (JSON, or a request's SSE stream);
+                                0 = 16 MiB */
 } tg_mcp_options;
 
 /* Why a call failed. */
@@ -61,6 +75,26 @@ int tg_mcp_list_tools(tg_mcp_client *m, tg_mcp_tools_cb cb, void *arg);
 typedef void (*tg_mcp_result_cb)(void *arg, const tg_mcp_error *err, json_t *result);
 int tg_mcp_call_tool(tg_mcp_client *m, const char *name, const json_t *arguments,
                      tg_mcp_result_cb cb, void *arg);
+
+/* A tools/call in flight, for tg_mcp_cancel(); valid until its result callback has run. */
+typedef struct tg_mcp_call tg_mcp_call;
+
+/* notifications/progress for a call: progress and total (total < 0 when the server gave none)
+ * as the server sent them, message may be NULL. Runs from the loop, before the result callback. */
+typedef void (*tg_mcp_progress_cb)(void *arg, double progress, double total, const char *message);
+
+/* tg_mcp_call_tool plus: on_progress (may be NULL) asks for progress (params._meta.progressToken
+ * is set) and receives it with the call's arg; *out (may be NULL) gets the handle for
+ * tg_mcp_cancel. Same errors and callback rule as tg_mcp_call_tool. */
+int tg_mcp_call_tool_ex(tg_mcp_client *m, const char *name, const json_t *arguments,
+                        tg_mcp_progress_cb on_progress, tg_mcp_result_cb cb, void *arg,
+                        tg_mcp_call **out);
+
+/* Caller-initiated cancellation (MCP basic/utilities/cancellation): when the request was sent,
+ * POSTs notifications/cancelled {requestId, reason:"canceled"} and closes the request's stream;
+ * the call's callback runs before this returns with err TG_ECANCELED. A late response is
+ * ignored. Do not call it from inside that call's own callbacks. */
+void tg_mcp_cancel(tg_mcp_call *call);
 
 /* 1 when a session is initialized. */
 int tg_mcp_is_connected(const tg_mcp_client *m);

@@ -64,7 +64,7 @@ void tg_sse_init(tg_sse_parser *p, size_t max_event_bytes, tg_sse_event_cb on_ev
 static int dispatch(tg_sse_parser *p)
 {
   tg_sse_event ev;
-  int rc;
+  int rc, own_id;
 
   /* Step 1 of "dispatch the event": the last event ID string takes the buffer's value even
    * when no event fires (this is how an MCP priming event records its id). */
@@ -74,6 +74,8 @@ static int dispatch(tg_sse_parser *p)
     p->data.p[--p->data.len] = 0; /* drop the final '\n' */
   /* WHATWG would still fire an event for "data:" with nothing after it; MCP's priming event
    * (id + empty data, mcp-client.md A.3) carries no message, so empty data is never dispatched. */
+  own_id = p->id_in_event;
+  p->id_in_event = 0;
   if (p->data.len == 0) {
     p->type.len = 0;
     return 0;
@@ -82,6 +84,7 @@ static int dispatch(tg_sse_parser *p)
   ev.data = p->data.p;
   ev.data_len = p->data.len;
   ev.id = buf_str(&p->last_id);
+  ev.own_id = own_id;
   rc = p->on_event ? p->on_event(p->arg, &ev) : 0;
   p->data.len = 0;
   p->type.len = 0;
@@ -132,6 +135,7 @@ static int process_line(tg_sse_parser *p)
   if (FIELD_IS("id")) {
     if (memchr(value, 0, vlen))
       return 0;
+    p->id_in_event = 1;
     return buf_set(&p->id_buf, value, vlen);
   }
   if (FIELD_IS("retry")) {

@@ -27,6 +27,7 @@ typedef struct tg_sse_event {
                        contain NUL bytes (use data_len) */
   size_t data_len;  /* bytes, without the terminating NUL */
   const char *id;   /* the last event id after this event ("" if none ever seen) */
+  int own_id;       /* 1 when this event had its own `id` field (else id is inherited) */
 } tg_sse_event;
 
 /* Returns 0 to go on; any nonzero value stops the feed, which returns it. */
@@ -50,6 +51,7 @@ typedef struct tg_sse_parser {
   int after_cr;       /* the previous byte was a CR that ended a line */
   int bom_seen;       /* bytes of the UTF-8 BOM matched at stream start (0-3) */
   int started;        /* past the point where a BOM may appear */
+  int id_in_event;    /* an `id` field was seen since the last dispatch */
   int err;            /* sticky: the code that stopped the parser, 0 while usable */
 } tg_sse_parser;
 

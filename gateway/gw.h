@@ -13,6 +13,7 @@
 #include "tg_check.h"
 #include "tg_composio.h"
 #include "tg_config.h"
+#include "tg_crypto.h"
 #include "tg_db.h"
 #include "tg_dbq.h"
 #include "tg_err.h"
@@ -60,6 +61,7 @@ typedef struct gw_metrics {
   uint64_t check_ms_bucket[GW_LAT_BUCKETS]; /* cumulative at render time; raw counts here */
   double check_ms_sum;
 } gw_metrics;
+typedef struct gw_ratelimit gw_ratelimit;
 
 typedef struct gw_app {
   uv_loop_t *loop;
@@ -72,6 +74,10 @@ typedef struct gw_app {
   gw_waiter *waiters; /* requests sleeping on a timer (callback polling) */
   gw_checkpool *checks; /* coalescing provider checks (gw_checkpool.c) */
   gw_metrics metrics;
+  tg_crypto *crypto;       /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
+  gw_ratelimit *runlimit;  /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
+  json_t *status_cache; /* gw_status.c: "user\x1fprovider" -> {r: result, at: uv_now ms} */
+  struct gw_sync *sync; /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
 
 /*
@@ -148,6 +154,21 @@ int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
 /* Maps a Composio account status to ours (INITIATED/INITIALIZING → PENDING; unknown → NULL). */
 const char *gw_status_from_composio(const char *composio_status);
 
+/* --- Per-user admission rate limit (gw_ratelimit.c): token buckets, loop thread only. --- */
+
+/* A limiter allowing per_min admissions per user per minute (burst per_min); *out NULL when
+ * per_min is 0 (no limit). TG_ENOMEM. */
+int gw_ratelimit_new(gw_ratelimit **out, int64_t per_min);
+void gw_ratelimit_free(gw_ratelimit *rl); /* NULL-safe */
+
+/* Takes one token of user's bucket at now_ms: 0, or TG_ERATELIMIT with *retry_after_s (>= 1)
+ * the seconds until one is available. rl NULL always admits. */
+int gw_ratelimit_take(gw_ratelimit *rl, const char *user, uint64_t now_ms, int64_t *retry_after_s);
+
+/* Router helper: 0 to go on, or answers 429 rate_limited with Retry-After itself and returns
+ * TG_ERATELIMIT (the request is then gone). */
+int gw_ratelimit_admit(gw_app *app, tg_httpd_req *req, const char *user);
+
 /* --- Routes (gw_router.c dispatches to these). --- */
 void gw_route(tg_httpd_req *req, void *arg); /* the tg_httpd handler; arg is the gw_app */
 
@@ -207,6 +228,44 @@ void gw_metrics_check_latency(gw_app *app, double ms);
  */
 void gw_write_lock(void);
 void gw_write_unlock(void);
+/* --- OAuth connection lifecycle (issue #3). --- */
+#define GW_STATUS_FRESH_MS 30000 /* GET /api/mcp/auth/status: cache freshness per user+provider */
+
+/* Answers 404 unknown_provider with "known": the configured provider names. */
+void gw_unknown_provider(gw_app *app, tg_httpd_req *req);
+
+/* DELETE /api/mcp/auth/{provider} (gw_auth_manage.c). */
+void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const char *provider);
+/* GET /api/mcp/auth/debug: the caller's connections and MCP endpoints, redacted. */
+void gw_auth_debug(gw_app *app, tg_httpd_req *req, const char *user);
+/* GET /api/mcp/auth/status[?force=1] (gw_status.c). */
+void gw_auth_status(gw_app *app, tg_httpd_req *req, const char *user);
+/* POST /api/webhooks/composio (gw_webhook.c): Standard Webhooks signature, once per id. */
+void gw_webhook_composio(gw_app *app, tg_httpd_req *req);
+
+/* Forgets the cached status of (user, provider); provider NULL: every provider of user. */
+void gw_status_cache_drop(gw_app *app, const char *user, const char *provider);
+
+/*
+ * Work-side: records what Composio reported for connected_accounts row row_id, read at version:
+ * status (ours), status_reason (verbatim, may be NULL), last_checked_at = now (ms). version is
+ * bumped only when status or status_reason changed. Guarded by version: when the row changed in
+ * the meantime nothing is written (*changed = -1). *changed (may be NULL): 1 changed, 0 only
+ * checked_at. Returns 0 or TG_E*.
+ */
+int gw_write_observed(tg_db *db, int64_t row_id, int64_t version, const char *status,
+                      const char *reason, int64_t now, int *changed);
+
+/* Our status for a Composio account (unknown statuses: NULL), and whether it may run tools. A
+ * 404 from Composio is REVOKED / "connected_account_not_found". */
+int gw_account_authorized(const tg_composio_account *a);
+
+/* Starts the background work of gw_sync.c after the server listens: re-sync of ACTIVE
+ * connections with Composio (bounded concurrency; readiness does not wait) and the periodic
+ * cleanup of expired oauth_states and abandoned PENDING accounts (first run at once). Returns 0
+ * or TG_ENOMEM. gw_sync_stop closes its timer (shutdown); in-flight work ends by itself. */
+int gw_sync_start(gw_app *app);
+void gw_sync_stop(gw_app *app);
 
 /* Start-up: upserts auth_configs from the configured providers (synchronously, before the
  * loop runs; the only DB work not in a job). */

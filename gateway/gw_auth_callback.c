@@ -3,9 +3,12 @@
  * section 3, composio-api.md 2.5 "Callback redirect" and 4.1 generate).
  *
  * State machine:
- *   CLAIM (job)   the state must exist, be unexpired and unused; it is marked used in the same
- *                 statement (UPDATE ... WHERE used_at IS NULL AND expires_at > now), so a replay
- *                 or a race finds nothing and writes nothing → 400 invalid_state.
+ *   CLAIM (job)   the state must exist, be unexpired and unused, and belong to the caller when
+ *                 the request carries an identity (X-User-Id / Authorization: a browser of user
+ *                 B cannot finish user A's state); it is marked used in the same statement
+ *                 (UPDATE ... WHERE used_at IS NULL AND expires_at > now), so a replay or a
+ *                 race finds nothing and writes nothing → 400 invalid_state with "reason":
+ *                 unknown | expired | used | other_user.
  *   status=failed → FAIL (job): the row becomes FAILED unless it is ACTIVE (a failed reconnect
  *                 does not break a working connection).
  *   status=success → POLL (loop): GET /connected_accounts/{id} until ACTIVE, 250 ms doubling,
@@ -37,7 +40,9 @@ typedef struct cb_ctx {
   int timer_on; /* timer initialised: free only from its close callback */
   int step;
   int want_json;
-  int success; /* the query said status=success */
+  int success;                  /* the query said status=success */
+  char caller[GW_USER_MAX + 1]; /* identity on the request, "" when none */
+  const char *why;              /* CLAIM refused: unknown, expired, used, other_user */
   char state[ID_MAX + 1];
   char ca_id[ID_MAX + 1];    /* from the query, else the state's link id */
   char link_ca[ID_MAX + 1];  /* oauth_states.composio_account_id */
@@ -121,12 +126,26 @@ static int claim(tg_db *db, cb_ctx *c)
   const char *s;
   rc = tg_db_exec(db, &changes,
                   "UPDATE oauth_states SET used_at = ? WHERE state = ? AND used_at IS NULL AND "
-                  "expires_at > ?",
-                  "IsI", (long long)now, c->state, (long long)now);
+                  "expires_at > ? AND (? = '' OR user_id = ?)",
+                  "IsIss", (long long)now, c->state, (long long)now, c->caller, c->caller);
   if (rc != 0)
     return rc;
   if (changes != 1) {
-    gw_job_fail(&c->j, 400, "invalid_state", "The OAuth state is unknown, expired or used.");
+    row = tg_db_query_one(db, &rc,
+                          "SELECT user_id, expires_at, used_at FROM oauth_states WHERE state = ?",
+                          "s", c->state);
+    if (!row && rc != TG_ENOTFOUND)
+      return rc;
+    c->why = !row                                                            ? "unknown"
+             : !json_is_null(json_object_get(row, "used_at"))                ? "used"
+             : json_integer_value(json_object_get(row, "expires_at")) <= now ? "expired"
+                                                                             : "other_user";
+    json_decref(row);
+    gw_job_fail(&c->j, 400, "invalid_state",
+                strcmp(c->why, "other_user") == 0
+                    ? "The OAuth state was started by another user."
+                    : "The OAuth state is unknown, expired or already used.");
+    c->j.body = json_pack("{s:s}", "reason", c->why);
     return 0;
   }
   row = tg_db_query_one(db, &rc,
@@ -385,6 +404,8 @@ static void cb_done(void *arg, int status)
   switch (c->step) {
   case CLAIM:
     if (c->j.status >= 400) {
+      tg_warn("oauth_callback_rejected", "{s:s, s:s, s:s?}", "error", "invalid_state", "reason",
+              c->why, "caller", *c->caller ? c->caller : NULL);
       gw_job_reply(&c->j, NULL);
       cb_free(c);
       return;
@@ -415,9 +436,11 @@ static void cb_done(void *arg, int status)
     poll_account(c);
     return;
   case FAIL:
+    gw_status_cache_drop(c->j.app, c->j.user, c->provider);
     finish(c, 0);
     return;
   default:
+    gw_status_cache_drop(c->j.app, c->j.user, c->provider);
     finish(c, 1);
   }
 }
@@ -441,6 +464,7 @@ void gw_auth_callback(gw_app *app, tg_httpd_req *req)
   const char *ca = tg_httpd_query(req, "connected_account_id");
   const char *accept = tg_httpd_header(req, "Accept");
   const char *format = tg_httpd_query(req, "format");
+  char caller[GW_USER_MAX + 1] = "";
   cb_ctx *c;
   if (!ca)
     ca = tg_httpd_query(req, "connectedAccountId");
@@ -457,12 +481,17 @@ void gw_auth_callback(gw_app *app, tg_httpd_req *req)
     gw_respond_error(req, 400, "invalid_request", "connected_account_id is malformed.", NULL, NULL);
     return;
   }
+  if (tg_httpd_header(req, "X-User-Id") || tg_httpd_header(req, "Authorization")) {
+    if (gw_identify(app, req, caller) != 0)
+      return; /* answered 401 */
+  }
   if (!(c = calloc(1, sizeof *c))) {
     tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
     return;
   }
   c->j.app = app;
   c->j.req = req;
+  memcpy(c->caller, caller, sizeof c->caller);
   c->success = strcmp(status, "success") == 0;
   c->want_json =
       (accept && strstr(accept, "application/json")) || (format && strcmp(format, "json") == 0);

@@ -3,14 +3,18 @@
  * composio-api.md 2.5).
  *
  * Start is a state machine: (loop) pick the provider and a fresh state → (job) first sight of
- * the user, insert the oauth_states row (10 minutes) → (loop) Composio link with our callback
- * URL + "?state=" → (job) remember the link's ca id in the state row and store/refresh the
- * connected_accounts row → (loop) 200 {redirect_url, state, expires_at}.
+ * the user, read the user's row for the provider → (loop) when the row is ACTIVE and the
+ * request did not ask for force (body {"force": true} or ?force=1): GET /connected_accounts/{ca};
+ * ACTIVE there (same toolkit, auth config and user) → 200 {connected: true, ...}, nothing
+ * written → (job) insert the oauth_states row (10 minutes) → (loop) Composio link with our
+ * callback URL + "?state=" → (job) remember the link's ca id in the state row and
+ * store/refresh the connected_accounts row → (loop) 200 {redirect_url, state, expires_at}.
  *
  * Invariants: an ACTIVE connected_accounts row keeps its status and ca id during a reconnect
- * (the new ca id waits in oauth_states.composio_account_id until the callback succeeds); a
- * non-ACTIVE row becomes PENDING with the new ca id and version + 1; there is never more than
- * one row per (user, auth config). expires_at in the answer is integer ms since the epoch.
+ * (the new ca id waits in oauth_states.composio_account_id until the callback succeeds) unless
+ * Composio just said it is not ACTIVE; a non-ACTIVE row becomes PENDING with the new ca id and
+ * version + 1; there is never more than one row per (user, auth config). expires_at in the
+ * answer is integer ms since the epoch.
  */
 #include "gw.h"
 
@@ -89,6 +93,16 @@ void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user)
     free(c);
 }
 
+void gw_unknown_provider(gw_app *app, tg_httpd_req *req)
+{
+  const tg_config *cfg = &app->cfg;
+  json_t *known = json_array();
+  for (size_t i = 0; i < cfg->n_providers; i++)
+    json_array_append_new(known, json_string(cfg->providers[i].provider));
+  gw_respond_error(req, 404, "unknown_provider", "No such provider is configured.",
+                   json_pack("{s:o*}", "known", known), NULL);
+}
+
 /* ---------------------------------------------------------------- start */
 
 typedef struct start_ctx {
@@ -96,10 +110,14 @@ typedef struct start_ctx {
   const tg_provider *p; /* lives as long as the config */
   char state[2 * STATE_BYTES + 1];
   char callback[URL_MAX];
-  int64_t expires_at; /* ms */
-  char *redirect_url; /* from Composio */
-  char *ca_id;        /* from Composio, may be NULL */
-  int step;           /* 0: insert state; 1: store account */
+  int64_t expires_at;  /* ms */
+  char *redirect_url;  /* from Composio */
+  char *ca_id;         /* from Composio, may be NULL */
+  int step;            /* 0: read the row; 1: insert state; 2: store account */
+  int force;           /* always make a new link */
+  char row_status[16]; /* the user's row for the provider ("" when none) */
+  char row_ca[160];    /* its composio_account_id */
+  int stale_active;    /* the row says ACTIVE but Composio does not */
 } start_ctx;
 
 static void start_free(start_ctx *c)
@@ -136,7 +154,7 @@ static int store_account(tg_db *db, start_ctx *c)
                     (long long)now, (long long)now);
   } else {
     const char *st = json_string_value(json_object_get(row, "status"));
-    if (!st || strcmp(st, "ACTIVE") != 0)
+    if (!st || strcmp(st, "ACTIVE") != 0 || c->stale_active)
       rc = tg_db_exec(db, NULL,
                       "UPDATE connected_accounts SET status = 'PENDING', composio_account_id = "
                       "?, status_reason = NULL, version = version + 1, updated_at = ? "
@@ -157,10 +175,27 @@ static int start_work(tg_db *db, void *arg)
 {
   start_ctx *c = arg;
   int rc;
-  if (c->step == 1)
+  json_t *row;
+  if (c->step == 2)
     return store_account(db, c);
-  if ((rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
-    return rc;
+  if (c->step == 0) {
+    if ((rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
+      return rc;
+    row = tg_db_query_one(db, &rc,
+                          "SELECT status, composio_account_id FROM connected_accounts WHERE "
+                          "user_id = ? AND auth_config_id = ?",
+                          "ss", c->j.user, c->p->auth_config_id);
+    if (!row)
+      return rc == TG_ENOTFOUND ? 0 : rc;
+    snprintf(c->row_status, sizeof c->row_status, "%s",
+             json_string_value(json_object_get(row, "status")));
+    snprintf(c->row_ca, sizeof c->row_ca, "%s",
+             json_string_value(json_object_get(row, "composio_account_id"))
+                 ? json_string_value(json_object_get(row, "composio_account_id"))
+                 : "");
+    json_decref(row);
+    return 0;
+  }
   return tg_db_exec(db, NULL,
                     "INSERT INTO oauth_states (state, user_id, provider, redirect_uri, "
                     "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -220,6 +255,33 @@ static void on_link(void *arg, const tg_composio_result *res, const char *redire
     start_free(c);
     return;
   }
+  c->step = 2;
+  if (gw_submit(&c->j, start_work, start_done, c) != 0)
+    start_free(c);
+}
+
+static void on_confirm(void *arg, const tg_composio_result *res, const tg_composio_account *a)
+{
+  start_ctx *c = arg;
+  if (res->err == 0 && a && gw_account_authorized(a) && a->toolkit_slug &&
+      strcmp(a->toolkit_slug, c->p->toolkit_slug) == 0 && a->auth_config_id &&
+      strcmp(a->auth_config_id, c->p->auth_config_id) == 0 &&
+      (!a->user_id || strcmp(a->user_id, c->j.user) == 0)) {
+    tg_info("oauth_already_connected", "{s:s, s:s, s:s}", "user_id", c->j.user, "provider",
+            c->p->provider, "composio_account_id", c->row_ca);
+    c->j.status = 200;
+    c->j.body = json_pack("{s:b, s:s, s:s, s:s}", "connected", 1, "provider", c->p->provider,
+                          "status", "ACTIVE", "connected_account_id", c->row_ca);
+    gw_job_reply(&c->j, NULL);
+    start_free(c);
+    return;
+  }
+  /* Not usable at Composio (an answer, not an outage): the new link replaces it. When Composio
+   * gave no answer, keep the row ACTIVE; the link call will tell whether Composio is up. */
+  c->stale_active = res->err == 0 || res->err == TG_ENOTFOUND;
+  tg_info("oauth_reconnect", "{s:s, s:s, s:s, s:s?}", "user_id", c->j.user, "provider",
+          c->p->provider, "composio_account_id", c->row_ca, "composio_status",
+          a ? a->status : tg_errname(res->err));
   c->step = 1;
   if (gw_submit(&c->j, start_work, start_done, c) != 0)
     start_free(c);
@@ -233,7 +295,18 @@ static void start_done(void *arg, int status)
     gw_job_fail_err(&c->j, status);
     goto reply;
   }
-  if (c->step == 1) {
+  if (c->step == 0) {
+    if (!c->force && strcmp(c->row_status, "ACTIVE") == 0 && *c->row_ca && !c->j.app->stopping &&
+        tg_composio_get_account(c->j.app->composio, c->row_ca, on_confirm, c) == 0)
+      return;
+    c->step = 1;
+    if (gw_submit(&c->j, start_work, start_done, c) != 0)
+      start_free(c);
+    return;
+  }
+  if (c->step == 2) {
+    if (c->stale_active)
+      gw_status_cache_drop(c->j.app, c->j.user, c->p->provider);
     tg_info("oauth_started", "{s:s, s:s, s:s?}", "user_id", c->j.user, "provider", c->p->provider,
             "composio_account_id", c->ca_id);
     c->j.status = 200;
@@ -262,11 +335,7 @@ void gw_auth_start(gw_app *app, tg_httpd_req *req, const char *user, const char 
   start_ctx *c;
   int n;
   if (!p) {
-    json_t *known = json_array();
-    for (size_t i = 0; i < cfg->n_providers; i++)
-      json_array_append_new(known, json_string(cfg->providers[i].provider));
-    gw_respond_error(req, 404, "unknown_provider", "No such provider is configured.",
-                     json_pack("{s:o*}", "known", known), NULL);
+    gw_unknown_provider(app, req);
     return;
   }
   if (!(c = calloc(1, sizeof *c))) {
@@ -277,6 +346,21 @@ void gw_auth_start(gw_app *app, tg_httpd_req *req, const char *user, const char 
   c->j.req = req;
   snprintf(c->j.user, sizeof c->j.user, "%s", user);
   c->p = p;
+  {
+    const char *f = tg_httpd_query(req, "force");
+    size_t len = 0;
+    tg_httpd_body(req, &len);
+    c->force = f && (strcmp(f, "1") == 0 || strcmp(f, "true") == 0);
+    if (len > 0) {
+      json_t *body = gw_parse_body(req); /* answers 400 itself */
+      if (!body) {
+        free(c);
+        return;
+      }
+      c->force |= json_is_true(json_object_get(body, "force"));
+      json_decref(body);
+    }
+  }
   tg_random_id(c->state, sizeof c->state, "", STATE_BYTES);
   n = snprintf(c->callback, sizeof c->callback, "%s%sstate=%s", cfg->redirect_url,
                strchr(cfg->redirect_url, '?') ? "&" : "?", c->state);

@@ -13,6 +13,8 @@
  */
 #include "gw.h"
 
+#include "tg_jwt.h"
+
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -106,6 +108,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (app->waiters == w)
       gw_waiter_remove(app, w);
   }
+  gw_sync_stop(app);
   tg_httpd_close(app->httpd, on_httpd_closed, m);
   tg_http_client_close(app->http, on_http_closed, m);
   uv_timer_init(app->loop, &m->drain);
@@ -115,8 +118,80 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---------------------------------------------------------------- main */
 
+/* --rotate-secrets: re-seal every secret at rest under TOOLGATE_SECRET_KEY (reading old ones
+ * with TOOLGATE_SECRET_KEY_OLD), in one transaction. Run it with the services stopped or
+ * running with both keys set. */
+static int rotate_secrets(tg_config *cfg)
+{
+  tg_crypto *c = NULL;
+  tg_db *db = NULL;
+  char err[256] = "";
+  int rc, n = 0;
+  if ((rc = tg_crypto_new(&c, &cfg->secret_key, &cfg->secret_key_old, err, sizeof err)) || !c) {
+    fprintf(stderr, "toolgate-gateway: %s\n", c ? err : "TOOLGATE_SECRET_KEY is not set");
+    return 2;
+  }
+  if ((rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
+    rc = tg_crypto_rotate_db(db, c, &n, err, sizeof err);
+  else
+    snprintf(err, sizeof err, "cannot open the database %s", cfg->db_path);
+  if (rc == 0)
+    printf("re-encrypted %d secret(s) under key id %s\n", n, tg_crypto_kid(c));
+  else
+    fprintf(stderr, "toolgate-gateway: rotation failed: %s\n", err);
+  tg_db_close(db);
+  tg_crypto_free(c);
+  return rc ? 1 : 0;
+}
+
+/* --set-mcp-headers <mcp_connections id>: seals the JSON object on stdin ({"Header": "value"},
+ * {} clears) as that connection's per-user secret headers (tg_crypto_store_mcp_headers). For
+ * MCP servers that need a per-user header; Composio's per-user URLs need none. */
+static int set_mcp_headers(tg_config *cfg, const char *id_text)
+{
+  tg_crypto *c = NULL;
+  tg_db *db = NULL;
+  char err[256] = "", *end;
+  long long id = strtoll(id_text, &end, 10);
+  json_t *h = json_loadf(stdin, JSON_REJECT_DUPLICATES, NULL);
+  int rc;
+  if (*end || id <= 0 || !json_is_object(h)) {
+    fprintf(stderr, "toolgate-gateway: usage: --set-mcp-headers <id> < headers.json\n");
+    json_decref(h);
+    return 2;
+  }
+  if ((rc = tg_crypto_new(&c, &cfg->secret_key, &cfg->secret_key_old, err, sizeof err)) == 0 &&
+      (rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
+    rc = tg_crypto_store_mcp_headers(db, c, id, h);
+  if (rc)
+    fprintf(stderr, "toolgate-gateway: cannot store the headers: %s\n",
+            *err              ? err
+            : rc == TG_ESTATE ? "TOOLGATE_SECRET_KEY is not set"
+                              : tg_strerror(rc));
+  tg_db_close(db);
+  tg_crypto_free(c);
+  json_decref(h);
+  return rc ? 1 : 0;
+}
+
+/* --generate-secret-key: prints a new TOOLGATE_SECRET_KEY value, "<kid>:<base64 32 bytes>". */
+static int generate_secret_key(void)
+{
+  unsigned char k[32], id[4];
+  char b64[sodium_base64_ENCODED_LEN(sizeof k, sodium_base64_VARIANT_ORIGINAL)], kid[9];
+  randombytes_buf(k, sizeof k);
+  randombytes_buf(id, sizeof id);
+  sodium_bin2hex(kid, sizeof kid, id, sizeof id);
+  sodium_bin2base64(b64, sizeof b64, k, sizeof k, sodium_base64_VARIANT_ORIGINAL);
+  printf("k%s:%s\n", kid, b64);
+  sodium_memzero(k, sizeof k);
+  sodium_memzero(b64, sizeof b64);
+  return 0;
+}
+
 static const char usage[] =
-    "usage: toolgate-gateway [--help]\n"
+    "usage: toolgate-gateway [--help | --rotate-secrets | --generate-secret-key |\n"
+    "                         --set-mcp-headers <mcp_connection id> < headers.json]\n"
     "The toolgate HTTP gateway: OAuth connections through Composio, workflows, run admission.\n"
     "Configured by environment variables:";
 
@@ -133,8 +208,13 @@ int main(int argc, char **argv)
       tg_config_help(stdout, TG_PROG_GATEWAY, usage);
       return 0;
     }
-    fprintf(stderr, "toolgate-gateway: unknown argument %s (try --help)\n", argv[1]);
-    return 2;
+    if (strcmp(argv[1], "--generate-secret-key") == 0)
+      return sodium_init() < 0 ? 1 : generate_secret_key();
+    if (strcmp(argv[1], "--rotate-secrets") != 0 &&
+        !(strcmp(argv[1], "--set-mcp-headers") == 0 && argc == 3)) {
+      fprintf(stderr, "toolgate-gateway: unknown argument %s (try --help)\n", argv[1]);
+      return 2;
+    }
   }
   if (tg_config_load(&app->cfg, TG_PROG_GATEWAY, err, sizeof err) != 0) {
     fprintf(stderr, "toolgate-gateway: %s\n", err);
@@ -145,6 +225,34 @@ int main(int argc, char **argv)
   if (sodium_init() < 0) {
     tg_error("startup_failed", "{s:s}", "reason", "sodium_init failed");
     goto out;
+  }
+  if (argc > 1) { /* --rotate-secrets, --set-mcp-headers */
+    exit_code = argc == 3 ? set_mcp_headers(&app->cfg, argv[2]) : rotate_secrets(&app->cfg);
+    tg_config_free(&app->cfg);
+    return exit_code;
+  }
+  {
+    const char *jwt = tg_secret_reveal(&app->cfg.jwt_secret);
+    int n_secrets = 0;
+    if (jwt && strlen(jwt) < TG_JWT_MIN_SECRET) {
+      fprintf(stderr, "toolgate-gateway: TOOLGATE_JWT_SECRET must be at least %d bytes\n",
+              TG_JWT_MIN_SECRET);
+      tg_error("startup_failed", "{s:s}", "reason", "TOOLGATE_JWT_SECRET is too short");
+      goto out;
+    }
+    if (!jwt && !app->cfg.trust_user_header)
+      tg_warn("no_identity_configured", "{s:s}", "message",
+              "neither TOOLGATE_JWT_SECRET nor TOOLGATE_TRUST_USER_HEADER is set: every /api "
+              "request will get 401");
+    if (tg_crypto_startup(&app->cfg, &app->crypto, &n_secrets, err, sizeof err) != 0) {
+      fprintf(stderr, "toolgate-gateway: refusing to start: %s\n", err);
+      tg_error("startup_failed", "{s:s, s:s}", "reason", "secrets at rest", "detail", err);
+      goto out;
+    }
+    tg_info("secrets_at_rest", "{s:s?, s:i}", "key_id", tg_crypto_kid(app->crypto), "encrypted",
+            n_secrets);
+    if (gw_ratelimit_new(&app->runlimit, app->cfg.run_rate_per_min) != 0)
+      goto out;
   }
   if (app->cfg.trust_user_header)
     tg_warn("trust_user_header", "{s:s}", "message",
@@ -197,8 +305,19 @@ int main(int argc, char **argv)
     tg_error("startup_failed", "{s:s, s:s}", "reason", "composio client", "error", tg_errname(rc));
     goto out;
   }
-  rc = tg_httpd_start(&app->httpd, &loop, app->cfg.listen_host, app->cfg.listen_port, NULL,
-                      gw_route, app);
+  {
+    tg_httpd_limits lim; /* TOOLGATE_MAX_* and *_TIMEOUT_MS (README "Security") */
+    lim.max_url_bytes = (size_t)app->cfg.max_url_bytes;
+    lim.max_header_bytes = (size_t)app->cfg.max_header_bytes;
+    lim.max_headers = (size_t)app->cfg.max_headers;
+    lim.max_body_bytes = (size_t)app->cfg.max_body_bytes;
+    lim.header_timeout_ms = (uint64_t)app->cfg.header_timeout_ms;
+    lim.body_timeout_ms = (uint64_t)app->cfg.body_timeout_ms;
+    lim.idle_timeout_ms = (uint64_t)app->cfg.idle_timeout_ms;
+    lim.max_connections = (unsigned)app->cfg.max_connections;
+    rc = tg_httpd_start(&app->httpd, &loop, app->cfg.listen_host, app->cfg.listen_port, &lim,
+                        gw_route, app);
+  }
   if (rc != 0) {
     tg_error("startup_failed", "{s:s, s:s, s:s, s:i}", "reason", "listen", "error", tg_errname(rc),
              "host", app->cfg.listen_host, "port", app->cfg.listen_port);
@@ -212,6 +331,9 @@ int main(int argc, char **argv)
   tg_info("listening", "{s:s, s:i, s:s, s:i, s:b}", "host", app->cfg.listen_host, "port",
           tg_httpd_port(app->httpd), "db", app->cfg.db_path, "providers", (int)app->cfg.n_providers,
           "trust_user_header", app->cfg.trust_user_header);
+
+  if (gw_sync_start(app) != 0) /* background: readiness does not wait for it */
+    tg_warn("resync_failed", "{s:s}", "error", "out of memory");
 
   uv_run(&loop, UV_RUN_DEFAULT);
   exit_code = 0;
@@ -227,6 +349,7 @@ out:
     uv_run(&loop, UV_RUN_DEFAULT);
   gw_checkpool_free(app->checks);
   tg_composio_free(app->composio);
+  json_decref(app->status_cache);
   if (app->dbq) {
     if (tg_dbq_pending(app->dbq) == 0)
       tg_dbq_free(app->dbq);
@@ -239,6 +362,8 @@ out:
   }
   if (exit_code == 0)
     tg_info("stopped", NULL);
+  tg_crypto_free(app->crypto);
+  gw_ratelimit_free(app->runlimit);
   tg_config_free(&app->cfg);
   return exit_code;
 }

@@ -5,7 +5,7 @@
  * names are plain [A-Za-z0-9_-]). Order of answers: unknown path 404 not_found, known path with
  * another method 405 method_not_allowed (with Allow), then identity (401), then the handler.
  * Every /api route needs a user except GET /api/composio-redirect, where the OAuth state
- * stands for the user.
+ * stands for the user, and POST /api/webhooks/composio, authenticated by its signature.
  */
 #include "gw.h"
 
@@ -27,6 +27,10 @@ enum {
   R_READYZ,
   R_PROVIDERS,
   R_AUTH_START,
+  R_AUTH_STATUS,
+  R_AUTH_DEBUG,
+  R_AUTH_DISCONNECT,
+  R_WEBHOOK,
   R_CALLBACK,
   R_WF_CREATE,
   R_WF_LIST,
@@ -48,6 +52,10 @@ static const route routes[] = {
     {"GET", "/readyz", 0, R_READYZ},
     {"GET", "/api/mcp/auth/providers", 1, R_PROVIDERS},
     {"POST", "/api/mcp/auth/*/start", 1, R_AUTH_START},
+    {"GET", "/api/mcp/auth/status", 1, R_AUTH_STATUS},
+    {"GET", "/api/mcp/auth/debug", 1, R_AUTH_DEBUG},
+    {"DELETE", "/api/mcp/auth/*", 1, R_AUTH_DISCONNECT},
+    {"POST", "/api/webhooks/composio", 0, R_WEBHOOK},
     {"GET", "/api/composio-redirect", 0, R_CALLBACK},
     {"POST", "/api/workflows", 1, R_WF_CREATE},
     {"GET", "/api/workflows", 1, R_WF_LIST},
@@ -157,6 +165,8 @@ void gw_route(tg_httpd_req *req, void *arg)
   }
   if (hit->needs_user && gw_identify(app, req, user) != 0)
     return;
+  if (hit->id == R_WF_RUN && gw_ratelimit_admit(app, req, user) != 0)
+    return; /* 429: per-user admission rate (gw_ratelimit.c) */
 
   switch (hit->id) {
   case R_UI:
@@ -173,6 +183,18 @@ void gw_route(tg_httpd_req *req, void *arg)
     break;
   case R_AUTH_START:
     gw_auth_start(app, req, user, wild);
+    break;
+  case R_AUTH_STATUS:
+    gw_auth_status(app, req, user);
+    break;
+  case R_AUTH_DEBUG:
+    gw_auth_debug(app, req, user);
+    break;
+  case R_AUTH_DISCONNECT:
+    gw_auth_disconnect(app, req, user, wild);
+    break;
+  case R_WEBHOOK:
+    gw_webhook_composio(app, req);
     break;
   case R_CALLBACK:
     gw_auth_callback(app, req);

@@ -1,15 +1,19 @@
 /*
  * gw_util: what every gateway handler shares: the job outcome and its reply, error bodies,
- * identity, JSON request bodies, queueing a database job, first sight of a user, and the
- * waiter list that lets shutdown wake requests sleeping on timers.
+ * identity (HS256 bearer tokens via tg_jwt; X-User-Id only when configured), JSON request
+ * bodies, queueing a database job, first sight of a user, and the waiter list that lets shutdown
+ * wake requests sleeping on timers.
  *
  * Invariants: every error body is {"error": snake_case, "message": sentence, ...details}
  * (DESIGN.md section 3); a request is answered exactly once (gw_job_reply clears j->req).
  */
 #include "gw.h"
 
+#include "tg_jwt.h"
+
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 void gw_waiter_add(gw_app *app, gw_waiter *w)
 {
@@ -95,19 +99,50 @@ static int printable(const char *s, size_t *len)
   return 1;
 }
 
+/* 401 with the reason; WWW-Authenticate names the scheme (RFC 6750 section 3). */
+static int unauthorized(tg_httpd_req *req, const char *msg)
+{
+  static const char *const hdrs[] = {"WWW-Authenticate: Bearer realm=\"toolgate\"", NULL};
+  gw_respond_error(req, 401, "unauthorized", msg, NULL, hdrs);
+  return TG_EAUTH;
+}
+
 int gw_identify(gw_app *app, tg_httpd_req *req, char *user)
 {
-  const char *h = app->cfg.trust_user_header ? tg_httpd_header(req, "X-User-Id") : NULL;
+  const char *auth = tg_httpd_header(req, "Authorization");
+  const char *secret = tg_secret_reveal(&app->cfg.jwt_secret);
+  const char *h;
   size_t n = 0;
-  if (!h || !printable(h, &n) || n == 0 || n > GW_USER_MAX) {
-    const char *msg = !app->cfg.trust_user_header
-                          ? "No accepted identity: this gateway does not trust X-User-Id "
-                            "and bearer tokens are not supported yet."
-                      : !h ? "Missing X-User-Id header."
-                           : "X-User-Id must be 1 to 128 printable ASCII characters.";
-    gw_respond_error(req, 401, "unauthorized", msg, NULL, NULL);
-    return TG_EAUTH;
+
+  /* A bearer token, when present, decides: a bad token is never rescued by X-User-Id. */
+  if (auth) {
+    const char *why = NULL;
+    char msg[160];
+    int rc;
+    if (strncasecmp(auth, "Bearer ", 7) != 0)
+      return unauthorized(req, "Authorization must be \"Bearer <token>\".");
+    if (!secret)
+      return unauthorized(req, "Bearer tokens are not accepted: TOOLGATE_JWT_SECRET is not set.");
+    auth += 7;
+    while (*auth == ' ')
+      auth++;
+    rc = tg_jwt_verify_hs256(auth, strlen(auth), (const unsigned char *)secret, strlen(secret),
+                             tg_now_ms() / 1000, user, GW_USER_MAX + 1, &why);
+    if (rc == 0)
+      return 0;
+    snprintf(msg, sizeof msg, "Invalid bearer token: %s.", why ? why : "rejected");
+    tg_debug("auth_rejected", "{s:s}", "reason", why ? why : "rejected");
+    return unauthorized(req, msg);
   }
+  if (!app->cfg.trust_user_header)
+    return unauthorized(req, secret ? "Missing Authorization: Bearer <token>."
+                                    : "No accepted identity: set TOOLGATE_JWT_SECRET (bearer "
+                                      "tokens) or TOOLGATE_TRUST_USER_HEADER=1.");
+  h = tg_httpd_header(req, "X-User-Id");
+  if (!h)
+    return unauthorized(req, "Missing Authorization: Bearer <token> or X-User-Id header.");
+  if (!printable(h, &n) || n == 0 || n > GW_USER_MAX)
+    return unauthorized(req, "X-User-Id must be 1 to 128 printable ASCII characters.");
   memcpy(user, h, n + 1);
   return 0;
 }

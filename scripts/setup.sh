@@ -28,10 +28,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -f "$root/tests/peers/node_modules/.package-lock.json" ] ||
-   [ "$root/tests/peers/package-lock.json" -nt "$root/tests/peers/node_modules/.package-lock.json" ]; then
+# npm ci only when the installed peers are not those of package-lock.json (by content, not
+# mtime: a fresh checkout has new mtimes).
+peers="$root/tests/peers"
+want=$(sha256sum "$peers/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$peers/node_modules/.toolgate-lock-sha256" 2>/dev/null)" != "$want" ]; then
   echo "setup: npm ci (tests/peers)" >&2
-  (cd "$root/tests/peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" >"$peers/node_modules/.toolgate-lock-sha256"
 fi
 
 cc_args=()

@@ -8,8 +8,12 @@
  * (wk_exec.c, MCP clients from wk_registry.c) -> finish (wk_claim.c). Every write after the
  * claim is fenced by (id, claimed_by, attempt, status='running'); a write that matches no row
  * means the lease was lost (or the run was canceled), and the run stops without writing more.
- * A wk_run is freed only when it has ended, its heartbeat timer is closed and no heartbeat job
- * is in flight.
+ * A wk_run is freed only when it has ended, its heartbeat and wait timers are closed and
+ * nothing it started is in flight.
+ *
+ * Cancellation: the gateway sets cancel_requested=1 on a running run; every job that ends a
+ * step (guard outcome, tool-call completion) and every heartbeat reads that column into
+ * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary.
  */
 #ifndef WK_H
 #define WK_H
@@ -17,6 +21,7 @@
 #include "tg_check.h"
 #include "tg_composio.h"
 #include "tg_config.h"
+#include "tg_crypto.h"
 #include "tg_dbq.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
@@ -41,12 +46,14 @@ struct wk_run {
   json_t *accounts; /* the user's connected_accounts + auth_configs + mcp_connections rows */
   int phase;
 
-  uv_timer_t hb; /* heartbeat every lease/3 */
-  int hb_job;    /* a heartbeat job is in flight */
-  int hb_closed; /* the timer's close callback ran */
-  int pending;   /* async operations in flight on behalf of the run */
-  int lost;      /* a fenced write matched nothing: stop, write nothing more */
-  int aborted;   /* shutdown grace expired: the lease is being released */
+  uv_timer_t hb;   /* heartbeat every lease/3 */
+  uv_timer_t wait; /* backoff before a retry */
+  int hb_job;      /* a heartbeat job is in flight */
+  int timers_open; /* hb + wait until their close callbacks ran */
+  int cancel;      /* cancel_requested was seen set */
+  int pending;     /* async operations in flight on behalf of the run */
+  int lost;        /* a fenced write matched nothing: stop, write nothing more */
+  int aborted;     /* shutdown grace expired: the lease is being released */
   int ended;
 
   /* execution */
@@ -58,8 +65,11 @@ struct wk_run {
   uint64_t call_start_ms;
   wk_client *client; /* managed client in use, or NULL */
   tg_mcp_client *adhoc;
+  json_t *adhoc_tools; /* ad-hoc node: tool name -> annotations, once listed */
+  int tries;           /* calls of the current node so far */
   uint64_t claimed_ms;
-  tg_check *check; /* the pre-execute check in flight, or NULL */
+  uint64_t deadline_ms; /* loop time after which the run fails with 'timeout'; 0: none */
+  tg_check *check;      /* the pre-execute check in flight, or NULL */
 };
 
 struct wk_worker {
@@ -69,6 +79,7 @@ struct wk_worker {
   tg_http_client *http;
   tg_composio *composio;
   wk_registry *reg;
+  tg_crypto *crypto; /* secrets at rest (per-user MCP headers); NULL without a key */
   uv_timer_t poll;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
@@ -140,6 +151,19 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
                                size_t errlen);
 tg_mcp_client *wk_client_mcp(wk_client *c);
 void wk_registry_release(wk_registry *reg, wk_client *c);
+
+/* The session's tool annotations learned from tools/list: an object tool name -> annotations
+ * object ({} when the tool has none), or NULL when not listed yet. Borrowed. */
+json_t *wk_client_tools(wk_client *c);
+
+/* Stores what tools/list answered (array of Tool objects, borrowed) on the client. */
+void wk_client_set_tools(wk_client *c, const json_t *tools);
+
+/* Builds the annotations object of wk_client_tools from a tools/list answer. New reference. */
+json_t *wk_tools_annotations(const json_t *tools);
+
+/* Sessions open in the registry (for logs and tests). */
+size_t wk_registry_size(const wk_registry *reg);
 
 /* Closes m (any client, e.g. an ad-hoc one) on the next loop iteration; safe from inside a
  * tg_mcp callback. */

@@ -2,15 +2,31 @@
  * wk_exec: executes one run's workflow (DESIGN.md sections 5 and 6).
  *
  * The nodes run in tg_workflow_order. The context is {"inputs": ..., "nodes": {id: {"output":
- * CallToolResult}}}, so later arguments can say {{nodes.<id>.output.content.0.text}}. Each MCP
- * call is bracketed by two fenced writes: a 'pending' tool_executions row BEFORE the call
- * (arguments redacted with tg_redact) and its completion after (success / failed / unknown,
- * response, error, error_class, duration_ms). A timeout is 'unknown': the request was sent and
- * may have had effects, so nothing is retried blindly. A tool result with isError:true fails
- * the run with class tool_error. The End node renders outputVariables into the run's output.
+ * CallToolResult}}}, so later arguments can say {{nodes.<id>.output.content.0.text}}. The End
+ * node renders outputVariables into the run's output.
+ *
+ * The journal: each MCP call that goes out is bracketed by two fenced writes, a 'pending'
+ * tool_executions row BEFORE the call (arguments redacted with tg_redact) and its completion
+ * after (success / failed / unknown, response, error, error_class, duration_ms). A retry is a
+ * new call and gets its own row, so the table shows every request that left the worker.
+ *
+ * Failures are classified (error_class on the row and on the run): provider_auth (401/403),
+ * mcp_session_lost (tg_mcp re-initialised once and lost the session again), tool_error
+ * (isError:true), rate_limited (429), timeout, internal. Transient ones are retried up to
+ * TOOLGATE_TOOL_RETRIES times, after a delay of TOOLGATE_RETRY_BASE_MS * 2^n with jitter
+ * (half fixed, half random), or exactly the server's Retry-After for a 429: connection failures
+ * (TG_EIO), HTTP 5xx and 429. A call that timed out had been sent and may have had effects: its
+ * row is 'unknown' and it is retried only when the tool's annotations from tools/list say
+ * readOnlyHint or idempotentHint (listed lazily, once per session, the first time a call times
+ * out). Everything else fails the run at once.
+ *
+ * Between steps (before a call, after a completion, when a backoff ends) the run stops if its
+ * lease is lost, finishes as 'canceled' if cancel_requested was seen, and fails with 'timeout'
+ * once past its deadline (TOOLGATE_RUN_DEADLINE_MS from the claim; a call in flight is bounded
+ * by the per-call timeout, and a backoff that would end past the deadline is not started).
  *
  * Managed nodes {provider, tool, arguments} use the user's registry client; ad-hoc nodes {url,
- * headers, tool, arguments} use an ephemeral client closed after the call.
+ * headers, tool, arguments} use an ephemeral client closed after each call.
  */
 #include "wk.h"
 
@@ -19,11 +35,13 @@
 #include "tg_log.h"
 #include "tg_workflow.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_ERROR_TEXT 2000
+#define MAX_BACKOFF_MS 30000
 
 typedef struct exec_job {
   wk_run *r;
@@ -38,9 +56,15 @@ typedef struct exec_job {
   const char *error_class; /* static */
   int64_t duration_ms;
   int changes;
+  int cancel; /* cancel_requested, read after the completion */
+  /* retry decision, loop side only */
+  int err;             /* TG_E* of the call, 0 for success / tool_error */
+  long http_status;    /* of the failed call */
+  long retry_after_ms; /* of a 429, else -1 */
 } exec_job;
 
 static void next_step(wk_run *r);
+static void begin_call(wk_run *r);
 
 static const char *node_str(const json_t *node, const char *key)
 {
@@ -54,6 +78,8 @@ static const char *cfg_str(const json_t *node, const char *key)
 
 static void job_free(exec_job *j)
 {
+  if (!j)
+    return;
   json_decref(j->redacted);
   json_decref(j->response);
   free(j->error);
@@ -99,20 +125,187 @@ static char *result_text(const json_t *result)
   return out;
 }
 
+/* ---- between steps ---- */
+
+/* 1 when the run must not start another step: stopped, canceled or past its deadline (the
+ * last two finish it). */
+static int step_blocked(wk_run *r)
+{
+  if (wk_run_should_stop(r))
+    return 1;
+  if (r->cancel) {
+    tg_info("run_cancel_honoured", "{s:s, s:I, s:I}", "run_id", r->id, "attempt",
+            (json_int_t)r->attempt, "step", (json_int_t)r->step);
+    wk_run_finish(r, "canceled", NULL, "canceled on request", NULL);
+    return 1;
+  }
+  if (r->deadline_ms) {
+    uv_update_time(r->w->loop);
+    if (uv_now(r->w->loop) >= r->deadline_ms) {
+      wk_run_fail(r, "timeout", "run deadline of %lld ms passed",
+                  (long long)r->w->cfg.run_deadline_ms);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ---- retry decision ---- */
+
+static const char *classify(int err)
+{
+  switch (err) {
+  case TG_EAUTH:
+    return "provider_auth";
+  case TG_ENOTFOUND:
+    return "mcp_session_lost";
+  case TG_ERATELIMIT:
+    return "rate_limited";
+  case TG_ETIMEDOUT:
+    return "timeout";
+  default:
+    return "internal";
+  }
+}
+
+/* Connection failures, 5xx and 429: nothing happened, or the server asks us to come back. */
+static int transient(const exec_job *j)
+{
+  return j->err == TG_EIO || j->err == TG_ERATELIMIT ||
+         (j->err == TG_EHTTP && j->http_status >= 500 && j->http_status <= 599);
+}
+
+/* 1 when the tool's annotations say a repeat is harmless. */
+static int safe_to_repeat(const json_t *tools, const char *tool)
+{
+  const json_t *a = json_object_get(tools, tool ? tool : "");
+  return json_is_true(json_object_get(a, "readOnlyHint")) ||
+         json_is_true(json_object_get(a, "idempotentHint"));
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+  wk_run *r = t->data;
+  if (!step_blocked(r))
+    begin_call(r);
+}
+
+/* Retries the current node's call after a backoff, or fails the run with j's class. */
+static void retry_or_fail(wk_run *r, exec_job *j, int retryable)
+{
+  wk_worker *w = r->w;
+  uint64_t delay;
+  wk_exec_abort(r); /* the call is over: give the client back */
+  if (!retryable || r->tries > w->cfg.tool_retries) {
+    if (retryable)
+      wk_run_fail(r, j->error_class, "%s (after %d attempts)", j->error ? j->error : "error",
+                  r->tries);
+    else
+      wk_run_finish(r, "failed", NULL, j->error, j->error_class);
+    return;
+  }
+  if (j->err == TG_ERATELIMIT && j->retry_after_ms >= 0) {
+    delay = (uint64_t)j->retry_after_ms; /* the server said when: no jitter */
+  } else {
+    uint64_t base = (uint64_t)w->cfg.retry_base_ms << (r->tries - 1 < 16 ? r->tries - 1 : 16);
+    if (base > MAX_BACKOFF_MS)
+      base = MAX_BACKOFF_MS;
+    delay = base / 2 + (base / 2 ? randombytes_uniform((uint32_t)(base / 2 + 1)) : 0);
+  }
+  uv_update_time(w->loop);
+  if (r->deadline_ms && uv_now(w->loop) + delay >= r->deadline_ms) {
+    wk_run_fail(r, j->error_class, "%s (no retry: the run deadline comes first)",
+                j->error ? j->error : "error");
+    return;
+  }
+  tg_info("tool_call_retry", "{s:s, s:I, s:s, s:s, s:i, s:I}", "run_id", r->id, "attempt",
+          (json_int_t)r->attempt, "node", node_str(r->node, "id"), "error_class", j->error_class,
+          "try", r->tries + 1, "delay_ms", (json_int_t)delay);
+  uv_timer_start(&r->wait, on_backoff, delay, 0);
+}
+
+/* Tool annotations for the timeout decision. */
+static json_t *known_tools(wk_run *r)
+{
+  return r->client ? wk_client_tools(r->client) : r->adhoc_tools;
+}
+
+typedef struct list_ctx {
+  wk_run *r;
+  exec_job *j;
+} list_ctx;
+
+static void on_tools_listed(void *arg, const tg_mcp_error *err, json_t *tools)
+{
+  list_ctx *c = arg;
+  wk_run *r = c->r;
+  exec_job *j = c->j;
+  free(c);
+  if (wk_run_op_done(r) || wk_run_should_stop(r))
+    goto out;
+  if (err) {
+    tg_warn("tools_list_failed", "{s:s, s:s}", "run_id", r->id, "error", err->message);
+  } else if (r->client) {
+    wk_client_set_tools(r->client, tools);
+  } else {
+    json_decref(r->adhoc_tools);
+    r->adhoc_tools = wk_tools_annotations(tools);
+  }
+  /* Unknown annotations (listing failed): not known to be safe, so no retry. */
+  retry_or_fail(r, j, safe_to_repeat(known_tools(r), cfg_str(r->node, "tool")));
+out:
+  job_free(j);
+}
+
+/* A failed call's row is written: decide. Takes j. */
+static void after_failure(wk_run *r, exec_job *j)
+{
+  tg_mcp_client *m = r->adhoc ? r->adhoc : wk_client_mcp(r->client);
+  list_ctx *c;
+  if (j->err != TG_ETIMEDOUT) {
+    retry_or_fail(r, j, transient(j));
+    job_free(j);
+    return;
+  }
+  if (known_tools(r) || !m || !(c = calloc(1, sizeof *c))) {
+    retry_or_fail(r, j, safe_to_repeat(known_tools(r), cfg_str(r->node, "tool")));
+    job_free(j);
+    return;
+  }
+  c->r = r;
+  c->j = j;
+  if (tg_mcp_list_tools(m, on_tools_listed, c) != 0) {
+    free(c);
+    retry_or_fail(r, j, 0);
+    job_free(j);
+    return;
+  }
+  r->pending++;
+}
+
 /* ---- completion of the tool_executions row ---- */
 
 static int complete_work(tg_db *db, void *arg)
 {
   exec_job *j = arg;
   wk_run *r = j->r;
-  return tg_db_exec(db, &j->changes,
-                    "UPDATE tool_executions SET status = ?1, response = ?2, error = ?3, "
-                    "error_class = ?4, duration_ms = ?5, completed_at = ?6 "
-                    "WHERE id = ?7 AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?8 AND "
-                    "claimed_by = ?9 AND attempt = ?10 AND status = 'running')",
-                    "sjssIIIssI", j->status, j->response, j->error, j->error_class,
-                    (long long)j->duration_ms, (long long)tg_now_ms(), (long long)r->exec_id, r->id,
-                    r->w->cfg.worker_id, (long long)r->attempt);
+  int rc, err = 0;
+  json_t *row;
+  rc = tg_db_exec(db, &j->changes,
+                  "UPDATE tool_executions SET status = ?1, response = ?2, error = ?3, "
+                  "error_class = ?4, duration_ms = ?5, completed_at = ?6 "
+                  "WHERE id = ?7 AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?8 AND "
+                  "claimed_by = ?9 AND attempt = ?10 AND status = 'running')",
+                  "sjssIIIssI", j->status, j->response, j->error, j->error_class,
+                  (long long)j->duration_ms, (long long)tg_now_ms(), (long long)r->exec_id, r->id,
+                  r->w->cfg.worker_id, (long long)r->attempt);
+  if (rc || !j->changes)
+    return rc;
+  row = tg_db_query_one(db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s",
+                        r->id);
+  j->cancel = row && json_integer_value(json_object_get(row, "cancel_requested"));
+  json_decref(row);
+  return 0;
 }
 
 static void complete_done(void *arg, int status)
@@ -124,8 +317,10 @@ static void complete_done(void *arg, int status)
 
   if (wk_run_op_done(r))
     goto out;
-  wk_exec_abort(r); /* give the client back: the call is over */
+  if (j->cancel)
+    r->cancel = 1;
   if (status != 0) {
+    wk_exec_abort(r);
     wk_run_fail(r, "internal", "cannot record the tool execution: %s", tg_strerror(status));
     goto out;
   }
@@ -133,11 +328,12 @@ static void complete_done(void *arg, int status)
     r->lost = 1;
   if (wk_run_should_stop(r))
     goto out;
-  node_id = node_str(r->node, "id");
   if (strcmp(j->status, "success") != 0) {
-    wk_run_finish(r, "failed", NULL, j->error, j->error_class);
-    goto out;
+    after_failure(r, j);
+    return;
   }
+  wk_exec_abort(r); /* give the client back: the call is over */
+  node_id = node_str(r->node, "id");
   entry = json_pack("{s:O}", "output", j->response);
   if (!entry || json_object_set_new(json_object_get(r->ctx, "nodes"), node_id, entry)) {
     wk_run_fail(r, "internal", "out of memory");
@@ -156,27 +352,12 @@ static void complete(wk_run *r, exec_job *j)
 {
   if (wk_run_submit(r, complete_work, complete_done, j) != 0) {
     job_free(j);
+    wk_exec_abort(r);
     wk_run_fail(r, "internal", "cannot queue the tool execution's completion");
   }
 }
 
 /* ---- the call ---- */
-
-static const char *classify(int err)
-{
-  switch (err) {
-  case TG_EAUTH:
-    return "provider_auth";
-  case TG_ENOTFOUND:
-    return "mcp_session_lost";
-  case TG_ERATELIMIT:
-    return "rate_limited";
-  case TG_ETIMEDOUT:
-    return "timeout";
-  default:
-    return "internal";
-  }
-}
 
 static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
 {
@@ -188,18 +369,26 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
     return;
   uv_update_time(r->w->loop);
   if (!(j = calloc(1, sizeof *j))) {
+    wk_exec_abort(r);
     wk_run_fail(r, "internal", "out of memory");
     return;
   }
   j->r = r;
+  j->retry_after_ms = -1;
   j->duration_ms = (int64_t)(uv_now(r->w->loop) - r->call_start_ms);
   if (err) {
+    j->err = err->err;
+    j->http_status = err->http_status;
+    j->retry_after_ms = err->retry_after_ms;
     j->error_class = classify(err->err);
     j->status = err->err == TG_ETIMEDOUT ? "unknown" : "failed";
     j->error = strdup(err->message[0] ? err->message : tg_strerror(err->err));
     j->response = json_pack("{s:{s:s, s:s, s:I, s:i}}", "error", "code", tg_errname(err->err),
                             "message", err->message, "http_status", (json_int_t)err->http_status,
                             "rpc_code", err->rpc_code);
+    if (j->response && err->retry_after_ms >= 0)
+      json_object_set_new(json_object_get(j->response, "error"), "retry_after_ms",
+                          json_integer(err->retry_after_ms));
   } else if (json_is_true(json_object_get(result, "isError"))) {
     j->status = "failed";
     j->error_class = "tool_error";
@@ -210,10 +399,11 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
     j->response = json_incref(result);
   }
   tg_log(strcmp(j->status, "success") == 0 ? TG_LOG_INFO : TG_LOG_WARN, "tool_call",
-         "{s:s, s:I, s:s, s:s?, s:s, s:s, s:I, s:s?, s:s?}", "run_id", r->id, "attempt",
+         "{s:s, s:I, s:s, s:s?, s:s, s:s, s:i, s:I, s:s?, s:s?}", "run_id", r->id, "attempt",
          (json_int_t)r->attempt, "node", node_str(r->node, "id"), "provider",
-         cfg_str(r->node, "provider"), "tool", tool ? tool : "", "status", j->status, "duration_ms",
-         (json_int_t)j->duration_ms, "error_class", j->error_class, "error", j->error);
+         cfg_str(r->node, "provider"), "tool", tool ? tool : "", "status", j->status, "try",
+         r->tries, "duration_ms", (json_int_t)j->duration_ms, "error_class", j->error_class,
+         "error", j->error);
   complete(r, j);
 }
 
@@ -249,6 +439,7 @@ static void insert_done(void *arg, int status)
   if (wk_run_op_done(r))
     goto out;
   if (status != 0) {
+    wk_exec_abort(r);
     wk_run_fail(r, "internal", "cannot record the tool execution: %s", tg_strerror(status));
     goto out;
   }
@@ -260,17 +451,20 @@ static void insert_done(void *arg, int status)
   m = r->adhoc ? r->adhoc : wk_client_mcp(r->client);
   uv_update_time(r->w->loop);
   r->call_start_ms = uv_now(r->w->loop);
+  r->tries++;
   rc = m ? tg_mcp_call_tool(m, cfg_str(r->node, "tool"), r->args, on_call_done, r) : TG_ESTATE;
   if (rc == 0) {
     r->pending++;
     goto out;
   }
-  /* The call never started: complete the row as failed. */
+  /* The call never started: complete the row as failed (not retried). */
   json_decref(j->redacted);
   j->redacted = NULL;
   j->status = "failed";
   j->error_class = "internal";
   j->error = strdup(tg_strerror(rc));
+  j->err = rc;
+  j->retry_after_ms = -1;
   complete(r, j);
   return;
 out:
@@ -320,24 +514,14 @@ out:
   return rc;
 }
 
-static void start_call(wk_run *r, json_t *node)
+/* One call of the current node (r->node, r->args): client, pending row, call. */
+static void begin_call(wk_run *r)
 {
-  const json_t *config = json_object_get(node, "config");
-  const json_t *args_tpl = json_object_get(config, "arguments");
-  const char *provider = cfg_str(node, "provider"), *id = node_str(node, "id");
+  const json_t *config = json_object_get(r->node, "config");
+  const char *provider = cfg_str(r->node, "provider"), *id = node_str(r->node, "id");
   char err[512] = "";
-  json_t *empty = NULL;
   exec_job *j;
 
-  r->node = node;
-  if (!args_tpl || json_is_null(args_tpl))
-    args_tpl = empty = json_object();
-  r->args = tg_workflow_render(args_tpl, r->ctx, err, sizeof err);
-  json_decref(empty);
-  if (!r->args) {
-    wk_run_fail(r, "internal", "node %s: %s", id, err[0] ? err : "cannot render arguments");
-    return;
-  }
   if (provider) {
     if (!(r->client = wk_registry_acquire(r->w->reg, r, provider, err, sizeof err))) {
       wk_run_fail(r, "internal", "node %s: %s", id, err);
@@ -349,26 +533,50 @@ static void start_call(wk_run *r, json_t *node)
   }
   if (!(j = calloc(1, sizeof *j)) || !(j->redacted = tg_redact(r->args))) {
     free(j);
+    wk_exec_abort(r);
     wk_run_fail(r, "internal", "out of memory");
     return;
   }
   j->r = r;
   if (wk_run_submit(r, insert_work, insert_done, j) != 0) {
     job_free(j);
+    wk_exec_abort(r);
     wk_run_fail(r, "internal", "cannot queue the tool execution");
   }
+}
+
+static void start_node(wk_run *r, json_t *node)
+{
+  const json_t *args_tpl = json_object_get(json_object_get(node, "config"), "arguments");
+  char err[512] = "";
+  json_t *empty = NULL;
+
+  r->node = node;
+  r->tries = 0;
+  if (!args_tpl || json_is_null(args_tpl))
+    args_tpl = empty = json_object();
+  r->args = tg_workflow_render(args_tpl, r->ctx, err, sizeof err);
+  json_decref(empty);
+  if (!r->args) {
+    wk_run_fail(r, "internal", "node %s: %s", node_str(node, "id"),
+                err[0] ? err : "cannot render arguments");
+    return;
+  }
+  begin_call(r);
 }
 
 static void next_step(wk_run *r)
 {
   char err[512];
+  if (step_blocked(r))
+    return;
   for (; r->step < json_array_size(r->order); r->step++) {
     json_t *node = json_array_get(r->order, r->step);
     const char *type = node_str(node, "type"), *id = node_str(node, "id");
     if (strcmp(type, "Start") == 0)
       continue;
     if (strcmp(type, "MCP") == 0) {
-      start_call(r, node);
+      start_node(r, node);
       return;
     }
     if (strcmp(type, "End") == 0) {

@@ -11,7 +11,11 @@
  *   blocked     -> one transaction: run 'attention' with the 409 fields merged into metadata,
  *                  finished_at, lease cleared, and the run's cost refunded (users.credits +
  *                  a 'run_refund' credit_ledger row); fenced, so a lost lease refunds nothing;
- *   unavailable -> the run goes back to 'queued' at now + retry_after (fenced), fail closed.
+ *   unavailable -> the run goes back to 'queued' at now + retry_after (fenced), fail closed;
+ *                  except when Composio rejected our API key: that will not heal by waiting, so
+ *                  the run fails with error_class broker_auth.
+ * With an ok outcome the same job reads cancel_requested, so a run canceled while it was being
+ * checked never calls a tool.
  */
 #include "wk.h"
 
@@ -29,7 +33,8 @@ int wk_guard_load_rows(tg_db *db, wk_run *r)
   r->accounts = tg_db_query(
       db, &err,
       "SELECT c.id AS account_id, c.provider, c.status, c.composio_account_id, c.version, "
-      "a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS has_headers "
+      "a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS has_headers, m.id AS mcp_id, "
+      "hex(m.headers_enc) AS headers_enc_hex "
       "FROM connected_accounts c JOIN auth_configs a ON a.id = c.auth_config_id "
       "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id "
       "WHERE c.user_id = ?1 ORDER BY c.provider",
@@ -56,7 +61,15 @@ typedef struct guard_job {
   tg_check_result *res;
   int changes;  /* run rows written by the outcome */
   int observed; /* connected_accounts rows written back */
+  int cancel;   /* ok outcome: cancel_requested */
 } guard_job;
+
+/* tg_check reports a rejected key only through its detail text (tg_check.c conclude()). */
+static int broker_auth(const tg_check_result *res)
+{
+  return res->outcome == TG_CHECK_UNAVAILABLE && res->detail &&
+         strcmp(res->detail, "composio rejected the API key") == 0;
+}
 
 static int write_back(tg_db *db, guard_job *j)
 {
@@ -148,9 +161,15 @@ static int guard_work(tg_db *db, void *arg)
   case TG_CHECK_BLOCKED:
     return attention(db, j);
   case TG_CHECK_UNAVAILABLE:
-    return release(db, j);
-  default:
+    return broker_auth(j->res) ? 0 : release(db, j);
+  default: {
+    int err = 0;
+    json_t *row = tg_db_query_one(
+        db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s", j->r->id);
+    j->cancel = row && json_integer_value(json_object_get(row, "cancel_requested"));
+    json_decref(row);
     return 0;
+  }
   }
 }
 
@@ -161,6 +180,8 @@ static void guard_done(void *arg, int status)
   tg_check_result *res = j->res;
   int changes = j->changes;
 
+  if (j->cancel)
+    r->cancel = 1;
   free(j);
   if (wk_run_op_done(r))
     goto out;
@@ -178,6 +199,10 @@ static void guard_done(void *arg, int status)
     wk_run_end(r);
     break;
   case TG_CHECK_UNAVAILABLE:
+    if (broker_auth(res)) {
+      wk_run_fail(r, "broker_auth", "Composio rejected the platform API key");
+      break;
+    }
     tg_warn("guard_unavailable", "{s:s, s:s, s:i, s:s, s:b}", "run_id", r->id, "user_id",
             r->user_id, "retry_after_ms", (int)res->retry_after_ms, "detail",
             res->detail ? res->detail : "", "written", changes > 0);

@@ -14,21 +14,17 @@
 #include "tg_err.h"
 #include "tg_log.h"
 
-#include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DB_CONNECTIONS 3
-#define DEFAULT_GRACE_MS 10000
 #define IDLE_CLIENT_MS (5 * 60 * 1000)
 
-static const char USAGE[] =
-    "usage: toolgate-worker [--once] [--help]\n"
-    "  --once  process queued runs until the queue is empty, then exit\n"
-    "  TOOLGATE_SHUTDOWN_GRACE_MS (default 10000): ms runs in flight may take to finish after\n"
-    "  SIGTERM/SIGINT before their leases are released";
+static const char USAGE[] = "usage: toolgate-worker [--once] [--help]\n"
+                            "  --once  process queued runs until the queue is empty, then exit";
 
 static void teardown(wk_worker *w);
 
@@ -117,22 +113,6 @@ static void teardown(wk_worker *w)
   wk_registry_close(w->reg, on_registry_closed, w);
 }
 
-static int parse_grace(int64_t *out)
-{
-  const char *v = getenv("TOOLGATE_SHUTDOWN_GRACE_MS");
-  char *end;
-  long long n;
-  *out = DEFAULT_GRACE_MS;
-  if (!v || !*v)
-    return 0;
-  errno = 0;
-  n = strtoll(v, &end, 10);
-  if (errno || *end || n < 0)
-    return TG_EINVAL;
-  *out = n;
-  return 0;
-}
-
 int main(int argc, char **argv)
 {
   static wk_worker w; /* static: handles must outlive every callback */
@@ -157,12 +137,7 @@ int main(int argc, char **argv)
     tg_config_free(&w.cfg);
     return 2;
   }
-  if (parse_grace(&w.grace_ms)) {
-    fprintf(stderr, "toolgate-worker: TOOLGATE_SHUTDOWN_GRACE_MS: expected a non-negative "
-                    "integer\n");
-    tg_config_free(&w.cfg);
-    return 2;
-  }
+  w.grace_ms = w.cfg.shutdown_grace_ms;
   if (w.cfg.concurrency < 1)
     w.cfg.concurrency = 1;
   if (w.cfg.lease_ms < 300)
@@ -170,6 +145,16 @@ int main(int argc, char **argv)
   if (w.cfg.poll_ms < 1)
     w.cfg.poll_ms = 1;
   tg_log_init("worker", tg_log_level_parse(w.cfg.log_level));
+  if (sodium_init() < 0) { /* backoff jitter */
+    tg_config_free(&w.cfg);
+    return 1;
+  }
+  if (tg_crypto_startup(&w.cfg, &w.crypto, NULL, err, sizeof err) != 0) {
+    fprintf(stderr, "toolgate-worker: refusing to start: %s\n", err);
+    tg_error("startup_failed", "{s:s, s:s}", "reason", "secrets at rest", "detail", err);
+    tg_config_free(&w.cfg);
+    return 2;
+  }
 
   if (uv_loop_init(&loop) != 0) {
     tg_config_free(&w.cfg);
@@ -228,6 +213,7 @@ fail_loop:
   }
   if (code == 0)
     tg_info("worker_stopped", NULL);
+  tg_crypto_free(w.crypto);
   tg_config_free(&w.cfg);
   return code;
 }

@@ -10,6 +10,15 @@
  * The platform Composio API key is added as "x-api-key" when the client is built, from the
  * config; it lives only in the client's memory, never in the database or a log line.
  *
+ * Bounded: at most TOOLGATE_REGISTRY_MAX entries are kept. The list is in most-recently-used
+ * order (acquire moves an entry to the front); when a new entry makes it too long, the least
+ * recently used entries that no run holds are closed, which ends their sessions with an HTTP
+ * DELETE (tg_mcp_close). Entries in use are never evicted, so the bound can be exceeded by the
+ * runs in flight, never more.
+ *
+ * Each entry also caches the session's tool annotations (readOnlyHint / idempotentHint from
+ * tools/list), filled lazily by the executor the first time a call times out.
+ *
  * Closing: tg_mcp_close is never called from inside a tg_mcp callback. Clients to close are put
  * on a "doomed" list and closed from a zero-delay timer on the next loop iteration. An entry
  * with references is only marked stale; the last wk_registry_release closes it. Idle entries
@@ -32,6 +41,7 @@ struct wk_client {
   int refs;
   int stale; /* retired: close when refs reaches 0 */
   uint64_t last_used_ms;
+  json_t *tools; /* tool name -> annotations, or NULL until listed */
 };
 
 typedef struct doomed {
@@ -41,7 +51,8 @@ typedef struct doomed {
 
 struct wk_registry {
   wk_worker *w;
-  wk_client *clients;
+  wk_client *clients; /* most recently used first */
+  size_t n_clients;
   doomed *doomed;
   uv_timer_t defer;
   int closing;  /* tg_mcp_close calls whose on_closed has not run yet */
@@ -128,14 +139,47 @@ static void entry_free(wk_registry *reg, wk_client *c)
   for (pp = &reg->clients; *pp; pp = &(*pp)->next)
     if (*pp == c) {
       *pp = c->next;
+      reg->n_clients--;
       break;
     }
   doom(reg, c->mcp);
+  json_decref(c->tools);
   tg_debug("mcp_client_closed", "{s:s, s:s, s:I}", "user_id", c->user_id, "provider", c->provider,
            "version", (json_int_t)c->version);
   free(c->user_id);
   free(c->provider);
   free(c);
+}
+
+static void move_to_front(wk_registry *reg, wk_client *c)
+{
+  wk_client **pp;
+  if (reg->clients == c)
+    return;
+  for (pp = &reg->clients; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  c->next = reg->clients;
+  reg->clients = c;
+}
+
+/* Closes least recently used idle entries while there are more than the configured maximum. */
+static void evict(wk_registry *reg)
+{
+  size_t max = reg->w->cfg.registry_max > 0 ? (size_t)reg->w->cfg.registry_max : 1;
+  while (reg->n_clients > max) {
+    wk_client *c, *victim = NULL;
+    for (c = reg->clients; c; c = c->next)
+      if (c->refs == 0)
+        victim = c; /* the last idle one is the least recently used */
+    if (!victim)
+      return;
+    tg_debug("mcp_client_evicted", "{s:s, s:s}", "user_id", victim->user_id, "provider",
+             victim->provider);
+    entry_free(reg, victim);
+  }
 }
 
 /* The account row of r's user for provider, or NULL. */
@@ -152,33 +196,48 @@ static const json_t *account_of(const wk_run *r, const char *provider)
   return NULL;
 }
 
-static tg_mcp_client *build(wk_registry *reg, const char *url, char *err, size_t errlen)
+/* "<name>: <value>" in a new string, or NULL. */
+static char *header_line(const char *name, const char *value)
+{
+  size_t n = strlen(name) + 2 + strlen(value) + 1;
+  char *s = malloc(n);
+  if (s)
+    snprintf(s, n, "%s: %s", name, value);
+  return s;
+}
+
+static tg_mcp_client *build(wk_registry *reg, const char *url, const json_t *secret_headers,
+                            char *err, size_t errlen)
 {
   wk_worker *w = reg->w;
   const char *key = tg_secret_reveal(&w->cfg.composio_api_key);
-  char *hdr = NULL;
-  const char *headers[2] = {NULL, NULL};
+  size_t n_hdr = 0, cap = json_object_size(secret_headers) + 2;
+  char **lines = calloc(cap, sizeof *lines);
   tg_mcp_options opt = {0};
   tg_mcp_client *m = NULL;
-  int rc;
+  const char *k;
+  json_t *v;
+  int rc = TG_ENOMEM;
 
-  if (key && *key) {
-    size_t n = strlen("x-api-key: ") + strlen(key) + 1;
-    if (!(hdr = malloc(n))) {
-      snprintf(err, errlen, "out of memory");
-      return NULL;
-    }
-    snprintf(hdr, n, "x-api-key: %s", key);
-    headers[0] = hdr;
+  if (!lines)
+    goto done;
+  if (key && *key && !(lines[n_hdr++] = header_line("x-api-key", key)))
+    goto done;
+  /* Per-user headers decrypted from mcp_connections.headers_enc (tg_crypto). */
+  json_object_foreach((json_t *)secret_headers, k, v)
+  {
+    if (!(lines[n_hdr++] = header_line(k, json_string_value(v))))
+      goto done;
   }
   opt.url = url;
-  opt.headers = headers;
+  opt.headers = (const char *const *)lines;
   opt.request_timeout_ms = (long)w->cfg.mcp_timeout_ms;
   rc = tg_mcp_client_new(&m, w->http, &opt);
-  if (hdr) {
-    memset(hdr, 0, strlen(hdr)); /* the client keeps its own copy */
-    free(hdr);
-  }
+done:
+  for (size_t i = 0; lines && i < n_hdr; i++)
+    if (lines[i])
+      tg_crypto_wipe_free(lines[i], strlen(lines[i])); /* the client keeps its own copy */
+  free(lines);
   if (rc) {
     snprintf(err, errlen, "cannot create the MCP client: %s", tg_strerror(rc));
     return NULL;
@@ -190,6 +249,7 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
                                size_t errlen)
 {
   const json_t *a = account_of(r, provider);
+  json_t *secret_headers = NULL; /* decrypted, only while the client is built */
   const char *status, *url;
   int64_t version;
   wk_client *c;
@@ -205,17 +265,12 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
     snprintf(err, errlen, "provider %s connection is %s", provider, status ? status : "unknown");
     return NULL;
   }
-  if (json_integer_value(json_object_get(a, "has_headers"))) {
-    /* Encrypted per-user headers are not supported in this version. */
-    tg_warn("mcp_headers_unsupported", "{s:s, s:s}", "user_id", r->user_id, "provider", provider);
-    snprintf(err, errlen, "provider %s: per-user MCP headers are not supported", provider);
-    return NULL;
-  }
   if (!url || !*url) {
     snprintf(err, errlen, "provider %s has no MCP URL", provider);
     return NULL;
   }
   for (c = reg->clients; c; c = c->next) {
+    /* Same user AND same provider: an entry is never handed to another user's run. */
     if (c->stale || strcmp(c->user_id, r->user_id) != 0 || strcmp(c->provider, provider) != 0)
       continue;
     if (c->version == version)
@@ -230,16 +285,32 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
     break;
   }
   if (!c) {
+    /* Per-user secret headers: decrypted (tg_crypto) only to build the client. */
+    if (json_integer_value(json_object_get(a, "has_headers"))) {
+      int drc = tg_crypto_open_mcp_headers_hex(
+          reg->w->crypto, json_integer_value(json_object_get(a, "mcp_id")), r->user_id,
+          json_string_value(json_object_get(a, "headers_enc_hex")), &secret_headers);
+      if (drc) {
+        tg_warn("mcp_headers_undecryptable", "{s:s, s:s, s:s}", "user_id", r->user_id, "provider",
+                provider, "error", tg_errname(drc));
+        snprintf(err, errlen, "provider %s: the stored MCP headers cannot be decrypted (%s)",
+                 provider, tg_errname(drc));
+        return NULL;
+      }
+    }
     if (!(c = calloc(1, sizeof *c)) || !(c->user_id = strdup(r->user_id)) ||
         !(c->provider = strdup(provider))) {
       if (c) {
         free(c->user_id);
         free(c);
       }
+      json_decref(secret_headers);
       snprintf(err, errlen, "out of memory");
       return NULL;
     }
-    if (!(c->mcp = build(reg, url, err, errlen))) {
+    c->mcp = build(reg, url, secret_headers, err, errlen);
+    json_decref(secret_headers);
+    if (!c->mcp) {
       free(c->user_id);
       free(c->provider);
       free(c);
@@ -248,15 +319,55 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
     c->version = version;
     c->next = reg->clients;
     reg->clients = c;
+    reg->n_clients++;
+    tg_debug("mcp_client_built", "{s:s, s:s, s:I}", "user_id", r->user_id, "provider", provider,
+             "version", (json_int_t)version);
+  } else {
+    move_to_front(reg, c);
   }
   c->refs++;
   c->last_used_ms = uv_now(reg->w->loop);
+  evict(reg);
   return c;
 }
 
 tg_mcp_client *wk_client_mcp(wk_client *c)
 {
   return c ? c->mcp : NULL;
+}
+
+json_t *wk_client_tools(wk_client *c)
+{
+  return c ? c->tools : NULL;
+}
+
+json_t *wk_tools_annotations(const json_t *tools)
+{
+  json_t *out = json_object(), *t;
+  size_t i;
+  if (!out)
+    return NULL;
+  json_array_foreach(tools, i, t)
+  {
+    const char *name = json_string_value(json_object_get(t, "name"));
+    json_t *a = json_object_get(t, "annotations");
+    if (name)
+      json_object_set_new(out, name, json_is_object(a) ? json_deep_copy(a) : json_object());
+  }
+  return out;
+}
+
+void wk_client_set_tools(wk_client *c, const json_t *tools)
+{
+  if (!c)
+    return;
+  json_decref(c->tools);
+  c->tools = wk_tools_annotations(tools);
+}
+
+size_t wk_registry_size(const wk_registry *reg)
+{
+  return reg->n_clients;
 }
 
 void wk_registry_release(wk_registry *reg, wk_client *c)

@@ -23,7 +23,10 @@ import urllib.parse
 
 SRC = os.environ.get("TOOLGATE_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or os.path.join(SRC, "build")
+# ctest passes TOOLGATE_BUILD_DIR; by hand, prefer the test build (scripts/test.sh) if present.
+BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or next(
+    (d for d in (os.path.join(SRC, "build-asan"), os.path.join(SRC, "build")) if os.path.isdir(d)),
+    os.path.join(SRC, "build"))
 PEERS = os.path.join(SRC, "tests", "peers")
 API_KEY = "ak_test_0123456789"
 PROVIDER = "everything"
@@ -60,6 +63,48 @@ def http(method, url, body=None, headers=None, timeout=15):
     return resp.status, rh, payload
 
 
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(sub, secret, exp_in=300, alg="HS256", sign=True, **claims):
+    """An HS256 compact JWT made with the standard library (independent of tg_jwt)."""
+    import hashlib
+    import hmac
+    body = dict(claims)
+    if sub is not None:
+        body["sub"] = sub
+    if exp_in is not None:
+        body["exp"] = int(time.time()) + exp_in
+    head = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    pay = b64url(json.dumps(body).encode())
+    signing = ("%s.%s" % (head, pay)).encode()
+    sig = b64url(hmac.new(secret.encode(), signing, hashlib.sha256).digest()) if sign else ""
+    return "%s.%s.%s" % (head, pay, sig)
+
+
+def raw(port, data, timeout=5, shut=True):
+    """Sends raw bytes on a new connection and returns everything read until EOF or timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out
+
+
 def wait_until(pred, timeout, what, interval=0.05):
     deadline = time.monotonic() + timeout
     last = None
@@ -79,6 +124,7 @@ class Proc:
         self.name = name
         self.log_path = os.path.join(logdir, name + ".log")
         self.log = open(self.log_path, "wb")
+        self.killed = False
         self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -96,6 +142,7 @@ class Proc:
         return self.p.returncode
 
     def kill9(self):
+        self.killed = True  # its exit status is expected, not a failure of the stack
         if self.p.poll() is None:
             os.killpg(self.p.pid, signal.SIGKILL)
             self.p.wait(5)
@@ -108,7 +155,7 @@ class Proc:
 class Stack:
     """The whole product on loopback. Use as a context manager."""
 
-    def __init__(self, mcp=True, extra_env=None):
+    def __init__(self, mcp=True, extra_env=None, peer=False):
         self.tmp = tempfile.mkdtemp(prefix="toolgate-it-")
         self.db_path = os.path.join(self.tmp, "toolgate.db")
         self.procs = {}
@@ -119,6 +166,10 @@ class Stack:
         self.sim_url = "http://127.0.0.1:%d" % self.sim_port
         self.gw_url = "http://127.0.0.1:%d" % self.gw_port
         self.mcp_url = "http://127.0.0.1:%d/mcp" % self.mcp_port
+        self.want_peer = peer
+        if peer:  # tests/mcppeer instead of the reference server: the simulator hands out its URL
+            self.peer_url = "http://127.0.0.1:%d" % self.mcp_port
+            self.mcp_url = self.peer_url + "/mcp"
         self.env = dict(os.environ)
         self.env.update({
             "TOOLGATE_DB": self.db_path,
@@ -141,8 +192,10 @@ class Stack:
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self):
         try:
+            if self.want_peer:
+                self.start_peer()
             self.start_sim()
-            if self.want_mcp:
+            if self.want_mcp and not self.want_peer:
                 self.start_mcp()
             self.start_gateway()
         except BaseException:
@@ -174,11 +227,40 @@ class Stack:
                    20, "MCP reference server")
         return p
 
+    def start_peer(self):
+        """The scriptable MCP peer (tests/mcppeer) on self.peer_url; any path is an endpoint."""
+        p = self._start("mcp-peer", [os.path.join(BUILD, "mcp-peer"), "--listen",
+                                     "127.0.0.1:%d" % self.mcp_port])
+        wait_until(lambda: http("GET", self.peer_url + "/healthz")[0] == 200, 10, "mcp-peer")
+        return p
+
+    def peer(self, method, path, body=None):
+        """The peer's control API: /_peer/script, /_peer/log, /_peer/stats, /_peer/reset."""
+        st, _, payload = http(method, self.peer_url + path, body)
+        assert st == 200, (st, payload)
+        return payload
+
+    def set_mcp_url(self, user, url, provider=PROVIDER):
+        """What a reconnect does to the row: a new MCP URL and a version bump."""
+        with self.db() as c:
+            c.execute("UPDATE mcp_connections SET url=? WHERE connected_account_id=(SELECT id FROM "
+                      "connected_accounts WHERE user_id=? AND provider=?)", (url, user, provider))
+            c.execute("UPDATE connected_accounts SET version=version+1 WHERE user_id=? AND "
+                      "provider=?", (user, provider))
+
     def start_gateway(self, extra_env=None):
         env = dict(self.env, **(extra_env or {}))
         p = self._start("gateway", [os.path.join(BUILD, "toolgate-gateway")], env)
         wait_until(lambda: http("GET", self.gw_url + "/healthz")[0] == 200, 10, "gateway")
         return p
+
+    def restart_gateway(self, extra_env=None, sig=signal.SIGTERM):
+        """Stops the gateway (it must exit 0) and starts a new one on the same port and DB."""
+        rc = self.procs.pop("gateway").stop(sig)
+        assert sig != signal.SIGTERM or rc == 0, "gateway exited with %s" % rc
+        os.rename(os.path.join(self.tmp, "gateway.log"),
+                  os.path.join(self.tmp, "gateway.%d.log" % time.monotonic_ns()))
+        return self.start_gateway(extra_env)
 
     def start_worker(self, extra_env=None, args=()):
         n = len(self.workers)
@@ -196,7 +278,7 @@ class Stack:
                 problems.append(str(e))
                 continue
             ours = name == "gateway" or name.startswith("worker")
-            if check and ours and rc != 0:
+            if check and ours and rc != 0 and not p.killed:
                 problems.append("%s exited with %s; log tail:\n%s" % (name, rc, p.text()[-3000:]))
         self.procs = {}
         if problems:

@@ -85,8 +85,9 @@ def test_reconnect_updates_the_row_in_place():
     with Stack(mcp=False) as s:
         ca1 = s.connect("alice")
         v1 = s.query("SELECT version FROM connected_accounts")[0]["version"]
-        # A reconnect of an ACTIVE row keeps it ACTIVE until the callback succeeds.
-        st, _, start = s.gw("POST", "/api/mcp/auth/%s/start" % PROVIDER, {})
+        # A reconnect of an ACTIVE row keeps it ACTIVE until the callback succeeds (force: a new
+        # link even though Composio confirms the account; without it the answer is connected).
+        st, _, start = s.gw("POST", "/api/mcp/auth/%s/start" % PROVIDER, {"force": True})
         row = s.query("SELECT status, composio_account_id FROM connected_accounts")[0]
         assert row == {"status": "ACTIVE", "composio_account_id": ca1}, row
         st, h, _ = http("GET", start["redirect_url"])

@@ -3,37 +3,63 @@
  *
  *   toolgate-mcp [--header 'Name: value']... [--timeout MS] URL            lists tools
  *   toolgate-mcp [--header 'Name: value']... [--timeout MS] URL TOOL [JSON] calls a tool
+ *   toolgate-mcp --bench N [--concurrency C] URL TOOL [JSON]           measures calls/s
+ *
+ * Under the MCP conformance runner (env MCP_CONFORMANCE_SCENARIO, the server URL as the last
+ * argument) it does what each client scenario expects: `initialize` connects only; `tools_call`,
+ * `sse-retry` and `elicitation-sep1034-client-defaults` list the tools and call the scenario's
+ * tool (add_numbers, test_reconnection, test_client_elicitation_defaults); other scenarios list.
  *
  * Listing prints "name<TAB>first line of description" per tool. A call prints the CallToolResult
  * JSON on stdout. Exit status: 0 success, 2 the tool reported isError:true, 1 any failure (the
- * reason on stderr). It runs its own uv loop, closes the MCP session (DELETE), the HTTP client
- * and the loop, and fails if the loop does not close clean. Header values are never printed.
+ * reason on stderr). It opens the optional GET stream (server requests such as elicitation are
+ * answered: ping {}, elicitation with the schema's defaults, others -32601). It runs its own uv
+ * loop, closes the MCP session (DELETE), the HTTP client and the loop, and fails if the loop does
+ * not close clean. Header values are never printed.
  */
 #include "tg_err.h"
 #include "tg_http.h"
 #include "tg_log.h"
 #include "tg_mcp.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct cli {
   tg_http_client *http;
   tg_mcp_client *mcp;
   int exit_code;
+  const char *then_tool; /* conformance: tool to call after listing */
+  json_t *then_args;
+  /* bench */
+  const char *tool;
+  json_t *args;
+  long bench_n, warmup, concurrency;
+  long started, done, errors;
+  uint64_t t0_ns;
+  double cpu0_ms;
+  double *lat_ms;
 } cli;
 
 static void usage(FILE *f)
 {
   fprintf(
-      f, "usage: toolgate-mcp [--header 'Name: value']... [--timeout MS] URL [TOOL [JSON-ARGS]]\n"
-         "  URL                 list the server's tools (name and first line of description)\n"
-         "  URL TOOL [ARGS]     call TOOL with the JSON object ARGS (default {}) and print the\n"
-         "                      CallToolResult; exit 2 when it has isError:true\n"
-         "  --header 'N: v'     extra HTTP header on every request (repeatable; never printed)\n"
-         "  --timeout MS        per-request timeout (default 30000)\n"
-         "  TOOLGATE_LOG_LEVEL  debug|info|warn|error for the JSON log on stderr (default warn)\n");
+      f,
+      "usage: toolgate-mcp [--header 'Name: value']... [--timeout MS] URL [TOOL [JSON-ARGS]]\n"
+      "  URL                 list the server's tools (name and first line of description)\n"
+      "  URL TOOL [ARGS]     call TOOL with the JSON object ARGS (default {}) and print the\n"
+      "                      CallToolResult; exit 2 when it has isError:true\n"
+      "  --header 'N: v'     extra HTTP header on every request (repeatable; never printed)\n"
+      "  --timeout MS        per-request timeout (default 30000)\n"
+      "  --notifications     ask for progress of the call; print it and server notifications\n"
+      "                      (list_changed, logging) on stderr\n"
+      "  --bench N           call TOOL N times (after 50 warm-up calls) in one session and print\n"
+      "                      one JSON line: calls/s, latency p50/p99, CPU ms per call\n"
+      "  --concurrency C     calls in flight during --bench (default 1)\n"
+      "  TOOLGATE_LOG_LEVEL  debug|info|warn|error for the JSON log on stderr (default warn)\n");
 }
 
 static void on_http_closed(void *arg)
@@ -53,6 +79,34 @@ static void finish(cli *c, int code)
   tg_mcp_close(c->mcp, on_mcp_closed, c);
 }
 
+static void on_result(void *arg, const tg_mcp_error *err, json_t *result);
+
+static void on_connected(void *arg, const tg_mcp_error *err)
+{
+  cli *c = arg;
+  if (err)
+    fprintf(stderr, "toolgate-mcp: %s (%s)\n", err->message, tg_errname(err->err));
+  finish(c, err ? 1 : 0);
+}
+
+static void on_notify(void *arg, const char *method, json_t *params)
+{
+  char *text = params ? json_dumps(params, JSON_COMPACT) : NULL;
+  (void)arg;
+  fprintf(stderr, "notification: %s %s\n", method, text ? text : "");
+  free(text);
+}
+
+static void on_progress(void *arg, double progress, double total, const char *message)
+{
+  (void)arg;
+  if (total >= 0)
+    fprintf(stderr, "progress: %g/%g%s%s\n", progress, total, message ? " " : "",
+            message ? message : "");
+  else
+    fprintf(stderr, "progress: %g%s%s\n", progress, message ? " " : "", message ? message : "");
+}
+
 static void on_tools(void *arg, const tg_mcp_error *err, json_t *tools)
 {
   cli *c = arg;
@@ -61,6 +115,14 @@ static void on_tools(void *arg, const tg_mcp_error *err, json_t *tools)
   if (err) {
     fprintf(stderr, "toolgate-mcp: %s (%s)\n", err->message, tg_errname(err->err));
     finish(c, 1);
+    return;
+  }
+  if (c->then_tool) {
+    int rc = tg_mcp_call_tool(c->mcp, c->then_tool, c->then_args, on_result, c);
+    if (rc) {
+      fprintf(stderr, "toolgate-mcp: %s\n", tg_strerror(rc));
+      finish(c, 1);
+    }
     return;
   }
   json_array_foreach(tools, i, t)
@@ -93,12 +155,105 @@ static void on_result(void *arg, const tg_mcp_error *err, json_t *result)
   finish(c, json_is_true(json_object_get(result, "isError")) ? 2 : 0);
 }
 
+/* ---- --bench ----------------------------------------------------------------------------- */
+
+static double cpu_ms(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void bench_next(cli *c);
+
+typedef struct slot {
+  cli *c;
+  long index; /* call number; < warmup means warm-up */
+  uint64_t t0;
+} slot;
+
+static void on_bench_result(void *arg, const tg_mcp_error *err, json_t *result)
+{
+  slot *s = arg;
+  cli *c = s->c;
+  (void)result;
+  if (err) {
+    c->errors++;
+    if (c->errors == 1)
+      fprintf(stderr, "toolgate-mcp: bench call failed: %s\n", err->message);
+  }
+  if (s->index >= c->warmup)
+    c->lat_ms[s->index - c->warmup] = (double)(uv_hrtime() - s->t0) / 1e6;
+  c->done++;
+  free(s);
+  if (c->done == c->warmup) { /* warm-up over: start the clock */
+    c->t0_ns = uv_hrtime();
+    c->cpu0_ms = cpu_ms();
+  }
+  bench_next(c);
+}
+
+static void bench_report(cli *c)
+{
+  double secs = (double)(uv_hrtime() - c->t0_ns) / 1e9, cpu = cpu_ms() - c->cpu0_ms;
+  long n = c->bench_n;
+  qsort(c->lat_ms, (size_t)n, sizeof *c->lat_ms, cmp_double);
+  printf("{\"client\":\"toolgate-mcp\",\"calls\":%ld,\"concurrency\":%ld,\"errors\":%ld,"
+         "\"seconds\":%.3f,\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+         "\"cpu_ms_per_call\":%.4f}\n",
+         n, c->concurrency, c->errors, secs, (double)n / secs, c->lat_ms[n / 2],
+         c->lat_ms[(long)floor((double)n * 0.99) < n ? (long)floor((double)n * 0.99) : n - 1],
+         cpu / (double)n);
+  fflush(stdout);
+}
+
+static void bench_next(cli *c)
+{
+  long total = c->warmup + c->bench_n;
+  if (c->done == total) {
+    bench_report(c);
+    finish(c, c->errors ? 1 : 0);
+    return;
+  }
+  /* During warm-up one call at a time; then keep `concurrency` in flight. */
+  while (c->started < total &&
+         c->started - c->done < (c->started < c->warmup ? 1 : c->concurrency)) {
+    slot *s = calloc(1, sizeof *s);
+    int rc;
+    if (c->started >= c->warmup && c->done < c->warmup)
+      break;
+    if (!s) {
+      finish(c, 1);
+      return;
+    }
+    s->c = c;
+    s->index = c->started++;
+    s->t0 = uv_hrtime();
+    rc = tg_mcp_call_tool(c->mcp, c->tool, c->args, on_bench_result, s);
+    if (rc) {
+      free(s);
+      fprintf(stderr, "toolgate-mcp: %s\n", tg_strerror(rc));
+      finish(c, 1);
+      return;
+    }
+  }
+}
+
 int main(int argc, char **argv)
 {
   const char **headers = calloc((size_t)argc + 1, sizeof *headers);
   size_t nh = 0;
   const char *url = NULL, *tool = NULL, *args_text = NULL, *lvl = getenv("TOOLGATE_LOG_LEVEL");
-  long timeout_ms = 0;
+  long timeout_ms = 0, bench_n = 0, concurrency = 1;
+  int notifications = 0;
+  const char *scenario = getenv("MCP_CONFORMANCE_SCENARIO");
   json_t *args = NULL;
   uv_loop_t loop;
   cli c = {.exit_code = 1};
@@ -117,6 +272,12 @@ int main(int argc, char **argv)
       headers[nh++] = argv[++i];
     } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
       timeout_ms = strtol(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--bench") == 0 && i + 1 < argc) {
+      bench_n = strtol(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--concurrency") == 0 && i + 1 < argc) {
+      concurrency = strtol(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--notifications") == 0) {
+      notifications = 1;
     } else if (argv[i][0] == '-' && argv[i][1] == '-') {
       usage(stderr);
       free(headers);
@@ -133,7 +294,7 @@ int main(int argc, char **argv)
       return 1;
     }
   }
-  if (!url) {
+  if (!url || (bench_n && (!tool || bench_n < 1 || concurrency < 1 || concurrency > 1024))) {
     usage(stderr);
     free(headers);
     return 1;
@@ -159,6 +320,10 @@ int main(int argc, char **argv)
   opt.headers = headers;
   opt.request_timeout_ms = timeout_ms;
   opt.client_name = "toolgate-mcp";
+  /* Like the SDK client, open the GET stream: SDK servers send requests made outside a
+   * request handler (e.g. elicitation) there. Not in --bench, which measures calls only. */
+  opt.listen = !bench_n;
+  opt.on_notify = notifications ? on_notify : NULL;
   rc = tg_mcp_client_new(&c.mcp, c.http, &opt);
   if (rc) {
     fprintf(stderr, "toolgate-mcp: %s\n",
@@ -166,8 +331,36 @@ int main(int argc, char **argv)
     tg_http_client_close(c.http, NULL, NULL);
     goto out;
   }
-  rc = tool ? tg_mcp_call_tool(c.mcp, tool, args, on_result, &c)
-            : tg_mcp_list_tools(c.mcp, on_tools, &c);
+  if (scenario && !tool) {
+    if (strcmp(scenario, "tools_call") == 0) {
+      c.then_tool = "add_numbers";
+      c.then_args = json_pack("{s:i, s:i}", "a", 5, "b", 3);
+    } else if (strcmp(scenario, "sse-retry") == 0) {
+      c.then_tool = "test_reconnection";
+    } else if (strcmp(scenario, "elicitation-sep1034-client-defaults") == 0) {
+      c.then_tool = "test_client_elicitation_defaults";
+    }
+  }
+  if (bench_n) {
+    c.tool = tool;
+    c.args = args;
+    c.bench_n = bench_n;
+    c.warmup = 50;
+    c.concurrency = concurrency;
+    c.lat_ms = calloc((size_t)bench_n, sizeof *c.lat_ms);
+    if (!c.lat_ms) {
+      finish(&c, 1);
+      goto out;
+    }
+    bench_next(&c);
+    rc = 0;
+  } else if (scenario && strcmp(scenario, "initialize") == 0 && !tool) {
+    rc = tg_mcp_connect(c.mcp, on_connected, &c);
+  } else {
+    rc = tool ? tg_mcp_call_tool_ex(c.mcp, tool, args, notifications ? on_progress : NULL,
+                                    on_result, &c, NULL)
+              : tg_mcp_list_tools(c.mcp, on_tools, &c);
+  }
   if (rc) {
     fprintf(stderr, "toolgate-mcp: %s\n", tg_strerror(rc));
     finish(&c, 1);
@@ -175,6 +368,8 @@ int main(int argc, char **argv)
 out:
   uv_run(&loop, UV_RUN_DEFAULT);
   json_decref(args);
+  json_decref(c.then_args);
+  free(c.lat_ms);
   free(headers);
   if (uv_loop_close(&loop) != 0) {
     fprintf(stderr, "toolgate-mcp: event loop did not close clean\n");

@@ -61,6 +61,20 @@ struct tctx {
   int pending;       /* client operations not yet completed */
   uv_timer_t linger; /* delays the close when linger_ms > 0 */
   long linger_ms;
+  int delete_status; /* answer to DELETE; 0 = 200 */
+  int gets;          /* GET requests seen */
+  uint64_t t_cut;    /* when the server closed a stream (ms, loop time) */
+  uint64_t t_get;    /* when the resume GET arrived */
+  int progress[8];   /* progress values delivered, in order */
+  int n_progress;
+  char notes[4][64]; /* methods delivered to on_notify */
+  int n_notes;
+  tg_mcp_call *call_handle;
+  json_t *tools;
+  uv_timer_t aux; /* per-test timer (cancel, drip) */
+  char *drip[8];  /* pieces the drip timer writes, one per tick */
+  int n_drip, drip_next;
+  conn *drip_conn;
   int ncb;
   tg_mcp_error err[4];
   int has_err[4];
@@ -266,7 +280,8 @@ static char *base(tctx *t, req_rec *r, int *mine)
 {
   *mine = 1;
   if (strcmp(r->verb, "DELETE") == 0)
-    return fmt("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    return fmt("HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+               t->delete_status ? t->delete_status : 200);
   if (r->method && strcmp(r->method, "initialize") == 0) {
     char *body, *sid, *out;
     t->inits++;
@@ -350,11 +365,17 @@ static void on_result(void *arg, const tg_mcp_error *err, json_t *result)
   op_done(t);
 }
 
+/* Options for the next setup() (listen, on_notify, caps); reset by it. */
+static tg_mcp_options next_opt;
+
 static void setup(tctx *t, handler_fn h, long timeout_ms)
 {
   char url[64];
   const char *headers[] = {"X-Api-Key: secret-k", NULL};
-  tg_mcp_options opt = {.headers = headers, .request_timeout_ms = timeout_ms};
+  tg_mcp_options opt = next_opt;
+  memset(&next_opt, 0, sizeof next_opt);
+  opt.headers = headers;
+  opt.request_timeout_ms = timeout_ms;
   memset(t, 0, sizeof *t);
   t->handle = h;
   t->version = "2025-11-25";
@@ -390,6 +411,7 @@ static void cleanup(tctx *t)
   }
   for (int i = 0; i < 4; i++)
     json_decref(t->result[i]);
+  json_decref(t->tools);
 }
 
 static const char *text_of(json_t *result)
@@ -634,13 +656,15 @@ static char *h_status(tctx *t, conn *c, req_rec *r)
   const char *name = json_string_value(json_object_get(json_object_get(r->msg, "params"), "name"));
   if (mine)
     return out;
+  if (strcmp(r->verb, "GET") == 0) /* the resume of "cut": this server keeps no streams */
+    return json_resp(405, NULL, "{}");
   t->calls++;
   if (strcmp(name, "limited") == 0)
     return json_resp(429, "Retry-After: 7\r\n", "{}");
   if (strcmp(name, "denied") == 0)
     return json_resp(401, NULL, "{}");
   if (strcmp(name, "cut") == 0) /* SSE that ends with only the priming event */
-    return sse_resp(NULL, "id: p\ndata: \n\n");
+    return sse_resp(NULL, "id: p\nretry: 10\ndata: \n\n");
   return sse_resp(NULL, "event: message\ndata: {not json\n\n");
 }
 
@@ -786,6 +810,487 @@ static void test_unsupported_version(void **state)
   cleanup(&t);
 }
 
+/* ---- the transport, part 2: resume, early close, server requests, paging, cancel, listen,
+ * caps, split chunks, DELETE 405 ------------------------------------------------------------ */
+
+static void on_progress_cb(void *arg, double progress, double total, const char *message)
+{
+  tctx *t = arg;
+  assert_true(t->n_progress < 8);
+  assert_true(total == 3.0);
+  t->progress[t->n_progress++] = (int)progress;
+}
+
+static void on_note(void *arg, const char *method, json_t *params)
+{
+  tctx *t = arg;
+  if (t->n_notes < 4)
+    snprintf(t->notes[t->n_notes++], sizeof t->notes[0], "%s", method);
+}
+
+static char *progress_event(const char *id, long long token, int p)
+{
+  return fmt("event: message\nid: %s\ndata: {\"jsonrpc\":\"2.0\",\"method\":"
+             "\"notifications/progress\",\"params\":{\"progressToken\":%lld,\"progress\":%d,"
+             "\"total\":3}}\n\n",
+             id, token, p);
+}
+
+/* tools/call: priming (id e1, retry 150), progress 1 (id e2), then the server closes the stream
+ * without the response. The resume GET gets a replay of e2 (a duplicate), progress 2 (e3) and
+ * the response (e4), and the server keeps that stream open. */
+static char *h_resume(tctx *t, conn *c, req_rec *r)
+{
+  int mine;
+  char *out = base(t, r, &mine), *p1, *p2, *p3, *body, *ev;
+  long long token;
+  if (mine)
+    return out;
+  if (strcmp(r->verb, "GET") == 0) {
+    t->gets++;
+    t->t_get = uv_now(&t->loop);
+    token = held_id;
+    p1 = progress_event("e2", token, 1);
+    p2 = progress_event("e3", token, 2);
+    body = fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"content\":[{\"type\":\"text\","
+               "\"text\":\"resumed\"}]}}",
+               token);
+    ev = fmt("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+             "%s%sevent: message\nid: e4\ndata: %s\n\n",
+             p1, p2, body);
+    conn_write(c, ev, 0);
+    t->held = c; /* never ends by itself: the client must close it */
+    free(p1), free(p2), free(body);
+    return NULL;
+  }
+  t->calls++;
+  held_id = (long long)json_integer_value(r->id);
+  token = json_integer_value(json_object_get(
+      json_object_get(json_object_get(r->msg, "params"), "_meta"), "progressToken"));
+  assert_int_equal(token, held_id);
+  p3 = progress_event("e2", token, 1);
+  out = sse_resp(NULL, "id: e1\nretry: 150\ndata: \n\n");
+  ev = fmt("%s%s", out, p3);
+  free(out), free(p3);
+  t->t_cut = uv_now(&t->loop);
+  return ev; /* written, then the connection is closed */
+}
+
+static void test_resume_with_last_event_id(void **state)
+{
+  tctx t;
+  char v[64];
+  int get = -1;
+  setup(&t, h_resume, 5000);
+  t.pending++;
+  assert_int_equal(
+      tg_mcp_call_tool_ex(t.m, "slow", NULL, on_progress_cb, on_result, &t, &t.call_handle), 0);
+  assert_non_null(t.call_handle);
+  run_and_teardown(&t);
+  assert_false(t.has_err[0]);
+  assert_string_equal(text_of(t.result[0]), "resumed");
+  assert_int_equal(t.gets, 1);
+  assert_true(t.t_get - t.t_cut >= 140); /* waited `retry` (loop clock granularity aside) */
+  assert_true(t.t_get - t.t_cut < 1000);
+  /* the duplicate of e2 was dropped: progress 1 then 2, before the result */
+  assert_int_equal(t.n_progress, 2);
+  assert_int_equal(t.progress[0], 1);
+  assert_int_equal(t.progress[1], 2);
+  for (int i = 0; i < t.n; i++)
+    if (strcmp(t.reqs[i].verb, "GET") == 0)
+      get = i;
+  assert_true(get >= 0);
+  assert_string_equal(hdr(&t.reqs[get], "Last-Event-ID", v, sizeof v), "e2");
+  assert_string_equal(hdr(&t.reqs[get], "Accept", v, sizeof v), "text/event-stream");
+  assert_string_equal(hdr(&t.reqs[get], "Mcp-Session-Id", v, sizeof v), "sess-1");
+  assert_string_equal(hdr(&t.reqs[get], "MCP-Protocol-Version", v, sizeof v), "2025-11-25");
+  assert_string_equal(hdr(&t.reqs[get], "X-Api-Key", v, sizeof v), "secret-k");
+  assert_null(t.held); /* the client closed the GET stream once the response arrived */
+  cleanup(&t);
+}
+
+/* A POST stream that sends the response and stays open: the call completes anyway. */
+static char *h_linger(tctx *t, conn *c, req_rec *r)
+{
+  int mine;
+  char *out = base(t, r, &mine), *body, *ev;
+  if (mine)
+    return out;
+  t->calls++;
+  body = echo_result(r, NULL);
+  ev = fmt("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+           "id: a\ndata: \n\nevent: message\nid: b\ndata: %s\n\n",
+           body);
+  free(body);
+  conn_write(c, ev, 0);
+  t->held = c;
+  return NULL;
+}
+
+static void test_answered_stream_closed_early(void **state)
+{
+  tctx t;
+  uint64_t t0;
+  setup(&t, h_linger, 10000);
+  t0 = uv_hrtime();
+  call(&t, "echo", "{\"message\":\"open\"}");
+  run_and_teardown(&t);
+  assert_false(t.has_err[0]);
+  assert_string_equal(text_of(t.result[0]), "Echo: open");
+  assert_true(uv_hrtime() - t0 < 3000000000u); /* not the 10 s timeout */
+  assert_null(t.held);
+  cleanup(&t);
+}
+
+/* Server requests on the call's stream: ping, elicitation with defaults, elicitation without,
+ * roots/list. The response comes once all four answers arrived. */
+static char *h_requests(tctx *t, conn *c, req_rec *r)
+{
+  int mine;
+  char *out = base(t, r, &mine), *hd;
+  if (mine) {
+    if (t->answers == 4 && t->held) {
+      conn_write(t->held,
+                 fmt("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{"
+                     "\"content\":[{\"type\":\"text\",\"text\":\"answered\"}]}}\n\n",
+                     held_id),
+                 1);
+      t->held = NULL;
+    }
+    return out;
+  }
+  t->calls++;
+  held_id = (long long)json_integer_value(r->id);
+  hd = sse_resp(
+      NULL,
+      "id: p\ndata: \n\n"
+      "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"srv-1\",\"method\":\"ping\"}\n\n"
+      "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"elicitation/create\","
+      "\"params\":{\"message\":\"m\",\"requestedSchema\":{\"type\":\"object\",\"properties\":{"
+      "\"name\":{\"type\":\"string\",\"default\":\"John\"},\"age\":{\"type\":\"integer\","
+      "\"default\":30},\"ok\":{\"type\":\"boolean\",\"default\":true},\"free\":{\"type\":"
+      "\"string\"}},\"required\":[\"name\"]}}}\n\n"
+      "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"elicitation/create\","
+      "\"params\":{\"message\":\"m\",\"requestedSchema\":{\"type\":\"object\",\"properties\":{"
+      "\"x\":{\"type\":\"string\"}},\"required\":[\"x\"]}}}\n\n"
+      "event: message\ndata: {\"method\":\"roots/list\",\"jsonrpc\":\"2.0\",\"id\":5}\n\n");
+  conn_write(c, hd, 0);
+  t->held = c;
+  return NULL;
+}
+
+static json_t *answer_to(tctx *t, json_t *id)
+{
+  for (int i = 0; i < t->n; i++)
+    if (!t->reqs[i].method && t->reqs[i].msg && json_equal(t->reqs[i].id, id))
+      return t->reqs[i].msg;
+  fail_msg("no answer");
+  return NULL;
+}
+
+static void test_server_requests_answered(void **state)
+{
+  tctx t;
+  json_t *a, *id;
+  setup(&t, h_requests, 0);
+  call(&t, "slow", NULL);
+  run_and_teardown(&t);
+  assert_false(t.has_err[0]);
+  assert_string_equal(text_of(t.result[0]), "answered");
+  assert_int_equal(t.answers, 4);
+  id = json_string("srv-1");
+  a = answer_to(&t, id);
+  json_decref(id);
+  assert_int_equal(json_object_size(json_object_get(a, "result")), 0);
+  id = json_integer(7);
+  a = json_object_get(answer_to(&t, id), "result");
+  json_decref(id);
+  assert_string_equal(json_string_value(json_object_get(a, "action")), "accept");
+  json_t *want = json_loads("{\"name\":\"John\",\"age\":30,\"ok\":true}", 0, NULL);
+  assert_true(json_equal(json_object_get(a, "content"), want));
+  json_decref(want);
+  id = json_integer(8); /* a required field without default: decline */
+  a = json_object_get(answer_to(&t, id), "result");
+  json_decref(id);
+  assert_string_equal(json_string_value(json_object_get(a, "action")), "decline");
+  assert_null(json_object_get(a, "content"));
+  id = json_integer(5);
+  a = answer_to(&t, id);
+  json_decref(id);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "error"), "code")),
+                   -32601);
+  cleanup(&t);
+}
+
+/* tools/list over three pages. */
+static char *h_pages(tctx *t, conn *c, req_rec *r)
+{
+  int mine;
+  char *out = base(t, r, &mine), *body;
+  const char *cursor =
+      json_string_value(json_object_get(json_object_get(r->msg, "params"), "cursor"));
+  if (mine)
+    return out;
+  t->calls++;
+  if (!cursor)
+    body = fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[{\"name\":\"a\"},"
+               "{\"name\":\"b\"}],\"nextCursor\":\"c/1=\"}}",
+               (long long)json_integer_value(r->id));
+  else if (strcmp(cursor, "c/1=") == 0)
+    body = fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[{\"name\":\"c\"}],"
+               "\"nextCursor\":\"c/2=\"}}",
+               (long long)json_integer_value(r->id));
+  else
+    body = fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[{\"name\":\"d\"}]}}",
+               (long long)json_integer_value(r->id));
+  out = json_resp(200, NULL, body);
+  free(body);
+  return out;
+}
+
+static void on_tools(void *arg, const tg_mcp_error *err, json_t *tools)
+{
+  tctx *t = arg;
+  assert_null(err);
+  t->tools = json_incref(tools);
+  op_done(t);
+}
+
+static void test_list_follows_next_cursor(void **state)
+{
+  tctx t;
+  char *names;
+  setup(&t, h_pages, 0);
+  t.pending++;
+  assert_int_equal(tg_mcp_list_tools(t.m, on_tools, &t), 0);
+  run_and_teardown(&t);
+  assert_int_equal(t.calls, 3);
+  names = json_dumps(t.tools, JSON_COMPACT);
+  assert_string_equal(names,
+                      "[{\"name\":\"a\"},{\"name\":\"b\"},{\"name\":\"c\"},{\"name\":\"d\"}]");
+  free(names);
+  assert_null(json_object_get(json_object_get(t.reqs[2].msg, "params"), "cursor"));
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(t.reqs[3].msg, "params"), "cursor")),
+      "c/1=");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(t.reqs[4].msg, "params"), "cursor")),
+      "c/2=");
+  cleanup(&t);
+}
+
+/* Caller cancellation: the stream is held; 150 ms after the call is sent the test cancels it.
+ * The server answers notifications/cancelled and then pushes the (late) response on the
+ * optional GET stream, which the client must ignore. */
+static void on_cancel_timer(uv_timer_t *h)
+{
+  tctx *t = h->data;
+  tg_mcp_cancel(t->call_handle);
+  uv_close((uv_handle_t *)h, NULL);
+}
+
+static conn *get_conn;
+
+static char *h_cancel(tctx *t, conn *c, req_rec *r)
+{
+  int mine;
+  char *out;
+  if (r->method && strcmp(r->method, "notifications/cancelled") == 0 && get_conn) {
+    conn_write(get_conn,
+               fmt("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{"
+                   "\"content\":[]}}\n\n",
+                   held_id),
+               0);
+  }
+  out = base(t, r, &mine);
+  if (mine)
+    return out;
+  if (strcmp(r->verb, "GET") == 0) {
+    t->gets++;
+    get_conn = c;
+    conn_write(c,
+               fmt("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                   "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":"
+                   "\"notifications/tools/list_changed\"}\n\n"),
+               0);
+    return NULL;
+  }
+  t->calls++;
+  held_id = (long long)json_integer_value(r->id);
+  conn_write(c, sse_resp(NULL, "id: p\ndata: \n\n"), 0);
+  t->held = c;
+  uv_timer_init(&t->loop, &t->aux);
+  t->aux.data = t;
+  uv_timer_start(&t->aux, on_cancel_timer, 150, 0);
+  return NULL;
+}
+
+static void test_cancel_by_caller_and_listen(void **state)
+{
+  tctx t;
+  int cancelled = -1;
+  char v[64];
+  next_opt.listen = 1;
+  next_opt.on_notify = on_note;
+  next_opt.notify_arg = &t;
+  get_conn = NULL;
+  setup(&t, h_cancel, 5000);
+  t.linger_ms = 300; /* let the cancel and the late response arrive before close */
+  t.pending++;
+  assert_int_equal(tg_mcp_call_tool_ex(t.m, "hang", NULL, NULL, on_result, &t, &t.call_handle), 0);
+  run_and_teardown(&t);
+  assert_int_equal(t.ncb, 1); /* the late response did not call back twice */
+  assert_true(t.has_err[0]);
+  assert_int_equal(t.err[0].err, TG_ECANCELED);
+  assert_null(t.held); /* the client closed the call's stream */
+  assert_int_equal(t.gets, 1);
+  for (int i = 0; i < t.n; i++) {
+    if (t.reqs[i].method && strcmp(t.reqs[i].method, "notifications/cancelled") == 0)
+      cancelled = i;
+    if (strcmp(t.reqs[i].verb, "GET") == 0) {
+      assert_string_equal(hdr(&t.reqs[i], "Accept", v, sizeof v), "text/event-stream");
+      assert_null(hdr(&t.reqs[i], "Last-Event-ID", v, sizeof v));
+      assert_string_equal(hdr(&t.reqs[i], "Mcp-Session-Id", v, sizeof v), "sess-1");
+    }
+  }
+  assert_true(cancelled >= 0);
+  json_t *params = json_object_get(t.reqs[cancelled].msg, "params");
+  assert_int_equal(json_integer_value(json_object_get(params, "requestId")), held_id);
+  assert_string_equal(json_string_value(json_object_get(params, "reason")), "canceled");
+  assert_int_equal(t.n_notes, 1);
+  assert_string_equal(t.notes[0], "notifications/tools/list_changed");
+  cleanup(&t);
+}
+
+/* Limits: an SSE event over max_event_bytes, a JSON body over max_response_bytes, and an SSE
+ * stream of small events over max_response_bytes each fail their call with TG_ETOOBIG. */
+static char *h_big(tctx *t, conn *c, req_rec *r)
+{
+  int mine;
+  char *out = base(t, r, &mine), *big, *ev;
+  const char *name = json_string_value(json_object_get(json_object_get(r->msg, "params"), "name"));
+  if (mine)
+    return out;
+  t->calls++;
+  big = malloc(9001);
+  memset(big, 'x', 9000);
+  big[9000] = 0;
+  if (strcmp(name, "event") == 0) {
+    ev = fmt("event: message\ndata: {\"pad\":\"%.3000s\"}\n\n", big);
+    out = sse_resp(NULL, ev);
+  } else if (strcmp(name, "json") == 0) {
+    ev = fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"pad\":\"%s\"}}",
+             (long long)json_integer_value(r->id), big);
+    out = json_resp(200, NULL, ev);
+  } else {
+    size_t n = 0;
+    ev = malloc(20000);
+    for (int i = 0; i < 200; i++)
+      n += (size_t)snprintf(ev + n, 20000 - n, ": comment %.40s\n\n", big);
+    out = sse_resp(NULL, ev);
+  }
+  free(ev);
+  free(big);
+  return out;
+}
+
+static void test_size_caps(void **state)
+{
+  tctx t;
+  int seen = 0;
+  next_opt.max_event_bytes = 1024;
+  next_opt.max_response_bytes = 6000;
+  setup(&t, h_big, 0);
+  call(&t, "event", NULL);
+  call(&t, "json", NULL);
+  call(&t, "stream", NULL);
+  run_and_teardown(&t);
+  assert_int_equal(t.ncb, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_true(t.has_err[i]);
+    assert_int_equal(t.err[i].err, TG_ETOOBIG);
+    if (strstr(t.err[i].message, "SSE event exceeds the size cap"))
+      seen |= 1;
+    else if (strstr(t.err[i].message, "response exceeds 6000 bytes"))
+      seen += 2;
+  }
+  assert_int_equal(seen, 5);
+  cleanup(&t);
+}
+
+/* A chunked SSE body dripped in separate writes, splitting an event inside its JSON, between
+ * CR and LF, and between chunk header and data. */
+static void on_drip(uv_timer_t *h)
+{
+  tctx *t = h->data;
+  char *piece = t->drip[t->drip_next++];
+  int last = t->drip_next == t->n_drip;
+  conn_write(t->drip_conn, piece, last);
+  if (last)
+    uv_close((uv_handle_t *)h, NULL);
+}
+
+static char *chunk(const char *s)
+{
+  return fmt("%zx\r\n%s\r\n", strlen(s), s);
+}
+
+static char *h_drip(tctx *t, conn *c, req_rec *r)
+{
+  int mine;
+  char *out = base(t, r, &mine), *body, *a, *b;
+  if (mine)
+    return out;
+  t->calls++;
+  body = echo_result(r, NULL);
+  a = fmt("event: message\r\nid: 1\r\ndata: %.15s", body);
+  b = fmt("%s\r", body + 15);
+  t->drip[0] = fmt("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                   "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+  t->drip[1] = chunk(": hi\r\nid: 0\r\ndata:\r\n\r\n");
+  t->drip[2] = chunk(a);
+  t->drip[3] = chunk(b);
+  t->drip[4] = chunk("\n\r\n");
+  t->drip[5] = fmt("0\r\n\r\n");
+  t->n_drip = 6;
+  t->drip_conn = c;
+  free(body), free(a), free(b);
+  uv_timer_init(&t->loop, &t->aux);
+  t->aux.data = t;
+  uv_timer_start(&t->aux, on_drip, 10, 15);
+  return NULL;
+}
+
+static void test_sse_split_across_chunks(void **state)
+{
+  tctx t;
+  setup(&t, h_drip, 0);
+  call(&t, "echo", "{\"message\":\"drip\"}");
+  run_and_teardown(&t);
+  assert_false(t.has_err[0]);
+  assert_string_equal(text_of(t.result[0]), "Echo: drip");
+  assert_int_equal(t.drip_next, 6);
+  cleanup(&t);
+}
+
+static void test_delete_405_and_capabilities(void **state)
+{
+  tctx t;
+  json_t *caps;
+  setup(&t, h_json, 0);
+  t.json_mode = 1;
+  t.delete_status = 405;
+  call(&t, "echo", "{\"message\":\"x\"}");
+  run_and_teardown(&t); /* close completes although the server refuses the DELETE */
+  assert_false(t.has_err[0]);
+  assert_string_equal(t.reqs[t.n - 1].verb, "DELETE");
+  caps = json_object_get(json_object_get(t.reqs[0].msg, "params"), "capabilities");
+  assert_true(json_is_object(json_object_get(json_object_get(caps, "elicitation"), "form")));
+  assert_null(json_object_get(caps, "sampling"));
+  assert_null(json_object_get(caps, "roots"));
+  cleanup(&t);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -799,6 +1304,14 @@ int main(void)
       cmocka_unit_test(test_server_ping_answered),
       cmocka_unit_test(test_timeout_sends_cancelled),
       cmocka_unit_test(test_unsupported_version),
+      cmocka_unit_test(test_resume_with_last_event_id),
+      cmocka_unit_test(test_answered_stream_closed_early),
+      cmocka_unit_test(test_server_requests_answered),
+      cmocka_unit_test(test_list_follows_next_cursor),
+      cmocka_unit_test(test_cancel_by_caller_and_listen),
+      cmocka_unit_test(test_size_caps),
+      cmocka_unit_test(test_sse_split_across_chunks),
+      cmocka_unit_test(test_delete_405_and_capabilities),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,63 @@
+// The official TypeScript SDK client (StreamableHTTPClientTransport) doing the same tool calls as
+// `toolgate-mcp --bench`: one session, 50 warm-up calls, then N calls with C in flight.
+// usage: node sdk_client.mjs URL N TOOL CONCURRENCY ARGS_JSON
+// Prints one JSON line: calls/s, latency p50/p99 (ms), CPU ms per call (process.cpuUsage over
+// the measured calls). Refuses non-loopback URLs.
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, "../../tests/peers/package.json"));
+const { Client } = await import(require.resolve("@modelcontextprotocol/sdk/client/index.js"));
+const { StreamableHTTPClientTransport } = await import(
+  require.resolve("@modelcontextprotocol/sdk/client/streamableHttp.js"));
+
+process.removeAllListeners("warning"); // the SDK's MaxListenersExceededWarning per call (B.3)
+process.on("warning", () => {});
+
+const [url, nArg = "2000", tool = "echo", cArg = "1", argsJson = '{"message":"bench"}'] =
+  process.argv.slice(2);
+const u = new URL(url);
+if (!["127.0.0.1", "localhost", "[::1]", "::1"].includes(u.hostname)) {
+  console.error("sdk_client: refusing non-loopback URL " + u.hostname);
+  process.exit(1);
+}
+const n = Number(nArg), conc = Number(cArg), args = JSON.parse(argsJson);
+
+const client = new Client({ name: "sdk-bench", version: "1.0.0" }, { capabilities: {} });
+const transport = new StreamableHTTPClientTransport(u);
+await client.connect(transport);
+const tools = await client.listTools();
+if (!tools.tools.some((t) => t.name === tool)) throw new Error("no tool " + tool);
+for (let i = 0; i < 50; i++) await client.callTool({ name: tool, arguments: args });
+
+const lat = new Array(n);
+let next = 0, errors = 0;
+const cpu0 = process.cpuUsage();
+const t0 = process.hrtime.bigint();
+async function worker() {
+  while (next < n) {
+    const i = next++;
+    const s = process.hrtime.bigint();
+    try {
+      const r = await client.callTool({ name: tool, arguments: args });
+      if (r.isError) errors++;
+    } catch {
+      errors++;
+    }
+    lat[i] = Number(process.hrtime.bigint() - s) / 1e6;
+  }
+}
+await Promise.all(Array.from({ length: conc }, worker));
+const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+const cpu = process.cpuUsage(cpu0);
+lat.sort((a, b) => a - b);
+console.log(JSON.stringify({
+  client: "ts-sdk", calls: n, concurrency: conc, errors, seconds: +secs.toFixed(3),
+  calls_per_s: +(n / secs).toFixed(1), p50_ms: +lat[Math.floor(n / 2)].toFixed(3),
+  p99_ms: +lat[Math.min(n - 1, Math.floor(n * 0.99))].toFixed(3),
+  cpu_ms_per_call: +((cpu.user + cpu.system) / 1000 / n).toFixed(4),
+}));
+await transport.terminateSession().catch(() => {});
+await client.close();

@@ -1,0 +1,566 @@
+/*
+ * tg_crypto: XChaCha20-Poly1305 secrets at rest, key ids, start-up check and rotation
+ * (contract in tg_crypto.h).
+ *
+ * Invariants: a keyring holds the current key and at most one old key, each in sodium_malloc'd
+ * memory; nothing here logs a key, a plaintext or a blob. Every encrypted column is listed in
+ * `columns` below with the SQL that reads (row id, blob, user id) and writes a blob: the start-up
+ * check and the rotation walk that list, so a new encrypted column is one more entry.
+ */
+#include "tg_crypto.h"
+
+#include "tg_err.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEYBYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+#define NONCEBYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAGBYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define MAX_PLAIN (1u << 20) /* bytes: nothing we seal is larger */
+
+typedef struct key {
+  char kid[TG_CRYPTO_KID_MAX + 1];
+  unsigned char *k; /* KEYBYTES, sodium_malloc */
+} key;
+
+struct tg_crypto {
+  key cur, old; /* old.k NULL when unset */
+};
+
+typedef struct column {
+  const char *name;   /* "table.column", for messages */
+  const char *table;  /* the AD's table part */
+  const char *select; /* rows: id, blob, user id; only non-NULL blobs */
+  const char *update; /* ?1 blob, ?2 id */
+} column;
+
+static const column columns[] = {
+    {"mcp_connections.headers_enc", "mcp_connections",
+     "SELECT m.id, m.headers_enc, c.user_id FROM mcp_connections m JOIN connected_accounts c ON "
+     "c.id = m.connected_account_id WHERE m.headers_enc IS NOT NULL ORDER BY m.id",
+     "UPDATE mcp_connections SET headers_enc = ?1 WHERE id = ?2"},
+};
+
+/* ---------------------------------------------------------------- keys */
+
+static int kid_ok(const char *s, size_t n)
+{
+  if (n == 0 || n > TG_CRYPTO_KID_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '_' || ch == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+static int parse_key(key *k, const char *spec, const char *var, char *err, size_t errlen)
+{
+  const char *colon = strchr(spec, ':'), *b = colon ? colon + 1 : spec;
+  size_t len = 0;
+  if (colon && !kid_ok(spec, (size_t)(colon - spec))) {
+    snprintf(err, errlen, "%s: the key id before ':' must be 1 to %d of [A-Za-z0-9_-]", var,
+             TG_CRYPTO_KID_MAX);
+    return TG_EINVAL;
+  }
+  if (!(k->k = sodium_malloc(KEYBYTES)))
+    return TG_ENOMEM;
+  if (sodium_base642bin(k->k, KEYBYTES, b, strlen(b), NULL, &len, NULL,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      len != KEYBYTES) {
+    snprintf(err, errlen,
+             "%s: expected [<kid>:]<base64 of %d random bytes> (e.g. toolgate-gateway "
+             "--generate-secret-key)",
+             var, (int)KEYBYTES);
+    return TG_EINVAL;
+  }
+  if (colon) {
+    memcpy(k->kid, spec, (size_t)(colon - spec));
+    k->kid[colon - spec] = 0;
+  } else {
+    unsigned char h[16];
+    crypto_generichash(h, sizeof h, k->k, KEYBYTES, NULL, 0);
+    k->kid[0] = 'k';
+    sodium_bin2hex(k->kid + 1, 9, h, 4);
+  }
+  return 0;
+}
+
+int tg_crypto_new(tg_crypto **out, const tg_secret *current, const tg_secret *old, char *err,
+                  size_t errlen)
+{
+  const char *cur_s = tg_secret_reveal(current), *old_s = tg_secret_reveal(old);
+  tg_crypto *c;
+  int rc;
+  *out = NULL;
+  if (sodium_init() < 0) {
+    snprintf(err, errlen, "sodium_init failed");
+    return TG_EINVAL;
+  }
+  if (!cur_s || !*cur_s) {
+    if (old_s && *old_s) {
+      snprintf(err, errlen, "TOOLGATE_SECRET_KEY_OLD is set without TOOLGATE_SECRET_KEY");
+      return TG_EINVAL;
+    }
+    return 0;
+  }
+  if (!(c = calloc(1, sizeof *c)))
+    return TG_ENOMEM;
+  if ((rc = parse_key(&c->cur, cur_s, "TOOLGATE_SECRET_KEY", err, errlen)))
+    goto fail;
+  if (old_s && *old_s) {
+    if ((rc = parse_key(&c->old, old_s, "TOOLGATE_SECRET_KEY_OLD", err, errlen)))
+      goto fail;
+    if (strcmp(c->old.kid, c->cur.kid) == 0) {
+      snprintf(err, errlen,
+               "TOOLGATE_SECRET_KEY_OLD has the same key id (%s) as TOOLGATE_SECRET_KEY",
+               c->cur.kid);
+      rc = TG_EINVAL;
+      goto fail;
+    }
+  }
+  *out = c;
+  return 0;
+fail:
+  tg_crypto_free(c);
+  return rc;
+}
+
+void tg_crypto_free(tg_crypto *c)
+{
+  if (!c)
+    return;
+  sodium_free(c->cur.k); /* sodium_free wipes; NULL-safe */
+  sodium_free(c->old.k);
+  free(c);
+}
+
+const char *tg_crypto_kid(const tg_crypto *c)
+{
+  return c ? c->cur.kid : NULL;
+}
+
+static const key *find_key(const tg_crypto *c, const char *kid)
+{
+  if (c && strcmp(c->cur.kid, kid) == 0)
+    return &c->cur;
+  if (c && c->old.k && strcmp(c->old.kid, kid) == 0)
+    return &c->old;
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- seal / open */
+
+static char *make_ad(const char *table, int64_t row, const char *user, const char *kid, size_t *n)
+{
+  int len = snprintf(NULL, 0, "%s|%lld|%s|%s", table, (long long)row, user, kid);
+  char *ad = len > 0 ? malloc((size_t)len + 1) : NULL;
+  if (ad)
+    snprintf(ad, (size_t)len + 1, "%s|%lld|%s|%s", table, (long long)row, user, kid);
+  *n = ad ? (size_t)len : 0;
+  return ad;
+}
+
+int tg_crypto_blob_kid(const unsigned char *blob, size_t blob_len, char *kid)
+{
+  const unsigned char *end;
+  size_t n;
+  if (!blob || blob_len < 4 || memcmp(blob, "v1:", 3) != 0)
+    return TG_EINVAL;
+  end = memchr(blob + 3, ':',
+               blob_len - 3 < TG_CRYPTO_KID_MAX + 1 ? blob_len - 3 : TG_CRYPTO_KID_MAX + 1);
+  if (!end)
+    return TG_EINVAL;
+  n = (size_t)(end - (blob + 3));
+  if (!kid_ok((const char *)blob + 3, n))
+    return TG_EINVAL;
+  memcpy(kid, blob + 3, n);
+  kid[n] = 0;
+  return 0;
+}
+
+int tg_crypto_seal(const tg_crypto *c, const char *table, int64_t row, const char *user,
+                   const void *pt, size_t n, unsigned char **blob, size_t *blob_len)
+{
+  size_t kl, hl, ad_len, total;
+  unsigned char *b;
+  char *ad;
+  *blob = NULL;
+  *blob_len = 0;
+  if (!c || !table || !user || n > MAX_PLAIN)
+    return TG_EINVAL;
+  kl = strlen(c->cur.kid);
+  hl = 3 + kl + 1;
+  total = hl + NONCEBYTES + n + TAGBYTES;
+  if (!(b = malloc(total)))
+    return TG_ENOMEM;
+  if (!(ad = make_ad(table, row, user, c->cur.kid, &ad_len))) {
+    free(b);
+    return TG_ENOMEM;
+  }
+  memcpy(b, "v1:", 3);
+  memcpy(b + 3, c->cur.kid, kl);
+  b[3 + kl] = ':';
+  randombytes_buf(b + hl, NONCEBYTES);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      b + hl + NONCEBYTES, NULL, pt, n, (const unsigned char *)ad, ad_len, NULL, b + hl, c->cur.k);
+  free(ad);
+  *blob = b;
+  *blob_len = total;
+  return 0;
+}
+
+int tg_crypto_open(const tg_crypto *c, const char *table, int64_t row, const char *user,
+                   const unsigned char *blob, size_t blob_len, char **pt, size_t *pt_len)
+{
+  char kid[TG_CRYPTO_KID_MAX + 1];
+  const key *k;
+  size_t hl, ad_len, ct_len;
+  unsigned long long out_len = 0;
+  unsigned char *out;
+  char *ad;
+  int rc;
+  *pt = NULL;
+  *pt_len = 0;
+  if (!table || !user || (rc = tg_crypto_blob_kid(blob, blob_len, kid)))
+    return TG_EINVAL;
+  hl = 3 + strlen(kid) + 1;
+  if (blob_len < hl + NONCEBYTES + TAGBYTES)
+    return TG_EINVAL;
+  if (!(k = find_key(c, kid)))
+    return TG_ENOTFOUND;
+  ct_len = blob_len - hl - NONCEBYTES;
+  if (!(out = malloc(ct_len - TAGBYTES + 1)))
+    return TG_ENOMEM;
+  if (!(ad = make_ad(table, row, user, kid, &ad_len))) {
+    free(out);
+    return TG_ENOMEM;
+  }
+  rc = crypto_aead_xchacha20poly1305_ietf_decrypt(out, &out_len, NULL, blob + hl + NONCEBYTES,
+                                                  ct_len, (const unsigned char *)ad, ad_len,
+                                                  blob + hl, k->k);
+  free(ad);
+  if (rc != 0) {
+    free(out);
+    return TG_EAUTH;
+  }
+  out[out_len] = 0;
+  *pt = (char *)out;
+  *pt_len = (size_t)out_len;
+  return 0;
+}
+
+void tg_crypto_wipe_free(void *p, size_t n)
+{
+  if (!p)
+    return;
+  sodium_memzero(p, n);
+  free(p);
+}
+
+/* ---------------------------------------------------------------- mcp_connections.headers_enc */
+
+/* An object of header name (RFC 9110 token) -> value without CR, LF or NUL. */
+static int headers_ok(const json_t *h)
+{
+  const char *k;
+  json_t *v;
+  if (!json_is_object(h))
+    return 0;
+  json_object_foreach((json_t *)h, k, v)
+  {
+    const char *val = json_string_value(v);
+    if (!val || !*k || strlen(val) != json_string_length(v) || strpbrk(val, "\r\n"))
+      return 0;
+    for (const char *p = k; *p; p++)
+      if (!strchr("!#$%&'*+-.^_`|~", *p) &&
+          !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+        return 0;
+  }
+  return 1;
+}
+
+int tg_crypto_store_mcp_headers(tg_db *db, const tg_crypto *c, int64_t mcp_id,
+                                const json_t *headers)
+{
+  unsigned char *blob = NULL;
+  size_t blob_len = 0;
+  char *text = NULL;
+  json_t *row;
+  sqlite3_stmt *st;
+  int rc;
+  if (headers && !headers_ok(headers))
+    return TG_EINVAL;
+  row = tg_db_query_one(db, &rc,
+                        "SELECT c.user_id FROM mcp_connections m JOIN connected_accounts c ON "
+                        "c.id = m.connected_account_id WHERE m.id = ?",
+                        "I", (long long)mcp_id);
+  if (!row)
+    return rc;
+  if (headers && json_object_size(headers) > 0) {
+    if (!c) {
+      json_decref(row);
+      return TG_ESTATE;
+    }
+    if (!(text = json_dumps(headers, JSON_COMPACT | JSON_SORT_KEYS))) {
+      json_decref(row);
+      return TG_ENOMEM;
+    }
+    rc = tg_crypto_seal(c, "mcp_connections", mcp_id,
+                        json_string_value(json_object_get(row, "user_id")), text, strlen(text),
+                        &blob, &blob_len);
+    tg_crypto_wipe_free(text, strlen(text));
+    if (rc) {
+      json_decref(row);
+      return rc;
+    }
+  }
+  json_decref(row);
+  if (!(st = tg_db_prepare(db, columns[0].update))) {
+    free(blob);
+    return TG_EDB;
+  }
+  if (blob)
+    sqlite3_bind_blob(st, 1, blob, (int)blob_len, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, 1);
+  sqlite3_bind_int64(st, 2, mcp_id);
+  rc = sqlite3_step(st);
+  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "store headers_enc");
+  sqlite3_reset(st);
+  free(blob);
+  return rc;
+}
+
+int tg_crypto_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const char *user,
+                                   const char *hex, json_t **headers)
+{
+  size_t hex_len = hex ? strlen(hex) : 0, bin_len = 0, pt_len = 0;
+  unsigned char *bin;
+  char *pt = NULL;
+  json_t *v;
+  int rc;
+  *headers = NULL;
+  if (hex_len == 0 || hex_len % 2)
+    return TG_EINVAL;
+  if (!(bin = malloc(hex_len / 2)))
+    return TG_ENOMEM;
+  if (sodium_hex2bin(bin, hex_len / 2, hex, hex_len, NULL, &bin_len, NULL) != 0) {
+    free(bin);
+    return TG_EINVAL;
+  }
+  rc = tg_crypto_open(c, "mcp_connections", mcp_id, user, bin, bin_len, &pt, &pt_len);
+  free(bin);
+  if (rc)
+    return rc;
+  v = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
+  tg_crypto_wipe_free(pt, pt_len);
+  if (!v || !headers_ok(v)) {
+    json_decref(v);
+    return TG_EINVAL;
+  }
+  *headers = v;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- whole database */
+
+typedef struct item {
+  int64_t id;
+  unsigned char *blob;
+  size_t len;
+  char *user;
+} item;
+
+static void items_free(item *it, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    free(it[i].blob);
+    free(it[i].user);
+  }
+  free(it);
+}
+
+/* Reads every (id, blob, user) of one encrypted column into a new array. */
+static int load_items(tg_db *db, const column *col, item **out, size_t *n_out)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, col->select);
+  item *it = NULL;
+  size_t n = 0, cap = 0;
+  int rc;
+  *out = NULL;
+  *n_out = 0;
+  if (!st)
+    return TG_EDB;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *b = sqlite3_column_blob(st, 1);
+    int len = sqlite3_column_bytes(st, 1);
+    const unsigned char *u = sqlite3_column_text(st, 2);
+    if (n == cap) {
+      item *ni = realloc(it, (cap = cap ? cap * 2 : 16) * sizeof *it);
+      if (!ni) {
+        rc = TG_ENOMEM;
+        goto fail;
+      }
+      it = ni;
+    }
+    it[n].id = sqlite3_column_int64(st, 0);
+    it[n].len = (size_t)len;
+    it[n].blob = malloc(len > 0 ? (size_t)len : 1);
+    it[n].user = strdup(u ? (const char *)u : "");
+    n++;
+    if (!it[n - 1].blob || !it[n - 1].user) {
+      rc = TG_ENOMEM;
+      goto fail;
+    }
+    if (len > 0)
+      memcpy(it[n - 1].blob, b, (size_t)len);
+  }
+  if (rc != SQLITE_DONE) {
+    rc = tg_db_err(db, rc, "read encrypted column");
+    goto fail;
+  }
+  sqlite3_reset(st);
+  *out = it;
+  *n_out = n;
+  return 0;
+fail:
+  sqlite3_reset(st);
+  items_free(it, n);
+  return rc;
+}
+
+int tg_crypto_check_db(tg_db *db, const tg_crypto *c, int *count, char *err, size_t errlen)
+{
+  int total = 0;
+  for (size_t ci = 0; ci < sizeof columns / sizeof columns[0]; ci++) {
+    item *it;
+    size_t n;
+    int rc = load_items(db, &columns[ci], &it, &n);
+    if (rc) {
+      snprintf(err, errlen, "cannot read %s: %s", columns[ci].name, tg_strerror(rc));
+      return rc;
+    }
+    total += (int)n;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      char kid[TG_CRYPTO_KID_MAX + 1];
+      if (!c) {
+        snprintf(err, errlen,
+                 "the database holds encrypted secrets (%s) but TOOLGATE_SECRET_KEY is not set; "
+                 "set it to the key they were written with",
+                 columns[ci].name);
+        rc = TG_ESTATE;
+      } else if (tg_crypto_blob_kid(it[i].blob, it[i].len, kid) != 0) {
+        snprintf(err, errlen, "%s row %lld is not a v1 ciphertext", columns[ci].name,
+                 (long long)it[i].id);
+        rc = TG_ESTATE;
+      } else if (!find_key(c, kid)) {
+        snprintf(err, errlen,
+                 "%s row %lld was encrypted with key id %s, which is neither "
+                 "TOOLGATE_SECRET_KEY (%s) nor TOOLGATE_SECRET_KEY_OLD",
+                 columns[ci].name, (long long)it[i].id, kid, c->cur.kid);
+        rc = TG_ESTATE;
+      }
+    }
+    items_free(it, n);
+    if (rc)
+      return rc;
+  }
+  if (count)
+    *count = total;
+  return 0;
+}
+
+int tg_crypto_rotate_db(tg_db *db, const tg_crypto *c, int *rotated, char *err, size_t errlen)
+{
+  int rc, done = 0;
+  *rotated = 0;
+  if (!c) {
+    snprintf(err, errlen, "TOOLGATE_SECRET_KEY is not set");
+    return TG_EINVAL;
+  }
+  if ((rc = tg_db_begin(db, 1)) != 0) {
+    snprintf(err, errlen, "cannot begin a transaction: %s", tg_strerror(rc));
+    return rc;
+  }
+  for (size_t ci = 0; ci < sizeof columns / sizeof columns[0] && rc == 0; ci++) {
+    const column *col = &columns[ci];
+    item *it;
+    size_t n;
+    if ((rc = load_items(db, col, &it, &n))) {
+      snprintf(err, errlen, "cannot read %s: %s", col->name, tg_strerror(rc));
+      break;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      char kid[TG_CRYPTO_KID_MAX + 1], *pt = NULL;
+      size_t pt_len = 0, nb_len = 0;
+      unsigned char *nb = NULL;
+      sqlite3_stmt *st;
+      if (tg_crypto_blob_kid(it[i].blob, it[i].len, kid) == 0 && strcmp(kid, c->cur.kid) == 0)
+        continue;
+      rc = tg_crypto_open(c, col->table, it[i].id, it[i].user, it[i].blob, it[i].len, &pt, &pt_len);
+      if (rc) {
+        snprintf(err, errlen, "%s row %lld does not open (%s); nothing was changed", col->name,
+                 (long long)it[i].id, tg_errname(rc));
+        break;
+      }
+      rc = tg_crypto_seal(c, col->table, it[i].id, it[i].user, pt, pt_len, &nb, &nb_len);
+      tg_crypto_wipe_free(pt, pt_len);
+      if (rc) {
+        snprintf(err, errlen, "cannot seal: %s", tg_strerror(rc));
+        break;
+      }
+      if (!(st = tg_db_prepare(db, col->update))) {
+        free(nb);
+        rc = TG_EDB;
+        snprintf(err, errlen, "cannot prepare the update of %s", col->name);
+        break;
+      }
+      sqlite3_bind_blob(st, 1, nb, (int)nb_len, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 2, it[i].id);
+      rc = sqlite3_step(st);
+      rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "rotate");
+      sqlite3_reset(st);
+      free(nb);
+      if (rc)
+        snprintf(err, errlen, "cannot update %s: %s", col->name, tg_strerror(rc));
+      else
+        done++;
+    }
+    items_free(it, n);
+  }
+  if (rc == 0 && (rc = tg_db_commit(db)) != 0)
+    snprintf(err, errlen, "commit failed: %s", tg_strerror(rc));
+  if (rc) {
+    tg_db_rollback(db);
+    return rc;
+  }
+  *rotated = done;
+  return 0;
+}
+
+int tg_crypto_startup(const tg_config *cfg, tg_crypto **out, int *count, char *err, size_t errlen)
+{
+  tg_db *db = NULL;
+  int rc;
+  *out = NULL;
+  if ((rc = tg_crypto_new(out, &cfg->secret_key, &cfg->secret_key_old, err, errlen)))
+    return rc;
+  if ((rc = tg_db_open(&db, cfg->db_path, 5000))) {
+    snprintf(err, errlen, "cannot open the database %s: %s", cfg->db_path, tg_strerror(rc));
+    goto fail;
+  }
+  rc = tg_crypto_check_db(db, *out, count, err, errlen);
+  tg_db_close(db);
+  if (rc == 0)
+    return 0;
+fail:
+  tg_crypto_free(*out);
+  *out = NULL;
+  return rc;
+}

@@ -1,0 +1,166 @@
+/*
+ * tg_jwt: HS256 compact JWS verification (contract in tg_jwt.h).
+ *
+ * Order of checks: size cap, exactly two dots, header decodes to a JSON object whose "alg" is
+ * exactly "HS256" (and "crit", which we do not implement, is absent), signature decodes to 32
+ * bytes and equals HMAC-SHA256(secret, signing input) in constant time, and only then the
+ * payload: a JSON object with numeric "exp" (required), numeric "nbf" (optional) and a string
+ * "sub". Duplicate JSON keys are refused (a token must mean one thing).
+ */
+#include "tg_jwt.h"
+
+#include "tg_err.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
+/* Decodes base64url (no padding) into a new JSON object; NULL when anything is off. */
+static json_t *decode_json(const char *p, size_t n)
+{
+  size_t cap = n / 4 * 3 + 3, len = 0;
+  unsigned char *bin = malloc(cap);
+  json_t *v = NULL;
+  if (!bin)
+    return NULL;
+  if (sodium_base642bin(bin, cap, p, n, NULL, &len, NULL, B64) == 0)
+    v = json_loadb((const char *)bin, len, JSON_REJECT_DUPLICATES, NULL);
+  free(bin);
+  if (v && !json_is_object(v)) {
+    json_decref(v);
+    v = NULL;
+  }
+  return v;
+}
+
+static void hmac(const unsigned char *secret, size_t secret_len, const char *in, size_t n,
+                 unsigned char mac[crypto_auth_hmacsha256_BYTES])
+{
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, secret, secret_len);
+  crypto_auth_hmacsha256_update(&st, (const unsigned char *)in, n);
+  crypto_auth_hmacsha256_final(&st, mac);
+  sodium_memzero(&st, sizeof st);
+}
+
+static int printable(const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+      return 0;
+  return 1;
+}
+
+int tg_jwt_verify_hs256(const char *token, size_t len, const unsigned char *secret,
+                        size_t secret_len, int64_t now_s, char *sub, size_t subsize,
+                        const char **why)
+{
+  const char *dot1, *dot2, *s;
+  unsigned char mac[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
+  size_t got_len = 0, sub_len;
+  json_t *hdr = NULL, *claims = NULL, *exp, *nbf;
+  const char *alg;
+  int rc = TG_EAUTH;
+
+  *why = "malformed token";
+  if (!token || len == 0 || len > TG_JWT_MAX_BYTES || !secret || secret_len == 0 || subsize < 2)
+    return TG_EAUTH;
+  dot1 = memchr(token, '.', len);
+  dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+  if (!dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
+    return TG_EAUTH;
+
+  if (!(hdr = decode_json(token, (size_t)(dot1 - token))))
+    goto fail;
+  alg = json_string_value(json_object_get(hdr, "alg"));
+  if (!alg || strcmp(alg, "HS256") != 0 || json_object_get(hdr, "crit")) {
+    *why = "algorithm not allowed";
+    goto fail;
+  }
+
+  *why = "bad signature";
+  if (sodium_base642bin(got, sizeof got, dot2 + 1, len - (size_t)(dot2 + 1 - token), NULL, &got_len,
+                        NULL, B64) != 0 ||
+      got_len != sizeof got)
+    goto fail;
+  hmac(secret, secret_len, token, (size_t)(dot2 - token), mac);
+  if (sodium_memcmp(mac, got, sizeof mac) != 0)
+    goto fail;
+
+  *why = "malformed claims";
+  if (!(claims = decode_json(dot1 + 1, (size_t)(dot2 - dot1 - 1))))
+    goto fail;
+  exp = json_object_get(claims, "exp");
+  nbf = json_object_get(claims, "nbf");
+  if (!json_is_number(exp)) {
+    *why = "missing exp";
+    goto fail;
+  }
+  if (json_number_value(exp) + TG_JWT_LEEWAY_S <= (double)now_s) {
+    *why = "expired";
+    goto fail;
+  }
+  if (nbf && (!json_is_number(nbf) || json_number_value(nbf) - TG_JWT_LEEWAY_S > (double)now_s)) {
+    *why = "not valid yet";
+    goto fail;
+  }
+  s = json_string_value(json_object_get(claims, "sub"));
+  sub_len = s ? json_string_length(json_object_get(claims, "sub")) : 0;
+  if (!s || sub_len == 0 || sub_len > TG_JWT_SUB_MAX || sub_len + 1 > subsize ||
+      !printable(s, sub_len)) {
+    *why = "missing or invalid sub";
+    goto fail;
+  }
+  memcpy(sub, s, sub_len + 1);
+  *why = NULL;
+  rc = 0;
+fail:
+  sodium_memzero(mac, sizeof mac);
+  json_decref(hdr);
+  json_decref(claims);
+  return rc;
+}
+
+static char *b64(const unsigned char *p, size_t n)
+{
+  size_t cap = sodium_base64_ENCODED_LEN(n, B64);
+  char *out = malloc(cap);
+  if (out)
+    sodium_bin2base64(out, cap, p, n, B64);
+  return out;
+}
+
+char *tg_jwt_sign_hs256(const char *claims_json, const unsigned char *secret, size_t secret_len)
+{
+  static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  char *h = NULL, *p = NULL, *sig = NULL, *out = NULL;
+  size_t n;
+  if (!claims_json || !secret)
+    return NULL;
+  if (!(h = b64((const unsigned char *)hdr, sizeof hdr - 1)) ||
+      !(p = b64((const unsigned char *)claims_json, strlen(claims_json))))
+    goto done;
+  n = strlen(h) + 1 + strlen(p);
+  if (!(out = malloc(n + 1 + sodium_base64_ENCODED_LEN(sizeof mac, B64))))
+    goto done;
+  strcpy(out, h);
+  strcat(out, ".");
+  strcat(out, p);
+  hmac(secret, secret_len, out, n, mac);
+  if (!(sig = b64(mac, sizeof mac))) {
+    free(out);
+    out = NULL;
+    goto done;
+  }
+  strcat(out, ".");
+  strcat(out, sig);
+done:
+  free(h);
+  free(p);
+  free(sig);
+  return out;
+}

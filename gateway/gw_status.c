@@ -1,0 +1,426 @@
+/*
+ * gw_status: GET /api/mcp/auth/status[?force=1], the live state of each configured provider for
+ * the caller (DESIGN.md section 3), and the write-back every live observation shares.
+ *
+ * Flow: (job) read the caller's connected_accounts rows → (loop) per configured provider: no
+ * row → not_connected; a row never confirmed or given up (PENDING, DISCONNECTED, no ca id) →
+ * answered from the row; otherwise a fresh cache entry (< GW_STATUS_FRESH_MS, unless force) or
+ * GET /connected_accounts/{id}, all in parallel → (job) write back what Composio said
+ * (status, status_reason, last_checked_at; version bumped when something changed) → (loop) 200.
+ *
+ * Composio unreachable (no answer, 5xx, 429, canceled) for a provider: the answer carries the
+ * last known values (cache entry if any, else the row's status/status_reason/last_checked_at)
+ * with "stale": true; never a 500. The cache lives on the loop in app->status_cache, keyed by
+ * "user\x1fprovider", at most CACHE_MAX entries; routes that change a row drop its entry.
+ */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_MAX 10000
+#define KEY_MAX (GW_USER_MAX + 160)
+
+/* ---------------------------------------------------------------- shared helpers */
+
+int gw_write_observed(tg_db *db, int64_t row_id, int64_t version, const char *status,
+                      const char *reason, int64_t now, int *changed)
+{
+  int rc, n = 0;
+  json_t *row = tg_db_query_one(db, &rc,
+                                "SELECT status, status_reason FROM connected_accounts WHERE id = ? "
+                                "AND version = ?",
+                                "II", (long long)row_id, (long long)version);
+  const char *old_st, *old_re;
+  int differs;
+  if (!row) {
+    if (changed)
+      *changed = -1;
+    return rc == TG_ENOTFOUND ? 0 : rc;
+  }
+  old_st = json_string_value(json_object_get(row, "status"));
+  old_re = json_string_value(json_object_get(row, "status_reason"));
+  differs = !old_st || strcmp(old_st, status) != 0 || (!old_re) != (!reason) ||
+            (old_re && reason && strcmp(old_re, reason) != 0);
+  json_decref(row);
+  if (differs)
+    rc = tg_db_exec(db, &n,
+                    "UPDATE connected_accounts SET status = ?, status_reason = ?, version = "
+                    "version + 1, last_checked_at = ?, updated_at = ? WHERE id = ? AND version = ?",
+                    "ssIIII", status, reason, (long long)now, (long long)now, (long long)row_id,
+                    (long long)version);
+  else
+    rc = tg_db_exec(db, &n,
+                    "UPDATE connected_accounts SET last_checked_at = ? WHERE id = ? AND "
+                    "version = ?",
+                    "III", (long long)now, (long long)row_id, (long long)version);
+  if (changed)
+    *changed = rc == 0 && n == 1 ? differs : -1;
+  return rc;
+}
+
+int gw_account_authorized(const tg_composio_account *a)
+{
+  return a && a->status && strcmp(a->status, "ACTIVE") == 0 && !a->is_disabled &&
+         !a->auth_refresh_required;
+}
+
+static void cache_key(char *key, const char *user, const char *provider)
+{
+  snprintf(key, KEY_MAX, "%s\x1f%s", user, provider);
+}
+
+void gw_status_cache_drop(gw_app *app, const char *user, const char *provider)
+{
+  char key[KEY_MAX], prefix[KEY_MAX];
+  const char *k;
+  json_t *v;
+  void *tmp;
+  size_t n;
+  if (!app->status_cache)
+    return;
+  if (provider) {
+    cache_key(key, user, provider);
+    json_object_del(app->status_cache, key);
+    return;
+  }
+  n = (size_t)snprintf(prefix, sizeof prefix, "%s\x1f", user);
+  json_object_foreach_safe(app->status_cache, tmp, k, v)
+  {
+    if (strncmp(k, prefix, n) == 0)
+      json_object_del(app->status_cache, k);
+  }
+}
+
+/* A fresh cached result (borrowed), or NULL. */
+static json_t *cache_get(gw_app *app, const char *user, const char *provider)
+{
+  char key[KEY_MAX];
+  json_t *e;
+  if (!app->status_cache)
+    return NULL;
+  cache_key(key, user, provider);
+  e = json_object_get(app->status_cache, key);
+  if (!e)
+    return NULL;
+  if (uv_now(app->loop) - (uint64_t)json_integer_value(json_object_get(e, "at")) >=
+      GW_STATUS_FRESH_MS)
+    return NULL;
+  return json_object_get(e, "r");
+}
+
+/* The last cached result, however old (borrowed), or NULL. */
+static json_t *cache_last(gw_app *app, const char *user, const char *provider)
+{
+  char key[KEY_MAX];
+  if (!app->status_cache)
+    return NULL;
+  cache_key(key, user, provider);
+  return json_object_get(json_object_get(app->status_cache, key), "r");
+}
+
+static void cache_put(gw_app *app, const char *user, const char *provider, json_t *result)
+{
+  char key[KEY_MAX];
+  uint64_t now = uv_now(app->loop);
+  if (!app->status_cache && !(app->status_cache = json_object()))
+    return;
+  if (json_object_size(app->status_cache) >= CACHE_MAX) {
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(app->status_cache, tmp, k, v)
+    {
+      if (now - (uint64_t)json_integer_value(json_object_get(v, "at")) >= GW_STATUS_FRESH_MS)
+        json_object_del(app->status_cache, k);
+    }
+    if (json_object_size(app->status_cache) >= CACHE_MAX)
+      json_object_clear(app->status_cache);
+  }
+  cache_key(key, user, provider);
+  json_object_set_new(app->status_cache, key,
+                      json_pack("{s:O, s:I}", "r", result, "at", (json_int_t)now));
+}
+
+/* ---------------------------------------------------------------- the route */
+
+typedef struct status_ctx status_ctx;
+
+typedef struct slot {
+  status_ctx *c;
+  const tg_provider *p;
+  json_t *row;     /* borrowed from c->rows, NULL when the user has none for p */
+  json_t *out;     /* the provider's answer (owned until moved into the body) */
+  int pending;     /* a Composio call is in flight */
+  int observed;    /* live answer to write back */
+  char status[16]; /* ours, as observed */
+  char *reason;    /* Composio's status_reason as observed (owned) */
+} slot;
+
+struct status_ctx {
+  gw_job j;
+  int force;
+  int in_flight;
+  int64_t now; /* wall clock of the live checks, ms */
+  json_t *rows;
+  slot *slots;
+  size_t n;
+};
+
+static void status_free(status_ctx *c)
+{
+  for (size_t i = 0; i < c->n; i++) {
+    json_decref(c->slots[i].out);
+    free(c->slots[i].reason);
+  }
+  free(c->slots);
+  json_decref(c->rows);
+  json_decref(c->j.body);
+  free(c);
+}
+
+static const char *row_str(const json_t *row, const char *k)
+{
+  return json_string_value(json_object_get(row, k));
+}
+
+static int64_t row_int(const json_t *row, const char *k)
+{
+  return (int64_t)json_integer_value(json_object_get(row, k));
+}
+
+static int rows_work(tg_db *db, void *arg)
+{
+  status_ctx *c = arg;
+  int rc;
+  c->rows = tg_db_query(db, &rc,
+                        "SELECT id, provider, auth_config_id, status, status_reason, "
+                        "composio_account_id, version, last_checked_at FROM connected_accounts "
+                        "WHERE user_id = ?",
+                        "s", c->j.user);
+  return c->rows ? 0 : rc;
+}
+
+static int writeback_work(tg_db *db, void *arg)
+{
+  status_ctx *c = arg;
+  int rc;
+  if ((rc = tg_db_begin(db, 1)) != 0)
+    return rc;
+  for (size_t i = 0; i < c->n; i++) {
+    slot *s = &c->slots[i];
+    if (!s->observed)
+      continue;
+    rc = gw_write_observed(db, row_int(s->row, "id"), row_int(s->row, "version"), s->status,
+                           s->reason, c->now, NULL);
+    if (rc != 0) {
+      tg_db_rollback(db);
+      return rc;
+    }
+  }
+  return tg_db_commit(db);
+}
+
+/* The answer of a provider from its row: the last known values. */
+static json_t *from_row(const json_t *row, int stale, const char *source)
+{
+  const char *st = row_str(row, "status");
+  json_t *checked = json_object_get(row, "last_checked_at");
+  char reason[64];
+  int ok = st && strcmp(st, "ACTIVE") == 0;
+  snprintf(reason, sizeof reason, "connected_account_status=%s", st ? st : "UNKNOWN");
+  return json_pack("{s:b, s:s?, s:s?, s:s?, s:O, s:b, s:s}", "authorized", ok, "status", st,
+                   "reason", ok ? NULL : reason, "status_reason", row_str(row, "status_reason"),
+                   "checked_at", checked ? checked : json_null(), "stale", stale, "source", source);
+}
+
+static void reply(status_ctx *c)
+{
+  json_t *providers = json_object();
+  for (size_t i = 0; i < c->n; i++) {
+    slot *s = &c->slots[i];
+    if (s->out)
+      json_object_set_new(providers, s->p->provider, s->out);
+    s->out = NULL;
+  }
+  c->j.status = 200;
+  c->j.body = json_pack("{s:o*, s:I}", "providers", providers, "now", (json_int_t)tg_now_ms());
+  gw_job_reply(&c->j, NULL);
+  status_free(c);
+}
+
+static void writeback_done(void *arg, int status)
+{
+  status_ctx *c = arg;
+  if (status != 0) /* the answer is still true; only the write-back failed */
+    tg_warn("status_writeback_failed", "{s:s, s:s}", "user_id", c->j.user, "error",
+            tg_errname(status));
+  reply(c);
+}
+
+static void all_answered(status_ctx *c)
+{
+  int any = 0;
+  for (size_t i = 0; i < c->n; i++)
+    any |= c->slots[i].observed;
+  if (!any || c->j.app->stopping) {
+    reply(c);
+    return;
+  }
+  if (tg_dbq_submit(c->j.app->dbq, writeback_work, writeback_done, c) != 0)
+    reply(c); /* the pool refused: answer anyway, the next check writes */
+}
+
+/* Composio gave no answer for s: the last known values, marked stale. */
+static void unavailable(slot *s, const tg_composio_result *res)
+{
+  status_ctx *c = s->c;
+  json_t *last = cache_last(c->j.app, c->j.user, s->p->provider);
+  tg_warn("status_check_unavailable", "{s:s, s:s, s:s, s:i}", "user_id", c->j.user, "provider",
+          s->p->provider, "error", tg_errname(res->err), "http_status", (int)res->http_status);
+  if (last) {
+    s->out = json_deep_copy(last);
+    json_object_set_new(s->out, "stale", json_true());
+    json_object_set_new(s->out, "source", json_string("cache"));
+  } else {
+    s->out = from_row(s->row, 1, "db");
+  }
+  if (s->out)
+    json_object_set_new(s->out, "error", json_string(tg_errname(res->err)));
+}
+
+static void on_account(void *arg, const tg_composio_result *res, const tg_composio_account *a)
+{
+  slot *s = arg;
+  status_ctx *c = s->c;
+  gw_app *app = c->j.app;
+  s->pending = 0;
+  c->in_flight--;
+  if (res->err == 0 && a) {
+    const char *ours = gw_status_from_composio(a->status);
+    int ok = gw_account_authorized(a);
+    char reason[64];
+    if (!ours) /* a status we do not know: keep ours, report theirs */
+      ours = row_str(s->row, "status");
+    if (ok)
+      *reason = 0;
+    else if (a->is_disabled)
+      snprintf(reason, sizeof reason, "is_disabled");
+    else if (a->auth_refresh_required)
+      snprintf(reason, sizeof reason, "auth_refresh_required");
+    else
+      snprintf(reason, sizeof reason, "connected_account_status=%s",
+               a->status ? a->status : "UNKNOWN");
+    snprintf(s->status, sizeof s->status, "%s", ours ? ours : "FAILED");
+    s->reason = a->status_reason ? strdup(a->status_reason) : NULL;
+    s->observed = 1;
+    s->out = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:I, s:b, s:s}", "authorized", ok, "status",
+                       s->status, "reason", *reason ? reason : NULL, "status_reason",
+                       a->status_reason, "composio_status", a->status, "checked_at",
+                       (json_int_t)c->now, "stale", 0, "source", "live");
+  } else if (res->err == TG_ENOTFOUND) {
+    snprintf(s->status, sizeof s->status, "REVOKED");
+    s->reason = strdup("connected_account_not_found");
+    s->observed = 1;
+    s->out = json_pack("{s:b, s:s, s:s, s:s, s:I, s:b, s:s}", "authorized", 0, "status", "REVOKED",
+                       "reason", "connected_account_not_found", "status_reason",
+                       "connected_account_not_found", "checked_at", (json_int_t)c->now, "stale", 0,
+                       "source", "live");
+  } else {
+    unavailable(s, res);
+  }
+  if (s->observed && s->out)
+    cache_put(app, c->j.user, s->p->provider, s->out);
+  if (c->in_flight == 0)
+    all_answered(c);
+}
+
+static void rows_done(void *arg, int status)
+{
+  status_ctx *c = arg;
+  gw_app *app = c->j.app;
+  const tg_config *cfg = &app->cfg;
+  if (status != 0) {
+    gw_job_fail_err(&c->j, status);
+    gw_job_reply(&c->j, NULL);
+    status_free(c);
+    return;
+  }
+  c->n = cfg->n_providers;
+  c->now = tg_now_ms();
+  if (c->n && !(c->slots = calloc(c->n, sizeof *c->slots))) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    gw_job_reply(&c->j, NULL);
+    status_free(c);
+    return;
+  }
+  /* Decide every provider first, then start the calls (their callbacks run later, from the
+   * loop; a call that cannot start is answered stale here). */
+  for (size_t i = 0; i < c->n; i++) {
+    slot *s = &c->slots[i];
+    size_t k;
+    json_t *row;
+    const char *st, *ca;
+    json_t *cached;
+    s->c = c;
+    s->p = &cfg->providers[i];
+    json_array_foreach(c->rows, k, row)
+    {
+      const char *ac = row_str(row, "auth_config_id");
+      if (ac && strcmp(ac, s->p->auth_config_id) == 0)
+        s->row = row;
+    }
+    if (!s->row) {
+      s->out = json_pack("{s:b, s:n, s:s, s:n, s:b, s:s}", "authorized", 0, "status", "reason",
+                         "not_connected", "checked_at", "stale", 0, "source", "db");
+      continue;
+    }
+    st = row_str(s->row, "status");
+    ca = row_str(s->row, "composio_account_id");
+    if (!ca || !st || strcmp(st, "PENDING") == 0 || strcmp(st, "DISCONNECTED") == 0) {
+      s->out = from_row(s->row, 0, "db");
+      continue;
+    }
+    if (!c->force && (cached = cache_get(app, c->j.user, s->p->provider))) {
+      s->out = json_deep_copy(cached);
+      json_object_set_new(s->out, "source", json_string("cache"));
+      continue;
+    }
+    s->pending = 1;
+  }
+  for (size_t i = 0; i < c->n; i++) {
+    slot *s = &c->slots[i];
+    int rc = TG_ECANCELED;
+    if (!s->pending)
+      continue;
+    if (!app->stopping)
+      rc = tg_composio_get_account(app->composio, row_str(s->row, "composio_account_id"),
+                                   on_account, s);
+    if (rc == 0) {
+      c->in_flight++;
+    } else {
+      tg_composio_result r = {.err = rc, .retry_after_ms = -1};
+      s->pending = 0;
+      unavailable(s, &r);
+    }
+  }
+  if (c->in_flight == 0)
+    all_answered(c);
+}
+
+void gw_auth_status(gw_app *app, tg_httpd_req *req, const char *user)
+{
+  const char *force = tg_httpd_query(req, "force");
+  status_ctx *c = calloc(1, sizeof *c);
+  if (!c) {
+    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+    return;
+  }
+  c->j.app = app;
+  c->j.req = req;
+  c->force = force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0);
+  snprintf(c->j.user, sizeof c->j.user, "%s", user);
+  if (gw_submit(&c->j, rows_work, rows_done, c) != 0)
+    status_free(c);
+}
