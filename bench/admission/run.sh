@@ -50,7 +50,7 @@ trap cleanup EXIT
 pids+=($!)
 env TOOLGATE_DB="$tmp/toolgate.db" TOOLGATE_LISTEN="127.0.0.1:$GW_PORT" \
   COMPOSIO_BASE_URL="$SIM" COMPOSIO_API_KEY=ak_bench COMPOSIO_AUTH_CONFIG_EVERYTHING=ac_everything \
-  COMPOSIO_MCP_SERVER_ID=mcp_bench TOOLGATE_TRUST_USER_HEADER=1 TOOLGATE_LOG_LEVEL=$LOG_LEVEL \
+  COMPOSIO_MCP_SERVER_ID=mcp_bench TOOLGATE_TRUST_USER_HEADER=1 TOOLGATE_RUN_RATE_PER_MIN=0 TOOLGATE_LOG_LEVEL=$LOG_LEVEL \
   "$root/build-bench/toolgate-gateway" >"$tmp/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=($gw_pid)

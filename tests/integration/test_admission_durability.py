@@ -71,7 +71,8 @@ def test_loop_answers_while_another_process_holds_the_write_lock():
 
 
 def test_sigkill_during_a_burst_keeps_runs_and_ledger_consistent():
-    with Stack(mcp=False, extra_env={"TOOLGATE_DEFAULT_CREDITS": "100000"}) as s:
+    with Stack(mcp=False, extra_env={"TOOLGATE_DEFAULT_CREDITS": "100000",
+                                     "TOOLGATE_RUN_RATE_PER_MIN": "0"}) as s:
         s.connect("alice")
         wf = s.create_workflow()
         accepted, lost, stop = [], [], threading.Event()
