@@ -165,7 +165,7 @@ void gw_route(tg_httpd_req *req, void *arg)
   }
   if (hit->needs_user && gw_identify(app, req, user) != 0)
     return;
-  if (hit->id == R_WF_RUN && gw_ratelimit_admit(app, req, user) != 0)
+  if ((hit->id == R_WF_RUN || hit->id == R_RUN_RETRY) && gw_ratelimit_admit(app, req, user) != 0)
     return; /* 429: per-user admission rate (gw_ratelimit.c) */
 
   switch (hit->id) {
