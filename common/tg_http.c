@@ -21,6 +21,8 @@
 
 #define DEFAULT_MAX_BODY (8u << 20)
 #define MAX_HEADER_BYTES (64u << 10)
+#define SPARE_EASY 32     /* finished easy handles kept for reuse (curl_easy_reset) */
+#define MAX_CONNS_KEPT 64 /* idle connections the multi handle keeps (CURLMOPT_MAXCONNECTS) */
 
 struct tg_http_client {
   uv_loop_t *loop;
@@ -34,6 +36,9 @@ struct tg_http_client {
   void *closed_arg;
   tg_http_transfer *transfers; /* doubly linked */
   struct sock_ctx *socks;      /* doubly linked, polls not yet closing */
+  CURL *spare[SPARE_EASY];     /* finished easy handles: reused, which spares curl_easy_init's
+                                  allocations (handle, receive buffer) per request */
+  int n_spare;
 };
 
 struct tg_http_transfer {
@@ -103,8 +108,12 @@ static void free_transfer(tg_http_transfer *t)
   if (!t)
     return;
   if (t->easy) {
-    curl_multi_remove_handle(t->c->multi, t->easy);
-    curl_easy_cleanup(t->easy);
+    tg_http_client *c = t->c;
+    curl_multi_remove_handle(c->multi, t->easy);
+    if (!c->closing && c->n_spare < SPARE_EASY)
+      c->spare[c->n_spare++] = t->easy;
+    else
+      curl_easy_cleanup(t->easy);
   }
   curl_slist_free_all(t->headers);
   free(t->req_body);
@@ -378,6 +387,9 @@ int tg_http_client_init(tg_http_client **out, uv_loop_t *loop)
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+  /* The default cache (4 x the handles added) shrinks whenever transfers finish, closing
+   * keep-alive connections that the next burst has to open again. */
+  curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNS_KEPT);
   *out = c;
   return 0;
 }
@@ -402,7 +414,12 @@ int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb 
   t->on_data = req->on_data;
   t->arg = arg;
   t->max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
-  t->easy = curl_easy_init();
+  if (c->n_spare > 0) {
+    t->easy = c->spare[--c->n_spare];
+    curl_easy_reset(t->easy); /* every option back to its default; set again below */
+  } else {
+    t->easy = curl_easy_init();
+  }
   if (!t->easy)
     goto nomem;
   for (const char *const *h = req->headers; h && *h; h++) {
@@ -573,6 +590,8 @@ void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *ar
   /* curl_multi_cleanup may report CURL_POLL_REMOVE for cached connections: polls close then. */
   curl_multi_cleanup(c->multi);
   c->multi = NULL;
+  while (c->n_spare > 0)
+    curl_easy_cleanup(c->spare[--c->n_spare]);
   while (c->socks)
     close_sock(c->socks);
   uv_timer_stop(&c->timer);
