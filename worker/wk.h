@@ -22,6 +22,7 @@
 #include "tg_composio.h"
 #include "tg_config.h"
 #include "tg_crypto.h"
+#include "tg_db.h"
 #include "tg_dbq.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
@@ -70,6 +71,8 @@ struct wk_run {
   uint64_t claimed_ms;
   uint64_t deadline_ms; /* loop time after which the run fails with 'timeout'; 0: none */
   tg_check *check;      /* the pre-execute check in flight, or NULL */
+  char **secrets;       /* values of the secret inputs, NULL-terminated (wk_secrets.c); NULL:
+                           none. Immutable after the claim: pool jobs may read it. */
 };
 
 struct wk_worker {
@@ -178,6 +181,25 @@ void wk_registry_sweep(wk_registry *reg, uint64_t idle_ms);
 /* Closes every client (calls in flight get TG_ECANCELED) and frees the registry once their
  * close callbacks ran; then on_closed(arg). */
 void wk_registry_close(wk_registry *reg, void (*on_closed)(void *arg), void *arg);
+
+/* ---- wk_secrets.c: secret run inputs (README "Security") ---- */
+
+/* Work-side (the claim job): when the workflow declares secret inputs, opens the run's
+ * inputs_secret_enc, puts the values into r->inputs and r->secrets and holds them for the log
+ * scrubber (tg_log_hold_secret). 0, or TG_ESTATE (secrets but no key) / tg_crypto errors. */
+int wk_secrets_load(tg_db *db, wk_run *r);
+
+/* Releases r->secrets (log scrubber included) and wipes them; run_free calls it. */
+void wk_secrets_free(wk_run *r);
+
+/* Redaction by value for everything recorded: a new reference (incref of v when the run has no
+ * secrets), NULL only when v is NULL or memory runs out. wk_secrets_redact_args also redacts
+ * by key (tg_redact). Safe on pool threads. */
+json_t *wk_secrets_redact(const wk_run *r, const json_t *v);
+json_t *wk_secrets_redact_args(const wk_run *r, const json_t *args);
+
+/* A malloc'd copy of s with the run's secret values replaced; NULL when s is NULL or on OOM. */
+char *wk_secrets_redact_text(const wk_run *r, const char *s);
 
 /* ---- wk_exec.c ---- */
 

@@ -6,8 +6,9 @@
  * node renders outputVariables into the run's output.
  *
  * The journal: each MCP call that goes out is bracketed by two fenced writes, a 'pending'
- * tool_executions row BEFORE the call (arguments redacted with tg_redact) and its completion
- * after (success / failed / unknown, response, error, error_class, duration_ms). A retry is a
+ * tool_executions row BEFORE the call (arguments redacted by key with tg_redact and by value
+ * for the run's secret inputs, wk_secrets.c) and its completion after (success / failed /
+ * unknown, response and error redacted by value, error_class, duration_ms). A retry is a
  * new call and gets its own row, so the table shows every request that left the worker.
  *
  * Failures are classified (error_class on the row and on the run): provider_auth (401/403),
@@ -291,14 +292,19 @@ static int complete_work(tg_db *db, void *arg)
   wk_run *r = j->r;
   int rc, err = 0;
   json_t *row;
+  /* The context keeps the real response (later nodes may use it); the row gets it redacted. */
+  json_t *stored = wk_secrets_redact(r, j->response);
+  if (j->response && !stored)
+    return TG_ENOMEM;
   rc = tg_db_exec(db, &j->changes,
                   "UPDATE tool_executions SET status = ?1, response = ?2, error = ?3, "
                   "error_class = ?4, duration_ms = ?5, completed_at = ?6 "
                   "WHERE id = ?7 AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?8 AND "
                   "claimed_by = ?9 AND attempt = ?10 AND status = 'running')",
-                  "sjssIIIssI", j->status, j->response, j->error, j->error_class,
+                  "sjssIIIssI", j->status, stored, j->error, j->error_class,
                   (long long)j->duration_ms, (long long)tg_now_ms(), (long long)r->exec_id, r->id,
                   r->w->cfg.worker_id, (long long)r->attempt);
+  json_decref(stored);
   if (rc || !j->changes)
     return rc;
   row = tg_db_query_one(db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s",
@@ -397,6 +403,11 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
   } else {
     j->status = "success";
     j->response = json_incref(result);
+  }
+  if (r->secrets && j->error) { /* stored and logged: by value */
+    char *e = wk_secrets_redact_text(r, j->error);
+    free(j->error);
+    j->error = e;
   }
   tg_log(strcmp(j->status, "success") == 0 ? TG_LOG_INFO : TG_LOG_WARN, "tool_call",
          "{s:s, s:I, s:s, s:s?, s:s, s:s, s:i, s:I, s:s?, s:s?}", "run_id", r->id, "attempt",
@@ -531,7 +542,7 @@ static void begin_call(wk_run *r)
     wk_run_fail(r, "internal", "node %s: %s", id, err);
     return;
   }
-  if (!(j = calloc(1, sizeof *j)) || !(j->redacted = tg_redact(r->args))) {
+  if (!(j = calloc(1, sizeof *j)) || !(j->redacted = wk_secrets_redact_args(r, r->args))) {
     free(j);
     wk_exec_abort(r);
     wk_run_fail(r, "internal", "out of memory");
