@@ -1,5 +1,6 @@
 /* Unit tests for common/tg_crypto.c: seal/open, AD binding to table/row/user, key ids, tamper,
- * the mcp_connections and workflow_runs write and read paths, the start-up check and rotation (temp database). */
+ * the mcp_connections and workflow_runs write and read paths, the start-up check and rotation (temp
+ * database). */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -285,10 +286,10 @@ static void test_run_secrets(void **state)
                    0);
   assert_int_equal(tg_crypto_load_run_secrets(db, a, "run_b", "alice", &got), TG_EAUTH);
   assert_null(got);
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "UPDATE workflow_runs SET inputs_secret_enc = NULL WHERE id = 'run_b'",
-                              ""),
-                   0);
+  assert_int_equal(
+      tg_db_exec(db, NULL, "UPDATE workflow_runs SET inputs_secret_enc = NULL WHERE id = 'run_b'",
+                 ""),
+      0);
 
   /* start-up check and rotation cover the column */
   assert_int_equal(tg_crypto_check_db(db, NULL, &count, err, sizeof err), TG_ESTATE);
@@ -312,10 +313,8 @@ static void test_run_secrets(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_seal_open_and_ad),
-      cmocka_unit_test(test_key_ids),
-      cmocka_unit_test(test_bad_keys),
-      cmocka_unit_test(test_db_paths),
+      cmocka_unit_test(test_seal_open_and_ad), cmocka_unit_test(test_key_ids),
+      cmocka_unit_test(test_bad_keys),         cmocka_unit_test(test_db_paths),
       cmocka_unit_test(test_run_secrets),
   };
   if (sodium_init() < 0)

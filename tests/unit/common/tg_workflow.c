@@ -322,12 +322,13 @@ static void test_end_output(void **state)
 static json_t *with_vars(const char *vars)
 {
   char buf[2048];
-  snprintf(buf, sizeof buf,
-           "{\"nodes\":[{\"id\":\"s\",\"type\":\"Start\",\"config\":{\"inputVariables\":%s}},"
-           "{\"id\":\"m\",\"type\":\"MCP\",\"config\":{\"provider\":\"p\",\"tool\":\"echo\"}},"
-           "{\"id\":\"e\",\"type\":\"End\",\"config\":{}}],\"connections\":["
-           "{\"id\":\"c1\",\"from\":\"s\",\"to\":\"m\"},{\"id\":\"c2\",\"from\":\"m\",\"to\":\"e\"}]}",
-           vars);
+  snprintf(
+      buf, sizeof buf,
+      "{\"nodes\":[{\"id\":\"s\",\"type\":\"Start\",\"config\":{\"inputVariables\":%s}},"
+      "{\"id\":\"m\",\"type\":\"MCP\",\"config\":{\"provider\":\"p\",\"tool\":\"echo\"}},"
+      "{\"id\":\"e\",\"type\":\"End\",\"config\":{}}],\"connections\":["
+      "{\"id\":\"c1\",\"from\":\"s\",\"to\":\"m\"},{\"id\":\"c2\",\"from\":\"m\",\"to\":\"e\"}]}",
+      vars);
   return J(buf);
 }
 
