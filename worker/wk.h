@@ -13,7 +13,9 @@
  *
  * Cancellation: the gateway sets cancel_requested=1 on a running run; every job that ends a
  * step (guard outcome, tool-call completion) and every heartbeat reads that column into
- * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary.
+ * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary (a call
+ * in flight is not interrupted by it, see wk_exec.c). The run deadline and the shutdown grace do
+ * interrupt a call in flight (r->call, tg_mcp_cancel).
  */
 #ifndef WK_H
 #define WK_H

@@ -14,16 +14,27 @@
  * mcp_session_lost (tg_mcp re-initialised once and lost the session again), tool_error
  * (isError:true), rate_limited (429), timeout, internal. Transient ones are retried up to
  * TOOLGATE_TOOL_RETRIES times, after a delay of TOOLGATE_RETRY_BASE_MS * 2^n with jitter
- * (half fixed, half random), or exactly the server's Retry-After for a 429: connection failures
- * (TG_EIO), HTTP 5xx and 429. A call that timed out had been sent and may have had effects: its
- * row is 'unknown' and it is retried only when the tool's annotations from tools/list say
- * readOnlyHint or idempotentHint (listed lazily, once per session, the first time a call times
- * out). Everything else fails the run at once.
+ * (half fixed, half random), or exactly the server's Retry-After for a 429: a request that
+ * certainly never reached the server (tg_mcp_error.not_delivered: connection refused or not
+ * established, the session could not start), HTTP 5xx and 429. A call that was sent and got no
+ * answer (timeout, connection reset or closed after the request went out) may have had
+ * effects: its row is 'unknown' and it is retried only when the tool's annotations from
+ * tools/list say readOnlyHint or idempotentHint (listed lazily, once per session, the first
+ * time such a call fails). Everything else fails the run at once.
+ *
+ * The run deadline (TOOLGATE_RUN_DEADLINE_MS from the claim) interrupts a call in flight: the
+ * r->dl timer runs while a call is out and cancels it with tg_mcp_cancel (notifications/
+ * cancelled, stream closed); its row is 'unknown' (or 'failed' if it had not left yet) with
+ * error_class timeout and the run fails 'timeout' without a retry. SIGTERM's grace expiry
+ * cancels calls the same way (wk_exec_cancel_call) and releases the run.
  *
  * Between steps (before a call, after a completion, when a backoff ends) the run stops if its
  * lease is lost, finishes as 'canceled' if cancel_requested was seen, and fails with 'timeout'
- * once past its deadline (TOOLGATE_RUN_DEADLINE_MS from the claim; a call in flight is bounded
- * by the per-call timeout, and a backoff that would end past the deadline is not started).
+ * once past its deadline (a backoff that would end past the deadline is not started).
+ * cancel_requested deliberately does NOT interrupt a call in flight: the request is already
+ * out, so cutting it short saves nothing certain and turns a known outcome into 'unknown'; the
+ * call is bounded by TOOLGATE_MCP_TIMEOUT_MS and the run deadline, and its row records what
+ * really happened before the run ends 'canceled'.
  *
  * Managed nodes {provider, tool, arguments} use the user's registry client; ad-hoc nodes {url,
  * headers, tool, arguments} use an ephemeral client closed after each call.
