@@ -13,7 +13,9 @@
  *
  * Cancellation: the gateway sets cancel_requested=1 on a running run; every job that ends a
  * step (guard outcome, tool-call completion) and every heartbeat reads that column into
- * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary.
+ * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary (a call
+ * in flight is not interrupted by it, see wk_exec.c). The run deadline and the shutdown grace do
+ * interrupt a call in flight (r->call, tg_mcp_cancel).
  */
 #ifndef WK_H
 #define WK_H
@@ -38,6 +40,9 @@ typedef struct wk_client wk_client;
 
 enum { WK_PHASE_GUARD = 1, WK_PHASE_EXEC, WK_PHASE_FINISH };
 
+/* Why the worker canceled a tool call in flight (wk_run.call_stop). */
+enum { WK_STOP_NONE = 0, WK_STOP_DEADLINE, WK_STOP_SHUTDOWN };
+
 struct wk_run {
   wk_worker *w;
   wk_run *next; /* in w->runs */
@@ -49,8 +54,9 @@ struct wk_run {
 
   uv_timer_t hb;   /* heartbeat every lease/3 */
   uv_timer_t wait; /* backoff before a retry */
+  uv_timer_t dl;   /* the run deadline, armed while a tool call is in flight */
   int hb_job;      /* a heartbeat job is in flight */
-  int timers_open; /* hb + wait until their close callbacks ran */
+  int timers_open; /* hb + wait + dl until their close callbacks ran */
   int cancel;      /* cancel_requested was seen set */
   int pending;     /* async operations in flight on behalf of the run */
   int lost;        /* a fenced write matched nothing: stop, write nothing more */
@@ -64,6 +70,8 @@ struct wk_run {
   json_t *args;    /* rendered arguments of that call */
   int64_t exec_id; /* its tool_executions row */
   uint64_t call_start_ms;
+  tg_mcp_call *call; /* the tools/call in flight (for tg_mcp_cancel), or NULL */
+  int call_stop;     /* why we canceled it: WK_STOP_* (0: we did not) */
   wk_client *client; /* managed client in use, or NULL */
   tg_mcp_client *adhoc;
   json_t *adhoc_tools; /* ad-hoc node: tool name -> annotations, once listed */
@@ -94,6 +102,7 @@ struct wk_worker {
   int stopping;
   int shut_down; /* final teardown started */
   int64_t grace_ms;
+  uint64_t drain_until; /* teardown: loop time until which HTTP POSTs may finish */
 };
 
 /* ---- wk_claim.c: claim, heartbeat, fenced finish / release / attention ---- */
@@ -206,7 +215,13 @@ char *wk_secrets_redact_text(const wk_run *r, const char *s);
 /* Executes the run's workflow from the Start node (guard passed). */
 void wk_exec_start(wk_run *r);
 
-/* Shutdown: cancels an ad-hoc call in flight (its callback then sees r->aborted). */
+/* Gives back the run's MCP client (a managed one to the registry, an ad-hoc one is closed). */
 void wk_exec_abort(wk_run *r);
+
+/* Cancels the run's tool call in flight, if any (tg_mcp_cancel: notifications/cancelled, the
+ * stream closed); its completion runs before this returns and records the row as 'unknown'
+ * unless the request certainly never left. why is WK_STOP_*. Not from inside a tg_mcp
+ * callback of that call. */
+void wk_exec_cancel_call(wk_run *r, int why);
 
 #endif

@@ -90,8 +90,10 @@ void wk_run_end(wk_run *r)
   wk_exec_abort(r); /* returns the MCP client, if any */
   uv_timer_stop(&r->hb);
   uv_timer_stop(&r->wait);
+  uv_timer_stop(&r->dl);
   uv_close((uv_handle_t *)&r->hb, on_timer_closed);
   uv_close((uv_handle_t *)&r->wait, on_timer_closed);
+  uv_close((uv_handle_t *)&r->dl, on_timer_closed);
 }
 
 int wk_run_op_done(wk_run *r)
@@ -406,8 +408,9 @@ static void start_run(wk_worker *w, wk_run *r)
     r->deadline_ms = r->claimed_ms + (uint64_t)w->cfg.run_deadline_ms;
   uv_timer_init(w->loop, &r->hb);
   uv_timer_init(w->loop, &r->wait);
-  r->hb.data = r->wait.data = r;
-  r->timers_open = 2;
+  uv_timer_init(w->loop, &r->dl);
+  r->hb.data = r->wait.data = r->dl.data = r;
+  r->timers_open = 3;
   uv_timer_start(&r->hb, on_heartbeat, (uint64_t)w->cfg.lease_ms / 3,
                  (uint64_t)w->cfg.lease_ms / 3);
 }
