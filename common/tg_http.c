@@ -46,6 +46,7 @@ struct tg_http_transfer {
   CURL *easy;
   struct curl_slist *headers;
   char *req_body;
+  size_t req_body_len; /* bytes, for tg_http_response.not_sent */
   tg_http_done_cb done_cb;
   tg_http_data_cb on_data;
   void *arg;
@@ -216,6 +217,24 @@ static int map_curl(CURLcode rc, const tg_http_transfer *t)
   }
 }
 
+/* tg_http_response.not_sent: 1 when the failed request certainly never reached the peer.
+ * No connection (these codes are only returned before anything was written), or the body was
+ * not fully written: the peer cannot have a complete Content-Length request to act on. Caveat:
+ * curl itself re-sends a request once on a fresh connection when a reused one died before any
+ * answer; this describes the last attempt only. */
+static int request_not_sent(tg_http_transfer *t, CURLcode rc)
+{
+  curl_off_t up = 0;
+  if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+      rc == CURLE_COULDNT_RESOLVE_PROXY)
+    return 1;
+  if (!t->req_body || !t->req_body_len)
+    return 0; /* no body to count: cannot tell */
+  if (curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &up) != CURLE_OK)
+    return 0;
+  return up >= 0 && (size_t)up < t->req_body_len;
+}
+
 static void complete(tg_http_transfer *t, CURLcode rc)
 {
   tg_http_response resp = {0};
@@ -237,6 +256,8 @@ static void complete(tg_http_transfer *t, CURLcode rc)
   resp.body_len = t->body_len;
   resp.total_ms = secs * 1000.0;
   resp.t = t;
+  if (err && status == 0)
+    resp.not_sent = request_not_sent(t, rc);
   unlink_transfer(t);
   curl_multi_remove_handle(t->c->multi, t->easy);
   if (t->done_cb && !t->canceled)
@@ -457,6 +478,7 @@ int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb 
         goto nomem;
       memcpy(t->req_body, req->body, req->body_len);
       t->req_body[req->body_len] = 0;
+      t->req_body_len = req->body_len;
       curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->req_body);
       curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     } else if (strcmp(method, "POST") == 0) {

@@ -33,6 +33,7 @@
  * a counter per decision in /metrics.
  */
 #include "gw.h"
+#include "gw_secrets.h"
 #include "tg_workflow.h"
 
 #include <sodium.h>
@@ -68,6 +69,7 @@ typedef struct admit_ctx {
   const char *decision; /* for the log line */
   int metric;           /* GW_ADM_* */
   int no_inputs;        /* PREFLIGHT without "inputs": the check only */
+  json_t *secrets;      /* secret inputs, sealed into the run's row (gw_secrets.c) */
 } admit_ctx;
 
 static void rows_free(tg_check_row *r, size_t n)
@@ -92,6 +94,7 @@ static void ctx_free(admit_ctx *c)
   rows_free(c->crow, c->n_rows);
   json_decref(c->scope);
   tg_check_result_free(c->check);
+  json_decref(c->secrets);
   free(c);
 }
 
@@ -200,6 +203,10 @@ static int load_retry(tg_db *db, admit_ctx *c)
   if (!json_is_object(c->inputs)) {
     json_decref(c->inputs);
     c->inputs = json_object();
+  }
+  if ((rc = gw_secrets_restore(db, c->j.app, c->retry_of, c->j.user, c->inputs)) != 0) {
+    json_decref(run);
+    return rc;
   }
   if (json_is_object(json_object_get(meta, "tool_constraints")))
     c->tc = json_incref(json_object_get(meta, "tool_constraints"));
@@ -523,6 +530,8 @@ static int admit_one(tg_db *db, admit_ctx *c)
                   c->hash, (long long)cost, (long long)now, (long long)now);
   json_decref(meta);
   if (rc == 0)
+    rc = tg_crypto_store_run_secrets(db, c->j.app->crypto, c->run_id, c->j.user, c->secrets);
+  if (rc == 0)
     rc = tg_db_exec(db, NULL,
                     "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
                     "VALUES (?, ?, ?, 'run_admitted', ?)",
@@ -731,6 +740,10 @@ static void check(admit_ctx *c)
     c->j.body = json_pack("{s:o}", "errors", errors);
     decide(c, "invalid_inputs", GW_ADM_INVALID);
     reply(c, NULL);
+    return;
+  }
+  if (gw_secrets_split(&c->j, c->def, c->inputs, &c->secrets) != 0) {
+    reply(c, NULL); /* 503 secret_key_missing: never stored in clear */
     return;
   }
   /* DESIGN.md section 4: tool_constraints, or else every ACTIVE provider of the user. The run
