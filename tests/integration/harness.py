@@ -204,6 +204,15 @@ class Stack:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            # A failing test shows what each process said last, so a CI failure is diagnosable.
+            for name, p in self.procs.items():
+                try:
+                    tail = p.text().splitlines()[-25:]
+                except OSError:
+                    continue
+                print("--- %s (last %d lines of %s)" % (name, len(tail), p.log_path))
+                print("\n".join(tail))
         self.stop(check=exc_type is None)
         return False
 
