@@ -28,6 +28,7 @@
  *          insufficient_credits, nothing admitted), debit, workflow_runs row 'queued' with the
  *          scope in metadata.tool_constraints, credit_ledger row 'run_admitted'.
  *   (loop) 202 {run_id, status:"queued"} | 409 oauth_refresh_required | 503 composio_unavailable
+ *   | 502 composio_auth_failed (Composio refused our platform API key: not retryable)
  *          with Retry-After | 402 | 422.
  * One "admission" log line per decision (user_id, workflow_id, run_id, blocked_providers), and
  * a counter per decision in /metrics.
@@ -688,6 +689,14 @@ static void answer_not_ok(admit_ctx *c)
     decide(c, "blocked", GW_ADM_BLOCKED);
     tg_httpd_respond_json(c->j.req, 409, NULL, tg_check_409_body(c->check));
     c->j.req = NULL;
+    reply(c, NULL);
+    return;
+  }
+  if (c->check->broker_auth) {
+    /* Our platform key was refused: waiting will not fix it, so no Retry-After. */
+    gw_job_fail(&c->j, 502, "composio_auth_failed",
+                "Composio rejected the platform API key; an operator must fix COMPOSIO_API_KEY.");
+    decide(c, "unavailable", GW_ADM_UNAVAILABLE);
     reply(c, NULL);
     return;
   }
