@@ -1,20 +1,24 @@
 /*
  * tg_check: the provider status check of DESIGN.md section 4.
  *
- * Split in two: tg_check_scope/tg_check_decide are pure (rows + what Composio said -> result)
- * and carry every blocking rule; tg_check_run only gathers Composio's answers: ONE list call
- * (all pages) filtered by the user and the toolkit slugs of the ACTIVE rows in scope, then a
- * GET by id, in parallel, for each ACTIVE account the list did not mention; if the list call
- * fails, a GET for every ACTIVE account. Nothing is cached.
+ * Three parts: tg_check_scope/tg_check_decide are pure (rows + what Composio said -> result)
+ * and carry every blocking rule; tg_check_fetch only gathers Composio's answers about a set
+ * of account ids: ONE list call (all pages) filtered by the user and toolkit slugs, then a GET
+ * by id, in parallel, for each id the list did not mention (all of them when the list call
+ * fails); tg_check_run is a fetch over the ACTIVE rows in scope followed by the decision.
+ * The gateway's coalescing pool (gateway/gw_checkpool.c) uses the same fetch for the union of
+ * its waiters. Nothing is cached.
  *
  * Invariants:
- * - A check owns copies of everything it keeps (scope, rows, accounts Composio reported).
- * - Each ACTIVE row in scope ("net row") ends in one state: answered (an account copy exists),
- *   not found (GET said 404) or unknown (nothing could answer). Unknown rows make the outcome
+ * - A fetch owns copies of the ids it asks about and of the accounts Composio reported; a
+ *   check owns copies of its scope and rows.
+ * - Each id of a fetch ends in one state: answered (an account copy exists), not found (GET
+ *   said 404) or unknown (nothing could answer). A check's unknown rows make its outcome
  *   UNAVAILABLE unless another provider is already known to be blocked.
- * - The callback runs once, from the loop: from a Composio callback, or from a zero timer when
- *   no Composio answer is pending; the check is freed after the callback returns (after the
- *   timer's close callback on the timer path).
+ * - A fetch's callback runs once, from the loop: from a Composio callback, or from a zero timer
+ *   when no Composio call is in flight; the fetch is freed after the callback returns (after the
+ *   timer's close callback on the timer path). A check is freed right after its own callback,
+ *   which runs from its fetch's callback.
  */
 #include "tg_check.h"
 #include "tg_err.h"
@@ -31,37 +35,6 @@ typedef struct result_box {
   tg_check_result pub;
   char detail[256];
 } result_box;
-
-enum { NET_UNKNOWN = 0, NET_ANSWERED, NET_NOT_FOUND };
-
-typedef struct tg_check check;
-
-typedef struct net_row {
-  check *k;
-  size_t row; /* index into k->rows */
-  int state;  /* NET_* */
-} net_row;
-
-struct tg_check {
-  tg_composio *c;
-  uv_timer_t timer;
-  int timer_used; /* the callback comes from the timer; no Composio call is in flight */
-  int canceled;
-  tg_check_cb cb;
-  void *arg;
-  json_t *scope;
-  tg_check_row *rows;
-  size_t n_rows;
-  net_row *net;
-  size_t n_net;
-  tg_composio_account *accts; /* owned copies */
-  size_t n_accts;
-  int pending; /* Composio calls awaited */
-  int calls;
-  int auth_rejected;
-  long retry_after_ms; /* largest Retry-After seen, or -1 */
-  char list_why[64], get_why[64];
-};
 
 static char *dupnull(const char *s)
 {
@@ -286,7 +259,32 @@ json_t *tg_check_409_body(const tg_check_result *res)
   return body;
 }
 
-/* ---- tg_check_run: gathering Composio's answers ---- */
+/* ---- tg_check_fetch: asking Composio ---- */
+
+typedef struct fetch_get {
+  tg_check_fetch *f;
+  size_t i; /* index into f->ids */
+} fetch_get;
+
+struct tg_check_fetch {
+  tg_composio *c;
+  uv_timer_t timer;
+  int timer_used; /* cb comes from the timer: no Composio call is in flight */
+  int canceled;
+  int stop_on_refusal;
+  int stopped; /* a refusal was seen: start no further GET */
+  void (*on_failure)(void *arg, const tg_composio_result *res);
+  tg_check_fetch_cb cb;
+  void *arg;
+  char **ids; /* owned copies */
+  int *state; /* TG_CHECK_ID_* per id */
+  fetch_get *gets;
+  size_t n_ids;
+  tg_composio_account *accts; /* owned copies */
+  size_t n_accts;
+  int pending;         /* Composio calls awaited */
+  tg_check_fetched is; /* calls, list_err, get_err, retry_after_ms, auth_rejected so far */
+};
 
 static void acct_clear(tg_composio_account *a)
 {
@@ -298,15 +296,15 @@ static void acct_clear(tg_composio_account *a)
   free((char *)a->user_id);
 }
 
-static int acct_keep(check *k, const tg_composio_account *src)
+static int acct_keep(tg_check_fetch *f, const tg_composio_account *src)
 {
   tg_composio_account *a, *grown;
 
-  grown = realloc(k->accts, (k->n_accts + 1) * sizeof *grown);
+  grown = realloc(f->accts, (f->n_accts + 1) * sizeof *grown);
   if (!grown)
     return TG_ENOMEM;
-  k->accts = grown;
-  a = &k->accts[k->n_accts];
+  f->accts = grown;
+  a = &f->accts[f->n_accts];
   memset(a, 0, sizeof *a);
   a->is_disabled = src->is_disabled;
   a->auth_refresh_required = src->auth_refresh_required;
@@ -322,9 +320,235 @@ static int acct_keep(check *k, const tg_composio_account *src)
     acct_clear(a);
     return TG_ENOMEM;
   }
-  k->n_accts++;
+  f->n_accts++;
   return 0;
 }
+
+static void fetch_free(tg_check_fetch *f)
+{
+  if (!f)
+    return;
+  for (size_t i = 0; i < f->n_accts; i++)
+    acct_clear(&f->accts[i]);
+  free(f->accts);
+  for (size_t i = 0; i < f->n_ids; i++)
+    free(f->ids[i]);
+  free(f->ids);
+  free(f->state);
+  free(f->gets);
+  free(f);
+}
+
+/* Notes a failure that left something unanswered; first is list_err or get_err. */
+static void note_failure(tg_check_fetch *f, tg_composio_result *first,
+                         const tg_composio_result *res)
+{
+  if (res->err == TG_EAUTH)
+    f->is.auth_rejected = 1;
+  if (f->stop_on_refusal && (res->err == TG_ERATELIMIT || res->err == TG_EAUTH))
+    f->stopped = 1;
+  if (res->retry_after_ms > f->is.retry_after_ms)
+    f->is.retry_after_ms = res->retry_after_ms;
+  if (!first->err) {
+    first->err = res->err;
+    first->http_status = res->http_status;
+    first->retry_after_ms = res->retry_after_ms;
+  }
+  if (f->on_failure)
+    f->on_failure(f->arg, res);
+}
+
+/* Runs f's callback with what it learnt, then frees f. */
+static void fetch_deliver(tg_check_fetch *f)
+{
+  tg_check_fetched *is = &f->is;
+
+  is->ids = (const char *const *)f->ids;
+  is->state = f->state;
+  is->n_ids = f->n_ids;
+  is->n_unknown = 0;
+  for (size_t i = 0; i < f->n_ids; i++)
+    is->n_unknown += f->state[i] == TG_CHECK_ID_UNKNOWN;
+  is->accts = f->accts;
+  is->n_accts = f->n_accts;
+  is->first_err = is->list_err.err ? &is->list_err : is->get_err.err ? &is->get_err : NULL;
+  f->cb(f->arg, is);
+  fetch_free(f);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+  tg_check_fetch *f = h->data;
+  if (f->canceled)
+    fetch_free(f);
+  else
+    fetch_deliver(f);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  uv_close((uv_handle_t *)t, on_timer_closed);
+}
+
+/* Delivers from a zero timer, so cb never runs inside tg_check_fetch_start. */
+static int deliver_later(tg_check_fetch *f, uv_loop_t *loop)
+{
+  if (uv_timer_init(loop, &f->timer))
+    return TG_EIO;
+  f->timer.data = f;
+  f->timer_used = 1;
+  uv_timer_start(&f->timer, on_timer, 0, 0);
+  return 0;
+}
+
+static void on_get(void *arg, const tg_composio_result *res, const tg_composio_account *acct)
+{
+  fetch_get *g = arg;
+  tg_check_fetch *f = g->f;
+
+  f->is.calls += res->http_calls;
+  f->pending--;
+  if (!res->err) {
+    if (acct_keep(f, acct) == 0)
+      f->state[g->i] = TG_CHECK_ID_ANSWERED;
+  } else if (res->err == TG_ENOTFOUND) {
+    f->state[g->i] = TG_CHECK_ID_NOT_FOUND;
+  } else {
+    note_failure(f, &f->is.get_err, res);
+  }
+  if (f->pending == 0)
+    fetch_deliver(f);
+}
+
+/* Starts a GET for every id still unknown (none after a refusal, with stop_on_refusal).
+ * Returns how many started. */
+static int start_gets(tg_check_fetch *f)
+{
+  int started = 0;
+  for (size_t i = 0; i < f->n_ids && !f->stopped; i++) {
+    int rc;
+    if (f->state[i] != TG_CHECK_ID_UNKNOWN)
+      continue;
+    f->gets[i].f = f;
+    f->gets[i].i = i;
+    rc = tg_composio_get_account(f->c, f->ids[i], on_get, &f->gets[i]);
+    if (rc) {
+      tg_composio_result res = {.err = rc, .retry_after_ms = -1};
+      note_failure(f, &f->is.get_err, &res);
+      continue;
+    }
+    f->pending++;
+    started++;
+  }
+  return started;
+}
+
+static void on_list(void *arg, const tg_composio_result *res, const tg_composio_account *items,
+                    size_t n)
+{
+  tg_check_fetch *f = arg;
+
+  f->is.calls += res->http_calls;
+  f->pending--;
+  if (res->err) {
+    note_failure(f, &f->is.list_err, res);
+  } else {
+    for (size_t i = 0; i < f->n_ids; i++) {
+      const tg_composio_account *a = find_acct(items, n, f->ids[i]);
+      if (a && acct_keep(f, a) == 0)
+        f->state[i] = TG_CHECK_ID_ANSWERED;
+    }
+  }
+  if (start_gets(f) == 0)
+    fetch_deliver(f);
+}
+
+int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_req *req,
+                         tg_check_fetch_cb cb, void *arg, tg_check_fetch **out)
+{
+  tg_check_fetch *f;
+  size_t n;
+  int rc = TG_ENOMEM;
+
+  if (out)
+    *out = NULL;
+  if (!loop || !req || !req->user_id || !cb || (req->n_ids && (!req->ids || !c)) ||
+      (req->n_slugs && !req->toolkit_slugs))
+    return TG_EINVAL;
+  n = req->n_ids;
+  for (size_t i = 0; i < n; i++)
+    if (!req->ids[i] || !*req->ids[i])
+      return TG_EINVAL;
+  if (!(f = calloc(1, sizeof *f)))
+    return TG_ENOMEM;
+  f->c = c;
+  f->cb = cb;
+  f->arg = arg;
+  f->stop_on_refusal = req->stop_on_refusal;
+  f->on_failure = req->on_failure;
+  f->is.retry_after_ms = -1;
+  if (n && (!(f->ids = calloc(n, sizeof *f->ids)) || !(f->state = calloc(n, sizeof *f->state)) ||
+            !(f->gets = calloc(n, sizeof *f->gets))))
+    goto fail;
+  for (; f->n_ids < n; f->n_ids++)
+    if (!(f->ids[f->n_ids] = dupnull(req->ids[f->n_ids])))
+      goto fail;
+  if (n == 0) {
+    if ((rc = deliver_later(f, loop)))
+      goto fail;
+    goto started;
+  }
+  rc = tg_composio_list_accounts(c, req->user_id, req->toolkit_slugs, req->n_slugs, on_list, f);
+  if (rc == TG_ENOMEM || rc == TG_EINVAL)
+    goto fail;
+  if (rc) {
+    /* The list could not even start (client closing): fall back like any list failure. */
+    tg_composio_result res = {.err = rc, .retry_after_ms = -1};
+    note_failure(f, &f->is.list_err, &res);
+    if (start_gets(f) == 0 && (rc = deliver_later(f, loop)))
+      goto fail;
+    goto started;
+  }
+  f->pending = 1;
+started:
+  if (out)
+    *out = f;
+  return 0;
+fail:
+  fetch_free(f);
+  return rc;
+}
+
+void tg_check_fetch_cancel(tg_check_fetch *f)
+{
+  if (!f)
+    return;
+  if (f->timer_used) {
+    f->canceled = 1;
+    if (!uv_is_closing((uv_handle_t *)&f->timer))
+      uv_close((uv_handle_t *)&f->timer, on_timer_closed);
+    return;
+  }
+  tg_composio_cancel(f->c, f);
+  for (size_t i = 0; i < f->n_ids; i++)
+    tg_composio_cancel(f->c, &f->gets[i]);
+  fetch_free(f);
+}
+
+/* ---- tg_check_run: a fetch over the ACTIVE rows in scope, then the decision ---- */
+
+struct tg_check {
+  tg_check_fetch *fetch;
+  tg_check_cb cb;
+  void *arg;
+  json_t *scope;
+  tg_check_row *rows;
+  size_t n_rows;
+  size_t *net; /* net[i]: the row whose account is the fetch's id i */
+  size_t n_net;
+};
+
+typedef struct tg_check check;
 
 static void check_free(check *k)
 {
@@ -336,54 +560,45 @@ static void check_free(check *k)
     free((char *)k->rows[i].composio_account_id);
     free((char *)k->rows[i].toolkit_slug);
   }
-  for (size_t i = 0; i < k->n_accts; i++)
-    acct_clear(&k->accts[i]);
-  free(k->accts);
   free(k->rows);
   free(k->net);
   json_decref(k->scope);
   free(k);
 }
 
-/* Notes a Composio failure that left something unanswered. */
-static void note_failure(check *k, char *why, size_t why_len, const tg_composio_result *res)
+/* "TG_EHTTP (HTTP 503)", "TG_EIO" or dflt when e is not a failure. */
+static void failure_text(char *buf, size_t len, const tg_composio_result *e, const char *dflt)
 {
-  if (res->err == TG_EAUTH)
-    k->auth_rejected = 1;
-  if (res->retry_after_ms > k->retry_after_ms)
-    k->retry_after_ms = res->retry_after_ms;
-  if (!why[0]) {
-    if (res->http_status)
-      snprintf(why, why_len, "%s (HTTP %ld)", tg_errname(res->err), res->http_status);
-    else
-      snprintf(why, why_len, "%s", tg_errname(res->err));
-  }
+  if (!e->err)
+    snprintf(buf, len, "%s", dflt);
+  else if (e->http_status)
+    snprintf(buf, len, "%s (HTTP %ld)", tg_errname(e->err), e->http_status);
+  else
+    snprintf(buf, len, "%s", tg_errname(e->err));
 }
 
-/* Builds the final result of k. NULL only when memory runs out. */
-static tg_check_result *conclude(check *k)
+/* Builds the final result of k from what the fetch learnt. NULL only when memory runs out. */
+static tg_check_result *conclude(check *k, const tg_check_fetched *is)
 {
   tg_check_result *r = NULL;
   json_t *known = NULL;
-  size_t unknown = 0;
   result_box *b;
+  char list_why[64], get_why[64];
 
-  for (size_t i = 0; i < k->n_net; i++)
-    unknown += k->net[i].state == NET_UNKNOWN;
-  if (!unknown) {
-    if (tg_check_decide(k->scope, k->rows, k->n_rows, k->accts, k->n_accts, &r))
+  if (!is->n_unknown) {
+    if (tg_check_decide(k->scope, k->rows, k->n_rows, is->accts, is->n_accts, &r))
       return NULL;
-    r->composio_calls = k->calls;
+    r->composio_calls = is->calls;
     return r;
   }
   /* Decide over what is known; an unknown provider must not count as "not found". */
   if (!(known = json_deep_copy(k->scope)))
     return NULL;
   for (size_t i = 0; i < k->n_net; i++) {
-    const char *p = k->rows[k->net[i].row].provider;
+    const char *p = k->rows[k->net[i]].provider;
     json_t *v;
     size_t j;
-    if (k->net[i].state != NET_UNKNOWN)
+    if (is->state[i] != TG_CHECK_ID_UNKNOWN)
       continue;
     json_array_foreach(known, j, v)
     {
@@ -393,33 +608,37 @@ static tg_check_result *conclude(check *k)
       }
     }
   }
-  if (tg_check_decide(known, k->rows, k->n_rows, k->accts, k->n_accts, &r)) {
+  if (tg_check_decide(known, k->rows, k->n_rows, is->accts, is->n_accts, &r)) {
     json_decref(known);
     return NULL;
   }
   json_decref(known);
-  r->composio_calls = k->calls;
+  r->composio_calls = is->calls;
   if (r->outcome == TG_CHECK_BLOCKED)
     return r;
   b = (result_box *)r;
   r->outcome = TG_CHECK_UNAVAILABLE;
-  r->retry_after_ms = k->retry_after_ms > 0 ? k->retry_after_ms : DEFAULT_RETRY_MS;
-  if (k->auth_rejected) {
+  r->retry_after_ms = is->retry_after_ms > 0 ? is->retry_after_ms : DEFAULT_RETRY_MS;
+  if (is->auth_rejected) {
     r->broker_auth = 1; /* callers decide on this flag, not on the text below */
     snprintf(b->detail, sizeof b->detail, "composio rejected the API key");
   } else {
+    failure_text(list_why, sizeof list_why, &is->list_err, "ok");
+    failure_text(get_why, sizeof get_why, &is->get_err, "not tried");
     snprintf(b->detail, sizeof b->detail,
-             "composio could not answer for %zu account(s): list %s, lookup %s", unknown,
-             k->list_why[0] ? k->list_why : "ok", k->get_why[0] ? k->get_why : "not tried");
+             "composio could not answer for %zu account(s): list %s, lookup %s", is->n_unknown,
+             list_why, get_why);
   }
   r->detail = b->detail;
   return r;
 }
 
-/* Runs k's callback with its result (or an UNAVAILABLE stub when memory ran out), frees k. */
-static void deliver(check *k)
+/* The fetch ended: runs k's callback with its result (or an UNAVAILABLE stub when memory ran
+ * out), frees k. */
+static void on_fetched(void *arg, const tg_check_fetched *is)
 {
-  tg_check_result *r = conclude(k);
+  check *k = arg;
+  tg_check_result *r = conclude(k, is);
   if (!r) {
     result_box *b = calloc(1, sizeof *b);
     /* Out of memory: fail closed with what we can; the callback still runs exactly once. */
@@ -428,99 +647,12 @@ static void deliver(check *k)
       r->outcome = TG_CHECK_UNAVAILABLE;
       r->retry_after_ms = DEFAULT_RETRY_MS;
       r->detail = "out of memory";
-      r->composio_calls = k->calls;
+      r->composio_calls = is->calls;
     }
   }
   if (r)
     k->cb(k->arg, r);
   check_free(k);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-  check *k = h->data;
-  if (k->canceled)
-    check_free(k);
-  else
-    deliver(k);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-  uv_close((uv_handle_t *)t, on_timer_closed);
-}
-
-/* Delivers from a zero timer, so a callback never runs inside tg_check_run. */
-static int deliver_later(check *k, uv_loop_t *loop)
-{
-  int rc = uv_timer_init(loop, &k->timer);
-  if (rc)
-    return TG_EIO;
-  k->timer.data = k;
-  k->timer_used = 1;
-  uv_timer_start(&k->timer, on_timer, 0, 0);
-  return 0;
-}
-
-static void on_get(void *arg, const tg_composio_result *res, const tg_composio_account *acct)
-{
-  net_row *nr = arg;
-  check *k = nr->k;
-
-  k->calls += res->http_calls;
-  k->pending--;
-  if (!res->err) {
-    if (acct_keep(k, acct) == 0)
-      nr->state = NET_ANSWERED;
-  } else if (res->err == TG_ENOTFOUND) {
-    nr->state = NET_NOT_FOUND;
-  } else {
-    note_failure(k, k->get_why, sizeof k->get_why, res);
-  }
-  if (k->pending == 0)
-    deliver(k);
-}
-
-/* Starts a GET for every net row still unknown. Returns how many started. */
-static int start_gets(check *k)
-{
-  int started = 0;
-  for (size_t i = 0; i < k->n_net; i++) {
-    net_row *nr = &k->net[i];
-    int rc;
-    if (nr->state != NET_UNKNOWN)
-      continue;
-    rc = tg_composio_get_account(k->c, k->rows[nr->row].composio_account_id, on_get, nr);
-    if (rc) {
-      tg_composio_result res = {.err = rc, .retry_after_ms = -1};
-      note_failure(k, k->get_why, sizeof k->get_why, &res);
-      continue;
-    }
-    k->pending++;
-    started++;
-  }
-  return started;
-}
-
-static void on_list(void *arg, const tg_composio_result *res, const tg_composio_account *items,
-                    size_t n)
-{
-  check *k = arg;
-
-  k->calls += res->http_calls;
-  k->pending--;
-  if (res->err) {
-    note_failure(k, k->list_why, sizeof k->list_why, res);
-  } else {
-    for (size_t i = 0; i < k->n_net; i++) {
-      const tg_composio_account *a =
-          find_acct(items, n, k->rows[k->net[i].row].composio_account_id);
-      if (a && acct_keep(k, a) == 0)
-        k->net[i].state = NET_ANSWERED;
-    }
-  }
-  if (start_gets(k) == 0)
-    deliver(k);
 }
 
 /* Deep-copies rows into k. */
@@ -550,15 +682,7 @@ void tg_check_cancel(tg_check *k)
 {
   if (!k)
     return;
-  if (k->timer_used) {
-    k->canceled = 1;
-    if (!uv_is_closing((uv_handle_t *)&k->timer))
-      uv_close((uv_handle_t *)&k->timer, on_timer_closed);
-    return;
-  }
-  tg_composio_cancel(k->c, k);
-  for (size_t i = 0; i < k->n_net; i++)
-    tg_composio_cancel(k->c, &k->net[i]);
+  tg_check_fetch_cancel(k->fetch);
   check_free(k);
 }
 
@@ -573,8 +697,9 @@ int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const j
                    tg_check **out)
 {
   check *k;
-  const char **slugs = NULL;
-  size_t n_slugs = 0;
+  const char **ids = NULL, **slugs = NULL;
+  size_t n_slugs = 0, n_scope;
+  tg_check_fetch_req req;
   json_t *v;
   size_t i;
   int rc = TG_ENOMEM;
@@ -586,72 +711,53 @@ int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const j
   k = calloc(1, sizeof *k);
   if (!k)
     return TG_ENOMEM;
-  k->c = c;
   k->cb = cb;
   k->arg = arg;
-  k->retry_after_ms = -1;
+  n_scope = json_array_size(scope);
   if (!(k->scope = json_deep_copy(scope)) || copy_rows(k, rows, n_rows))
     goto fail;
-  if (json_array_size(scope) && !(k->net = calloc(json_array_size(scope), sizeof *k->net)))
+  if (n_scope &&
+      (!(k->net = calloc(n_scope, sizeof *k->net)) || !(ids = calloc(n_scope, sizeof *ids)) ||
+       !(slugs = calloc(n_scope, sizeof *slugs))))
     goto fail;
   /* The ACTIVE rows in scope with an account id are the only ones Composio must see. */
   json_array_foreach(k->scope, i, v)
   {
-    const char *p = json_string_value(v);
+    const char *p = json_string_value(v), *s;
     const tg_check_row *row = p ? pick_row(k->rows, k->n_rows, p) : NULL;
     int dup = 0;
     if (!row || !is_active(row->status) || !row->composio_account_id)
       continue;
     for (size_t j = 0; j < k->n_net; j++)
-      dup |= k->net[j].row == (size_t)(row - k->rows);
+      dup |= k->net[j] == (size_t)(row - k->rows);
     if (dup)
       continue;
-    k->net[k->n_net].k = k;
-    k->net[k->n_net].row = (size_t)(row - k->rows);
-    k->n_net++;
-  }
-  if (k->n_net == 0) {
-    if ((rc = deliver_later(k, loop)))
-      goto fail;
-    goto started;
-  }
-  if (!c) {
-    rc = TG_EINVAL;
-    goto fail;
-  }
-  if (!(slugs = calloc(k->n_net, sizeof *slugs)))
-    goto fail;
-  for (i = 0; i < k->n_net; i++) {
-    const char *s = k->rows[k->net[i].row].toolkit_slug;
-    int dup = 0;
-    if (!s || !*s)
+    k->net[k->n_net] = (size_t)(row - k->rows);
+    ids[k->n_net++] = row->composio_account_id;
+    /* Every net row needs its slug in the filter, or the list could not show its account; a
+     * row without a slug is simply looked up by id when the list does not mention it. */
+    if (!(s = row->toolkit_slug) || !*s)
       continue;
     for (size_t j = 0; j < n_slugs; j++)
       dup |= strcmp(slugs[j], s) == 0;
     if (!dup)
       slugs[n_slugs++] = s;
   }
-  /* Every net row needs its slug in the filter, or the list could not show its account; a
-   * row without a slug is simply looked up by id when the list does not mention it. */
-  rc = tg_composio_list_accounts(c, user_id, slugs, n_slugs, on_list, k);
-  free(slugs);
-  slugs = NULL;
-  if (rc == TG_ENOMEM || rc == TG_EINVAL)
+  req = (tg_check_fetch_req){.user_id = user_id,
+                             .toolkit_slugs = slugs,
+                             .n_slugs = n_slugs,
+                             .ids = ids,
+                             .n_ids = k->n_net};
+  rc = tg_check_fetch_start(c, loop, &req, on_fetched, k, &k->fetch);
+  if (rc)
     goto fail;
-  if (rc) {
-    /* The list could not even start (client closing): fall back like any list failure. */
-    tg_composio_result res = {.err = rc, .retry_after_ms = -1};
-    note_failure(k, k->list_why, sizeof k->list_why, &res);
-    if (start_gets(k) == 0 && (rc = deliver_later(k, loop)))
-      goto fail;
-    goto started;
-  }
-  k->pending = 1;
-started:
+  free(ids);
+  free(slugs);
   if (out)
     *out = k;
   return 0;
 fail:
+  free(ids);
   free(slugs);
   check_free(k);
   return rc;

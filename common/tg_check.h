@@ -88,6 +88,78 @@ int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const j
  * Call it for every check in flight before tg_composio_free(). */
 void tg_check_cancel(tg_check *k);
 
+/*
+ * tg_check_fetch: the network half of the check, shared by tg_check_start and the gateway's
+ * coalescing pool (gateway/gw_checkpool.c). It asks Composio about a set of connected account
+ * ids (DESIGN.md section 4; composio-api.md 2.2 and 2.6):
+ *   1. ONE list call GET /api/v3/connected_accounts?user_ids=<user_id>&toolkit_slugs=<slugs>,
+ *      all pages; an id the list mentions is answered;
+ *   2. a GET /api/v3/connected_accounts/{id}, all in parallel, for every id still unanswered
+ *      (all of them when the list call failed or could not start). A 404 answers "not found".
+ * With stop_on_refusal, a failure with TG_ERATELIMIT (429) or TG_EAUTH (401/403) starts no
+ * further GET (calls already in flight run to their end): Composio's limit is per organisation
+ * and a rejected key stays rejected, so more calls would not help.
+ * Deciding what the answers mean (tg_check_decide) is left to the caller.
+ */
+typedef struct tg_check_fetch tg_check_fetch;
+
+/* What became of one id. */
+enum { TG_CHECK_ID_UNKNOWN = 0, TG_CHECK_ID_ANSWERED = 1, TG_CHECK_ID_NOT_FOUND = 2 };
+
+typedef struct tg_check_fetch_req {
+  const char *user_id;              /* the list call's user_ids filter */
+  const char *const *toolkit_slugs; /* the list call's toolkit_slugs filter (n_slugs may be 0) */
+  size_t n_slugs;
+  const char *const *ids; /* the account ids to answer, asked as given (the caller removes
+                             duplicates if it wants to); n_ids 0: no call at all */
+  size_t n_ids;
+  int stop_on_refusal; /* 1: a 429 or 401/403 starts no further GET */
+  /* Optional: runs for each Composio call that failed and left its id(s) unanswered (a 404
+     on a GET is an answer and does not count), as it happens, with the call's result
+     (borrowed); also for a call that could not start (http_status 0), possibly from inside
+     tg_check_fetch_start. It must not cancel the fetch. */
+  void (*on_failure)(void *arg, const tg_composio_result *res);
+} tg_check_fetch_req;
+
+/* What a fetch learnt. Everything is owned by the fetch and valid until the callback returns. */
+typedef struct tg_check_fetched {
+  const char *const *ids; /* copies of req.ids, same order */
+  const int *state;       /* per id: TG_CHECK_ID_* */
+  size_t n_ids;
+  size_t n_unknown;                 /* ids left TG_CHECK_ID_UNKNOWN */
+  const tg_composio_account *accts; /* one per answered id (an id asked twice: twice), as
+                                       Composio reported it (every field copied) */
+  size_t n_accts;
+  int calls;                   /* HTTP requests made: list pages + GETs (for metrics) */
+  tg_composio_result list_err; /* the list call's failure; err 0 when it answered. message is
+                                  NULL and http_calls 0 in both of these */
+  tg_composio_result get_err;  /* the first GET failure that left an id unanswered; err 0: none */
+  const tg_composio_result *first_err; /* &list_err if it failed, else &get_err if a GET
+                                          failed, else NULL: the first failure of the fetch */
+  long retry_after_ms;                 /* the largest Retry-After (ms) of all failures, or -1 */
+  int auth_rejected; /* 1 when any call failed with TG_EAUTH: Composio rejected our key */
+} tg_check_fetched;
+
+typedef void (*tg_check_fetch_cb)(void *arg, const tg_check_fetched *res);
+
+/*
+ * Starts a fetch; req and everything it points to are borrowed for the call only (ids are
+ * copied). cb runs exactly once, later, from the loop, when every call has ended: from a
+ * Composio callback, or from a zero timer on loop when no call is in flight (n_ids 0, or no
+ * call could start: the start errors are in list_err/get_err). The fetch frees itself after
+ * cb returns; cb may start other fetches but must not cancel this one. c may be NULL only
+ * when n_ids is 0. *out (if out is not NULL) is valid until cb runs or the fetch is canceled.
+ * Returns 0, or TG_EINVAL (no loop, req, cb or user_id; an id NULL or empty; c NULL with ids),
+ * TG_ENOMEM or TG_EIO (the loop refused a timer); then cb never runs.
+ */
+int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_req *req,
+                         tg_check_fetch_cb cb, void *arg, tg_check_fetch **out);
+
+/* Stops a fetch: its Composio calls are canceled, cb never runs, its memory is released (at
+ * once, or from the loop when its timer must close first). NULL-safe. Not from inside cb or
+ * on_failure. Call it for every fetch in flight before tg_composio_free(). */
+void tg_check_fetch_cancel(tg_check_fetch *f);
+
 /* Releases a result from tg_check_run's callback or tg_check_decide (NULL-safe). */
 void tg_check_result_free(tg_check_result *res);
 

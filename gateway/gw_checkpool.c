@@ -7,20 +7,21 @@
  * its question, and nothing is cached. N concurrent checks of one user cost about two list
  * calls instead of N; the difference is counted as composio_calls_saved.
  *
- * One batch = one list call (user_ids=U, toolkit_slugs = union of the waiters' slugs, all
- * pages), then a GET by id, in parallel, for each account the list did not mention (all of
- * them when the list failed). A 429 anywhere starts a pool-wide back-off until its
- * Retry-After (Composio's limit is per organisation and shared by every endpoint: composio-
- * api.md 6.2): no fallback GETs, and checks arriving during the back-off answer UNAVAILABLE at
- * once with the remaining time, without a call. Each waiter then decides its own scope with
- * tg_check_decide over the batch's accounts; accounts nobody could answer for make a waiter
- * UNAVAILABLE unless another of its providers is already known to be blocked (the same rule
+ * One batch = one tg_check_fetch (common/tg_check.h) over the union of the waiters' account
+ * ids: one list call (user_ids=U, toolkit_slugs = union of the waiters' slugs, all pages),
+ * then a GET by id, in parallel, for each account the list did not mention (all of them when
+ * the list failed), none after a 429 or 401/403 (stop_on_refusal). A 429 anywhere starts a
+ * pool-wide back-off until its Retry-After (Composio's limit is per organisation and shared by
+ * every endpoint: composio-api.md 6.2): checks arriving during the back-off answer
+ * UNAVAILABLE at once with the remaining time, without a call. Each waiter then decides its own
+ * scope with tg_check_decide over the batch's accounts; accounts nobody could answer for make a
+ * waiter UNAVAILABLE unless another of its providers is already known to be blocked (the same rule
  * as tg_check_run).
  *
  * Invariants: all of this runs on the loop thread. A waiter borrows its caller's scope and
- * rows until its callback runs (and only its own callback reads them); a batch owns copies of
- * the account ids it asked about and of the accounts Composio reported. A
- * user entry lives while it has a batch in flight or waiters queued.
+ * rows until its callback runs (and only its own callback reads them); the batch's fetch owns
+ * copies of the account ids it asked about and of the accounts Composio reported. A user
+ * entry lives while it has a batch in flight or waiters queued.
  */
 #include "gw.h"
 
@@ -29,8 +30,6 @@
 #include <string.h>
 
 #define DEFAULT_RETRY_MS 5000
-
-enum { ID_UNKNOWN = 0, ID_ANSWERED, ID_NOT_FOUND };
 
 typedef struct user_entry user_entry;
 typedef struct batch batch;
@@ -45,28 +44,10 @@ typedef struct waiter {
   uint64_t t0; /* uv_hrtime at submit */
 } waiter;
 
-typedef struct get_arg {
-  batch *b;
-  size_t i; /* index into b->ids */
-} get_arg;
-
 struct batch {
   user_entry *u;
   waiter *waiters;
   size_t n_waiters;
-  char **ids; /* union of the waiters' account ids (owned copies: a waiter answered
-                 first may free its rows while the others are still concluding) */
-  int *state; /* ID_* per id */
-  get_arg *gets;
-  size_t n_ids;
-  tg_composio_account *accts; /* owned copies */
-  size_t n_accts;
-  int pending;
-  int calls;
-  long retry_after_ms;
-  int stop_fallback; /* 429 or 401/403: per-account GETs would not help */
-  char why[96];
-  int auth_rejected; /* Composio answered our API key with 401/403 */
 };
 
 struct user_entry {
@@ -132,27 +113,20 @@ void gw_checkpool_free(gw_checkpool *p)
 
 /* ---- deciding ---- */
 
-static const tg_composio_account *find_acct(const tg_composio_account *a, size_t n, const char *id)
+static int id_state(const tg_check_fetched *is, const char *id)
 {
-  for (size_t i = 0; i < n; i++)
-    if (a[i].id && strcmp(a[i].id, id) == 0)
-      return &a[i];
-  return NULL;
-}
-
-static int id_state(const batch *b, const char *id)
-{
-  for (size_t i = 0; b && i < b->n_ids; i++)
-    if (strcmp(b->ids[i], id) == 0)
-      return b->state[i];
-  return ID_UNKNOWN;
+  for (size_t i = 0; is && i < is->n_ids; i++)
+    if (strcmp(is->ids[i], id) == 0)
+      return is->state[i];
+  return TG_CHECK_ID_UNKNOWN;
 }
 
 /*
- * w's result over what b learnt (b NULL: nothing learnt). unavailable_ms is the Retry-After
- * to give when something is unknown; why the detail. NULL only when memory runs out.
+ * w's result over what a batch's fetch learnt (is NULL: nothing learnt). unavailable_ms is
+ * the Retry-After to give when something is unknown; why the detail. NULL only when memory
+ * runs out.
  */
-static tg_check_result *conclude(const waiter *w, const batch *b, long unavailable_ms,
+static tg_check_result *conclude(const waiter *w, const tg_check_fetched *is, long unavailable_ms,
                                  const char *why)
 {
   tg_check_result *r = NULL;
@@ -164,13 +138,13 @@ static tg_check_result *conclude(const waiter *w, const batch *b, long unavailab
   json_array_foreach((json_t *)w->scope, i, v)
   {
     const tg_check_row *row = net_row(w, json_string_value(v));
-    if (row && id_state(b, row->composio_account_id) == ID_UNKNOWN) {
+    if (row && id_state(is, row->composio_account_id) == TG_CHECK_ID_UNKNOWN) {
       unknown++;
       continue;
     }
     json_array_append(known, v);
   }
-  if (tg_check_decide(known, w->rows, w->n_rows, b ? b->accts : NULL, b ? b->n_accts : 0, &r)) {
+  if (tg_check_decide(known, w->rows, w->n_rows, is ? is->accts : NULL, is ? is->n_accts : 0, &r)) {
     json_decref(known);
     return NULL;
   }
@@ -179,7 +153,7 @@ static tg_check_result *conclude(const waiter *w, const batch *b, long unavailab
     r->outcome = TG_CHECK_UNAVAILABLE;
     r->retry_after_ms = unavailable_ms > 0 ? unavailable_ms : DEFAULT_RETRY_MS;
     r->detail = why; /* static or owned by the pool's lifetime strings below */
-    r->broker_auth = b && b->auth_rejected;
+    r->broker_auth = is && is->auth_rejected;
   }
   return r;
 }
@@ -197,22 +171,23 @@ static tg_check_result *stub(void)
 }
 
 /* Static detail texts (results outlive batches). */
-static const char *why_text(const batch *b, int stopping)
+static const char *why_text(const tg_check_fetched *is, int stopping)
 {
   if (stopping)
     return "the gateway is shutting down";
-  if (!b)
+  if (!is)
     return "composio asked us to back off (429 Retry-After)";
-  if (strstr(b->why, "TG_ERATELIMIT"))
+  if (is->first_err && is->first_err->err == TG_ERATELIMIT)
     return "composio rate limited the check (429)";
-  if (b->auth_rejected)
+  if (is->auth_rejected)
     return "composio rejected the API key";
   return "composio could not answer for every account";
 }
 
-static void deliver(gw_checkpool *p, waiter *w, const batch *b, long retry_ms, const char *why)
+static void deliver(gw_checkpool *p, waiter *w, const tg_check_fetched *is, long retry_ms,
+                    const char *why)
 {
-  tg_check_result *r = conclude(w, b, retry_ms, why);
+  tg_check_result *r = conclude(w, is, retry_ms, why);
   if (!r)
     r = stub();
   gw_metrics_check_latency(p->app, (double)(uv_hrtime() - w->t0) / 1e6);
@@ -221,55 +196,7 @@ static void deliver(gw_checkpool *p, waiter *w, const batch *b, long retry_ms, c
   free(w);
 }
 
-/* ---- one batch: one list call, then GETs ---- */
-
-static void acct_clear(tg_composio_account *a)
-{
-  free((char *)a->id);
-  free((char *)a->status);
-  free((char *)a->status_reason);
-}
-
-static char *dupnull(const char *s)
-{
-  return s ? strdup(s) : NULL;
-}
-
-static int acct_keep(batch *b, const tg_composio_account *src)
-{
-  tg_composio_account *a, *grown = realloc(b->accts, (b->n_accts + 1) * sizeof *grown);
-  if (!grown)
-    return TG_ENOMEM;
-  b->accts = grown;
-  a = &b->accts[b->n_accts];
-  memset(a, 0, sizeof *a);
-  a->is_disabled = src->is_disabled;
-  a->auth_refresh_required = src->auth_refresh_required;
-  a->id = dupnull(src->id);
-  a->status = dupnull(src->status);
-  a->status_reason = dupnull(src->status_reason);
-  if (!a->id || !a->status || (src->status_reason && !a->status_reason)) {
-    acct_clear(a);
-    return TG_ENOMEM;
-  }
-  b->n_accts++;
-  return 0;
-}
-
-static void batch_free(batch *b)
-{
-  if (!b)
-    return;
-  for (size_t i = 0; i < b->n_accts; i++)
-    acct_clear(&b->accts[i]);
-  free(b->accts);
-  for (size_t i = 0; i < b->n_ids; i++)
-    free(b->ids[i]);
-  free(b->ids);
-  free(b->state);
-  free(b->gets);
-  free(b);
-}
+/* ---- one batch: one fetch ---- */
 
 static void entry_unlink(gw_checkpool *p, user_entry *u)
 {
@@ -281,46 +208,44 @@ static void entry_unlink(gw_checkpool *p, user_entry *u)
   free(u);
 }
 
-static void note_failure(batch *b, const tg_composio_result *res)
+/* A Composio call of b's fetch failed: a 429 starts the pool-wide back-off. */
+static void on_fetch_failure(void *arg, const tg_composio_result *res)
 {
+  batch *b = arg;
   gw_checkpool *p = b->u->pool;
-  if (res->err == TG_ERATELIMIT || res->err == TG_EAUTH)
-    b->stop_fallback = 1;
-  if (res->err == TG_EAUTH)
-    b->auth_rejected = 1;
-  if (res->err == TG_ERATELIMIT) {
-    long ms = res->retry_after_ms > 0 ? res->retry_after_ms : DEFAULT_RETRY_MS;
-    uint64_t until = uv_now(p->app->loop) + (uint64_t)ms;
-    if (until > p->backoff_until)
-      p->backoff_until = until;
-    p->app->metrics.composio_rate_limited++;
-    tg_warn("composio_rate_limited", "{s:s, s:I}", "user_id", b->u->user, "retry_after_ms",
-            (json_int_t)ms);
-  }
-  if (res->retry_after_ms > b->retry_after_ms)
-    b->retry_after_ms = res->retry_after_ms;
-  if (!b->why[0])
-    snprintf(b->why, sizeof b->why, "%s (HTTP %ld)", tg_errname(res->err), res->http_status);
+  long ms;
+  uint64_t until;
+
+  if (res->err != TG_ERATELIMIT)
+    return;
+  ms = res->retry_after_ms > 0 ? res->retry_after_ms : DEFAULT_RETRY_MS;
+  until = uv_now(p->app->loop) + (uint64_t)ms;
+  if (until > p->backoff_until)
+    p->backoff_until = until;
+  p->app->metrics.composio_rate_limited++;
+  tg_warn("composio_rate_limited", "{s:s, s:I}", "user_id", b->u->user, "retry_after_ms",
+          (json_int_t)ms);
 }
 
 static int start_batch(user_entry *u);
 
-/* Delivers every waiter of the finished batch, then starts the next one for the user. */
-static void finish(batch *b)
+/* b's fetch ended: delivers every waiter of b, then starts the next batch for the user. */
+static void on_fetched(void *arg, const tg_check_fetched *is)
 {
+  batch *b = arg;
   user_entry *u = b->u;
   gw_checkpool *p = u->pool;
   int stopping = p->app->stopping;
-  const char *why = why_text(b, 0);
+  const char *why = why_text(is, 0);
   waiter *w = b->waiters;
 
-  p->app->metrics.composio_calls += (uint64_t)b->calls;
+  p->app->metrics.composio_calls += (uint64_t)is->calls;
   while (w) {
     waiter *next = w->next;
-    deliver(p, w, b, b->retry_after_ms, why);
+    deliver(p, w, is, is->retry_after_ms, why);
     w = next;
   }
-  batch_free(b);
+  free(b);
   u->inflight = NULL;
   /* Checks that arrived meanwhile (also those queued by the callbacks above). */
   while (u->queue && !u->inflight) {
@@ -344,73 +269,6 @@ static void finish(batch *b)
     entry_unlink(p, u);
 }
 
-static void on_get(void *arg, const tg_composio_result *res, const tg_composio_account *acct)
-{
-  get_arg *g = arg;
-  batch *b = g->b;
-  b->calls += res->http_calls;
-  b->pending--;
-  if (!res->err) {
-    if (acct_keep(b, acct) == 0)
-      b->state[g->i] = ID_ANSWERED;
-  } else if (res->err == TG_ENOTFOUND) {
-    b->state[g->i] = ID_NOT_FOUND;
-  } else {
-    note_failure(b, res);
-  }
-  if (b->pending == 0)
-    finish(b);
-}
-
-/* Starts a GET for every id still unknown. Returns how many started. */
-static int start_gets(batch *b)
-{
-  int started = 0;
-  for (size_t i = 0; i < b->n_ids && !b->stop_fallback; i++) {
-    int rc;
-    if (b->state[i] != ID_UNKNOWN)
-      continue;
-    b->gets[i].b = b;
-    b->gets[i].i = i;
-    rc = tg_composio_get_account(b->u->pool->app->composio, b->ids[i], on_get, &b->gets[i]);
-    if (rc) {
-      tg_composio_result res = {.err = rc, .retry_after_ms = -1};
-      note_failure(b, &res);
-      continue;
-    }
-    b->pending++;
-    started++;
-  }
-  return started;
-}
-
-static void on_list(void *arg, const tg_composio_result *res, const tg_composio_account *items,
-                    size_t n)
-{
-  batch *b = arg;
-  b->calls += res->http_calls;
-  b->pending--;
-  if (res->err) {
-    note_failure(b, res);
-  } else {
-    for (size_t i = 0; i < b->n_ids; i++) {
-      const tg_composio_account *a = find_acct(items, n, b->ids[i]);
-      if (a && acct_keep(b, a) == 0)
-        b->state[i] = ID_ANSWERED;
-    }
-  }
-  if (start_gets(b) == 0)
-    finish(b);
-}
-
-static int has(char *const *arr, size_t n, const char *s)
-{
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(arr[i], s) == 0)
-      return 1;
-  return 0;
-}
-
 static int add_unique(const char **arr, size_t *n, const char *s)
 {
   for (size_t i = 0; i < *n; i++)
@@ -421,15 +279,16 @@ static int add_unique(const char **arr, size_t *n, const char *s)
 }
 
 /*
- * Takes u's queue as a new batch and starts its list call. Returns 0 (u->inflight set; the
- * batch finishes later from a Composio callback) or an error with the queue left as it was.
+ * Takes u's queue as a new batch and starts its fetch. Returns 0 (u->inflight set; the batch
+ * finishes later from the fetch's callback) or an error with the queue left as it was.
  */
 static int start_batch(user_entry *u)
 {
   gw_checkpool *p = u->pool;
   batch *b = calloc(1, sizeof *b);
-  const char **slugs = NULL;
-  size_t cap = 0, n_slugs = 0;
+  const char **ids = NULL, **slugs = NULL;
+  size_t cap = 0, n_ids = 0, n_slugs = 0;
+  tg_check_fetch_req req;
   int rc = TG_ENOMEM;
 
   if (!b)
@@ -437,12 +296,9 @@ static int start_batch(user_entry *u)
   for (waiter *w = u->queue; w; w = w->next)
     cap += json_array_size(w->scope);
   b->u = u;
-  b->retry_after_ms = -1;
-  b->ids = calloc(cap ? cap : 1, sizeof *b->ids);
-  b->state = calloc(cap ? cap : 1, sizeof *b->state);
-  b->gets = calloc(cap ? cap : 1, sizeof *b->gets);
+  ids = calloc(cap ? cap : 1, sizeof *ids);
   slugs = calloc(cap ? cap : 1, sizeof *slugs);
-  if (!b->ids || !b->state || !b->gets || !slugs)
+  if (!ids || !slugs)
     goto fail;
   for (waiter *w = u->queue; w; w = w->next) {
     json_t *v;
@@ -452,30 +308,23 @@ static int start_batch(user_entry *u)
       const tg_check_row *row = net_row(w, json_string_value(v));
       if (!row)
         continue;
-      if (!has(b->ids, b->n_ids, row->composio_account_id)) {
-        if (!(b->ids[b->n_ids] = strdup(row->composio_account_id)))
-          goto fail;
-        b->n_ids++;
-      }
+      add_unique(ids, &n_ids, row->composio_account_id);
       if (row->toolkit_slug && *row->toolkit_slug)
         add_unique(slugs, &n_slugs, row->toolkit_slug);
     }
   }
-  rc = tg_composio_list_accounts(p->app->composio, u->user, slugs, n_slugs, on_list, b);
+  req = (tg_check_fetch_req){.user_id = u->user,
+                             .toolkit_slugs = slugs,
+                             .n_slugs = n_slugs,
+                             .ids = ids,
+                             .n_ids = n_ids,
+                             .stop_on_refusal = 1,
+                             .on_failure = on_fetch_failure};
+  if ((rc = tg_check_fetch_start(p->app->composio, p->app->loop, &req, on_fetched, b, NULL)))
+    goto fail;
+  free(ids);
   free(slugs);
-  slugs = NULL;
-  if (rc) {
-    /* The list cannot start: fall back to GETs at once, as for any list failure. */
-    tg_composio_result res = {.err = rc, .retry_after_ms = -1};
-    if (rc == TG_ENOMEM || rc == TG_EINVAL)
-      goto fail;
-    note_failure(b, &res);
-    if (start_gets(b) == 0)
-      goto fail;
-  } else {
-    b->pending = 1;
-    p->app->metrics.composio_list_calls++;
-  }
+  p->app->metrics.composio_list_calls++;
   /* The batch owns the queue from here on. */
   b->waiters = u->queue;
   b->n_waiters = u->n_queue;
@@ -486,9 +335,10 @@ static int start_batch(user_entry *u)
   u->inflight = b;
   return 0;
 fail:
+  free(ids);
   free(slugs);
-  batch_free(b);
-  return rc ? rc : TG_EIO;
+  free(b);
+  return rc;
 }
 
 int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_row *rows,
