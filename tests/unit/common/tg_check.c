@@ -2,6 +2,7 @@
  * Unit tests for common/tg_check.c: the scope rules and the pure decision without a network,
  * the 409 body's exact shape, and tg_check_run over the real Composio client against a scripted
  * HTTP server on 127.0.0.1 (list, look-ups of missing accounts, fallback, unavailability).
+ * Also tg_check_fetch on its own: what it delivers, stop_on_refusal, on_failure, cancel.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -252,6 +253,7 @@ enum mode {
   M_ALL_FAIL,        /* list 503 Retry-After 9; GETs 500 */
   M_ALL_401,         /* everything 401 */
   M_LIST_500_GET_OK, /* list 500; GET ca_g 500; GET ca_n ACTIVE */
+  M_LIST_429,        /* list 429 Retry-After 7; GETs ACTIVE */
 };
 
 typedef struct env {
@@ -310,6 +312,13 @@ static char *respond(sh_server *s, const char *method, const char *target, const
   case M_LIST_500_GET_OK:
     if (is_list || strcmp(id, "ca_g") == 0)
       return sh_resp(500, NULL, "{}");
+    a = account(id, "ACTIVE");
+    out = sh_resp(200, NULL, a);
+    free(a);
+    return out;
+  case M_LIST_429:
+    if (is_list)
+      return sh_resp(429, "Retry-After: 7\r\n", "{}");
     a = account(id, "ACTIVE");
     out = sh_resp(200, NULL, a);
     free(a);
@@ -537,6 +546,323 @@ static void test_run_bad_args(void **state)
   env_done(&e);
 }
 
+/* ---- tg_check_fetch: the network half on its own ---- */
+
+/* What a fetch delivered, copied out of the borrowed tg_check_fetched. */
+typedef struct fetch_seen {
+  env *e;
+  int done, failures, in_start;
+  size_t n_ids, n_unknown, n_accts;
+  int state[4];
+  char acct_status[4][32];         /* status of the account reported for id i, "" if none */
+  int calls, auth_rejected, first; /* first: 0 none, 1 list_err, 2 get_err */
+  long retry_after_ms;
+  tg_composio_result list_err, get_err;
+} fetch_seen;
+
+static void on_fetch_failure(void *arg, const tg_composio_result *res)
+{
+  fetch_seen *fs = arg;
+  assert_int_not_equal(res->err, 0);
+  assert_int_not_equal(res->err, TG_ENOTFOUND); /* a 404 is an answer */
+  fs->failures++;
+}
+
+static void on_fetched(void *arg, const tg_check_fetched *is)
+{
+  fetch_seen *fs = arg;
+  assert_false(fs->in_start);
+  fs->done++;
+  fs->e->done++;
+  fs->n_ids = is->n_ids;
+  fs->n_unknown = is->n_unknown;
+  fs->n_accts = is->n_accts;
+  for (size_t i = 0; i < is->n_ids && i < 4; i++) {
+    fs->state[i] = is->state[i];
+    fs->acct_status[i][0] = 0;
+    for (size_t j = 0; j < is->n_accts; j++)
+      if (strcmp(is->accts[j].id, is->ids[i]) == 0)
+        snprintf(fs->acct_status[i], sizeof fs->acct_status[i], "%s", is->accts[j].status);
+  }
+  fs->calls = is->calls;
+  fs->auth_rejected = is->auth_rejected;
+  fs->retry_after_ms = is->retry_after_ms;
+  fs->list_err = is->list_err;
+  fs->get_err = is->get_err;
+  fs->first = !is->first_err ? 0 : is->first_err == &is->list_err ? 1 : 2;
+  if (fs->first == 1)
+    assert_int_not_equal(is->list_err.err, 0);
+  if (fs->first == 2)
+    assert_int_equal(is->list_err.err, 0);
+}
+
+/* Runs one fetch for user u1 over ids (slugs gmail,notion) to its end. */
+static void run_fetch(env *e, fetch_seen *fs, const char *const *ids, size_t n_ids, int stop)
+{
+  static const char *const slugs[] = {"gmail", "notion"};
+  tg_check_fetch_req req = {.user_id = "u1",
+                            .toolkit_slugs = slugs,
+                            .n_slugs = 2,
+                            .ids = ids,
+                            .n_ids = n_ids,
+                            .stop_on_refusal = stop,
+                            .on_failure = on_fetch_failure};
+  tg_check_fetch *f = NULL;
+  memset(fs, 0, sizeof *fs);
+  fs->e = e;
+  fs->in_start = 1;
+  assert_int_equal(tg_check_fetch_start(e->c, &e->loop, &req, on_fetched, fs, &f), 0);
+  fs->in_start = 0;
+  assert_non_null(f);
+  assert_int_equal(fs->done, 0); /* never called back from inside tg_check_fetch_start */
+  while (!fs->done && !e->timed_out)
+    uv_run(&e->loop, UV_RUN_ONCE);
+  assert_false(e->timed_out);
+  assert_int_equal(fs->done, 1);
+}
+
+static const char *const IDS_GN[] = {"ca_g", "ca_n"};
+
+static void test_fetch_list_answers_all(void **state)
+{
+  env e;
+  fetch_seen fs;
+  env_init(&e, M_LIST_OK, NULL);
+  run_fetch(&e, &fs, IDS_GN, 2, 1);
+  assert_int_equal(fs.n_ids, 2);
+  assert_int_equal(fs.n_unknown, 0);
+  assert_int_equal(fs.state[0], TG_CHECK_ID_ANSWERED);
+  assert_int_equal(fs.state[1], TG_CHECK_ID_ANSWERED);
+  assert_int_equal(fs.n_accts, 2); /* ca_unrelated is not kept: nobody asked for it */
+  assert_string_equal(fs.acct_status[1], "ACTIVE");
+  assert_int_equal(fs.calls, 1);
+  assert_int_equal(e.srv.n_requests, 1);
+  assert_non_null(strstr(e.srv.heads[0], "user_ids=u1&toolkit_slugs=gmail,notion&limit=100"));
+  assert_int_equal(fs.first, 0);
+  assert_int_equal(fs.failures, 0);
+  assert_int_equal(fs.retry_after_ms, -1);
+  env_done(&e);
+}
+
+static void test_fetch_missing_id_looked_up(void **state)
+{
+  env e;
+  fetch_seen fs;
+  env_init(&e, M_LIST_MISSING, NULL);
+  run_fetch(&e, &fs, IDS_GN, 2, 1);
+  assert_int_equal(fs.state[0], TG_CHECK_ID_ANSWERED);
+  assert_int_equal(fs.state[1], TG_CHECK_ID_NOT_FOUND);
+  assert_int_equal(fs.n_unknown, 0);
+  assert_int_equal(fs.n_accts, 1);
+  assert_int_equal(fs.calls, 2);
+  assert_non_null(strstr(e.srv.heads[1], "GET /api/v3/connected_accounts/ca_n HTTP/1.1"));
+  assert_int_equal(fs.first, 0); /* the 404 is an answer, not a failure */
+  assert_int_equal(fs.failures, 0);
+  env_done(&e);
+}
+
+static void test_fetch_list_fails_gets_answer(void **state)
+{
+  env e;
+  fetch_seen fs;
+  env_init(&e, M_LIST_500, NULL);
+  run_fetch(&e, &fs, IDS_GN, 2, 1); /* a 500 is no refusal: the fallback runs */
+  assert_int_equal(fs.n_unknown, 0);
+  assert_string_equal(fs.acct_status[0], "ACTIVE");
+  assert_string_equal(fs.acct_status[1], "EXPIRED");
+  assert_int_equal(fs.calls, 3);
+  assert_int_equal(e.srv.n_requests, 3);
+  assert_int_equal(fs.first, 1);
+  assert_int_equal(fs.list_err.err, TG_EHTTP);
+  assert_int_equal(fs.list_err.http_status, 500);
+  assert_int_equal(fs.get_err.err, 0);
+  assert_int_equal(fs.failures, 1);
+  env_done(&e);
+}
+
+static void test_fetch_all_fail(void **state)
+{
+  env e;
+  fetch_seen fs;
+  env_init(&e, M_ALL_FAIL, NULL);
+  run_fetch(&e, &fs, IDS_GN, 2, 1);
+  assert_int_equal(fs.n_unknown, 2);
+  assert_int_equal(fs.state[0], TG_CHECK_ID_UNKNOWN);
+  assert_int_equal(fs.n_accts, 0);
+  assert_int_equal(fs.calls, 3);
+  assert_int_equal(fs.failures, 3);
+  assert_int_equal(fs.list_err.http_status, 503);
+  assert_int_equal(fs.list_err.retry_after_ms, 9000);
+  assert_int_equal(fs.get_err.err, TG_EHTTP);
+  assert_int_equal(fs.get_err.http_status, 500);
+  assert_int_equal(fs.retry_after_ms, 9000); /* the largest of all failures */
+  assert_int_equal(fs.auth_rejected, 0);
+  env_done(&e);
+}
+
+/* 429 on the list: with stop_on_refusal no GET follows; without, the GETs answer. */
+static void test_fetch_rate_limit_stops_fallback(void **state)
+{
+  env e;
+  fetch_seen fs;
+  env_init(&e, M_LIST_429, NULL);
+  run_fetch(&e, &fs, IDS_GN, 2, 1);
+  assert_int_equal(e.srv.n_requests, 1);
+  assert_int_equal(fs.calls, 1);
+  assert_int_equal(fs.n_unknown, 2);
+  assert_int_equal(fs.first, 1);
+  assert_int_equal(fs.list_err.err, TG_ERATELIMIT);
+  assert_int_equal(fs.retry_after_ms, 7000);
+  assert_int_equal(fs.failures, 1);
+  run_fetch(&e, &fs, IDS_GN, 2, 0);
+  assert_int_equal(e.srv.n_requests, 4);
+  assert_int_equal(fs.calls, 3);
+  assert_int_equal(fs.n_unknown, 0);
+  assert_int_equal(fs.list_err.err, TG_ERATELIMIT);
+  e.done = 1; /* env_done expects one callback */
+  env_done(&e);
+}
+
+/* 401: our key is rejected; stop_on_refusal saves the GETs. */
+static void test_fetch_key_rejected(void **state)
+{
+  env e;
+  fetch_seen fs;
+  env_init(&e, M_ALL_401, NULL);
+  run_fetch(&e, &fs, IDS_GN, 2, 1);
+  assert_int_equal(e.srv.n_requests, 1);
+  assert_int_equal(fs.auth_rejected, 1);
+  assert_int_equal(fs.list_err.err, TG_EAUTH);
+  assert_int_equal(fs.list_err.http_status, 401);
+  assert_int_equal(fs.n_unknown, 2);
+  run_fetch(&e, &fs, IDS_GN, 2, 0);
+  assert_int_equal(e.srv.n_requests, 4);
+  assert_int_equal(fs.auth_rejected, 1);
+  assert_int_equal(fs.first, 1);
+  assert_int_equal(fs.get_err.err, TG_EAUTH);
+  assert_int_equal(fs.failures, 3);
+  e.done = 1;
+  env_done(&e);
+}
+
+/* An id given twice is asked twice (the caller dedupes if it wants to). */
+static void test_fetch_ids_as_given(void **state)
+{
+  static const char *const ids[] = {"ca_g", "ca_g"};
+  env e;
+  fetch_seen fs;
+  env_init(&e, M_LIST_500, NULL);
+  run_fetch(&e, &fs, ids, 2, 0);
+  assert_int_equal(e.srv.n_requests, 3);
+  assert_int_equal(fs.state[0], TG_CHECK_ID_ANSWERED);
+  assert_int_equal(fs.state[1], TG_CHECK_ID_ANSWERED);
+  assert_int_equal(fs.n_accts, 2);
+  env_done(&e);
+}
+
+/* No ids: no call, no client needed, the callback still comes later from the loop. */
+static void test_fetch_no_ids(void **state)
+{
+  env e;
+  fetch_seen fs = {0};
+  tg_check_fetch_req req = {.user_id = "u1"};
+  env_init(&e, M_ALL_FAIL, NULL);
+  fs.e = &e;
+  assert_int_equal(tg_check_fetch_start(NULL, &e.loop, &req, on_fetched, &fs, NULL), 0);
+  assert_int_equal(fs.done, 0);
+  while (!fs.done && !e.timed_out)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  assert_int_equal(fs.done, 1);
+  assert_int_equal(fs.n_ids, 0);
+  assert_int_equal(fs.calls, 0);
+  assert_int_equal(fs.first, 0);
+  assert_int_equal(e.srv.n_requests, 0);
+  env_done(&e);
+}
+
+/* No call can start (the HTTP client is closing): every id fails at once, the callback still
+ * comes later, from the loop, with the start errors. */
+static void test_fetch_nothing_starts(void **state)
+{
+  env e;
+  fetch_seen fs;
+  tg_http_client *http2 = NULL;
+  tg_composio *c2 = NULL;
+  tg_check_fetch_req req = {
+      .user_id = "u1", .ids = IDS_GN, .n_ids = 2, .on_failure = on_fetch_failure};
+  env_init(&e, M_LIST_OK, NULL);
+  memset(&fs, 0, sizeof fs);
+  fs.e = &e;
+  assert_int_equal(tg_http_client_init(&http2, &e.loop), 0);
+  assert_int_equal(tg_composio_new(&c2, http2, "http://127.0.0.1:19211", "ak_k", 5000), 0);
+  tg_http_client_close(http2, NULL, NULL);
+  assert_int_equal(tg_check_fetch_start(c2, &e.loop, &req, on_fetched, &fs, NULL), 0);
+  assert_int_equal(fs.done, 0);
+  assert_int_equal(fs.failures, 3); /* noted as they failed to start */
+  while (!fs.done && !e.timed_out)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  assert_int_equal(fs.done, 1);
+  assert_int_equal(fs.n_unknown, 2);
+  assert_int_equal(fs.calls, 0);
+  assert_int_equal(fs.list_err.err, TG_ECANCELED);
+  assert_int_equal(fs.list_err.http_status, 0);
+  assert_int_equal(fs.get_err.err, TG_ECANCELED);
+  assert_int_equal(e.srv.n_requests, 0);
+  tg_composio_free(c2);
+  env_done(&e);
+}
+
+static void on_fetch_never(void *arg, const tg_check_fetched *is)
+{
+  fail_msg("callback after tg_check_fetch_cancel");
+}
+
+/* Cancel with calls in flight, and on the timer path: no callback, nothing leaks. */
+static void test_fetch_cancel(void **state)
+{
+  env e;
+  tg_check_fetch_req net = {.user_id = "u1", .ids = IDS_GN, .n_ids = 2};
+  tg_check_fetch_req local = {.user_id = "u1"};
+  tg_check_fetch *f1 = NULL, *f2 = NULL;
+  env_init(&e, M_LIST_500, NULL);
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &net, on_fetch_never, &e, &f1), 0);
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &local, on_fetch_never, &e, &f2), 0);
+  assert_int_equal(tg_http_active(e.http), 1);
+  tg_check_fetch_cancel(f1);
+  tg_check_fetch_cancel(f2);
+  tg_check_fetch_cancel(NULL);
+  assert_int_equal(tg_http_active(e.http), 0);
+  uv_run(&e.loop, UV_RUN_NOWAIT);
+  e.done = 1;
+  env_done(&e);
+}
+
+static void test_fetch_bad_args(void **state)
+{
+  static const char *const empty[] = {""};
+  static const char *const null_id[] = {NULL};
+  env e;
+  tg_check_fetch_req ok = {.user_id = "u1", .ids = IDS_GN, .n_ids = 2};
+  tg_check_fetch_req r;
+  env_init(&e, M_ALL_FAIL, NULL);
+  assert_int_equal(tg_check_fetch_start(NULL, &e.loop, &ok, on_fetch_never, &e, NULL), TG_EINVAL);
+  assert_int_equal(tg_check_fetch_start(e.c, NULL, &ok, on_fetch_never, &e, NULL), TG_EINVAL);
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, NULL, on_fetch_never, &e, NULL), TG_EINVAL);
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &ok, NULL, &e, NULL), TG_EINVAL);
+  r = ok;
+  r.user_id = NULL;
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &r, on_fetch_never, &e, NULL), TG_EINVAL);
+  r = ok;
+  r.ids = empty;
+  r.n_ids = 1;
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &r, on_fetch_never, &e, NULL), TG_EINVAL);
+  r.ids = null_id;
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &r, on_fetch_never, &e, NULL), TG_EINVAL);
+  assert_int_equal(tg_http_active(e.http), 0);
+  e.done = 1;
+  env_done(&e);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -567,6 +893,17 @@ int main(void)
       cmocka_unit_test(test_run_empty_scope),
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_run_bad_args),
+      cmocka_unit_test(test_fetch_list_answers_all),
+      cmocka_unit_test(test_fetch_missing_id_looked_up),
+      cmocka_unit_test(test_fetch_list_fails_gets_answer),
+      cmocka_unit_test(test_fetch_all_fail),
+      cmocka_unit_test(test_fetch_rate_limit_stops_fallback),
+      cmocka_unit_test(test_fetch_key_rejected),
+      cmocka_unit_test(test_fetch_ids_as_given),
+      cmocka_unit_test(test_fetch_no_ids),
+      cmocka_unit_test(test_fetch_nothing_starts),
+      cmocka_unit_test(test_fetch_cancel),
+      cmocka_unit_test(test_fetch_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
