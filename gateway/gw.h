@@ -22,6 +22,7 @@
 #include "tg_log.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -140,6 +141,24 @@ json_t *gw_parse_body(tg_httpd_req *req);
 
 /* Queues a job; when the queue refuses, answers 503 and returns the error (done not called). */
 int gw_submit(gw_job *j, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg);
+
+/*
+ * Handler helper: a new zeroed context of ctx_size bytes whose FIRST member is a gw_job
+ * (check with GW_JOB_FIRST), with j.app, j.req and j.user set (user NULL: no identity, "").
+ * Returns it (the caller frees it), or NULL after answering 500 internal "Out of memory."
+ */
+void *gw_job_new(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_size);
+
+/*
+ * gw_job_new, then gw_submit(its job, work, done, ctx) for a context that needs nothing more
+ * before work runs. Returns 0 (done will run and owns the context), or an error after the
+ * request was answered (500, or 503 when the queue refused; the context was freed with free()).
+ */
+int gw_job_start(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_size,
+                 tg_dbq_work_fn work, tg_dbq_done_fn done);
+
+/* Compile-time check that a context type starts with its gw_job j (for gw_job_new). */
+#define GW_JOB_FIRST(type) _Static_assert(offsetof(type, j) == 0, #type ": gw_job j must be first")
 
 /*
  * Work-side helper: inserts the user on first sight (credits = default_credits) with a

@@ -72,6 +72,7 @@ typedef struct admit_ctx {
   int no_inputs;        /* PREFLIGHT without "inputs": the check only */
   json_t *secrets;      /* secret inputs, sealed into the run's row (gw_secrets.c) */
 } admit_ctx;
+GW_JOB_FIRST(admit_ctx);
 
 static void rows_free(tg_check_row *r, size_t n)
 {
@@ -808,15 +809,9 @@ static void admit_done(void *arg, int status)
 
 static admit_ctx *ctx_new(gw_app *app, tg_httpd_req *req, const char *user, int mode)
 {
-  admit_ctx *c = calloc(1, sizeof *c);
-  if (!c) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
-    return NULL;
-  }
-  c->j.app = app;
-  c->j.req = req;
-  c->mode = mode;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
+  admit_ctx *c = gw_job_new(app, req, user, sizeof *c);
+  if (c)
+    c->mode = mode;
   return c;
 }
 

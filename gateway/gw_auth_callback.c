@@ -53,6 +53,7 @@ typedef struct cb_ctx {
   uint64_t deadline; /* uv_now ms: stop polling */
   uint64_t delay;    /* next poll delay, ms */
 } cb_ctx;
+GW_JOB_FIRST(cb_ctx);
 
 static void on_timer_closed(uv_handle_t *h)
 {
@@ -485,12 +486,8 @@ void gw_auth_callback(gw_app *app, tg_httpd_req *req)
     if (gw_identify(app, req, caller) != 0)
       return; /* answered 401 */
   }
-  if (!(c = calloc(1, sizeof *c))) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+  if (!(c = gw_job_new(app, req, NULL, sizeof *c)))
     return;
-  }
-  c->j.app = app;
-  c->j.req = req;
   memcpy(c->caller, caller, sizeof c->caller);
   c->success = strcmp(status, "success") == 0;
   c->want_json =

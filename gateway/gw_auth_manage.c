@@ -37,6 +37,7 @@ typedef struct disc_ctx {
   int deleted; /* -1 not attempted, 0 failed, 1 done */
   const char *composio_error;
 } disc_ctx;
+GW_JOB_FIRST(disc_ctx);
 
 static int disc_step0(tg_db *db, disc_ctx *c)
 {
@@ -173,15 +174,10 @@ void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const 
     gw_unknown_provider(app, req);
     return;
   }
-  if (!(c = calloc(1, sizeof *c))) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+  if (!(c = gw_job_new(app, req, user, sizeof *c)))
     return;
-  }
-  c->j.app = app;
-  c->j.req = req;
   c->p = p;
   c->deleted = -1;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
   if (gw_submit(&c->j, disc_work, disc_done, c) != 0)
     free(c);
 }
@@ -233,6 +229,7 @@ typedef struct debug_ctx {
   gw_job j;
   json_t *rows, *states;
 } debug_ctx;
+GW_JOB_FIRST(debug_ctx);
 
 static int debug_work(tg_db *db, void *arg)
 {
@@ -291,14 +288,5 @@ reply:
 
 void gw_auth_debug(gw_app *app, tg_httpd_req *req, const char *user)
 {
-  debug_ctx *c = calloc(1, sizeof *c);
-  if (!c) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
-    return;
-  }
-  c->j.app = app;
-  c->j.req = req;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
-  if (gw_submit(&c->j, debug_work, debug_done, c) != 0)
-    free(c);
+  gw_job_start(app, req, user, sizeof(debug_ctx), debug_work, debug_done);
 }

@@ -31,6 +31,7 @@ typedef struct prov_ctx {
   gw_job j;
   json_t *rows; /* this user's connected_accounts rows */
 } prov_ctx;
+GW_JOB_FIRST(prov_ctx);
 
 static int prov_work(tg_db *db, void *arg)
 {
@@ -81,16 +82,7 @@ reply:
 
 void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user)
 {
-  prov_ctx *c = calloc(1, sizeof *c);
-  if (!c) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
-    return;
-  }
-  c->j.app = app;
-  c->j.req = req;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
-  if (gw_submit(&c->j, prov_work, prov_done, c) != 0)
-    free(c);
+  gw_job_start(app, req, user, sizeof(prov_ctx), prov_work, prov_done);
 }
 
 void gw_unknown_provider(gw_app *app, tg_httpd_req *req)
@@ -119,6 +111,7 @@ typedef struct start_ctx {
   char row_ca[160];    /* its composio_account_id */
   int stale_active;    /* the row says ACTIVE but Composio does not */
 } start_ctx;
+GW_JOB_FIRST(start_ctx);
 
 static void start_free(start_ctx *c)
 {
@@ -338,13 +331,8 @@ void gw_auth_start(gw_app *app, tg_httpd_req *req, const char *user, const char 
     gw_unknown_provider(app, req);
     return;
   }
-  if (!(c = calloc(1, sizeof *c))) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+  if (!(c = gw_job_new(app, req, user, sizeof *c)))
     return;
-  }
-  c->j.app = app;
-  c->j.req = req;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
   c->p = p;
   {
     const char *f = tg_httpd_query(req, "force");

@@ -31,6 +31,7 @@ typedef struct credits_ctx {
   gw_job j;
   int limit;
 } credits_ctx;
+GW_JOB_FIRST(credits_ctx);
 
 static int credits_work(tg_db *db, void *arg)
 {
@@ -83,14 +84,9 @@ void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user)
       return;
     }
   }
-  if (!(c = calloc(1, sizeof *c))) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+  if (!(c = gw_job_new(app, req, user, sizeof *c)))
     return;
-  }
-  c->j.app = app;
-  c->j.req = req;
   c->limit = (int)limit;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
   if (gw_submit(&c->j, credits_work, credits_done, c) != 0)
     free(c);
 }

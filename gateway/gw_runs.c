@@ -38,6 +38,7 @@ typedef struct run_ctx {
   char cursor_id[GW_USER_MAX + 1];
   int limit;
 } run_ctx;
+GW_JOB_FIRST(run_ctx);
 
 static const char run_sql[] =
     "SELECT id, workflow_id, status, inputs AS inputs_json, metadata AS metadata_json, "
@@ -206,14 +207,9 @@ static void run_done(void *arg, int status)
 static run_ctx *ctx_new(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id,
                         int op)
 {
-  run_ctx *c = calloc(1, sizeof *c);
-  if (!c) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+  run_ctx *c = gw_job_new(app, req, user, sizeof *c);
+  if (!c)
     return NULL;
-  }
-  c->j.app = app;
-  c->j.req = req;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
   snprintf(c->run_id, sizeof c->run_id, "%s", run_id ? run_id : "");
   c->op = op;
   return c;

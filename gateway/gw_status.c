@@ -167,6 +167,7 @@ struct status_ctx {
   slot *slots;
   size_t n;
 };
+GW_JOB_FIRST(status_ctx);
 
 static void status_free(status_ctx *c)
 {
@@ -412,15 +413,10 @@ static void rows_done(void *arg, int status)
 void gw_auth_status(gw_app *app, tg_httpd_req *req, const char *user)
 {
   const char *force = tg_httpd_query(req, "force");
-  status_ctx *c = calloc(1, sizeof *c);
-  if (!c) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+  status_ctx *c = gw_job_new(app, req, user, sizeof *c);
+  if (!c)
     return;
-  }
-  c->j.app = app;
-  c->j.req = req;
   c->force = force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0);
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
   if (gw_submit(&c->j, rows_work, rows_done, c) != 0)
     status_free(c);
 }

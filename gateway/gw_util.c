@@ -12,6 +12,7 @@
 #include "tg_jwt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -172,6 +173,32 @@ int gw_submit(gw_job *j, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg)
     gw_job_fail_err(j, rc == TG_ECANCELED ? TG_ECANCELED : TG_EBUSY);
     gw_job_reply(j, NULL);
   }
+  return rc;
+}
+
+void *gw_job_new(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_size)
+{
+  gw_job *j = ctx_size >= sizeof *j ? calloc(1, ctx_size) : NULL;
+  if (!j) {
+    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
+    return NULL;
+  }
+  j->app = app;
+  j->req = req;
+  if (user)
+    snprintf(j->user, sizeof j->user, "%s", user);
+  return j;
+}
+
+int gw_job_start(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_size,
+                 tg_dbq_work_fn work, tg_dbq_done_fn done)
+{
+  gw_job *j = gw_job_new(app, req, user, ctx_size);
+  int rc;
+  if (!j)
+    return TG_ENOMEM;
+  if ((rc = gw_submit(j, work, done, j)) != 0)
+    free(j);
   return rc;
 }
 

@@ -36,6 +36,7 @@ typedef struct hook_ctx {
   char user[GW_USER_MAX + 1]; /* the row's owner, for the status cache */
   char provider[96];
 } hook_ctx;
+GW_JOB_FIRST(hook_ctx);
 
 static void hook_free(hook_ctx *c)
 {
@@ -229,13 +230,10 @@ void gw_webhook_composio(gw_app *app, tg_httpd_req *req)
   }
   ca = json_string_value(json_object_get(data, "id"));
   reason = json_string_value(json_object_get(data, "status_reason"));
-  if (!(c = calloc(1, sizeof *c))) {
+  if (!(c = gw_job_new(app, req, NULL, sizeof *c))) {
     json_decref(ev);
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
     return;
   }
-  c->j.app = app;
-  c->j.req = req;
   snprintf(c->id, sizeof c->id, "%s", id);
   snprintf(c->type, sizeof c->type, "%s", type);
   snprintf(c->ca, sizeof c->ca, "%s", ca && strlen(ca) < sizeof c->ca ? ca : "");

@@ -23,20 +23,15 @@ typedef struct wf_ctx {
   int64_t created_at;
   int op; /* OP_* */
 } wf_ctx;
+GW_JOB_FIRST(wf_ctx);
 
 enum { OP_CREATE, OP_LIST, OP_GET };
 
 static wf_ctx *ctx_new(gw_app *app, tg_httpd_req *req, const char *user, int op)
 {
-  wf_ctx *c = calloc(1, sizeof *c);
-  if (!c) {
-    tg_httpd_respond_error(req, 500, "internal", "Out of memory.");
-    return NULL;
-  }
-  c->j.app = app;
-  c->j.req = req;
-  snprintf(c->j.user, sizeof c->j.user, "%s", user);
-  c->op = op;
+  wf_ctx *c = gw_job_new(app, req, user, sizeof *c);
+  if (c)
+    c->op = op;
   return c;
 }
 
