@@ -138,6 +138,12 @@ static const tg_check_row *pick_row(const tg_check_row *rows, size_t n, const ch
   return first;
 }
 
+const tg_check_row *tg_check_net_row(const tg_check_row *rows, size_t n_rows, const char *provider)
+{
+  const tg_check_row *row = provider ? pick_row(rows, n_rows, provider) : NULL;
+  return row && is_active(row->status) && row->composio_account_id ? row : NULL;
+}
+
 static const tg_composio_account *find_acct(const tg_composio_account *a, size_t n, const char *id)
 {
   for (size_t i = 0; i < n; i++)
@@ -723,10 +729,10 @@ int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const j
   /* The ACTIVE rows in scope with an account id are the only ones Composio must see. */
   json_array_foreach(k->scope, i, v)
   {
-    const char *p = json_string_value(v), *s;
-    const tg_check_row *row = p ? pick_row(k->rows, k->n_rows, p) : NULL;
+    const tg_check_row *row = tg_check_net_row(k->rows, k->n_rows, json_string_value(v));
+    const char *s;
     int dup = 0;
-    if (!row || !is_active(row->status) || !row->composio_account_id)
+    if (!row)
       continue;
     for (size_t j = 0; j < k->n_net; j++)
       dup |= k->net[j] == (size_t)(row - k->rows);

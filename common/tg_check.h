@@ -89,6 +89,14 @@ int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const j
 void tg_check_cancel(tg_check *k);
 
 /*
+ * The row of provider (a pointer into rows) that Composio must answer for: the row that speaks
+ * for the provider (an ACTIVE one if any, as in tg_check_decide) when it is ACTIVE and has a
+ * composio_account_id. NULL otherwise (the provider is decided from our rows alone) and when
+ * provider is NULL.
+ */
+const tg_check_row *tg_check_net_row(const tg_check_row *rows, size_t n_rows, const char *provider);
+
+/*
  * tg_check_fetch: the network half of the check, shared by tg_check_start and the gateway's
  * coalescing pool (gateway/gw_checkpool.c). It asks Composio about a set of connected account
  * ids (DESIGN.md section 4; composio-api.md 2.2 and 2.6):

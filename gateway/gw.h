@@ -157,6 +157,13 @@ void *gw_job_new(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_si
 int gw_job_start(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_size,
                  tg_dbq_work_fn work, tg_dbq_done_fn done);
 
+/*
+ * A tg_dbq_done_fn for a context made by gw_job_new that owns nothing but j.body: when status
+ * (the work's result) is not 0, drops j.body and sets the error outcome (gw_job_fail_err);
+ * then answers from the job (gw_job_reply) and frees the context with free().
+ */
+void gw_job_done_free(void *ctx, int status);
+
 /* Compile-time check that a context type starts with its gw_job j (for gw_job_new). */
 #define GW_JOB_FIRST(type) _Static_assert(offsetof(type, j) == 0, #type ": gw_job j must be first")
 

@@ -65,31 +65,10 @@ struct gw_checkpool {
   uint64_t backoff_until; /* uv_now: no Composio call before this (429 Retry-After) */
 };
 
-static int is_active(const char *s)
-{
-  return s && strcmp(s, "ACTIVE") == 0;
-}
-
-/* The row that speaks for provider (as tg_check: an ACTIVE one if any). */
-static const tg_check_row *pick_row(const tg_check_row *rows, size_t n, const char *provider)
-{
-  const tg_check_row *first = NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (!rows[i].provider || strcmp(rows[i].provider, provider) != 0)
-      continue;
-    if (is_active(rows[i].status))
-      return &rows[i];
-    if (!first)
-      first = &rows[i];
-  }
-  return first;
-}
-
 /* The row of provider p that needs Composio, or NULL. */
 static const tg_check_row *net_row(const waiter *w, const char *p)
 {
-  const tg_check_row *r = p ? pick_row(w->rows, w->n_rows, p) : NULL;
-  return r && is_active(r->status) && r->composio_account_id ? r : NULL;
+  return tg_check_net_row(w->rows, w->n_rows, p);
 }
 
 int gw_checkpool_new(gw_checkpool **out, gw_app *app)

@@ -58,18 +58,6 @@ static int credits_work(tg_db *db, void *arg)
   return c->j.body ? 0 : TG_ENOMEM;
 }
 
-static void credits_done(void *arg, int status)
-{
-  credits_ctx *c = arg;
-  if (status != 0) {
-    json_decref(c->j.body);
-    c->j.body = NULL;
-    gw_job_fail_err(&c->j, status);
-  }
-  gw_job_reply(&c->j, NULL);
-  free(c);
-}
-
 void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user)
 {
   const char *lim = tg_httpd_query(req, "limit");
@@ -87,6 +75,6 @@ void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user)
   if (!(c = gw_job_new(app, req, user, sizeof *c)))
     return;
   c->limit = (int)limit;
-  if (gw_submit(&c->j, credits_work, credits_done, c) != 0)
+  if (gw_submit(&c->j, credits_work, gw_job_done_free, c) != 0)
     free(c);
 }

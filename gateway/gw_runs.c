@@ -192,18 +192,6 @@ static int run_work(tg_db *db, void *arg)
   return c->j.body ? 0 : TG_ENOMEM;
 }
 
-static void run_done(void *arg, int status)
-{
-  run_ctx *c = arg;
-  if (status != 0) {
-    json_decref(c->j.body);
-    c->j.body = NULL;
-    gw_job_fail_err(&c->j, status);
-  }
-  gw_job_reply(&c->j, NULL);
-  free(c);
-}
-
 static run_ctx *ctx_new(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id,
                         int op)
 {
@@ -218,7 +206,7 @@ static run_ctx *ctx_new(gw_app *app, tg_httpd_req *req, const char *user, const 
 static void start(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id, int op)
 {
   run_ctx *c = ctx_new(app, req, user, run_id, op);
-  if (c && gw_submit(&c->j, run_work, run_done, c) != 0)
+  if (c && gw_submit(&c->j, run_work, gw_job_done_free, c) != 0)
     free(c);
 }
 
@@ -279,7 +267,7 @@ void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user)
                      NULL);
     return;
   }
-  if (gw_submit(&c->j, run_work, run_done, c) != 0)
+  if (gw_submit(&c->j, run_work, gw_job_done_free, c) != 0)
     free(c);
 }
 

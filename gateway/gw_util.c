@@ -190,6 +190,18 @@ void *gw_job_new(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_si
   return j;
 }
 
+void gw_job_done_free(void *ctx, int status)
+{
+  gw_job *j = ctx;
+  if (status != 0) {
+    json_decref(j->body);
+    j->body = NULL;
+    gw_job_fail_err(j, status);
+  }
+  gw_job_reply(j, NULL);
+  free(j);
+}
+
 int gw_job_start(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_size,
                  tg_dbq_work_fn work, tg_dbq_done_fn done)
 {

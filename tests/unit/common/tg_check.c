@@ -863,6 +863,23 @@ static void test_fetch_bad_args(void **state)
   env_done(&e);
 }
 
+/* tg_check_net_row: which row Composio must answer for. */
+static void test_net_row(void **state)
+{
+  static const tg_check_row rows[] = {
+      {"gmail", "EXPIRED", "ca_old", "gmail"},
+      {"gmail", "ACTIVE", "ca_g", "gmail"},
+      {"slack", "EXPIRED", "ca_s", "slack"},
+      {"notion", "ACTIVE", NULL, "notion"},
+  };
+  assert_ptr_equal(tg_check_net_row(rows, 4, "gmail"), &rows[1]); /* the ACTIVE one */
+  assert_null(tg_check_net_row(rows, 4, "slack"));                /* not ACTIVE */
+  assert_null(tg_check_net_row(rows, 4, "notion"));               /* no account id */
+  assert_null(tg_check_net_row(rows, 4, "zoom"));                 /* no row */
+  assert_null(tg_check_net_row(rows, 4, NULL));
+  assert_null(tg_check_net_row(rows, 1, "gmail")); /* only the EXPIRED row */
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -904,6 +921,7 @@ int main(void)
       cmocka_unit_test(test_fetch_nothing_starts),
       cmocka_unit_test(test_fetch_cancel),
       cmocka_unit_test(test_fetch_bad_args),
+      cmocka_unit_test(test_net_row),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
