@@ -177,6 +177,11 @@ int gw_ensure_user(tg_db *db, const char *user, int64_t default_credits);
 /* The same inside a transaction the caller has open (no BEGIN/COMMIT of its own). */
 int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
 
+/* Work side, inside the caller's transaction: inserts or updates the auth_configs row of p
+ * (id, provider, toolkit_slug, display_name; updated_at = now ms). Returns 0 or a TG_E* code
+ * (TG_ECONFLICT when another auth config id is stored for the provider). */
+int gw_auth_config_upsert_tx(tg_db *db, const tg_provider *p, int64_t now);
+
 /* Maps a Composio account status to ours (INITIATED/INITIALIZING → PENDING; unknown → NULL). */
 const char *gw_status_from_composio(const char *composio_status);
 

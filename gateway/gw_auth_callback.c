@@ -186,14 +186,7 @@ static int connect_tx(tg_db *db, cb_ctx *c)
     return rc;
   if ((rc = gw_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
     goto fail;
-  rc = tg_db_exec(db, NULL,
-                  "INSERT INTO auth_configs (id, provider, toolkit_slug, display_name, "
-                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
-                  "SET provider = excluded.provider, toolkit_slug = excluded.toolkit_slug, "
-                  "display_name = excluded.display_name, updated_at = excluded.updated_at",
-                  "ssssII", p->auth_config_id, p->provider, p->toolkit_slug, p->display_name,
-                  (long long)now, (long long)now);
-  if (rc != 0)
+  if ((rc = gw_auth_config_upsert_tx(db, p, now)) != 0)
     goto fail;
   rc = tg_db_exec(db, NULL,
                   "INSERT INTO connected_accounts (user_id, provider, auth_config_id, "

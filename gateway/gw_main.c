@@ -43,15 +43,7 @@ static int sync_work(tg_db *db, void *arg)
     return rc;
   for (size_t i = 0; i < cfg->n_providers; i++) {
     const tg_provider *p = &cfg->providers[i];
-    rc = tg_db_exec(db, NULL,
-                    "INSERT INTO auth_configs (id, provider, toolkit_slug, display_name, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO "
-                    "UPDATE SET provider = excluded.provider, toolkit_slug = "
-                    "excluded.toolkit_slug, display_name = excluded.display_name, updated_at = "
-                    "excluded.updated_at",
-                    "ssssII", p->auth_config_id, p->provider, p->toolkit_slug, p->display_name,
-                    (long long)now, (long long)now);
-    if (rc != 0) {
+    if ((rc = gw_auth_config_upsert_tx(db, p, now)) != 0) {
       tg_error("auth_config_sync_failed", "{s:s, s:s, s:s, s:s}", "provider", p->provider,
                "auth_config_id", p->auth_config_id, "error", tg_errname(rc), "hint",
                rc == TG_ECONFLICT ? "another auth config id is stored for this provider"

@@ -214,6 +214,18 @@ int gw_job_start(gw_app *app, tg_httpd_req *req, const char *user, size_t ctx_si
   return rc;
 }
 
+int gw_auth_config_upsert_tx(tg_db *db, const tg_provider *p, int64_t now)
+{
+  return tg_db_exec(db, NULL,
+                    "INSERT INTO auth_configs (id, provider, toolkit_slug, display_name, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO "
+                    "UPDATE SET provider = excluded.provider, toolkit_slug = "
+                    "excluded.toolkit_slug, display_name = excluded.display_name, updated_at = "
+                    "excluded.updated_at",
+                    "ssssII", p->auth_config_id, p->provider, p->toolkit_slug, p->display_name,
+                    (long long)now, (long long)now);
+}
+
 int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits)
 {
   int rc, changes = 0;
