@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Where one call's time goes, seen from toolgate-mcp's system calls.
+#   bench/mcp/trace.sh [N] [URL]   (default N=2000; without URL, server-everything is started on a
+#                                   free 127.0.0.1 port and stopped afterwards)
+# Runs `toolgate-mcp --bench N` under `strace --seccomp-bpf -f -ttt` tracing only connect, sendto,
+# recvfrom and epoll_wait, and reports: TCP connections opened, sendto calls per request (1 =
+# headers and body in one write), responses that arrived whole in one read with the chunked
+# terminator, and per call (median/p90, ms) the wait from our request's sendto to the response's
+# recvfrom (the server's work plus wake-ups) and from that recvfrom to the next request's sendto
+# (ours), plus how often an epoll_wait sat between them (0 = the next call left in the same loop
+# iteration). strace adds some µs to each traced call, so the "ours" gap is an upper bound.
+# Needs strace and a release build (BUILD_DIR, default build-release).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+N=${1:-2000}
+URL=${2:-}
+BUILD_DIR=${BUILD_DIR:-$root/build-release}
+if [ ! -x "$BUILD_DIR/toolgate-mcp" ]; then
+  cmake -S "$root" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTOOLGATE_SANITIZE=OFF >/dev/null
+  cmake --build "$BUILD_DIR" -j2 --target toolgate-mcp >/dev/null
+fi
+tr=$(mktemp)
+log=$(mktemp)
+srv=
+trap '[ -n "$srv" ] && kill $srv 2>/dev/null; wait 2>/dev/null; rm -f "$tr" "$log"' EXIT
+if [ -z "$URL" ]; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  URL=http://127.0.0.1:$PORT/mcp
+  PORT=$PORT "$root/tests/peers/run-everything.sh" >"$log" 2>&1 &
+  srv=$!
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
+    sleep 0.1
+  done
+fi
+TOOLGATE_LOG_LEVEL=error strace --seccomp-bpf -f -ttt -s 4096 -o "$tr" \
+  -e trace=connect,sendto,recvfrom,epoll_wait \
+  "$BUILD_DIR/toolgate-mcp" --bench "$N" "$URL" echo '{"message":"bench"}'
+python3 - "$tr" <<'PY'
+import re, statistics, sys
+ev = []  # (kind, time, line)
+for l in open(sys.argv[1]):
+    m = re.match(r"\d+\s+(\d+\.\d+)\s+(\w+)\(", l)
+    if not m or "<unfinished" in l or "resumed>" in l:
+        continue
+    t, name = float(m.group(1)), m.group(2)
+    if name == "connect" and "AF_INET" in l:
+        ev.append(("c", t, l))
+    elif name == "sendto" and ("POST " in l or "DELETE " in l):
+        ev.append(("s", t, l))
+    elif name == "sendto":
+        ev.append(("S", t, l))  # a continuation write of the same request
+    elif name == "recvfrom" and not re.search(r"= -1", l):
+        ev.append(("r", t, l))
+    elif name == "epoll_wait":
+        ev.append(("e", t, l))
+conns = sum(1 for e in ev if e[0] == "c")
+reqs = sum(1 for e in ev if e[0] == "s")
+extra_writes = sum(1 for e in ev if e[0] == "S")
+whole = sum(1 for e in ev if e[0] == "r" and '0\\r\\n\\r\\n"' in e[2])
+server, ours, waits = [], [], []
+last_send = last_recv = None
+epolls = 0
+for kind, t, _ in ev:
+    if kind == "s":
+        if last_recv is not None:
+            ours.append((t - last_recv) * 1e3)
+            waits.append(epolls)
+        last_send, last_recv = t, None
+    elif kind == "r" and last_send is not None:
+        server.append((t - last_send) * 1e3)
+        last_send, last_recv, epolls = None, t, 0
+    elif kind == "e" and last_recv is not None:
+        epolls += 1
+skip = 60  # initialize, notifications/initialized, warm-up
+server, ours, waits = server[skip:], ours[skip:], waits[skip:]
+def q(v):
+    v = sorted(v)
+    return "median %.3f  p90 %.3f  mean %.3f" % (statistics.median(v), v[int(len(v) * .9)],
+                                               statistics.mean(v))
+print("TCP connections opened: %d; POSTs: %d; extra sendto calls: %d; reads ending with the "
+      "chunked terminator: %d" % (conns, reqs, extra_writes, whole))
+print("request sendto -> response recvfrom (server + wake-ups), ms: " + q(server))
+print("response recvfrom -> next sendto (toolgate-mcp), ms:        " + q(ours))
+print("epoll_wait between a response and the next request: %d of %d calls"
+      % (sum(1 for w in waits if w), len(waits)))
+PY
