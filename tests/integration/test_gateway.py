@@ -155,7 +155,7 @@ def test_sigterm_with_a_check_in_flight_exits_clean():
     with Stack(mcp=False) as s:
         s.connect("alice")
         wf = s.create_workflow()
-        s.sim("POST", "/_sim/latency", {"ms": 3000})
+        s.sim("POST", "/_sim/latency", {"ms": 8000})
         out = {}
 
         def run():
@@ -169,7 +169,7 @@ def test_sigterm_with_a_check_in_flight_exits_clean():
         t0 = time.monotonic()
         rc = s.procs.pop("gateway").stop(signal.SIGTERM)
         assert rc == 0, rc
-        assert time.monotonic() - t0 < 2.5, "shutdown waited for Composio"
+        assert time.monotonic() - t0 < 5, "shutdown waited for Composio"
         t.join(10)
         assert s.query("SELECT count(*) AS n FROM workflow_runs")[0]["n"] == 0
 

@@ -100,7 +100,7 @@ def test_429_retry_after_then_success():
         c = calls(s)
         assert [e["status"] for e in c] == [429, 200], c  # exactly one retry
         gap = c[1]["t_ms"] - c[0]["t_ms"]
-        assert 1000 <= gap < 1600, gap  # Retry-After: 1 honoured, not the 50 ms backoff
+        assert 1000 <= gap < 3000, gap  # Retry-After: 1 honoured, not the 50 ms backoff
         ex = executions(s, run_id)
         assert [(e["status"], e["error_class"]) for e in ex] == [
             ("failed", "rate_limited"), ("success", None)], ex
@@ -262,7 +262,7 @@ def test_locked_database_does_not_stall_calls_in_flight():
         lock = s.db()
         lock.isolation_level = None
         lock.execute("BEGIN EXCLUSIVE")  # every write of the worker now waits (busy timeout)
-        time.sleep(1.5)
+        time.sleep(3)
         lock.execute("COMMIT")
         lock.close()
         assert s.wait_run(run_id)["status"] == "succeeded"
@@ -271,7 +271,7 @@ def test_locked_database_does_not_stall_calls_in_flight():
                     "WHERE t.run_id=?", run_id)[0]
         assert d["finished_after"] >= 1000, d  # the writes did wait for the lock ...
         # ... but the answer was taken off the socket on time meanwhile.
-        assert 300 <= d["duration_ms"] < 900, d
+        assert 300 <= d["duration_ms"] < 2000, d
 
 
 def test_sigterm_finishes_in_flight_within_grace_and_claims_nothing_more():
