@@ -4,6 +4,7 @@
  *   toolgate-mcp [--header 'Name: value']... [--timeout MS] URL            lists tools
  *   toolgate-mcp [--header 'Name: value']... [--timeout MS] URL TOOL [JSON] calls a tool
  *   toolgate-mcp --bench N [--concurrency C] URL TOOL [JSON]           measures calls/s
+ *   (any form) --protocol-version V: offer V (2025-11-25 default, 2025-06-18, 2025-03-26)
  *
  * Under the MCP conformance runner (env MCP_CONFORMANCE_SCENARIO, the server URL as the last
  * argument) it does what each client scenario expects: `initialize` connects only; `tools_call`,
@@ -54,6 +55,8 @@ static void usage(FILE *f)
       "                      CallToolResult; exit 2 when it has isError:true\n"
       "  --header 'N: v'     extra HTTP header on every request (repeatable; never printed)\n"
       "  --timeout MS        per-request timeout (default 30000)\n"
+      "  --protocol-version V  MCP version offered in initialize: 2025-11-25 (default),\n"
+      "                      2025-06-18 or 2025-03-26\n"
       "  --notifications     ask for progress of the call; print it and server notifications\n"
       "                      (list_changed, logging) on stderr\n"
       "  --bench N           call TOOL N times (after 50 warm-up calls) in one session and print\n"
@@ -221,10 +224,13 @@ static void bench_report(cli *c)
   double wait = runq_wait_ms();
   long n = c->bench_n;
   qsort(c->lat_ms, (size_t)n, sizeof *c->lat_ms, cmp_double);
-  printf("{\"client\":\"toolgate-mcp\",\"calls\":%ld,\"concurrency\":%ld,\"errors\":%ld,"
+  const char *version = tg_mcp_protocol_version(c->mcp);
+  printf("{\"client\":\"toolgate-mcp\",\"protocol_version\":\"%s\",\"calls\":%ld,"
+         "\"concurrency\":%ld,\"errors\":%ld,"
          "\"seconds\":%.3f,\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
          "\"cpu_ms_per_call\":%.4f,\"runq_wait_ms_per_call\":%.4f}\n",
-         n, c->concurrency, c->errors, secs, (double)n / secs, c->lat_ms[n / 2],
+         version ? version : "", n, c->concurrency, c->errors, secs, (double)n / secs,
+         c->lat_ms[n / 2],
          c->lat_ms[(long)floor((double)n * 0.99) < n ? (long)floor((double)n * 0.99) : n - 1],
          cpu / (double)n, wait >= 0 && c->wait0_ms >= 0 ? (wait - c->wait0_ms) / (double)n : -1.0);
   fflush(stdout);
@@ -292,6 +298,8 @@ int main(int argc, char **argv)
       bench_n = strtol(argv[++i], NULL, 10);
     } else if (strcmp(argv[i], "--concurrency") == 0 && i + 1 < argc) {
       concurrency = strtol(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--protocol-version") == 0 && i + 1 < argc) {
+      opt.protocol_version = argv[++i];
     } else if (strcmp(argv[i], "--notifications") == 0) {
       notifications = 1;
     } else if (argv[i][0] == '-' && argv[i][1] == '-') {
@@ -343,7 +351,7 @@ int main(int argc, char **argv)
   rc = tg_mcp_client_new(&c.mcp, c.http, &opt);
   if (rc) {
     fprintf(stderr, "toolgate-mcp: %s\n",
-            rc == TG_EINVAL ? "bad URL or --header" : tg_strerror(rc));
+            rc == TG_EINVAL ? "bad URL, --header or --protocol-version" : tg_strerror(rc));
     tg_http_client_close(c.http, NULL, NULL);
     goto out;
   }
