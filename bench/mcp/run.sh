@@ -4,7 +4,10 @@
 #   bench/mcp/run.sh [N]      (default N=3000 calls per run)
 # Env: REPEAT (default 3 runs of each case), CONC (default "1 8" calls in flight),
 #      SERVERS (default "everything mcp-peer"), BUILD_DIR (default build-release, configured
-#      here without sanitizers), NODE.
+#      here without sanitizers), NODE, OLD_PROTO (default 2025-06-18; empty: skip): against
+#      server-everything, both clients again offering that older protocol version (no 2025-11-25
+#      priming event, so the server's ~1 ms wait per call is not triggered: README); these lines
+#      are labelled client@version.
 # Servers, each on a free 127.0.0.1 port: server-everything (Node, SSE answers; needs `npm ci` in
 # tests/peers) and the repo's C peer mcp-peer (JSON answers), which costs almost nothing per call
 # and so shows the clients' own speed. Each server first gets two discarded warm-up runs (its JIT);
@@ -22,6 +25,7 @@ N=${1:-3000}
 REPEAT=${REPEAT:-3}
 CONC=${CONC:-1 8}
 SERVERS=${SERVERS:-everything mcp-peer}
+OLD_PROTO=${OLD_PROTO-2025-06-18}
 BUILD_DIR=${BUILD_DIR:-$root/build-release}
 NODE=${NODE:-node}
 if [ ! -x "$BUILD_DIR/toolgate-mcp" ] || [ ! -x "$BUILD_DIR/mcp-peer" ]; then
@@ -67,17 +71,27 @@ for server in $SERVERS; do
   "$NODE" "$root/bench/mcp/sdk_client.mjs" "$URL" 500 echo 1 "$ARGS" >/dev/null
   for c in $CONC; do
     for rep in $(seq "$REPEAT"); do
-      for client in toolgate ts-sdk; do
+      clients="toolgate ts-sdk"
+      [ "$server" = everything ] && [ -n "$OLD_PROTO" ] && clients="$clients toolgate-old ts-sdk-old"
+      for client in $clients; do
         s0=$(cpu_of $srv)
         if [ $client = toolgate ]; then
           line=$(TOOLGATE_LOG_LEVEL=error "$BUILD_DIR/toolgate-mcp" --bench "$N" --concurrency "$c" \
             "$URL" echo "$ARGS")
+        elif [ $client = toolgate-old ]; then
+          line=$(TOOLGATE_LOG_LEVEL=error "$BUILD_DIR/toolgate-mcp" --protocol-version "$OLD_PROTO" \
+            --bench "$N" --concurrency "$c" "$URL" echo "$ARGS")
+        elif [ $client = ts-sdk-old ]; then
+          line=$(PROTOCOL_VERSION=$OLD_PROTO "$NODE" "$root/bench/mcp/sdk_client.mjs" "$URL" "$N" echo \
+            "$c" "$ARGS")
         else
           line=$("$NODE" "$root/bench/mcp/sdk_client.mjs" "$URL" "$N" echo "$c" "$ARGS")
         fi
         s1=$(cpu_of $srv)
         python3 -c 'import json,sys,os; r=json.loads(sys.argv[1])
 a, b, n = sys.argv[4].split(), sys.argv[5].split(), int(sys.argv[6]) + 50
+if r.get("protocol_version") not in (None, "", "2025-11-25"):
+    r["client"] += "@" + r["protocol_version"]
 r.update(server=sys.argv[2], run=int(sys.argv[3]), load1=os.getloadavg()[0],
          server_cpu_ms_per_call=round((float(b[0])-float(a[0]))/n,4),
          server_runq_wait_ms_per_call=round((float(b[1])-float(a[1]))/n,4))
@@ -107,31 +121,32 @@ for (srv, c, cl), rs in groups.items():
         min(x["load1"] for x in rs), max(x["load1"] for x in rs), sum(x["errors"] for x in rs)))
 print()
 for (srv, c, cl), rs in groups.items():
-    if cl != "toolgate-mcp":
+    if not cl.startswith("toolgate-mcp"):
         continue
-    sdk = groups.get((srv, c, "ts-sdk"))
+    sdk = groups.get((srv, c, cl.replace("toolgate-mcp", "ts-sdk")))
     if sdk:
-        print("%s, %d in flight: toolgate %.1fx the SDK's calls/s (median), %.2fx its CPU per call"
-              % (srv, c, med(rs, "calls_per_s") / med(sdk, "calls_per_s"),
+        print("%s, %d in flight: %s %.1fx the SDK's calls/s (median), %.2fx its CPU per call"
+              % (srv, c, cl, med(rs, "calls_per_s") / med(sdk, "calls_per_s"),
                  med(rs, "cpu_ms_per_call") / med(sdk, "cpu_ms_per_call")))
 print("\nOne at a time, per call (medians, ms): wall = 1000 / calls/s = CPU and run-queue wait of"
-      " each side + the rest (wake-up latency, loopback, overlap of helper threads)")
+      " each side + idle (neither process running nor runnable: timers, wake-up latency; negative"
+      " when the two sides' CPU overlaps, e.g. Node's helper threads)")
 for (srv, c, cl), rs in groups.items():
     if c != 1:
         continue
     wall = 1000.0 / med(rs, "calls_per_s")
     cc, cw = med(rs, "cpu_ms_per_call"), max(0.0, med(rs, "runq_wait_ms_per_call"))
     sc, sw = med(rs, "server_cpu_ms_per_call"), med(rs, "server_runq_wait_ms_per_call")
-    print("  %-10s %-12s wall %.3f = client CPU %.3f + client wait %.3f + server CPU %.3f"
-          " + server wait %.3f + rest %.3f" % (srv, cl, wall, cc, cw, sc, sw, wall - cc - cw - sc - sw))
+    print("  %-10s %-23s wall %.3f = client CPU %.3f + client wait %.3f + server CPU %.3f"
+          " + server wait %.3f + idle %.3f" % (srv, cl, wall, cc, cw, sc, sw, wall - cc - cw - sc - sw))
 print("\nUpper bound of the one-at-a-time ratio if nothing ever waited (only the two processes' CPU"
       " per call counts): (SDK CPU + server CPU with the SDK) / (toolgate CPU + server CPU with"
       " toolgate)")
-for srv in sorted({k[0] for k in groups}):
-    a, b = groups.get((srv, 1, "toolgate-mcp")), groups.get((srv, 1, "ts-sdk"))
-    if a and b:
-        print("  %-10s (%.3f + %.3f) / (%.3f + %.3f) = %.1fx" % (
-            srv, med(b, "cpu_ms_per_call"), med(b, "server_cpu_ms_per_call"),
+for (srv, c, cl) in list(groups):
+    a, b = groups[(srv, c, cl)], groups.get((srv, 1, cl.replace("toolgate-mcp", "ts-sdk")))
+    if c == 1 and cl.startswith("toolgate-mcp") and b:
+        print("  %-10s %-23s (%.3f + %.3f) / (%.3f + %.3f) = %.1fx" % (
+            srv, cl, med(b, "cpu_ms_per_call"), med(b, "server_cpu_ms_per_call"),
             med(a, "cpu_ms_per_call"), med(a, "server_cpu_ms_per_call"),
             (med(b, "cpu_ms_per_call") + med(b, "server_cpu_ms_per_call")) /
             (med(a, "cpu_ms_per_call") + med(a, "server_cpu_ms_per_call"))))
