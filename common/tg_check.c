@@ -404,12 +404,14 @@ static tg_check_result *conclude(check *k)
   b = (result_box *)r;
   r->outcome = TG_CHECK_UNAVAILABLE;
   r->retry_after_ms = k->retry_after_ms > 0 ? k->retry_after_ms : DEFAULT_RETRY_MS;
-  if (k->auth_rejected)
+  if (k->auth_rejected) {
+    r->broker_auth = 1; /* callers decide on this flag, not on the text below */
     snprintf(b->detail, sizeof b->detail, "composio rejected the API key");
-  else
+  } else {
     snprintf(b->detail, sizeof b->detail,
              "composio could not answer for %zu account(s): list %s, lookup %s", unknown,
              k->list_why[0] ? k->list_why : "ok", k->get_why[0] ? k->get_why : "not tried");
+  }
   r->detail = b->detail;
   return r;
 }

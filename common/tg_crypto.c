@@ -33,8 +33,9 @@ struct tg_crypto {
 typedef struct column {
   const char *name;   /* "table.column", for messages */
   const char *table;  /* the AD's table part */
-  const char *select; /* rows: id, blob, user id; only non-NULL blobs */
-  const char *update; /* ?1 blob, ?2 id */
+  const char *select; /* rows: id (integer or text: the AD's row part), blob, user id; only
+                         non-NULL blobs */
+  const char *update; /* ?1 blob, ?2 id (bound as text) */
 } column;
 
 static const column columns[] = {
@@ -42,6 +43,10 @@ static const column columns[] = {
      "SELECT m.id, m.headers_enc, c.user_id FROM mcp_connections m JOIN connected_accounts c ON "
      "c.id = m.connected_account_id WHERE m.headers_enc IS NOT NULL ORDER BY m.id",
      "UPDATE mcp_connections SET headers_enc = ?1 WHERE id = ?2"},
+    {"workflow_runs.inputs_secret_enc", "workflow_runs",
+     "SELECT id, inputs_secret_enc, user_id FROM workflow_runs WHERE inputs_secret_enc IS NOT "
+     "NULL ORDER BY id",
+     "UPDATE workflow_runs SET inputs_secret_enc = ?1 WHERE id = ?2"},
 };
 
 /* ---------------------------------------------------------------- keys */
@@ -156,12 +161,15 @@ static const key *find_key(const tg_crypto *c, const char *kid)
 
 /* ---------------------------------------------------------------- seal / open */
 
-static char *make_ad(const char *table, int64_t row, const char *user, const char *kid, size_t *n)
+/* "<table>|<row>|<user>|<kid>"; an integer row id is written in decimal, so the int64 and the
+ * text entry points agree. */
+static char *make_ad(const char *table, const char *row, const char *user, const char *kid,
+                     size_t *n)
 {
-  int len = snprintf(NULL, 0, "%s|%lld|%s|%s", table, (long long)row, user, kid);
+  int len = snprintf(NULL, 0, "%s|%s|%s|%s", table, row, user, kid);
   char *ad = len > 0 ? malloc((size_t)len + 1) : NULL;
   if (ad)
-    snprintf(ad, (size_t)len + 1, "%s|%lld|%s|%s", table, (long long)row, user, kid);
+    snprintf(ad, (size_t)len + 1, "%s|%s|%s|%s", table, row, user, kid);
   *n = ad ? (size_t)len : 0;
   return ad;
 }
@@ -184,15 +192,15 @@ int tg_crypto_blob_kid(const unsigned char *blob, size_t blob_len, char *kid)
   return 0;
 }
 
-int tg_crypto_seal(const tg_crypto *c, const char *table, int64_t row, const char *user,
-                   const void *pt, size_t n, unsigned char **blob, size_t *blob_len)
+int tg_crypto_seal_id(const tg_crypto *c, const char *table, const char *row, const char *user,
+                      const void *pt, size_t n, unsigned char **blob, size_t *blob_len)
 {
   size_t kl, hl, ad_len, total;
   unsigned char *b;
   char *ad;
   *blob = NULL;
   *blob_len = 0;
-  if (!c || !table || !user || n > MAX_PLAIN)
+  if (!c || !table || !row || !user || n > MAX_PLAIN)
     return TG_EINVAL;
   kl = strlen(c->cur.kid);
   hl = 3 + kl + 1;
@@ -215,8 +223,8 @@ int tg_crypto_seal(const tg_crypto *c, const char *table, int64_t row, const cha
   return 0;
 }
 
-int tg_crypto_open(const tg_crypto *c, const char *table, int64_t row, const char *user,
-                   const unsigned char *blob, size_t blob_len, char **pt, size_t *pt_len)
+int tg_crypto_open_id(const tg_crypto *c, const char *table, const char *row, const char *user,
+                      const unsigned char *blob, size_t blob_len, char **pt, size_t *pt_len)
 {
   char kid[TG_CRYPTO_KID_MAX + 1];
   const key *k;
@@ -227,7 +235,7 @@ int tg_crypto_open(const tg_crypto *c, const char *table, int64_t row, const cha
   int rc;
   *pt = NULL;
   *pt_len = 0;
-  if (!table || !user || (rc = tg_crypto_blob_kid(blob, blob_len, kid)))
+  if (!table || !row || !user || (rc = tg_crypto_blob_kid(blob, blob_len, kid)))
     return TG_EINVAL;
   hl = 3 + strlen(kid) + 1;
   if (blob_len < hl + NONCEBYTES + TAGBYTES)
@@ -253,6 +261,22 @@ int tg_crypto_open(const tg_crypto *c, const char *table, int64_t row, const cha
   *pt = (char *)out;
   *pt_len = (size_t)out_len;
   return 0;
+}
+
+int tg_crypto_seal(const tg_crypto *c, const char *table, int64_t row, const char *user,
+                   const void *pt, size_t n, unsigned char **blob, size_t *blob_len)
+{
+  char id[24];
+  snprintf(id, sizeof id, "%lld", (long long)row);
+  return tg_crypto_seal_id(c, table, id, user, pt, n, blob, blob_len);
+}
+
+int tg_crypto_open(const tg_crypto *c, const char *table, int64_t row, const char *user,
+                   const unsigned char *blob, size_t blob_len, char **pt, size_t *pt_len)
+{
+  char id[24];
+  snprintf(id, sizeof id, "%lld", (long long)row);
+  return tg_crypto_open_id(c, table, id, user, blob, blob_len, pt, pt_len);
 }
 
 void tg_crypto_wipe_free(void *p, size_t n)
@@ -368,10 +392,113 @@ int tg_crypto_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const cha
   return 0;
 }
 
+/* ---------------------------------------------------------------- workflow_runs secrets */
+
+/* An object of string values (the secret run inputs). */
+static int strings_ok(const json_t *o)
+{
+  const char *k;
+  json_t *v;
+  if (!json_is_object(o))
+    return 0;
+  json_object_foreach((json_t *)o, k, v) if (!json_is_string(v)) return 0;
+  return 1;
+}
+
+int tg_crypto_store_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id, const char *user,
+                                const json_t *secrets)
+{
+  unsigned char *blob = NULL;
+  size_t blob_len = 0;
+  char *text;
+  sqlite3_stmt *st;
+  int rc, changes;
+  if (!secrets || json_object_size(secrets) == 0)
+    return 0;
+  if (!run_id || !user || !strings_ok(secrets))
+    return TG_EINVAL;
+  if (!c)
+    return TG_ESTATE;
+  if (!(text = json_dumps(secrets, JSON_COMPACT | JSON_SORT_KEYS)))
+    return TG_ENOMEM;
+  rc = tg_crypto_seal_id(c, "workflow_runs", run_id, user, text, strlen(text), &blob, &blob_len);
+  tg_crypto_wipe_free(text, strlen(text));
+  if (rc)
+    return rc;
+  if (!(st = tg_db_prepare(db, "UPDATE workflow_runs SET inputs_secret_enc = ?1 WHERE id = ?2 "
+                               "AND user_id = ?3"))) {
+    free(blob);
+    return TG_EDB;
+  }
+  sqlite3_bind_blob(st, 1, blob, (int)blob_len, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, run_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st);
+  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "store inputs_secret_enc");
+  changes = sqlite3_changes(tg_db_handle(db));
+  sqlite3_reset(st);
+  free(blob);
+  return rc ? rc : changes ? 0 : TG_ENOTFOUND;
+}
+
+int tg_crypto_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id, const char *user,
+                               json_t **secrets)
+{
+  sqlite3_stmt *st;
+  unsigned char *blob = NULL;
+  size_t blob_len = 0, pt_len = 0;
+  char *pt = NULL;
+  json_t *v;
+  int rc;
+  *secrets = NULL;
+  if (!run_id || !user)
+    return TG_EINVAL;
+  if (!(st = tg_db_prepare(db, "SELECT inputs_secret_enc FROM workflow_runs WHERE id = ?1 AND "
+                               "user_id = ?2")))
+    return TG_EDB;
+  sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    int n = sqlite3_column_bytes(st, 0);
+    const void *b = sqlite3_column_blob(st, 0);
+    blob_len = n > 0 ? (size_t)n : 0;
+    if (!(blob = malloc(blob_len ? blob_len : 1)))
+      rc = TG_ENOMEM;
+    else if (blob_len)
+      memcpy(blob, b, blob_len);
+  }
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    rc = 0;
+  else if (rc != TG_ENOMEM)
+    rc = tg_db_err(db, rc, "load inputs_secret_enc");
+  sqlite3_reset(st);
+  if (rc || !blob) {
+    free(blob);
+    return rc;
+  }
+  if (!c) {
+    free(blob);
+    return TG_ESTATE;
+  }
+  rc = tg_crypto_open_id(c, "workflow_runs", run_id, user, blob, blob_len, &pt, &pt_len);
+  free(blob);
+  if (rc)
+    return rc;
+  v = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
+  tg_crypto_wipe_free(pt, pt_len);
+  if (!strings_ok(v)) {
+    json_decref(v);
+    return TG_EINVAL;
+  }
+  *secrets = v;
+  return 0;
+}
+
 /* ---------------------------------------------------------------- whole database */
 
 typedef struct item {
-  int64_t id;
+  char *id; /* the row id as text */
   unsigned char *blob;
   size_t len;
   char *user;
@@ -380,6 +507,7 @@ typedef struct item {
 static void items_free(item *it, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
+    free(it[i].id);
     free(it[i].blob);
     free(it[i].user);
   }
@@ -401,6 +529,7 @@ static int load_items(tg_db *db, const column *col, item **out, size_t *n_out)
     const void *b = sqlite3_column_blob(st, 1);
     int len = sqlite3_column_bytes(st, 1);
     const unsigned char *u = sqlite3_column_text(st, 2);
+    const unsigned char *id = sqlite3_column_text(st, 0);
     if (n == cap) {
       item *ni = realloc(it, (cap = cap ? cap * 2 : 16) * sizeof *it);
       if (!ni) {
@@ -409,12 +538,12 @@ static int load_items(tg_db *db, const column *col, item **out, size_t *n_out)
       }
       it = ni;
     }
-    it[n].id = sqlite3_column_int64(st, 0);
+    it[n].id = strdup(id ? (const char *)id : "");
     it[n].len = (size_t)len;
     it[n].blob = malloc(len > 0 ? (size_t)len : 1);
     it[n].user = strdup(u ? (const char *)u : "");
     n++;
-    if (!it[n - 1].blob || !it[n - 1].user) {
+    if (!it[n - 1].id || !it[n - 1].blob || !it[n - 1].user) {
       rc = TG_ENOMEM;
       goto fail;
     }
@@ -456,14 +585,13 @@ int tg_crypto_check_db(tg_db *db, const tg_crypto *c, int *count, char *err, siz
                  columns[ci].name);
         rc = TG_ESTATE;
       } else if (tg_crypto_blob_kid(it[i].blob, it[i].len, kid) != 0) {
-        snprintf(err, errlen, "%s row %lld is not a v1 ciphertext", columns[ci].name,
-                 (long long)it[i].id);
+        snprintf(err, errlen, "%s row %s is not a v1 ciphertext", columns[ci].name, it[i].id);
         rc = TG_ESTATE;
       } else if (!find_key(c, kid)) {
         snprintf(err, errlen,
-                 "%s row %lld was encrypted with key id %s, which is neither "
+                 "%s row %s was encrypted with key id %s, which is neither "
                  "TOOLGATE_SECRET_KEY (%s) nor TOOLGATE_SECRET_KEY_OLD",
-                 columns[ci].name, (long long)it[i].id, kid, c->cur.kid);
+                 columns[ci].name, it[i].id, kid, c->cur.kid);
         rc = TG_ESTATE;
       }
     }
@@ -503,13 +631,14 @@ int tg_crypto_rotate_db(tg_db *db, const tg_crypto *c, int *rotated, char *err, 
       sqlite3_stmt *st;
       if (tg_crypto_blob_kid(it[i].blob, it[i].len, kid) == 0 && strcmp(kid, c->cur.kid) == 0)
         continue;
-      rc = tg_crypto_open(c, col->table, it[i].id, it[i].user, it[i].blob, it[i].len, &pt, &pt_len);
+      rc = tg_crypto_open_id(c, col->table, it[i].id, it[i].user, it[i].blob, it[i].len, &pt,
+                             &pt_len);
       if (rc) {
-        snprintf(err, errlen, "%s row %lld does not open (%s); nothing was changed", col->name,
-                 (long long)it[i].id, tg_errname(rc));
+        snprintf(err, errlen, "%s row %s does not open (%s); nothing was changed", col->name,
+                 it[i].id, tg_errname(rc));
         break;
       }
-      rc = tg_crypto_seal(c, col->table, it[i].id, it[i].user, pt, pt_len, &nb, &nb_len);
+      rc = tg_crypto_seal_id(c, col->table, it[i].id, it[i].user, pt, pt_len, &nb, &nb_len);
       tg_crypto_wipe_free(pt, pt_len);
       if (rc) {
         snprintf(err, errlen, "cannot seal: %s", tg_strerror(rc));
@@ -522,7 +651,7 @@ int tg_crypto_rotate_db(tg_db *db, const tg_crypto *c, int *rotated, char *err, 
         break;
       }
       sqlite3_bind_blob(st, 1, nb, (int)nb_len, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 2, it[i].id);
+      sqlite3_bind_text(st, 2, it[i].id, -1, SQLITE_TRANSIENT);
       rc = sqlite3_step(st);
       rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "rotate");
       sqlite3_reset(st);

@@ -56,6 +56,13 @@ int tg_crypto_seal(const tg_crypto *c, const char *table, int64_t row, const cha
 int tg_crypto_open(const tg_crypto *c, const char *table, int64_t row, const char *user,
                    const unsigned char *blob, size_t blob_len, char **pt, size_t *pt_len);
 
+/* The same with the row id as text (e.g. workflow_runs.id "run_..."); an integer row id n in
+ * tg_crypto_seal/open is the text "%lld" of n here, so both open each other's blobs. */
+int tg_crypto_seal_id(const tg_crypto *c, const char *table, const char *row, const char *user,
+                      const void *pt, size_t n, unsigned char **blob, size_t *blob_len);
+int tg_crypto_open_id(const tg_crypto *c, const char *table, const char *row, const char *user,
+                      const unsigned char *blob, size_t blob_len, char **pt, size_t *pt_len);
+
 /* Copies the kid of a v1 blob into kid (TG_CRYPTO_KID_MAX + 1 bytes). 0 or TG_EINVAL. */
 int tg_crypto_blob_kid(const unsigned char *blob, size_t blob_len, char *kid);
 
@@ -81,6 +88,26 @@ int tg_crypto_store_mcp_headers(tg_db *db, const tg_crypto *c, int64_t mcp_id,
  */
 int tg_crypto_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const char *user,
                                    const char *hex, json_t **headers);
+
+/* --- workflow_runs.inputs_secret_enc: the run's secret inputs, a JSON object name -> string
+ * (schema/002_secret_inputs.sql; AD "workflow_runs|<run id>|<user id>|<kid>"). --- */
+
+/*
+ * Work-side: seals secrets (an object of strings; {} or no members: nothing written, 0) into
+ * inputs_secret_enc of run run_id of user. Errors: TG_ESTATE (no key: secrets are never stored
+ * in clear), TG_EINVAL (not an object of strings), TG_ENOTFOUND (no such run of user),
+ * TG_EDB/TG_EBUSY, TG_ENOMEM. Run it in the transaction that inserts the run.
+ */
+int tg_crypto_store_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id,
+                                const char *user, const json_t *secrets);
+
+/*
+ * Work-side: opens inputs_secret_enc of run run_id of user into a new object (*secrets; NULL
+ * when the run has none or does not exist). Errors: TG_ESTATE (the run has secrets, no key is
+ * configured), as tg_crypto_open, TG_EINVAL (plaintext not an object of strings), TG_EDB.
+ */
+int tg_crypto_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id,
+                               const char *user, json_t **secrets);
 
 /*
  * Start-up check: every encrypted column in the database must be readable with c. Returns 0, or

@@ -21,6 +21,8 @@
 
 #define DEFAULT_MAX_BODY (8u << 20)
 #define MAX_HEADER_BYTES (64u << 10)
+#define SPARE_EASY 32     /* finished easy handles kept for reuse (curl_easy_reset) */
+#define MAX_CONNS_KEPT 64 /* idle connections the multi handle keeps (CURLMOPT_MAXCONNECTS) */
 
 struct tg_http_client {
   uv_loop_t *loop;
@@ -34,6 +36,9 @@ struct tg_http_client {
   void *closed_arg;
   tg_http_transfer *transfers; /* doubly linked */
   struct sock_ctx *socks;      /* doubly linked, polls not yet closing */
+  CURL *spare[SPARE_EASY];     /* finished easy handles: reused, which spares curl_easy_init's
+                                  allocations (handle, receive buffer) per request */
+  int n_spare;
 };
 
 struct tg_http_transfer {
@@ -41,6 +46,7 @@ struct tg_http_transfer {
   CURL *easy;
   struct curl_slist *headers;
   char *req_body;
+  size_t req_body_len; /* bytes, for tg_http_response.not_sent */
   tg_http_done_cb done_cb;
   tg_http_data_cb on_data;
   void *arg;
@@ -103,8 +109,12 @@ static void free_transfer(tg_http_transfer *t)
   if (!t)
     return;
   if (t->easy) {
-    curl_multi_remove_handle(t->c->multi, t->easy);
-    curl_easy_cleanup(t->easy);
+    tg_http_client *c = t->c;
+    curl_multi_remove_handle(c->multi, t->easy);
+    if (!c->closing && c->n_spare < SPARE_EASY)
+      c->spare[c->n_spare++] = t->easy;
+    else
+      curl_easy_cleanup(t->easy);
   }
   curl_slist_free_all(t->headers);
   free(t->req_body);
@@ -207,6 +217,24 @@ static int map_curl(CURLcode rc, const tg_http_transfer *t)
   }
 }
 
+/* tg_http_response.not_sent: 1 when the failed request certainly never reached the peer.
+ * No connection (these codes are only returned before anything was written), or the body was
+ * not fully written: the peer cannot have a complete Content-Length request to act on. Caveat:
+ * curl itself re-sends a request once on a fresh connection when a reused one died before any
+ * answer; this describes the last attempt only. */
+static int request_not_sent(tg_http_transfer *t, CURLcode rc)
+{
+  curl_off_t up = 0;
+  if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+      rc == CURLE_COULDNT_RESOLVE_PROXY)
+    return 1;
+  if (!t->req_body || !t->req_body_len)
+    return 0; /* no body to count: cannot tell */
+  if (curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &up) != CURLE_OK)
+    return 0;
+  return up >= 0 && (size_t)up < t->req_body_len;
+}
+
 static void complete(tg_http_transfer *t, CURLcode rc)
 {
   tg_http_response resp = {0};
@@ -228,6 +256,8 @@ static void complete(tg_http_transfer *t, CURLcode rc)
   resp.body_len = t->body_len;
   resp.total_ms = secs * 1000.0;
   resp.t = t;
+  if (err && status == 0)
+    resp.not_sent = request_not_sent(t, rc);
   unlink_transfer(t);
   curl_multi_remove_handle(t->c->multi, t->easy);
   if (t->done_cb && !t->canceled)
@@ -378,6 +408,9 @@ int tg_http_client_init(tg_http_client **out, uv_loop_t *loop)
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+  /* The default cache (4 x the handles added) shrinks whenever transfers finish, closing
+   * keep-alive connections that the next burst has to open again. */
+  curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNS_KEPT);
   *out = c;
   return 0;
 }
@@ -402,7 +435,12 @@ int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb 
   t->on_data = req->on_data;
   t->arg = arg;
   t->max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
-  t->easy = curl_easy_init();
+  if (c->n_spare > 0) {
+    t->easy = c->spare[--c->n_spare];
+    curl_easy_reset(t->easy); /* every option back to its default; set again below */
+  } else {
+    t->easy = curl_easy_init();
+  }
   if (!t->easy)
     goto nomem;
   for (const char *const *h = req->headers; h && *h; h++) {
@@ -440,6 +478,7 @@ int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb 
         goto nomem;
       memcpy(t->req_body, req->body, req->body_len);
       t->req_body[req->body_len] = 0;
+      t->req_body_len = req->body_len;
       curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->req_body);
       curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     } else if (strcmp(method, "POST") == 0) {
@@ -573,6 +612,8 @@ void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *ar
   /* curl_multi_cleanup may report CURL_POLL_REMOVE for cached connections: polls close then. */
   curl_multi_cleanup(c->multi);
   c->multi = NULL;
+  while (c->n_spare > 0)
+    curl_easy_cleanup(c->spare[--c->n_spare]);
   while (c->socks)
     close_sock(c->socks);
   uv_timer_stop(&c->timer);

@@ -31,6 +31,11 @@ typedef struct tg_http_response {
   size_t body_len;           /* bytes, without the NUL */
   double total_ms;           /* wall time of the transfer */
   const tg_http_transfer *t; /* for tg_http_header() */
+  /* Addition (worker retry safety): when err != 0, 1 if the request certainly did not reach
+     the peer: no connection was made (refused, unresolvable, connect timeout), or curl had not
+     written the whole request body (CURLINFO_SIZE_UPLOAD_T < body_len) and no response status
+     arrived; 0 when it may have (reset or closed after the request went out). 0 on success. */
+  int not_sent;
 } tg_http_response;
 
 /* Called once per chunk of response body as it arrives (chunk boundaries are arbitrary).

@@ -1,10 +1,15 @@
 /*
  * tg_log: JSON lines with redaction by key. The level check happens before any formatting, so a
  * disabled debug line costs one comparison. Redaction works on a deep copy so the caller's JSON
- * is never modified.
+ * is never modified. Redaction by value: the configured secrets (start-up, read-only after) and
+ * the per-run values held with tg_log_hold_secret (a mutex-protected, reference-counted list)
+ * are replaced in the finished line's text.
  */
 #include "tg_log.h"
 
+#include "tg_err.h"
+
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +110,202 @@ json_t *tg_redact(const json_t *v)
   return json_deep_copy(v);
 }
 
+/* ---- redaction by value ---- */
+
+static const char redact_mark[] = "[REDACTED]";
+
+/* Length of the longest secret matching at p (0: none). */
+static size_t longest_match(const char *p, const char *const *secrets)
+{
+  size_t best = 0;
+  for (size_t i = 0; secrets && secrets[i]; i++) {
+    size_t n = strlen(secrets[i]);
+    if (n > best && strncmp(p, secrets[i], n) == 0)
+      best = n;
+  }
+  return best;
+}
+
+char *tg_redact_text(const char *s, const char *const *secrets)
+{
+  size_t len, cap, o = 0;
+  char *out;
+  if (!s)
+    return NULL;
+  len = strlen(s);
+  /* Worst case: every byte a 1-byte secret, each growing to the mark. */
+  cap = len * (sizeof redact_mark - 1) + 1;
+  if (!(out = malloc(cap)))
+    return NULL;
+  for (size_t i = 0; i < len;) {
+    size_t m = longest_match(s + i, secrets);
+    if (m) {
+      memcpy(out + o, redact_mark, sizeof redact_mark - 1);
+      o += sizeof redact_mark - 1;
+      i += m;
+    } else {
+      out[o++] = s[i++];
+    }
+  }
+  out[o] = 0;
+  return out;
+}
+
+/* A string value (may hold NUL bytes: then only the part before the first NUL is searched, and
+ * the value is replaced by its redacted text, which drops the rest). */
+static json_t *redact_string(const json_t *v, const char *const *secrets)
+{
+  const char *s = json_string_value(v);
+  char *r;
+  json_t *out;
+  if (strlen(s) == json_string_length(v)) {
+    size_t i, hit = 0;
+    for (i = 0; s[i] && !hit; i++)
+      hit = longest_match(s + i, secrets);
+    if (!hit)
+      return json_deep_copy(v);
+  }
+  if (!(r = tg_redact_text(s, secrets)))
+    return NULL;
+  out = json_string(r);
+  free(r);
+  return out;
+}
+
+json_t *tg_redact_values(const json_t *v, const char *const *secrets)
+{
+  if (!v)
+    return NULL;
+  if (json_is_string(v))
+    return redact_string(v, secrets);
+  if (json_is_object(v)) {
+    json_t *out = json_object();
+    const char *k;
+    json_t *val;
+    if (!out)
+      return NULL;
+    json_object_foreach((json_t *)v, k, val)
+    {
+      char *rk = tg_redact_text(k, secrets);
+      json_t *c = tg_redact_values(val, secrets);
+      if (!rk || !c || json_object_set_new(out, rk, c) != 0) {
+        if (!rk)
+          json_decref(c);
+        free(rk);
+        json_decref(out);
+        return NULL;
+      }
+      free(rk);
+    }
+    return out;
+  }
+  if (json_is_array(v)) {
+    json_t *out = json_array();
+    size_t i;
+    json_t *val;
+    if (!out)
+      return NULL;
+    json_array_foreach(v, i, val)
+    {
+      json_t *c = tg_redact_values(val, secrets);
+      if (!c || json_array_append_new(out, c) != 0) {
+        json_decref(out);
+        return NULL;
+      }
+    }
+    return out;
+  }
+  return json_deep_copy(v);
+}
+
+/* Per-run values held for the log scrubber (tg_log_hold_secret). */
+typedef struct held {
+  char *value;
+  int refs;
+} held;
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static held *held_v;
+static size_t n_held, cap_held;
+static const char **held_list; /* NULL-terminated view of held_v for tg_redact_text */
+
+int tg_log_hold_secret(const char *value)
+{
+  int rc = 0;
+  if (!value || !*value)
+    return 0;
+  pthread_mutex_lock(&held_mu);
+  for (size_t i = 0; i < n_held; i++)
+    if (strcmp(held_v[i].value, value) == 0) {
+      held_v[i].refs++;
+      goto out;
+    }
+  if (n_held == cap_held) {
+    size_t nc = cap_held ? cap_held * 2 : 16;
+    held *nv = realloc(held_v, nc * sizeof *nv);
+    const char **nl;
+    if (nv)
+      held_v = nv;
+    nl = nv ? realloc(held_list, (nc + 1) * sizeof *nl) : NULL;
+    if (!nl) {
+      rc = TG_ENOMEM;
+      goto out;
+    }
+    held_list = nl;
+    cap_held = nc;
+  }
+  if (!(held_v[n_held].value = strdup(value))) {
+    rc = TG_ENOMEM;
+    goto out;
+  }
+  held_v[n_held].refs = 1;
+  held_list[n_held] = held_v[n_held].value;
+  held_list[++n_held] = NULL;
+out:
+  pthread_mutex_unlock(&held_mu);
+  return rc;
+}
+
+void tg_log_release_secret(const char *value)
+{
+  if (!value || !*value)
+    return;
+  pthread_mutex_lock(&held_mu);
+  for (size_t i = 0; i < n_held; i++) {
+    if (strcmp(held_v[i].value, value) != 0)
+      continue;
+    if (--held_v[i].refs == 0) {
+      memset(held_v[i].value, 0, strlen(held_v[i].value));
+      free(held_v[i].value);
+      held_v[i] = held_v[n_held - 1];
+      held_list[i] = held_v[i].value;
+      held_list[--n_held] = NULL;
+    }
+    break;
+  }
+  if (n_held == 0) { /* the last one gone: give the memory back (no leak at exit) */
+    free(held_v);
+    free(held_list);
+    held_v = NULL;
+    held_list = NULL;
+    cap_held = 0;
+  }
+  pthread_mutex_unlock(&held_mu);
+}
+
+/* Consumes text: returns it, or a new string with every held value replaced; NULL when memory
+ * runs out (the caller then drops the line rather than risk writing a secret). */
+static char *scrub_held(char *text)
+{
+  char *out = text;
+  pthread_mutex_lock(&held_mu);
+  if (n_held) {
+    out = tg_redact_text(text, held_list);
+    free(text);
+  }
+  pthread_mutex_unlock(&held_mu);
+  return out;
+}
+
 /* Values registered by tg_log_add_secret (start-up only, then read-only). */
 #define MAX_SECRETS 16
 static char *secrets[MAX_SECRETS];
@@ -149,7 +350,8 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+           (int)(ts.tv_nsec / 1000000));
   json_object_set_new(line, "ts", json_string(when));
   json_object_set_new(line, "level", json_string(level_names[level]));
   json_object_set_new(line, "svc", json_string(svc));
@@ -162,6 +364,8 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
   if (!text)
     return;
   scrub(text);
+  if (!(text = scrub_held(text)))
+    return; /* out of memory: no line rather than a line with a secret */
   flockfile(stderr);
   fputs(text, stderr);
   fputc('\n', stderr);

@@ -125,6 +125,30 @@ json_t *tg_redact(const json_t *v);
  */
 void tg_log_add_secret(const char *value);
 
+/*
+ * Redaction by VALUE (tg_redact works by key). secrets is a NULL-terminated array of strings;
+ * empty strings are ignored. At each position the longest secret that matches is replaced by
+ * "[REDACTED]", so one secret that is a prefix of another leaves nothing behind.
+ *
+ * tg_redact_text returns a malloc'd copy of s with every occurrence replaced (NULL when s is
+ * NULL or memory runs out). tg_redact_values returns a deep copy of v (new reference; NULL only
+ * when v is NULL or memory runs out) with every occurrence replaced inside string values and
+ * object keys, at any depth. Used for the values of secret run inputs (DESIGN.md section 8): the
+ * worker passes each stored tool argument, tool response, run output and error through them.
+ */
+char *tg_redact_text(const char *s, const char *const *secrets);
+json_t *tg_redact_values(const json_t *v, const char *const *secrets);
+
+/*
+ * A per-run secret value for the log scrubber: while held, every occurrence in any log line of
+ * this process is replaced by "[REDACTED]" (any length >= 1 byte). Reference-counted: a value
+ * held twice stays until released twice. Thread-safe (a mutex; pool threads may log). Returns 0,
+ * or TG_ENOMEM when the value cannot be recorded: the caller must
+ * then not let the value reach a log line. Release a value only as often as it was held.
+ */
+int tg_log_hold_secret(const char *value);
+void tg_log_release_secret(const char *value);
+
 /* Checked front end of tg_log (the function is called as (tg_log)(...)). */
 #define tg_log(level, ev, ...)                                                                     \
   do {                                                                                             \

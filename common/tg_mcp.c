@@ -110,6 +110,7 @@ struct rpc {
   int is_init, replayed, waiting, sent_with_session;
   int is_listen;   /* the optional GET stream, not a request */
   int sent;        /* the POST went out at least once (cancellation must be announced) */
+  int undelivered; /* set just before an error completion: tg_mcp_error.not_delivered */
   int completing;  /* inside rpc_complete */
   int get_attempt; /* the current transfer is a GET (resume or listen) */
   unsigned sent_gen;
@@ -533,6 +534,12 @@ static void flush_notes_of(tg_mcp_client *m, rpc *r)
 static void rpc_complete(rpc *r, const tg_mcp_error *err, json_t *result)
 {
   tg_mcp_client *m = r->m;
+  tg_mcp_error nd;
+  if (err && r->undelivered && !err->not_delivered) { /* see tg_mcp_error.not_delivered */
+    nd = *err;
+    nd.not_delivered = 1;
+    err = &nd;
+  }
   r->completing = 1;
   if (r->t) {
     tg_http_cancel(r->t);
@@ -988,6 +995,8 @@ static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
     return;
   }
   if (err) {
+    /* This POST never reached the server (not a resume GET: its POST was delivered). */
+    r->undelivered = resp->not_sent && !r->get_attempt;
     if (err == TG_ETIMEDOUT)
       rpc_timed_out(r, status);
     else
@@ -1298,6 +1307,7 @@ static void session_failed(tg_mcp_client *m, const tg_mcp_error *err)
   op *o = take_waiting_ops(m), *on;
   tg_mcp_error e = *err;
 
+  e.not_delivered = 0; /* that flag was about initialize; each waiter's is set below */
   m->state = ST_IDLE;
   free(m->session_id);
   m->session_id = NULL;
@@ -1307,6 +1317,7 @@ static void session_failed(tg_mcp_client *m, const tg_mcp_error *err)
             (json_int_t)err->http_status, "message", err->message);
   for (; r && !m->closing; r = rn) {
     rn = r->wnext;
+    r->undelivered = !r->sent; /* never handed to HTTP: the session did not start */
     rpc_complete(r, &e, NULL);
   }
   for (; o && !m->closing; o = on) {
@@ -1656,6 +1667,7 @@ void tg_mcp_cancel(tg_mcp_call *call)
       continue;
     if (r->sent && m->state == ST_READY && r->sent_gen == m->gen && !m->closing)
       send_cancelled(m, r->id, "canceled");
+    r->undelivered = !r->sent; /* canceled while waiting for the session */
     rpc_fail(r, TG_ECANCELED, 0, "%s: canceled", r->method);
     return;
   }

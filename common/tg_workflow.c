@@ -86,6 +86,11 @@ static void check_start(const json_t *config, const char *id, json_t *errs)
       add_err(errs, id, field, "type of %s must be string, number, boolean, object or array", name);
     if (req && !json_is_boolean(req))
       add_err(errs, id, field, "required of %s must be a boolean", name);
+    if (json_object_get(v, "secret") && !json_is_boolean(json_object_get(v, "secret")))
+      add_err(errs, id, field, "secret of %s must be a boolean", name);
+    else if (json_is_true(json_object_get(v, "secret")) &&
+             strcmp(str_member(v, "type") ? str_member(v, "type") : "", "string") != 0)
+      add_err(errs, id, field, "secret input %s must have type string", name);
   }
 }
 
@@ -426,6 +431,27 @@ out:
   /* Input errors carry no node. */
   json_array_foreach(errs, i, v) json_object_del((json_t *)v, "node");
   return errs;
+}
+
+json_t *tg_workflow_secret_inputs(const json_t *definition)
+{
+  const json_t *start = find_type(definition, "Start");
+  const json_t *vars = json_object_get(json_object_get(start, "config"), "inputVariables");
+  json_t *out = json_array();
+  size_t i;
+  const json_t *v;
+  if (!out)
+    return NULL;
+  json_array_foreach(vars, i, v)
+  {
+    const char *name = str_member(v, "name");
+    if (name && json_is_true(json_object_get(v, "secret")) &&
+        json_array_append_new(out, json_string(name)) != 0) {
+      json_decref(out);
+      return NULL;
+    }
+  }
+  return out;
 }
 
 json_t *tg_workflow_providers(const json_t *definition)

@@ -29,10 +29,18 @@ json_t *tg_workflow_validate(const json_t *definition);
 /*
  * Validates run inputs (an object, or NULL for {}) against the Start node's
  * config.inputVariables [{name, type ("string"|"number"|"boolean"|"object"|"array"),
- * required}]. Returns NULL when valid, else a new array of {"field": "inputs.<name>",
+ * required, secret (only with type "string")}]. Returns NULL when valid, else a new array of {"field": "inputs.<name>",
  * "message": "..."}. Call only on a definition that passed tg_workflow_validate.
  */
 json_t *tg_workflow_validate_inputs(const json_t *definition, const json_t *inputs);
+
+/*
+ * The names of the Start node's secret input variables ({"name", "type": "string", "secret":
+ * true}; DESIGN.md section 8: stored encrypted, shown as "[REDACTED]", redacted by value from
+ * everything the worker records) as a new array ([] when none; NULL only when memory runs out).
+ * Call on a definition that passed tg_workflow_validate.
+ */
+json_t *tg_workflow_secret_inputs(const json_t *definition);
 
 /* The nodes in execution order, Start first, End last: a new array of borrowed-then-increfed
  * node objects, or NULL for an invalid definition. */

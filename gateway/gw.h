@@ -190,6 +190,11 @@ void gw_run_preflight(gw_app *app, tg_httpd_req *req, const char *user, const ch
 void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_run_cancel(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_run_retry(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+
+/* Frees gw_admit's cache of parsed workflow definitions (loop thread; call at shutdown, after
+ * the loop ended). */
+void gw_admit_cleanup(void);
+
 void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
 

@@ -28,11 +28,13 @@
  *          insufficient_credits, nothing admitted), debit, workflow_runs row 'queued' with the
  *          scope in metadata.tool_constraints, credit_ledger row 'run_admitted'.
  *   (loop) 202 {run_id, status:"queued"} | 409 oauth_refresh_required | 503 composio_unavailable
+ *   | 502 composio_auth_failed (Composio refused our platform API key: not retryable)
  *          with Retry-After | 402 | 422.
  * One "admission" log line per decision (user_id, workflow_id, run_id, blocked_providers), and
  * a counter per decision in /metrics.
  */
 #include "gw.h"
+#include "gw_secrets.h"
 #include "tg_workflow.h"
 
 #include <sodium.h>
@@ -57,17 +59,30 @@ typedef struct admit_ctx {
   char *idem_key;                              /* NULL without the header */
   char hash[crypto_generichash_BYTES * 2 + 1]; /* request_hash */
   json_t *inputs;                              /* object */
-  json_t *tc;       /* tool_constraints given (NULL: none), then what the run stores */
-  json_t *workflow; /* {definition, ...} */
-  json_t *rows;     /* connected accounts */
-  tg_check_row *crow;
+  json_t *tc;     /* tool_constraints given (NULL: none), then what the run stores */
+  char *def_text; /* LOAD: the workflow's definition as stored (NULL: no such workflow) */
+  size_t def_len;
+  json_t *def;        /* parsed (shared with the definition cache; loop thread only) */
+  tg_check_row *crow; /* LOAD: connected accounts; the strings are owned (rows_free) */
   size_t n_rows;
   json_t *scope;
   tg_check_result *check;
   const char *decision; /* for the log line */
   int metric;           /* GW_ADM_* */
   int no_inputs;        /* PREFLIGHT without "inputs": the check only */
+  json_t *secrets;      /* secret inputs, sealed into the run's row (gw_secrets.c) */
 } admit_ctx;
+
+static void rows_free(tg_check_row *r, size_t n)
+{
+  for (size_t i = 0; r && i < n; i++) {
+    free((char *)r[i].provider);
+    free((char *)r[i].status);
+    free((char *)r[i].composio_account_id);
+    free((char *)r[i].toolkit_slug);
+  }
+  free(r);
+}
 
 static void ctx_free(admit_ctx *c)
 {
@@ -75,11 +90,12 @@ static void ctx_free(admit_ctx *c)
   free(c->idem_key);
   json_decref(c->inputs);
   json_decref(c->tc);
-  json_decref(c->workflow);
-  json_decref(c->rows);
-  free(c->crow);
+  free(c->def_text);
+  json_decref(c->def);
+  rows_free(c->crow, c->n_rows);
   json_decref(c->scope);
   tg_check_result_free(c->check);
+  json_decref(c->secrets);
   free(c);
 }
 
@@ -189,10 +205,89 @@ static int load_retry(tg_db *db, admit_ctx *c)
     json_decref(c->inputs);
     c->inputs = json_object();
   }
+  if ((rc = gw_secrets_restore(db, c->j.app, c->retry_of, c->j.user, c->inputs)) != 0) {
+    json_decref(run);
+    return rc;
+  }
   if (json_is_object(json_object_get(meta, "tool_constraints")))
     c->tc = json_incref(json_object_get(meta, "tool_constraints"));
   json_decref(run);
   return 0;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+  const char *t = (const char *)sqlite3_column_text(st, i);
+  return t ? strdup(t) : NULL;
+}
+
+/* The caller's workflow definition as stored (c->def_text stays NULL when there is none).
+ * Read with sqlite3_column_* directly: the text is parsed on the loop, through the cache. */
+static int load_definition(tg_db *db, admit_ctx *c)
+{
+  sqlite3_stmt *st =
+      tg_db_prepare(db, "SELECT definition FROM workflows WHERE id = ?1 AND user_id = ?2");
+  int rc;
+  if (!st)
+    return TG_EDB;
+  sqlite3_bind_text(st, 1, c->wf_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, c->j.user, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    if (!t || !(c->def_text = malloc(n + 1))) {
+      sqlite3_reset(st);
+      return TG_ENOMEM;
+    }
+    memcpy(c->def_text, t, n);
+    c->def_text[n] = 0;
+    c->def_len = n;
+    rc = SQLITE_DONE;
+  }
+  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "load workflow");
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* The user's connected_accounts rows with the toolkit slug, into c->crow (owned strings). */
+static int load_accounts(tg_db *db, admit_ctx *c)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, "SELECT c.provider, c.status, c.composio_account_id, "
+                                       "a.toolkit_slug FROM connected_accounts c JOIN "
+                                       "auth_configs a ON a.id = c.auth_config_id WHERE "
+                                       "c.user_id = ?1 ORDER BY c.provider");
+  size_t cap = 0;
+  int rc;
+  if (!st)
+    return TG_EDB;
+  sqlite3_bind_text(st, 1, c->j.user, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    tg_check_row *r;
+    if (c->n_rows == cap) {
+      size_t nc = cap ? cap * 2 : 4;
+      tg_check_row *grown = realloc(c->crow, nc * sizeof *grown);
+      if (!grown) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      c->crow = grown;
+      cap = nc;
+    }
+    r = &c->crow[c->n_rows++];
+    r->provider = col_dup(st, 0);
+    r->status = col_dup(st, 1);
+    r->composio_account_id = col_dup(st, 2);
+    r->toolkit_slug = col_dup(st, 3);
+    if (!r->provider || !r->status || !r->toolkit_slug ||
+        (sqlite3_column_type(st, 2) != SQLITE_NULL && !r->composio_account_id)) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+  }
+  rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? TG_ENOMEM : tg_db_err(db, rc, "load accounts");
+  sqlite3_reset(st);
+  return rc;
 }
 
 static int load(tg_db *db, admit_ctx *c)
@@ -202,25 +297,84 @@ static int load(tg_db *db, admit_ctx *c)
     return rc;
   if (c->mode == RETRY && (rc = load_retry(db, c)) != 0)
     return rc < 0 ? rc : 0;
-  c->workflow = tg_db_query_one(db, &rc,
-                                "SELECT id, definition AS definition_json FROM workflows "
-                                "WHERE id = ? AND user_id = ?",
-                                "ss", c->wf_id, c->j.user);
-  if (!c->workflow) {
-    if (rc != TG_ENOTFOUND)
-      return rc;
+  if ((rc = load_definition(db, c)) != 0)
+    return rc;
+  if (!c->def_text) {
     gw_job_fail(&c->j, 404, "not_found", "No such workflow.");
     decide(c, "not_found", GW_ADM_NOT_FOUND);
     return 0;
   }
   if (c->mode != PREFLIGHT && (rc = idem_lookup(db, c)) != 0)
     return rc < 0 ? rc : 0;
-  c->rows = tg_db_query(db, &rc,
-                        "SELECT c.provider, c.status, c.composio_account_id, a.toolkit_slug "
-                        "FROM connected_accounts c JOIN auth_configs a ON a.id = "
-                        "c.auth_config_id WHERE c.user_id = ? ORDER BY c.provider",
-                        "s", c->j.user);
-  return c->rows ? 0 : rc;
+  return load_accounts(db, c);
+}
+
+/* ---- parsed definitions, cached on the loop thread ----
+ * Keyed by workflow id and validated by the stored text itself: an entry is used only when the
+ * text read in this admission's LOAD step is byte for byte the cached one, so an edited
+ * workflow is never answered from an old parse (no reliance on updated_at resolution). Only the
+ * parse is cached; every admission still reads the row (ownership, existence) and checks its
+ * inputs. Direct-mapped; bounded in slots and in cached text bytes. */
+#define DEF_SLOTS 4096
+#define DEF_MAX_TEXT (64u << 10) /* larger definitions are parsed every time */
+#define DEF_MAX_TOTAL (8u << 20) /* cached text bytes, all slots */
+
+static struct def_slot {
+  char *wf_id;
+  char *text;
+  size_t len;
+  json_t *def;
+} defcache[DEF_SLOTS];
+static size_t defcache_bytes;
+
+static void def_slot_clear(struct def_slot *s)
+{
+  defcache_bytes -= s->wf_id ? s->len : 0;
+  free(s->wf_id);
+  free(s->text);
+  json_decref(s->def);
+  memset(s, 0, sizeof *s);
+}
+
+void gw_admit_cleanup(void)
+{
+  for (size_t i = 0; i < DEF_SLOTS; i++)
+    def_slot_clear(&defcache[i]);
+}
+
+static json_t *parse_definition(const char *text, size_t len)
+{
+  json_t *def = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+  return def ? def : json_stringn(text, len); /* as tg_db's _json columns: invalid stays text */
+}
+
+/* c->def from c->def_text, through the cache. NULL only when memory runs out. */
+static json_t *definition(admit_ctx *c)
+{
+  uint32_t h = 2166136261u;
+  struct def_slot *s;
+  json_t *def;
+  for (const char *p = c->wf_id; *p; p++)
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  s = &defcache[h & (DEF_SLOTS - 1)];
+  if (s->wf_id && s->len == c->def_len && strcmp(s->wf_id, c->wf_id) == 0 &&
+      memcmp(s->text, c->def_text, c->def_len) == 0)
+    return json_incref(s->def);
+  def = parse_definition(c->def_text, c->def_len);
+  if (!def || c->def_len > DEF_MAX_TEXT)
+    return def;
+  def_slot_clear(s);
+  if (defcache_bytes + c->def_len > DEF_MAX_TOTAL)
+    return def;
+  s->wf_id = strdup(c->wf_id);
+  if (!s->wf_id)
+    return def;
+  s->text = c->def_text; /* moved: c no longer needs it */
+  c->def_text = NULL;
+  s->len = c->def_len;
+  s->def = json_incref(def);
+  defcache_bytes += s->len;
+  return def;
 }
 
 /* Writes what Composio reported back onto the user's rows (inside the open transaction). */
@@ -280,11 +434,52 @@ static int claim_retry(tg_db *db, admit_ctx *c, int *changes)
                     "sss", c->run_id, c->retry_of, c->j.user);
 }
 
+/*
+ * A new run id: "run_", the creation time in ms (12 hex digits), 12 random bytes (24 hex). The
+ * time prefix makes consecutive ids neighbours in workflow_runs' primary-key index and in
+ * credit_ledger_run, so a group commit appends to one page of each instead of dirtying a random
+ * page per run (fewer WAL frames per admission); the random part keeps ids unguessable.
+ */
+static void new_run_id(char *buf, size_t size, int64_t now_ms)
+{
+  char rnd[32];
+  tg_random_id(rnd, sizeof rnd, NULL, 12);
+  snprintf(buf, size, "run_%012llx%s", (unsigned long long)now_ms & 0xffffffffffffULL, rnd);
+}
+
+/* The user's balance into *credits (0 when the row is missing). */
+static int balance(tg_db *db, admit_ctx *c, int64_t *credits)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, "SELECT credits FROM users WHERE id = ?1");
+  int rc;
+  if (!st)
+    return TG_EDB;
+  sqlite3_bind_text(st, 1, c->j.user, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  *credits = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "credits");
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* The debit: 1 when taken, 0 when the credits do not cover cost (*credits = the balance), or
+ * an error. */
+static int debit(tg_db *db, admit_ctx *c, int64_t cost, int64_t *credits)
+{
+  int rc, changes = 0;
+  rc = tg_db_exec(db, &changes,
+                  "UPDATE users SET credits = credits - ?1 WHERE id = ?2 AND credits >= ?1", "Is",
+                  (long long)cost, c->j.user);
+  if (rc != 0 || changes == 1)
+    return rc ? rc : 1;
+  return (rc = balance(db, c, credits)) != 0 ? rc : 0;
+}
+
 /* One admission inside the batch's open transaction (the caller holds a savepoint). */
 static int admit_one(tg_db *db, admit_ctx *c)
 {
-  int64_t now = tg_now_ms(), cost = c->j.app->cfg.run_cost, credits;
-  json_t *row, *meta;
+  int64_t now = tg_now_ms(), cost = c->j.app->cfg.run_cost, credits = 0;
+  json_t *meta;
   int rc, changes = 0;
   if ((rc = write_back(db, c)) != 0)
     return rc;
@@ -292,27 +487,34 @@ static int admit_one(tg_db *db, admit_ctx *c)
     return 0;
   if ((rc = idem_lookup(db, c)) != 0)
     return rc < 0 ? rc : 0;
-  row = tg_db_query_one(db, &rc, "SELECT credits FROM users WHERE id = ?", "s", c->j.user);
-  if (!row)
+  new_run_id(c->run_id, sizeof c->run_id, now);
+  if (c->mode == RETRY) {
+    /* The credits first (a 402 must not claim the old run), then the claim. */
+    if ((rc = balance(db, c, &credits)) != 0)
+      return rc;
+    if (credits >= cost) {
+      if ((rc = claim_retry(db, c, &changes)) != 0)
+        return rc;
+      if (changes == 0) {
+        *c->run_id = 0;
+        gw_job_fail(&c->j, 409, "run_not_retryable", "This run was retried already.");
+        decide(c, "run_not_retryable", GW_ADM_CONFLICT);
+        return 0;
+      }
+    }
+  }
+  /* The credits check and the debit in one statement (RETRY: already checked above, in the
+   * same transaction, so it cannot fail after the claim). */
+  if (c->mode == RETRY && credits < cost)
+    rc = 0;
+  else if ((rc = debit(db, c, cost, &credits)) < 0)
     return rc;
-  credits = json_integer_value(json_object_get(row, "credits"));
-  json_decref(row);
-  if (credits < cost) {
+  if (rc == 0) {
+    *c->run_id = 0;
     gw_job_fail(&c->j, 402, "insufficient_credits", "Not enough credits to run this workflow.");
     c->j.body = json_pack("{s:I, s:I}", "credits", (json_int_t)credits, "cost", (json_int_t)cost);
     decide(c, "insufficient_credits", GW_ADM_INSUFFICIENT_CREDITS);
     return 0; /* keeps the write-back, admits nothing */
-  }
-  tg_random_id(c->run_id, sizeof c->run_id, "run_", 12);
-  if (c->mode == RETRY) {
-    if ((rc = claim_retry(db, c, &changes)) != 0)
-      return rc;
-    if (changes == 0) {
-      *c->run_id = 0;
-      gw_job_fail(&c->j, 409, "run_not_retryable", "This run was retried already.");
-      decide(c, "run_not_retryable", GW_ADM_CONFLICT);
-      return 0;
-    }
   }
   meta = json_pack("{s:O}", "tool_constraints", c->tc);
   if (meta && *c->retry_of && json_object_set_new(meta, "retry_of", json_string(c->retry_of))) {
@@ -321,16 +523,15 @@ static int admit_one(tg_db *db, admit_ctx *c)
   }
   if (!meta)
     return TG_ENOMEM;
-  rc = tg_db_exec(db, NULL, "UPDATE users SET credits = credits - ? WHERE id = ?", "Is",
-                  (long long)cost, c->j.user);
-  if (rc == 0)
-    rc = tg_db_exec(db, NULL,
-                    "INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
-                    "metadata, idempotency_key, request_hash, cost, attempt, available_at, "
-                    "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?)",
-                    "sssjjssIII", c->run_id, c->wf_id, c->j.user, c->inputs, meta, c->idem_key,
-                    c->hash, (long long)cost, (long long)now, (long long)now);
+  rc = tg_db_exec(db, NULL,
+                  "INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
+                  "metadata, idempotency_key, request_hash, cost, attempt, available_at, "
+                  "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?)",
+                  "sssjjssIII", c->run_id, c->wf_id, c->j.user, c->inputs, meta, c->idem_key,
+                  c->hash, (long long)cost, (long long)now, (long long)now);
   json_decref(meta);
+  if (rc == 0)
+    rc = tg_crypto_store_run_secrets(db, c->j.app->crypto, c->run_id, c->j.user, c->secrets);
   if (rc == 0)
     rc = tg_db_exec(db, NULL,
                     "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
@@ -491,6 +692,14 @@ static void answer_not_ok(admit_ctx *c)
     reply(c, NULL);
     return;
   }
+  if (c->check->broker_auth) {
+    /* Our platform key was refused: waiting will not fix it, so no Retry-After. */
+    gw_job_fail(&c->j, 502, "composio_auth_failed",
+                "Composio rejected the platform API key; an operator must fix COMPOSIO_API_KEY.");
+    decide(c, "unavailable", GW_ADM_UNAVAILABLE);
+    reply(c, NULL);
+    return;
+  }
   long ms = c->check->retry_after_ms > 0 ? c->check->retry_after_ms : 5000;
   snprintf(hdr, sizeof hdr, "Retry-After: %ld", (ms + 999) / 1000);
   gw_job_fail(&c->j, 503, "composio_unavailable",
@@ -526,12 +735,15 @@ static void on_check(void *arg, tg_check_result *res)
 /* After LOAD: inputs, scope, check. */
 static void check(admit_ctx *c)
 {
-  json_t *def = json_object_get(c->workflow, "definition");
-  json_t *errors = c->no_inputs ? NULL : tg_workflow_validate_inputs(def, c->inputs);
+  json_t *errors;
   tg_check_result *now = NULL;
-  size_t i;
-  json_t *row;
   int rc;
+  if (!(c->def = definition(c))) {
+    gw_job_fail_err(&c->j, TG_ENOMEM);
+    reply(c, NULL);
+    return;
+  }
+  errors = c->no_inputs ? NULL : tg_workflow_validate_inputs(c->def, c->inputs);
   if (errors) {
     gw_job_fail(&c->j, 422, "invalid_inputs", "The run inputs do not match the workflow.");
     c->j.body = json_pack("{s:o}", "errors", errors);
@@ -539,19 +751,9 @@ static void check(admit_ctx *c)
     reply(c, NULL);
     return;
   }
-  c->n_rows = json_array_size(c->rows);
-  c->crow = calloc(c->n_rows ? c->n_rows : 1, sizeof *c->crow);
-  if (!c->crow) {
-    gw_job_fail_err(&c->j, TG_ENOMEM);
-    reply(c, NULL);
+  if (gw_secrets_split(&c->j, c->def, c->inputs, &c->secrets) != 0) {
+    reply(c, NULL); /* 503 secret_key_missing: never stored in clear */
     return;
-  }
-  json_array_foreach(c->rows, i, row)
-  {
-    c->crow[i].provider = json_string_value(json_object_get(row, "provider"));
-    c->crow[i].status = json_string_value(json_object_get(row, "status"));
-    c->crow[i].composio_account_id = json_string_value(json_object_get(row, "composio_account_id"));
-    c->crow[i].toolkit_slug = json_string_value(json_object_get(row, "toolkit_slug"));
   }
   /* DESIGN.md section 4: tool_constraints, or else every ACTIVE provider of the user. The run
    * stores the scope it was admitted with, so the worker's guard checks the same providers. */

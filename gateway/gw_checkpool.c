@@ -66,6 +66,7 @@ struct batch {
   long retry_after_ms;
   int stop_fallback; /* 429 or 401/403: per-account GETs would not help */
   char why[96];
+  int auth_rejected; /* Composio answered our API key with 401/403 */
 };
 
 struct user_entry {
@@ -178,6 +179,7 @@ static tg_check_result *conclude(const waiter *w, const batch *b, long unavailab
     r->outcome = TG_CHECK_UNAVAILABLE;
     r->retry_after_ms = unavailable_ms > 0 ? unavailable_ms : DEFAULT_RETRY_MS;
     r->detail = why; /* static or owned by the pool's lifetime strings below */
+    r->broker_auth = b && b->auth_rejected;
   }
   return r;
 }
@@ -203,7 +205,7 @@ static const char *why_text(const batch *b, int stopping)
     return "composio asked us to back off (429 Retry-After)";
   if (strstr(b->why, "TG_ERATELIMIT"))
     return "composio rate limited the check (429)";
-  if (strstr(b->why, "TG_EAUTH"))
+  if (b->auth_rejected)
     return "composio rejected the API key";
   return "composio could not answer for every account";
 }
@@ -284,6 +286,8 @@ static void note_failure(batch *b, const tg_composio_result *res)
   gw_checkpool *p = b->u->pool;
   if (res->err == TG_ERATELIMIT || res->err == TG_EAUTH)
     b->stop_fallback = 1;
+  if (res->err == TG_EAUTH)
+    b->auth_rejected = 1;
   if (res->err == TG_ERATELIMIT) {
     long ms = res->retry_after_ms > 0 ? res->retry_after_ms : DEFAULT_RETRY_MS;
     uint64_t until = uv_now(p->app->loop) + (uint64_t)ms;

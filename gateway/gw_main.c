@@ -348,6 +348,7 @@ out:
   if (loop_ok)
     uv_run(&loop, UV_RUN_DEFAULT);
   gw_checkpool_free(app->checks);
+  gw_admit_cleanup();
   tg_composio_free(app->composio);
   json_decref(app->status_cache);
   if (app->dbq) {

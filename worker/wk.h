@@ -13,7 +13,9 @@
  *
  * Cancellation: the gateway sets cancel_requested=1 on a running run; every job that ends a
  * step (guard outcome, tool-call completion) and every heartbeat reads that column into
- * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary.
+ * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary (a call
+ * in flight is not interrupted by it, see wk_exec.c). The run deadline and the shutdown grace do
+ * interrupt a call in flight (r->call, tg_mcp_cancel).
  */
 #ifndef WK_H
 #define WK_H
@@ -22,6 +24,7 @@
 #include "tg_composio.h"
 #include "tg_config.h"
 #include "tg_crypto.h"
+#include "tg_db.h"
 #include "tg_dbq.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
@@ -37,6 +40,9 @@ typedef struct wk_client wk_client;
 
 enum { WK_PHASE_GUARD = 1, WK_PHASE_EXEC, WK_PHASE_FINISH };
 
+/* Why the worker canceled a tool call in flight (wk_run.call_stop). */
+enum { WK_STOP_NONE = 0, WK_STOP_DEADLINE, WK_STOP_SHUTDOWN };
+
 struct wk_run {
   wk_worker *w;
   wk_run *next; /* in w->runs */
@@ -48,8 +54,9 @@ struct wk_run {
 
   uv_timer_t hb;   /* heartbeat every lease/3 */
   uv_timer_t wait; /* backoff before a retry */
+  uv_timer_t dl;   /* the run deadline, armed while a tool call is in flight */
   int hb_job;      /* a heartbeat job is in flight */
-  int timers_open; /* hb + wait until their close callbacks ran */
+  int timers_open; /* hb + wait + dl until their close callbacks ran */
   int cancel;      /* cancel_requested was seen set */
   int pending;     /* async operations in flight on behalf of the run */
   int lost;        /* a fenced write matched nothing: stop, write nothing more */
@@ -63,6 +70,8 @@ struct wk_run {
   json_t *args;    /* rendered arguments of that call */
   int64_t exec_id; /* its tool_executions row */
   uint64_t call_start_ms;
+  tg_mcp_call *call; /* the tools/call in flight (for tg_mcp_cancel), or NULL */
+  int call_stop;     /* why we canceled it: WK_STOP_* (0: we did not) */
   wk_client *client; /* managed client in use, or NULL */
   tg_mcp_client *adhoc;
   json_t *adhoc_tools; /* ad-hoc node: tool name -> annotations, once listed */
@@ -70,6 +79,8 @@ struct wk_run {
   uint64_t claimed_ms;
   uint64_t deadline_ms; /* loop time after which the run fails with 'timeout'; 0: none */
   tg_check *check;      /* the pre-execute check in flight, or NULL */
+  char **secrets;       /* values of the secret inputs, NULL-terminated (wk_secrets.c); NULL:
+                           none. Immutable after the claim: pool jobs may read it. */
 };
 
 struct wk_worker {
@@ -91,6 +102,7 @@ struct wk_worker {
   int stopping;
   int shut_down; /* final teardown started */
   int64_t grace_ms;
+  uint64_t drain_until; /* teardown: loop time until which HTTP POSTs may finish */
 };
 
 /* ---- wk_claim.c: claim, heartbeat, fenced finish / release / attention ---- */
@@ -179,12 +191,37 @@ void wk_registry_sweep(wk_registry *reg, uint64_t idle_ms);
  * close callbacks ran; then on_closed(arg). */
 void wk_registry_close(wk_registry *reg, void (*on_closed)(void *arg), void *arg);
 
+/* ---- wk_secrets.c: secret run inputs (README "Security") ---- */
+
+/* Work-side (the claim job): when the workflow declares secret inputs, opens the run's
+ * inputs_secret_enc, puts the values into r->inputs and r->secrets and holds them for the log
+ * scrubber (tg_log_hold_secret). 0, or TG_ESTATE (secrets but no key) / tg_crypto errors. */
+int wk_secrets_load(tg_db *db, wk_run *r);
+
+/* Releases r->secrets (log scrubber included) and wipes them; run_free calls it. */
+void wk_secrets_free(wk_run *r);
+
+/* Redaction by value for everything recorded: a new reference (incref of v when the run has no
+ * secrets), NULL only when v is NULL or memory runs out. wk_secrets_redact_args also redacts
+ * by key (tg_redact). Safe on pool threads. */
+json_t *wk_secrets_redact(const wk_run *r, const json_t *v);
+json_t *wk_secrets_redact_args(const wk_run *r, const json_t *args);
+
+/* A malloc'd copy of s with the run's secret values replaced; NULL when s is NULL or on OOM. */
+char *wk_secrets_redact_text(const wk_run *r, const char *s);
+
 /* ---- wk_exec.c ---- */
 
 /* Executes the run's workflow from the Start node (guard passed). */
 void wk_exec_start(wk_run *r);
 
-/* Shutdown: cancels an ad-hoc call in flight (its callback then sees r->aborted). */
+/* Gives back the run's MCP client (a managed one to the registry, an ad-hoc one is closed). */
 void wk_exec_abort(wk_run *r);
+
+/* Cancels the run's tool call in flight, if any (tg_mcp_cancel: notifications/cancelled, the
+ * stream closed); its completion runs before this returns and records the row as 'unknown'
+ * unless the request certainly never left. why is WK_STOP_*. Not from inside a tg_mcp
+ * callback of that call. */
+void wk_exec_cancel_call(wk_run *r, int why);
 
 #endif

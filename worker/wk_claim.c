@@ -63,6 +63,7 @@ static void run_free(wk_run *r)
   json_decref(r->ctx);
   json_decref(r->args);
   json_decref(r->adhoc_tools);
+  wk_secrets_free(r);
   free(r);
   w->in_flight--;
   wk_on_run_freed(w);
@@ -89,8 +90,10 @@ void wk_run_end(wk_run *r)
   wk_exec_abort(r); /* returns the MCP client, if any */
   uv_timer_stop(&r->hb);
   uv_timer_stop(&r->wait);
+  uv_timer_stop(&r->dl);
   uv_close((uv_handle_t *)&r->hb, on_timer_closed);
   uv_close((uv_handle_t *)&r->wait, on_timer_closed);
+  uv_close((uv_handle_t *)&r->dl, on_timer_closed);
 }
 
 int wk_run_op_done(wk_run *r)
@@ -239,7 +242,7 @@ void wk_run_finish(wk_run *r, const char *status, json_t *output, const char *er
     return;
   }
   r->phase = WK_PHASE_FINISH;
-  if (!(j = calloc(1, sizeof *j)) || (error && !(j->error = strdup(error)))) {
+  if (!(j = calloc(1, sizeof *j)) || (error && !(j->error = wk_secrets_redact_text(r, error)))) {
     free(j);
     json_decref(output);
     tg_error("run_finish_failed", "{s:s, s:s}", "run_id", r->id, "error", "out of memory");
@@ -248,11 +251,12 @@ void wk_run_finish(wk_run *r, const char *status, json_t *output, const char *er
   }
   j->r = r;
   j->status = status;
-  j->output = output;
+  j->output = wk_secrets_redact(r, output); /* by value: an output may quote a secret input */
+  json_decref(output);
   j->error_class = error_class;
   if (wk_run_submit(r, finish_work, finish_done, j) != 0) {
     tg_error("run_finish_failed", "{s:s, s:s}", "run_id", r->id, "error", "queue closed");
-    json_decref(output);
+    json_decref(j->output);
     free(j->error);
     free(j);
     wk_run_end(r);
@@ -389,7 +393,7 @@ static int claim_work(tg_db *db, void *arg)
   }
   r->definition = json_incref(json_object_get(wf, "definition"));
   json_decref(wf);
-  if ((rc = wk_guard_load_rows(db, r)))
+  if ((rc = wk_secrets_load(db, r)) || (rc = wk_guard_load_rows(db, r)))
     j->load_err = rc;
   return 0;
 }
@@ -404,8 +408,9 @@ static void start_run(wk_worker *w, wk_run *r)
     r->deadline_ms = r->claimed_ms + (uint64_t)w->cfg.run_deadline_ms;
   uv_timer_init(w->loop, &r->hb);
   uv_timer_init(w->loop, &r->wait);
-  r->hb.data = r->wait.data = r;
-  r->timers_open = 2;
+  uv_timer_init(w->loop, &r->dl);
+  r->hb.data = r->wait.data = r->dl.data = r;
+  r->timers_open = 3;
   uv_timer_start(&r->hb, on_heartbeat, (uint64_t)w->cfg.lease_ms / 3,
                  (uint64_t)w->cfg.lease_ms / 3);
 }

@@ -6,24 +6,36 @@
  * node renders outputVariables into the run's output.
  *
  * The journal: each MCP call that goes out is bracketed by two fenced writes, a 'pending'
- * tool_executions row BEFORE the call (arguments redacted with tg_redact) and its completion
- * after (success / failed / unknown, response, error, error_class, duration_ms). A retry is a
+ * tool_executions row BEFORE the call (arguments redacted by key with tg_redact and by value
+ * for the run's secret inputs, wk_secrets.c) and its completion after (success / failed /
+ * unknown, response and error redacted by value, error_class, duration_ms). A retry is a
  * new call and gets its own row, so the table shows every request that left the worker.
  *
  * Failures are classified (error_class on the row and on the run): provider_auth (401/403),
  * mcp_session_lost (tg_mcp re-initialised once and lost the session again), tool_error
  * (isError:true), rate_limited (429), timeout, internal. Transient ones are retried up to
  * TOOLGATE_TOOL_RETRIES times, after a delay of TOOLGATE_RETRY_BASE_MS * 2^n with jitter
- * (half fixed, half random), or exactly the server's Retry-After for a 429: connection failures
- * (TG_EIO), HTTP 5xx and 429. A call that timed out had been sent and may have had effects: its
- * row is 'unknown' and it is retried only when the tool's annotations from tools/list say
- * readOnlyHint or idempotentHint (listed lazily, once per session, the first time a call times
- * out). Everything else fails the run at once.
+ * (half fixed, half random), or exactly the server's Retry-After for a 429: a request that
+ * certainly never reached the server (tg_mcp_error.not_delivered: connection refused or not
+ * established, the session could not start), HTTP 5xx and 429. A call that was sent and got no
+ * answer (timeout, connection reset or closed after the request went out) may have had
+ * effects: its row is 'unknown' and it is retried only when the tool's annotations from
+ * tools/list say readOnlyHint or idempotentHint (listed lazily, once per session, the first
+ * time such a call fails). Everything else fails the run at once.
+ *
+ * The run deadline (TOOLGATE_RUN_DEADLINE_MS from the claim) interrupts a call in flight: the
+ * r->dl timer runs while a call is out and cancels it with tg_mcp_cancel (notifications/
+ * cancelled, stream closed); its row is 'unknown' (or 'failed' if it had not left yet) with
+ * error_class timeout and the run fails 'timeout' without a retry. SIGTERM's grace expiry
+ * cancels calls the same way (wk_exec_cancel_call) and releases the run.
  *
  * Between steps (before a call, after a completion, when a backoff ends) the run stops if its
  * lease is lost, finishes as 'canceled' if cancel_requested was seen, and fails with 'timeout'
- * once past its deadline (TOOLGATE_RUN_DEADLINE_MS from the claim; a call in flight is bounded
- * by the per-call timeout, and a backoff that would end past the deadline is not started).
+ * once past its deadline (a backoff that would end past the deadline is not started).
+ * cancel_requested deliberately does NOT interrupt a call in flight: the request is already
+ * out, so cutting it short saves nothing certain and turns a known outcome into 'unknown'; the
+ * call is bounded by TOOLGATE_MCP_TIMEOUT_MS and the run deadline, and its row records what
+ * really happened before the run ends 'canceled'.
  *
  * Managed nodes {provider, tool, arguments} use the user's registry client; ad-hoc nodes {url,
  * headers, tool, arguments} use an ephemeral client closed after each call.
@@ -59,6 +71,9 @@ typedef struct exec_job {
   int cancel; /* cancel_requested, read after the completion */
   /* retry decision, loop side only */
   int err;             /* TG_E* of the call, 0 for success / tool_error */
+  int maybe_ran;       /* the request may have reached the server and run: row 'unknown' */
+  int not_delivered;   /* it certainly did not (tg_mcp_error.not_delivered) */
+  int stopped;         /* the worker stopped the call (run deadline): no retry */
   long http_status;    /* of the failed call */
   long retry_after_ms; /* of a 429, else -1 */
 } exec_job;
@@ -168,10 +183,14 @@ static const char *classify(int err)
   }
 }
 
-/* Connection failures, 5xx and 429: nothing happened, or the server asks us to come back. */
+/* Retried without asking the annotations: the request certainly never reached the server
+ * (connection refused or not established, not fully written), or the server answered 5xx / 429
+ * (it asks us to come back). A reset or timeout after the request went out is not here: the
+ * call may have run (maybe_ran), so only annotations can make a repeat safe. */
 static int transient(const exec_job *j)
 {
-  return j->err == TG_EIO || j->err == TG_ERATELIMIT ||
+  return ((j->err == TG_EIO || j->err == TG_ETIMEDOUT) && j->not_delivered) ||
+         j->err == TG_ERATELIMIT ||
          (j->err == TG_EHTTP && j->http_status >= 500 && j->http_status <= 599);
 }
 
@@ -262,7 +281,12 @@ static void after_failure(wk_run *r, exec_job *j)
 {
   tg_mcp_client *m = r->adhoc ? r->adhoc : wk_client_mcp(r->client);
   list_ctx *c;
-  if (j->err != TG_ETIMEDOUT) {
+  if (j->stopped) { /* we canceled it at the run deadline: the run fails now */
+    retry_or_fail(r, j, 0);
+    job_free(j);
+    return;
+  }
+  if (!j->maybe_ran) {
     retry_or_fail(r, j, transient(j));
     job_free(j);
     return;
@@ -291,14 +315,19 @@ static int complete_work(tg_db *db, void *arg)
   wk_run *r = j->r;
   int rc, err = 0;
   json_t *row;
+  /* The context keeps the real response (later nodes may use it); the row gets it redacted. */
+  json_t *stored = wk_secrets_redact(r, j->response);
+  if (j->response && !stored)
+    return TG_ENOMEM;
   rc = tg_db_exec(db, &j->changes,
                   "UPDATE tool_executions SET status = ?1, response = ?2, error = ?3, "
                   "error_class = ?4, duration_ms = ?5, completed_at = ?6 "
                   "WHERE id = ?7 AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?8 AND "
                   "claimed_by = ?9 AND attempt = ?10 AND status = 'running')",
-                  "sjssIIIssI", j->status, j->response, j->error, j->error_class,
+                  "sjssIIIssI", j->status, stored, j->error, j->error_class,
                   (long long)j->duration_ms, (long long)tg_now_ms(), (long long)r->exec_id, r->id,
                   r->w->cfg.worker_id, (long long)r->attempt);
+  json_decref(stored);
   if (rc || !j->changes)
     return rc;
   row = tg_db_query_one(db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s",
@@ -364,7 +393,11 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
   wk_run *r = arg;
   exec_job *j;
   const char *tool = cfg_str(r->node, "tool");
+  int stop = r->call_stop;
 
+  r->call = NULL;
+  r->call_stop = WK_STOP_NONE;
+  uv_timer_stop(&r->dl);
   if (wk_run_op_done(r) || wk_run_should_stop(r))
     return;
   uv_update_time(r->w->loop);
@@ -380,9 +413,23 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
     j->err = err->err;
     j->http_status = err->http_status;
     j->retry_after_ms = err->retry_after_ms;
+    j->not_delivered = err->not_delivered;
     j->error_class = classify(err->err);
-    j->status = err->err == TG_ETIMEDOUT ? "unknown" : "failed";
-    j->error = strdup(err->message[0] ? err->message : tg_strerror(err->err));
+    /* Sent and then no answer (timeout, reset, our cancel): it may have had effects. */
+    j->maybe_ran = (err->err == TG_ETIMEDOUT || err->err == TG_EIO || err->err == TG_ECANCELED) &&
+                   !err->not_delivered;
+    j->status = j->maybe_ran ? "unknown" : "failed";
+    if (stop == WK_STOP_DEADLINE) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "run deadline of %lld ms passed during the call%s",
+               (long long)r->w->cfg.run_deadline_ms,
+               err->not_delivered ? " (before it was sent)" : "; the call was canceled");
+      j->stopped = 1;
+      j->error_class = "timeout";
+      j->error = strdup(msg);
+    } else {
+      j->error = strdup(err->message[0] ? err->message : tg_strerror(err->err));
+    }
     j->response = json_pack("{s:{s:s, s:s, s:I, s:i}}", "error", "code", tg_errname(err->err),
                             "message", err->message, "http_status", (json_int_t)err->http_status,
                             "rpc_code", err->rpc_code);
@@ -398,6 +445,11 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
     j->status = "success";
     j->response = json_incref(result);
   }
+  if (r->secrets && j->error) { /* stored and logged: by value */
+    char *e = wk_secrets_redact_text(r, j->error);
+    free(j->error);
+    j->error = e;
+  }
   tg_log(strcmp(j->status, "success") == 0 ? TG_LOG_INFO : TG_LOG_WARN, "tool_call",
          "{s:s, s:I, s:s, s:s?, s:s, s:s, s:i, s:I, s:s?, s:s?}", "run_id", r->id, "attempt",
          (json_int_t)r->attempt, "node", node_str(r->node, "id"), "provider",
@@ -405,6 +457,28 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
          r->tries, "duration_ms", (json_int_t)j->duration_ms, "error_class", j->error_class,
          "error", j->error);
   complete(r, j);
+}
+
+/* The run deadline passed while a call was in flight: cancel it (its completion runs inside
+ * tg_mcp_cancel, records the row and fails the run with 'timeout'). */
+static void on_deadline(uv_timer_t *t)
+{
+  wk_run *r = t->data;
+  if (!r->call || r->ended)
+    return;
+  tg_warn("run_deadline_call_canceled", "{s:s, s:I, s:s, s:I}", "run_id", r->id, "attempt",
+          (json_int_t)r->attempt, "node", node_str(r->node, "id"), "deadline_ms",
+          (json_int_t)r->w->cfg.run_deadline_ms);
+  wk_exec_cancel_call(r, WK_STOP_DEADLINE);
+}
+
+void wk_exec_cancel_call(wk_run *r, int why)
+{
+  tg_mcp_call *call = r->call;
+  if (!call)
+    return;
+  r->call_stop = why;
+  tg_mcp_cancel(call); /* on_call_done runs before this returns and clears r->call */
 }
 
 static int insert_work(tg_db *db, void *arg)
@@ -452,18 +526,30 @@ static void insert_done(void *arg, int status)
   uv_update_time(r->w->loop);
   r->call_start_ms = uv_now(r->w->loop);
   r->tries++;
-  rc = m ? tg_mcp_call_tool(m, cfg_str(r->node, "tool"), r->args, on_call_done, r) : TG_ESTATE;
+  if (r->deadline_ms && r->call_start_ms >= r->deadline_ms) {
+    /* Recording the row took us past the deadline (a locked database): do not send it. */
+    rc = TG_ETIMEDOUT;
+  } else {
+    rc = m ? tg_mcp_call_tool_ex(m, cfg_str(r->node, "tool"), r->args, NULL, on_call_done, r,
+                                 &r->call)
+           : TG_ESTATE;
+  }
   if (rc == 0) {
     r->pending++;
+    /* The deadline interrupts the call (tg_mcp_cancel); the per-request timeout bounds it too. */
+    if (r->deadline_ms)
+      uv_timer_start(&r->dl, on_deadline, r->deadline_ms - r->call_start_ms, 0);
     goto out;
   }
   /* The call never started: complete the row as failed (not retried). */
   json_decref(j->redacted);
   j->redacted = NULL;
   j->status = "failed";
-  j->error_class = "internal";
-  j->error = strdup(tg_strerror(rc));
+  j->error_class = rc == TG_ETIMEDOUT ? "timeout" : "internal";
+  j->error =
+      strdup(rc == TG_ETIMEDOUT ? "run deadline passed before the call was sent" : tg_strerror(rc));
   j->err = rc;
+  j->stopped = rc == TG_ETIMEDOUT;
   j->retry_after_ms = -1;
   complete(r, j);
   return;
@@ -531,7 +617,7 @@ static void begin_call(wk_run *r)
     wk_run_fail(r, "internal", "node %s: %s", id, err);
     return;
   }
-  if (!(j = calloc(1, sizeof *j)) || !(j->redacted = tg_redact(r->args))) {
+  if (!(j = calloc(1, sizeof *j)) || !(j->redacted = wk_secrets_redact_args(r, r->args))) {
     free(j);
     wk_exec_abort(r);
     wk_run_fail(r, "internal", "out of memory");

@@ -64,11 +64,10 @@ typedef struct guard_job {
   int cancel;   /* ok outcome: cancel_requested */
 } guard_job;
 
-/* tg_check reports a rejected key only through its detail text (tg_check.c conclude()). */
+/* Composio rejected our key (tg_check_result.broker_auth): waiting will not heal it. */
 static int broker_auth(const tg_check_result *res)
 {
-  return res->outcome == TG_CHECK_UNAVAILABLE && res->detail &&
-         strcmp(res->detail, "composio rejected the API key") == 0;
+  return res->outcome == TG_CHECK_UNAVAILABLE && res->broker_auth;
 }
 
 static int write_back(tg_db *db, guard_job *j)

@@ -22,6 +22,9 @@
 
 #define DB_CONNECTIONS 3
 #define IDLE_CLIENT_MS (5 * 60 * 1000)
+#define DRAIN_MS                                                                                   \
+  500 /* teardown: longest wait for fire-and-forget POSTs (notifications/cancelled) */
+#define DRAIN_POLL_MS 10
 
 static const char USAGE[] = "usage: toolgate-worker [--once] [--help]\n"
                             "  --once  process queued runs until the queue is empty, then exit";
@@ -35,6 +38,19 @@ static void on_poll(uv_timer_t *t)
   wk_claim_maybe(w);
 }
 
+/* After the grace: once the notifications/cancelled POSTs went out (or DRAIN_MS passed), close
+ * every session, so what is still in flight for a released run (a tools/list) ends now. */
+static void on_grace_drained(uv_timer_t *t)
+{
+  wk_worker *w = t->data;
+  uv_update_time(w->loop);
+  if (tg_http_active(w->http) > 0 && uv_now(w->loop) < w->drain_until) {
+    uv_timer_start(&w->grace, on_grace_drained, DRAIN_POLL_MS, 0);
+    return;
+  }
+  wk_registry_abort(w->reg);
+}
+
 static void on_grace(uv_timer_t *t)
 {
   wk_worker *w = t->data;
@@ -44,11 +60,14 @@ static void on_grace(uv_timer_t *t)
     if (r->ended || r->aborted)
       continue;
     r->aborted = 1;
-    wk_run_release(r, 0, "shutdown");
+    wk_run_release(r, 0, "shutdown"); /* also marks the attempt's 'pending' rows 'unknown' */
     wk_guard_cancel(r);
+    wk_exec_cancel_call(r, WK_STOP_SHUTDOWN); /* notifications/cancelled, then the release */
     wk_exec_abort(r);
   }
-  wk_registry_abort(w->reg);
+  /* Closing a session cancels its POSTs: let the notifications/cancelled go out first. */
+  w->drain_until = uv_now(w->loop) + DRAIN_MS;
+  uv_timer_start(&w->grace, on_grace_drained, DRAIN_POLL_MS, 0);
 }
 
 static void stop(wk_worker *w, const char *why)
@@ -100,6 +119,21 @@ static void on_registry_closed(void *arg)
   w->http = NULL;
 }
 
+/* Teardown waits (at most DRAIN_MS) for HTTP transfers still in flight: with every run gone
+ * these are fire-and-forget POSTs such as notifications/cancelled, which closing the sessions
+ * would cancel. Then the registry, Composio and HTTP clients are closed. */
+static void on_drain(uv_timer_t *t)
+{
+  wk_worker *w = t->data;
+  uv_update_time(w->loop);
+  if (tg_http_active(w->http) > 0 && uv_now(w->loop) < w->drain_until) {
+    uv_timer_start(&w->grace, on_drain, DRAIN_POLL_MS, 0);
+    return;
+  }
+  uv_close((uv_handle_t *)&w->grace, NULL);
+  wk_registry_close(w->reg, on_registry_closed, w);
+}
+
 static void teardown(wk_worker *w)
 {
   if (w->shut_down)
@@ -107,10 +141,10 @@ static void teardown(wk_worker *w)
   w->shut_down = 1;
   uv_timer_stop(&w->grace);
   uv_close((uv_handle_t *)&w->poll, NULL);
-  uv_close((uv_handle_t *)&w->grace, NULL);
   uv_close((uv_handle_t *)&w->sigterm, NULL);
   uv_close((uv_handle_t *)&w->sigint, NULL);
-  wk_registry_close(w->reg, on_registry_closed, w);
+  w->drain_until = uv_now(w->loop) + DRAIN_MS;
+  on_drain(&w->grace);
 }
 
 int main(int argc, char **argv)

@@ -63,13 +63,14 @@ python3 "$here/seed.py" "$tmp/toolgate.db" "$SIM" "$USERS" "$root/examples/demo-
 head -1 "$tmp/pairs" >"$tmp/one"
 
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
+# utime:stime of the gateway process (every thread; /proc/<pid>/stat fields 14 and 15)
+cpu_ticks() { awk '{print $14 ":" $15}' "/proc/$gw_pid/stat"; }
 sim_calls() { curl -fsS "$SIM/_sim/stats" | jq '.by_route.list + .by_route.get'; }
 queued() { curl -fsS "$GW/metrics" | awk '/decision="queued"/ {print $2}'; }
 
 results="$here/last-run.md"
 {
-  echo "| scenario | req/s | p50 ms | p99 ms | non-2xx | Composio calls/admission | gateway CPU µs/admission |"
+  echo "| scenario | req/s | p50 ms | p99 ms | non-2xx | Composio calls/admission | gateway CPU µs/admission (user + sys) |"
   echo "|---|---|---|---|---|---|---|"
 } >"$tmp/table"
 
@@ -87,10 +88,13 @@ name, out, c0, c1, s0, s1, q0, q1, tck = sys.argv[1:]
 f = dict(kv.split("=") for kv in out.split()[1:])
 secs = int(f["duration_us"]) / 1e6
 adm = float(q1) - float(q0)
-cpu_us = (int(c1) - int(c0)) * 1e6 / int(tck)
-print("| %s | %.0f | %.1f | %.1f | %s | %.3f | %.0f |" % (
+u0, k0 = map(int, c0.split(":"))
+u1, k1 = map(int, c1.split(":"))
+per = lambda ticks: ticks * 1e6 / int(tck) / max(adm, 1)
+print("| %s | %.0f | %.1f | %.1f | %s | %.3f | %.0f (%.0f + %.0f) |" % (
     name, int(f["requests"]) / secs, int(f["p50_us"]) / 1000, int(f["p99_us"]) / 1000,
-    f["non2xx"], (int(s1) - int(s0)) / max(adm, 1), cpu_us / max(adm, 1)))
+    f["non2xx"], (int(s1) - int(s0)) / max(adm, 1), per(u1 + k1 - u0 - k0), per(u1 - u0),
+    per(k1 - k0)))
 PY
 }
 

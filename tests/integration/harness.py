@@ -33,10 +33,33 @@ PROVIDER = "everything"
 AUTH_CONFIG = "ac_everything"
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range.
+
+    Port 0 would come from the ephemeral range, where outgoing connections (curl, the test's own
+    clients) also take their local ports, so a port picked that way can be taken before the
+    server binds it. Below that range only other tests' servers compete, and a random pick in
+    ~10,000 ports makes that unlikely; a port that is in use is skipped.
+    """
+    import random
+    hi = min(_ephemeral_low(), 32768) - 1
+    for _ in range(200):
+        port = random.randint(max(hi - 12000, 1024), hi)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below %d" % hi)
 
 
 def http(method, url, body=None, headers=None, timeout=15):
@@ -204,6 +227,15 @@ class Stack:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            # A failing test shows what each process said last, so a CI failure is diagnosable.
+            for name, p in self.procs.items():
+                try:
+                    tail = p.text().splitlines()[-25:]
+                except OSError:
+                    continue
+                print("--- %s (last %d lines of %s)" % (name, len(tail), p.log_path))
+                print("\n".join(tail))
         self.stop(check=exc_type is None)
         return False
 

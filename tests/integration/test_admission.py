@@ -118,6 +118,18 @@ def test_status_codes_and_preflight():
         assert m["toolgate_preflights_total"] == 4, m
 
 
+def test_rejected_platform_key_is_502_not_retryable():
+    with Stack(mcp=False) as s:
+        s.connect("alice")
+        wf = s.create_workflow()
+        s.restart_gateway({"COMPOSIO_API_KEY": "ak_wrong_key"})
+        st, h, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": INPUTS})
+        assert st == 502 and body["error"] == "composio_auth_failed", (st, body)
+        assert "retry-after" not in h, h  # waiting will not fix a bad key
+        assert s.query("SELECT count(*) AS n FROM workflow_runs")[0]["n"] == 0
+        assert "ak_wrong_key" not in s.procs["gateway"].text()
+
+
 def test_scope_rules_without_network():
     with Stack(mcp=False) as s:
         s.connect("alice")

@@ -9,13 +9,15 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BUILD, SRC, API_KEY, Stack, jwt, main, wait_until  # noqa: E402
+from harness import BUILD, SRC, API_KEY, PROVIDER, Stack, jwt, main, wait_until  # noqa: E402
 
 JWT_SECRET = "jwt-secret-for-tests-0123456789abcdef"
 KEY1 = "key1:" + base64.b64encode(b"1" * 32).decode()
 KEY2 = "key2:" + base64.b64encode(b"2" * 32).decode()
 HEADER_SECRET = "hdr-secret-7f3a9c2e51d04b6b"
 INPUTS = {"message": "hello", "a": 2, "b": 3}
+RUN_SECRET = "run-input-secret-3c9d21e07a"  # the value of a secret run input
+SECRET_VAR = {"name": "api_token", "type": "string", "required": True, "secret": True}
 GW = os.path.join(BUILD, "toolgate-gateway")
 WK = os.path.join(BUILD, "toolgate-worker")
 
@@ -184,13 +186,19 @@ def test_known_secrets_never_leak():
         definition = json.load(open(os.path.join(SRC, "examples", "demo-workflow.json")))
         # a tool argument marked secret by its name: redacted wherever it is recorded
         definition["nodes"][1]["config"]["arguments"]["password"] = secrets["tool password"]
+        # a secret run input, echoed by the reference server: it comes back in the tool's
+        # response and in the End node's output, and must be redacted by value everywhere
+        definition["nodes"][0]["config"]["inputVariables"].append(SECRET_VAR)
+        definition["nodes"][1]["config"]["arguments"]["message"] = \
+            "{{inputs.message}} with {{inputs.api_token}}"
+        secrets["secret run input"] = RUN_SECRET
         h = {"Authorization": "Bearer " + token}
         st, _, wf = s.gw("POST", "/api/workflows", {"name": "w", "definition": definition},
                          user=None, headers=h)
         assert st == 201, (st, wf)
         s.start_worker()
-        st, _, run = s.gw("POST", "/api/workflows/%s/run" % wf["id"], {"inputs": INPUTS},
-                          user=None, headers=h)
+        st, _, run = s.gw("POST", "/api/workflows/%s/run" % wf["id"],
+                          {"inputs": dict(INPUTS, api_token=RUN_SECRET)}, user=None, headers=h)
         assert st == 202, (st, run)
         wait_until(lambda: s.gw("GET", "/api/runs/" + run["run_id"], user=None, headers=h)[2]
                    ["status"] in ("succeeded", "failed", "attention"), 30, "run")
@@ -199,8 +207,16 @@ def test_known_secrets_never_leak():
             responses.append(json.dumps(s.gw("GET", path, user=None, headers=h)))
         responses.append(json.dumps(s.gw("GET", "/api/workflows", user=None,
                                          headers={"Authorization": "Bearer " + token + "x"})))
-        tools = s.query("SELECT arguments FROM tool_executions")
+        tools = s.query("SELECT arguments, response, status FROM tool_executions ORDER BY id")
         assert tools and "[REDACTED]" in tools[0]["arguments"], tools
+        # the echo went through (so the value was decrypted and sent) and came back redacted
+        assert tools[0]["status"] == "success", tools
+        assert "hello with [REDACTED]" in tools[0]["response"], tools[0]
+        final = s.gw("GET", "/api/runs/" + run["run_id"], user=None, headers=h)[2]
+        assert final["status"] == "succeeded", final
+        assert final["inputs"]["api_token"] == "[REDACTED]", final
+        assert "[REDACTED]" in final["output"]["echo"], final
+        assert s.query("SELECT inputs_secret_enc IS NOT NULL AS enc FROM workflow_runs")[0]["enc"]
         logs = s.procs["gateway"].text() + s.workers[0].text()
         dump = []
         with s.db() as c:
@@ -210,13 +226,104 @@ def test_known_secrets_never_leak():
                 for row in c.execute("SELECT * FROM %s" % table):
                     cols = [d[0] for d in c.execute("SELECT * FROM %s" % table).description]
                     for col, v in zip(cols, row):
-                        if col != "headers_enc":  # the encrypted column
+                        if col not in ("headers_enc", "inputs_secret_enc"):  # encrypted
                             dump.append(str(v))
     hay = {"logs": logs, "responses": "\n".join(responses), "database": "\n".join(dump)}
     for where, text in hay.items():
         for name, value in secrets.items():
             assert value not in text, "%s found in %s" % (name, where)
     assert '"Authorization"' not in logs or '[REDACTED]' in logs
+
+
+def secret_flow(tool="echo"):
+    """Start (secret api_token) -> peer tool quoting it -> End quoting the tool's answer."""
+    return {"title": "t", "nodes": [
+        {"id": "start", "type": "Start", "config": {"inputVariables": [SECRET_VAR]}},
+        {"id": "n0", "type": "MCP", "config": {"provider": PROVIDER, "tool": tool, "arguments": {
+            "message": "token={{inputs.api_token}}", "token_copy": "{{inputs.api_token}}"}}},
+        {"id": "end", "type": "End", "config": {"outputVariables": {
+            "said": "{{nodes.n0.output.content.0.text}}", "raw": "{{inputs.api_token}}"}}}],
+        "connections": [{"id": "c0", "from": "start", "to": "n0"},
+                        {"id": "c1", "from": "n0", "to": "end"}]}
+
+
+def test_secret_inputs_reach_the_tool_and_nothing_else():
+    """The wire truth (mcp-peer's request log) has the real value; the database outside
+    inputs_secret_enc, the API and the logs only [REDACTED]. A failed run's retry carries the
+    secret (re-sealed under the new run id); without a key such a workflow is refused (503)."""
+    with Stack(peer=True, extra_env={"TOOLGATE_SECRET_KEY": KEY1}) as s:
+        s.connect("alice")
+        s.set_mcp_url("alice", "%s/mcp/alice" % s.peer_url)
+        ok_wf = s.create_workflow(secret_flow("echo"))
+        fail_wf = s.create_workflow(secret_flow("fail"))
+        s.start_worker()
+        runs = []
+        for wf in (ok_wf, fail_wf):
+            st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf,
+                               {"inputs": {"api_token": RUN_SECRET}})
+            assert st == 202, (st, body)
+            runs.append(body["run_id"])
+        ok = s.wait_run(runs[0])
+        failed = s.wait_run(runs[1])
+        assert ok["status"] == "succeeded", ok
+        assert ok["output"] == {"said": "Echo: token=[REDACTED]", "raw": "[REDACTED]"}, ok
+        assert failed["status"] == "failed" and "[REDACTED]" in failed["error"], failed
+        st, _, retry = s.gw("POST", "/api/runs/%s/retry" % runs[1])
+        assert st == 202, (st, retry)
+        runs.append(retry["run_id"])
+        again = s.wait_run(retry["run_id"])
+        assert again["status"] == "failed" and "[REDACTED]" in again["error"], again
+        # what the tool received: the real value, three times (ok, failed, retried)
+        sent = [e["arguments"] for e in s.peer("GET", "/_peer/log")["requests"]
+                if e["rpc_method"] == "tools/call"]
+        assert len(sent) == 3, sent
+        for a in sent:
+            assert a == {"message": "token=" + RUN_SECRET, "token_copy": RUN_SECRET}, a
+        # every run keeps its own ciphertext; none opens under another run's id
+        enc = s.query("SELECT id, hex(inputs_secret_enc) AS h FROM workflow_runs ORDER BY id")
+        assert len(enc) == 3 and all(r["h"] for r in enc), enc
+        assert len({r["h"] for r in enc}) == 3, enc
+        responses = [json.dumps(s.gw("GET", "/api/runs/" + r)) for r in runs]
+        responses += [json.dumps(s.gw("GET", "/api/runs/%s/tool-executions" % r)) for r in runs]
+        responses.append(json.dumps(s.gw("GET", "/api/runs")))
+        execs = s.query("SELECT arguments, response, error, status FROM tool_executions")
+        assert len(execs) == 3, execs
+        for e in execs:
+            assert json.loads(e["arguments"]) == {"message": "token=[REDACTED]",
+                                                  "token_copy": "[REDACTED]"}, e
+            assert e["status"] == "success" or "[REDACTED]" in e["error"], e
+        dump = []
+        with s.db() as c:
+            for (table,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+                cur = c.execute("SELECT * FROM %s" % table)
+                cols = [d[0] for d in cur.description]
+                for row in cur.fetchall():
+                    dump += [str(v) for col, v in zip(cols, row) if col != "inputs_secret_enc"]
+        s.stop()
+        logs = "".join(open(os.path.join(s.tmp, f), errors="replace").read()
+                       for f in os.listdir(s.tmp) if f.endswith(".log") and "peer" not in f)
+        for where, text in (("database", "\n".join(dump)), ("responses", "\n".join(responses)),
+                            ("logs", logs)):
+            assert RUN_SECRET not in text, "secret run input found in " + where
+        assert "[REDACTED]" in logs
+
+    # no key: refused at admission with a clear reason; a workflow without secrets still runs
+    with Stack(mcp=False) as s:
+        wf = s.create_workflow(secret_flow("echo"))
+        st, h, body = s.gw("POST", "/api/workflows/%s/run" % wf,
+                           {"inputs": {"api_token": RUN_SECRET}})
+        assert st == 503 and body["error"] == "secret_key_missing", (st, body)
+        assert "TOOLGATE_SECRET_KEY" in body["message"], body
+        st, _, body = s.gw("POST", "/api/workflows/%s/preflight" % wf, {})
+        assert st == 503 and body["error"] == "secret_key_missing", (st, body)
+        assert s.query("SELECT count(*) AS n FROM workflow_runs")[0]["n"] == 0
+        # a secret flag on a non-string input is refused when the workflow is created
+        bad = secret_flow("echo")
+        bad["nodes"][0]["config"]["inputVariables"][0]["type"] = "number"
+        st, _, body = s.gw("POST", "/api/workflows", {"name": "bad", "definition": bad})
+        assert st == 422 and "must have type string" in json.dumps(body), (st, body)
+        logs = s.procs["gateway"].text()
+    assert RUN_SECRET not in logs
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import time
 import urllib.error
 import urllib.request
 
+from harness import free_port  # noqa: E402  (below the ephemeral range)
+
 BUILD = os.environ.get("TOOLGATE_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 KEY = "ak_integration_key"
 MCP = "http://127.0.0.1:3001/mcp"
@@ -20,12 +22,6 @@ passed = 0
 failed = 0
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -17,7 +17,8 @@
  *        the next `count` matching MCP requests get HTTP `status` instead of an answer (404 also
  *        drops the session; 429 sends Retry-After: retry_after seconds).
  *   GET  /_peer/log    every MCP request received, in order: {t_ms, http_method, path,
- *        rpc_method, tool, arguments, session, session_path, status, headers{...}} where headers
+ *        rpc_method, rpc_id?, request_id? (notifications/cancelled), tool, arguments, session,
+ *        session_path, status, headers{...}} where headers
  *        holds the request's x-api-key, authorization, mcp-session-id, mcp-protocol-version and
  *        x-user headers (tg_httpd looks headers up by name; these are the ones the worker may
  *        send). Capped at 200000 entries (then only counted).
@@ -143,6 +144,11 @@ static json_t *log_entry(tg_httpd_req *req, const json_t *msg)
                 "session", sid, "session_path", s ? s->path : NULL, "headers");
   if (!e)
     return NULL;
+  /* The request's JSON-RPC id, and the id a notifications/cancelled names. */
+  if (json_object_get(msg, "id"))
+    json_object_set(e, "rpc_id", json_object_get(msg, "id"));
+  if (json_object_get(params, "requestId"))
+    json_object_set(e, "request_id", json_object_get(params, "requestId"));
   h = json_object_get(e, "headers");
   for (int i = 0; LOGGED_HEADERS[i]; i++) {
     const char *v = tg_httpd_header(req, LOGGED_HEADERS[i]);

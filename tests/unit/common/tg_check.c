@@ -425,6 +425,7 @@ static void test_run_all_fail_unavailable(void **state)
   assert_int_equal(e.r->retry_after_ms, 9000);
   assert_non_null(e.r->detail);
   assert_int_equal(e.r->composio_calls, 3);
+  assert_int_equal(e.r->broker_auth, 0); /* an outage is not a rejected key */
   assert_json(e.r->providers, "[]");
   env_done(&e);
 }
@@ -447,6 +448,7 @@ static void test_run_key_rejected(void **state)
   run_check(&e, "[\"gmail\"]", ROWS, 4);
   assert_int_equal(e.r->outcome, TG_CHECK_UNAVAILABLE);
   assert_string_equal(e.r->detail, "composio rejected the API key");
+  assert_int_equal(e.r->broker_auth, 1);
   assert_int_equal(e.r->retry_after_ms, 5000);
   env_done(&e);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for common/tg_crypto.c: seal/open, AD binding to table/row/user, key ids, tamper,
- * the mcp_connections write and read paths, the start-up check and rotation (temp database). */
+ * the mcp_connections and workflow_runs write and read paths, the start-up check and rotation (temp
+ * database). */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -230,13 +231,91 @@ static void test_db_paths(void **state)
   unlink(path);
 }
 
+/* workflow_runs.inputs_secret_enc: store, load, AD bound to run and user, check and rotation. */
+static void test_run_secrets(void **state)
+{
+  char path[128], err[256];
+  tg_db *db = fixture(path, sizeof path);
+  tg_crypto *a = ring(KEY_A, NULL), *b = ring(KEY_B, NULL), *ba = ring(KEY_B, KEY_A);
+  json_t *sec = json_pack("{s:s}", "api_token", "s3cr3t-value-42"), *got = NULL, *bad;
+  int count = -1, rotated = -1;
+  (void)state;
+
+  assert_int_equal(tg_db_exec(db, NULL,
+                              "INSERT INTO workflows (id, user_id, name, definition, created_at, "
+                              "updated_at) VALUES ('wf_1', 'alice', 'w', '{}', 0, 0)",
+                              ""),
+                   0);
+  assert_int_equal(tg_db_exec(db, NULL,
+                              "INSERT INTO workflow_runs (id, workflow_id, user_id, status, "
+                              "available_at, created_at) VALUES ('run_a', 'wf_1', 'alice', "
+                              "'queued', 0, 0), ('run_b', 'wf_1', 'alice', 'queued', 0, 0)",
+                              ""),
+                   0);
+  /* nothing to store is fine without a key; something to store is not */
+  assert_int_equal(tg_crypto_store_run_secrets(db, NULL, "run_a", "alice", NULL), 0);
+  assert_int_equal(tg_crypto_store_run_secrets(db, NULL, "run_a", "alice", sec), TG_ESTATE);
+  bad = json_pack("{s:i}", "n", 1);
+  assert_int_equal(tg_crypto_store_run_secrets(db, a, "run_a", "alice", bad), TG_EINVAL);
+  json_decref(bad);
+  assert_int_equal(tg_crypto_store_run_secrets(db, a, "run_a", "bob", sec), TG_ENOTFOUND);
+  assert_int_equal(tg_crypto_store_run_secrets(db, a, "run_a", "alice", sec), 0);
+
+  /* the column holds no plaintext */
+  {
+    json_t *row = tg_db_query_one(db, NULL,
+                                  "SELECT instr(inputs_secret_enc, CAST('s3cr3t' AS BLOB)) AS i "
+                                  "FROM workflow_runs WHERE id = 'run_a'",
+                                  "");
+    assert_int_equal(json_integer_value(json_object_get(row, "i")), 0);
+    json_decref(row);
+  }
+  assert_int_equal(tg_crypto_load_run_secrets(db, a, "run_a", "alice", &got), 0);
+  assert_string_equal(json_string_value(json_object_get(got, "api_token")), "s3cr3t-value-42");
+  json_decref(got);
+  assert_int_equal(tg_crypto_load_run_secrets(db, a, "run_b", "alice", &got), 0);
+  assert_null(got); /* no secrets */
+  assert_int_equal(tg_crypto_load_run_secrets(db, NULL, "run_a", "alice", &got), TG_ESTATE);
+  assert_int_equal(tg_crypto_load_run_secrets(db, b, "run_a", "alice", &got), TG_ENOTFOUND);
+  /* copied to another run: does not open */
+  assert_int_equal(tg_db_exec(db, NULL,
+                              "UPDATE workflow_runs SET inputs_secret_enc = (SELECT "
+                              "inputs_secret_enc FROM workflow_runs WHERE id = 'run_a') WHERE id = "
+                              "'run_b'",
+                              ""),
+                   0);
+  assert_int_equal(tg_crypto_load_run_secrets(db, a, "run_b", "alice", &got), TG_EAUTH);
+  assert_null(got);
+  assert_int_equal(
+      tg_db_exec(db, NULL, "UPDATE workflow_runs SET inputs_secret_enc = NULL WHERE id = 'run_b'",
+                 ""),
+      0);
+
+  /* start-up check and rotation cover the column */
+  assert_int_equal(tg_crypto_check_db(db, NULL, &count, err, sizeof err), TG_ESTATE);
+  assert_non_null(strstr(err, "workflow_runs.inputs_secret_enc"));
+  assert_int_equal(tg_crypto_check_db(db, a, &count, err, sizeof err), 0);
+  assert_int_equal(count, 1);
+  assert_int_equal(tg_crypto_rotate_db(db, ba, &rotated, err, sizeof err), 0);
+  assert_int_equal(rotated, 1);
+  assert_int_equal(tg_crypto_load_run_secrets(db, b, "run_a", "alice", &got), 0);
+  assert_string_equal(json_string_value(json_object_get(got, "api_token")), "s3cr3t-value-42");
+  json_decref(got);
+
+  json_decref(sec);
+  tg_crypto_free(a);
+  tg_crypto_free(b);
+  tg_crypto_free(ba);
+  tg_db_close(db);
+  unlink(path);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_seal_open_and_ad),
-      cmocka_unit_test(test_key_ids),
-      cmocka_unit_test(test_bad_keys),
-      cmocka_unit_test(test_db_paths),
+      cmocka_unit_test(test_seal_open_and_ad), cmocka_unit_test(test_key_ids),
+      cmocka_unit_test(test_bad_keys),         cmocka_unit_test(test_db_paths),
+      cmocka_unit_test(test_run_secrets),
   };
   if (sodium_init() < 0)
     return 1;

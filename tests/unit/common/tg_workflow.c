@@ -318,6 +318,58 @@ static void test_end_output(void **state)
   json_decref(ctx);
 }
 
+/* Start with the given inputVariables text, one echo node, End. */
+static json_t *with_vars(const char *vars)
+{
+  char buf[2048];
+  snprintf(
+      buf, sizeof buf,
+      "{\"nodes\":[{\"id\":\"s\",\"type\":\"Start\",\"config\":{\"inputVariables\":%s}},"
+      "{\"id\":\"m\",\"type\":\"MCP\",\"config\":{\"provider\":\"p\",\"tool\":\"echo\"}},"
+      "{\"id\":\"e\",\"type\":\"End\",\"config\":{}}],\"connections\":["
+      "{\"id\":\"c1\",\"from\":\"s\",\"to\":\"m\"},{\"id\":\"c2\",\"from\":\"m\",\"to\":\"e\"}]}",
+      vars);
+  return J(buf);
+}
+
+static void test_secret_inputs(void **state)
+{
+  json_t *d, *errs, *names;
+  (void)state;
+  d = with_vars("[{\"name\":\"key\",\"type\":\"string\",\"required\":true,\"secret\":true},"
+                "{\"name\":\"msg\",\"type\":\"string\",\"secret\":false},{\"name\":\"n\"}]");
+  assert_null(tg_workflow_validate(d));
+  names = tg_workflow_secret_inputs(d);
+  assert_int_equal(json_array_size(names), 1);
+  assert_string_equal(json_string_value(json_array_get(names, 0)), "key");
+  json_decref(names);
+  json_decref(d);
+
+  d = with_vars("[{\"name\":\"key\",\"type\":\"number\",\"secret\":true}]");
+  errs = tg_workflow_validate(d);
+  assert_true(has_error(errs, "s", NULL, "must have type string"));
+  json_decref(errs);
+  json_decref(d);
+
+  d = with_vars("[{\"name\":\"key\",\"secret\":true}]"); /* type is required with secret */
+  errs = tg_workflow_validate(d);
+  assert_true(has_error(errs, "s", NULL, "must have type string"));
+  json_decref(errs);
+  json_decref(d);
+
+  d = with_vars("[{\"name\":\"key\",\"type\":\"string\",\"secret\":\"yes\"}]");
+  errs = tg_workflow_validate(d);
+  assert_true(has_error(errs, "s", NULL, "secret of key must be a boolean"));
+  json_decref(errs);
+  json_decref(d);
+
+  d = with_vars("[]");
+  names = tg_workflow_secret_inputs(d);
+  assert_int_equal(json_array_size(names), 0);
+  json_decref(names);
+  json_decref(d);
+}
+
 static void test_providers(void **state)
 {
   json_t *def = J(chain), *p = tg_workflow_providers(def);
@@ -347,6 +399,7 @@ int main(void)
       cmocka_unit_test(test_render_unresolved),
       cmocka_unit_test(test_end_output),
       cmocka_unit_test(test_providers),
+      cmocka_unit_test(test_secret_inputs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
