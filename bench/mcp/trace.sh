@@ -100,6 +100,7 @@ whole = sum(1 for e in ev if e[0] == "r" and '0\\r\\n\\r\\n"' in e[2])
 server, ours, waits = [], [], []
 last_send = last_recv = None
 epolls = reads = split = 0
+first_recv, tails = None, []
 for kind, t, _ in ev:
     if kind == "s":
         if last_recv is not None:
@@ -108,10 +109,11 @@ for kind, t, _ in ev:
         last_send, last_recv = t, None
     elif kind == "r" and last_send is not None:
         server.append((t - last_send) * 1e3)
-        last_send, last_recv, epolls, reads = None, t, 0, 1
+        last_send, last_recv, epolls, reads, first_recv = None, t, 0, 1, t
     elif kind == "r" and last_recv is not None:  # more of the same response
         last_recv, epolls, reads = t, 0, reads + 1
         split += 1
+        tails.append((t - first_recv) * 1e3)
     elif kind == "e" and last_recv is not None:
         epolls += 1
 skip = 60  # initialize, notifications/initialized, warm-up
@@ -127,4 +129,7 @@ print("last recvfrom of a response -> next sendto (toolgate-mcp), ms: " + q(ours
 print("epoll_wait between a response's last read and the next request: %d of %d calls; "
       "responses read in more than one recvfrom: %d" % (sum(1 for w in waits if w), len(waits),
                                                         split))
+if tails:
+    print("first -> last recvfrom of a split response (waiting for the rest, e.g. the chunked "
+          "terminator), ms: " + q(tails))
 PY
