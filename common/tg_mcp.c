@@ -1,5 +1,6 @@
 /*
- * tg_mcp: MCP Streamable HTTP client (protocol 2025-11-25, accepting 2025-06-18 and 2025-03-26).
+ * tg_mcp: MCP Streamable HTTP client (protocol 2025-11-25, accepting 2025-06-18 and 2025-03-26;
+ * the version offered in initialize is 2025-11-25 unless the options name an older one).
  *
  * Three layers. A `post` is one fire-and-forget POST/DELETE (notifications/initialized, answers
  * to server requests, notifications/cancelled, the closing DELETE). An `rpc` is one JSON-RPC
@@ -78,7 +79,8 @@ struct tg_mcp_client {
   int state;
   unsigned gen; /* bumped each time a session becomes ready */
   char *session_id;
-  char version[16];
+  char version[16];       /* negotiated; "" without a session */
+  char offer_version[16]; /* offered in initialize */
   long long next_id;
   rpc *rpcs;
   op *ops;
@@ -265,7 +267,6 @@ static int valid_session_id(const char *s)
       return 0;
   return 1;
 }
-
 
 /* Headers of one request: a POST (with_body) or a GET stream (sse_get, with last_event_id when
  * resuming) or a DELETE; with_session adds Mcp-Session-Id and MCP-Protocol-Version. Returns a
@@ -1225,7 +1226,7 @@ static int session_start(tg_mcp_client *m)
 
   /* Elicitation is declared because server requests for it are answered (with the schema's
    * defaults, or a decline); roots and sampling are not, and get -32601. */
-  params = json_pack("{s:s, s:{s:{s:{}}}, s:{s:s, s:s}}", "protocolVersion", MCP_LATEST_VERSION,
+  params = json_pack("{s:s, s:{s:{s:{}}}, s:{s:s, s:s}}", "protocolVersion", m->offer_version,
                      "capabilities", "elicitation", "form", "clientInfo", "name", m->client_name,
                      "version", m->client_version);
   if (!params)
@@ -1508,6 +1509,8 @@ int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_op
       return TG_EINVAL;
     n++;
   }
+  if (opt->protocol_version && !version_supported(opt->protocol_version))
+    return TG_EINVAL;
   m = calloc(1, sizeof *m);
   if (!m)
     return TG_ENOMEM;
@@ -1524,6 +1527,8 @@ int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_op
       goto nomem;
     m->n_extra++;
   }
+  snprintf(m->offer_version, sizeof m->offer_version, "%s",
+           opt->protocol_version ? opt->protocol_version : MCP_LATEST_VERSION);
   m->listen = opt->listen;
   m->max_event = opt->max_event_bytes ? opt->max_event_bytes : MAX_EVENT_BYTES;
   m->max_response = opt->max_response_bytes ? opt->max_response_bytes : MAX_RESPONSE_BYTES;
@@ -1671,6 +1676,11 @@ void tg_mcp_cancel(tg_mcp_call *call)
 int tg_mcp_is_connected(const tg_mcp_client *m)
 {
   return m && m->state == ST_READY;
+}
+
+const char *tg_mcp_protocol_version(const tg_mcp_client *m)
+{
+  return m && m->state == ST_READY && m->version[0] ? m->version : NULL;
 }
 
 static void on_kick_closed(uv_handle_t *h)

@@ -41,9 +41,14 @@ typedef struct tg_mcp_options {
                                  server-initiated messages (404/405 = the server has none) */
   tg_mcp_notify_cb on_notify; /* server notifications (may be NULL: they are dropped) */
   void *notify_arg;
-  size_t max_event_bytes;    /* cap on one SSE event; 0 = 4 MiB */
-  size_t max_response_bytes; /* cap on one response body (JSON, or a request's SSE stream);
-                                0 = 16 MiB */
+  size_t max_event_bytes;       /* cap on one SSE event; 0 = 4 MiB */
+  size_t max_response_bytes;    /* cap on one response body (JSON, or a request's SSE stream);
+                                   0 = 16 MiB */
+  const char *protocol_version; /* the version offered in initialize: "2025-11-25" (NULL: the
+                                   default), "2025-06-18" or "2025-03-26"; copied. An older one
+                                   does without what it lacks, e.g. 2025-11-25's priming events
+                                   (resumable POST streams), which cost server-everything ~1 ms
+                                   per call (README, Benchmark: MCP client) */
 } tg_mcp_options;
 
 /* Why a call failed. */
@@ -64,7 +69,8 @@ typedef struct tg_mcp_error {
   int not_delivered;
 } tg_mcp_error;
 
-/* Creates a client (no I/O yet). Errors: TG_EINVAL (no url), TG_ENOMEM. */
+/* Creates a client (no I/O yet). Errors: TG_EINVAL (no url, a header line with CR/LF or no
+ * name, an unsupported protocol_version), TG_ENOMEM. */
 int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_options *opt);
 
 /* Explicitly initializes the session (optional: list/call initialize on demand). */
@@ -104,6 +110,10 @@ void tg_mcp_cancel(tg_mcp_call *call);
 
 /* 1 when a session is initialized. */
 int tg_mcp_is_connected(const tg_mcp_client *m);
+
+/* The protocol version negotiated for the current session ("2025-11-25", ...), or NULL when no
+ * session is initialized. Borrowed: valid until the session changes or the client is closed. */
+const char *tg_mcp_protocol_version(const tg_mcp_client *m);
 
 /* Ends the session (DELETE with Mcp-Session-Id when there is one; 405 is fine), cancels calls in
  * flight (their callbacks get TG_ECANCELED), frees the client, then on_closed(arg) (may be

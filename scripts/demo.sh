@@ -38,7 +38,8 @@ wait_http() {
   for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "demo: $1 did not come up; see $run/*.log" >&2; exit 1
 }
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 
 step "Starting the Composio simulator, the MCP reference server, the gateway and a worker"
 start composio-sim "$bin/composio-sim" --listen "127.0.0.1:$SIM_PORT" --api-key "$COMPOSIO_API_KEY" \

@@ -4,6 +4,7 @@
  *   toolgate-mcp [--header 'Name: value']... [--timeout MS] URL            lists tools
  *   toolgate-mcp [--header 'Name: value']... [--timeout MS] URL TOOL [JSON] calls a tool
  *   toolgate-mcp --bench N [--concurrency C] URL TOOL [JSON]           measures calls/s
+ *   (any form) --protocol-version V: offer V (2025-11-25 default, 2025-06-18, 2025-03-26)
  *
  * Under the MCP conformance runner (env MCP_CONFORMANCE_SCENARIO, the server URL as the last
  * argument) it does what each client scenario expects: `initialize` connects only; `tools_call`,
@@ -40,7 +41,7 @@ typedef struct cli {
   long bench_n, warmup, concurrency;
   long started, done, errors;
   uint64_t t0_ns;
-  double cpu0_ms;
+  double cpu0_ms, wait0_ms;
   double *lat_ms;
 } cli;
 
@@ -54,10 +55,13 @@ static void usage(FILE *f)
       "                      CallToolResult; exit 2 when it has isError:true\n"
       "  --header 'N: v'     extra HTTP header on every request (repeatable; never printed)\n"
       "  --timeout MS        per-request timeout (default 30000)\n"
+      "  --protocol-version V  MCP version offered in initialize: 2025-11-25 (default),\n"
+      "                      2025-06-18 or 2025-03-26\n"
       "  --notifications     ask for progress of the call; print it and server notifications\n"
       "                      (list_changed, logging) on stderr\n"
       "  --bench N           call TOOL N times (after 50 warm-up calls) in one session and print\n"
-      "                      one JSON line: calls/s, latency p50/p99, CPU ms per call\n"
+      "                      one JSON line: calls/s, latency p50/p99, CPU ms per call and ms\n"
+      "                      per call spent waiting for a CPU (run queue)\n"
       "  --concurrency C     calls in flight during --bench (default 1)\n"
       "  TOOLGATE_LOG_LEVEL  debug|info|warn|error for the JSON log on stderr (default warn)\n");
 }
@@ -165,6 +169,19 @@ static double cpu_ms(void)
          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
+/* Time this process was ready to run but waited for a CPU (ms; /proc/self/schedstat, field 2, in
+ * ns), or -1 where that file is missing. On a shared machine this shows how much of a call's
+ * latency is waiting for a core rather than work. */
+static double runq_wait_ms(void)
+{
+  unsigned long long run_ns, wait_ns;
+  FILE *f = fopen("/proc/self/schedstat", "r");
+  int n = f ? fscanf(f, "%llu %llu", &run_ns, &wait_ns) : 0;
+  if (f)
+    fclose(f);
+  return n == 2 ? (double)wait_ns / 1e6 : -1.0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
@@ -196,6 +213,7 @@ static void on_bench_result(void *arg, const tg_mcp_error *err, json_t *result)
   if (c->done == c->warmup) { /* warm-up over: start the clock */
     c->t0_ns = uv_hrtime();
     c->cpu0_ms = cpu_ms();
+    c->wait0_ms = runq_wait_ms();
   }
   bench_next(c);
 }
@@ -203,14 +221,18 @@ static void on_bench_result(void *arg, const tg_mcp_error *err, json_t *result)
 static void bench_report(cli *c)
 {
   double secs = (double)(uv_hrtime() - c->t0_ns) / 1e9, cpu = cpu_ms() - c->cpu0_ms;
+  double wait = runq_wait_ms();
   long n = c->bench_n;
   qsort(c->lat_ms, (size_t)n, sizeof *c->lat_ms, cmp_double);
-  printf("{\"client\":\"toolgate-mcp\",\"calls\":%ld,\"concurrency\":%ld,\"errors\":%ld,"
+  const char *version = tg_mcp_protocol_version(c->mcp);
+  printf("{\"client\":\"toolgate-mcp\",\"protocol_version\":\"%s\",\"calls\":%ld,"
+         "\"concurrency\":%ld,\"errors\":%ld,"
          "\"seconds\":%.3f,\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-         "\"cpu_ms_per_call\":%.4f}\n",
-         n, c->concurrency, c->errors, secs, (double)n / secs, c->lat_ms[n / 2],
+         "\"cpu_ms_per_call\":%.4f,\"runq_wait_ms_per_call\":%.4f}\n",
+         version ? version : "", n, c->concurrency, c->errors, secs, (double)n / secs,
+         c->lat_ms[n / 2],
          c->lat_ms[(long)floor((double)n * 0.99) < n ? (long)floor((double)n * 0.99) : n - 1],
-         cpu / (double)n);
+         cpu / (double)n, wait >= 0 && c->wait0_ms >= 0 ? (wait - c->wait0_ms) / (double)n : -1.0);
   fflush(stdout);
 }
 
@@ -276,6 +298,8 @@ int main(int argc, char **argv)
       bench_n = strtol(argv[++i], NULL, 10);
     } else if (strcmp(argv[i], "--concurrency") == 0 && i + 1 < argc) {
       concurrency = strtol(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--protocol-version") == 0 && i + 1 < argc) {
+      opt.protocol_version = argv[++i];
     } else if (strcmp(argv[i], "--notifications") == 0) {
       notifications = 1;
     } else if (argv[i][0] == '-' && argv[i][1] == '-') {
@@ -327,7 +351,7 @@ int main(int argc, char **argv)
   rc = tg_mcp_client_new(&c.mcp, c.http, &opt);
   if (rc) {
     fprintf(stderr, "toolgate-mcp: %s\n",
-            rc == TG_EINVAL ? "bad URL or --header" : tg_strerror(rc));
+            rc == TG_EINVAL ? "bad URL, --header or --protocol-version" : tg_strerror(rc));
     tg_http_client_close(c.http, NULL, NULL);
     goto out;
   }

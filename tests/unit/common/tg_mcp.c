@@ -810,6 +810,54 @@ static void test_unsupported_version(void **state)
   cleanup(&t);
 }
 
+static void on_connected_version(void *arg, const tg_mcp_error *err)
+{
+  tctx *t = arg;
+  const char *v = tg_mcp_protocol_version(t->m);
+  assert_null(err);
+  snprintf(t->notes[0], sizeof t->notes[0], "%s", v ? v : "(none)");
+  op_done(t);
+}
+
+/* An older protocol version offered on request: initialize carries it, the session uses it;
+ * a version we do not speak is refused up front. */
+static void test_offered_version(void **state)
+{
+  tctx t;
+  char v[128];
+  tg_http_client *http;
+  tg_mcp_client *m;
+  uv_loop_t loop;
+  tg_mcp_options bad = {.url = "http://127.0.0.1:1/mcp", .protocol_version = "2024-11-05"};
+
+  next_opt.protocol_version = "2025-06-18";
+  setup(&t, h_json, 0);
+  t.json_mode = 1;
+  t.version = "2025-06-18";
+  assert_null(tg_mcp_protocol_version(t.m));
+  t.pending++;
+  assert_int_equal(tg_mcp_connect(t.m, on_connected_version, &t), 0);
+  call(&t, "echo", "{\"message\":\"old\"}");
+  run_and_teardown(&t);
+  assert_string_equal(t.notes[0], "2025-06-18");
+  assert_string_equal(text_of(t.result[0]), "Echo: old");
+  assert_string_equal(t.reqs[0].method, "initialize");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(t.reqs[0].msg, "params"),
+                                                        "protocolVersion")),
+                      "2025-06-18");
+  assert_string_equal(t.reqs[2].method, "tools/call");
+  assert_string_equal(hdr(&t.reqs[2], "MCP-Protocol-Version", v, sizeof v), "2025-06-18");
+  cleanup(&t);
+
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(tg_http_client_init(&http, &loop), 0);
+  assert_int_equal(tg_mcp_client_new(&m, http, &bad), TG_EINVAL);
+  assert_null(m);
+  tg_http_client_close(http, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- the transport, part 2: resume, early close, server requests, paging, cancel, listen,
  * caps, split chunks, DELETE 405 ------------------------------------------------------------ */
 
@@ -1304,6 +1352,7 @@ int main(void)
       cmocka_unit_test(test_server_ping_answered),
       cmocka_unit_test(test_timeout_sends_cancelled),
       cmocka_unit_test(test_unsupported_version),
+      cmocka_unit_test(test_offered_version),
       cmocka_unit_test(test_resume_with_last_event_id),
       cmocka_unit_test(test_answered_stream_closed_early),
       cmocka_unit_test(test_server_requests_answered),
