@@ -58,7 +58,7 @@ typedef struct gw_metrics {
   uint64_t composio_list_calls;  /* list calls started by checks */
   uint64_t composio_calls_saved; /* list calls not made because checks shared one */
   uint64_t composio_rate_limited;
-  uint64_t checks;               /* checks answered (any outcome) */
+  uint64_t checks;                          /* checks answered (any outcome) */
   uint64_t check_ms_bucket[GW_LAT_BUCKETS]; /* cumulative at render time; raw counts here */
   double check_ms_sum;
 } gw_metrics;
@@ -71,14 +71,14 @@ typedef struct gw_app {
   tg_httpd *httpd;
   tg_http_client *http;
   tg_composio *composio;
-  int stopping;       /* set by SIGTERM/SIGINT: no new work, wake waiters */
-  gw_waiter *waiters; /* requests sleeping on a timer (callback polling) */
+  int stopping;         /* set by SIGTERM/SIGINT: no new work, wake waiters */
+  gw_waiter *waiters;   /* requests sleeping on a timer (callback polling) */
   gw_checkpool *checks; /* coalescing provider checks (gw_checkpool.c) */
   gw_metrics metrics;
-  tg_crypto *crypto;       /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
-  gw_ratelimit *runlimit;  /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
-  json_t *status_cache; /* gw_status.c: "user\x1fprovider" -> {r: result, at: uv_now ms} */
-  struct gw_sync *sync; /* gw_sync.c: start-up re-sync and the periodic cleanup */
+  tg_crypto *crypto;      /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
+  gw_ratelimit *runlimit; /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
+  json_t *status_cache;   /* gw_status.c: "user\x1fprovider" -> {r: result, at: uv_now ms} */
+  struct gw_sync *sync;   /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
 
 /*
@@ -213,6 +213,10 @@ void gw_auth_callback(gw_app *app, tg_httpd_req *req);
 void gw_workflow_create(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_workflow_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_workflow_get(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+/* PUT /api/workflows/{id}: validated replacement of name and definition (200, 404, 422). */
+void gw_workflow_update(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+/* DELETE /api/workflows/{id}: 200 {id, deleted}; 409 workflow_has_runs while runs refer to it. */
+void gw_workflow_delete(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
 void gw_run_admit(gw_app *app, tg_httpd_req *req, const char *user, const char *workflow_id);
 void gw_run_get(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_run_tool_executions(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);

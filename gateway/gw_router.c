@@ -35,6 +35,8 @@ enum {
   R_WF_CREATE,
   R_WF_LIST,
   R_WF_GET,
+  R_WF_UPDATE,
+  R_WF_DELETE,
   R_WF_RUN,
   R_RUN_GET,
   R_RUN_TOOLS,
@@ -60,6 +62,8 @@ static const route routes[] = {
     {"POST", "/api/workflows", 1, R_WF_CREATE},
     {"GET", "/api/workflows", 1, R_WF_LIST},
     {"GET", "/api/workflows/*", 1, R_WF_GET},
+    {"PUT", "/api/workflows/*", 1, R_WF_UPDATE},
+    {"DELETE", "/api/workflows/*", 1, R_WF_DELETE},
     {"POST", "/api/workflows/*/run", 1, R_WF_RUN},
     {"GET", "/api/runs/*", 1, R_RUN_GET},
     {"GET", "/api/runs/*/tool-executions", 1, R_RUN_TOOLS},
@@ -207,6 +211,12 @@ void gw_route(tg_httpd_req *req, void *arg)
     break;
   case R_WF_GET:
     gw_workflow_get(app, req, user, wild);
+    break;
+  case R_WF_UPDATE:
+    gw_workflow_update(app, req, user, wild);
+    break;
+  case R_WF_DELETE:
+    gw_workflow_delete(app, req, user, wild);
     break;
   case R_WF_RUN:
     gw_run_admit(app, req, user, wild);

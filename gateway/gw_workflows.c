@@ -1,10 +1,15 @@
 /*
- * gw_workflows: create, list and read a user's workflow definitions (DESIGN.md section 6).
+ * gw_workflows: create, list, read, replace and delete a user's workflow definitions (DESIGN.md
+ * section 6).
  *
- * POST accepts {"name"?, "definition": {...}} or the definition itself (a body with "nodes";
- * its "title" is the name). The definition is validated on the loop (tg_workflow_validate, pure
- * CPU on a body capped by tg_httpd) before any database work; 422 invalid_workflow carries the
- * per-node errors. Reads are scoped to the caller: another user's workflow is a 404.
+ * POST and PUT accept {"name"?, "definition": {...}} or the definition itself (a body with
+ * "nodes"; its "title" is the name). The definition is validated on the loop
+ * (tg_workflow_validate, pure CPU on a body capped by tg_httpd) before any database work; 422
+ * invalid_workflow carries the per-node errors. Every statement is scoped to the caller: another
+ * user's workflow is a 404, exactly like one that does not exist. DELETE refuses (409
+ * workflow_has_runs) while runs refer to the workflow: their history must keep its definition
+ * (the foreign key enforces it; the check only makes the answer clear). Admission caches parsed
+ * definitions by their text, so a PUT takes effect for the next run.
  */
 #include "gw.h"
 #include "tg_workflow.h"
@@ -25,7 +30,7 @@ typedef struct wf_ctx {
 } wf_ctx;
 GW_JOB_FIRST(wf_ctx);
 
-enum { OP_CREATE, OP_LIST, OP_GET };
+enum { OP_CREATE, OP_LIST, OP_GET, OP_UPDATE, OP_DELETE };
 
 static wf_ctx *ctx_new(gw_app *app, tg_httpd_req *req, const char *user, int op)
 {
@@ -66,6 +71,59 @@ static int wf_work(tg_db *db, void *arg)
                           c->definition, "created_at", (json_int_t)c->created_at, "updated_at",
                           (json_int_t)c->created_at);
     return c->j.body ? 0 : TG_ENOMEM;
+  case OP_UPDATE: {
+    int changes = 0;
+    rc = tg_db_exec(db, &changes,
+                    "UPDATE workflows SET name = ?, definition = ?, updated_at = ? "
+                    "WHERE id = ? AND user_id = ?",
+                    "sjIss", c->name, c->definition, (long long)c->created_at, c->id, c->j.user);
+    if (rc != 0)
+      return rc;
+    if (changes == 0) {
+      gw_job_fail(&c->j, 404, "not_found", "No such workflow.");
+      return 0;
+    }
+    v = tg_db_query_one(db, &rc,
+                        "SELECT id, name, definition AS definition_json, created_at, "
+                        "updated_at FROM workflows WHERE id = ? AND user_id = ?",
+                        "ss", c->id, c->j.user);
+    if (!v)
+      return rc;
+    c->j.status = 200;
+    c->j.body = v;
+    return 0;
+  }
+  case OP_DELETE: {
+    int changes = 0;
+    json_t *runs;
+    if ((rc = tg_db_begin(db, 1)) != 0)
+      return rc;
+    runs = tg_db_query_one(db, &rc,
+                           "SELECT (SELECT count(*) FROM workflows WHERE id = ? AND user_id = ?) "
+                           "AS found, (SELECT count(*) FROM workflow_runs WHERE workflow_id = ? "
+                           "AND user_id = ?) AS runs",
+                           "ssss", c->id, c->j.user, c->id, c->j.user);
+    if (!runs)
+      goto del_fail;
+    if (json_integer_value(json_object_get(runs, "found")) == 0) {
+      gw_job_fail(&c->j, 404, "not_found", "No such workflow.");
+    } else if (json_integer_value(json_object_get(runs, "runs")) > 0) {
+      gw_job_fail(&c->j, 409, "workflow_has_runs",
+                  "This workflow has runs, whose history refers to it; it cannot be deleted.");
+      c->j.body = json_pack("{s:I}", "runs", json_integer_value(json_object_get(runs, "runs")));
+    } else if ((rc = tg_db_exec(db, &changes, "DELETE FROM workflows WHERE id = ? AND user_id = ?",
+                                "ss", c->id, c->j.user)) == 0) {
+      c->j.status = 200;
+      c->j.body = json_pack("{s:s, s:b}", "id", c->id, "deleted", 1);
+    }
+    json_decref(runs);
+    if (rc != 0)
+      goto del_fail;
+    return tg_db_commit(db);
+  del_fail:
+    tg_db_rollback(db);
+    return rc;
+  }
   case OP_LIST:
     v = tg_db_query(db, &rc,
                     "SELECT id, name, definition AS definition_json, created_at, updated_at "
@@ -100,8 +158,12 @@ static void wf_done(void *arg, int status)
     json_decref(c->j.body);
     c->j.body = NULL;
     gw_job_fail_err(&c->j, status);
-  } else if (c->op == OP_CREATE) {
-    tg_info("workflow_created", "{s:s, s:s}", "user_id", c->j.user, "workflow_id", c->id);
+  } else if (c->j.status < 300 &&
+             (c->op == OP_CREATE || c->op == OP_UPDATE || c->op == OP_DELETE)) {
+    tg_info(c->op == OP_CREATE   ? "workflow_created"
+            : c->op == OP_UPDATE ? "workflow_updated"
+                                 : "workflow_deleted",
+            "{s:s, s:s}", "user_id", c->j.user, "workflow_id", c->id);
   }
   gw_job_reply(&c->j, NULL);
   ctx_free(c);
@@ -113,13 +175,14 @@ static void submit(wf_ctx *c)
     ctx_free(c);
 }
 
-void gw_workflow_create(gw_app *app, tg_httpd_req *req, const char *user)
+/* Parses and validates a create/update body into a new context for op; NULL after answering. */
+static wf_ctx *ctx_from_body(gw_app *app, tg_httpd_req *req, const char *user, int op)
 {
   json_t *body = gw_parse_body(req), *def, *errors;
   const char *name = NULL;
   wf_ctx *c;
   if (!body)
-    return;
+    return NULL;
   if (json_object_get(body, "nodes")) {
     def = body;
     name = json_string_value(json_object_get(body, "title"));
@@ -136,19 +199,19 @@ void gw_workflow_create(gw_app *app, tg_httpd_req *req, const char *user)
                                "message", "missing or not an object"),
                      NULL);
     json_decref(body);
-    return;
+    return NULL;
   }
   if ((errors = tg_workflow_validate(def)) != NULL) {
     gw_respond_error(req, 422, "invalid_workflow", "The workflow definition is invalid.",
                      json_pack("{s:o}", "errors", errors), NULL);
     json_decref(body);
-    return;
+    return NULL;
   }
   if (!name || !*name)
     name = "Untitled workflow";
-  if (!(c = ctx_new(app, req, user, OP_CREATE))) {
+  if (!(c = ctx_new(app, req, user, op))) {
     json_decref(body);
-    return;
+    return NULL;
   }
   c->definition = json_incref(def);
   c->name = strndup(name, WF_NAME_MAX);
@@ -157,10 +220,36 @@ void gw_workflow_create(gw_app *app, tg_httpd_req *req, const char *user)
     gw_job_fail_err(&c->j, TG_ENOMEM);
     gw_job_reply(&c->j, NULL);
     ctx_free(c);
-    return;
+    return NULL;
   }
+  c->created_at = tg_now_ms(); /* OP_UPDATE: the new updated_at */
+  return c;
+}
+
+void gw_workflow_create(gw_app *app, tg_httpd_req *req, const char *user)
+{
+  wf_ctx *c = ctx_from_body(app, req, user, OP_CREATE);
+  if (!c)
+    return;
   tg_random_id(c->id, sizeof c->id, "wf_", 12);
-  c->created_at = tg_now_ms();
+  submit(c);
+}
+
+void gw_workflow_update(gw_app *app, tg_httpd_req *req, const char *user, const char *id)
+{
+  wf_ctx *c = ctx_from_body(app, req, user, OP_UPDATE);
+  if (!c)
+    return;
+  snprintf(c->id, sizeof c->id, "%s", id);
+  submit(c);
+}
+
+void gw_workflow_delete(gw_app *app, tg_httpd_req *req, const char *user, const char *id)
+{
+  wf_ctx *c = ctx_new(app, req, user, OP_DELETE);
+  if (!c)
+    return;
+  snprintf(c->id, sizeof c->id, "%s", id);
   submit(c);
 }
 

@@ -1,8 +1,9 @@
 """Gateway edges: routing and identity, the OAuth state rules, reconnects, workflows, admission
-details (inputs, idempotency, credits) and a clean SIGTERM with Composio work in flight.
+details (inputs, idempotency, credits), workflow update and delete and a clean SIGTERM with Composio work in flight.
 
 Real processes on 127.0.0.1 (composio-sim + toolgate-gateway, fresh SQLite file each test).
 """
+import json
 import signal
 import threading
 import time
@@ -172,6 +173,40 @@ def test_sigterm_with_a_check_in_flight_exits_clean():
         assert time.monotonic() - t0 < 5, "shutdown waited for Composio"
         t.join(10)
         assert s.query("SELECT count(*) AS n FROM workflow_runs")[0]["n"] == 0
+
+
+def test_workflow_update_and_delete():
+    with Stack(mcp=False) as s:
+        s.connect("alice")
+        wf = s.create_workflow()
+        st, _, got = s.gw("GET", "/api/workflows/" + wf)
+        definition = got["definition"]
+        # An invalid replacement is refused and changes nothing.
+        st, _, body = s.gw("PUT", "/api/workflows/" + wf, {"definition": {"nodes": []}})
+        assert st == 422 and body["error"] == "invalid_workflow", (st, body)
+        # A valid one replaces name and definition; admission sees it at once.
+        definition["nodes"][0]["config"]["inputVariables"].append(
+            {"name": "extra", "type": "string", "required": True})
+        st, _, body = s.gw("PUT", "/api/workflows/" + wf, {"name": "renamed", "definition": definition})
+        assert st == 200 and body["name"] == "renamed", (st, body)
+        assert body["updated_at"] >= body["created_at"]
+        st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": INPUTS})
+        assert st == 422 and "inputs.extra" in json.dumps(body), (st, body)
+        # Another user's PUT/DELETE is a 404 and changes nothing.
+        assert s.gw("PUT", "/api/workflows/" + wf, {"name": "x", "definition": definition},
+                    user="bob")[0] == 404
+        assert s.gw("DELETE", "/api/workflows/" + wf, user="bob")[0] == 404
+        assert s.query("SELECT name FROM workflows WHERE id=?", wf)[0]["name"] == "renamed"
+        # With a run referring to it, DELETE is refused; without, it deletes.
+        st, _, _ = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": dict(INPUTS, extra="e")})
+        assert st == 202
+        st, _, body = s.gw("DELETE", "/api/workflows/" + wf)
+        assert st == 409 and body["error"] == "workflow_has_runs" and body["runs"] == 1, (st, body)
+        other = s.create_workflow()
+        st, _, body = s.gw("DELETE", "/api/workflows/" + other)
+        assert st == 200 and body == {"id": other, "deleted": True}, (st, body)
+        assert s.gw("GET", "/api/workflows/" + other)[0] == 404
+        assert s.gw("DELETE", "/api/workflows/" + other)[0] == 404
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 and connections, by id and by guessing. Every attempt must answer exactly what a non-existent id
 answers (404, same body: no leak of existence), and A's rows must be byte-for-byte unchanged.
 
-Routes that do not exist yet on this branch (cancel, retry, PUT/DELETE workflow, disconnect) answer
-the router's 404/405 for everybody; the comparison with a random id and the unchanged-rows check
-still apply, and the test starts checking their handlers as soon as they land.
+Every route tried is implemented; bodies are valid, so each attempt reaches the ownership check
+rather than stopping at validation.
 """
 import json
 import os
@@ -12,12 +11,15 @@ import secrets
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import PROVIDER, Stack, main  # noqa: E402
+from harness import SRC, PROVIDER, Stack, main  # noqa: E402
 
 INPUTS = {"message": "hello", "a": 2, "b": 3}
 TABLES = ["workflows", "workflow_runs", "connected_accounts", "mcp_connections", "users",
           "credit_ledger", "tool_executions"]
 
+
+with open(os.path.join(SRC, "examples", "demo-workflow.json")) as _f:
+    VALID_DEF = json.load(_f)  # a valid body, so PUT reaches the ownership check
 
 def snapshot(s, user):
     snap = {}
@@ -58,7 +60,7 @@ def test_user_b_cannot_touch_user_a():
             body = {"inputs": INPUTS}
             return [
                 ("GET", "/api/workflows/" + wf_id, None),
-                ("PUT", "/api/workflows/" + wf_id, {"name": "pwned", "definition": {}}),
+                ("PUT", "/api/workflows/" + wf_id, {"name": "pwned", "definition": VALID_DEF}),
                 ("DELETE", "/api/workflows/" + wf_id, None),
                 ("POST", "/api/workflows/%s/run" % wf_id, body),
                 ("POST", "/api/workflows/%s/preflight" % wf_id, {}),
