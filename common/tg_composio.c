@@ -272,7 +272,6 @@ fail:
   return rc;
 }
 
-
 static int map_status(long status)
 {
   if (status >= 200 && status < 300)

@@ -98,16 +98,16 @@ int tg_crypto_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const cha
  * in clear), TG_EINVAL (not an object of strings), TG_ENOTFOUND (no such run of user),
  * TG_EDB/TG_EBUSY, TG_ENOMEM. Run it in the transaction that inserts the run.
  */
-int tg_crypto_store_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id,
-                                const char *user, const json_t *secrets);
+int tg_crypto_store_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id, const char *user,
+                                const json_t *secrets);
 
 /*
  * Work-side: opens inputs_secret_enc of run run_id of user into a new object (*secrets; NULL
  * when the run has none or does not exist). Errors: TG_ESTATE (the run has secrets, no key is
  * configured), as tg_crypto_open, TG_EINVAL (plaintext not an object of strings), TG_EDB.
  */
-int tg_crypto_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id,
-                               const char *user, json_t **secrets);
+int tg_crypto_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id, const char *user,
+                               json_t **secrets);
 
 /*
  * Start-up check: every encrypted column in the database must be readable with c. Returns 0, or

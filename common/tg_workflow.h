@@ -29,8 +29,9 @@ json_t *tg_workflow_validate(const json_t *definition);
 /*
  * Validates run inputs (an object, or NULL for {}) against the Start node's
  * config.inputVariables [{name, type ("string"|"number"|"boolean"|"object"|"array"),
- * required, secret (only with type "string")}]. Returns NULL when valid, else a new array of {"field": "inputs.<name>",
- * "message": "..."}. Call only on a definition that passed tg_workflow_validate.
+ * required, secret (only with type "string")}]. Returns NULL when valid, else a new array of
+ * {"field": "inputs.<name>", "message": "..."}. Call only on a definition that passed
+ * tg_workflow_validate.
  */
 json_t *tg_workflow_validate_inputs(const json_t *definition, const json_t *inputs);
 
@@ -64,7 +65,6 @@ json_t *tg_workflow_providers(const json_t *definition);
  * ({} when there are no outputVariables), or NULL on an unresolved reference (message in err,
  * as tg_workflow_render) or out of memory.
  */
-json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *err,
-                               size_t errlen);
+json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *err, size_t errlen);
 
 #endif
