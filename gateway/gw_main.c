@@ -185,7 +185,11 @@ static const char usage[] =
     "usage: toolgate-gateway [--help | --rotate-secrets | --generate-secret-key |\n"
     "                         --set-mcp-headers <mcp_connection id> < headers.json]\n"
     "The toolgate HTTP gateway: OAuth connections through Composio, workflows, run admission.\n"
-    "Configured by environment variables:";
+    "  --rotate-secrets       re-seal every stored secret under TOOLGATE_SECRET_KEY (reads\n"
+    "                         TOOLGATE_SECRET_KEY_OLD too), then exit\n"
+    "  --generate-secret-key  print a new key for TOOLGATE_SECRET_KEY, then exit\n"
+    "  --set-mcp-headers ID   store per-user MCP headers (JSON object on stdin) for\n"
+    "                         mcp_connections row ID, encrypted, then exit";
 
 int main(int argc, char **argv)
 {
