@@ -393,7 +393,7 @@ static int write_back(tg_db *db, admit_ctx *c)
     const char *ours = gw_status_from_composio(cst);
     const char *reason = json_string_value(json_object_get(c->check->reasons, prov ? prov : ""));
     char buf[256];
-    int rc;
+    int rc, changes = 0;
     if (!prov || !ca)
       continue;
     /* Composio's own reason verbatim when it gives one (DESIGN.md section 2), else ours. */
@@ -409,6 +409,17 @@ static int write_back(tg_db *db, admit_ctx *c)
       snprintf(buf, sizeof buf, "composio_status=%s", cst);
       reason = buf;
     }
+    /* Usually nothing changed: only the times move. This statement does not assign status, so
+     * SQLite skips its CHECK (an IN list built as a temporary b-tree on every execution). */
+    rc = tg_db_exec(db, &changes,
+                    "UPDATE connected_accounts SET last_checked_at = ?3, updated_at = ?3 WHERE "
+                    "user_id = ?4 AND provider = ?5 AND composio_account_id = ?6 AND "
+                    "status IS coalesce(?1, status) AND status_reason IS ?2",
+                    "ssIsss", ours, reason, (long long)now, c->j.user, prov, ca);
+    if (rc != 0)
+      return rc;
+    if (changes > 0)
+      continue; /* one row per (user, provider) (DESIGN.md section 2) */
     /* version moves only when something changed; an unknown status keeps ours. */
     rc = tg_db_exec(db, NULL,
                     "UPDATE connected_accounts SET "
