@@ -1,9 +1,11 @@
 /*
  * tg_log: JSON lines with redaction by key. The level check happens before any formatting, so a
- * disabled debug line costs one comparison. Redaction works on a deep copy so the caller's JSON
- * is never modified. Redaction by value: the configured secrets (start-up, read-only after) and
- * the per-run values held with tg_log_hold_secret (a mutex-protected, reference-counted list)
- * are replaced in the finished line's text.
+ * disabled debug line costs one comparison. The caller's JSON is never modified: fields with a
+ * secret-named key at any depth are redacted on a deep copy; the usual fields (none) are
+ * serialised as they are, after a scan (the text is the same either way). Redaction by value: the
+ * configured secrets (start-up, read-only after) and the per-run values held with
+ * tg_log_hold_secret (a mutex-protected, reference-counted list) are replaced in the finished
+ * line's text.
  */
 #include "tg_log.h"
 
@@ -34,11 +36,12 @@ tg_log_level tg_log_level_parse(const char *s)
   return TG_LOG_INFO;
 }
 
-static int ends_with(const char *s, const char *suffix)
+/* 1 if the lower-cased key (n bytes) ends with suffix (a lower-case literal). */
+static int ends_with(const char *lk, size_t n, const char *suffix, size_t sn)
 {
-  size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && strcasecmp(s + a - b, suffix) == 0;
+  return n >= sn && memcmp(lk + n - sn, suffix, sn) == 0;
 }
+#define ENDS_WITH(lk, n, lit) ends_with(lk, n, lit, sizeof lit - 1)
 
 int tg_log_is_secret_key(const char *key)
 {
@@ -61,14 +64,28 @@ int tg_log_is_secret_key(const char *key)
                                 "bearer_token",
                                 "private_key",
                                 NULL};
+  char lk[64]; /* the key lower-cased (keys this long or longer: compared in place, slower) */
+  size_t n;
   if (!key)
     return 0;
+  n = strlen(key);
+  if (n >= sizeof lk) {
+    for (int i = 0; exact[i]; i++)
+      if (strcasecmp(key, exact[i]) == 0)
+        return 1;
+    /* every suffix below is shorter than 64 bytes: the key's tail lower-cased decides */
+    key += n - (sizeof lk - 1);
+    n = sizeof lk - 1;
+  }
+  for (size_t i = 0; i < n; i++)
+    lk[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + ('a' - 'A') : key[i]);
+  lk[n] = 0;
   for (int i = 0; exact[i]; i++)
-    if (strcasecmp(key, exact[i]) == 0)
+    if (strcmp(lk, exact[i]) == 0)
       return 1;
-  return ends_with(key, "_token") || ends_with(key, "-token") || ends_with(key, "_secret") ||
-         ends_with(key, "password") ||
-         (ends_with(key, "_key") && !ends_with(key, "idempotency_key"));
+  return ENDS_WITH(lk, n, "_token") || ENDS_WITH(lk, n, "-token") || ENDS_WITH(lk, n, "_secret") ||
+         ENDS_WITH(lk, n, "password") ||
+         (ENDS_WITH(lk, n, "_key") && !ENDS_WITH(lk, n, "idempotency_key"));
 }
 
 json_t *tg_redact(const json_t *v)
@@ -338,20 +355,81 @@ static void scrub(char *text)
   }
 }
 
-static void emit(tg_log_level level, const char *event, json_t *fields)
+/* 1 if v holds a secret-named key at any depth (then the line is built from a redacted copy). */
+static int has_secret_key(const json_t *v)
 {
-  struct timespec ts;
-  struct tm tm;
-  char when[96];
-  json_t *line = json_object();
-  json_t *safe = tg_redact(fields);
-  char *text;
+  const char *k;
+  json_t *val;
+  size_t i;
+  if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, k, val)
+    {
+      if (tg_log_is_secret_key(k) || has_secret_key(val))
+        return 1;
+    }
+  } else if (json_is_array(v)) {
+    json_array_foreach(v, i, val)
+    {
+      if (has_secret_key(val))
+        return 1;
+    }
+  }
+  return 0;
+}
 
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           (int)(ts.tv_nsec / 1000000));
+/* 1 if s can be written between JSON quotes as it is (no escaping needed). */
+static int plain_text(const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || (unsigned char)*s >= 0x80)
+      return 0;
+  return 1;
+}
+
+/* The fast path's precondition on fields: an object (or nothing) without the line's own keys
+ * (ts, level, svc, event: the slow path keeps ours and drops theirs). */
+static int no_reserved_keys(const json_t *fields)
+{
+  return !fields || (json_is_object(fields) && !json_object_get(fields, "ts") &&
+                     !json_object_get(fields, "level") && !json_object_get(fields, "svc") &&
+                     !json_object_get(fields, "event"));
+}
+
+/* The line's text, or NULL when memory runs out. Fast path (the usual case: no secret-named
+ * key anywhere, plain event and service names): the fields are serialised as they are and
+ * spliced after the line's own keys, with no copy and no intermediate object. Otherwise the
+ * line is built from tg_redact's copy. Both give the same text. */
+static char *line_text(tg_log_level level, const char *event, json_t *fields, const char *when)
+{
+  json_t *line, *safe;
+  char *text;
+  if (plain_text(event) && plain_text(svc) && no_reserved_keys(fields) && !has_secret_key(fields)) {
+    char *body = fields ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    size_t blen, hlen, cap;
+    int n;
+    if (fields && !body)
+      return NULL;
+    blen = body ? strlen(body) : 0; /* "{...}": the members are body[1 .. blen-2] */
+    cap = strlen(when) + strlen(svc) + strlen(event) + blen + 64;
+    if (!(text = malloc(cap))) {
+      free(body);
+      return NULL;
+    }
+    n = snprintf(text, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":\"%s\",\"event\":\"%s\"", when,
+                 level_names[level], svc, event);
+    hlen = (size_t)n;
+    if (blen > 2) {
+      text[hlen++] = ',';
+      memcpy(text + hlen, body + 1, blen - 2);
+      hlen += blen - 2;
+    }
+    text[hlen++] = '}';
+    text[hlen] = 0;
+    free(body);
+    return text;
+  }
+  line = json_object();
+  safe = tg_redact(fields);
   json_object_set_new(line, "ts", json_string(when));
   json_object_set_new(line, "level", json_string(level_names[level]));
   json_object_set_new(line, "svc", json_string(svc));
@@ -361,7 +439,22 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
   json_decref(safe);
   text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(line);
-  if (!text)
+  return text;
+}
+
+static void emit(tg_log_level level, const char *event, json_t *fields)
+{
+  struct timespec ts;
+  struct tm tm;
+  char when[96];
+  char *text;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+           (int)(ts.tv_nsec / 1000000));
+  if (!(text = line_text(level, event, fields, when)))
     return;
   scrub(text);
   if (!(text = scrub_held(text)))

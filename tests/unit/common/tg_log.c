@@ -148,13 +148,102 @@ static void test_redact_by_key(void **state)
   json_decref(v);
 }
 
+static void log_paths(void)
+{
+  /* fast path: no secret-named key anywhere */
+  tg_info("fast", "{s:s, s:i, s:[{s:s}], s:n}", "user_id", "u1", "n", 7, "list", "idempotency_key",
+          "k1", "none");
+  /* slow path: a secret-named key nested in an array of objects */
+  tg_info("slow", "{s:s, s:[{s:s}]}", "user_id", "u2", "list", "Refresh_Token", "rt-value-1");
+  /* slow path: a field named like the line's own keys (ours win) */
+  tg_info("mine", "{s:s, s:s}", "event", "theirs", "x", "y");
+  /* slow path: an event name that needs escaping */
+  tg_info("quote\"d", "{s:s}", "x", "y");
+  /* no fields at all */
+  tg_info("bare", NULL);
+}
+
+/* Both ways of building a line (no secret-named key: serialised as is; otherwise from a
+ * redacted copy) give one parseable JSON line per event with the same layout. */
+static void test_line_paths(void **state)
+{
+  char *out, *line, *save = NULL;
+  const char *events[] = {"fast", "slow", "mine", "quote\"d", "bare"};
+  int i = 0;
+  (void)state;
+  tg_log_init("svc-a", TG_LOG_INFO);
+  out = capture(log_paths);
+  assert_null(strstr(out, "rt-value-1"));
+  for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+    json_t *j = json_loads(line, 0, NULL);
+    const char *k;
+    json_t *v;
+    int pos = 0;
+    assert_non_null(j);
+    assert_true(i < 5);
+    /* ts, level, svc, event first, in that order, then the fields */
+    json_object_foreach(j, k, v)
+    {
+      const char *want[] = {"ts", "level", "svc", "event"};
+      if (pos < 4)
+        assert_string_equal(k, want[pos]);
+      pos++;
+    }
+    assert_string_equal(json_string_value(json_object_get(j, "level")), "info");
+    assert_string_equal(json_string_value(json_object_get(j, "svc")), "svc-a");
+    assert_string_equal(json_string_value(json_object_get(j, "event")), events[i]);
+    if (i == 0) {
+      json_t *want = json_pack("{s:s, s:i, s:[{s:s}], s:n}", "user_id", "u1", "n", 7, "list",
+                               "idempotency_key", "k1", "none");
+      const char *wk;
+      json_t *wv;
+      assert_int_equal(json_object_size(j), 4 + json_object_size(want));
+      json_object_foreach(want, wk, wv) assert_true(json_equal(json_object_get(j, wk), wv));
+      json_decref(want);
+    } else if (i == 1) {
+      json_t *item = json_array_get(json_object_get(j, "list"), 0);
+      assert_string_equal(json_string_value(json_object_get(item, "Refresh_Token")), "[REDACTED]");
+      assert_string_equal(json_string_value(json_object_get(j, "user_id")), "u2");
+    } else if (i == 2) {
+      assert_string_equal(json_string_value(json_object_get(j, "x")), "y");
+      assert_int_equal(json_object_size(j), 5);
+    } else if (i == 4) {
+      assert_int_equal(json_object_size(j), 4);
+    }
+    json_decref(j);
+  }
+  assert_int_equal(i, 5);
+  free(out);
+  tg_log_init("test", TG_LOG_INFO);
+}
+
+static void test_secret_key_names(void **state)
+{
+  char long_key[200];
+  (void)state;
+  assert_true(tg_log_is_secret_key("Authorization"));
+  assert_true(tg_log_is_secret_key("X-API-KEY"));
+  assert_true(tg_log_is_secret_key("github_access_token"));
+  assert_true(tg_log_is_secret_key("Webhook_Secret"));
+  assert_true(tg_log_is_secret_key("db_password"));
+  assert_true(tg_log_is_secret_key("stripe_key"));
+  assert_false(tg_log_is_secret_key("Idempotency_Key"));
+  assert_false(tg_log_is_secret_key("user_id"));
+  assert_false(tg_log_is_secret_key("tokens_used"));
+  assert_false(tg_log_is_secret_key(NULL));
+  memset(long_key, 'a', sizeof long_key);
+  memcpy(long_key + sizeof long_key - 7, "_TOKEN", 7); /* 199 bytes + NUL */
+  assert_true(tg_log_is_secret_key(long_key));
+  memcpy(long_key + sizeof long_key - 7, "_tokex", 7);
+  assert_false(tg_log_is_secret_key(long_key));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_redact_text),
-      cmocka_unit_test(test_redact_values),
-      cmocka_unit_test(test_held_secrets),
-      cmocka_unit_test(test_redact_by_key),
+      cmocka_unit_test(test_redact_text),  cmocka_unit_test(test_redact_values),
+      cmocka_unit_test(test_held_secrets), cmocka_unit_test(test_redact_by_key),
+      cmocka_unit_test(test_line_paths),   cmocka_unit_test(test_secret_key_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
