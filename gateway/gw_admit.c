@@ -19,8 +19,8 @@
  *          without tool_constraints every ACTIVE provider of the user); the check through the
  *          per-user pool (gw_checkpool.c: fresh, shared only with checks that arrived before
  *          the call started, never cached).
- * Database steps are batched: LOAD and ADMIT each have a queue; one job at a time serves both,
- * taking everything queued meanwhile (up to BATCH_MAX each); ADMIT commits its whole batch in
+ * Database steps are batched: LOAD and ADMIT each have a queue served by one job at a time,
+ * which takes everything queued meanwhile (up to BATCH_MAX); ADMIT commits its whole batch in
  * one transaction with a savepoint per admission (group commit).
  *   ADMIT  (job, one BEGIN IMMEDIATE transaction under gw_write_lock) write the observed
  *          statuses back; when the check said ok: idempotency key again (a concurrent twin may
@@ -604,67 +604,58 @@ static int admit_batch(tg_db *db, admit_ctx *list)
   return 0;
 }
 
-/* ---- batch queues: one job at a time for both steps, taking everything queued meanwhile ----
- * One job serves both queues (the ADMIT batch first, then the LOAD batch), so the admission
- * path never has two jobs running: they all land on tg_dbq's warm connection (the one that
- * wrote last), whose page cache survives from one job to the next. With two jobs in parallel,
- * each would find the other's commits and reload every page it reads. */
+/* ---- batch queues: one job at a time per step, taking everything queued meanwhile ---- */
 
 #define BATCH_MAX 128
 
 typedef struct admit_queue {
   admit_ctx *head, **tail; /* waiting (loop side) */
   admit_ctx *batch;        /* owned by the running job */
+  int running;
+  int step; /* LOAD or ADMIT */
 } admit_queue;
 
 /* One gw_app per process (gw.h), so the queues are file-level. */
-static admit_queue loadq = {NULL, &loadq.head, NULL};
-static admit_queue admitq = {NULL, &admitq.head, NULL};
-static int pipe_running; /* a job holds loadq.batch and admitq.batch */
+static admit_queue loadq = {NULL, &loadq.head, NULL, 0, LOAD};
+static admit_queue admitq = {NULL, &admitq.head, NULL, 0, ADMIT};
 
 static void admit_done(void *arg, int status);
 
 static int batch_work(tg_db *db, void *arg)
 {
-  (void)arg;
-  if (admitq.batch)
-    admit_batch(db, admitq.batch);
-  for (admit_ctx *c = loadq.batch; c; c = c->next)
+  admit_queue *q = arg;
+  if (q->step == ADMIT)
+    return admit_batch(db, q->batch);
+  for (admit_ctx *c = q->batch; c; c = c->next)
     c->err = load(db, c);
   return 0;
 }
 
-static void pipe_kick(gw_app *app);
+static void queue_kick(gw_app *app, admit_queue *q);
 
-/* Hands a finished batch to admit_done, one admission at a time. */
-static void deliver_batch(admit_ctx *c, int status)
+static void batch_done(void *arg, int status)
 {
-  admit_ctx *next;
+  admit_queue *q = arg;
+  admit_ctx *c = q->batch, *next;
+  gw_app *app = c ? c->j.app : NULL;
+  q->batch = NULL;
+  q->running = 0;
   for (; c; c = next) {
     next = c->next;
     c->next = NULL;
     admit_done(c, status ? status : c->err);
   }
+  if (app && q->head)
+    queue_kick(app, q);
 }
 
-static void batch_done(void *arg, int status)
-{
-  admit_ctx *a = admitq.batch, *l = loadq.batch;
-  gw_app *app = a ? a->j.app : l ? l->j.app : NULL;
-  (void)arg;
-  admitq.batch = loadq.batch = NULL;
-  pipe_running = 0;
-  deliver_batch(a, status); /* the answers first: they were waiting longest */
-  deliver_batch(l, status);
-  if (app)
-    pipe_kick(app);
-}
-
-/* Moves up to BATCH_MAX waiting admissions of q into q->batch. */
-static void take(admit_queue *q)
+/* Starts a job over what q holds (up to BATCH_MAX); when the pool refuses, answers them all. */
+static void queue_kick(gw_app *app, admit_queue *q)
 {
   admit_ctx **pp = &q->head;
-  int n = 0;
+  int n = 0, rc;
+  if (q->running || !q->head)
+    return;
   while (*pp && n < BATCH_MAX) {
     pp = &(*pp)->next;
     n++;
@@ -674,36 +665,18 @@ static void take(admit_queue *q)
   *pp = NULL;
   if (!q->head)
     q->tail = &q->head;
-}
-
-/* Answers every admission of q's batch with rc (the pool refused the job). */
-static void fail_batch(admit_queue *q, int rc)
-{
-  while (q->batch) {
-    admit_ctx *c = q->batch;
-    q->batch = c->next;
-    c->next = NULL;
-    outcome_reset(c);
-    gw_job_fail_err(&c->j, rc == TG_ECANCELED ? rc : TG_EBUSY);
-    reply(c, NULL);
-  }
-}
-
-/* Starts a job over what the queues hold (up to BATCH_MAX each); when the pool refuses, answers
- * them all. */
-static void pipe_kick(gw_app *app)
-{
-  int rc;
-  if (pipe_running || (!loadq.head && !admitq.head))
-    return;
-  take(&admitq);
-  take(&loadq);
-  pipe_running = 1;
-  rc = app->stopping ? TG_ECANCELED : tg_dbq_submit(app->dbq, batch_work, batch_done, NULL);
+  q->running = 1;
+  rc = app->stopping ? TG_ECANCELED : tg_dbq_submit(app->dbq, batch_work, batch_done, q);
   if (rc != 0) {
-    pipe_running = 0;
-    fail_batch(&admitq, rc);
-    fail_batch(&loadq, rc);
+    q->running = 0;
+    while (q->batch) {
+      admit_ctx *c = q->batch;
+      q->batch = c->next;
+      c->next = NULL;
+      outcome_reset(c);
+      gw_job_fail_err(&c->j, rc == TG_ECANCELED ? rc : TG_EBUSY);
+      reply(c, NULL);
+    }
   }
 }
 
@@ -715,7 +688,7 @@ static void enqueue(admit_ctx *c, int step)
   c->next = NULL;
   *q->tail = c;
   q->tail = &c->next;
-  pipe_kick(c->j.app);
+  queue_kick(c->j.app, q);
 }
 
 /* Answers a check that did not say ok: 409 with the providers, or 503 with Retry-After. */
