@@ -546,7 +546,9 @@ static char *account_path(const char *id)
   return p;
 }
 
-int tg_composio_get_account(tg_composio *c, const char *id, tg_composio_account_cb cb, void *arg)
+/* GET or DELETE /api/v3/connected_accounts/{id}: the shared argument checks and path. */
+static int account_call(tg_composio *c, enum kind kind, const char *method, const char *id,
+                        any_cb cb, void *arg)
 {
   char *path;
   int rc;
@@ -555,23 +557,19 @@ int tg_composio_get_account(tg_composio *c, const char *id, tg_composio_account_
     return TG_EINVAL;
   if (!(path = account_path(id)))
     return TG_ENOMEM;
-  rc = start_call(c, K_GET, "GET", path, NULL, NULL, (any_cb)cb, arg, NULL);
+  rc = start_call(c, kind, method, path, NULL, NULL, cb, arg, NULL);
   free(path);
   return rc;
 }
 
+int tg_composio_get_account(tg_composio *c, const char *id, tg_composio_account_cb cb, void *arg)
+{
+  return account_call(c, K_GET, "GET", id, (any_cb)cb, arg);
+}
+
 int tg_composio_delete_account(tg_composio *c, const char *id, tg_composio_done_cb cb, void *arg)
 {
-  char *path;
-  int rc;
-
-  if (!c || !id || !*id || !cb)
-    return TG_EINVAL;
-  if (!(path = account_path(id)))
-    return TG_ENOMEM;
-  rc = start_call(c, K_DELETE, "DELETE", path, NULL, NULL, (any_cb)cb, arg, NULL);
-  free(path);
-  return rc;
+  return account_call(c, K_DELETE, "DELETE", id, (any_cb)cb, arg);
 }
 
 int tg_composio_create_link(tg_composio *c, const char *auth_config_id, const char *user_id,
