@@ -88,35 +88,31 @@ int tg_log_is_secret_key(const char *key)
          (ENDS_WITH(lk, n, "_key") && !ENDS_WITH(lk, n, "idempotency_key"));
 }
 
-json_t *tg_redact(const json_t *v)
+/*
+ * One deep copy of v, shared by both kinds of redaction: for each object member, member() may
+ * give its replacement value (then the member's value is not walked) and a new key (malloc'd);
+ * for each string, string() (when set) gives the copy. Callbacks return -1 when out of memory.
+ */
+typedef struct walk_ops {
+  int (*member)(const char *key, json_t **replacement, char **new_key, const void *ctx);
+  json_t *(*string)(const json_t *v, const void *ctx);
+  const void *ctx;
+} walk_ops;
+
+static json_t *walk(const json_t *v, const walk_ops *o)
 {
-  if (!v)
-    return NULL;
-  if (json_is_object(v)) {
-    json_t *out = json_object();
-    const char *k;
-    json_t *val;
-    if (!out)
-      return NULL;
-    json_object_foreach((json_t *)v, k, val)
-    {
-      json_t *c = tg_log_is_secret_key(k) ? json_string("[REDACTED]") : tg_redact(val);
-      if (!c || json_object_set_new(out, k, c) != 0) {
-        json_decref(out);
-        return NULL;
-      }
-    }
-    return out;
-  }
+  json_t *out, *val;
+  const char *k;
+  size_t i;
+
+  if (json_is_string(v) && o->string)
+    return o->string(v, o->ctx);
   if (json_is_array(v)) {
-    json_t *out = json_array();
-    size_t i;
-    json_t *val;
-    if (!out)
+    if (!(out = json_array()))
       return NULL;
     json_array_foreach(v, i, val)
     {
-      json_t *c = tg_redact(val);
+      json_t *c = walk(val, o);
       if (!c || json_array_append_new(out, c) != 0) {
         json_decref(out);
         return NULL;
@@ -124,7 +120,43 @@ json_t *tg_redact(const json_t *v)
     }
     return out;
   }
-  return json_deep_copy(v);
+  if (!json_is_object(v))
+    return json_deep_copy(v);
+  if (!(out = json_object()))
+    return NULL;
+  json_object_foreach((json_t *)v, k, val)
+  {
+    json_t *c = NULL;
+    char *nk = NULL;
+    int rc = o->member(k, &c, &nk, o->ctx);
+    if (rc == 0 && !c)
+      c = walk(val, o);
+    if (rc != 0 || !c || json_object_set_new(out, nk ? nk : k, c) != 0) {
+      if (rc == 0 && c)
+        json_decref(c);
+      free(nk);
+      json_decref(out);
+      return NULL;
+    }
+    free(nk);
+  }
+  return out;
+}
+
+/* Redaction by key: a secret-named member's whole value becomes the mark. */
+static int member_by_key(const char *key, json_t **replacement, char **new_key, const void *ctx)
+{
+  (void)new_key;
+  (void)ctx;
+  if (tg_log_is_secret_key(key) && !(*replacement = json_string("[REDACTED]")))
+    return -1;
+  return 0;
+}
+
+json_t *tg_redact(const json_t *v)
+{
+  static const walk_ops by_key = {member_by_key, NULL, NULL};
+  return v ? walk(v, &by_key) : NULL;
 }
 
 /* ---- redaction by value ---- */
@@ -151,8 +183,8 @@ char *tg_redact_text(const char *s, const char *const *secrets)
     return NULL;
   len = strlen(s);
   /* Worst case: every byte a 1-byte secret, each growing to the mark. */
-  cap = len * (sizeof redact_mark - 1) + 1;
-  if (!(out = malloc(cap)))
+  if (__builtin_mul_overflow(len, sizeof redact_mark - 1, &cap) ||
+      __builtin_add_overflow(cap, 1, &cap) || !(out = malloc(cap)))
     return NULL;
   for (size_t i = 0; i < len;) {
     size_t m = longest_match(s + i, secrets);
@@ -189,50 +221,22 @@ static json_t *redact_string(const json_t *v, const char *const *secrets)
   return out;
 }
 
+/* Redaction by value: keys and strings have the secrets cut out. */
+static int member_by_value(const char *key, json_t **replacement, char **new_key, const void *ctx)
+{
+  (void)replacement;
+  return (*new_key = tg_redact_text(key, ctx)) ? 0 : -1;
+}
+
+static json_t *string_by_value(const json_t *v, const void *ctx)
+{
+  return redact_string(v, ctx);
+}
+
 json_t *tg_redact_values(const json_t *v, const char *const *secrets)
 {
-  if (!v)
-    return NULL;
-  if (json_is_string(v))
-    return redact_string(v, secrets);
-  if (json_is_object(v)) {
-    json_t *out = json_object();
-    const char *k;
-    json_t *val;
-    if (!out)
-      return NULL;
-    json_object_foreach((json_t *)v, k, val)
-    {
-      char *rk = tg_redact_text(k, secrets);
-      json_t *c = tg_redact_values(val, secrets);
-      if (!rk || !c || json_object_set_new(out, rk, c) != 0) {
-        if (!rk)
-          json_decref(c);
-        free(rk);
-        json_decref(out);
-        return NULL;
-      }
-      free(rk);
-    }
-    return out;
-  }
-  if (json_is_array(v)) {
-    json_t *out = json_array();
-    size_t i;
-    json_t *val;
-    if (!out)
-      return NULL;
-    json_array_foreach(v, i, val)
-    {
-      json_t *c = tg_redact_values(val, secrets);
-      if (!c || json_array_append_new(out, c) != 0) {
-        json_decref(out);
-        return NULL;
-      }
-    }
-    return out;
-  }
-  return json_deep_copy(v);
+  walk_ops by_value = {member_by_value, string_by_value, secrets};
+  return v ? walk(v, &by_value) : NULL;
 }
 
 /* Per-run values held for the log scrubber (tg_log_hold_secret). */
