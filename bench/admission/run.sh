@@ -23,50 +23,19 @@ THREADS=${THREADS:-2}
 SCENARIOS=${SCENARIOS:-lat zero one healthz}
 LOG_LEVEL=${LOG_LEVEL:-info}
 PORT_BASE=${PORT_BASE:-19700}
-SIM_PORT=$((PORT_BASE + 1))
-GW_PORT=$((PORT_BASE + 2))
-SIM=http://127.0.0.1:$SIM_PORT
-GW=http://127.0.0.1:$GW_PORT
-
 if ! command -v wrk >/dev/null; then
   echo "bench: installing wrk" >&2
   sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get install -y -qq wrk >/dev/null
 fi
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DTOOLGATE_SANITIZE=OFF >/dev/null
-cmake --build "$root/build-bench" -j"$(nproc)" --target toolgate-gateway composio-sim >/dev/null
-
-tmp=$(mktemp -d /tmp/toolgate-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-"$root/build-bench/composio-sim" --listen "127.0.0.1:$SIM_PORT" --api-key ak_bench \
-  --auth-config everything=ac_everything --log-level warn >"$tmp/sim.log" 2>&1 &
-pids+=($!)
-env TOOLGATE_DB="$tmp/toolgate.db" TOOLGATE_LISTEN="127.0.0.1:$GW_PORT" \
-  COMPOSIO_BASE_URL="$SIM" COMPOSIO_API_KEY=ak_bench COMPOSIO_AUTH_CONFIG_EVERYTHING=ac_everything \
-  COMPOSIO_MCP_SERVER_ID=mcp_bench TOOLGATE_TRUST_USER_HEADER=1 TOOLGATE_RUN_RATE_PER_MIN=0 TOOLGATE_LOG_LEVEL=$LOG_LEVEL \
-  "$root/build-bench/toolgate-gateway" >"$tmp/gateway.log" 2>&1 &
-gw_pid=$!
-pids+=($gw_pid)
-for _ in $(seq 100); do
-  curl -fsS "$GW/healthz" >/dev/null 2>&1 && curl -fsS "$SIM/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-python3 "$here/seed.py" "$tmp/toolgate.db" "$SIM" "$USERS" "$root/examples/demo-workflow.json" \
-  >"$tmp/pairs"
+. "$here/stack.sh"
+start_stack build-bench Release
 head -1 "$tmp/pairs" >"$tmp/one"
 
 tck=$(getconf CLK_TCK)
 # utime:stime of the gateway process (every thread; /proc/<pid>/stat fields 14 and 15)
 cpu_ticks() { awk '{print $14 ":" $15}' "/proc/$gw_pid/stat"; }
 sim_calls() { curl -fsS "$SIM/_sim/stats" | jq '.by_route.list + .by_route.get'; }
-queued() { curl -fsS "$GW/metrics" | awk '/decision="queued"/ {print $2}'; }
 
 results="$here/last-run.md"
 {
