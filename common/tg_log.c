@@ -313,50 +313,70 @@ void tg_log_release_secret(const char *value)
   pthread_mutex_unlock(&held_mu);
 }
 
-/* Consumes text: returns it, or a new string with every held value replaced; NULL when memory
- * runs out (the caller then drops the line rather than risk writing a secret). */
-static char *scrub_held(char *text)
+void tg_log_add_secret(const char *value)
 {
-  char *out = text;
+  /* Held for the life of the process (never released). Short values are skipped: a
+   * configuration secret that short would redact ordinary text everywhere. */
+  if (value && strlen(value) >= 8)
+    (void)tg_log_hold_secret(value);
+}
+
+/* 1 if any string value or object key in v contains one of secrets (read-only scan). */
+static int contains_secret(const json_t *v, const char *const *secrets)
+{
+  const char *k;
+  json_t *val;
+  size_t i;
+  if (json_is_string(v)) {
+    const char *t = json_string_value(v);
+    /* A value with NUL bytes is scanned only before the first one; redacting it (which
+     * truncates there) is the safe answer. */
+    if (strlen(t) != json_string_length(v))
+      return 1;
+    for (i = 0; secrets[i]; i++)
+      if (strstr(t, secrets[i]))
+        return 1;
+    return 0;
+  }
+  if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, k, val)
+    {
+      for (i = 0; secrets[i]; i++)
+        if (strstr(k, secrets[i]))
+          return 1;
+      if (contains_secret(val, secrets))
+        return 1;
+    }
+  } else if (json_is_array(v)) {
+    json_array_foreach(v, i, val)
+    {
+      if (contains_secret(val, secrets))
+        return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+ * The fields with every held secret value cut out (a new reference: fields itself, increfed,
+ * when nothing matches; NULL when memory runs out). Values are redacted in the JSON before the
+ * line is serialised, so a secret that needs escaping is still found and the line stays valid
+ * JSON whatever the secret's length.
+ */
+static json_t *fields_without_held(json_t *fields, int *failed)
+{
+  json_t *out = json_incref(fields);
+  *failed = 0;
+  if (!fields)
+    return NULL;
   pthread_mutex_lock(&held_mu);
-  if (n_held) {
-    out = tg_redact_text(text, held_list);
-    free(text);
+  if (n_held && contains_secret(fields, held_list)) {
+    json_decref(out);
+    if (!(out = tg_redact_values(fields, held_list)))
+      *failed = 1;
   }
   pthread_mutex_unlock(&held_mu);
   return out;
-}
-
-/* Values registered by tg_log_add_secret (start-up only, then read-only). */
-#define MAX_SECRETS 16
-static char *secrets[MAX_SECRETS];
-static int n_secrets;
-
-void tg_log_add_secret(const char *value)
-{
-  if (!value || strlen(value) < 8 || n_secrets == MAX_SECRETS)
-    return;
-  for (int i = 0; i < n_secrets; i++)
-    if (strcmp(secrets[i], value) == 0)
-      return;
-  if ((secrets[n_secrets] = strdup(value)))
-    n_secrets++;
-}
-
-/* Replaces every occurrence of a registered secret in text (in place: the mark is shorter). */
-static void scrub(char *text)
-{
-  static const char mark[] = "[REDACTED]";
-  for (int i = 0; i < n_secrets; i++) {
-    size_t n = strlen(secrets[i]);
-    char *p = text;
-    while ((p = strstr(p, secrets[i]))) {
-      size_t m = n < sizeof mark - 1 ? n : sizeof mark - 1;
-      memcpy(p, mark, m);
-      memmove(p + m, p + n, strlen(p + n) + 1);
-      p += m;
-    }
-  }
 }
 
 /* 1 if v holds a secret-named key at any depth (then the line is built from a redacted copy). */
@@ -452,17 +472,21 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
   struct tm tm;
   char when[96];
   char *text;
+  json_t *safe;
+  int failed;
 
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
            (int)(ts.tv_nsec / 1000000));
-  if (!(text = line_text(level, event, fields, when)))
-    return;
-  scrub(text);
-  if (!(text = scrub_held(text)))
+  safe = fields_without_held(fields, &failed);
+  if (failed)
     return; /* out of memory: no line rather than a line with a secret */
+  text = line_text(level, event, safe, when);
+  json_decref(safe);
+  if (!text)
+    return;
   flockfile(stderr);
   fputs(text, stderr);
   fputc('\n', stderr);

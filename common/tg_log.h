@@ -119,9 +119,8 @@ json_t *tg_redact(const json_t *v);
 
 /*
  * Registers a secret value (e.g. the Composio API key) that must never appear in a log line:
- * every line is searched and each occurrence replaced by "[REDACTED]". Values shorter than 8
- * bytes are ignored (too likely to match ordinary text). Call at start-up before threads start;
- * at most 16 values; the text is copied.
+ * like tg_log_hold_secret, held for the life of the process. Values shorter than 8 bytes are
+ * ignored (too likely to match ordinary text). The text is copied.
  */
 void tg_log_add_secret(const char *value);
 
@@ -140,8 +139,10 @@ char *tg_redact_text(const char *s, const char *const *secrets);
 json_t *tg_redact_values(const json_t *v, const char *const *secrets);
 
 /*
- * A per-run secret value for the log scrubber: while held, every occurrence in any log line of
- * this process is replaced by "[REDACTED]" (any length >= 1 byte). Reference-counted: a value
+ * A per-run secret value for the log scrubber: while held, every occurrence in the fields of any
+ * log line of this process (string values and keys, at any depth, found before JSON escaping) is
+ * replaced by "[REDACTED]" (any length >= 1 byte); the line stays valid JSON. Event and service
+ * names are the program's own and are not searched. Reference-counted: a value
  * held twice stays until released twice. Thread-safe (a mutex; pool threads may log). Returns 0,
  * or TG_ENOMEM when the value cannot be recorded: the caller must
  * then not let the value reach a log line. Release a value only as often as it was held.

@@ -134,6 +134,39 @@ static void test_held_secrets(void **state)
   free(out);
 }
 
+static void log_escaped(void)
+{
+  tg_info("probe", "{s:s, s:{s:s}}", "msg", "say pa\"ss\\word here", "nested", "eek", "deep");
+}
+
+/* Held values are found before JSON escaping (a quote or backslash in the secret), and a
+ * 1-byte secret cuts only field text: the line stays one valid JSON object. */
+static void test_held_secrets_escaped_and_short(void **state)
+{
+  char *out;
+  json_t *line;
+  (void)state;
+  tg_log_init("test", TG_LOG_INFO);
+  assert_int_equal(tg_log_hold_secret("pa\"ss\\word"), 0);
+  assert_int_equal(tg_log_hold_secret("e"), 0);
+  out = capture(log_escaped);
+  assert_null(strstr(out, "pa\\\"ss")); /* the escaped form is gone too */
+  line = json_loads(out, 0, NULL);
+  assert_non_null(line); /* one valid object despite the 1-byte secret */
+  assert_string_equal(json_string_value(json_object_get(line, "event")), "probe");
+  assert_string_equal(json_string_value(json_object_get(line, "level")), "info");
+  assert_string_equal(json_string_value(json_object_get(line, "msg")),
+                      "say [REDACTED] h[REDACTED]r[REDACTED]");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(line, "n[REDACTED]st[REDACTED]d"),
+                                        "[REDACTED][REDACTED]k")),
+      "d[REDACTED][REDACTED]p");
+  json_decref(line);
+  free(out);
+  tg_log_release_secret("pa\"ss\\word");
+  tg_log_release_secret("e");
+}
+
 static void test_redact_by_key(void **state)
 {
   json_t *v = json_pack("{s:s, s:{s:s}, s:s}", "Authorization", "Bearer x", "h", "api_key", "k",
@@ -241,9 +274,13 @@ static void test_secret_key_names(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_redact_text),  cmocka_unit_test(test_redact_values),
-      cmocka_unit_test(test_held_secrets), cmocka_unit_test(test_redact_by_key),
-      cmocka_unit_test(test_line_paths),   cmocka_unit_test(test_secret_key_names),
+      cmocka_unit_test(test_redact_text),
+      cmocka_unit_test(test_redact_values),
+      cmocka_unit_test(test_held_secrets),
+      cmocka_unit_test(test_held_secrets_escaped_and_short),
+      cmocka_unit_test(test_redact_by_key),
+      cmocka_unit_test(test_line_paths),
+      cmocka_unit_test(test_secret_key_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
