@@ -890,6 +890,10 @@ static void drop_session(tg_mcp_client *m)
   m->session_id = NULL;
   m->version[0] = 0;
   m->state = ST_IDLE;
+  /* Event ids are unique only within a session (mcp-client.md A.8): a new session may reuse
+   * them, and the replayed request's events must not be taken for duplicates. */
+  memset(m->seen, 0, sizeof m->seen);
+  m->seen_next = 0;
 }
 
 static void session_lost(rpc *r, long status)

@@ -53,6 +53,7 @@ struct tctx {
   handler_fn handle;
   const char *version; /* protocolVersion the server answers */
   int json_mode;       /* initialize answered as JSON instead of SSE */
+  int ids_per_session; /* SSE event ids restart in every session (A.8 allows it) */
   int inits, calls;    /* counters of what the server saw */
   conn *held;          /* a tools/call stream kept open */
   int answers;         /* server-request answers received */
@@ -293,8 +294,8 @@ static char *base(tctx *t, req_rec *r, int *mine)
     if (t->json_mode) {
       out = json_resp(200, sid, body);
     } else {
-      char *ev = fmt("id: prime-%d\ndata: \n\nevent: message\nid: ev-%d\ndata: %s\n\n", t->inits,
-                     t->inits, body);
+      int n = t->ids_per_session ? 1 : t->inits;
+      char *ev = fmt("id: prime-%d\ndata: \n\nevent: message\nid: ev-%d\ndata: %s\n\n", n, n, body);
       out = sse_resp(sid, ev);
       free(ev);
     }
@@ -630,6 +631,23 @@ static void test_404_reinit_and_replay(void **state)
 static void test_400_no_valid_session_reinit(void **state)
 {
   check_reinit_replay(1);
+}
+
+/* A new session may reuse the event ids of the old one: after a 404 the new session's
+ * initialize answer carries the same ids as the first one's and must not be dropped. */
+static void test_event_ids_restart_with_the_session(void **state)
+{
+  tctx t;
+  lose_sessions = 1;
+  lose_with_400 = 0;
+  setup(&t, h_lost, 0);
+  t.ids_per_session = 1;
+  call(&t, "echo", "{\"message\":\"again\"}");
+  run_and_teardown(&t);
+  assert_false(t.has_err[0]);
+  assert_string_equal(text_of(t.result[0]), "Echo: again");
+  assert_int_equal(t.inits, 2);
+  cleanup(&t);
 }
 
 static void test_second_loss_is_enotfound(void **state)
@@ -1347,6 +1365,7 @@ int main(void)
       cmocka_unit_test(test_iserror_vs_rpc_error),
       cmocka_unit_test(test_404_reinit_and_replay),
       cmocka_unit_test(test_400_no_valid_session_reinit),
+      cmocka_unit_test(test_event_ids_restart_with_the_session),
       cmocka_unit_test(test_second_loss_is_enotfound),
       cmocka_unit_test(test_http_statuses_and_bad_streams),
       cmocka_unit_test(test_server_ping_answered),
