@@ -56,6 +56,7 @@ struct tg_http_transfer {
   size_t n_resp_headers, resp_header_bytes;
   int abort_err;
   int canceled;
+  int completing; /* done_cb is running: the caller frees t when it returns */
   char errbuf[CURL_ERROR_SIZE];
   tg_http_transfer *prev, *next;
 };
@@ -259,7 +260,7 @@ static void complete(tg_http_transfer *t, CURLcode rc)
   if (err && status == 0)
     resp.not_sent = request_not_sent(t, rc);
   unlink_transfer(t);
-  curl_multi_remove_handle(t->c->multi, t->easy);
+  t->completing = 1;
   if (t->done_cb && !t->canceled)
     t->done_cb(t->arg, err, &resp);
   free_transfer(t);
@@ -523,6 +524,8 @@ void tg_http_cancel(tg_http_transfer *t)
   c = t->c;
   t->canceled = 1;
   t->done_cb = NULL;
+  if (t->completing)
+    return; /* called from t's own done_cb: freed when it returns */
   if (c->in_curl) {
     uv_timer_start(&c->reap, on_reap, 0, 0);
     return;
@@ -605,6 +608,7 @@ void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *ar
     tg_http_done_cb cb = t->canceled ? NULL : t->done_cb;
     tg_http_response resp = {.body = "", .t = t};
     unlink_transfer(t);
+    t->completing = 1;
     if (cb)
       cb(t->arg, TG_ECANCELED, &resp);
     free_transfer(t);
