@@ -102,7 +102,7 @@ struct tg_mcp_client {
 struct rpc {
   tg_mcp_client *m;
   rpc *prev, *next;
-  rpc *wnext; /* scratch list while flushing waiters */
+  int in_batch; /* taken by session_ready/session_failed, not yet handled */
   op *op;
   long long id;
   char *method;
@@ -137,7 +137,7 @@ struct rpc {
 struct op {
   tg_mcp_client *m;
   op *prev, *next;
-  op *wnext;
+  int in_batch; /* as rpc.in_batch */
   int kind;
   int waiting_session, ready_now;
   union {
@@ -1254,63 +1254,71 @@ static int session_start(tg_mcp_client *m)
 
 static void op_finish(op *o, const tg_mcp_error *err, json_t *result);
 
-/* Snapshot of the waiters, so callbacks that issue new requests don't join this batch. */
-static rpc *take_waiting_rpcs(tg_mcp_client *m)
+/* Marks the current waiters as this batch, so callbacks that issue new requests don't join it.
+ * The batch is then drained by re-scanning the live lists (next_rpc/next_op): a callback may
+ * cancel, and so free, another member, which then simply is no longer found. */
+static void take_waiters(tg_mcp_client *m)
 {
-  rpc *head = NULL, **tail = &head;
   for (rpc *r = m->rpcs; r; r = r->next)
     if (r->waiting) {
       r->waiting = 0;
-      r->wnext = NULL;
-      *tail = r;
-      tail = &r->wnext;
+      r->in_batch = 1;
     }
-  return head;
-}
-
-static op *take_waiting_ops(tg_mcp_client *m)
-{
-  op *head = NULL, **tail = &head;
   for (op *o = m->ops; o; o = o->next)
     if (o->waiting_session) {
       o->waiting_session = 0;
-      o->wnext = NULL;
-      *tail = o;
-      tail = &o->wnext;
+      o->in_batch = 1;
     }
-  return head;
+}
+
+static rpc *next_rpc(tg_mcp_client *m)
+{
+  for (rpc *r = m->rpcs; r; r = r->next)
+    if (r->in_batch) {
+      r->in_batch = 0;
+      return r;
+    }
+  return NULL;
+}
+
+static op *next_op(tg_mcp_client *m)
+{
+  for (op *o = m->ops; o; o = o->next)
+    if (o->in_batch) {
+      o->in_batch = 0;
+      return o;
+    }
+  return NULL;
 }
 
 static void session_ready(tg_mcp_client *m)
 {
-  rpc *r = take_waiting_rpcs(m), *rn;
-  op *o = take_waiting_ops(m), *on;
+  rpc *r;
+  op *o;
 
+  take_waiters(m);
   m->state = ST_READY;
   m->gen++;
   if (m->listen && !m->listener)
     listener_start(m);
   tg_info("mcp_session_ready", "{s:s, s:b}", "protocol_version", m->version, "has_session",
           m->session_id != NULL);
-  for (; r && !m->closing; r = rn) {
-    int rc;
-    rn = r->wnext;
-    rc = rpc_send(r);
+  while (!m->closing && (r = next_rpc(m))) {
+    int rc = rpc_send(r);
     if (rc)
       rpc_fail(r, rc, 0, "%s: %s", r->method, tg_strerror(rc));
   }
-  for (; o && !m->closing; o = on) {
-    on = o->wnext;
+  while (!m->closing && (o = next_op(m)))
     op_finish(o, NULL, NULL);
-  }
 }
 
 static void session_failed(tg_mcp_client *m, const tg_mcp_error *err)
 {
-  rpc *r = take_waiting_rpcs(m), *rn;
-  op *o = take_waiting_ops(m), *on;
+  rpc *r;
+  op *o;
   tg_mcp_error e = *err;
 
+  take_waiters(m);
   e.not_delivered = 0; /* that flag was about initialize; each waiter's is set below */
   m->state = ST_IDLE;
   free(m->session_id);
@@ -1319,15 +1327,12 @@ static void session_failed(tg_mcp_client *m, const tg_mcp_error *err)
   if (err->err != TG_ECANCELED)
     tg_warn("mcp_initialize_failed", "{s:s, s:I, s:s}", "error", tg_errname(err->err), "status",
             (json_int_t)err->http_status, "message", err->message);
-  for (; r && !m->closing; r = rn) {
-    rn = r->wnext;
+  while (!m->closing && (r = next_rpc(m))) {
     r->undelivered = !r->sent; /* never handed to HTTP: the session did not start */
     rpc_complete(r, &e, NULL);
   }
-  for (; o && !m->closing; o = on) {
-    on = o->wnext;
+  while (!m->closing && (o = next_op(m)))
     op_finish(o, &e, NULL);
-  }
 }
 
 /* Sends r when the session is ready, else makes it wait (starting the session if needed). */

@@ -650,6 +650,53 @@ static void test_event_ids_restart_with_the_session(void **state)
   cleanup(&t);
 }
 
+static char *h_init_fails(tctx *t, conn *c, req_rec *r)
+{
+  (void)c;
+  if (strcmp(r->verb, "DELETE") == 0)
+    return fmt("HTTP/1.1 200 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  t->inits += r->method && strcmp(r->method, "initialize") == 0;
+  return json_resp(500, NULL, "{\"error\":\"down\"}");
+}
+
+/* The first waiter's callback cancels the second: the batch must not touch the freed call. */
+static void on_result_cancel_other(void *arg, const tg_mcp_error *err, json_t *result)
+{
+  tctx *t = arg;
+  on_result(arg, err, result);
+  if (t->call_handle) {
+    tg_mcp_cancel(t->call_handle); /* its own callback (on_result) runs now, with ECANCELED */
+    t->call_handle = NULL;
+  }
+}
+
+static void on_result_handle(void *arg, const tg_mcp_error *err, json_t *result)
+{
+  tctx *t = arg;
+  t->call_handle = NULL; /* finished: the handle is gone */
+  on_result(arg, err, result);
+}
+
+static void test_waiter_callback_cancels_another_waiter(void **state)
+{
+  tctx t;
+  setup(&t, h_init_fails, 0);
+  t.pending += 3;
+  /* Two cancellers around the handle's call: whichever order the batch takes, one of them
+   * runs while the handle's call is still waiting and cancels (frees) it. */
+  assert_int_equal(tg_mcp_call_tool(t.m, "echo", NULL, on_result_cancel_other, &t), 0);
+  assert_int_equal(
+      tg_mcp_call_tool_ex(t.m, "echo", NULL, NULL, on_result_handle, &t, &t.call_handle), 0);
+  assert_int_equal(tg_mcp_call_tool(t.m, "echo", NULL, on_result_cancel_other, &t), 0);
+  run_and_teardown(&t);
+  assert_int_equal(t.ncb, 3);
+  assert_true(t.has_err[0] && t.has_err[1] && t.has_err[2]);
+  assert_int_equal((t.err[0].err == TG_ECANCELED) + (t.err[1].err == TG_ECANCELED) +
+                       (t.err[2].err == TG_ECANCELED),
+                   1);
+  cleanup(&t);
+}
+
 static void test_second_loss_is_enotfound(void **state)
 {
   tctx t;
@@ -1366,6 +1413,7 @@ int main(void)
       cmocka_unit_test(test_404_reinit_and_replay),
       cmocka_unit_test(test_400_no_valid_session_reinit),
       cmocka_unit_test(test_event_ids_restart_with_the_session),
+      cmocka_unit_test(test_waiter_callback_cancels_another_waiter),
       cmocka_unit_test(test_second_loss_is_enotfound),
       cmocka_unit_test(test_http_statuses_and_bad_streams),
       cmocka_unit_test(test_server_ping_answered),
