@@ -929,11 +929,6 @@ const char *tg_httpd_path(const tg_httpd_req *r)
   return r->path;
 }
 
-const char *tg_httpd_target(const tg_httpd_req *r)
-{
-  return r->url.p ? r->url.p : "";
-}
-
 const char *tg_httpd_query(const tg_httpd_req *r, const char *name)
 {
   for (size_t i = 0; i < r->n_params; i++)

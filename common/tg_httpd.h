@@ -62,7 +62,6 @@ void tg_httpd_close(tg_httpd *s, void (*on_closed)(void *arg), void *arg);
 const char *tg_httpd_method(const tg_httpd_req *r); /* "GET", "POST", ... */
 const char *
 tg_httpd_path(const tg_httpd_req *r); /* raw path without the query, e.g. "/api/runs/7" */
-const char *tg_httpd_target(const tg_httpd_req *r); /* raw request target, path + "?" + query */
 /* First value of query parameter name, percent-decoded ('+' is a space), or NULL. */
 const char *tg_httpd_query(const tg_httpd_req *r, const char *name);
 /* The i-th query parameter (0-based, in order of appearance), percent-decoded: sets *name and

@@ -1047,8 +1047,7 @@ static int rpc_send(rpc *r)
       .url = m->url,
       .body = r->body,
       .body_len = strlen(r->body),
-      .max_body = MAX_RESPONSE_BYTES,
-      .on_data = rpc_on_data,
+      .on_data = rpc_on_data, /* streamed: rpc_on_data enforces m->max_response */
   };
 
   if (now >= r->deadline_ms)
@@ -1078,8 +1077,7 @@ static int rpc_send_get(rpc *r)
   tg_http_request req = {
       .method = "GET",
       .url = m->url,
-      .max_body = r->is_listen ? 0 : MAX_RESPONSE_BYTES,
-      .on_data = rpc_on_data,
+      .on_data = rpc_on_data, /* streamed: rpc_on_data enforces m->max_response */
   };
 
   if (r->deadline_ms) {

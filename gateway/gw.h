@@ -307,8 +307,4 @@ int gw_account_authorized(const tg_composio_account *a);
 int gw_sync_start(gw_app *app);
 void gw_sync_stop(gw_app *app);
 
-/* Start-up: upserts auth_configs from the configured providers (synchronously, before the
- * loop runs; the only DB work not in a job). */
-int gw_sync_auth_configs(gw_app *app);
-
 #endif

@@ -38,8 +38,6 @@ typedef struct wk_run wk_run;
 typedef struct wk_registry wk_registry;
 typedef struct wk_client wk_client;
 
-enum { WK_PHASE_GUARD = 1, WK_PHASE_EXEC, WK_PHASE_FINISH };
-
 /* Why the worker canceled a tool call in flight (wk_run.call_stop). */
 enum { WK_STOP_NONE = 0, WK_STOP_DEADLINE, WK_STOP_SHUTDOWN };
 
@@ -50,7 +48,6 @@ struct wk_run {
   int64_t attempt, cost;
   json_t *inputs, *metadata, *definition; /* from the claim */
   json_t *accounts; /* the user's connected_accounts + auth_configs + mcp_connections rows */
-  int phase;
 
   uv_timer_t hb;   /* heartbeat every lease/3 */
   uv_timer_t wait; /* backoff before a retry */

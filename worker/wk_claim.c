@@ -241,7 +241,6 @@ void wk_run_finish(wk_run *r, const char *status, json_t *output, const char *er
     json_decref(output);
     return;
   }
-  r->phase = WK_PHASE_FINISH;
   if (!(j = calloc(1, sizeof *j)) || (error && !(j->error = wk_secrets_redact_text(r, error)))) {
     free(j);
     json_decref(output);

@@ -682,7 +682,6 @@ static void next_step(wk_run *r)
 void wk_exec_start(wk_run *r)
 {
   json_t *inputs;
-  r->phase = WK_PHASE_EXEC;
   if (!(r->order = tg_workflow_order(r->definition))) {
     json_t *errs = tg_workflow_validate(r->definition);
     const char *msg = json_string_value(json_object_get(json_array_get(errs, 0), "message"));

@@ -255,7 +255,6 @@ void wk_guard_start(wk_run *r)
   json_t *scope = NULL, *used = NULL, *p;
   int rc;
 
-  r->phase = WK_PHASE_GUARD;
   if (!rows)
     goto oom;
   for (i = 0; i < n; i++) {
