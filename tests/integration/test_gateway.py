@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from harness import PROVIDER, Stack, http, main
+from harness import PROVIDER, Stack, http, main, wait_until
 
 INPUTS = {"message": "hi", "a": 1, "b": 2}
 
@@ -164,14 +164,21 @@ def test_sigterm_with_a_check_in_flight_exits_clean():
                 out["r"] = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": INPUTS})
             except Exception as e:  # the connection is closed by the shutdown
                 out["r"] = e
+        lists = s.sim("GET", "/_sim/stats")[2]["by_route"]["list"]
         t = threading.Thread(target=run)
         t.start()
-        time.sleep(0.5)
+        # The check's list call has reached the (slow) simulator: it is in flight now.
+        wait_until(lambda: s.sim("GET", "/_sim/stats")[2]["by_route"]["list"] > lists, 10,
+                   "the check's Composio call")
         t0 = time.monotonic()
         rc = s.procs.pop("gateway").stop(signal.SIGTERM)
         assert rc == 0, rc
         assert time.monotonic() - t0 < 5, "shutdown waited for Composio"
         t.join(10)
+        assert not t.is_alive()
+        # The caller got a 503 (shutting down / unavailable) or a closed connection, never a 2xx.
+        r = out["r"]
+        assert isinstance(r, Exception) or (r[0] == 503 and "retry-after" in r[1]), r
         assert s.query("SELECT count(*) AS n FROM workflow_runs")[0]["n"] == 0
 
 
