@@ -19,6 +19,8 @@ rm -f "$OUT"*
 LOG_LEVEL=info
 GW_WRAPPER="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$OUT"
 . "$here/stack.sh"
+need wrk wrk
+need valgrind valgrind
 start_stack build-prof RelWithDebInfo 300
 wrk -t1 -c"$CONC" -d5s -s "$here/admit.lua" "$GW" -- "$tmp/pairs" 1 >/dev/null
 callgrind_control -i on "$gw_pid" >/dev/null
@@ -29,4 +31,4 @@ callgrind_control -i off "$gw_pid" >/dev/null
 callgrind_control -d "$gw_pid" >/dev/null
 sleep 1
 ir=$(for f in "$OUT"*; do callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'; done | sort -n | tail -1)
-python3 -c "import sys; q=float(sys.argv[2])-float(sys.argv[1]); ir=int(sys.argv[3]); print('admissions %d, instructions %d, per admission %.0f' % (q, ir, ir/q))" "$q0" "$q1" "$ir"
+python3 -c "import sys; q=float(sys.argv[2])-float(sys.argv[1]); ir=int(sys.argv[3]); print('admissions %d, instructions %d, per admission %.0f' % (q, ir, ir/q) if q > 0 else 'no admission was counted: see the gateway log') or sys.exit(q <= 0)" "$q0" "$q1" "$ir"

@@ -23,12 +23,8 @@ THREADS=${THREADS:-2}
 SCENARIOS=${SCENARIOS:-lat zero one healthz}
 LOG_LEVEL=${LOG_LEVEL:-info}
 PORT_BASE=${PORT_BASE:-19700}
-if ! command -v wrk >/dev/null; then
-  echo "bench: installing wrk" >&2
-  sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get install -y -qq wrk >/dev/null
-fi
 . "$here/stack.sh"
+need wrk wrk
 start_stack build-bench Release
 head -1 "$tmp/pairs" >"$tmp/one"
 

@@ -25,14 +25,32 @@ start_stack() {
     curl -fsS "$GW/healthz" >/dev/null 2>&1 && curl -fsS "$SIM/healthz" >/dev/null 2>&1 && break
     sleep 0.1
   done
+  if ! curl -fsS "$GW/healthz" >/dev/null 2>&1 || ! curl -fsS "$SIM/healthz" >/dev/null 2>&1; then
+    echo "bench: the gateway or the simulator did not come up; their logs:" >&2
+    tail -n 20 "$tmp/gateway.log" "$tmp/sim.log" >&2
+    exit 1
+  fi
   python3 "$here/seed.py" "$tmp/toolgate.db" "$SIM" "$USERS" "$root/examples/demo-workflow.json" \
     >"$tmp/pairs"
 }
 
 stop_stack() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # Bounded: whatever has not exited 30 s after SIGTERM is killed.
+  for p in "${pids[@]}"; do
+    timeout 30 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   rm -rf "$tmp"
+}
+
+# Installs a Debian package when its command is missing (fresh machines).
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "bench: installing $2" >&2
+  local sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "$2" >/dev/null
 }
 
 queued() { curl -fsS "$GW/metrics" | awk '/decision="queued"/ {print $2}'; }
