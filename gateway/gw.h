@@ -262,9 +262,11 @@ void gw_metrics_admission(gw_app *app, int decision);
 void gw_metrics_check_latency(gw_app *app, double ms);
 
 /*
- * Process-wide lock around the gateway's own write transactions: pool threads queue on a mutex
- * instead of sleeping in SQLite's busy handler (which backs off in steps of milliseconds).
- * Other processes (workers) still meet the busy timeout. Work side only.
+ * Process-wide lock around the gateway's hot write transactions (admission's group commit and
+ * run cancel): their pool threads queue on a mutex instead of sleeping in SQLite's busy handler
+ * (which backs off in steps of milliseconds). Other writes (users, workflows, OAuth, webhook,
+ * status write-back, clean-up) are rare and rely on the busy timeout, as do other processes
+ * (workers). Work side only.
  */
 void gw_write_lock(void);
 void gw_write_unlock(void);

@@ -15,18 +15,6 @@
 #define LEDGER_DEFAULT 50
 #define LEDGER_MAX 200
 
-static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void gw_write_lock(void)
-{
-  pthread_mutex_lock(&write_mu);
-}
-
-void gw_write_unlock(void)
-{
-  pthread_mutex_unlock(&write_mu);
-}
-
 typedef struct credits_ctx {
   gw_job j;
   int limit;

@@ -9,6 +9,8 @@
  */
 #include "gw.h"
 
+#include <pthread.h>
+
 #include "tg_jwt.h"
 
 #include <stdio.h>
@@ -283,4 +285,16 @@ const char *gw_status_from_composio(const char *s)
   if (strcmp(s, "INITIATED") == 0 || strcmp(s, "INITIALIZING") == 0)
     return "PENDING";
   return NULL;
+}
+
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void gw_write_lock(void)
+{
+  pthread_mutex_lock(&write_mu);
+}
+
+void gw_write_unlock(void)
+{
+  pthread_mutex_unlock(&write_mu);
 }
