@@ -8,7 +8,6 @@
  */
 #include "gw.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
