@@ -17,6 +17,7 @@
 #include "tg_composio.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 /* One connected_accounts row of the user, as stored by us. Strings are borrowed by the calls
  * below only for their duration (tg_check_run copies what it keeps). */
@@ -194,5 +195,23 @@ int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows
 /* The 409 body of DESIGN.md section 3: {"error":"oauth_refresh_required","message":...,
  * "providers":[...],"reasons":{...}}. New reference. */
 json_t *tg_check_409_body(const tg_check_result *res);
+
+/* --- Recording observations (common/tg_check_db.c; the only part that uses the database) --- */
+
+typedef struct tg_db tg_db;
+
+/* Composio's account status -> ours (schema CHECK list): INITIATED/INITIALIZING → "PENDING",
+ * ACTIVE, EXPIRED, INACTIVE, FAILED, REVOKED as they are; anything else (or NULL) → NULL. */
+const char *tg_check_status_from_composio(const char *composio_status);
+
+/*
+ * Writes res->observed back to user_id's connected_accounts rows (status, status_reason,
+ * version when either changed, last_checked_at = now_ms), matching user, provider and Composio
+ * account id; rows the user DISCONNECTED are left alone. Runs on the caller's connection and
+ * transaction (a tg_dbq job). *rows (may be NULL) gets the rows written. Returns 0 or the
+ * tg_db error.
+ */
+int tg_check_write_back(tg_db *db, const char *user_id, const tg_check_result *res, int64_t now_ms,
+                        int *rows);
 
 #endif

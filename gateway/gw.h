@@ -182,9 +182,6 @@ int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
  * (TG_ECONFLICT when another auth config id is stored for the provider). */
 int gw_auth_config_upsert_tx(tg_db *db, const tg_provider *p, int64_t now);
 
-/* Maps a Composio account status to ours (INITIATED/INITIALIZING → PENDING; unknown → NULL). */
-const char *gw_status_from_composio(const char *composio_status);
-
 /* --- Per-user admission rate limit (gw_ratelimit.c): token buckets, loop thread only. --- */
 
 /* A limiter allowing per_min admissions per user per minute (burst per_min); *out NULL when

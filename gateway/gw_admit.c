@@ -381,59 +381,7 @@ static json_t *definition(admit_ctx *c)
 /* Writes what Composio reported back onto the user's rows (inside the open transaction). */
 static int write_back(tg_db *db, admit_ctx *c)
 {
-  int64_t now = tg_now_ms();
-  json_t *o;
-  size_t i;
-  if (!c->check || !c->check->observed)
-    return 0;
-  json_array_foreach(c->check->observed, i, o)
-  {
-    const char *prov = json_string_value(json_object_get(o, "provider"));
-    const char *ca = json_string_value(json_object_get(o, "composio_account_id"));
-    const char *cst = json_string_value(json_object_get(o, "status"));
-    const char *ours = gw_status_from_composio(cst);
-    const char *reason = json_string_value(json_object_get(c->check->reasons, prov ? prov : ""));
-    char buf[256];
-    int rc, changes = 0;
-    if (!prov || !ca)
-      continue;
-    /* Composio's own reason verbatim when it gives one (DESIGN.md section 2), else ours. */
-    if (ours && strcmp(ours, "ACTIVE") != 0) {
-      const char *sr = json_string_value(json_object_get(o, "status_reason"));
-      if (sr && *sr)
-        reason = sr;
-      else if (!reason) {
-        snprintf(buf, sizeof buf, "connected_account_status=%s", cst);
-        reason = buf;
-      }
-    } else if (!ours && cst) {
-      snprintf(buf, sizeof buf, "composio_status=%s", cst);
-      reason = buf;
-    }
-    /* Usually nothing changed: only the times move. This statement does not assign status, so
-     * SQLite skips its CHECK (an IN list built as a temporary b-tree on every execution). */
-    rc = tg_db_exec(db, &changes,
-                    "UPDATE connected_accounts SET last_checked_at = ?3, updated_at = ?3 WHERE "
-                    "user_id = ?4 AND provider = ?5 AND composio_account_id = ?6 AND "
-                    "status IS coalesce(?1, status) AND status_reason IS ?2",
-                    "ssIsss", ours, reason, (long long)now, c->j.user, prov, ca);
-    if (rc != 0)
-      return rc;
-    if (changes > 0)
-      continue; /* one row per (user, provider) (DESIGN.md section 2) */
-    /* version moves only when something changed; an unknown status keeps ours. */
-    rc = tg_db_exec(db, NULL,
-                    "UPDATE connected_accounts SET "
-                    "version = version + (status IS NOT coalesce(?1, status) OR "
-                    "status_reason IS NOT ?2), "
-                    "status = coalesce(?1, status), status_reason = ?2, last_checked_at = ?3, "
-                    "updated_at = ?3 WHERE user_id = ?4 AND provider = ?5 AND "
-                    "composio_account_id = ?6",
-                    "ssIsss", ours, reason, (long long)now, c->j.user, prov, ca);
-    if (rc != 0)
-      return rc;
-  }
-  return 0;
+  return tg_check_write_back(db, c->j.user, c->check, tg_now_ms(), NULL);
 }
 
 /* RETRY: marks the old run as retried by the new one; 0 changes = a concurrent retry won. */

@@ -343,7 +343,7 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
                "The connected account does not belong to this provider or user.");
     return;
   }
-  ours = gw_status_from_composio(a->status);
+  ours = tg_check_status_from_composio(a->status);
   if (ours && strcmp(ours, "ACTIVE") == 0) {
     if (c->j.app->stopping) {
       gw_job_fail_err(&c->j, TG_ECANCELED);

@@ -299,7 +299,7 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   s->pending = 0;
   c->in_flight--;
   if (res->err == 0 && a) {
-    const char *ours = gw_status_from_composio(a->status);
+    const char *ours = tg_check_status_from_composio(a->status);
     int ok = gw_account_authorized(a);
     char reason[64];
     if (!ours) /* a status we do not know: keep ours, report theirs */

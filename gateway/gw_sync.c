@@ -113,7 +113,7 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   gw_sync *s = it->s;
   const char *ours = NULL;
   if (res->err == 0 && a) {
-    ours = gw_status_from_composio(a->status);
+    ours = tg_check_status_from_composio(a->status);
     if (a->status_reason && !(it->reason = strdup(a->status_reason)))
       ours = NULL;
   } else if (res->err == TG_ENOTFOUND) {

@@ -274,19 +274,6 @@ int gw_ensure_user(tg_db *db, const char *user, int64_t default_credits)
   return rc;
 }
 
-const char *gw_status_from_composio(const char *s)
-{
-  static const char *const same[] = {"ACTIVE", "EXPIRED", "INACTIVE", "FAILED", "REVOKED"};
-  if (!s)
-    return NULL;
-  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-    if (strcmp(s, same[i]) == 0)
-      return same[i];
-  if (strcmp(s, "INITIATED") == 0 || strcmp(s, "INITIALIZING") == 0)
-    return "PENDING";
-  return NULL;
-}
-
 static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void gw_write_lock(void)

@@ -42,20 +42,6 @@ int wk_guard_load_rows(tg_db *db, wk_run *r)
   return r->accounts ? 0 : (err ? err : TG_EDB);
 }
 
-/* Composio's account status -> ours (schema CHECK list). */
-static const char *map_status(const char *composio)
-{
-  static const char *const same[] = {"ACTIVE", "EXPIRED", "INACTIVE", "FAILED", "REVOKED"};
-  if (!composio)
-    return "FAILED";
-  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-    if (strcmp(composio, same[i]) == 0)
-      return same[i];
-  if (strcmp(composio, "INITIALIZING") == 0 || strcmp(composio, "INITIATED") == 0)
-    return "PENDING";
-  return "FAILED";
-}
-
 typedef struct guard_job {
   wk_run *r;
   tg_check_result *res;
@@ -72,33 +58,7 @@ static int broker_auth(const tg_check_result *res)
 
 static int write_back(tg_db *db, guard_job *j)
 {
-  size_t i;
-  json_t *o;
-  int64_t now = tg_now_ms();
-  json_array_foreach(j->res->observed, i, o)
-  {
-    const char *cstatus = json_string_value(json_object_get(o, "status"));
-    const char *ours = map_status(cstatus);
-    const char *reason = json_string_value(json_object_get(o, "status_reason"));
-    const char *ca = json_string_value(json_object_get(o, "composio_account_id"));
-    int changes = 0, rc;
-    if (!ca)
-      continue;
-    /* Keep Composio's own status verbatim where ours differs. */
-    if (!reason && cstatus && strcmp(cstatus, ours) != 0)
-      reason = cstatus;
-    rc = tg_db_exec(db, &changes,
-                    "UPDATE connected_accounts SET version = version + (status <> ?1), "
-                    "status = ?1, status_reason = ?2, last_checked_at = ?3, "
-                    "updated_at = CASE WHEN status <> ?1 THEN ?3 ELSE updated_at END "
-                    "WHERE user_id = ?4 AND composio_account_id = ?5 "
-                    "AND status <> 'DISCONNECTED'",
-                    "ssIss", ours, reason, (long long)now, j->r->user_id, ca);
-    if (rc)
-      return rc;
-    j->observed += changes;
-  }
-  return 0;
+  return tg_check_write_back(db, j->r->user_id, j->res, tg_now_ms(), &j->observed);
 }
 
 static int attention(tg_db *db, guard_job *j)

@@ -1,0 +1,88 @@
+/*
+ * tg_check_db: the write-back of a provider check's observations, shared by the gateway
+ * (admission) and the worker (pre-execute guard). Kept apart from tg_check.c, which never
+ * touches the database; this file is the one place both programs record what Composio said.
+ *
+ * Rules (DESIGN.md sections 2 and 4): Composio's status maps to ours (INITIATED and
+ * INITIALIZING → PENDING; an unknown status keeps ours and is recorded in status_reason as
+ * composio_status=<X>); a non-ACTIVE status keeps Composio's own status_reason verbatim, else
+ * the check's reason; version moves only when status or reason changed; a row the user
+ * DISCONNECTED is never touched (a check in flight must not bring it back). The common case,
+ * nothing changed, is a statement that does not assign status, so SQLite skips the status
+ * CHECK constraint (an IN list evaluated through a temporary b-tree).
+ */
+#include "tg_check.h"
+#include "tg_db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *tg_check_status_from_composio(const char *s)
+{
+  static const char *const same[] = {"ACTIVE", "EXPIRED", "INACTIVE", "FAILED", "REVOKED"};
+  if (!s)
+    return NULL;
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+    if (strcmp(s, same[i]) == 0)
+      return same[i];
+  if (strcmp(s, "INITIATED") == 0 || strcmp(s, "INITIALIZING") == 0)
+    return "PENDING";
+  return NULL;
+}
+
+int tg_check_write_back(tg_db *db, const char *user_id, const tg_check_result *res, int64_t now_ms,
+                        int *rows)
+{
+  json_t *o;
+  size_t i;
+  if (rows)
+    *rows = 0;
+  if (!res || !res->observed)
+    return 0;
+  json_array_foreach(res->observed, i, o)
+  {
+    const char *prov = json_string_value(json_object_get(o, "provider"));
+    const char *ca = json_string_value(json_object_get(o, "composio_account_id"));
+    const char *cst = json_string_value(json_object_get(o, "status"));
+    const char *ours = tg_check_status_from_composio(cst);
+    const char *reason = json_string_value(json_object_get(res->reasons, prov ? prov : ""));
+    char buf[256];
+    int rc, changes = 0;
+    if (!prov || !ca)
+      continue;
+    if (ours && strcmp(ours, "ACTIVE") != 0) {
+      const char *sr = json_string_value(json_object_get(o, "status_reason"));
+      if (sr && *sr)
+        reason = sr;
+      else if (!reason) {
+        snprintf(buf, sizeof buf, "connected_account_status=%s", cst);
+        reason = buf;
+      }
+    } else if (!ours && cst) {
+      snprintf(buf, sizeof buf, "composio_status=%s", cst);
+      reason = buf;
+    }
+    rc = tg_db_exec(db, &changes,
+                    "UPDATE connected_accounts SET last_checked_at = ?3, updated_at = ?3 WHERE "
+                    "user_id = ?4 AND provider = ?5 AND composio_account_id = ?6 AND "
+                    "status <> 'DISCONNECTED' AND status IS coalesce(?1, status) AND "
+                    "status_reason IS ?2",
+                    "ssIsss", ours, reason, (long long)now_ms, user_id, prov, ca);
+    if (rc != 0)
+      return rc;
+    if (changes == 0)
+      rc = tg_db_exec(db, &changes,
+                      "UPDATE connected_accounts SET "
+                      "version = version + (status IS NOT coalesce(?1, status) OR "
+                      "status_reason IS NOT ?2), "
+                      "status = coalesce(?1, status), status_reason = ?2, last_checked_at = ?3, "
+                      "updated_at = ?3 WHERE user_id = ?4 AND provider = ?5 AND "
+                      "composio_account_id = ?6 AND status <> 'DISCONNECTED'",
+                      "ssIsss", ours, reason, (long long)now_ms, user_id, prov, ca);
+    if (rc != 0)
+      return rc;
+    if (rows)
+      *rows += changes;
+  }
+  return 0;
+}
