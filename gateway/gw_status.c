@@ -1,7 +1,7 @@
 /*
  * gw_status: GET /api/mcp/auth/status[?force=1], the live state of each configured provider for
  * the caller (DESIGN.md section 3), and gw_write_observed, the write-back of single-account
- * observations (status route, start-up re-sync, start): it matches a row by id and version, so a
+ * observations (status route, start-up re-sync): it matches a row by id and version, so a
  * row changed meanwhile is not overwritten. Check results (admission, worker guard) are written
  * by tg_check_write_back instead, which matches by user, provider and account id.
  *
