@@ -2,9 +2,10 @@
  * tg_dbq: a connection pool served by libuv's thread pool.
  *
  * Invariants: conns[] holds n connections; free_mask has a bit per idle connection and is
- * guarded by mu; a job waits on cv until a connection is idle (jobs never outnumber the thread
- * pool, so waiting is bounded by other jobs finishing). The loop thread only submits and
- * receives done callbacks; it never calls SQLite.
+ * guarded by mu; a job waits on cv until a connection is idle. When libuv's thread pool has more
+ * threads than the pool has connections, the extra jobs park their threads on cv; every job
+ * holding a connection finishes without waiting on another job, so the wait is bounded. The
+ * loop thread only submits and receives done callbacks; it never calls SQLite.
  *
  * Warm connection: in WAL mode a connection drops its whole page cache when it starts a read
  * and finds that another connection has written since its last transaction. So a job takes

@@ -994,8 +994,15 @@ int tg_httpd_respond_json(tg_httpd_req *r, int status, const char *const *header
   const char *hv[34];
   size_t n = 0;
   hv[n++] = ct;
-  for (size_t i = 0; headers && headers[i] && n < 33; i++)
+  for (size_t i = 0; headers && headers[i]; i++) {
+    if (n == 33) { /* a programming error, not input: never answer with headers missing */
+      json_decref(body);
+      tg_error("httpd_too_many_headers", "{s:i}", "limit", 32);
+      tg_httpd_respond(r, 500, NULL, "", 0);
+      return TG_EINVAL;
+    }
     hv[n++] = headers[i];
+  }
   hv[n] = NULL;
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
