@@ -84,7 +84,8 @@ int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, co
                      size_t len);
 
 /* Responds with body serialised as compact JSON and Content-Type: application/json;
- * charset=utf-8. Takes ownership of body. Extra headers as in tg_httpd_respond. * At most 32 extra headers (more: 500 and TG_EINVAL). */
+ * charset=utf-8. Takes ownership of body. Extra headers as in tg_httpd_respond, at most 32 (more:
+ * 500 and TG_EINVAL). */
 int tg_httpd_respond_json(tg_httpd_req *r, int status, const char *const *headers, json_t *body);
 
 /* Responds with the error shape of DESIGN.md section 3: {"error": code, "message": message}. */
