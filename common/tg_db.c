@@ -4,7 +4,8 @@
  * Migrations: schema/NNN_*.sql are compiled in (cmake/embed_sql.cmake) as tg_migrations[];
  * migration i (0-based) brings the schema to version i+1. Each is applied inside BEGIN
  * IMMEDIATE after re-reading user_version under the lock, so processes starting together apply
- * each migration exactly once.
+ * each migration exactly once; with foreign keys OFF around that transaction (so a table
+ * rebuild never cascades) and PRAGMA foreign_key_check empty before COMMIT.
  *
  * Statement cache: a small fixed table keyed by the SQL text; statements are prepared with
  * SQLITE_PREPARE_PERSISTENT and reset + cleared before reuse. When it is full the oldest slot
@@ -14,6 +15,7 @@
 #include "tg_err.h"
 #include "tg_log.h"
 
+#include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -78,7 +80,10 @@ static int exec_plain(tg_db *db, const char *sql)
   char *msg = NULL;
   int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
   if (rc != SQLITE_OK) {
-    tg_error("db_exec_failed", "{s:s, s:s}", "sql", sql, "message", msg ? msg : sqlite3_errstr(rc));
+    size_t len = strlen(sql);
+    /* A migration is one long text: its head names it. */
+    tg_error("db_exec_failed", "{s:s#, s:s}", "sql", sql, len > 160 ? (size_t)160 : len, "message",
+             msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     return map_rc(rc);
   }
@@ -97,32 +102,77 @@ int tg_db_schema_version(tg_db *db)
   return v;
 }
 
-static int migrate(tg_db *db)
+/* Fails (TG_EDB, logged) when PRAGMA foreign_key_check reports a row: a migration that rebuilt a
+ * table must leave every reference valid before it commits. */
+static int fk_check(tg_db *db)
 {
-  for (size_t i = 0; i < tg_migrations_count; i++) {
-    int rc, have;
-    char pragma[64];
+  sqlite3_stmt *st;
+  int rc;
+  if (sqlite3_prepare_v2(db->h, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+    return tg_db_err(db, sqlite3_errcode(db->h), "foreign_key_check");
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    tg_error("db_migration_fk_violation", "{s:s, s:I, s:s}", "table",
+             (const char *)sqlite3_column_text(st, 0), "rowid",
+             (json_int_t)sqlite3_column_int64(st, 1), "parent",
+             (const char *)sqlite3_column_text(st, 2));
+    rc = TG_EDB;
+  } else {
+    rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "foreign_key_check");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Applies migration i (to version i+1) unless another connection did it first. Foreign keys are
+ * turned off around the transaction (the pragma is a no-op inside one), so a migration may
+ * rebuild a parent table without cascading deletes (lang_altertable.html, "Making Other Kinds
+ * Of Table Schema Changes"); foreign_key_check must then find nothing before COMMIT. */
+static int migrate_one(tg_db *db, size_t i)
+{
+  int rc, have;
+  char pragma[64];
+  if ((rc = exec_plain(db, "PRAGMA foreign_keys=OFF")))
+    return rc;
+  if ((rc = exec_plain(db, "BEGIN IMMEDIATE")))
+    goto fail;
+  have = tg_db_schema_version(db); /* re-read under the write lock */
+  if (have <= (int)i) {
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %zu", i + 1);
+    if ((rc = exec_plain(db, tg_migrations[i].sql)) || (rc = fk_check(db)) ||
+        (rc = exec_plain(db, pragma)))
+      goto fail;
+  }
+  if ((rc = exec_plain(db, "COMMIT")))
+    goto fail;
+  if (have <= (int)i)
+    tg_info("db_migrated", "{s:s, s:i}", "migration", tg_migrations[i].name, "version",
+            (int)(i + 1));
+  return exec_plain(db, "PRAGMA foreign_keys=ON");
+fail:
+  tg_db_rollback(db);
+  exec_plain(db, "PRAGMA foreign_keys=ON");
+  return rc;
+}
+
+static int migrate(tg_db *db, int max_version)
+{
+  for (size_t i = 0; i < tg_migrations_count && (int)i < max_version; i++) {
+    int rc;
     if (tg_db_schema_version(db) > (int)i)
       continue;
-    if ((rc = exec_plain(db, "BEGIN IMMEDIATE")))
-      return rc;
-    have = tg_db_schema_version(db); /* re-read under the write lock */
-    if (have <= (int)i) {
-      snprintf(pragma, sizeof pragma, "PRAGMA user_version = %zu", i + 1);
-      if ((rc = exec_plain(db, tg_migrations[i].sql)) || (rc = exec_plain(db, pragma))) {
-        exec_plain(db, "ROLLBACK");
-        return rc;
-      }
-      tg_info("db_migrated", "{s:s, s:i}", "migration", tg_migrations[i].name, "version",
-              (int)(i + 1));
-    }
-    if ((rc = exec_plain(db, "COMMIT")))
+    if ((rc = migrate_one(db, i)))
       return rc;
   }
   return 0;
 }
 
 int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms)
+{
+  return tg_db_open_version(out, path, busy_timeout_ms, INT_MAX);
+}
+
+int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int max_version)
 {
   tg_db *db;
   int rc;
@@ -144,7 +194,7 @@ int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms)
   sqlite3_extended_result_codes(db->h, 1);
   if ((rc = exec_plain(db, "PRAGMA journal_mode=WAL")) ||
       (rc = exec_plain(db, "PRAGMA synchronous=NORMAL")) ||
-      (rc = exec_plain(db, "PRAGMA foreign_keys=ON")) || (rc = migrate(db))) {
+      (rc = exec_plain(db, "PRAGMA foreign_keys=ON")) || (rc = migrate(db, max_version))) {
     tg_db_close(db);
     return rc;
   }

@@ -27,10 +27,14 @@ int64_t tg_now_ms(void);
 /*
  * Opens (creating if needed) the database at path, sets journal_mode=WAL, synchronous=NORMAL,
  * foreign_keys=ON and a busy timeout of busy_timeout_ms, then applies pending migrations in one
- * IMMEDIATE transaction each (safe when several processes start at once). Errors: TG_EDB (with
+ * IMMEDIATE transaction each (safe when several processes start at once), each with foreign
+ * keys off and PRAGMA foreign_key_check required empty before its COMMIT. Errors: TG_EDB (with
  * the reason logged), TG_EBUSY, TG_ENOMEM.
  */
 int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms);
+/* Like tg_db_open but applies migrations only up to schema version max_version (tests of the
+ * migrations build an older database with it). */
+int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int max_version);
 void tg_db_close(tg_db *db); /* NULL-safe; finalizes cached statements */
 
 sqlite3 *tg_db_handle(tg_db *db);
