@@ -21,7 +21,8 @@
  *          the call started, never cached).
  * Database steps are batched: LOAD and ADMIT each have a queue served by one job at a time,
  * which takes everything queued meanwhile (up to BATCH_MAX); ADMIT commits its whole batch in
- * one transaction with a savepoint per admission (group commit).
+ * one transaction (group commit) without savepoints; only when an admission fails with an error
+ * is the batch rolled back and done again with a savepoint per admission (admit_batch).
  *   ADMIT  (job, one BEGIN IMMEDIATE transaction under gw_write_lock) write the observed
  *          statuses back; when the check said ok: idempotency key again (a concurrent twin may
  *          have won), RETRY: claim the old run (metadata.retried_by, once), credits (402
@@ -315,8 +316,12 @@ static int load(tg_db *db, admit_ctx *c)
  * text read in this admission's LOAD step is byte for byte the cached one, so an edited
  * workflow is never answered from an old parse (no reliance on updated_at resolution). Only the
  * parse is cached; every admission still reads the row (ownership, existence) and checks its
- * inputs. Direct-mapped; bounded in slots and in cached text bytes. */
+ * inputs. Set-associative (DEF_WAYS slots per set, least recently used replaced), so a few
+ * thousand workflows share the slots without evicting each other by collision; bounded in slots
+ * and in cached text bytes. */
 #define DEF_SLOTS 4096
+#define DEF_WAYS 8
+#define DEF_SETS (DEF_SLOTS / DEF_WAYS)
 #define DEF_MAX_TEXT (64u << 10) /* larger definitions are parsed every time */
 #define DEF_MAX_TOTAL (8u << 20) /* cached text bytes, all slots */
 
@@ -325,8 +330,10 @@ static struct def_slot {
   char *text;
   size_t len;
   json_t *def;
+  uint64_t used; /* defcache_tick at the last hit or fill */
 } defcache[DEF_SLOTS];
 static size_t defcache_bytes;
+static uint64_t defcache_tick;
 
 static void def_slot_clear(struct def_slot *s)
 {
@@ -349,18 +356,35 @@ static json_t *parse_definition(const char *text, size_t len)
   return def ? def : json_stringn(text, len); /* as tg_db's _json columns: invalid stays text */
 }
 
+/* The slot of c's workflow in its set (a hit when its text is c's), or the one to replace: the
+ * slot holding the same id with other text, else an empty one, else the least recently used. */
+static struct def_slot *def_lookup(const admit_ctx *c)
+{
+  uint32_t h = 2166136261u;
+  struct def_slot *set, *victim = NULL;
+  for (const char *p = c->wf_id; *p; p++)
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  set = &defcache[(h % DEF_SETS) * DEF_WAYS];
+  for (int i = 0; i < DEF_WAYS; i++) {
+    struct def_slot *s = &set[i];
+    if (s->wf_id && strcmp(s->wf_id, c->wf_id) == 0)
+      return s;
+    if (!victim || (victim->wf_id && (!s->wf_id || s->used < victim->used)))
+      victim = s;
+  }
+  return victim;
+}
+
 /* c->def from c->def_text, through the cache. NULL only when memory runs out. */
 static json_t *definition(admit_ctx *c)
 {
-  uint32_t h = 2166136261u;
-  struct def_slot *s;
+  struct def_slot *s = def_lookup(c);
   json_t *def;
-  for (const char *p = c->wf_id; *p; p++)
-    h = (h ^ (unsigned char)*p) * 16777619u;
-  s = &defcache[h & (DEF_SLOTS - 1)];
   if (s->wf_id && s->len == c->def_len && strcmp(s->wf_id, c->wf_id) == 0 &&
-      memcmp(s->text, c->def_text, c->def_len) == 0)
+      memcmp(s->text, c->def_text, c->def_len) == 0) {
+    s->used = ++defcache_tick;
     return json_incref(s->def);
+  }
   def = parse_definition(c->def_text, c->def_len);
   if (!def || c->def_len > DEF_MAX_TEXT)
     return def;
@@ -374,6 +398,7 @@ static json_t *definition(admit_ctx *c)
   c->def_text = NULL;
   s->len = c->def_len;
   s->def = json_incref(def);
+  s->used = ++defcache_tick;
   defcache_bytes += s->len;
   return def;
 }
@@ -435,7 +460,8 @@ static int debit(tg_db *db, admit_ctx *c, int64_t cost, int64_t *credits)
   return (rc = balance(db, c, credits)) != 0 ? rc : 0;
 }
 
-/* One admission inside the batch's open transaction (the caller holds a savepoint). */
+/* One admission inside the batch's open transaction (with or without a savepoint: on an error
+ * the caller rolls back what it wrote). */
 static int admit_one(tg_db *db, admit_ctx *c)
 {
   int64_t now = tg_now_ms(), cost = c->j.app->cfg.run_cost, credits = 0;
@@ -517,18 +543,13 @@ static void outcome_reset(admit_ctx *c)
   *c->run_id = 0;
 }
 
-/*
- * Group commit: every admission of the batch in ONE transaction, each under its own savepoint
- * so that one failure rolls back only its own writes. An answer (202 included) is sent only
- * after COMMIT returned; if COMMIT fails, every admission of the batch fails and nothing of it
- * exists. Sharing the transaction divides the WAL pages written (and the fsyncs of
- * checkpoints) by the batch size.
- */
-static int admit_batch(tg_db *db, admit_ctx *list)
+/* The safe way: each admission under its own savepoint, so that one failure rolls back only its
+ * own writes (every page first touched inside a savepoint is copied to the statement journal,
+ * which is why this is not the usual path). Inside the open transaction; returns the error
+ * that ends the transaction (then the caller rolls back), or 0. */
+static int admit_each_savepoint(tg_db *db, admit_ctx *list)
 {
-  int rc;
-  gw_write_lock();
-  rc = tg_db_begin(db, 1);
+  int rc = 0;
   for (admit_ctx *c = list; c && rc == 0; c = c->next) {
     if ((c->err = tg_db_exec(db, NULL, "SAVEPOINT admit", "")) != 0)
       continue;
@@ -538,6 +559,50 @@ static int admit_batch(tg_db *db, admit_ctx *list)
       tg_db_exec(db, NULL, "ROLLBACK TO admit", "");
     }
     rc = tg_db_exec(db, NULL, "RELEASE admit", "");
+  }
+  return rc;
+}
+
+/*
+ * Group commit: every admission of the batch in ONE transaction. An answer (202 included) is
+ * sent only after COMMIT returned; if COMMIT fails, every admission of the batch fails and
+ * nothing of it exists. Sharing the transaction divides the WAL pages written (and the fsyncs
+ * of checkpoints) by the batch size.
+ * Fast path: no savepoints. A decision (402, 409, replay, 202) is not a failure; a failure is an
+ * admission whose work returned an error (a real SQLite error, out of memory): its writes so far
+ * are mixed with the others', so the whole transaction is rolled back, every outcome forgotten
+ * (decide() only records; the log line and the counter happen at reply, once), and the batch is
+ * done again the safe way (admit_each_savepoint), where the failure undoes only its own writes.
+ * A batch of one needs no second pass: the rollback undid exactly its writes.
+ */
+static int admit_batch(tg_db *db, admit_ctx *list)
+{
+  admit_ctx *failed = NULL;
+  size_t n = 0;
+  int rc;
+  gw_write_lock();
+  rc = tg_db_begin(db, 1);
+  for (admit_ctx *c = list; c && rc == 0 && !failed; c = c->next)
+    if ((c->err = admit_one(db, c)) != 0)
+      failed = c;
+  if (failed && list->next) {
+    tg_db_rollback(db);
+    for (admit_ctx *c = list; c; c = c->next)
+      n++;
+    tg_warn("admission_batch_redo", "{s:i, s:s, s:i}", "batch", (int)n, "user_id", failed->j.user,
+            "error", failed->err);
+    for (admit_ctx *c = list; c; c = c->next) {
+      outcome_reset(c);
+      c->err = 0;
+    }
+    rc = tg_db_begin(db, 1);
+    if (rc == 0)
+      rc = admit_each_savepoint(db, list);
+  } else if (failed) {
+    tg_db_rollback(db);
+    outcome_reset(failed);
+    gw_write_unlock();
+    return 0; /* its c->err answers it */
   }
   if (rc == 0)
     rc = tg_db_commit(db);
