@@ -285,11 +285,25 @@ static int bind_args(tg_db *db, sqlite3_stmt *st, const char *types, va_list ap)
       rc = sqlite3_bind_null(st, idx);
       break;
     case 'j': {
+      /* Small documents (the usual inputs and metadata) are encoded into a stack buffer that
+       * SQLite copies: no growing heap buffer and no final strdup as in json_dumps. */
       json_t *j = va_arg(ap, json_t *);
-      char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-      if (j && !text)
+      char small[2048], *text;
+      size_t n;
+      if (!j) {
+        rc = sqlite3_bind_null(st, idx);
+        break;
+      }
+      n = json_dumpb(j, small, sizeof small, JSON_COMPACT | JSON_ENCODE_ANY);
+      if (n == 0)
         return TG_ENOMEM;
-      rc = text ? sqlite3_bind_text(st, idx, text, -1, free) : sqlite3_bind_null(st, idx);
+      if (n <= sizeof small) {
+        rc = sqlite3_bind_text(st, idx, small, (int)n, SQLITE_TRANSIENT);
+        break;
+      }
+      if (!(text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)))
+        return TG_ENOMEM;
+      rc = sqlite3_bind_text(st, idx, text, -1, free);
       break;
     }
     default:

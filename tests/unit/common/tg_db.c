@@ -94,6 +94,53 @@ static void test_typed_helpers(void **state)
   tg_db_close(db);
 }
 
+/* 'j' binds the compact text json_dumps would give, below and above the stack buffer's size
+ * (2,048 bytes) and at its edges; NULL binds NULL; a bare string is bound as JSON text. */
+static void test_json_binding_sizes(void **state)
+{
+  /* total encoded lengths: the buffer holds 2,048 bytes */
+  static const size_t sizes[] = {40, 2047, 2048, 2049, 100000};
+  size_t overhead;
+  tg_db *db;
+  json_t *probe = json_pack("{s:s, s:[i, s]}", "pad", "", "n", 0, "\u00e9\"q\"");
+  char *probe_text = json_dumps(probe, JSON_COMPACT);
+  overhead = strlen(probe_text);
+  free(probe_text);
+  json_decref(probe);
+  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    size_t padlen = sizes[i] - overhead;
+    char *pad = malloc(padlen + 1), *want;
+    json_t *doc, *row;
+    int err;
+    assert_non_null(pad);
+    memset(pad, 'x', padlen);
+    pad[padlen] = 0;
+    doc = json_pack("{s:s, s:[i, s]}", "pad", pad, "n", 0, "\u00e9\"q\"");
+    want = json_dumps(doc, JSON_COMPACT);
+    assert_int_equal(strlen(want), sizes[i]);
+    row = tg_db_query_one(db, &err, "SELECT ? AS t, length(CAST(? AS BLOB)) AS n", "jj", doc, doc);
+    assert_non_null(row);
+    assert_string_equal(json_string_value(json_object_get(row, "t")), want);
+    assert_int_equal(json_integer_value(json_object_get(row, "n")), (json_int_t)strlen(want));
+    json_decref(row);
+    json_decref(doc);
+    free(want);
+    free(pad);
+  }
+  {
+    json_t *str = json_string("a\"b"), *row;
+    int err;
+    row = tg_db_query_one(db, &err, "SELECT ? AS s, ? IS NULL AS z", "jj", str, (json_t *)NULL);
+    assert_non_null(row);
+    assert_string_equal(json_string_value(json_object_get(row, "s")), "\"a\\\"b\"");
+    assert_int_equal(json_integer_value(json_object_get(row, "z")), 1);
+    json_decref(row);
+    json_decref(str);
+  }
+  tg_db_close(db);
+}
+
 static int job_insert(tg_db *db, void *arg)
 {
   const int *n = arg;
@@ -149,6 +196,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
       cmocka_unit_test(test_random_id),
   };
