@@ -487,11 +487,21 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
   json_decref(safe);
   if (!text)
     return;
-  flockfile(stderr);
-  fputs(text, stderr);
-  fputc('\n', stderr);
-  fflush(stderr);
-  funlockfile(stderr);
+  /* One write per line: stderr is unbuffered, so the newline goes in the same fwrite (two
+   * calls would be two write(2)s, and another thread's line could land between them). */
+  {
+    size_t n = strlen(text);
+    char *grown = realloc(text, n + 2);
+    if (!grown) {
+      free(text);
+      return;
+    }
+    text = grown;
+    text[n] = '\n';
+    text[n + 1] = 0;
+    fwrite(text, 1, n + 1, stderr);
+    fflush(stderr);
+  }
   free(text);
 }
 
