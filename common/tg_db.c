@@ -12,6 +12,7 @@
  */
 #include "tg_db.h"
 #include "tg_err.h"
+#include "tg_json.h"
 #include "tg_log.h"
 
 #include <sodium.h>
@@ -236,7 +237,7 @@ static int bind_args(tg_db *db, sqlite3_stmt *st, const char *types, va_list ap)
       break;
     case 'j': {
       json_t *j = va_arg(ap, json_t *);
-      char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+      char *text = j ? tg_json_dumps(j, NULL) : NULL;
       if (j && !text)
         return TG_ENOMEM;
       rc = text ? sqlite3_bind_text(st, idx, text, -1, free) : sqlite3_bind_null(st, idx);
