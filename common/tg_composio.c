@@ -14,6 +14,7 @@
  *   cursor, so a misbehaving server cannot keep a call alive forever.
  */
 #include "tg_composio.h"
+#include "tg_composio_page.h"
 #include "tg_err.h"
 #include "tg_log.h"
 
@@ -57,8 +58,9 @@ typedef struct call {
     tg_composio_done_cb done;
   } cb;
   void *arg;
-  int want_ca_url; /* K_GENERATE: a connected account id was given */
-  json_t *items;   /* K_LIST: items of every page so far */
+  int want_ca_url;           /* K_GENERATE: a connected account id was given */
+  tg_composio_page *decoded; /* K_LIST: every page so far (tg_composio_page.h) */
+  size_t n_decoded;
   json_t *cursors; /* K_LIST: cursors already followed */
   int pages;
   char msg[160];
@@ -135,7 +137,9 @@ static void call_free(call *k)
     return;
   free(k->path);
   free(k->list_url);
-  json_decref(k->items);
+  for (size_t i = 0; i < k->n_decoded; i++)
+    tg_composio_page_clear(&k->decoded[i]);
+  free(k->decoded);
   json_decref(k->cursors);
   free(k);
 }
@@ -247,10 +251,9 @@ static int start_call(tg_composio *c, enum kind kind, const char *method, const 
   if (body && !(text = json_dumps(body, JSON_COMPACT)))
     goto fail;
   if (kind == K_LIST) {
-    k->items = json_array();
     k->cursors = json_array();
     k->list_url = dupstr(url);
-    if (!k->items || !k->cursors || !k->list_url)
+    if (!k->cursors || !k->list_url)
       goto fail;
   }
   rc = send_call(k, url, text);
@@ -329,21 +332,20 @@ static void finish(call *k, tg_composio_result *res, const json_t *body)
   res->http_calls = k->pages;
   if (!res->err) {
     switch (k->kind) {
-    case K_LIST:
-      n = json_array_size(k->items);
+    case K_LIST: /* every page was checked when it arrived (list_page) */
+      for (size_t i = 0; i < k->n_decoded; i++)
+        n += k->decoded[i].n_items;
       if (n && !(accts = calloc(n, sizeof *accts))) {
         res->err = TG_ENOMEM;
         res->message = tg_strerror(TG_ENOMEM);
         n = 0;
         break;
       }
-      for (size_t i = 0; i < n; i++) {
-        if (decode_account(json_array_get(k->items, i), &accts[i])) {
-          res->err = TG_EPROTO;
-          res->message = "composio listed a connected account without id or status";
-          n = 0;
-          break;
-        }
+      n = 0;
+      for (size_t i = 0; accts && i < k->n_decoded; i++) {
+        if (k->decoded[i].n_items)
+          memcpy(accts + n, k->decoded[i].items, k->decoded[i].n_items * sizeof *accts);
+        n += k->decoded[i].n_items;
       }
       break;
     case K_GET:
@@ -399,24 +401,31 @@ static void finish(call *k, tg_composio_result *res, const json_t *body)
   call_free(k);
 }
 
-/* K_LIST after a good page: append items, then either ask for the next page (returns 1) or
- * report that the list is complete (0) or broken (< 0, res filled). */
-static int list_page(call *k, const json_t *body, tg_composio_result *res)
+/* K_LIST after a 2xx page: decodes it (tg_composio_page: no JSON tree), keeps it, then either
+ * asks for the next page (returns 1) or reports that the list is complete (0) or broken (< 0,
+ * res filled). */
+static int list_page(call *k, const tg_http_response *resp, tg_composio_result *res)
 {
-  const json_t *items = json_object_get(body, "items");
-  const char *cursor = json_string_value(json_object_get(body, "next_cursor"));
+  tg_composio_page *grown, *page;
+  const char *cursor, *why = NULL;
   size_t i;
   json_t *v;
   char *e, *url;
   int rc;
 
-  if (!json_is_array(items)) {
+  if (!(grown = realloc(k->decoded, (k->n_decoded + 1) * sizeof *grown)))
+    goto nomem;
+  k->decoded = grown;
+  page = &k->decoded[k->n_decoded];
+  if ((rc = tg_composio_page_decode(resp->body, resp->body_len, page, &why)) != 0) {
+    if (rc == TG_ENOMEM)
+      goto nomem;
     res->err = TG_EPROTO;
-    res->message = "composio list response has no items array";
+    res->message = why;
     return -1;
   }
-  if (json_array_extend(k->items, (json_t *)items))
-    goto nomem;
+  k->n_decoded++;
+  cursor = page->next_cursor;
   if (!cursor || !*cursor)
     return 0;
   json_array_foreach(k->cursors, i, v)
@@ -473,9 +482,15 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
     return;
   }
   res.retry_after_ms = tg_http_retry_after_ms(resp->t);
+  res.err = map_status(resp->status);
+  if (!res.err && k->kind == K_LIST) {
+    if (list_page(k, resp, &res) > 0)
+      return; /* the next page is on its way */
+    finish(k, &res, NULL);
+    return;
+  }
   if (resp->body_len)
     body = json_loadb(resp->body, resp->body_len, 0, NULL);
-  res.err = map_status(resp->status);
   if (res.err) {
     res.message = body_message(body);
     if (!res.message) {
@@ -486,9 +501,6 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
   } else if (k->kind != K_DELETE && !json_is_object(body)) {
     res.err = TG_EPROTO;
     res.message = "composio answered with a body that is not a JSON object";
-  } else if (k->kind == K_LIST && list_page(k, body, &res) > 0) {
-    json_decref(body);
-    return; /* the next page is on its way */
   }
   finish(k, &res, body);
   json_decref(body);

@@ -20,6 +20,7 @@
 #include "tg_httpd.h"
 
 #include "tg_err.h"
+#include "tg_json.h"
 #include "tg_log.h"
 
 #include <llhttp.h>
@@ -1004,14 +1005,16 @@ int tg_httpd_respond_json(tg_httpd_req *r, int status, const char *const *header
     hv[n++] = headers[i];
   }
   hv[n] = NULL;
-  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  size_t len = 0;
+  /* Objects and arrays only, as json_dumps(JSON_COMPACT) (tg_json_dumps also writes scalars). */
+  char *text = json_is_object(body) || json_is_array(body) ? tg_json_dumps(body, &len) : NULL;
   json_decref(body);
   if (!text) {
     static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
     tg_httpd_respond(r, 500, hv, oom, sizeof oom - 1);
     return TG_ENOMEM;
   }
-  int rc = tg_httpd_respond(r, status, hv, text, strlen(text));
+  int rc = tg_httpd_respond(r, status, hv, text, len);
   free(text);
   return rc;
 }

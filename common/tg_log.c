@@ -10,6 +10,7 @@
 #include "tg_log.h"
 
 #include "tg_err.h"
+#include "tg_json.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -428,7 +429,7 @@ static char *line_text(tg_log_level level, const char *event, json_t *fields, co
   json_t *line, *safe;
   char *text;
   if (plain_text(event) && plain_text(svc) && no_reserved_keys(fields) && !has_secret_key(fields)) {
-    char *body = fields ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *body = fields ? tg_json_dumps(fields, NULL) : NULL;
     size_t blen, hlen, cap;
     int n;
     if (fields && !body)
@@ -487,11 +488,21 @@ static void emit(tg_log_level level, const char *event, json_t *fields)
   json_decref(safe);
   if (!text)
     return;
-  flockfile(stderr);
-  fputs(text, stderr);
-  fputc('\n', stderr);
-  fflush(stderr);
-  funlockfile(stderr);
+  /* One write per line: stderr is unbuffered, so the newline goes in the same fwrite (two
+   * calls would be two write(2)s, and another thread's line could land between them). */
+  {
+    size_t n = strlen(text);
+    char *grown = realloc(text, n + 2);
+    if (!grown) {
+      free(text);
+      return;
+    }
+    text = grown;
+    text[n] = '\n';
+    text[n + 1] = 0;
+    fwrite(text, 1, n + 1, stderr);
+    fflush(stderr);
+  }
   free(text);
 }
 

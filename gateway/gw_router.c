@@ -110,22 +110,29 @@ static int id_like(const char *s)
   return 1;
 }
 
-/* 1 if the segments match pattern; *wild gets the "*" segment. */
+/* 1 if the segments match pattern; *wild gets the "*" segment. The pattern is walked in
+ * place (no copy): this runs for every route on every request. */
 static int match(const char *pattern, const segs *s, const char **wild)
 {
-  segs p;
-  if (split(pattern, &p) != 0 || p.n != s->n)
-    return 0;
-  for (int i = 0; i < p.n; i++) {
-    if (strcmp(p.buf[i], "*") == 0) {
+  int i = 0;
+  if (strcmp(pattern, "/") == 0)
+    return s->n == 0;
+  while (*pattern == '/') {
+    const char *seg = ++pattern;
+    size_t n = strcspn(seg, "/");
+    if (i == s->n)
+      return 0;
+    if (n == 1 && *seg == '*') {
       if (!id_like(s->buf[i]))
         return 0;
       *wild = s->buf[i];
-    } else if (strcmp(p.buf[i], s->buf[i]) != 0) {
+    } else if (strncmp(seg, s->buf[i], n) != 0 || s->buf[i][n] != 0) {
       return 0;
     }
+    i++;
+    pattern = seg + n;
   }
-  return 1;
+  return i == s->n;
 }
 
 void gw_route(tg_httpd_req *req, void *arg)
