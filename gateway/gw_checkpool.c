@@ -64,7 +64,7 @@ typedef struct waiter {
 
 struct batch {
   gw_checkpool *pool;
-  size_t n_users, n_waiters;
+  size_t n_users;
   user_entry *users[MAX_USERS];
 };
 
@@ -435,7 +435,6 @@ static int start_batch(gw_checkpool *p, batch *b)
     goto done;
   p->app->metrics.composio_list_calls++;
   p->app->metrics.composio_calls_saved += n_waiters - 1;
-  b->n_waiters = n_waiters;
   for (size_t k = 0; k < b->n_users; k++) {
     user_entry *u = b->users[k];
     u->taken = u->queue;
