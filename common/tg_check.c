@@ -3,11 +3,14 @@
  *
  * Three parts: tg_check_scope/tg_check_decide are pure (rows + what Composio said -> result)
  * and carry every blocking rule; tg_check_fetch only gathers Composio's answers about a set
- * of account ids: ONE list call (all pages) filtered by the user and toolkit slugs, then a GET
+ * of account ids: ONE list call (all pages) filtered by the user(s) and toolkit slugs, then a GET
  * by id, in parallel, for each id the list did not mention (all of them when the list call
  * fails); tg_check_run is a fetch over the ACTIVE rows in scope followed by the decision.
  * The gateway's coalescing pool (gateway/gw_checkpool.c) uses the same fetch for the union of
- * its waiters. Nothing is cached.
+ * its waiters, across several users. Nothing is cached.
+ *
+ * List items are matched to the ids asked about by account id alone (never by an item's
+ * deprecated user_id), so a fetch for several users answers each id with its own account.
  *
  * Invariants:
  * - A fetch owns copies of the ids it asks about and of the accounts Composio reported; a
@@ -478,9 +481,12 @@ int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_r
 
   if (out)
     *out = NULL;
-  if (!loop || !req || !req->user_id || !cb || (req->n_ids && (!req->ids || !c)) ||
-      (req->n_slugs && !req->toolkit_slugs))
+  if (!loop || !req || !cb || (req->n_ids && (!req->ids || !c)) ||
+      (req->n_slugs && !req->toolkit_slugs) || (req->n_users ? !req->user_ids : !req->user_id))
     return TG_EINVAL;
+  for (size_t i = 0; i < req->n_users; i++)
+    if (!req->user_ids[i])
+      return TG_EINVAL;
   n = req->n_ids;
   for (size_t i = 0; i < n; i++)
     if (!req->ids[i] || !*req->ids[i])
@@ -504,7 +510,9 @@ int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_r
       goto fail;
     goto started;
   }
-  rc = tg_composio_list_accounts(c, req->user_id, req->toolkit_slugs, req->n_slugs, on_list, f);
+  rc = tg_composio_list_accounts_users(c, req->n_users ? req->user_ids : &req->user_id,
+                                       req->n_users ? req->n_users : 1, req->toolkit_slugs,
+                                       req->n_slugs, on_list, f);
   if (rc == TG_ENOMEM || rc == TG_EINVAL)
     goto fail;
   if (rc) {

@@ -100,9 +100,11 @@ const tg_check_row *tg_check_net_row(const tg_check_row *rows, size_t n_rows, co
 /*
  * tg_check_fetch: the network half of the check, shared by tg_check_start and the gateway's
  * coalescing pool (gateway/gw_checkpool.c). It asks Composio about a set of connected account
- * ids (DESIGN.md section 4; composio-api.md 2.2 and 2.6):
- *   1. ONE list call GET /api/v3/connected_accounts?user_ids=<user_id>&toolkit_slugs=<slugs>,
- *      all pages; an id the list mentions is answered;
+ * ids (DESIGN.md section 4; composio-api.md 2.2 and 2.6), possibly for several users at once:
+ *   1. ONE list call GET /api/v3/connected_accounts?user_ids=<u1,u2,...>&toolkit_slugs=<slugs>,
+ *      all pages; an id the list mentions is answered (items are matched to ids by account id
+ *      only, never by their deprecated user_id, so several users can share one call without
+ *      one user's answer reaching another);
  *   2. a GET /api/v3/connected_accounts/{id}, all in parallel, for every id still unanswered
  *      (all of them when the list call failed or could not start). A 404 answers "not found".
  * With stop_on_refusal, a failure with TG_ERATELIMIT (429) or TG_EAUTH (401/403) starts no
@@ -116,7 +118,10 @@ typedef struct tg_check_fetch tg_check_fetch;
 enum { TG_CHECK_ID_UNKNOWN = 0, TG_CHECK_ID_ANSWERED = 1, TG_CHECK_ID_NOT_FOUND = 2 };
 
 typedef struct tg_check_fetch_req {
-  const char *user_id;              /* the list call's user_ids filter */
+  const char *user_id;         /* the list call's user_ids filter when n_users is 0 (one user) */
+  const char *const *user_ids; /* or several users (n_users >= 1): user_ids=u1,u2,... (each
+                                  URL-escaped, comma-joined: tg_composio_list_accounts_users) */
+  size_t n_users;
   const char *const *toolkit_slugs; /* the list call's toolkit_slugs filter (n_slugs may be 0) */
   size_t n_slugs;
   const char *const *ids; /* the account ids to answer, asked as given (the caller removes
@@ -158,7 +163,8 @@ typedef void (*tg_check_fetch_cb)(void *arg, const tg_check_fetched *res);
  * call could start: the start errors are in list_err/get_err). The fetch frees itself after
  * cb returns; cb may start other fetches but must not cancel this one. c may be NULL only
  * when n_ids is 0. *out (if out is not NULL) is valid until cb runs or the fetch is canceled.
- * Returns 0, or TG_EINVAL (no loop, req, cb or user_id; an id NULL or empty; c NULL with ids),
+ * Returns 0, or TG_EINVAL (no loop, req or cb; no user: user_id NULL with n_users 0, or a NULL
+ * in user_ids; an id NULL or empty; c NULL with ids),
  * TG_ENOMEM or TG_EIO (the loop refused a timer); then cb never runs.
  */
 int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_req *req,

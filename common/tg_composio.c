@@ -506,45 +506,79 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
   json_decref(body);
 }
 
+/* Appends the URL-escaped values, comma-joined, to *buf (length *len, malloc'd). */
+static int append_joined(char **buf, size_t *len, const char *const *vals, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    char *e = esc(vals[i]), *grown;
+    size_t el;
+    if (!e)
+      return TG_ENOMEM;
+    el = strlen(e);
+    grown = realloc(*buf, *len + el + 2);
+    if (!grown) {
+      curl_free(e);
+      return TG_ENOMEM;
+    }
+    *buf = grown;
+    if (i)
+      (*buf)[(*len)++] = ',';
+    memcpy(*buf + *len, e, el + 1);
+    *len += el;
+    curl_free(e);
+  }
+  return 0;
+}
+
+int tg_composio_list_query(const char *const *user_ids, size_t n_users,
+                           const char *const *toolkit_slugs, size_t n_slugs, char **out)
+{
+  char *users = NULL, *slugs = NULL;
+  size_t ul = 0, sl = 0;
+  int rc = TG_ENOMEM;
+
+  *out = NULL;
+  if (!n_users || !user_ids || (n_slugs && !toolkit_slugs))
+    return TG_EINVAL;
+  for (size_t i = 0; i < n_users; i++)
+    if (!user_ids[i])
+      return TG_EINVAL;
+  for (size_t i = 0; i < n_slugs; i++)
+    if (!toolkit_slugs[i])
+      return TG_EINVAL;
+  if (append_joined(&users, &ul, user_ids, n_users) ||
+      append_joined(&slugs, &sl, toolkit_slugs, n_slugs))
+    goto done;
+  *out = str_printf("user_ids=%s%s%s&limit=%d", users ? users : "", slugs ? "&toolkit_slugs=" : "",
+                    slugs ? slugs : "", PAGE_LIMIT);
+  rc = *out ? 0 : TG_ENOMEM;
+done:
+  free(users);
+  free(slugs);
+  return rc;
+}
+
+int tg_composio_list_accounts_users(tg_composio *c, const char *const *user_ids, size_t n_users,
+                                    const char *const *toolkit_slugs, size_t n_slugs,
+                                    tg_composio_list_cb cb, void *arg)
+{
+  char *q = NULL;
+  int rc;
+
+  if (!c || !cb)
+    return TG_EINVAL;
+  if ((rc = tg_composio_list_query(user_ids, n_users, toolkit_slugs, n_slugs, &q)))
+    return rc;
+  rc = start_call(c, K_LIST, "GET", "/api/v3/connected_accounts", q, NULL, (any_cb)cb, arg, NULL);
+  free(q);
+  return rc;
+}
+
 int tg_composio_list_accounts(tg_composio *c, const char *user_id, const char *const *toolkit_slugs,
                               size_t n_slugs, tg_composio_list_cb cb, void *arg)
 {
-  char *q = NULL, *eu = NULL, *slugs = NULL;
-  size_t len = 0;
-  int rc = TG_ENOMEM;
-
-  if (!c || !user_id || !cb || (n_slugs && !toolkit_slugs))
-    return TG_EINVAL;
-  if (!(eu = esc(user_id)))
-    goto fail;
-  for (size_t i = 0; i < n_slugs; i++) {
-    char *e = esc(toolkit_slugs[i]), *grown;
-    size_t el;
-    if (!e)
-      goto fail;
-    el = strlen(e);
-    grown = realloc(slugs, len + el + 2);
-    if (!grown) {
-      curl_free(e);
-      goto fail;
-    }
-    slugs = grown;
-    if (len)
-      slugs[len++] = ',';
-    memcpy(slugs + len, e, el + 1);
-    len += el;
-    curl_free(e);
-  }
-  q = str_printf("user_ids=%s%s%s&limit=%d", eu, slugs ? "&toolkit_slugs=" : "", slugs ? slugs : "",
-                 PAGE_LIMIT);
-  if (!q)
-    goto fail;
-  rc = start_call(c, K_LIST, "GET", "/api/v3/connected_accounts", q, NULL, (any_cb)cb, arg, NULL);
-fail:
-  curl_free(eu);
-  free(slugs);
-  free(q);
-  return rc;
+  return tg_composio_list_accounts_users(c, &user_id, user_id ? 1 : 0, toolkit_slugs, n_slugs, cb,
+                                         arg);
 }
 
 /* "/api/v3/connected_accounts/<escaped id>" or NULL. */

@@ -53,11 +53,32 @@ void tg_composio_cancel(tg_composio *c, void *arg);
 
 /* GET /api/v3/connected_accounts?user_ids=U&toolkit_slugs=a,b&limit=100, following next_cursor
  * until null/empty (reference 2.2). All pages' items arrive together; on any page's failure
- * res->err is set and n is 0. */
+ * res->err is set and n is 0. Same as tg_composio_list_accounts_users with one user. */
 typedef void (*tg_composio_list_cb)(void *arg, const tg_composio_result *res,
                                     const tg_composio_account *items, size_t n);
 int tg_composio_list_accounts(tg_composio *c, const char *user_id, const char *const *toolkit_slugs,
                               size_t n_slugs, tg_composio_list_cb cb, void *arg);
+
+/*
+ * The list for several users at once: GET /api/v3/connected_accounts?user_ids=u1,u2,...
+ * &toolkit_slugs=a,b&limit=100, all pages as above. Array parameters go out comma-joined, each
+ * value URL-escaped (a comma inside a value becomes %2C), and filters OR within one parameter,
+ * AND across parameters (reference section 1 "Array query parameters", 2.2), so the items are
+ * the accounts of any of the users in any of the toolkits. Which user an item belongs to is not
+ * reliable (its user_id field is deprecated, 2.3): match items by account id. Composio splits
+ * a value on commas after decoding (the simulator does), so an id containing ',' should be
+ * listed on its own. n_users >= 1 (an empty filter would list the whole project); no id NULL.
+ * Errors (cb never called): TG_EINVAL, TG_ENOMEM, or tg_http's start error.
+ */
+int tg_composio_list_accounts_users(tg_composio *c, const char *const *user_ids, size_t n_users,
+                                    const char *const *toolkit_slugs, size_t n_slugs,
+                                    tg_composio_list_cb cb, void *arg);
+
+/* The query string of the first list page, as the calls above send it (without '?'): *out is
+ * malloc'd (free()). Exposed for tests and for callers that bound URL lengths. Returns 0,
+ * TG_EINVAL (n_users 0, a NULL array or value) or TG_ENOMEM. */
+int tg_composio_list_query(const char *const *user_ids, size_t n_users,
+                           const char *const *toolkit_slugs, size_t n_slugs, char **out);
 
 /* GET /api/v3/connected_accounts/{id} (reference 2.6). acct is NULL when res->err != 0. */
 typedef void (*tg_composio_account_cb)(void *arg, const tg_composio_result *res,

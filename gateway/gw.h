@@ -55,8 +55,8 @@ typedef struct gw_metrics {
   uint64_t admissions[GW_ADM_N];
   uint64_t preflights;
   uint64_t composio_calls;       /* HTTP requests to Composio made by checks (pages + GETs) */
-  uint64_t composio_list_calls;  /* list calls started by checks */
-  uint64_t composio_calls_saved; /* list calls not made because checks shared one */
+  uint64_t composio_list_calls;  /* fetches (one list call each, maybe paged) started by checks */
+  uint64_t composio_calls_saved; /* checks served by a fetch - fetches started */
   uint64_t composio_rate_limited;
   uint64_t checks;                          /* checks answered (any outcome) */
   uint64_t check_ms_bucket[GW_LAT_BUCKETS]; /* cumulative at render time; raw counts here */
@@ -230,25 +230,33 @@ void gw_admit_cleanup(void);
 void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
 
-/* --- Provider checks shared per user (gw_checkpool.c). --- */
+/* --- Provider checks shared per user, batched across users (gw_checkpool.c). --- */
 
 /*
- * The pool: per user at most one Composio list call in flight. A check that arrives while a
- * call is in flight waits for the NEXT call, which starts when the current one ends (so its
- * answer was produced after the check arrived: never stale); every check waiting then shares
- * that one call, and each decides its own scope with tg_check_decide over the shared accounts.
- * Returns 0 or TG_ENOMEM.
+ * The pool: per user at most one Composio fetch in flight. A check that arrives while its
+ * user's fetch is in flight waits for the user's NEXT fetch, which starts when the current one
+ * ends (so its answer was produced after the check arrived: never stale); every check waiting
+ * then shares that one fetch, and each decides its own scope with tg_check_decide over the
+ * shared accounts (matched to its own rows by account id). Users ready in the same loop
+ * iteration share one list call (user_ids=u1,u2,...; at most 32 users). The pool owns a
+ * uv_check and a uv_prepare handle on app->loop (initialised here, active only while checks
+ * wait to start). Returns 0 or TG_ENOMEM.
  */
 int gw_checkpool_new(gw_checkpool **out, gw_app *app);
-void gw_checkpool_free(gw_checkpool *p); /* NULL-safe; call when no check is in flight */
+/* NULL-safe; call when no check is in flight, after the loop has returned, never from a loop
+ * callback: it closes the pool's handles and runs the loop once (UV_RUN_NOWAIT) so their close
+ * callbacks free the pool before uv_loop_close. */
+void gw_checkpool_free(gw_checkpool *p);
 
 /*
  * Runs the DESIGN.md section 4 check for user over scope (array of provider names) and the
  * user's rows. scope and rows (and their strings) are borrowed until cb runs: the caller keeps
  * them alive. When no Composio call is needed (every provider decided by our rows, or Composio
  * asked us to back off and its Retry-After has not passed) *now gets the result at once and cb
- * is never called. Otherwise cb runs exactly once, later, from the loop, with a result the
- * callee must free with tg_check_result_free. Errors (cb never called): TG_ENOMEM, TG_EINVAL,
+ * is never called. Otherwise cb runs exactly once, later, from the loop (at the earliest in this
+ * iteration's check or prepare phase), with a result the callee must free with
+ * tg_check_result_free; when no call can start (out of memory, shutdown or a back-off that
+ * began meanwhile) that result is UNAVAILABLE. Errors (cb never called): TG_ENOMEM, TG_EINVAL,
  * TG_ECANCELED (shutting down).
  */
 int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_row *rows,

@@ -1,27 +1,42 @@
 /*
- * gw_checkpool: the gateway's provider checks (DESIGN.md section 4), coalesced per user.
+ * gw_checkpool: the gateway's provider checks (DESIGN.md section 4), coalesced per user and
+ * batched across users.
  *
- * Per user there is at most one Composio list call in flight. A check that arrives while a
- * call is in flight joins the user's queue; when the call ends, every queued check shares the
- * NEXT call, which therefore started after each of them arrived: an answer is never older than
- * its question, and nothing is cached. N concurrent checks of one user cost about two list
- * calls instead of N; the difference is counted as composio_calls_saved.
+ * Per user there is at most one Composio fetch in flight. A check that arrives while its user's
+ * fetch is in flight joins the user's queue and shares the user's NEXT fetch, which therefore
+ * starts after it arrived: an answer is never older than its question, and nothing is cached.
+ * A user with queued checks and no fetch in flight is not started at once: it goes on the pool's
+ * ready list, flushed once per loop iteration, so checks of DIFFERENT users that become ready in
+ * the same iteration share ONE fetch (still started after each of them arrived). The flush runs
+ * from a uv_check handle (checks submitted from poll-phase callbacks: HTTP reads, tg_dbq
+ * completions, Composio answers) and from a uv_prepare handle (checks submitted from timers,
+ * pending or closing callbacks); both are active only while the ready list is non-empty, so no
+ * check waits for a blocking poll and an idle pool costs nothing.
  *
- * One batch = one tg_check_fetch (common/tg_check.h) over the union of the waiters' account
- * ids: one list call (user_ids=U, toolkit_slugs = union of the waiters' slugs, all pages),
- * then a GET by id, in parallel, for each account the list did not mention (all of them when
- * the list failed), none after a 429 or 401/403 (stop_on_refusal). A 429 anywhere starts a
- * pool-wide back-off until its Retry-After (Composio's limit is per organisation and shared by
- * every endpoint: composio-api.md 6.2): checks arriving during the back-off answer
- * UNAVAILABLE at once with the remaining time, without a call. Each waiter then decides its own
- * scope with tg_check_decide over the batch's accounts; accounts nobody could answer for make a
- * waiter UNAVAILABLE unless another of its providers is already known to be blocked (the same rule
- * as tg_check_run).
+ * One batch = one tg_check_fetch (common/tg_check.h) for up to MAX_USERS users (and about
+ * QUERY_BUDGET bytes of escaped user ids, so the URL stays short): one list call
+ * (user_ids=u1,u2,..., toolkit_slugs = union of the waiters' slugs, all pages: composio-api.md
+ * 2.2, OR within a parameter), then a GET by id, in parallel, for each account the list did not
+ * mention (all of them, for every user of the batch, when the list failed), none after a 429 or
+ * 401/403 (stop_on_refusal). A user id containing ',' is batched alone (Composio splits values
+ * on commas). A 429 anywhere starts a pool-wide back-off until its Retry-After (Composio's limit
+ * is per organisation and shared by every endpoint: composio-api.md 6.2): checks arriving during
+ * the back-off answer UNAVAILABLE at once with the remaining time, without a call. When a fetch
+ * ends, every waiter of every user in it decides its own scope with tg_check_decide over the
+ * batch's accounts, which matches accounts to the waiter's OWN rows by account id: another
+ * user's account in the shared answer never decides for it. Accounts nobody could answer for
+ * make a waiter UNAVAILABLE unless another of its providers is already known to be blocked (the
+ * same rule as tg_check_run). Then users with queued checks go back on the ready list.
+ *
+ * Metrics: composio_list_calls counts fetches started; composio_calls_saved = checks served by
+ * a fetch - fetches started.
  *
  * Invariants: all of this runs on the loop thread. A waiter borrows its caller's scope and
  * rows until its callback runs (and only its own callback reads them); the batch's fetch owns
- * copies of the account ids it asked about and of the accounts Composio reported. A user
- * entry lives while it has a batch in flight or waiters queued.
+ * copies of the user ids and account ids it asked about and of the accounts Composio reported.
+ * A user entry (in the pool's hash table) lives while it has a fetch in flight, waiters queued,
+ * or a place on the ready list; it is on the ready list iff it has waiters queued and no fetch
+ * in flight (except during a flush, which empties the list it took).
  */
 #include "gw.h"
 
@@ -30,6 +45,9 @@
 #include <string.h>
 
 #define DEFAULT_RETRY_MS 5000
+#define MAX_USERS 32      /* users per fetch */
+#define QUERY_BUDGET 3072 /* bytes of URL-escaped user ids per list call (3 per byte, worst) */
+#define MIN_BUCKETS 64    /* user table: power of two, doubled when fuller than 1 per bucket */
 
 typedef struct user_entry user_entry;
 typedef struct batch batch;
@@ -45,23 +63,30 @@ typedef struct waiter {
 } waiter;
 
 struct batch {
-  user_entry *u;
-  waiter *waiters;
-  size_t n_waiters;
+  gw_checkpool *pool;
+  size_t n_users;
+  user_entry *users[MAX_USERS];
 };
 
 struct user_entry {
-  user_entry *next;
-  gw_checkpool *pool;
-  char user[GW_USER_MAX + 1];
-  batch *inflight;
+  user_entry *hnext;      /* hash chain */
+  user_entry *ready_next; /* ready list */
+  uint32_t hash;
+  int ready;       /* on the ready list */
+  batch *inflight; /* the fetch answering `taken` */
+  waiter *taken;   /* the checks the fetch in flight answers */
   waiter *queue, **tail;
-  size_t n_queue;
+  char user[]; /* the user id, NUL-terminated */
 };
 
 struct gw_checkpool {
   gw_app *app;
-  user_entry *users;
+  user_entry **buckets;
+  size_t n_buckets, n_users;
+  user_entry *ready, **ready_tail; /* FIFO */
+  uv_check_t check;                /* flushes after the poll phase */
+  uv_prepare_t prepare;            /* flushes before the poll phase */
+  int open_handles;
   uint64_t backoff_until; /* uv_now: no Composio call before this (429 Retry-After) */
 };
 
@@ -71,23 +96,138 @@ static const tg_check_row *net_row(const waiter *w, const char *p)
   return tg_check_net_row(w->rows, w->n_rows, p);
 }
 
+/* ---- the user table ---- */
+
+static uint32_t hash_str(const char *s)
+{
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static user_entry *user_find(gw_checkpool *p, const char *user, uint32_t h)
+{
+  for (user_entry *u = p->buckets[h & (p->n_buckets - 1)]; u; u = u->hnext)
+    if (u->hash == h && strcmp(u->user, user) == 0)
+      return u;
+  return NULL;
+}
+
+/* Doubles the table; on allocation failure the table stays as it is (only slower). */
+static void table_grow(gw_checkpool *p)
+{
+  size_t n = p->n_buckets * 2;
+  user_entry **b = calloc(n, sizeof *b);
+  if (!b)
+    return;
+  for (size_t i = 0; i < p->n_buckets; i++) {
+    user_entry *u = p->buckets[i], *next;
+    for (; u; u = next) {
+      next = u->hnext;
+      u->hnext = b[u->hash & (n - 1)];
+      b[u->hash & (n - 1)] = u;
+    }
+  }
+  free(p->buckets);
+  p->buckets = b;
+  p->n_buckets = n;
+}
+
+static user_entry *user_add(gw_checkpool *p, const char *user, uint32_t h)
+{
+  size_t len = strlen(user);
+  user_entry *u = calloc(1, sizeof *u + len + 1), **slot;
+  if (!u)
+    return NULL;
+  memcpy(u->user, user, len + 1);
+  u->hash = h;
+  u->tail = &u->queue;
+  if (p->n_users >= p->n_buckets)
+    table_grow(p);
+  slot = &p->buckets[h & (p->n_buckets - 1)];
+  u->hnext = *slot;
+  *slot = u;
+  p->n_users++;
+  return u;
+}
+
+/* Frees u if nothing refers to it any more. */
+static void user_release(gw_checkpool *p, user_entry *u)
+{
+  if (u->inflight || u->queue || u->ready)
+    return;
+  for (user_entry **pp = &p->buckets[u->hash & (p->n_buckets - 1)]; *pp; pp = &(*pp)->hnext)
+    if (*pp == u) {
+      *pp = u->hnext;
+      p->n_users--;
+      break;
+    }
+  free(u);
+}
+
+/* ---- the ready list ---- */
+
+static void on_check(uv_check_t *h);
+static void on_prepare(uv_prepare_t *h);
+
+/* Puts u (waiters queued, no fetch in flight) on the ready list, flushed in this iteration. */
+static void make_ready(gw_checkpool *p, user_entry *u)
+{
+  if (u->ready)
+    return;
+  u->ready = 1;
+  u->ready_next = NULL;
+  *p->ready_tail = u;
+  p->ready_tail = &u->ready_next;
+  if (!uv_is_active((uv_handle_t *)&p->check)) {
+    uv_check_start(&p->check, on_check);
+    uv_prepare_start(&p->prepare, on_prepare);
+  }
+}
+
 int gw_checkpool_new(gw_checkpool **out, gw_app *app)
 {
   gw_checkpool *p = calloc(1, sizeof *p);
-  *out = p;
+  *out = NULL;
   if (!p)
     return TG_ENOMEM;
   p->app = app;
+  p->ready_tail = &p->ready;
+  p->n_buckets = MIN_BUCKETS;
+  if (!(p->buckets = calloc(p->n_buckets, sizeof *p->buckets))) {
+    free(p);
+    return TG_ENOMEM;
+  }
+  /* Neither can fail on an initialised loop (libuv: they only link the handle). */
+  uv_check_init(app->loop, &p->check);
+  uv_prepare_init(app->loop, &p->prepare);
+  p->check.data = p->prepare.data = p;
+  p->open_handles = 2;
+  *out = p;
   return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+  gw_checkpool *p = h->data;
+  if (--p->open_handles == 0) {
+    free(p->buckets);
+    free(p);
+  }
 }
 
 void gw_checkpool_free(gw_checkpool *p)
 {
+  uv_loop_t *loop;
   if (!p)
     return;
-  if (p->users)
-    tg_warn("checkpool_not_empty", "{s:s}", "user_id", p->users->user);
-  free(p);
+  if (p->n_users)
+    tg_warn("checkpool_not_empty", "{s:I}", "users", (json_int_t)p->n_users);
+  loop = p->app->loop;
+  uv_close((uv_handle_t *)&p->check, on_handle_closed);
+  uv_close((uv_handle_t *)&p->prepare, on_handle_closed);
+  uv_run(loop, UV_RUN_NOWAIT); /* runs the close callbacks, which free p */
 }
 
 /* ---- deciding ---- */
@@ -123,6 +263,7 @@ static tg_check_result *conclude(const waiter *w, const tg_check_fetched *is, lo
     }
     json_array_append(known, v);
   }
+  /* Accounts are matched to w's own rows by id: other users' accounts in is are ignored. */
   if (tg_check_decide(known, w->rows, w->n_rows, is ? is->accts : NULL, is ? is->n_accts : 0, &r)) {
     json_decref(known);
     return NULL;
@@ -131,7 +272,7 @@ static tg_check_result *conclude(const waiter *w, const tg_check_fetched *is, lo
   if (unknown && r->outcome == TG_CHECK_OK) {
     r->outcome = TG_CHECK_UNAVAILABLE;
     r->retry_after_ms = unavailable_ms > 0 ? unavailable_ms : DEFAULT_RETRY_MS;
-    r->detail = why; /* static or owned by the pool's lifetime strings below */
+    r->detail = why; /* static: results outlive batches */
     r->broker_auth = is && is->auth_rejected;
   }
   return r;
@@ -175,23 +316,25 @@ static void deliver(gw_checkpool *p, waiter *w, const tg_check_fetched *is, long
   free(w);
 }
 
-/* ---- one batch: one fetch ---- */
-
-static void entry_unlink(gw_checkpool *p, user_entry *u)
+/* Answers every waiter of list without a call (UNAVAILABLE unless our rows decide). */
+static void deliver_without_call(gw_checkpool *p, waiter *w, const char *why)
 {
-  for (user_entry **pp = &p->users; *pp; pp = &(*pp)->next)
-    if (*pp == u) {
-      *pp = u->next;
-      break;
-    }
-  free(u);
+  while (w) {
+    waiter *next = w->next;
+    uint64_t now = uv_now(p->app->loop);
+    long ms = (long)(p->backoff_until > now ? p->backoff_until - now : DEFAULT_RETRY_MS);
+    deliver(p, w, NULL, ms, why);
+    w = next;
+  }
 }
+
+/* ---- one batch: one fetch for up to MAX_USERS users ---- */
 
 /* A Composio call of b's fetch failed: a 429 starts the pool-wide back-off. */
 static void on_fetch_failure(void *arg, const tg_composio_result *res)
 {
   batch *b = arg;
-  gw_checkpool *p = b->u->pool;
+  gw_checkpool *p = b->pool;
   long ms;
   uint64_t until;
 
@@ -202,50 +345,37 @@ static void on_fetch_failure(void *arg, const tg_composio_result *res)
   if (until > p->backoff_until)
     p->backoff_until = until;
   p->app->metrics.composio_rate_limited++;
-  tg_warn("composio_rate_limited", "{s:s, s:I}", "user_id", b->u->user, "retry_after_ms",
-          (json_int_t)ms);
+  tg_warn("composio_rate_limited", "{s:s, s:I, s:I}", "user_id", b->users[0]->user, "users",
+          (json_int_t)b->n_users, "retry_after_ms", (json_int_t)ms);
 }
 
-static int start_batch(user_entry *u);
-
-/* b's fetch ended: delivers every waiter of b, then starts the next batch for the user. */
+/* b's fetch ended: delivers every waiter of every user of b, then puts the users with checks
+ * queued meanwhile (also by the callbacks below) back on the ready list. */
 static void on_fetched(void *arg, const tg_check_fetched *is)
 {
   batch *b = arg;
-  user_entry *u = b->u;
-  gw_checkpool *p = u->pool;
-  int stopping = p->app->stopping;
+  gw_checkpool *p = b->pool;
   const char *why = why_text(is, 0);
-  waiter *w = b->waiters;
 
   p->app->metrics.composio_calls += (uint64_t)is->calls;
-  while (w) {
-    waiter *next = w->next;
-    deliver(p, w, is, is->retry_after_ms, why);
-    w = next;
-  }
-  free(b);
-  u->inflight = NULL;
-  /* Checks that arrived meanwhile (also those queued by the callbacks above). */
-  while (u->queue && !u->inflight) {
-    if (!stopping && uv_now(p->app->loop) >= p->backoff_until && start_batch(u) == 0)
-      break;
-    /* Cannot call Composio now: answer the queue without a call. */
-    w = u->queue;
-    u->queue = NULL;
-    u->tail = &u->queue;
-    u->n_queue = 0;
+  for (size_t i = 0; i < b->n_users; i++) {
+    waiter *w = b->users[i]->taken;
+    b->users[i]->taken = NULL;
     while (w) {
       waiter *next = w->next;
-      long ms =
-          (long)(p->backoff_until > uv_now(p->app->loop) ? p->backoff_until - uv_now(p->app->loop)
-                                                         : DEFAULT_RETRY_MS);
-      deliver(p, w, NULL, ms, why_text(NULL, stopping));
+      deliver(p, w, is, is->retry_after_ms, why);
       w = next;
     }
   }
-  if (!u->inflight && !u->queue)
-    entry_unlink(p, u);
+  for (size_t i = 0; i < b->n_users; i++) {
+    user_entry *u = b->users[i];
+    u->inflight = NULL;
+    if (u->queue)
+      make_ready(p, u);
+    else
+      user_release(p, u);
+  }
+  free(b);
 }
 
 static int add_unique(const char **arr, size_t *n, const char *s)
@@ -258,41 +388,43 @@ static int add_unique(const char **arr, size_t *n, const char *s)
 }
 
 /*
- * Takes u's queue as a new batch and starts its fetch. Returns 0 (u->inflight set; the batch
- * finishes later from the fetch's callback) or an error with the queue left as it was.
+ * Starts b's fetch over the queues of its users. Returns 0 (each user's queue moved to its
+ * `taken`, inflight = b; the batch finishes later from the fetch's callback) or an error with
+ * every queue left as it was.
  */
-static int start_batch(user_entry *u)
+static int start_batch(gw_checkpool *p, batch *b)
 {
-  gw_checkpool *p = u->pool;
-  batch *b = calloc(1, sizeof *b);
-  const char **ids = NULL, **slugs = NULL;
-  size_t cap = 0, n_ids = 0, n_slugs = 0;
+  const char **ids = NULL, **slugs = NULL, *users[MAX_USERS];
+  size_t cap = 0, n_ids = 0, n_slugs = 0, n_waiters = 0;
   tg_check_fetch_req req;
   int rc = TG_ENOMEM;
 
-  if (!b)
-    return TG_ENOMEM;
-  for (waiter *w = u->queue; w; w = w->next)
-    cap += json_array_size(w->scope);
-  b->u = u;
+  for (size_t k = 0; k < b->n_users; k++)
+    for (waiter *w = b->users[k]->queue; w; w = w->next)
+      cap += json_array_size(w->scope);
   ids = calloc(cap ? cap : 1, sizeof *ids);
   slugs = calloc(cap ? cap : 1, sizeof *slugs);
   if (!ids || !slugs)
-    goto fail;
-  for (waiter *w = u->queue; w; w = w->next) {
-    json_t *v;
-    size_t i;
-    json_array_foreach((json_t *)w->scope, i, v)
-    {
-      const tg_check_row *row = net_row(w, json_string_value(v));
-      if (!row)
-        continue;
-      add_unique(ids, &n_ids, row->composio_account_id);
-      if (row->toolkit_slug && *row->toolkit_slug)
-        add_unique(slugs, &n_slugs, row->toolkit_slug);
+    goto done;
+  for (size_t k = 0; k < b->n_users; k++) {
+    users[k] = b->users[k]->user;
+    for (waiter *w = b->users[k]->queue; w; w = w->next) {
+      json_t *v;
+      size_t i;
+      n_waiters++;
+      json_array_foreach((json_t *)w->scope, i, v)
+      {
+        const tg_check_row *row = net_row(w, json_string_value(v));
+        if (!row)
+          continue;
+        add_unique(ids, &n_ids, row->composio_account_id);
+        if (row->toolkit_slug && *row->toolkit_slug)
+          add_unique(slugs, &n_slugs, row->toolkit_slug);
+      }
     }
   }
-  req = (tg_check_fetch_req){.user_id = u->user,
+  req = (tg_check_fetch_req){.user_ids = users,
+                             .n_users = b->n_users,
                              .toolkit_slugs = slugs,
                              .n_slugs = n_slugs,
                              .ids = ids,
@@ -300,24 +432,117 @@ static int start_batch(user_entry *u)
                              .stop_on_refusal = 1,
                              .on_failure = on_fetch_failure};
   if ((rc = tg_check_fetch_start(p->app->composio, p->app->loop, &req, on_fetched, b, NULL)))
-    goto fail;
-  free(ids);
-  free(slugs);
+    goto done;
   p->app->metrics.composio_list_calls++;
-  /* The batch owns the queue from here on. */
-  b->waiters = u->queue;
-  b->n_waiters = u->n_queue;
-  p->app->metrics.composio_calls_saved += b->n_waiters - 1;
-  u->queue = NULL;
-  u->tail = &u->queue;
-  u->n_queue = 0;
-  u->inflight = b;
-  return 0;
-fail:
+  p->app->metrics.composio_calls_saved += n_waiters - 1;
+  for (size_t k = 0; k < b->n_users; k++) {
+    user_entry *u = b->users[k];
+    u->taken = u->queue;
+    u->queue = NULL;
+    u->tail = &u->queue;
+    u->inflight = b;
+  }
+done:
   free(ids);
   free(slugs);
-  free(b);
   return rc;
+}
+
+/* Bytes user adds to a list URL at most (escaped, plus a comma). */
+static size_t query_cost(const char *user)
+{
+  return 3 * strlen(user) + 1;
+}
+
+/* Answers the queues of b's users without a call, then releases the users left idle. */
+static void fail_batch(gw_checkpool *p, batch *b, const char *why)
+{
+  for (size_t k = 0; k < b->n_users; k++) {
+    user_entry *u = b->users[k];
+    waiter *w = u->queue;
+    u->queue = NULL;
+    u->tail = &u->queue;
+    u->inflight = b; /* a check submitted while answering waits for the next flush */
+    deliver_without_call(p, w, why);
+  }
+  for (size_t k = 0; k < b->n_users; k++) {
+    user_entry *u = b->users[k];
+    u->inflight = NULL;
+    if (u->queue)
+      make_ready(p, u);
+    else
+      user_release(p, u);
+  }
+}
+
+/*
+ * Takes the ready list (users added while it runs wait for the next round) and starts one fetch per
+ * group of up to MAX_USERS users. When no call may start (shutting down, back-off, out of memory),
+ * the checks are answered without one.
+ */
+static void flush_once(gw_checkpool *p)
+{
+  user_entry *list = p->ready;
+  batch one; /* for failures without a heap batch */
+
+  p->ready = NULL;
+  p->ready_tail = &p->ready;
+  while (list) {
+    batch *b = calloc(1, sizeof *b), *g = b ? b : &one;
+    size_t budget = 0;
+    int rc = TG_ENOMEM;
+
+    memset(&one, 0, sizeof one);
+    g->pool = p;
+    while (list && g->n_users < MAX_USERS) {
+      user_entry *u = list;
+      int alone = strchr(u->user, ',') != NULL;
+      if (g->n_users && (alone || budget + query_cost(u->user) > QUERY_BUDGET))
+        break;
+      list = u->ready_next;
+      u->ready = 0;
+      u->ready_next = NULL;
+      g->users[g->n_users++] = u;
+      budget += query_cost(u->user);
+      if (alone || !b)
+        break;
+    }
+    if (p->app->stopping) {
+      fail_batch(p, g, why_text(NULL, 1));
+    } else if (uv_now(p->app->loop) < p->backoff_until) {
+      fail_batch(p, g, why_text(NULL, 0));
+    } else if (!b || (rc = start_batch(p, b)) != 0) {
+      tg_warn("check_not_started", "{s:s, s:I}", "error", tg_errname(rc), "users",
+              (json_int_t)g->n_users);
+      fail_batch(p, g, "the gateway could not start a Composio call");
+    } else {
+      continue; /* b is in flight */
+    }
+    free(b);
+  }
+}
+
+/* Flushes until the list is empty: checks submitted by the callbacks a flush runs (answers
+ * without a call) start now rather than after the next poll. Bounded, in case a callback keeps
+ * resubmitting: what is left is flushed at the next check or prepare phase. */
+static void flush(gw_checkpool *p)
+{
+  for (int round = 0; round < 4 && p->ready; round++)
+    flush_once(p);
+  if (!p->ready) {
+    uv_check_stop(&p->check);
+    uv_prepare_stop(&p->prepare);
+  }
+}
+
+static void on_check(uv_check_t *h)
+{
+  flush(h->data);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+  flush(h->data);
 }
 
 int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_row *rows,
@@ -328,10 +553,11 @@ int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_
   waiter *w;
   json_t *v;
   size_t i;
-  int needs_net = 0, rc;
+  uint32_t h;
+  int needs_net = 0;
 
   *now = NULL;
-  if (!json_is_array(scope) || !cb || (n_rows && !rows))
+  if (!json_is_array(scope) || !cb || (n_rows && !rows) || !user)
     return TG_EINVAL;
   if (app->stopping)
     return TG_ECANCELED;
@@ -354,32 +580,14 @@ int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_
     gw_metrics_check_latency(app, 0);
     return 0;
   }
-  for (u = p->users; u && strcmp(u->user, user) != 0; u = u->next)
-    ;
-  if (!u) {
-    if (!(u = calloc(1, sizeof *u))) {
-      free(w);
-      return TG_ENOMEM;
-    }
-    u->pool = p;
-    snprintf(u->user, sizeof u->user, "%s", user);
-    u->tail = &u->queue;
-    u->next = p->users;
-    p->users = u;
+  h = hash_str(user);
+  if (!(u = user_find(p, user, h)) && !(u = user_add(p, user, h))) {
+    free(w);
+    return TG_ENOMEM;
   }
   *u->tail = w;
   u->tail = &w->next;
-  u->n_queue++;
-  if (u->inflight)
-    return 0; /* shares the next call, started when the current one ends */
-  if ((rc = start_batch(u)) != 0) {
-    /* w is the only waiter (nothing in flight means nothing was queued). */
-    u->queue = NULL;
-    u->tail = &u->queue;
-    u->n_queue = 0;
-    free(w);
-    entry_unlink(p, u);
-    return rc;
-  }
-  return 0;
+  if (!u->inflight)
+    make_ready(p, u); /* starts with this iteration's flush, possibly shared with other users */
+  return 0;           /* else it shares the user's next fetch, once the current one ends */
 }

@@ -88,7 +88,9 @@ void gw_metrics_get(gw_app *app, tg_httpd_req *req)
   counter(o, "toolgate_composio_list_calls_total", "Composio list calls started by checks.",
           m->composio_list_calls);
   counter(o, "toolgate_composio_calls_saved_total",
-          "Composio list calls not made because concurrent checks of a user shared one.",
+          "Composio list calls not made because concurrent checks shared one (checks served by a "
+          "list call minus list calls started; one call serves one user's waiters or several "
+          "users').",
           m->composio_calls_saved);
   counter(o, "toolgate_composio_rate_limited_total",
           "Composio 429 answers seen by checks (each starts a back-off).",

@@ -254,6 +254,7 @@ enum mode {
   M_ALL_401,         /* everything 401 */
   M_LIST_500_GET_OK, /* list 500; GET ca_g 500; GET ca_n ACTIVE */
   M_LIST_429,        /* list 429 Retry-After 7; GETs ACTIVE */
+  M_LIST_USERS,      /* list: ca_g EXPIRED claimed by "u 2", ca_n ACTIVE and ca_x by u1 */
 };
 
 typedef struct env {
@@ -316,6 +317,17 @@ static char *respond(sh_server *s, const char *method, const char *target, const
     out = sh_resp(200, NULL, a);
     free(a);
     return out;
+  case M_LIST_USERS:
+    if (is_list) {
+      /* user_id is deprecated (composio-api.md 2.3): whatever it says, ids decide */
+      snprintf(buf, sizeof buf,
+               "{\"items\":[{\"id\":\"ca_x\",\"status\":\"ACTIVE\",\"user_id\":\"u1\"},"
+               "{\"id\":\"ca_g\",\"status\":\"EXPIRED\",\"user_id\":\"u 2\"},"
+               "{\"id\":\"ca_n\",\"status\":\"ACTIVE\",\"user_id\":\"u1\"}],"
+               "\"next_cursor\":null}");
+      return sh_resp(200, NULL, buf);
+    }
+    return sh_resp(500, NULL, "{}");
   case M_LIST_429:
     if (is_list)
       return sh_resp(429, "Retry-After: 7\r\n", "{}");
@@ -745,6 +757,39 @@ static void test_fetch_key_rejected(void **state)
   env_done(&e);
 }
 
+/* One fetch for several users: one list call with user_ids=u1,u%202 (escaped, comma-joined),
+ * items kept by account id only (ca_x is u1's too, but nobody asked for it). */
+static void test_fetch_several_users(void **state)
+{
+  static const char *const users[] = {"u1", "u 2"};
+  static const char *const ids[] = {"ca_n", "ca_g"};
+  static const char *const slugs[] = {"gmail", "notion"};
+  env e;
+  fetch_seen fs = {0};
+  tg_check_fetch_req req = {.user_ids = users,
+                            .n_users = 2,
+                            .toolkit_slugs = slugs,
+                            .n_slugs = 2,
+                            .ids = ids,
+                            .n_ids = 2,
+                            .on_failure = on_fetch_failure};
+  env_init(&e, M_LIST_USERS, NULL);
+  fs.e = &e;
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &req, on_fetched, &fs, NULL), 0);
+  while (!fs.done && !e.timed_out)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  assert_int_equal(fs.done, 1);
+  assert_int_equal(e.srv.n_requests, 1);
+  assert_non_null(strstr(e.srv.heads[0], "GET /api/v3/connected_accounts?user_ids=u1,u%202"
+                                         "&toolkit_slugs=gmail,notion&limit=100 "));
+  assert_int_equal(fs.n_unknown, 0);
+  assert_int_equal(fs.n_accts, 2);
+  assert_string_equal(fs.acct_status[0], "ACTIVE");  /* ca_n */
+  assert_string_equal(fs.acct_status[1], "EXPIRED"); /* ca_g */
+  assert_int_equal(fs.failures, 0);
+  env_done(&e);
+}
+
 /* An id given twice is asked twice (the caller dedupes if it wants to). */
 static void test_fetch_ids_as_given(void **state)
 {
@@ -853,6 +898,12 @@ static void test_fetch_bad_args(void **state)
   r.user_id = NULL;
   assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &r, on_fetch_never, &e, NULL), TG_EINVAL);
   r = ok;
+  r.user_ids = (const char *const[]){"u1", NULL};
+  r.n_users = 2;
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &r, on_fetch_never, &e, NULL), TG_EINVAL);
+  r.user_ids = NULL;
+  assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &r, on_fetch_never, &e, NULL), TG_EINVAL);
+  r = ok;
   r.ids = empty;
   r.n_ids = 1;
   assert_int_equal(tg_check_fetch_start(e.c, &e.loop, &r, on_fetch_never, &e, NULL), TG_EINVAL);
@@ -916,6 +967,7 @@ int main(void)
       cmocka_unit_test(test_fetch_all_fail),
       cmocka_unit_test(test_fetch_rate_limit_stops_fallback),
       cmocka_unit_test(test_fetch_key_rejected),
+      cmocka_unit_test(test_fetch_several_users),
       cmocka_unit_test(test_fetch_ids_as_given),
       cmocka_unit_test(test_fetch_no_ids),
       cmocka_unit_test(test_fetch_nothing_starts),

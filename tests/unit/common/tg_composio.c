@@ -551,6 +551,47 @@ static void test_key_never_logged(void **state)
   assert_null(strstr(buf, "ak_secret_test_key"));
 }
 
+/* Several users in one list call: comma-joined, each value escaped (a comma inside an id
+ * included), the same paging. */
+static void test_list_users(void **state)
+{
+  env e;
+  const char *users[] = {"alice", "bob smith", "c,d", "\xc3\xa9"};
+  const char *slugs[] = {"gmail", "slack"};
+  env_init(&e, respond_pages, NULL);
+  assert_int_equal(tg_composio_list_accounts_users(e.c, users, 4, slugs, 2, on_list, &e), 0);
+  env_wait(&e, 1);
+  assert_int_equal(e.err, 0);
+  assert_int_equal(e.n, 5);
+  assert_int_equal(e.srv.n_requests, 3);
+  for (int i = 0; i < 3; i++)
+    assert_non_null(strstr(e.srv.heads[i], "GET /api/v3/connected_accounts?user_ids=alice,"
+                                           "bob%20smith,c%2Cd,%C3%A9&toolkit_slugs=gmail,slack"
+                                           "&limit=100"));
+  assert_non_null(strstr(e.srv.heads[2], "&cursor=c2 "));
+  env_done(&e);
+}
+
+static void test_list_query(void **state)
+{
+  const char *users[] = {"u1", "x&y=z", NULL};
+  const char *slugs[] = {"a b"};
+  char *q = (char *)"untouched";
+  assert_int_equal(tg_composio_list_query(users, 2, slugs, 1, &q), 0);
+  assert_string_equal(q, "user_ids=u1,x%26y%3Dz&toolkit_slugs=a%20b&limit=100");
+  free(q);
+  assert_int_equal(tg_composio_list_query(users, 1, NULL, 0, &q), 0);
+  assert_string_equal(q, "user_ids=u1&limit=100");
+  free(q);
+  /* no user at all would list the whole project: refused */
+  assert_int_equal(tg_composio_list_query(users, 0, NULL, 0, &q), TG_EINVAL);
+  assert_null(q);
+  assert_int_equal(tg_composio_list_query(NULL, 1, NULL, 0, &q), TG_EINVAL);
+  assert_int_equal(tg_composio_list_query(users, 3, NULL, 0, &q), TG_EINVAL); /* a NULL id */
+  assert_int_equal(tg_composio_list_query(users, 1, NULL, 1, &q), TG_EINVAL);
+  assert_null(q);
+}
+
 static void test_bad_args(void **state)
 {
   env e;
@@ -560,6 +601,11 @@ static void test_bad_args(void **state)
   assert_null(c2);
   assert_int_equal(tg_composio_get_account(e.c, "", on_get, &e), TG_EINVAL);
   assert_int_equal(tg_composio_list_accounts(e.c, NULL, NULL, 0, on_list, &e), TG_EINVAL);
+  assert_int_equal(tg_composio_list_accounts_users(e.c, NULL, 0, NULL, 0, on_list, &e), TG_EINVAL);
+  assert_int_equal(
+      tg_composio_list_accounts_users(NULL, (const char *[]){"u"}, 1, NULL, 0, on_list, &e),
+      TG_EINVAL);
+  assert_int_equal(tg_http_active(e.http), 0);
   env_done(&e);
   assert_int_equal(e.done, 0);
 }
@@ -568,6 +614,8 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_list_pages),
+      cmocka_unit_test(test_list_users),
+      cmocka_unit_test(test_list_query),
       cmocka_unit_test(test_list_repeated_cursor),
       cmocka_unit_test(test_list_page_cap),
       cmocka_unit_test(test_list_item_without_id),
