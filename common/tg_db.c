@@ -195,6 +195,11 @@ int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int m
   sqlite3_extended_result_codes(db->h, 1);
   if ((rc = exec_plain(db, "PRAGMA journal_mode=WAL")) ||
       (rc = exec_plain(db, "PRAGMA synchronous=NORMAL")) ||
+      /* Checkpoint every 8,000 WAL pages (32 MB at 4 KB) instead of SQLite's 1,000: a hot page
+       * (a user's credits, a connected account) written many times between two checkpoints is
+       * copied back once, and the checkpoint's fsync comes 8 times less often. Measured on the
+       * admission benchmark (0 ms): 92-97 -> 88-91 µs of gateway CPU per admission. */
+      (rc = exec_plain(db, "PRAGMA wal_autocheckpoint=8000")) ||
       (rc = exec_plain(db, "PRAGMA foreign_keys=ON")) || (rc = migrate(db, max_version))) {
     tg_db_close(db);
     return rc;
