@@ -17,6 +17,7 @@
 #include "tg_log.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -173,12 +174,26 @@ int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms)
   return tg_db_open_version(out, path, busy_timeout_ms, INT_MAX);
 }
 
+/*
+ * Process-wide SQLite settings, before the library initialises (sqlite3_config must precede
+ * sqlite3_initialize: https://www.sqlite.org/c3ref/config.html). SQLITE_CONFIG_MEMSTATUS off:
+ * SQLite no longer takes its global memory mutex around every allocation to keep statistics
+ * that nothing here reads (sqlite3_memory_used and friends). If the library was already
+ * initialised by someone else the call fails with SQLITE_MISUSE and nothing changes.
+ */
+static void configure_sqlite(void)
+{
+  (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int max_version)
 {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
   tg_db *db;
   int rc;
 
   *out = NULL;
+  pthread_once(&once, configure_sqlite);
   db = calloc(1, sizeof *db);
   if (!db)
     return TG_ENOMEM;
