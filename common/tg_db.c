@@ -213,7 +213,9 @@ int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int m
       /* Checkpoint every 8,000 WAL pages (32 MB at 4 KB) instead of SQLite's 1,000: a hot page
        * (a user's credits, a connected account) written many times between two checkpoints is
        * copied back once, and the checkpoint's fsync comes 8 times less often. Measured on the
-       * admission benchmark (0 ms): 92-97 -> 88-91 µs of gateway CPU per admission. */
+       * admission benchmark (0 ms): 92-97 -> 88-91 µs of gateway CPU per admission. tg_dbq's
+       * connections replace this automatic checkpoint (which runs inside the COMMIT) with a
+       * checkpoint job at the same size, off the commit path (tg_dbq.c). */
       (rc = exec_plain(db, "PRAGMA wal_autocheckpoint=8000")) ||
       (rc = exec_plain(db, "PRAGMA foreign_keys=ON")) || (rc = migrate(db, max_version))) {
     tg_db_close(db);

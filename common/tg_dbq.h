@@ -32,6 +32,17 @@ int tg_dbq_submit(tg_dbq *q, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg
 /* Jobs queued or running. */
 size_t tg_dbq_pending(const tg_dbq *q);
 
+/*
+ * Checkpoints (see tg_dbq.c): a commit that leaves the WAL at >= pages frames asks for a
+ * PASSIVE checkpoint job, run after that job's done callback, off the commit path. Default
+ * 8,000 (32 MB of 4 KB pages); 0 turns the checkpoint jobs off (then nothing checkpoints in
+ * this pool: for tests only). Loop thread; applies to commits from now on.
+ */
+void tg_dbq_set_checkpoint_pages(tg_dbq *q, int pages);
+
+/* Checkpoint jobs completed so far (successful or not; a failure is logged). Loop thread. */
+unsigned long tg_dbq_checkpoints(const tg_dbq *q);
+
 /* Frees the pool. Call only when tg_dbq_pending() is 0 (after the loop drained the jobs). */
 void tg_dbq_free(tg_dbq *q);
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -181,6 +182,61 @@ static void test_dbq_jobs(void **state)
   tg_db_close(db);
 }
 
+/* ~600 KB in one transaction: ~150 WAL frames. */
+static int job_write_much(tg_db *db, void *arg)
+{
+  int rc = tg_db_begin(db, 1);
+  (void)arg;
+  for (int i = 0; rc == 0 && i < 600; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "big%d", i);
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO users(id, credits, created_at) VALUES(? || zeroblob(1000), 0, 0)",
+                    "s", id);
+  }
+  return rc ? rc : tg_db_commit(db);
+}
+
+static long file_size(const char *p)
+{
+  struct stat st;
+  return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static long size_at_commit;
+static void on_written(void *arg, int status)
+{
+  assert_int_equal(status, 0);
+  size_at_commit = file_size(path); /* the checkpoint job cannot have started yet */
+  (void)arg;
+}
+
+/* A commit past the threshold does not checkpoint itself: the database file has not grown when
+ * the writing job answers; a separate checkpoint job then copies the WAL into it. */
+static void test_dbq_checkpoint_off_commit_path(void **state)
+{
+  uv_loop_t loop;
+  tg_dbq *q;
+  long before;
+  (void)state;
+  uv_loop_init(&loop);
+  assert_int_equal(tg_dbq_new(&q, &loop, path, 2), 0);
+  tg_dbq_set_checkpoint_pages(q, 16);
+  before = file_size(path);
+  assert_int_equal(tg_dbq_submit(q, job_write_much, on_written, NULL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(size_at_commit, before);
+  assert_int_equal(tg_dbq_checkpoints(q), 1);
+  assert_true(file_size(path) > before + 500 * 1000);
+  /* Off: no checkpoint job at all. */
+  tg_dbq_set_checkpoint_pages(q, 0);
+  assert_int_equal(tg_dbq_submit(q, job_insert, on_written, &(int){99}), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(tg_dbq_checkpoints(q), 1);
+  tg_dbq_free(q);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_random_id(void **state)
 {
   char a[64], b[64];
@@ -198,6 +254,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown),
       cmocka_unit_test(test_random_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
