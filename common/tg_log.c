@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <yajl/yajl_gen.h>
 
 static const char *svc = "toolgate";
 static tg_log_level min_level = TG_LOG_INFO;
@@ -511,6 +512,153 @@ void tg_log_json(tg_log_level level, const char *event, json_t *fields)
   if (level >= min_level)
     emit(level, event, fields);
   json_decref(fields);
+}
+
+/* The "ts" text of now: RFC 3339 UTC with milliseconds (24 bytes + NUL for 4-digit years). */
+static void now_text(char when[64])
+{
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  snprintf(when, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+}
+
+static int kv_present(const tg_log_field *f)
+{
+  return f->key && (f->type == TG_KV_INT || (f->type == TG_KV_STR ? f->s != NULL : f->j != NULL));
+}
+
+/* 1 when kv can be written directly: plain names, no reserved, repeated or secret-named key at
+ * any depth, and (checked under held_mu by the caller) no held secret in a value. */
+static int kv_plain(const char *event, const tg_log_field *kv, size_t n)
+{
+  if (!plain_text(event) || !plain_text(svc))
+    return 0;
+  for (size_t a = 0; a < n; a++) {
+    const char *k = kv[a].key;
+    if (!kv_present(&kv[a]))
+      continue;
+    if (!strcmp(k, "ts") || !strcmp(k, "level") || !strcmp(k, "svc") || !strcmp(k, "event") ||
+        tg_log_is_secret_key(k) || (kv[a].type == TG_KV_JSON && has_secret_key(kv[a].j)))
+      return 0;
+    for (size_t b = 0; b < a; b++)
+      if (kv_present(&kv[b]) && !strcmp(kv[b].key, k))
+        return 0;
+  }
+  return 1;
+}
+
+/* 1 if a value of kv holds one of secrets (held_mu held). */
+static int kv_holds_secret(const tg_log_field *kv, size_t n, const char *const *secrets)
+{
+  for (size_t a = 0; a < n; a++) {
+    if (!kv_present(&kv[a]))
+      continue;
+    for (size_t i = 0; secrets[i]; i++)
+      if (strstr(kv[a].key, secrets[i]) || (kv[a].type == TG_KV_STR && strstr(kv[a].s, secrets[i])))
+        return 1;
+    if (kv[a].type == TG_KV_JSON && contains_secret(kv[a].j, secrets))
+      return 1;
+  }
+  return 0;
+}
+
+#define GEN_STR(g, str) yajl_gen_string(g, (const unsigned char *)(str), strlen(str))
+
+/* The line of kv written with yajl_gen (newline included), or NULL (then the object path). */
+static char *kv_line(tg_log_level level, const char *event, const tg_log_field *kv, size_t n,
+                     size_t *len)
+{
+  char when[64], *out = NULL;
+  const unsigned char *buf;
+  size_t blen;
+  int ok;
+  yajl_gen g = yajl_gen_alloc(NULL);
+  if (!g)
+    return NULL;
+  yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+  now_text(when);
+  ok = yajl_gen_map_open(g) == yajl_gen_status_ok && GEN_STR(g, "ts") == yajl_gen_status_ok &&
+       GEN_STR(g, when) == yajl_gen_status_ok && GEN_STR(g, "level") == yajl_gen_status_ok &&
+       GEN_STR(g, level_names[level]) == yajl_gen_status_ok &&
+       GEN_STR(g, "svc") == yajl_gen_status_ok && GEN_STR(g, svc) == yajl_gen_status_ok &&
+       GEN_STR(g, "event") == yajl_gen_status_ok && GEN_STR(g, event) == yajl_gen_status_ok;
+  for (size_t a = 0; ok && a < n; a++) {
+    char *text;
+    size_t tl;
+    if (!kv_present(&kv[a]))
+      continue;
+    ok = GEN_STR(g, kv[a].key) == yajl_gen_status_ok;
+    if (!ok)
+      break;
+    switch (kv[a].type) {
+    case TG_KV_STR:
+      ok = GEN_STR(g, kv[a].s) == yajl_gen_status_ok;
+      break;
+    case TG_KV_INT:
+      ok = yajl_gen_integer(g, kv[a].i) == yajl_gen_status_ok;
+      break;
+    case TG_KV_JSON: /* small values (a list of providers): their text spliced in */
+      ok = (text = tg_json_dumps(kv[a].j, &tl)) != NULL &&
+           yajl_gen_number(g, text, tl) == yajl_gen_status_ok;
+      free(text);
+      break;
+    }
+  }
+  if (ok && yajl_gen_map_close(g) == yajl_gen_status_ok &&
+      yajl_gen_get_buf(g, &buf, &blen) == yajl_gen_status_ok && (out = malloc(blen + 2))) {
+    memcpy(out, buf, blen);
+    out[blen] = '\n';
+    out[blen + 1] = 0;
+    *len = blen + 1;
+  }
+  yajl_gen_free(g);
+  return out;
+}
+
+void tg_log_kv(tg_log_level level, const char *event, const tg_log_field *kv, size_t n)
+{
+  char *line = NULL;
+  size_t len = 0;
+  json_t *o;
+  if (level < min_level)
+    return;
+  if (kv_plain(event, kv, n)) {
+    int has_held;
+    pthread_mutex_lock(&held_mu);
+    has_held = n_held && kv_holds_secret(kv, n, held_list);
+    pthread_mutex_unlock(&held_mu);
+    if (!has_held && (line = kv_line(level, event, kv, n, &len)) != NULL) {
+      fwrite(line, 1, len, stderr);
+      fflush(stderr);
+      free(line);
+      return;
+    }
+  }
+  /* Everything else: the object, through the redacting path. */
+  if (!(o = json_object()))
+    return;
+  for (size_t a = 0; a < n; a++) {
+    json_t *v = NULL;
+    if (!kv_present(&kv[a]))
+      continue;
+    switch (kv[a].type) {
+    case TG_KV_STR:
+      if (!(v = json_string(kv[a].s)))
+        v = json_string("[not UTF-8]");
+      break;
+    case TG_KV_INT:
+      v = json_integer(kv[a].i);
+      break;
+    case TG_KV_JSON:
+      v = json_deep_copy(kv[a].j);
+      break;
+    }
+    json_object_set_new(o, kv[a].key, v);
+  }
+  tg_log_json(level, event, o);
 }
 
 void(tg_log)(tg_log_level level, const char *event, const char *fmt, ...)

@@ -109,16 +109,21 @@ static void decide(admit_ctx *c, const char *decision, int metric)
 
 static void log_decision(admit_ctx *c)
 {
-  json_t *blocked = c->check && c->check->outcome == TG_CHECK_BLOCKED && c->check->providers
-                        ? json_incref(c->check->providers)
-                        : json_array();
-  tg_log_json(c->j.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO,
-              c->mode == PREFLIGHT ? "preflight" : "admission",
-              json_pack("{s:s, s:s, s:s?, s:s, s:i, s:o, s:s?}", "user_id", c->j.user,
-                        "workflow_id", c->wf_id, "run_id", *c->run_id ? c->run_id : NULL,
-                        "decision", c->decision ? c->decision : "error", "http_status", c->j.status,
-                        "blocked_providers", blocked, "retry_of",
-                        *c->retry_of ? c->retry_of : NULL));
+  static json_t *none; /* [] when nothing is blocked (immutable, shared) */
+  const json_t *blocked = c->check && c->check->outcome == TG_CHECK_BLOCKED && c->check->providers
+                              ? c->check->providers
+                              : (none ? none : (none = json_array()));
+  const tg_log_field kv[] = {
+      {.key = "user_id", .type = TG_KV_STR, .s = c->j.user},
+      {.key = "workflow_id", .type = TG_KV_STR, .s = c->wf_id},
+      {.key = "run_id", .type = TG_KV_STR, .s = *c->run_id ? c->run_id : NULL},
+      {.key = "decision", .type = TG_KV_STR, .s = c->decision ? c->decision : "error"},
+      {.key = "http_status", .type = TG_KV_INT, .i = c->j.status},
+      {.key = "blocked_providers", .type = TG_KV_JSON, .j = blocked},
+      {.key = "retry_of", .type = TG_KV_STR, .s = *c->retry_of ? c->retry_of : NULL},
+  };
+  tg_log_kv(c->j.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO,
+            c->mode == PREFLIGHT ? "preflight" : "admission", kv, sizeof kv / sizeof kv[0]);
 }
 
 /* Answers from the outcome, logs the decision, counts it, frees c. */

@@ -250,6 +250,82 @@ static void test_line_paths(void **state)
   tg_log_init("test", TG_LOG_INFO);
 }
 
+/* Each case logged twice: with tg_log_kv and with tg_log_json of the same object. */
+static json_t *kv_blocked, *kv_nested;
+static void log_kv_pairs(void)
+{
+  const tg_log_field plain[] = {
+      {.key = "user_id", .type = TG_KV_STR, .s = "u1\"\n\xc3\xa9"},
+      {.key = "run_id", .type = TG_KV_STR, .s = NULL}, /* left out */
+      {.key = "http_status", .type = TG_KV_INT, .i = 202},
+      {.key = "blocked_providers", .type = TG_KV_JSON, .j = kv_blocked},
+      {.key = "none", .type = TG_KV_JSON, .j = NULL}, /* left out */
+  };
+  const tg_log_field secret_key[] = {{.key = "user_id", .type = TG_KV_STR, .s = "u2"},
+                                     {.key = "access_token", .type = TG_KV_STR, .s = "tok-1"}};
+  const tg_log_field held[] = {{.key = "note", .type = TG_KV_STR, .s = "has kv-held-99 in it"}};
+  const tg_log_field repeated[] = {{.key = "a", .type = TG_KV_INT, .i = 1},
+                                   {.key = "a", .type = TG_KV_INT, .i = 2}};
+  const tg_log_field reserved[] = {{.key = "event", .type = TG_KV_STR, .s = "theirs"}};
+  tg_log_kv(TG_LOG_INFO, "admission", plain, 5);
+  tg_info("admission", "{s:s, s:i, s:O}", "user_id", "u1\"\n\xc3\xa9", "http_status", 202,
+          "blocked_providers", kv_blocked);
+  tg_log_kv(TG_LOG_WARN, "k2", secret_key, 2);
+  tg_warn("k2", "{s:s, s:s}", "user_id", "u2", "access_token", "tok-1");
+  tg_log_kv(TG_LOG_INFO, "k3", held, 1);
+  tg_info("k3", "{s:s}", "note", "has kv-held-99 in it");
+  tg_log_kv(TG_LOG_INFO, "k4", repeated, 2);
+  tg_info("k4", "{s:i}", "a", 2);
+  tg_log_kv(TG_LOG_INFO, "k5", reserved, 1);
+  tg_info("k5", "{s:s}", "event", "theirs");
+  const tg_log_field nested[] = {{.key = "list", .type = TG_KV_JSON, .j = kv_nested}};
+  tg_log_kv(TG_LOG_INFO, "k6", nested, 1);
+  tg_info("k6", "{s:O}", "list", kv_nested);
+  tg_log_kv(TG_LOG_DEBUG, "below-level", plain, 5); /* not written */
+}
+
+/* tg_log_kv writes the very line tg_log_json writes for the same members (ts aside), on its
+ * direct path and on every fallback (secret-named key, held secret, repeated key, reserved key). */
+static void test_kv_lines(void **state)
+{
+  char *out, *line, *save = NULL;
+  char *prev = NULL;
+  int i = 0;
+  (void)state;
+  tg_log_init("svc-kv", TG_LOG_INFO);
+  kv_blocked = json_pack("[s, {s:s}]", "gmail", "note", "x");
+  kv_nested = json_pack("[s, {s:s}]", "gmail", "refresh_token", "rt-9");
+  assert_int_equal(tg_log_hold_secret("kv-held-99"), 0);
+  out = capture(log_kv_pairs);
+  tg_log_release_secret("kv-held-99");
+  assert_null(strstr(out, "tok-1"));
+  assert_null(strstr(out, "rt-9"));
+  assert_null(strstr(out, "kv-held-99"));
+  assert_null(strstr(out, "below-level"));
+  for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+    json_t *j = json_loads(line, 0, NULL);
+    char *text;
+    assert_non_null(j);
+    assert_int_equal(json_object_del(j, "ts"), 0);
+    text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (i % 2 == 1) {
+      assert_string_equal(text, prev);
+      free(prev);
+      free(text);
+      prev = NULL;
+    } else {
+      prev = text;
+    }
+  }
+  assert_int_equal(i, 12);
+  assert_null(prev);
+  free(out);
+  json_decref(kv_blocked);
+  json_decref(kv_nested);
+  tg_log_init("test", TG_LOG_INFO);
+}
+
 static void test_secret_key_names(void **state)
 {
   char long_key[200];
@@ -281,6 +357,7 @@ int main(void)
       cmocka_unit_test(test_redact_by_key),
       cmocka_unit_test(test_line_paths),
       cmocka_unit_test(test_secret_key_names),
+      cmocka_unit_test(test_kv_lines),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
