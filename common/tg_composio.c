@@ -297,8 +297,7 @@ static const char *body_message(const json_t *body)
   return m;
 }
 
-/* Decodes a ConnectedAccount object (reference 2.3); strings are borrowed from o. */
-static int decode_account(const json_t *o, tg_composio_account *a)
+int tg_composio_decode_account(const json_t *o, tg_composio_account *a)
 {
   const json_t *val;
 
@@ -349,7 +348,7 @@ static void finish(call *k, tg_composio_result *res, const json_t *body)
       }
       break;
     case K_GET:
-      if (decode_account(body, &one)) {
+      if (tg_composio_decode_account(body, &one)) {
         res->err = TG_EPROTO;
         res->message = "composio returned a connected account without id or status";
       }

@@ -12,6 +12,7 @@
 
 #include "tg_http.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 typedef struct tg_composio tg_composio;
@@ -40,6 +41,16 @@ typedef struct tg_composio_account {
   const char *auth_config_id; /* auth_config.id */
   const char *user_id;        /* deprecated field, may be NULL; never trust it alone */
 } tg_composio_account;
+
+/*
+ * Decodes a ConnectedAccount object (reference 2.3) as a single account's GET answer is decoded:
+ * id and status must be non-empty strings; status_reason, toolkit.slug, auth_config.id and
+ * user_id are taken when they are strings (else NULL); is_disabled and auth_refresh_required
+ * (top level or in state.val) are 1 only when JSON true. Strings are borrowed from o. Returns 0
+ * or TG_EPROTO. List pages are decoded by tg_composio_page without a tree, with the same
+ * result (tests/fuzz/fuzz_composio_page.c checks the two against each other).
+ */
+int tg_composio_decode_account(const json_t *o, tg_composio_account *a);
 
 /* base_url without /api/v3 (e.g. "https://backend.composio.dev"); api_key is copied and is
  * never logged. timeout_ms bounds each HTTP request. */

@@ -1,10 +1,11 @@
 /*
  * The reference for tg_composio_page (used by tests/fuzz/fuzz_composio_page.c and
- * tests/unit/common/tg_composio_page.c): the same page decoded the way tg_composio did before
- * the event parser, from a jansson tree (json_loadb, flags 0), with the rules of
- * common/tg_composio_page.h. Returns 0 and fills the arrays (strings borrowed from *tree, which
- * the caller json_decref()s), 1 when the page is not acceptable (the decoder must fail too),
- * or -1 when jansson itself refused the body (the decoder may be more lenient: see the header).
+ * tests/unit/common/tg_composio_page.c): the same page decoded from a jansson tree (json_loadb,
+ * flags 0) with tg_composio_decode_account, the decoder of a single account's GET answer, so
+ * the check is that tg_composio's two decoders agree. Returns 0 and fills the arrays (strings
+ * borrowed from *tree, which the caller json_decref()s), 1 when the page is not acceptable (the
+ * decoder must fail too), or -1 when jansson itself refused the body (the decoder may be more
+ * lenient: see the header).
  */
 #ifndef COMPOSIO_PAGE_ORACLE_H
 #define COMPOSIO_PAGE_ORACLE_H
@@ -14,27 +15,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int oracle_account(const json_t *o, tg_composio_account *a)
-{
-  const json_t *val;
-  memset(a, 0, sizeof *a);
-  if (!json_is_object(o))
-    return 1;
-  a->id = json_string_value(json_object_get(o, "id"));
-  a->status = json_string_value(json_object_get(o, "status"));
-  if (!a->id || !*a->id || !a->status || !*a->status)
-    return 1;
-  a->status_reason = json_string_value(json_object_get(o, "status_reason"));
-  a->is_disabled = json_is_true(json_object_get(o, "is_disabled"));
-  val = json_object_get(json_object_get(o, "state"), "val");
-  a->auth_refresh_required = json_is_true(json_object_get(o, "auth_refresh_required")) ||
-                             json_is_true(json_object_get(val, "auth_refresh_required"));
-  a->toolkit_slug = json_string_value(json_object_get(json_object_get(o, "toolkit"), "slug"));
-  a->auth_config_id = json_string_value(json_object_get(json_object_get(o, "auth_config"), "id"));
-  a->user_id = json_string_value(json_object_get(o, "user_id"));
-  return 0;
-}
 
 /* *accts: calloc'd (free it), *n items, *cursor borrowed from *tree. */
 static int oracle_page(const char *body, size_t len, json_t **tree, tg_composio_account **accts,
@@ -56,7 +36,7 @@ static int oracle_page(const char *body, size_t len, json_t **tree, tg_composio_
   if (*n && !(*accts = calloc(*n, sizeof **accts)))
     abort();
   for (size_t i = 0; i < *n; i++)
-    if (oracle_account(json_array_get(items, i), &(*accts)[i]))
+    if (tg_composio_decode_account(json_array_get(items, i), &(*accts)[i]))
       return 1;
   return 0;
 }

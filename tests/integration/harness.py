@@ -175,6 +175,17 @@ class Proc:
             return f.read().decode("utf-8", "replace")
 
 
+_HOLD = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+c.execute("BEGIN IMMEDIATE")
+c.execute("UPDATE users SET credits = credits WHERE id = 'nobody'")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+c.execute("COMMIT")
+"""
+
+
 class Stack:
     """The whole product on loopback. Use as a context manager."""
 
@@ -325,6 +336,25 @@ class Stack:
 
     def sim(self, method, path, body=None):
         return http(method, self.sim_url + path, body)
+
+    def metrics(self):
+        """GET /metrics as {series (with labels): value}."""
+        st, h, text = self.gw("GET", "/metrics", user=None)
+        assert st == 200 and h["content-type"].startswith("text/plain"), (st, h)
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def hold_write_lock(self, seconds):
+        """Another process takes SQLite's write lock on the stack's file for `seconds`; returns
+        its Popen once the lock is held (wait() on it; it commits and exits by itself)."""
+        hold = subprocess.Popen([sys.executable, "-c", _HOLD, self.db_path, str(seconds)],
+                                stdout=subprocess.PIPE, text=True)
+        assert hold.stdout.readline().strip() == "locked"
+        return hold
 
     def db(self):
         return sqlite3.connect(self.db_path, timeout=10)

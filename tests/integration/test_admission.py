@@ -24,15 +24,6 @@ def account_id(s, user="alice"):
                    user)[0]["composio_account_id"]
 
 
-def metrics(s):
-    st, h, text = s.gw("GET", "/metrics", user=None)
-    assert st == 200 and h["content-type"].startswith("text/plain"), (st, h)
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
 
 
 def concurrently(fns):
@@ -111,7 +102,7 @@ def test_status_codes_and_preflight():
         st, h, body = s.gw("POST", run, {"inputs": INPUTS})
         assert st == 503 and body["error"] == "composio_unavailable", body
         assert int(h["retry-after"]) >= 1, h
-        m = metrics(s)
+        m = s.metrics()
         for d, n in (("queued", 1), ("insufficient_credits", 1), ("blocked", 2),
                      ("unavailable", 1), ("not_found", 2), ("invalid_request", 2)):
             assert m['toolgate_admissions_total{decision="%s"}' % d] == n, (d, m)
@@ -227,7 +218,7 @@ def test_429_honours_retry_after():
         st, h, body = s.gw("POST", path, {"inputs": INPUTS})
         assert st == 503 and 1 <= int(h["retry-after"]) <= 2, (st, h, body)
         assert sim_stats(s) == after
-        assert metrics(s)["toolgate_composio_rate_limited_total"] == 1
+        assert s.metrics()["toolgate_composio_rate_limited_total"] == 1
         time.sleep(2.1)
         st, _, body = s.gw("POST", path, {"inputs": INPUTS})
         assert st == 202, body
@@ -239,7 +230,7 @@ def test_coalescing_shares_only_fresh_calls():
         s.connect("alice")
         wf = s.create_workflow()
         path = "/api/workflows/%s/run" % wf
-        m0 = metrics(s)
+        m0 = s.metrics()
         before = sim_stats(s)
         s.sim("POST", "/_sim/latency", {"ms": 600})
         first = {}
@@ -260,7 +251,7 @@ def test_coalescing_shares_only_fresh_calls():
         after = sim_stats(s)
         lists = after["list"] - before["list"]
         assert lists == 2, "n concurrent checks should share the next call: %d lists" % lists
-        m = metrics(s)
+        m = s.metrics()
         saved = m["toolgate_composio_calls_saved_total"] - m0["toolgate_composio_calls_saved_total"]
         assert saved == n - 2, (saved, m)
         assert m["toolgate_check_duration_ms_count"] - m0["toolgate_check_duration_ms_count"] == n

@@ -36,15 +36,6 @@ def sim_stats(s):
     return body["by_route"]
 
 
-def metrics(s):
-    st, _, text = s.gw("GET", "/metrics", user=None)
-    assert st == 200, st
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
 
 
 def account_id(s, user):
@@ -172,7 +163,7 @@ def test_users_share_a_list_call_without_cross_talk():
         users, wfs = setup_users(s)
         for u in EXPIRED:
             set_sim_status(s, u, "EXPIRED")
-        m0 = metrics(s)
+        m0 = s.metrics()
         before = sim_stats(s)
         s.sim("POST", "/_sim/latency", {"ms": 150})
         res = gated_burst(s, [(u, wfs[u]) for u in users])
@@ -183,7 +174,7 @@ def test_users_share_a_list_call_without_cross_talk():
         after = sim_stats(s)
         assert after["list"] - before["list"] == 1, (before, after)
         assert after["get"] == before["get"], "every account was in the shared list answer"
-        m = metrics(s)
+        m = s.metrics()
         started = m["toolgate_composio_list_calls_total"] - m0["toolgate_composio_list_calls_total"]
         saved = (m["toolgate_composio_calls_saved_total"] -
                  m0["toolgate_composio_calls_saved_total"])
@@ -260,7 +251,7 @@ def test_shared_call_rate_limited_answers_every_waiter():
             assert 1 <= int(h["retry-after"]) <= 2, (u, h)
         assert after["get"] == before["get"], "no per-account GETs while rate limited"
         assert after["list"] - before["list"] == 1, (before, after)
-        assert metrics(s)["toolgate_composio_rate_limited_total"] == 1
+        assert s.metrics()["toolgate_composio_rate_limited_total"] == 1
         # the back-off is honoured: 503 at once, no call at all
         res = burst(s, [(u, wfs[u]) for u in users[:4]])
         assert all(r[0] == 503 and 1 <= int(r[1]["retry-after"]) <= 2 for r in res), res

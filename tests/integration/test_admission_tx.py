@@ -10,8 +10,6 @@ are committed in shared batches; the gateway's "admission_batch_redo" log line p
 with more than one admission took the redo path.
 """
 import json
-import subprocess
-import sys
 import threading
 
 from harness import Stack, main
@@ -21,15 +19,6 @@ CREDITS = 1000
 GOOD = ["good%d" % i for i in range(5)]
 PER_GOOD, PER_BAD, PER_POOR = 4, 3, 2
 
-HOLD = """
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-c.execute("BEGIN IMMEDIATE")
-c.execute("UPDATE users SET credits = credits WHERE id = 'nobody'")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-c.execute("COMMIT")
-"""
 
 TRIGGER = ("CREATE TRIGGER inject_bad BEFORE INSERT ON credit_ledger "
            "WHEN NEW.user_id = 'bad' AND NEW.reason = 'run_admitted' "
@@ -58,10 +47,8 @@ def burst(s, wfs, plan):
                            user=user)
         with lock:
             results.append((user, st, body))
-    hold = subprocess.Popen([sys.executable, "-c", HOLD, s.db_path, "1.0"],
-                            stdout=subprocess.PIPE, text=True)
+    hold = s.hold_write_lock(1.0)
     try:
-        assert hold.stdout.readline().strip() == "locked"
         ts = [threading.Thread(target=admit, args=(u,)) for u, n in plan for _ in range(n)]
         for t in ts:
             t.start()
