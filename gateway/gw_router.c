@@ -14,65 +14,45 @@
 #define MAX_SEGS 8
 #define MAX_SEG 128
 
+/* Exactly one handler is set: plain (no identity), with the caller, or with the caller and the
+ * "*" segment. Every route with a user handler needs the caller's identity. */
+typedef void (*plain_fn)(gw_app *app, tg_httpd_req *req);
+typedef void (*user_fn)(gw_app *app, tg_httpd_req *req, const char *user);
+typedef void (*wild_fn)(gw_app *app, tg_httpd_req *req, const char *user, const char *wild);
+
 typedef struct route {
   const char *method;
   const char *pattern; /* segments; "*" matches one id-like segment */
-  int needs_user;
-  int id;
+  plain_fn plain;
+  user_fn user;
+  wild_fn wild;
 } route;
 
-enum {
-  R_UI,
-  R_HEALTHZ,
-  R_READYZ,
-  R_PROVIDERS,
-  R_AUTH_START,
-  R_AUTH_STATUS,
-  R_AUTH_DEBUG,
-  R_AUTH_DISCONNECT,
-  R_WEBHOOK,
-  R_CALLBACK,
-  R_WF_CREATE,
-  R_WF_LIST,
-  R_WF_GET,
-  R_WF_UPDATE,
-  R_WF_DELETE,
-  R_WF_RUN,
-  R_RUN_GET,
-  R_RUN_TOOLS,
-  R_METRICS,
-  R_WF_PREFLIGHT,
-  R_RUN_LIST,
-  R_RUN_CANCEL,
-  R_RUN_RETRY,
-  R_CREDITS
-};
-
 static const route routes[] = {
-    {"GET", "/", 0, R_UI},
-    {"GET", "/healthz", 0, R_HEALTHZ},
-    {"GET", "/readyz", 0, R_READYZ},
-    {"GET", "/api/mcp/auth/providers", 1, R_PROVIDERS},
-    {"POST", "/api/mcp/auth/*/start", 1, R_AUTH_START},
-    {"GET", "/api/mcp/auth/status", 1, R_AUTH_STATUS},
-    {"GET", "/api/mcp/auth/debug", 1, R_AUTH_DEBUG},
-    {"DELETE", "/api/mcp/auth/*", 1, R_AUTH_DISCONNECT},
-    {"POST", "/api/webhooks/composio", 0, R_WEBHOOK},
-    {"GET", "/api/composio-redirect", 0, R_CALLBACK},
-    {"POST", "/api/workflows", 1, R_WF_CREATE},
-    {"GET", "/api/workflows", 1, R_WF_LIST},
-    {"GET", "/api/workflows/*", 1, R_WF_GET},
-    {"PUT", "/api/workflows/*", 1, R_WF_UPDATE},
-    {"DELETE", "/api/workflows/*", 1, R_WF_DELETE},
-    {"POST", "/api/workflows/*/run", 1, R_WF_RUN},
-    {"GET", "/api/runs/*", 1, R_RUN_GET},
-    {"GET", "/api/runs/*/tool-executions", 1, R_RUN_TOOLS},
-    {"GET", "/metrics", 0, R_METRICS},
-    {"POST", "/api/workflows/*/preflight", 1, R_WF_PREFLIGHT},
-    {"GET", "/api/runs", 1, R_RUN_LIST},
-    {"POST", "/api/runs/*/cancel", 1, R_RUN_CANCEL},
-    {"POST", "/api/runs/*/retry", 1, R_RUN_RETRY},
-    {"GET", "/api/credits", 1, R_CREDITS},
+    {"GET", "/", gw_ui_index, NULL, NULL},
+    {"GET", "/healthz", gw_healthz, NULL, NULL},
+    {"GET", "/readyz", gw_readyz, NULL, NULL},
+    {"GET", "/api/mcp/auth/providers", NULL, gw_auth_providers, NULL},
+    {"POST", "/api/mcp/auth/*/start", NULL, NULL, gw_auth_start},
+    {"GET", "/api/mcp/auth/status", NULL, gw_auth_status, NULL},
+    {"GET", "/api/mcp/auth/debug", NULL, gw_auth_debug, NULL},
+    {"DELETE", "/api/mcp/auth/*", NULL, NULL, gw_auth_disconnect},
+    {"POST", "/api/webhooks/composio", gw_webhook_composio, NULL, NULL},
+    {"GET", "/api/composio-redirect", gw_auth_callback, NULL, NULL},
+    {"POST", "/api/workflows", NULL, gw_workflow_create, NULL},
+    {"GET", "/api/workflows", NULL, gw_workflow_list, NULL},
+    {"GET", "/api/workflows/*", NULL, NULL, gw_workflow_get},
+    {"PUT", "/api/workflows/*", NULL, NULL, gw_workflow_update},
+    {"DELETE", "/api/workflows/*", NULL, NULL, gw_workflow_delete},
+    {"POST", "/api/workflows/*/run", NULL, NULL, gw_run_admit},
+    {"GET", "/api/runs/*", NULL, NULL, gw_run_get},
+    {"GET", "/api/runs/*/tool-executions", NULL, NULL, gw_run_tool_executions},
+    {"GET", "/metrics", gw_metrics_get, NULL, NULL},
+    {"POST", "/api/workflows/*/preflight", NULL, NULL, gw_run_preflight},
+    {"GET", "/api/runs", NULL, gw_run_list, NULL},
+    {"POST", "/api/runs/*/cancel", NULL, NULL, gw_run_cancel},
+    {"POST", "/api/runs/*/retry", NULL, NULL, gw_run_retry},
+    {"GET", "/api/credits", NULL, gw_credits_get, NULL},
 };
 
 typedef struct segs {
@@ -174,85 +154,17 @@ void gw_route(tg_httpd_req *req, void *arg)
     gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
     return;
   }
-  if (hit->needs_user && gw_identify(app, req, user) != 0)
+  if (hit->plain) {
+    hit->plain(app, req);
     return;
-  if ((hit->id == R_WF_RUN || hit->id == R_RUN_RETRY) && gw_ratelimit_admit(app, req, user) != 0)
-    return; /* 429: per-user admission rate (gw_ratelimit.c) */
-
-  switch (hit->id) {
-  case R_UI:
-    gw_ui_index(app, req);
-    break;
-  case R_HEALTHZ:
-    gw_healthz(app, req);
-    break;
-  case R_READYZ:
-    gw_readyz(app, req);
-    break;
-  case R_PROVIDERS:
-    gw_auth_providers(app, req, user);
-    break;
-  case R_AUTH_START:
-    gw_auth_start(app, req, user, wild);
-    break;
-  case R_AUTH_STATUS:
-    gw_auth_status(app, req, user);
-    break;
-  case R_AUTH_DEBUG:
-    gw_auth_debug(app, req, user);
-    break;
-  case R_AUTH_DISCONNECT:
-    gw_auth_disconnect(app, req, user, wild);
-    break;
-  case R_WEBHOOK:
-    gw_webhook_composio(app, req);
-    break;
-  case R_CALLBACK:
-    gw_auth_callback(app, req);
-    break;
-  case R_WF_CREATE:
-    gw_workflow_create(app, req, user);
-    break;
-  case R_WF_LIST:
-    gw_workflow_list(app, req, user);
-    break;
-  case R_WF_GET:
-    gw_workflow_get(app, req, user, wild);
-    break;
-  case R_WF_UPDATE:
-    gw_workflow_update(app, req, user, wild);
-    break;
-  case R_WF_DELETE:
-    gw_workflow_delete(app, req, user, wild);
-    break;
-  case R_WF_RUN:
-    gw_run_admit(app, req, user, wild);
-    break;
-  case R_RUN_GET:
-    gw_run_get(app, req, user, wild);
-    break;
-  case R_RUN_TOOLS:
-    gw_run_tool_executions(app, req, user, wild);
-    break;
-  case R_METRICS:
-    gw_metrics_get(app, req);
-    break;
-  case R_WF_PREFLIGHT:
-    gw_run_preflight(app, req, user, wild);
-    break;
-  case R_RUN_LIST:
-    gw_run_list(app, req, user);
-    break;
-  case R_RUN_CANCEL:
-    gw_run_cancel(app, req, user, wild);
-    break;
-  case R_RUN_RETRY:
-    gw_run_retry(app, req, user, wild);
-    break;
-  case R_CREDITS:
-    gw_credits_get(app, req, user);
-    break;
-  default:
-    gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
   }
+  if (gw_identify(app, req, user) != 0)
+    return;
+  if ((hit->wild == gw_run_admit || hit->wild == gw_run_retry) &&
+      gw_ratelimit_admit(app, req, user) != 0)
+    return; /* 429: per-user admission rate (gw_ratelimit.c) */
+  if (hit->user)
+    hit->user(app, req, user);
+  else
+    hit->wild(app, req, user, wild);
 }
