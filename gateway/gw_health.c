@@ -2,8 +2,9 @@
  * gw_health: liveness and readiness.
  *
  * /healthz answers from the loop without touching anything. /readyz runs a trivial job on
- * the database pool: it is ready when a connection answers and the schema version is at least
- * 1 (migrations applied); anything else, including a saturated or closing pool, is 503.
+ * the database pool: it is ready when a connection reads the schema version (PRAGMA
+ * user_version) and it is at least 1 (migrations applied); anything else, including a saturated
+ * or closing pool, is 503 (out of memory for the request context: 500, as on every route).
  */
 #include "gw.h"
 
@@ -13,6 +14,7 @@ typedef struct ready_ctx {
   gw_job j;
   int version;
 } ready_ctx;
+GW_JOB_FIRST(ready_ctx);
 
 void gw_healthz(gw_app *app, tg_httpd_req *req)
 {
@@ -23,12 +25,7 @@ void gw_healthz(gw_app *app, tg_httpd_req *req)
 static int ready_work(tg_db *db, void *arg)
 {
   ready_ctx *c = arg;
-  int rc;
-  json_t *row = tg_db_query_one(db, &rc, "SELECT 1 AS one", "");
-  if (!row)
-    return rc;
-  json_decref(row);
-  c->version = tg_db_schema_version(db);
+  c->version = tg_db_schema_version(db); /* reads the database header: -1 when it cannot */
   return 0;
 }
 
@@ -48,15 +45,10 @@ static void ready_done(void *arg, int status)
 
 void gw_readyz(gw_app *app, tg_httpd_req *req)
 {
-  ready_ctx *c = calloc(1, sizeof *c);
-  if (!c) {
-    tg_httpd_respond_error(req, 503, "not_ready", "Out of memory.");
-    return;
-  }
-  c->j.app = app;
-  c->j.req = req;
+  ready_ctx *c = gw_job_new(app, req, NULL, sizeof *c);
+  if (!c)
+    return; /* answered 500 */
   c->version = -1;
-  if (gw_submit(&c->j, ready_work, ready_done, c) != 0) {
+  if (gw_submit(&c->j, ready_work, ready_done, c) != 0)
     free(c);
-  }
 }
