@@ -2,11 +2,12 @@
  * tg_http: curl multi on libuv.
  *
  * Invariants:
- * - Every uv handle we create (the timer, the reap timer, each socket's poll) is counted in
- *   c->open_handles and uncounted in its close callback; the client is freed only when the count
- *   reaches 0 after tg_http_client_close().
+ * - Every uv handle we create (the timer, each socket's poll) is counted in c->open_handles and
+ *   uncounted in its close callback; the client is freed only when the count reaches 0 after
+ *   tg_http_client_close().
  * - curl is never re-entered from its own callbacks: the timer function only (re)arms a uv
- *   timer; cancels requested while curl is running (c->in_curl) are deferred to the reap timer.
+ *   timer, and on_data (the only user code curl calls) may not cancel (tg_http.h), so
+ *   tg_http_cancel always runs outside curl and frees the transfer at once.
  * - A transfer is in c->transfers from tg_http_send() until it is completed or removed.
  */
 #include "tg_http.h"
@@ -28,9 +29,7 @@ struct tg_http_client {
   uv_loop_t *loop;
   CURLM *multi;
   uv_timer_t timer; /* curl's timeout */
-  uv_timer_t reap;  /* deferred cancels */
   int open_handles;
-  int in_curl;
   int closing;
   void (*on_closed)(void *);
   void *closed_arg;
@@ -55,7 +54,6 @@ struct tg_http_transfer {
   char **resp_headers; /* "name: value", of the latest response only */
   size_t n_resp_headers, resp_header_bytes;
   int abort_err;
-  int canceled;
   int completing; /* done_cb is running: the caller frees t when it returns */
   char errbuf[CURL_ERROR_SIZE];
   tg_http_transfer *prev, *next;
@@ -165,8 +163,6 @@ static size_t on_write(char *buf, size_t size, size_t n, void *userp)
   tg_http_transfer *t = userp;
   size_t len = size * n, need;
 
-  if (t->canceled)
-    return 0;
   if (t->on_data) {
     int rc = t->on_data(t->arg, t, buf, len);
     if (rc) {
@@ -261,7 +257,7 @@ static void complete(tg_http_transfer *t, CURLcode rc)
     resp.not_sent = request_not_sent(t, rc);
   unlink_transfer(t);
   t->completing = 1;
-  if (t->done_cb && !t->canceled)
+  if (t->done_cb)
     t->done_cb(t->arg, err, &resp);
   free_transfer(t);
 }
@@ -284,9 +280,7 @@ static void socket_action(tg_http_client *c, curl_socket_t fd, int flags)
   int running;
   if (c->closing)
     return;
-  c->in_curl++;
   curl_multi_socket_action(c->multi, fd, flags, &running);
-  c->in_curl--;
   check_done(c);
 }
 
@@ -401,9 +395,8 @@ int tg_http_client_init(tg_http_client **out, uv_loop_t *loop)
     return TG_EIO;
   }
   uv_timer_init(loop, &c->timer);
-  uv_timer_init(loop, &c->reap);
-  c->timer.data = c->reap.data = c;
-  c->open_handles = 2;
+  c->timer.data = c;
+  c->open_handles = 1;
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -503,33 +496,10 @@ nomem:
   return TG_ENOMEM;
 }
 
-static void on_reap(uv_timer_t *h)
-{
-  tg_http_client *c = h->data;
-  tg_http_transfer *t = c->transfers, *next;
-  for (; t; t = next) {
-    next = t->next;
-    if (t->canceled) {
-      unlink_transfer(t);
-      free_transfer(t);
-    }
-  }
-}
-
 void tg_http_cancel(tg_http_transfer *t)
 {
-  tg_http_client *c;
-  if (!t)
-    return;
-  c = t->c;
-  t->canceled = 1;
-  t->done_cb = NULL;
-  if (t->completing)
-    return; /* called from t's own done_cb: freed when it returns */
-  if (c->in_curl) {
-    uv_timer_start(&c->reap, on_reap, 0, 0);
-    return;
-  }
+  if (!t || t->completing)
+    return; /* from t's own done_cb: freed when it returns */
   unlink_transfer(t);
   free_transfer(t);
 }
@@ -592,7 +562,7 @@ size_t tg_http_active(const tg_http_client *c)
 {
   size_t n = 0;
   for (const tg_http_transfer *t = c->transfers; t; t = t->next)
-    n += !t->canceled;
+    n++;
   return n;
 }
 
@@ -605,12 +575,11 @@ void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *ar
   c->closed_arg = arg;
   while (c->transfers) {
     tg_http_transfer *t = c->transfers;
-    tg_http_done_cb cb = t->canceled ? NULL : t->done_cb;
     tg_http_response resp = {.body = "", .t = t};
     unlink_transfer(t);
     t->completing = 1;
-    if (cb)
-      cb(t->arg, TG_ECANCELED, &resp);
+    if (t->done_cb)
+      t->done_cb(t->arg, TG_ECANCELED, &resp);
     free_transfer(t);
   }
   /* curl_multi_cleanup may report CURL_POLL_REMOVE for cached connections: polls close then. */
@@ -621,7 +590,5 @@ void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *ar
   while (c->socks)
     close_sock(c->socks);
   uv_timer_stop(&c->timer);
-  uv_timer_stop(&c->reap);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&c->reap, on_handle_closed);
 }
