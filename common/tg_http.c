@@ -17,7 +17,6 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define DEFAULT_MAX_BODY (8u << 20)
@@ -51,8 +50,7 @@ struct tg_http_transfer {
   void *arg;
   char *body;
   size_t body_len, body_cap, max_body;
-  char **resp_headers; /* "name: value", of the latest response only */
-  size_t n_resp_headers, resp_header_bytes;
+  size_t resp_header_bytes; /* of the latest response, for MAX_HEADER_BYTES */
   int abort_err;
   int completing; /* done_cb is running: the caller frees t when it returns */
   char errbuf[CURL_ERROR_SIZE];
@@ -94,15 +92,6 @@ static void unlink_transfer(tg_http_transfer *t)
   t->prev = t->next = NULL;
 }
 
-static void clear_headers(tg_http_transfer *t)
-{
-  for (size_t i = 0; i < t->n_resp_headers; i++)
-    free(t->resp_headers[i]);
-  free(t->resp_headers);
-  t->resp_headers = NULL;
-  t->n_resp_headers = t->resp_header_bytes = 0;
-}
-
 static void free_transfer(tg_http_transfer *t)
 {
   if (!t)
@@ -118,43 +107,26 @@ static void free_transfer(tg_http_transfer *t)
   curl_slist_free_all(t->headers);
   free(t->req_body);
   free(t->body);
-  clear_headers(t);
   free(t);
 }
 
+/* Only caps the response head: curl keeps the headers itself (tg_http_header reads them with
+ * curl_easy_header), and before 8.3.0 it set no limit on what it keeps (CVE-2023-38039). */
 static size_t on_header(char *buf, size_t size, size_t n, void *userp)
 {
   tg_http_transfer *t = userp;
-  size_t len = size * n, end = len;
-  char *line, **grown;
+  size_t len = size * n;
 
   /* A new status line starts a new response (after 100 Continue or a redirect). */
   if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-    clear_headers(t);
+    t->resp_header_bytes = 0;
     return len;
   }
-  while (end > 0 && (buf[end - 1] == '\r' || buf[end - 1] == '\n'))
-    end--;
-  if (end == 0 || !memchr(buf, ':', end))
-    return len;
-  t->resp_header_bytes += end;
+  t->resp_header_bytes += len;
   if (t->resp_header_bytes > MAX_HEADER_BYTES) {
     t->abort_err = TG_ETOOBIG;
     return 0;
   }
-  line = malloc(end + 1);
-  grown = realloc(t->resp_headers, (t->n_resp_headers + 1) * sizeof *grown);
-  if (!line || !grown) {
-    free(line);
-    if (grown)
-      t->resp_headers = grown;
-    t->abort_err = TG_ENOMEM;
-    return 0;
-  }
-  memcpy(line, buf, end);
-  line[end] = 0;
-  t->resp_headers = grown;
-  t->resp_headers[t->n_resp_headers++] = line;
   return len;
 }
 
@@ -513,17 +485,16 @@ long tg_http_status(const tg_http_transfer *t)
 
 const char *tg_http_header(const tg_http_transfer *t, const char *name)
 {
-  size_t n = strlen(name);
-  for (size_t i = t->n_resp_headers; i-- > 0;) {
-    const char *h = t->resp_headers[i];
-    if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
-      h += n + 1;
-      while (*h == ' ' || *h == '\t')
-        h++;
-      return h;
-    }
-  }
-  return NULL;
+  struct curl_header *h;
+  /* request -1: the latest response (not a 100 Continue or a redirect before it). The value
+   * points into curl's store of this transfer's headers, which lives until the next transfer
+   * on the handle; the last of repeated fields wins, as before. */
+  if (curl_easy_header(t->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+    return NULL;
+  if (h->amount > 1 &&
+      curl_easy_header(t->easy, name, h->amount - 1, CURLH_HEADER, -1, &h) != CURLHE_OK)
+    return NULL;
+  return h->value;
 }
 
 uv_loop_t *tg_http_loop(const tg_http_client *c)
