@@ -71,7 +71,8 @@ struct conn {
   llhttp_t parser;
   tg_httpd *srv;
   conn *prev, *next;
-  buf in;                /* bytes read, not yet parsed */
+  buf in;                /* bytes read; in.p[in_off, in.len) not yet parsed */
+  size_t in_off;         /* parsed prefix, dropped when the next read needs the room */
   tg_httpd_req *cur;     /* being parsed */
   tg_httpd_req *pending; /* in the handler's hands */
   int err_status;        /* cap hit inside a parser callback: 413 / 414 / 431 */
@@ -333,7 +334,7 @@ static void on_write(uv_write_t *w, int status)
     return;
   }
   /* Writes drained below the high-water mark: continue with buffered pipelined input. */
-  if (!c->pending && !c->finishing && c->in.len > 0 &&
+  if (!c->pending && !c->finishing && c->in.len > c->in_off &&
       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_HIGH_WATER)
     process_input(c);
 }
@@ -713,25 +714,27 @@ static void process_input(conn *c)
   if (c->in_process)
     return; /* a handler answered synchronously; the outer loop continues */
   c->in_process = 1;
-  while (!c->closing && !c->finishing && !c->pending && c->in.len > 0) {
+  while (!c->closing && !c->finishing && !c->pending && c->in.len > c->in_off) {
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
       stop_reading(c);
       c->in_process = 0;
       return; /* on_write continues */
     }
-    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.p, c->in.len);
+    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.p + c->in_off, c->in.len - c->in_off);
     if (err == HPE_OK) {
-      c->in.len = 0;
+      c->in.len = c->in_off = 0;
       break;
     }
     if (err != HPE_PAUSED) {
-      c->in.len = 0;
+      c->in.len = c->in_off = 0;
       parse_failed(c, err);
       break;
     }
-    size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.p);
-    memmove(c->in.p, c->in.p + used, c->in.len - used);
-    c->in.len -= used;
+    /* Advance past the request instead of moving the rest to the front: a read full of
+     * pipelined requests would otherwise be moved once per request (quadratic). */
+    c->in_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.p);
+    if (c->in_off == c->in.len)
+      c->in.len = c->in_off = 0;
     llhttp_resume(&c->parser);
     dispatch(c);
   }
@@ -747,6 +750,11 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
     static char sink[4096];
     *out = uv_buf_init(sink, sizeof sink);
     return;
+  }
+  if (c->in_off > 0) { /* drop the parsed prefix (once per read, not per request) */
+    memmove(c->in.p, c->in.p + c->in_off, c->in.len - c->in_off);
+    c->in.len -= c->in_off;
+    c->in_off = 0;
   }
   if (c->in.cap - c->in.len < READ_CHUNK + 1) {
     size_t nc = c->in.len + READ_CHUNK + 1;
@@ -802,7 +810,7 @@ static void on_timer(uv_timer_t *t)
     return;
   }
   tg_debug("httpd_request_timeout", NULL);
-  c->in.len = 0;
+  c->in.len = c->in_off = 0;
   send_error_close(c, 408, "request_timeout", "request not received in time");
 }
 
@@ -981,7 +989,7 @@ int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, co
   if (rc != 0)
     return rc == TG_EIO ? TG_ECANCELED : rc;
   if (!c->finishing && !c->closing) {
-    if (c->in.len > 0)
+    if (c->in.len > c->in_off)
       process_input(c); /* pipelined bytes already buffered */
     else if (!c->in_process)
       after_input(c);
