@@ -407,23 +407,13 @@ static const char *reason_phrase(int status)
   }
 }
 
-/* Queues raw bytes; last: close (shutdown + linger) once written. */
-static int conn_write(conn *c, const char *head, size_t hlen, const char *body, size_t blen,
-                      int last)
+/* Queues the first len bytes of wr->data; wr is freed by on_write, or here on failure. last:
+ * close (shutdown + linger) once written. */
+static int wreq_send(conn *c, wreq *wr, size_t len, int last)
 {
-  size_t total;
-  if (__builtin_add_overflow(hlen, blen, &total) ||
-      __builtin_add_overflow(total, sizeof(wreq), &total))
-    return TG_ETOOBIG;
-  wreq *wr = malloc(total);
-  if (!wr)
-    return TG_ENOMEM;
-  memcpy(wr->data, head, hlen);
-  if (blen)
-    memcpy(wr->data + hlen, body, blen);
   wr->last = last;
   wr->w.data = c;
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
+  uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
   int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
   if (rc < 0) {
     free(wr);
@@ -431,6 +421,16 @@ static int conn_write(conn *c, const char *head, size_t hlen, const char *body, 
     return TG_EIO;
   }
   return 0;
+}
+
+/* Queues raw bytes (copied). */
+static int conn_write(conn *c, const char *data, size_t len, int last)
+{
+  wreq *wr = malloc(sizeof *wr + len);
+  if (!wr)
+    return TG_ENOMEM;
+  memcpy(wr->data, data, len);
+  return wreq_send(c, wr, len, last);
 }
 
 static int header_says_close(const char *line)
@@ -452,18 +452,24 @@ static int send_response(conn *c, int status, const char *const *headers, const 
       keep_alive = 0;
   if (c->srv->closing)
     keep_alive = 0;
-  size_t hcap = 256;
+  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+  size_t blen = (no_body || is_head) ? 0 : len;
+  size_t hcap = 256, total;
   for (size_t i = 0; headers && headers[i]; i++)
     hcap += strlen(headers[i]) + 2;
-  char *head = malloc(hcap);
-  if (!head)
+  /* The head is printed straight into the write request, the body copied after it. */
+  if (__builtin_add_overflow(hcap, blen, &total) ||
+      __builtin_add_overflow(total, sizeof(wreq), &total))
+    return TG_ETOOBIG;
+  wreq *wr = malloc(total);
+  if (!wr)
     return TG_ENOMEM;
+  char *head = wr->data;
   char date[64];
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   size_t off = (size_t)snprintf(head, hcap, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
   for (size_t i = 0; headers && headers[i]; i++)
     off += (size_t)snprintf(head + off, hcap - off, "%s\r\n", headers[i]);
@@ -471,8 +477,9 @@ static int send_response(conn *c, int status, const char *const *headers, const 
     off += (size_t)snprintf(head + off, hcap - off, "Content-Length: %zu\r\n", len);
   off += (size_t)snprintf(head + off, hcap - off, "Date: %s\r\nConnection: %s\r\n\r\n", date,
                           keep_alive ? "keep-alive" : "close");
-  int rc = conn_write(c, head, off, body, (no_body || is_head) ? 0 : len, !keep_alive);
-  free(head);
+  if (blen)
+    memcpy(head + off, body, blen);
+  int rc = wreq_send(c, wr, off + blen, !keep_alive);
   if (!keep_alive) {
     c->finishing = 1;
     stop_reading(c);
@@ -608,7 +615,7 @@ static int on_headers_complete(llhttp_t *p)
     const char *ex = req_header(r, "Expect");
     if (ex && strcasecmp(ex, "100-continue") == 0 && p->http_major == 1 && p->http_minor >= 1) {
       static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      if (conn_write(c, cont, sizeof cont - 1, NULL, 0, 0) != 0)
+      if (conn_write(c, cont, sizeof cont - 1, 0) != 0)
         return HPE_USER;
     }
   }
