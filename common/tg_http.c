@@ -2,11 +2,12 @@
  * tg_http: curl multi on libuv.
  *
  * Invariants:
- * - Every uv handle we create (the timer, the reap timer, each socket's poll) is counted in
- *   c->open_handles and uncounted in its close callback; the client is freed only when the count
- *   reaches 0 after tg_http_client_close().
+ * - Every uv handle we create (the timer, each socket's poll) is counted in c->open_handles and
+ *   uncounted in its close callback; the client is freed only when the count reaches 0 after
+ *   tg_http_client_close().
  * - curl is never re-entered from its own callbacks: the timer function only (re)arms a uv
- *   timer; cancels requested while curl is running (c->in_curl) are deferred to the reap timer.
+ *   timer, and on_data (the only user code curl calls) may not cancel (tg_http.h), so
+ *   tg_http_cancel always runs outside curl and frees the transfer at once.
  * - A transfer is in c->transfers from tg_http_send() until it is completed or removed.
  */
 #include "tg_http.h"
@@ -16,7 +17,6 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define DEFAULT_MAX_BODY (8u << 20)
@@ -28,9 +28,7 @@ struct tg_http_client {
   uv_loop_t *loop;
   CURLM *multi;
   uv_timer_t timer; /* curl's timeout */
-  uv_timer_t reap;  /* deferred cancels */
   int open_handles;
-  int in_curl;
   int closing;
   void (*on_closed)(void *);
   void *closed_arg;
@@ -52,10 +50,8 @@ struct tg_http_transfer {
   void *arg;
   char *body;
   size_t body_len, body_cap, max_body;
-  char **resp_headers; /* "name: value", of the latest response only */
-  size_t n_resp_headers, resp_header_bytes;
+  size_t resp_header_bytes; /* of the latest response, for MAX_HEADER_BYTES */
   int abort_err;
-  int canceled;
   int completing; /* done_cb is running: the caller frees t when it returns */
   char errbuf[CURL_ERROR_SIZE];
   tg_http_transfer *prev, *next;
@@ -96,15 +92,6 @@ static void unlink_transfer(tg_http_transfer *t)
   t->prev = t->next = NULL;
 }
 
-static void clear_headers(tg_http_transfer *t)
-{
-  for (size_t i = 0; i < t->n_resp_headers; i++)
-    free(t->resp_headers[i]);
-  free(t->resp_headers);
-  t->resp_headers = NULL;
-  t->n_resp_headers = t->resp_header_bytes = 0;
-}
-
 static void free_transfer(tg_http_transfer *t)
 {
   if (!t)
@@ -120,43 +107,26 @@ static void free_transfer(tg_http_transfer *t)
   curl_slist_free_all(t->headers);
   free(t->req_body);
   free(t->body);
-  clear_headers(t);
   free(t);
 }
 
+/* Only caps the response head: curl keeps the headers itself (tg_http_header reads them with
+ * curl_easy_header), and before 8.3.0 it set no limit on what it keeps (CVE-2023-38039). */
 static size_t on_header(char *buf, size_t size, size_t n, void *userp)
 {
   tg_http_transfer *t = userp;
-  size_t len = size * n, end = len;
-  char *line, **grown;
+  size_t len = size * n;
 
   /* A new status line starts a new response (after 100 Continue or a redirect). */
   if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-    clear_headers(t);
+    t->resp_header_bytes = 0;
     return len;
   }
-  while (end > 0 && (buf[end - 1] == '\r' || buf[end - 1] == '\n'))
-    end--;
-  if (end == 0 || !memchr(buf, ':', end))
-    return len;
-  t->resp_header_bytes += end;
+  t->resp_header_bytes += len;
   if (t->resp_header_bytes > MAX_HEADER_BYTES) {
     t->abort_err = TG_ETOOBIG;
     return 0;
   }
-  line = malloc(end + 1);
-  grown = realloc(t->resp_headers, (t->n_resp_headers + 1) * sizeof *grown);
-  if (!line || !grown) {
-    free(line);
-    if (grown)
-      t->resp_headers = grown;
-    t->abort_err = TG_ENOMEM;
-    return 0;
-  }
-  memcpy(line, buf, end);
-  line[end] = 0;
-  t->resp_headers = grown;
-  t->resp_headers[t->n_resp_headers++] = line;
   return len;
 }
 
@@ -165,8 +135,6 @@ static size_t on_write(char *buf, size_t size, size_t n, void *userp)
   tg_http_transfer *t = userp;
   size_t len = size * n, need;
 
-  if (t->canceled)
-    return 0;
   if (t->on_data) {
     int rc = t->on_data(t->arg, t, buf, len);
     if (rc) {
@@ -261,7 +229,7 @@ static void complete(tg_http_transfer *t, CURLcode rc)
     resp.not_sent = request_not_sent(t, rc);
   unlink_transfer(t);
   t->completing = 1;
-  if (t->done_cb && !t->canceled)
+  if (t->done_cb)
     t->done_cb(t->arg, err, &resp);
   free_transfer(t);
 }
@@ -284,9 +252,7 @@ static void socket_action(tg_http_client *c, curl_socket_t fd, int flags)
   int running;
   if (c->closing)
     return;
-  c->in_curl++;
   curl_multi_socket_action(c->multi, fd, flags, &running);
-  c->in_curl--;
   check_done(c);
 }
 
@@ -401,9 +367,8 @@ int tg_http_client_init(tg_http_client **out, uv_loop_t *loop)
     return TG_EIO;
   }
   uv_timer_init(loop, &c->timer);
-  uv_timer_init(loop, &c->reap);
-  c->timer.data = c->reap.data = c;
-  c->open_handles = 2;
+  c->timer.data = c;
+  c->open_handles = 1;
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -503,33 +468,10 @@ nomem:
   return TG_ENOMEM;
 }
 
-static void on_reap(uv_timer_t *h)
-{
-  tg_http_client *c = h->data;
-  tg_http_transfer *t = c->transfers, *next;
-  for (; t; t = next) {
-    next = t->next;
-    if (t->canceled) {
-      unlink_transfer(t);
-      free_transfer(t);
-    }
-  }
-}
-
 void tg_http_cancel(tg_http_transfer *t)
 {
-  tg_http_client *c;
-  if (!t)
-    return;
-  c = t->c;
-  t->canceled = 1;
-  t->done_cb = NULL;
-  if (t->completing)
-    return; /* called from t's own done_cb: freed when it returns */
-  if (c->in_curl) {
-    uv_timer_start(&c->reap, on_reap, 0, 0);
-    return;
-  }
+  if (!t || t->completing)
+    return; /* from t's own done_cb: freed when it returns */
   unlink_transfer(t);
   free_transfer(t);
 }
@@ -543,17 +485,16 @@ long tg_http_status(const tg_http_transfer *t)
 
 const char *tg_http_header(const tg_http_transfer *t, const char *name)
 {
-  size_t n = strlen(name);
-  for (size_t i = t->n_resp_headers; i-- > 0;) {
-    const char *h = t->resp_headers[i];
-    if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
-      h += n + 1;
-      while (*h == ' ' || *h == '\t')
-        h++;
-      return h;
-    }
-  }
-  return NULL;
+  struct curl_header *h;
+  /* request -1: the latest response (not a 100 Continue or a redirect before it). The value
+   * points into curl's store of this transfer's headers, which lives until the next transfer
+   * on the handle; the last of repeated fields wins, as before. */
+  if (curl_easy_header(t->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+    return NULL;
+  if (h->amount > 1 &&
+      curl_easy_header(t->easy, name, h->amount - 1, CURLH_HEADER, -1, &h) != CURLHE_OK)
+    return NULL;
+  return h->value;
 }
 
 uv_loop_t *tg_http_loop(const tg_http_client *c)
@@ -592,7 +533,7 @@ size_t tg_http_active(const tg_http_client *c)
 {
   size_t n = 0;
   for (const tg_http_transfer *t = c->transfers; t; t = t->next)
-    n += !t->canceled;
+    n++;
   return n;
 }
 
@@ -605,12 +546,11 @@ void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *ar
   c->closed_arg = arg;
   while (c->transfers) {
     tg_http_transfer *t = c->transfers;
-    tg_http_done_cb cb = t->canceled ? NULL : t->done_cb;
     tg_http_response resp = {.body = "", .t = t};
     unlink_transfer(t);
     t->completing = 1;
-    if (cb)
-      cb(t->arg, TG_ECANCELED, &resp);
+    if (t->done_cb)
+      t->done_cb(t->arg, TG_ECANCELED, &resp);
     free_transfer(t);
   }
   /* curl_multi_cleanup may report CURL_POLL_REMOVE for cached connections: polls close then. */
@@ -621,7 +561,5 @@ void tg_http_client_close(tg_http_client *c, void (*on_closed)(void *), void *ar
   while (c->socks)
     close_sock(c->socks);
   uv_timer_stop(&c->timer);
-  uv_timer_stop(&c->reap);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&c->reap, on_handle_closed);
 }

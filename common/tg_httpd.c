@@ -71,7 +71,8 @@ struct conn {
   llhttp_t parser;
   tg_httpd *srv;
   conn *prev, *next;
-  buf in;                /* bytes read, not yet parsed */
+  buf in;                /* bytes read; in.p[in_off, in.len) not yet parsed */
+  size_t in_off;         /* parsed prefix, dropped when the next read needs the room */
   tg_httpd_req *cur;     /* being parsed */
   tg_httpd_req *pending; /* in the handler's hands */
   int err_status;        /* cap hit inside a parser callback: 413 / 414 / 431 */
@@ -333,7 +334,7 @@ static void on_write(uv_write_t *w, int status)
     return;
   }
   /* Writes drained below the high-water mark: continue with buffered pipelined input. */
-  if (!c->pending && !c->finishing && c->in.len > 0 &&
+  if (!c->pending && !c->finishing && c->in.len > c->in_off &&
       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_HIGH_WATER)
     process_input(c);
 }
@@ -406,23 +407,13 @@ static const char *reason_phrase(int status)
   }
 }
 
-/* Queues raw bytes; last: close (shutdown + linger) once written. */
-static int conn_write(conn *c, const char *head, size_t hlen, const char *body, size_t blen,
-                      int last)
+/* Queues the first len bytes of wr->data; wr is freed by on_write, or here on failure. last:
+ * close (shutdown + linger) once written. */
+static int wreq_send(conn *c, wreq *wr, size_t len, int last)
 {
-  size_t total;
-  if (__builtin_add_overflow(hlen, blen, &total) ||
-      __builtin_add_overflow(total, sizeof(wreq), &total))
-    return TG_ETOOBIG;
-  wreq *wr = malloc(total);
-  if (!wr)
-    return TG_ENOMEM;
-  memcpy(wr->data, head, hlen);
-  if (blen)
-    memcpy(wr->data + hlen, body, blen);
   wr->last = last;
   wr->w.data = c;
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
+  uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
   int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
   if (rc < 0) {
     free(wr);
@@ -430,6 +421,16 @@ static int conn_write(conn *c, const char *head, size_t hlen, const char *body, 
     return TG_EIO;
   }
   return 0;
+}
+
+/* Queues raw bytes (copied). */
+static int conn_write(conn *c, const char *data, size_t len, int last)
+{
+  wreq *wr = malloc(sizeof *wr + len);
+  if (!wr)
+    return TG_ENOMEM;
+  memcpy(wr->data, data, len);
+  return wreq_send(c, wr, len, last);
 }
 
 static int header_says_close(const char *line)
@@ -451,18 +452,24 @@ static int send_response(conn *c, int status, const char *const *headers, const 
       keep_alive = 0;
   if (c->srv->closing)
     keep_alive = 0;
-  size_t hcap = 256;
+  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+  size_t blen = (no_body || is_head) ? 0 : len;
+  size_t hcap = 256, total;
   for (size_t i = 0; headers && headers[i]; i++)
     hcap += strlen(headers[i]) + 2;
-  char *head = malloc(hcap);
-  if (!head)
+  /* The head is printed straight into the write request, the body copied after it. */
+  if (__builtin_add_overflow(hcap, blen, &total) ||
+      __builtin_add_overflow(total, sizeof(wreq), &total))
+    return TG_ETOOBIG;
+  wreq *wr = malloc(total);
+  if (!wr)
     return TG_ENOMEM;
+  char *head = wr->data;
   char date[64];
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   size_t off = (size_t)snprintf(head, hcap, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
   for (size_t i = 0; headers && headers[i]; i++)
     off += (size_t)snprintf(head + off, hcap - off, "%s\r\n", headers[i]);
@@ -470,8 +477,9 @@ static int send_response(conn *c, int status, const char *const *headers, const 
     off += (size_t)snprintf(head + off, hcap - off, "Content-Length: %zu\r\n", len);
   off += (size_t)snprintf(head + off, hcap - off, "Date: %s\r\nConnection: %s\r\n\r\n", date,
                           keep_alive ? "keep-alive" : "close");
-  int rc = conn_write(c, head, off, body, (no_body || is_head) ? 0 : len, !keep_alive);
-  free(head);
+  if (blen)
+    memcpy(head + off, body, blen);
+  int rc = wreq_send(c, wr, off + blen, !keep_alive);
   if (!keep_alive) {
     c->finishing = 1;
     stop_reading(c);
@@ -607,7 +615,7 @@ static int on_headers_complete(llhttp_t *p)
     const char *ex = req_header(r, "Expect");
     if (ex && strcasecmp(ex, "100-continue") == 0 && p->http_major == 1 && p->http_minor >= 1) {
       static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      if (conn_write(c, cont, sizeof cont - 1, NULL, 0, 0) != 0)
+      if (conn_write(c, cont, sizeof cont - 1, 0) != 0)
         return HPE_USER;
     }
   }
@@ -713,25 +721,27 @@ static void process_input(conn *c)
   if (c->in_process)
     return; /* a handler answered synchronously; the outer loop continues */
   c->in_process = 1;
-  while (!c->closing && !c->finishing && !c->pending && c->in.len > 0) {
+  while (!c->closing && !c->finishing && !c->pending && c->in.len > c->in_off) {
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
       stop_reading(c);
       c->in_process = 0;
       return; /* on_write continues */
     }
-    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.p, c->in.len);
+    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.p + c->in_off, c->in.len - c->in_off);
     if (err == HPE_OK) {
-      c->in.len = 0;
+      c->in.len = c->in_off = 0;
       break;
     }
     if (err != HPE_PAUSED) {
-      c->in.len = 0;
+      c->in.len = c->in_off = 0;
       parse_failed(c, err);
       break;
     }
-    size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.p);
-    memmove(c->in.p, c->in.p + used, c->in.len - used);
-    c->in.len -= used;
+    /* Advance past the request instead of moving the rest to the front: a read full of
+     * pipelined requests would otherwise be moved once per request (quadratic). */
+    c->in_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.p);
+    if (c->in_off == c->in.len)
+      c->in.len = c->in_off = 0;
     llhttp_resume(&c->parser);
     dispatch(c);
   }
@@ -747,6 +757,11 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
     static char sink[4096];
     *out = uv_buf_init(sink, sizeof sink);
     return;
+  }
+  if (c->in_off > 0) { /* drop the parsed prefix (once per read, not per request) */
+    memmove(c->in.p, c->in.p + c->in_off, c->in.len - c->in_off);
+    c->in.len -= c->in_off;
+    c->in_off = 0;
   }
   if (c->in.cap - c->in.len < READ_CHUNK + 1) {
     size_t nc = c->in.len + READ_CHUNK + 1;
@@ -802,7 +817,7 @@ static void on_timer(uv_timer_t *t)
     return;
   }
   tg_debug("httpd_request_timeout", NULL);
-  c->in.len = 0;
+  c->in.len = c->in_off = 0;
   send_error_close(c, 408, "request_timeout", "request not received in time");
 }
 
@@ -981,7 +996,7 @@ int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, co
   if (rc != 0)
     return rc == TG_EIO ? TG_ECANCELED : rc;
   if (!c->finishing && !c->closing) {
-    if (c->in.len > 0)
+    if (c->in.len > c->in_off)
       process_input(c); /* pipelined bytes already buffered */
     else if (!c->in_process)
       after_input(c);

@@ -671,10 +671,8 @@ static int queue_note(tg_mcp_client *m, long long rpc_id, const char *method, js
 /* The pending request with id, or NULL. */
 static rpc *find_rpc(tg_mcp_client *m, json_t *id)
 {
-  if (!json_is_integer(id))
-    return NULL;
   for (rpc *r = m->rpcs; r; r = r->next)
-    if (!r->is_listen && r->id == json_integer_value(id))
+    if (!r->is_listen && tg_jsonrpc_id_is(id, r->id))
       return r;
   return NULL;
 }
