@@ -143,6 +143,31 @@ static void test_json_binding_sizes(void **state)
   tg_db_close(db);
 }
 
+/* 'b' binds the bytes as a BLOB (a NUL inside included, the following argument still read
+ * right), a zero-length BLOB when the length is 0, and NULL for a NULL pointer. */
+static void test_blob_binding(void **state)
+{
+  static const unsigned char bytes[] = {0x00, 0xff, 'a', 0x00};
+  tg_db *db;
+  json_t *row;
+  int err;
+  (void)state;
+  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  row = tg_db_query_one(
+      db, &err,
+      "SELECT typeof(?1) AS t, hex(?1) AS h, typeof(?2) || length(?2) AS z, ?3 IS NULL AS n, "
+      "?4 AS after",
+      "bbbs", bytes, sizeof bytes, bytes, (size_t)0, (const void *)NULL, (size_t)0, "next");
+  assert_non_null(row);
+  assert_string_equal(json_string_value(json_object_get(row, "t")), "blob");
+  assert_string_equal(json_string_value(json_object_get(row, "h")), "00FF6100");
+  assert_string_equal(json_string_value(json_object_get(row, "z")), "blob0");
+  assert_int_equal(json_integer_value(json_object_get(row, "n")), 1);
+  assert_string_equal(json_string_value(json_object_get(row, "after")), "next");
+  json_decref(row);
+  tg_db_close(db);
+}
+
 static int job_insert(tg_db *db, void *arg)
 {
   const int *n = arg;
@@ -254,6 +279,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown),
       cmocka_unit_test(test_random_id),
