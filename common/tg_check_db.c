@@ -7,9 +7,9 @@
  * INITIALIZING → PENDING; an unknown status keeps ours and is recorded in status_reason as
  * composio_status=<X>); a non-ACTIVE status keeps Composio's own status_reason verbatim, else
  * the check's reason; version moves only when status or reason changed; a row the user
- * DISCONNECTED is never touched (a check in flight must not bring it back). The common case,
- * nothing changed, is a statement that does not assign status, so SQLite skips the status
- * CHECK constraint (an IN list evaluated through a temporary b-tree).
+ * DISCONNECTED is never touched (a check in flight must not bring it back). One UPDATE per
+ * observation, changed or not (the status CHECK is a chain of equalities since schema 003, cheap
+ * to evaluate, so the unchanged case needs no statement of its own).
  */
 #include "tg_check.h"
 #include "tg_db.h"
@@ -63,22 +63,13 @@ int tg_check_write_back(tg_db *db, const char *user_id, const tg_check_result *r
       reason = buf;
     }
     rc = tg_db_exec(db, &changes,
-                    "UPDATE connected_accounts SET last_checked_at = ?3, updated_at = ?3 WHERE "
-                    "user_id = ?4 AND provider = ?5 AND composio_account_id = ?6 AND "
-                    "status <> 'DISCONNECTED' AND status IS coalesce(?1, status) AND "
-                    "status_reason IS ?2",
+                    "UPDATE connected_accounts SET "
+                    "version = version + (status IS NOT coalesce(?1, status) OR "
+                    "status_reason IS NOT ?2), "
+                    "status = coalesce(?1, status), status_reason = ?2, last_checked_at = ?3, "
+                    "updated_at = ?3 WHERE user_id = ?4 AND provider = ?5 AND "
+                    "composio_account_id = ?6 AND status <> 'DISCONNECTED'",
                     "ssIsss", ours, reason, (long long)now_ms, user_id, prov, ca);
-    if (rc != 0)
-      return rc;
-    if (changes == 0)
-      rc = tg_db_exec(db, &changes,
-                      "UPDATE connected_accounts SET "
-                      "version = version + (status IS NOT coalesce(?1, status) OR "
-                      "status_reason IS NOT ?2), "
-                      "status = coalesce(?1, status), status_reason = ?2, last_checked_at = ?3, "
-                      "updated_at = ?3 WHERE user_id = ?4 AND provider = ?5 AND "
-                      "composio_account_id = ?6 AND status <> 'DISCONNECTED'",
-                      "ssIsss", ours, reason, (long long)now_ms, user_id, prov, ca);
     if (rc != 0)
       return rc;
     if (rows)

@@ -66,15 +66,6 @@ typedef struct call {
   char msg[160];
 } call;
 
-static char *dupstr(const char *s)
-{
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p)
-    memcpy(p, s, n);
-  return p;
-}
-
 static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *str_printf(const char *fmt, ...)
 {
@@ -118,7 +109,7 @@ int tg_composio_new(tg_composio **out, tg_http_client *http, const char *base_ur
     return TG_ENOMEM;
   c->http = http;
   c->timeout_ms = timeout_ms;
-  c->base_url = dupstr(base_url);
+  c->base_url = strdup(base_url);
   c->key_header = str_printf("x-api-key: %s", api_key);
   if (!c->base_url || !c->key_header) {
     tg_composio_free(c);
@@ -244,7 +235,7 @@ static int start_call(tg_composio *c, enum kind kind, const char *method, const 
     k->cb.done = (tg_composio_done_cb)cb;
     break;
   }
-  k->path = dupstr(path);
+  k->path = strdup(path);
   url = str_printf("%s%s%s%s", c->base_url, path, query ? "?" : "", query ? query : "");
   if (!k->path || !url)
     goto fail;
@@ -252,7 +243,7 @@ static int start_call(tg_composio *c, enum kind kind, const char *method, const 
     goto fail;
   if (kind == K_LIST) {
     k->cursors = json_array();
-    k->list_url = dupstr(url);
+    k->list_url = strdup(url);
     if (!k->cursors || !k->list_url)
       goto fail;
   }

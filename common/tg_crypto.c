@@ -316,7 +316,6 @@ int tg_crypto_store_mcp_headers(tg_db *db, const tg_crypto *c, int64_t mcp_id,
   size_t blob_len = 0;
   char *text = NULL;
   json_t *row;
-  sqlite3_stmt *st;
   int rc;
   if (headers && !headers_ok(headers))
     return TG_EINVAL;
@@ -345,18 +344,7 @@ int tg_crypto_store_mcp_headers(tg_db *db, const tg_crypto *c, int64_t mcp_id,
     }
   }
   json_decref(row);
-  if (!(st = tg_db_prepare(db, columns[0].update))) {
-    free(blob);
-    return TG_EDB;
-  }
-  if (blob)
-    sqlite3_bind_blob(st, 1, blob, (int)blob_len, SQLITE_TRANSIENT);
-  else
-    sqlite3_bind_null(st, 1);
-  sqlite3_bind_int64(st, 2, mcp_id);
-  rc = sqlite3_step(st);
-  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "store headers_enc");
-  sqlite3_reset(st);
+  rc = tg_db_exec(db, NULL, columns[0].update, "bI", blob, blob_len, (long long)mcp_id);
   free(blob);
   return rc;
 }
@@ -411,7 +399,6 @@ int tg_crypto_store_run_secrets(tg_db *db, const tg_crypto *c, const char *run_i
   unsigned char *blob = NULL;
   size_t blob_len = 0;
   char *text;
-  sqlite3_stmt *st;
   int rc, changes;
   if (!secrets || json_object_size(secrets) == 0)
     return 0;
@@ -425,18 +412,9 @@ int tg_crypto_store_run_secrets(tg_db *db, const tg_crypto *c, const char *run_i
   tg_crypto_wipe_free(text, strlen(text));
   if (rc)
     return rc;
-  if (!(st = tg_db_prepare(db, "UPDATE workflow_runs SET inputs_secret_enc = ?1 WHERE id = ?2 "
-                               "AND user_id = ?3"))) {
-    free(blob);
-    return TG_EDB;
-  }
-  sqlite3_bind_blob(st, 1, blob, (int)blob_len, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, user, -1, SQLITE_TRANSIENT);
-  rc = sqlite3_step(st);
-  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "store inputs_secret_enc");
-  changes = sqlite3_changes(tg_db_handle(db));
-  sqlite3_reset(st);
+  rc = tg_db_exec(db, &changes,
+                  "UPDATE workflow_runs SET inputs_secret_enc = ?1 WHERE id = ?2 AND user_id = ?3",
+                  "bss", blob, blob_len, run_id, user);
   free(blob);
   return rc ? rc : changes ? 0 : TG_ENOTFOUND;
 }
@@ -628,7 +606,6 @@ int tg_crypto_rotate_db(tg_db *db, const tg_crypto *c, int *rotated, char *err, 
       char kid[TG_CRYPTO_KID_MAX + 1], *pt = NULL;
       size_t pt_len = 0, nb_len = 0;
       unsigned char *nb = NULL;
-      sqlite3_stmt *st;
       if (tg_crypto_blob_kid(it[i].blob, it[i].len, kid) == 0 && strcmp(kid, c->cur.kid) == 0)
         continue;
       rc = tg_crypto_open_id(c, col->table, it[i].id, it[i].user, it[i].blob, it[i].len, &pt,
@@ -644,17 +621,7 @@ int tg_crypto_rotate_db(tg_db *db, const tg_crypto *c, int *rotated, char *err, 
         snprintf(err, errlen, "cannot seal: %s", tg_strerror(rc));
         break;
       }
-      if (!(st = tg_db_prepare(db, col->update))) {
-        free(nb);
-        rc = TG_EDB;
-        snprintf(err, errlen, "cannot prepare the update of %s", col->name);
-        break;
-      }
-      sqlite3_bind_blob(st, 1, nb, (int)nb_len, SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 2, it[i].id, -1, SQLITE_TRANSIENT);
-      rc = sqlite3_step(st);
-      rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "rotate");
-      sqlite3_reset(st);
+      rc = tg_db_exec(db, NULL, col->update, "bs", nb, nb_len, it[i].id);
       free(nb);
       if (rc)
         snprintf(err, errlen, "cannot update %s: %s", col->name, tg_strerror(rc));

@@ -307,6 +307,17 @@ static int bind_args(tg_db *db, sqlite3_stmt *st, const char *types, va_list ap)
     case 'n':
       rc = sqlite3_bind_null(st, idx);
       break;
+    case 'b': {
+      const void *p = va_arg(ap, const void *);
+      size_t n = va_arg(ap, size_t);
+      if (!p)
+        rc = sqlite3_bind_null(st, idx);
+      else if (n > INT_MAX)
+        return TG_EINVAL;
+      else
+        rc = sqlite3_bind_blob(st, idx, p, (int)n, SQLITE_TRANSIENT);
+      break;
+    }
     case 'j': {
       json_t *j = va_arg(ap, json_t *);
       size_t n = 0;

@@ -11,6 +11,7 @@
  * Binding type strings (one char per parameter, in order):
  *   's' const char * (NULL binds NULL)     'i' int           'I' int64_t (long long)
  *   'n' NULL (consumes no argument)        'j' json_t * (bound as compact JSON text, NULL → NULL)
+ *   'b' const void *, size_t bytes (two arguments: a BLOB, copied; a NULL pointer binds NULL)
  */
 #ifndef TG_DB_H
 #define TG_DB_H

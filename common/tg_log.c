@@ -4,8 +4,8 @@
  * secret-named key at any depth are redacted on a deep copy; the usual fields (none) are
  * serialised as they are, after a scan (the text is the same either way). Redaction by value: the
  * configured secrets (start-up, read-only after) and the per-run values held with
- * tg_log_hold_secret (a mutex-protected, reference-counted list) are replaced in the finished
- * line's text.
+ * tg_log_hold_secret (a mutex-protected, reference-counted list) are cut out of the fields' keys
+ * and strings before the line is serialised.
  */
 #include "tg_log.h"
 
@@ -468,20 +468,25 @@ static char *line_text(tg_log_level level, const char *event, json_t *fields, co
   return text;
 }
 
-static void emit(tg_log_level level, const char *event, json_t *fields)
+/* The "ts" text of now: RFC 3339 UTC with milliseconds (24 bytes + NUL for 4-digit years). */
+static void now_text(char when[64])
 {
   struct timespec ts;
   struct tm tm;
-  char when[96];
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  snprintf(when, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+}
+
+static void emit(tg_log_level level, const char *event, json_t *fields)
+{
+  char when[64];
   char *text;
   json_t *safe;
   int failed;
 
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           (int)(ts.tv_nsec / 1000000));
+  now_text(when);
   safe = fields_without_held(fields, &failed);
   if (failed)
     return; /* out of memory: no line rather than a line with a secret */
@@ -512,17 +517,6 @@ void tg_log_json(tg_log_level level, const char *event, json_t *fields)
   if (level >= min_level)
     emit(level, event, fields);
   json_decref(fields);
-}
-
-/* The "ts" text of now: RFC 3339 UTC with milliseconds (24 bytes + NUL for 4-digit years). */
-static void now_text(char when[64])
-{
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  snprintf(when, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 }
 
 static int kv_present(const tg_log_field *f)

@@ -95,12 +95,13 @@ static void test_typed_helpers(void **state)
   tg_db_close(db);
 }
 
-/* 'j' binds the compact text json_dumps would give, below and above the stack buffer's size
- * (2,048 bytes) and at its edges; NULL binds NULL; a bare string is bound as JSON text. */
+/* 'j' binds the compact text json_dumps would give (escapes and UTF-8 included) with its exact
+ * length, for a small and a large document; NULL binds NULL; a bare string is bound as JSON
+ * text. */
 static void test_json_binding_sizes(void **state)
 {
-  /* total encoded lengths: the buffer holds 2,048 bytes */
-  static const size_t sizes[] = {40, 2047, 2048, 2049, 100000};
+  /* total encoded lengths */
+  static const size_t sizes[] = {40, 100000};
   size_t overhead;
   tg_db *db;
   json_t *probe = json_pack("{s:s, s:[i, s]}", "pad", "", "n", 0, "\u00e9\"q\"");
@@ -139,6 +140,31 @@ static void test_json_binding_sizes(void **state)
     json_decref(row);
     json_decref(str);
   }
+  tg_db_close(db);
+}
+
+/* 'b' binds the bytes as a BLOB (a NUL inside included, the following argument still read
+ * right), a zero-length BLOB when the length is 0, and NULL for a NULL pointer. */
+static void test_blob_binding(void **state)
+{
+  static const unsigned char bytes[] = {0x00, 0xff, 'a', 0x00};
+  tg_db *db;
+  json_t *row;
+  int err;
+  (void)state;
+  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  row = tg_db_query_one(
+      db, &err,
+      "SELECT typeof(?1) AS t, hex(?1) AS h, typeof(?2) || length(?2) AS z, ?3 IS NULL AS n, "
+      "?4 AS after",
+      "bbbs", bytes, sizeof bytes, bytes, (size_t)0, (const void *)NULL, (size_t)0, "next");
+  assert_non_null(row);
+  assert_string_equal(json_string_value(json_object_get(row, "t")), "blob");
+  assert_string_equal(json_string_value(json_object_get(row, "h")), "00FF6100");
+  assert_string_equal(json_string_value(json_object_get(row, "z")), "blob0");
+  assert_int_equal(json_integer_value(json_object_get(row, "n")), 1);
+  assert_string_equal(json_string_value(json_object_get(row, "after")), "next");
+  json_decref(row);
   tg_db_close(db);
 }
 
@@ -253,6 +279,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown),
       cmocka_unit_test(test_random_id),
