@@ -97,8 +97,7 @@ struct wk_worker {
   int once;        /* --once: exit when the queue is empty */
   int queue_empty; /* the last claim found nothing */
   int stopping;
-  int shut_down; /* final teardown started */
-  int64_t grace_ms;
+  int shut_down;        /* final teardown started */
   uint64_t drain_until; /* teardown: loop time until which HTTP POSTs may finish */
 };
 

@@ -305,16 +305,13 @@ static void release_done(void *arg, int status)
 {
   end_job *j = arg;
   wk_run *r = j->r;
-  r->pending--;
   if (status != 0)
     tg_error("run_release_failed", "{s:s, s:s}", "run_id", r->id, "error", tg_errname(status));
   tg_info("run_released", "{s:s, s:I, s:s, s:I, s:b}", "run_id", r->id, "attempt",
           (json_int_t)r->attempt, "why", j->why, "delay_ms", (json_int_t)j->delay_ms, "written",
           j->changes > 0);
   free(j);
-  if (r->ended)
-    maybe_free(r);
-  else
+  if (!wk_run_op_done(r))
     wk_run_end(r);
 }
 

@@ -592,10 +592,8 @@ static int adhoc_client(wk_run *r, const json_t *config, char *err, size_t errle
 out:
   if (rc == TG_ENOMEM && !err[0])
     snprintf(err, errlen, "out of memory");
-  for (i = 0; lines && lines[i]; i++) {
-    memset(lines[i], 0, strlen(lines[i])); /* may hold secrets */
-    free(lines[i]);
-  }
+  for (i = 0; lines && lines[i]; i++)
+    tg_crypto_wipe_free(lines[i], strlen(lines[i])); /* may hold secrets */
   free(lines);
   return rc;
 }

@@ -38,17 +38,25 @@ static void on_poll(uv_timer_t *t)
   wk_claim_maybe(w);
 }
 
+/* 1 while HTTP transfers are in flight and w->drain_until has not passed: then w->grace is
+ * re-armed to call cb again in DRAIN_POLL_MS. */
+static int draining(wk_worker *w, uv_timer_cb cb)
+{
+  uv_update_time(w->loop);
+  if (tg_http_active(w->http) > 0 && uv_now(w->loop) < w->drain_until) {
+    uv_timer_start(&w->grace, cb, DRAIN_POLL_MS, 0);
+    return 1;
+  }
+  return 0;
+}
+
 /* After the grace: once the notifications/cancelled POSTs went out (or DRAIN_MS passed), close
  * every session, so what is still in flight for a released run (a tools/list) ends now. */
 static void on_grace_drained(uv_timer_t *t)
 {
   wk_worker *w = t->data;
-  uv_update_time(w->loop);
-  if (tg_http_active(w->http) > 0 && uv_now(w->loop) < w->drain_until) {
-    uv_timer_start(&w->grace, on_grace_drained, DRAIN_POLL_MS, 0);
-    return;
-  }
-  wk_registry_abort(w->reg);
+  if (!draining(w, on_grace_drained))
+    wk_registry_abort(w->reg);
 }
 
 static void on_grace(uv_timer_t *t)
@@ -80,7 +88,7 @@ static void stop(wk_worker *w, const char *why)
   if (w->in_flight == 0 && !w->claiming)
     teardown(w);
   else
-    uv_timer_start(&w->grace, on_grace, (uint64_t)w->grace_ms, 0);
+    uv_timer_start(&w->grace, on_grace, (uint64_t)w->cfg.shutdown_grace_ms, 0);
 }
 
 void wk_on_run_freed(wk_worker *w)
@@ -125,11 +133,8 @@ static void on_registry_closed(void *arg)
 static void on_drain(uv_timer_t *t)
 {
   wk_worker *w = t->data;
-  uv_update_time(w->loop);
-  if (tg_http_active(w->http) > 0 && uv_now(w->loop) < w->drain_until) {
-    uv_timer_start(&w->grace, on_drain, DRAIN_POLL_MS, 0);
+  if (draining(w, on_drain))
     return;
-  }
   uv_close((uv_handle_t *)&w->grace, NULL);
   wk_registry_close(w->reg, on_registry_closed, w);
 }
@@ -171,7 +176,6 @@ int main(int argc, char **argv)
     tg_config_free(&w.cfg);
     return 2;
   }
-  w.grace_ms = w.cfg.shutdown_grace_ms;
   if (w.cfg.concurrency < 1)
     w.cfg.concurrency = 1;
   if (w.cfg.lease_ms < 300)

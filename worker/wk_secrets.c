@@ -69,8 +69,7 @@ void wk_secrets_free(wk_run *r)
 {
   for (size_t i = 0; r->secrets && r->secrets[i]; i++) {
     tg_log_release_secret(r->secrets[i]);
-    memset(r->secrets[i], 0, strlen(r->secrets[i]));
-    free(r->secrets[i]);
+    tg_crypto_wipe_free(r->secrets[i], strlen(r->secrets[i]));
   }
   free(r->secrets);
   r->secrets = NULL;

@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "integration"))
-from harness import PROVIDER, Stack, wait_until  # noqa: E402
+from harness import PROVIDER, SRC, Stack, c_string, wait_until  # noqa: E402
 
 USERS = ("u0", "u1", "u2", "u3")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -99,15 +99,8 @@ def scenario(peer, n_workers, n_runs, with_tool=True):
         return res
 
 
-CLAIM_SQL = (  # worker/wk_claim.c CLAIM_SQL, column aliases aside
-    "UPDATE workflow_runs SET status = 'running', attempt = attempt + 1, claimed_by = ?1, "
-    "lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-    "WHERE id = coalesce("
-    "(SELECT id FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?2 "
-    "ORDER BY lease_expires_at LIMIT 1), "
-    "(SELECT id FROM workflow_runs WHERE status = 'queued' AND available_at <= ?2 "
-    "ORDER BY available_at LIMIT 1)) "
-    "RETURNING id, workflow_id, user_id, inputs, metadata, attempt, cost")
+with open(os.path.join(SRC, "worker", "wk_claim.c")) as f:
+    CLAIM_SQL = c_string(f.read(), "CLAIM_SQL")  # the worker's own statement
 
 
 def claim_alone(n_runs):

@@ -11,6 +11,7 @@ Only the standard library is used, so a fresh machine needs nothing beyond pytho
 import http.client as httpc
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -126,6 +127,14 @@ def raw(port, data, timeout=5, shut=True):
     finally:
         s.close()
     return out
+
+
+def c_string(source, name):
+    """The value of `static const char NAME[] = "..." "...";` in a C file."""
+    m = re.search(r"%s\[\]\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;" % re.escape(name), source)
+    assert m, name
+    return "".join(bytes(p, "utf-8").decode("unicode_escape")
+                   for p in re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1)))
 
 
 def wait_until(pred, timeout, what, interval=0.05):

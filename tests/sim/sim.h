@@ -44,6 +44,9 @@ typedef struct sim_auth_config {
 
 typedef struct sim_delayed sim_delayed;
 
+/* The simulated Composio API routes (sim_routes.c classifies a request into one). */
+enum route { R_UNKNOWN, R_LIST, R_GET, R_LINK, R_GENERATE, R_DELETE, R_STATUS, R_COUNT };
+
 typedef struct sim {
   uv_loop_t *loop;
   tg_httpd *srv;
@@ -60,7 +63,7 @@ typedef struct sim {
   char *fail_prefix;
   int next_link_failed;
   /* counters */
-  long calls, by_list, by_get, by_link, by_generate, by_delete, by_status;
+  long calls, by_route[R_COUNT]; /* by_route: per route of /_sim/stats */
   uint64_t window_start;
   long window_count;
   sim_delayed *delayed;

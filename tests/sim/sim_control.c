@@ -195,9 +195,10 @@ void sim_control(sim *s, tg_httpd_req *r, const char *rest)
     tg_httpd_respond_json(
         r, 200, NULL,
         json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "calls", (json_int_t)s->calls,
-                  "by_route", "list", (json_int_t)s->by_list, "get", (json_int_t)s->by_get, "link",
-                  (json_int_t)s->by_link, "generate", (json_int_t)s->by_generate, "delete",
-                  (json_int_t)s->by_delete, "status", (json_int_t)s->by_status));
+                  "by_route", "list", (json_int_t)s->by_route[R_LIST], "get",
+                  (json_int_t)s->by_route[R_GET], "link", (json_int_t)s->by_route[R_LINK],
+                  "generate", (json_int_t)s->by_route[R_GENERATE], "delete",
+                  (json_int_t)s->by_route[R_DELETE], "status", (json_int_t)s->by_route[R_STATUS]));
   } else if (strcmp(rest, "/reset") == 0 && post) {
     sim_reset(s);
     tg_info("sim_reset", NULL);

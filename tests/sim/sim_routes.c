@@ -36,8 +36,6 @@ struct sim_delayed {
   sim_delayed *prev, *next;
 };
 
-enum route { R_UNKNOWN, R_LIST, R_GET, R_LINK, R_GENERATE, R_DELETE, R_STATUS };
-
 static void reply_free(reply *p)
 {
   for (size_t i = 0; i < p->n_hdrs; i++)
@@ -548,28 +546,7 @@ static void handle_api(sim *s, tg_httpd_req *r, const char *rest)
   enum route rt = classify(tg_httpd_method(r), rest, id, sizeof id);
   uint64_t now = sim_now_ms();
   s->calls++;
-  switch (rt) {
-  case R_LIST:
-    s->by_list++;
-    break;
-  case R_GET:
-    s->by_get++;
-    break;
-  case R_LINK:
-    s->by_link++;
-    break;
-  case R_GENERATE:
-    s->by_generate++;
-    break;
-  case R_DELETE:
-    s->by_delete++;
-    break;
-  case R_STATUS:
-    s->by_status++;
-    break;
-  default:
-    break;
-  }
+  s->by_route[rt]++;
   if (now - s->window_start >= 60000) {
     s->window_start = now;
     s->window_count = 0;

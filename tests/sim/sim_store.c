@@ -199,7 +199,8 @@ void sim_reset(sim *s)
   for (size_t i = 0; i < s->n_accts; i++)
     account_free(s->accts[i]);
   s->n_accts = 0;
-  s->calls = s->by_list = s->by_get = s->by_link = s->by_generate = s->by_delete = s->by_status = 0;
+  s->calls = 0;
+  memset(s->by_route, 0, sizeof s->by_route);
   s->window_start = 0;
   s->window_count = 0;
   s->latency_ms = 0;
