@@ -12,11 +12,10 @@ it must keep.
 their key. tests/unit/common/tg_db_migrate.c checks that BLOBs are copied byte for byte.)
 """
 import os
-import re
 import sqlite3
 import time
 
-from harness import SRC, Stack, main, wait_until
+from harness import SRC, Stack, c_string, main, wait_until
 
 TABLES = ["users", "credit_ledger", "auth_configs", "connected_accounts", "mcp_connections",
           "oauth_states", "workflows", "workflow_runs", "tool_executions", "webhook_events"]
@@ -121,14 +120,6 @@ def test_v2_database_migrates_under_gateway_and_worker_starting_together():
         assert again[0] == 202 and again[2]["run_id"] == body["run_id"], again
         run = s.wait_run(body["run_id"], user="new", timeout=20)
         assert run["status"] == "succeeded", run
-
-
-def c_string(source, name):
-    """The value of `static const char NAME[] = "..." "...";` in a C file."""
-    m = re.search(r"%s\[\]\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;" % re.escape(name), source)
-    assert m, name
-    return "".join(bytes(p, "utf-8").decode("unicode_escape")
-                   for p in re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1)))
 
 
 def plan(c, sql, args):
