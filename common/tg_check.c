@@ -5,7 +5,7 @@
  * and carry every blocking rule; tg_check_fetch only gathers Composio's answers about a set
  * of account ids: ONE list call (all pages) filtered by the user(s) and toolkit slugs, then a GET
  * by id, in parallel, for each id the list did not mention (all of them when the list call
- * fails); tg_check_run is a fetch over the ACTIVE rows in scope followed by the decision.
+ * fails); tg_check_start is a fetch over the ACTIVE rows in scope followed by the decision.
  * The gateway's coalescing pool (gateway/gw_checkpool.c) uses the same fetch for the union of
  * its waiters, across several users. Nothing is cached.
  *
@@ -549,7 +549,7 @@ void tg_check_fetch_cancel(tg_check_fetch *f)
   fetch_free(f);
 }
 
-/* ---- tg_check_run: a fetch over the ACTIVE rows in scope, then the decision ---- */
+/* ---- tg_check_start: a fetch over the ACTIVE rows in scope, then the decision ---- */
 
 struct tg_check {
   tg_check_fetch *fetch;
@@ -698,12 +698,6 @@ void tg_check_cancel(tg_check *k)
     return;
   tg_check_fetch_cancel(k->fetch);
   check_free(k);
-}
-
-int tg_check_run(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,
-                 const tg_check_row *rows, size_t n_rows, tg_check_cb cb, void *arg)
-{
-  return tg_check_start(c, loop, user_id, scope, rows, n_rows, cb, arg, NULL);
 }
 
 int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,

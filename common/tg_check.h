@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* One connected_accounts row of the user, as stored by us. Strings are borrowed by the calls
- * below only for their duration (tg_check_run copies what it keeps). */
+ * below only for their duration (tg_check_start copies what it keeps). */
 typedef struct tg_check_row {
   const char *provider;            /* "gmail" */
   const char *status;              /* our status: ACTIVE, EXPIRED, PENDING, DISCONNECTED, ... */
@@ -67,18 +67,11 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
  * both failed) but another provider is already known to be blocked, the outcome is BLOCKED
  * with the known providers (the run cannot go ahead either way, and the 409 is actionable);
  * otherwise UNAVAILABLE. A 404 on a per-account GET is an answer (connected_account_not_found)
- * and appears in reasons, not in observed. If the tg_composio client is freed while a check
- * is in flight, cb is never called and the check's memory is not reclaimed: use
- * tg_check_start/tg_check_cancel when checks may be in flight at shutdown.
+ * and appears in reasons, not in observed. *out (if out is not NULL) is valid until cb runs or
+ * tg_check_cancel() is called; call tg_check_cancel for every check in flight before
+ * tg_composio_free() (otherwise cb never runs and the check's memory is not reclaimed).
  */
 typedef void (*tg_check_cb)(void *arg, tg_check_result *res);
-int tg_check_run(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,
-                 const tg_check_row *rows, size_t n_rows, tg_check_cb cb, void *arg);
-
-/*
- * tg_check_run with a handle: *out (if out is not NULL) is valid until cb runs or
- * tg_check_cancel() is called. Same errors and callback rule as tg_check_run.
- */
 typedef struct tg_check tg_check;
 int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const json_t *scope,
                    const tg_check_row *rows, size_t n_rows, tg_check_cb cb, void *arg,
@@ -175,11 +168,11 @@ int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_r
  * on_failure. Call it for every fetch in flight before tg_composio_free(). */
 void tg_check_fetch_cancel(tg_check_fetch *f);
 
-/* Releases a result from tg_check_run's callback or tg_check_decide (NULL-safe). */
+/* Releases a result from tg_check_start's callback or tg_check_decide (NULL-safe). */
 void tg_check_result_free(tg_check_result *res);
 
 /*
- * The pure decision of section 4, without a network (tg_check_run calls it once Composio has
+ * The pure decision of section 4, without a network (tg_check_start calls it once Composio has
  * answered). For each provider in scope (array of names, borrowed; non-strings ignored), in
  * this order, the first rule that matches decides:
  *   no row                                   -> "not_connected"

@@ -211,15 +211,6 @@ static void set_err(tg_mcp_error *e, int err, long status, const char *fmt, ...)
   va_end(ap);
 }
 
-static char *xstrdup(const char *s)
-{
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p)
-    memcpy(p, s, n);
-  return p;
-}
-
 static int buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n, size_t max)
 {
   size_t need;
@@ -279,10 +270,10 @@ static int build_headers(tg_mcp_client *m, int with_session, int with_body, int 
   if (!h)
     return TG_ENOMEM;
   if (with_body) {
-    h[n++] = xstrdup("Content-Type: application/json");
-    h[n++] = xstrdup("Accept: application/json, text/event-stream");
+    h[n++] = strdup("Content-Type: application/json");
+    h[n++] = strdup("Accept: application/json, text/event-stream");
   } else if (sse_get) {
-    h[n++] = xstrdup("Accept: text/event-stream");
+    h[n++] = strdup("Accept: text/event-stream");
     if (last_event_id && *last_event_id) {
       size_t len = strlen(last_event_id) + 32;
       if ((h[n] = malloc(len)))
@@ -303,7 +294,7 @@ static int build_headers(tg_mcp_client *m, int with_session, int with_body, int 
     n++;
   }
   for (size_t i = 0; i < m->n_extra; i++)
-    h[n++] = xstrdup(m->extra[i]);
+    h[n++] = strdup(m->extra[i]);
   for (size_t i = 0; i < n; i++)
     if (!h[i]) {
       for (size_t j = 0; j < n; j++)
@@ -476,7 +467,7 @@ static rpc *rpc_new(tg_mcp_client *m, const char *method, json_t *params, int is
   r->is_init = is_init;
   r->done = done;
   r->retry_ms = -1;
-  r->method = xstrdup(method);
+  r->method = strdup(method);
   r->deadline_ms = now_ms() + (uint64_t)m->timeout_ms;
   if (!r->method || tg_jsonrpc_request(&r->body, r->id, method, params)) {
     rpc_free(r);
@@ -591,7 +582,7 @@ static void capture_session(rpc *r, const tg_http_transfer *t)
     return;
   sid = tg_http_header(t, "Mcp-Session-Id");
   if (sid)
-    r->session_seen = xstrdup(sid);
+    r->session_seen = strdup(sid);
 }
 
 /* 1 when the event id was seen recently (a replay); otherwise remembers it. */
@@ -653,7 +644,7 @@ static int queue_note(tg_mcp_client *m, long long rpc_id, const char *method, js
     return 0;
   }
   n = calloc(1, sizeof *n);
-  if (!n || !(n->method = xstrdup(method))) {
+  if (!n || !(n->method = strdup(method))) {
     free(n);
     return TG_ENOMEM;
   }
@@ -793,7 +784,7 @@ static void note_cursor(rpc *r)
   long rt = tg_sse_retry_ms(&r->sse);
   if (*id && (!r->last_event_id || strcmp(id, r->last_event_id) != 0)) {
     free(r->last_event_id);
-    r->last_event_id = xstrdup(id);
+    r->last_event_id = strdup(id);
     r->idle_resumes = 0;
   }
   if (rt >= 0)
@@ -1152,7 +1143,7 @@ static void on_listen_done(rpc *r, const tg_mcp_error *err, json_t *result)
 static void listener_start(tg_mcp_client *m)
 {
   rpc *r = calloc(1, sizeof *r);
-  if (!r || !(r->method = xstrdup("GET stream"))) {
+  if (!r || !(r->method = strdup("GET stream"))) {
     free(r);
     return;
   }
@@ -1521,14 +1512,14 @@ int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_op
     return TG_ENOMEM;
   m->http = http;
   m->timeout_ms = opt->request_timeout_ms > 0 ? opt->request_timeout_ms : DEFAULT_TIMEOUT_MS;
-  m->url = xstrdup(opt->url);
-  m->client_name = xstrdup(opt->client_name ? opt->client_name : "toolgate");
-  m->client_version = xstrdup(opt->client_version ? opt->client_version : DEFAULT_CLIENT_VERSION);
+  m->url = strdup(opt->url);
+  m->client_name = strdup(opt->client_name ? opt->client_name : "toolgate");
+  m->client_version = strdup(opt->client_version ? opt->client_version : DEFAULT_CLIENT_VERSION);
   m->extra = calloc(n + 1, sizeof *m->extra);
   if (!m->url || !m->client_name || !m->client_version || !m->extra)
     goto nomem;
   for (size_t i = 0; i < n; i++) {
-    if (!(m->extra[i] = xstrdup(opt->headers[i])))
+    if (!(m->extra[i] = strdup(opt->headers[i])))
       goto nomem;
     m->n_extra++;
   }

@@ -26,7 +26,7 @@
  * batch's accounts, which matches accounts to the waiter's OWN rows by account id: another
  * user's account in the shared answer never decides for it. Accounts nobody could answer for
  * make a waiter UNAVAILABLE unless another of its providers is already known to be blocked (the
- * same rule as tg_check_run). Then users with queued checks go back on the ready list.
+ * same rule as tg_check_start). Then users with queued checks go back on the ready list.
  *
  * Metrics: composio_list_calls counts fetches started; composio_calls_saved = checks served by
  * a fetch - fetches started.

@@ -1,6 +1,6 @@
 /*
  * Unit tests for common/tg_check.c: the scope rules and the pure decision without a network,
- * the 409 body's exact shape, and tg_check_run over the real Composio client against a scripted
+ * the 409 body's exact shape, and tg_check_start over the real Composio client against a scripted
  * HTTP server on 127.0.0.1 (list, look-ups of missing accounts, fallback, unavailability).
  * Also tg_check_fetch on its own: what it delivers, stop_on_refusal, on_failure, cancel.
  */
@@ -244,7 +244,7 @@ static void test_409_body_shape(void **state)
   tg_check_result_free(r);
 }
 
-/* ---- tg_check_run over a scripted Composio ---- */
+/* ---- tg_check_start over a scripted Composio ---- */
 
 enum mode {
   M_LIST_OK,         /* list has ca_g and ca_n ACTIVE */
@@ -369,9 +369,9 @@ static void run_check(env *e, const char *scope_text, const tg_check_row *rows, 
 {
   json_t *scope = json_loads(scope_text, 0, NULL);
   assert_non_null(scope);
-  assert_int_equal(tg_check_run(e->c, &e->loop, "u1", scope, rows, n, on_checked, e), 0);
-  json_decref(scope);           /* tg_check_run keeps its own copy */
-  assert_int_equal(e->done, 0); /* never called back from inside tg_check_run */
+  assert_int_equal(tg_check_start(e->c, &e->loop, "u1", scope, rows, n, on_checked, e, NULL), 0);
+  json_decref(scope);           /* tg_check_start keeps its own copy */
+  assert_int_equal(e->done, 0); /* never called back from inside tg_check_start */
   while (!e->done && !e->timed_out)
     uv_run(&e->loop, UV_RUN_ONCE);
   assert_false(e->timed_out);
@@ -551,8 +551,10 @@ static void test_run_bad_args(void **state)
   env e;
   json_t *obj = json_object();
   env_init(&e, M_ALL_FAIL, NULL);
-  assert_int_equal(tg_check_run(e.c, &e.loop, "u1", obj, ROWS, 4, on_checked, &e), TG_EINVAL);
-  assert_int_equal(tg_check_run(e.c, &e.loop, NULL, obj, ROWS, 4, on_checked, &e), TG_EINVAL);
+  assert_int_equal(tg_check_start(e.c, &e.loop, "u1", obj, ROWS, 4, on_checked, &e, NULL),
+                   TG_EINVAL);
+  assert_int_equal(tg_check_start(e.c, &e.loop, NULL, obj, ROWS, 4, on_checked, &e, NULL),
+                   TG_EINVAL);
   json_decref(obj);
   e.done = 1; /* nothing was started; env_done expects one callback */
   env_done(&e);
