@@ -200,6 +200,13 @@ int gw_ratelimit_admit(gw_app *app, tg_httpd_req *req, const char *user);
 /* --- Routes (gw_router.c dispatches to these). --- */
 void gw_route(tg_httpd_req *req, void *arg); /* the tg_httpd handler; arg is the gw_app */
 
+/* What a route asks of a request before its handler runs, in this order (gw_router.c's table). */
+enum {
+  GW_ROUTE_USER = 1 << 0,         /* the caller's identity (gw_identify: 401 without one) */
+  GW_ROUTE_RATE_LIMITED = 1 << 1, /* a token of the caller's admission bucket
+                                     (gw_ratelimit_admit: 429); needs GW_ROUTE_USER */
+};
+
 /* GET /: the static landing page the OAuth callback redirects the browser to. */
 void gw_ui_index(gw_app *app, tg_httpd_req *req);
 void gw_healthz(gw_app *app, tg_httpd_req *req);
