@@ -195,31 +195,30 @@ static const char usage[] =
 /* The admin commands; at most one per invocation. */
 enum { RUN_SERVER, ROTATE_SECRETS, GENERATE_SECRET_KEY, SET_MCP_HEADERS, HELP, VERSION };
 
-static const struct option OPTIONS[] = {
-    {"help", no_argument, NULL, HELP},
-    {"version", no_argument, NULL, VERSION},
-    {"rotate-secrets", no_argument, NULL, ROTATE_SECRETS},
-    {"generate-secret-key", no_argument, NULL, GENERATE_SECRET_KEY},
-    {"set-mcp-headers", required_argument, NULL, SET_MCP_HEADERS},
-    {NULL, 0, NULL, 0}};
-
 /* Reads the command line into *command (RUN_SERVER when none) and *mcp_id. Returns 0, or 2
  * after printing what is wrong and the usage. */
 static int parse_command_line(int argc, char **argv, int *command, int64_t *mcp_id)
 {
-  int opt;
+  /* Each option stores its command through the flag pointer (getopt_long then returns 0). */
+  const struct option options[] = {
+      {"help", no_argument, command, HELP},
+      {"version", no_argument, command, VERSION},
+      {"rotate-secrets", no_argument, command, ROTATE_SECRETS},
+      {"generate-secret-key", no_argument, command, GENERATE_SECRET_KEY},
+      {"set-mcp-headers", required_argument, command, SET_MCP_HEADERS},
+      {NULL, 0, NULL, 0}};
+  int opt, given = 0;
   *command = RUN_SERVER;
-  while ((opt = getopt_long(argc, argv, "h", OPTIONS, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     if (opt == 'h')
-      opt = HELP;
-    if (opt == '?') /* getopt printed the option and what is wrong with it */
+      *command = HELP;
+    else if (opt != 0) /* '?': getopt printed the option and what is wrong with it */
       goto usage;
-    if (*command != RUN_SERVER) {
+    if (++given > 1) {
       fprintf(stderr, "toolgate-gateway: give at most one of the options\n");
       goto usage;
     }
-    *command = opt;
-    if (opt == SET_MCP_HEADERS && tg_config_parse_int(optarg, 1, INT64_MAX, mcp_id) != 0) {
+    if (*command == SET_MCP_HEADERS && tg_config_parse_int(optarg, 1, INT64_MAX, mcp_id) != 0) {
       fprintf(stderr,
               "toolgate-gateway: --set-mcp-headers: expected an mcp_connections id "
               "(a positive integer), got \"%s\"\n",

@@ -30,20 +30,21 @@ typedef struct route {
   wild_fn wild;
 } route;
 
+#define PUBLIC 0 /* no identity (the OAuth callback and the webhook authenticate themselves) */
 #define USER GW_ROUTE_USER
 #define ADMITS (GW_ROUTE_USER | GW_ROUTE_RATE_LIMITED)
 
 static const route routes[] = {
-    {"GET", "/", 0, .plain = gw_ui_index},
-    {"GET", "/healthz", 0, .plain = gw_healthz},
-    {"GET", "/readyz", 0, .plain = gw_readyz},
+    {"GET", "/", PUBLIC, .plain = gw_ui_index},
+    {"GET", "/healthz", PUBLIC, .plain = gw_healthz},
+    {"GET", "/readyz", PUBLIC, .plain = gw_readyz},
     {"GET", "/api/mcp/auth/providers", USER, .user = gw_auth_providers},
     {"POST", "/api/mcp/auth/*/start", USER, .wild = gw_auth_start},
     {"GET", "/api/mcp/auth/status", USER, .user = gw_auth_status},
     {"GET", "/api/mcp/auth/debug", USER, .user = gw_auth_debug},
     {"DELETE", "/api/mcp/auth/*", USER, .wild = gw_auth_disconnect},
-    {"POST", "/api/webhooks/composio", 0, .plain = gw_webhook_composio},
-    {"GET", "/api/composio-redirect", 0, .plain = gw_auth_callback},
+    {"POST", "/api/webhooks/composio", PUBLIC, .plain = gw_webhook_composio},
+    {"GET", "/api/composio-redirect", PUBLIC, .plain = gw_auth_callback},
     {"POST", "/api/workflows", USER, .user = gw_workflow_create},
     {"GET", "/api/workflows", USER, .user = gw_workflow_list},
     {"GET", "/api/workflows/*", USER, .wild = gw_workflow_get},
@@ -52,7 +53,7 @@ static const route routes[] = {
     {"POST", "/api/workflows/*/run", ADMITS, .wild = gw_run_admit},
     {"GET", "/api/runs/*", USER, .wild = gw_run_get},
     {"GET", "/api/runs/*/tool-executions", USER, .wild = gw_run_tool_executions},
-    {"GET", "/metrics", 0, .plain = gw_metrics_get},
+    {"GET", "/metrics", PUBLIC, .plain = gw_metrics_get},
     {"POST", "/api/workflows/*/preflight", USER, .wild = gw_run_preflight},
     {"GET", "/api/runs", USER, .user = gw_run_list},
     {"POST", "/api/runs/*/cancel", USER, .wild = gw_run_cancel},

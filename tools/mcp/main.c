@@ -56,22 +56,10 @@ enum {
   OPT_HEADER = 256,
   OPT_TIMEOUT,
   OPT_PROTOCOL_VERSION,
-  OPT_NOTIFICATIONS,
   OPT_BENCH,
   OPT_CONCURRENCY,
   OPT_VERSION
 };
-
-static const struct option OPTIONS[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"header", required_argument, NULL, OPT_HEADER},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION},
-    {"notifications", no_argument, NULL, OPT_NOTIFICATIONS},
-    {"bench", required_argument, NULL, OPT_BENCH},
-    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0}};
 
 static void usage(FILE *f)
 {
@@ -327,6 +315,16 @@ static int option_number(const char *name, const char *text, long min, long max,
  * 2 after printing what is wrong and the usage. */
 static int parse_command_line(int argc, char **argv, cmdline *cl)
 {
+  const struct option options[] = {
+      {"help", no_argument, NULL, 'h'},
+      {"header", required_argument, NULL, OPT_HEADER},
+      {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION},
+      {"notifications", no_argument, &cl->notifications, 1}, /* getopt_long sets it, returns 0 */
+      {"bench", required_argument, NULL, OPT_BENCH},
+      {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+      {"version", no_argument, NULL, OPT_VERSION},
+      {NULL, 0, NULL, 0}};
   int opt, rc = 0;
   cl->concurrency = 1;
   cl->headers = calloc((size_t)argc + 1, sizeof *cl->headers);
@@ -334,7 +332,7 @@ static int parse_command_line(int argc, char **argv, cmdline *cl)
     fprintf(stderr, "toolgate-mcp: out of memory\n");
     return 1;
   }
-  while (rc == 0 && (opt = getopt_long(argc, argv, "h", OPTIONS, NULL)) != -1) {
+  while (rc == 0 && (opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     switch (opt) {
     case 'h':
       usage(stdout);
@@ -351,8 +349,7 @@ static int parse_command_line(int argc, char **argv, cmdline *cl)
     case OPT_PROTOCOL_VERSION:
       cl->protocol_version = optarg;
       break;
-    case OPT_NOTIFICATIONS:
-      cl->notifications = 1;
+    case 0: /* a flag getopt_long has set */
       break;
     case OPT_BENCH:
       rc = option_number("bench", optarg, 1, MAX_BENCH_CALLS, &cl->bench_n);

@@ -83,26 +83,31 @@ static void test_out_of_range(void **state)
   }
 }
 
-static void test_edges_accepted(void **state)
+/* prog's configuration with name=value loads, and its int64_t member at offset is want. */
+static void expect_loaded(int prog, const char *name, const char *value, size_t offset,
+                          int64_t want)
 {
   tg_config c;
   char err[256] = "";
+  assert_int_equal(load_with(prog, name, value, &c, err, sizeof err), 0);
+  assert_int_equal(*(const int64_t *)((const char *)&c + offset), want);
+  tg_config_free(&c);
+}
+
+static void test_accepted(void **state)
+{
   (void)state;
-  assert_int_equal(
-      load_with(TG_PROG_WORKER, "TOOLGATE_WORKER_CONCURRENCY", "1024", &c, err, sizeof err), 0);
-  assert_int_equal(c.concurrency, 1024);
-  tg_config_free(&c);
-  assert_int_equal(load_with(TG_PROG_WORKER, "TOOLGATE_LEASE_MS", "300", &c, err, sizeof err), 0);
-  assert_int_equal(c.lease_ms, 300);
-  tg_config_free(&c);
-  assert_int_equal(load_with(TG_PROG_WORKER, "TOOLGATE_RUN_DEADLINE_MS", "0", &c, err, sizeof err),
-                   0);
-  assert_int_equal(c.run_deadline_ms, 0);
-  tg_config_free(&c);
+  expect_loaded(TG_PROG_WORKER, "TOOLGATE_WORKER_CONCURRENCY", "1024",
+                offsetof(tg_config, concurrency), 1024);
+  expect_loaded(TG_PROG_WORKER, "TOOLGATE_LEASE_MS", "300", offsetof(tg_config, lease_ms), 300);
+  expect_loaded(TG_PROG_WORKER, "TOOLGATE_RUN_DEADLINE_MS", "0",
+                offsetof(tg_config, run_deadline_ms), 0);
   /* Empty means unset: the default. */
-  assert_int_equal(load_with(TG_PROG_WORKER, "TOOLGATE_POLL_MS", "", &c, err, sizeof err), 0);
-  assert_int_equal(c.poll_ms, 200);
-  tg_config_free(&c);
+  expect_loaded(TG_PROG_WORKER, "TOOLGATE_POLL_MS", "", offsetof(tg_config, poll_ms), 200);
+  /* A shared environment: the gateway does not read the worker's variables, and vice versa. */
+  expect_loaded(TG_PROG_GATEWAY, "TOOLGATE_WORKER_CONCURRENCY", "0",
+                offsetof(tg_config, concurrency), 4);
+  expect_loaded(TG_PROG_WORKER, "TOOLGATE_MAX_HEADERS", "0", offsetof(tg_config, max_headers), 64);
 }
 
 static void test_not_a_whole_integer(void **state)
@@ -119,21 +124,6 @@ static void test_not_a_whole_integer(void **state)
     assert_non_null(strstr(err, bad[i]));
     tg_config_free(&c);
   }
-}
-
-/* A shared environment: the gateway does not read the worker's variables, and vice versa. */
-static void test_other_programs_variables_ignored(void **state)
-{
-  tg_config c;
-  char err[256] = "";
-  (void)state;
-  assert_int_equal(
-      load_with(TG_PROG_GATEWAY, "TOOLGATE_WORKER_CONCURRENCY", "0", &c, err, sizeof err), 0);
-  assert_int_equal(c.concurrency, 4);
-  tg_config_free(&c);
-  assert_int_equal(load_with(TG_PROG_WORKER, "TOOLGATE_MAX_HEADERS", "0", &c, err, sizeof err), 0);
-  assert_int_equal(c.max_headers, 64);
-  tg_config_free(&c);
 }
 
 static void test_parse_int(void **state)
@@ -174,22 +164,25 @@ static void test_help(void **state)
   free(text);
 }
 
-int main(void)
+/* Group setup: the defaults are under test, not the caller's environment. */
+static int clean_environment(void **state)
 {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_defaults),
-      cmocka_unit_test(test_out_of_range),
-      cmocka_unit_test(test_edges_accepted),
-      cmocka_unit_test(test_not_a_whole_integer),
-      cmocka_unit_test(test_other_programs_variables_ignored),
-      cmocka_unit_test(test_parse_int),
-      cmocka_unit_test(test_help),
-  };
   static const char *const read_here[] = {"TOOLGATE_WORKER_CONCURRENCY", "TOOLGATE_POLL_MS",
                                           "TOOLGATE_LEASE_MS",           "TOOLGATE_LISTEN",
                                           "TOOLGATE_TRUST_USER_HEADER",  "TOOLGATE_MAX_HEADERS",
                                           "TOOLGATE_RUN_DEADLINE_MS"};
   for (size_t i = 0; i < sizeof read_here / sizeof read_here[0]; i++)
-    unsetenv(read_here[i]); /* the defaults are under test, not the caller's environment */
-  return cmocka_run_group_tests(tests, NULL, NULL);
+    unsetenv(read_here[i]);
+  (void)state;
+  return 0;
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults),  cmocka_unit_test(test_out_of_range),
+      cmocka_unit_test(test_accepted),  cmocka_unit_test(test_not_a_whole_integer),
+      cmocka_unit_test(test_parse_int), cmocka_unit_test(test_help),
+  };
+  return cmocka_run_group_tests(tests, clean_environment, NULL);
 }
