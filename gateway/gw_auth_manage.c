@@ -5,8 +5,8 @@
  * Disconnect: (job, one transaction) the caller's row for the provider becomes DISCONNECTED
  * with status_reason DELETE_PENDING, version + 1, and its mcp_connections URL and headers are
  * cleared → (loop) DELETE /connected_accounts/{ca} at Composio; 2xx or 404 (already gone) count
- * as done → (job) status_reason becomes DELETED (no version bump: the connection did not
- * change, only our record of Composio's side) → 200. Idempotent: a second call on a
+ * as done → (job) status_reason becomes DELETED, version + 1 (a change like any other; the
+ * answer carries the version after it) → 200. Idempotent: a second call on a
  * DISCONNECTED row changes nothing and only retries the Composio delete when it is still
  * pending. When Composio cannot be reached the local disconnect stands and the answer says
  * composio_deleted: false.
@@ -94,12 +94,17 @@ static int disc_step0(tg_db *db, disc_ctx *c)
 static int disc_work(tg_db *db, void *arg)
 {
   disc_ctx *c = arg;
+  int rc, n = 0;
   if (c->step == 0)
     return disc_step0(db, c);
-  return tg_db_exec(db, NULL,
-                    "UPDATE connected_accounts SET status_reason = ? WHERE id = ? AND status = "
-                    "'DISCONNECTED' AND composio_account_id = ?",
-                    "sIs", REASON_DELETED, (long long)c->row_id, c->ca);
+  rc = tg_db_exec(db, &n,
+                  "UPDATE connected_accounts SET status_reason = ?, version = version + 1, "
+                  "updated_at = ? WHERE id = ? AND status = 'DISCONNECTED' AND "
+                  "composio_account_id = ? AND status_reason IS NOT ?",
+                  "sIIss", REASON_DELETED, (long long)tg_now_ms(), (long long)c->row_id, c->ca,
+                  REASON_DELETED);
+  c->version += rc == 0 && n == 1;
+  return rc;
 }
 
 static void disc_reply(disc_ctx *c)
