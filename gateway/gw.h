@@ -10,6 +10,7 @@
 #ifndef GW_H
 #define GW_H
 
+#include "tg_accounts_cache.h"
 #include "tg_check.h"
 #include "tg_composio.h"
 #include "tg_config.h"
@@ -20,6 +21,8 @@
 #include "tg_http.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_store_accounts.h"
+#include "tg_store_oauth.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -77,7 +80,8 @@ typedef struct gw_app {
   gw_metrics metrics;
   tg_crypto *crypto;      /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
   gw_ratelimit *runlimit; /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
-  json_t *status_cache;   /* gw_status.c: "user\x1fprovider" -> {r: result, at: uv_now ms} */
+  tg_accounts_cache *status_cache; /* gw_status.c's answers per (user, provider); made on first
+                                    * use, NULL before */
   struct gw_sync *sync;   /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
 
@@ -307,19 +311,6 @@ void gw_auth_debug(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_auth_status(gw_app *app, tg_httpd_req *req, const char *user);
 /* POST /api/webhooks/composio (gw_webhook.c): Standard Webhooks signature, once per id. */
 void gw_webhook_composio(gw_app *app, tg_httpd_req *req);
-
-/* Forgets the cached status of (user, provider); provider NULL: every provider of user. */
-void gw_status_cache_drop(gw_app *app, const char *user, const char *provider);
-
-/*
- * Work-side: records what Composio reported for connected_accounts row row_id, read at version:
- * status (ours), status_reason (verbatim, may be NULL), last_checked_at = now (ms). version is
- * bumped only when status or status_reason changed. Guarded by version: when the row changed in
- * the meantime nothing is written (*changed = -1). *changed (may be NULL): 1 changed, 0 only
- * checked_at. Returns 0 or TG_E*.
- */
-int gw_write_observed(tg_db *db, int64_t row_id, int64_t version, const char *status,
-                      const char *reason, int64_t now, int *changed);
 
 /* Our status for a Composio account (unknown statuses: NULL), and whether it may run tools. A
  * 404 from Composio is REVOKED / "connected_account_not_found". */

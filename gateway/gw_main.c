@@ -390,7 +390,7 @@ out:
   gw_checkpool_free(app->checks);
   gw_admit_cleanup();
   tg_composio_free(app->composio);
-  json_decref(app->status_cache);
+  tg_accounts_cache_free(app->status_cache);
   if (app->dbq) {
     if (tg_dbq_pending(app->dbq) == 0)
       tg_dbq_free(app->dbq);
