@@ -291,7 +291,7 @@ int main(int argc, char **argv)
     }
     tg_info("secrets_at_rest", "{s:s?, s:i}", "key_id", tg_crypto_kid(app->crypto), "encrypted",
             n_secrets);
-    if (gw_ratelimit_new(&app->runlimit, app->cfg.run_rate_per_min) != 0)
+    if (gw_ratelimit_new(&app->runlimit, app->cfg.run_rate_per_min) != 0 || gw_admit_init(app) != 0)
       goto out;
   }
   if (app->cfg.trust_user_header)
@@ -388,7 +388,7 @@ out:
   if (loop_ok)
     uv_run(&loop, UV_RUN_DEFAULT);
   gw_checkpool_free(app->checks);
-  gw_admit_cleanup();
+  gw_admit_cleanup(app);
   tg_composio_free(app->composio);
   tg_accounts_cache_free(app->status_cache);
   if (app->dbq) {
