@@ -9,6 +9,7 @@
  */
 #include "tg_crypto.h"
 
+#include "tg_db_stmt.h"
 #include "tg_err.h"
 
 #include <sodium.h>

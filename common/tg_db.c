@@ -12,7 +12,7 @@
  * statements are prepared with SQLITE_PREPARE_PERSISTENT and reset + cleared before reuse. The
  * map owns the statements (finalized when evicted or at close).
  */
-#include "tg_db.h"
+#include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_json.h"
 #include "tg_log.h"

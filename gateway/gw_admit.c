@@ -35,6 +35,7 @@
  * a counter per decision in /metrics.
  */
 #include "gw.h"
+#include "tg_db_stmt.h"
 #include "gw_secrets.h"
 #include "tg_workflow.h"
 

@@ -8,6 +8,7 @@
  * (DESIGN.md section 3); a request is answered exactly once (gw_job_reply clears j->req).
  */
 #include "gw.h"
+#include "tg_db_stmt.h"
 
 #include <pthread.h>
 
