@@ -20,6 +20,7 @@
 #include "tg_http.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_sealed.h"
 
 #include <jansson.h>
 #include <stddef.h>
