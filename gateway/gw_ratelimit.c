@@ -72,11 +72,9 @@ typedef struct compact_ctx {
 static int drop_if_full(void *arg, const void *key, size_t klen, void *value)
 {
   compact_ctx *c = arg;
-  bucket *b = value;
-  (void)key;
-  (void)klen;
-  refill(c->rl, b, c->now);
-  return b->tokens >= c->rl->burst;
+  (void)key, (void)klen;
+  refill(c->rl, value, c->now);
+  return ((bucket *)value)->tokens >= c->rl->burst;
 }
 
 /* user's bucket, created full when absent; NULL when the map is full of buckets in debt (or out

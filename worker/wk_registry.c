@@ -193,8 +193,7 @@ static int evict_one(void *arg, const void *key, size_t klen, void *value)
 {
   evict_ctx *e = arg;
   wk_client *c = value;
-  (void)key;
-  (void)klen;
+  (void)key, (void)klen;
   if (!e->excess || c->refs)
     return 0;
   e->excess--;
@@ -206,8 +205,7 @@ static int idle_one(void *arg, const void *key, size_t klen, void *value)
 {
   evict_ctx *e = arg;
   wk_client *c = value;
-  (void)key;
-  (void)klen;
+  (void)key, (void)klen;
   return c->refs == 0 && e->now - c->last_used_ms >= e->idle_ms;
 }
 
@@ -297,7 +295,7 @@ static wk_client *client_new(wk_registry *reg, const wk_run *r, const json_t *a,
 
   /* Per-user secret headers: decrypted (tg_crypto) only to build the client. */
   if (json_integer_value(json_object_get(a, "has_headers"))) {
-    int drc = tg_crypto_open_mcp_headers_hex(
+    int drc = tg_sealed_open_mcp_headers_hex(
         reg->w->crypto, json_integer_value(json_object_get(a, "mcp_id")), r->user_id,
         json_string_value(json_object_get(a, "headers_enc_hex")), &secret_headers);
     if (drc) {
@@ -456,9 +454,7 @@ static void cancel(wk_client *c)
 
 static int abort_one(void *arg, const void *key, size_t klen, void *value)
 {
-  (void)arg;
-  (void)key;
-  (void)klen;
+  (void)arg, (void)key, (void)klen;
   if (((wk_client *)value)->refs)
     cancel(value);
   return 1; /* retire: idle ones close now, held ones go stale */
