@@ -47,9 +47,8 @@ int gw_ratelimit_new(gw_ratelimit **out, int64_t per_min)
 
 void gw_ratelimit_free(gw_ratelimit *rl)
 {
-  if (!rl)
-    return;
-  tg_map_free(rl->buckets);
+  if (rl)
+    tg_map_free(rl->buckets);
   free(rl);
 }
 
