@@ -14,6 +14,7 @@
 
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_redact.h"
 #include "tg_workflow.h"
 
 #include <stdlib.h>
