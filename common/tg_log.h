@@ -4,8 +4,9 @@
  * Every line has "ts" (RFC 3339 UTC with ms), "level", "svc" (the program) and "event" (a
  * snake_case name), then the caller's fields. Secrets never reach the output: before a line is
  * written, every object member whose key names a secret (see tg_redact_is_secret_key) has its
- * value replaced by "[REDACTED]", at any depth, and the held secret values (below) are cut out. Thread-safe: a line is written with one call under
- * the stdio lock, so lines from threads never interleave.
+ * value replaced by "[REDACTED]", at any depth, and the held secret values (below) are cut out.
+ * Thread-safe: a line is written with one call under the stdio lock, so lines from threads never
+ * interleave.
  */
 #ifndef TG_LOG_H
 #define TG_LOG_H

@@ -71,16 +71,16 @@ struct batch {
 
 struct user_entry {
   user_entry *ready_next; /* ready list */
-  int ready;       /* on the ready list */
-  batch *inflight; /* the fetch answering `taken` */
-  waiter *taken;   /* the checks the fetch in flight answers */
+  int ready;              /* on the ready list */
+  batch *inflight;        /* the fetch answering `taken` */
+  waiter *taken;          /* the checks the fetch in flight answers */
   waiter *queue, **tail;
   char user[]; /* the user id, NUL-terminated */
 };
 
 struct gw_checkpool {
   gw_app *app;
-  tg_map *users; /* user id -> user_entry (owned) */
+  tg_map *users;                   /* user id -> user_entry (owned) */
   user_entry *ready, **ready_tail; /* FIFO */
   uv_check_t check;                /* flushes after the poll phase */
   uv_prepare_t prepare;            /* flushes before the poll phase */

@@ -57,8 +57,8 @@ typedef struct doomed {
 
 struct wk_registry {
   wk_worker *w;
-  tg_map *clients;   /* "<user_id>\0<provider>" -> live wk_client (owned: see retire) */
-  wk_client *stale;  /* retired entries runs still hold */
+  tg_map *clients;  /* "<user_id>\0<provider>" -> live wk_client (owned: see retire) */
+  wk_client *stale; /* retired entries runs still hold */
   size_t n_stale;
   doomed *doomed;
   uv_timer_t defer;

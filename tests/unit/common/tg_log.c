@@ -258,10 +258,7 @@ static void test_kv_lines(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_held_secrets),
-      cmocka_unit_test(test_held_secrets_escaped_and_short),
-      cmocka_unit_test(test_line_paths),
-      cmocka_unit_test(test_kv_lines),
-  };
+      cmocka_unit_test(test_held_secrets), cmocka_unit_test(test_held_secrets_escaped_and_short),
+      cmocka_unit_test(test_line_paths), cmocka_unit_test(test_kv_lines)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,10 +106,7 @@ static void test_secret_key_names(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_redact_text),
-      cmocka_unit_test(test_redact_values),
-      cmocka_unit_test(test_redact_by_key),
-      cmocka_unit_test(test_secret_key_names),
-  };
+      cmocka_unit_test(test_redact_text), cmocka_unit_test(test_redact_values),
+      cmocka_unit_test(test_redact_by_key), cmocka_unit_test(test_secret_key_names)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
