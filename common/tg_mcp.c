@@ -23,6 +23,7 @@
  * only in the kick timer's close callback. Extra headers and the session id are never logged.
  */
 #include "tg_mcp.h"
+#include "tg_buf.h"
 #include "tg_err.h"
 #include "tg_jsonrpc.h"
 #include "tg_log.h"
@@ -44,6 +45,7 @@
 #define MAX_RESPONSE_BYTES (16u << 20) /* one response body, JSON or SSE */
 #define MAX_ERROR_BODY (64u << 10)     /* kept of a non-2xx body, for the message */
 #define MAX_POST_BODY (64u << 10)      /* answer to a notification/response POST or DELETE */
+#define BODY_FIRST 1024                /* first allocation of a JSON or error body */
 #define MAX_SESSION_ID 256
 #define MAX_LIST_PAGES 1000
 #define DEFAULT_RETRY_MS 1000L /* resume delay when the stream gave no `retry` */
@@ -123,8 +125,8 @@ struct rpc {
   /* the current attempt */
   int mode;
   tg_sse_parser sse;
-  char *buf;
-  size_t buf_len, buf_cap, total;
+  tg_buf buf;   /* a JSON answer, or the start of an error body; capped by the mode */
+  size_t total; /* bytes received on this attempt */
   char *session_seen;
   int got_response, is_rpc_error, rpc_code;
   json_t *result;
@@ -209,28 +211,6 @@ static void set_err(tg_mcp_error *e, int err, long status, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(e->message, sizeof e->message, fmt, ap);
   va_end(ap);
-}
-
-static int buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n, size_t max)
-{
-  size_t need;
-  if (__builtin_add_overflow(*len, n + 1, &need) || need > max + 1)
-    return TG_ETOOBIG;
-  if (need > *cap) {
-    size_t c = *cap ? *cap : 1024;
-    char *p;
-    while (c < need)
-      c *= 2;
-    p = realloc(*buf, c);
-    if (!p)
-      return TG_ENOMEM;
-    *buf = p;
-    *cap = c;
-  }
-  memcpy(*buf + *len, s, n);
-  *len += n;
-  (*buf)[*len] = 0;
-  return 0;
 }
 
 static int starts_with_ci(const char *s, const char *prefix)
@@ -420,13 +400,12 @@ static void schedule(tg_mcp_client *m);
 static void rpc_reset_attempt(rpc *r)
 {
   tg_sse_free(&r->sse);
-  free(r->buf);
+  tg_buf_free(&r->buf);
   free(r->session_seen);
   json_decref(r->result);
-  r->buf = NULL;
   r->session_seen = NULL;
   r->result = NULL;
-  r->buf_len = r->buf_cap = r->total = 0;
+  r->total = 0;
   r->mode = MODE_NONE;
   r->got_response = r->is_rpc_error = r->rpc_code = 0;
   r->fail_err = 0;
@@ -812,6 +791,11 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
       snprintf(r->fail_msg, sizeof r->fail_msg, "%s: unexpected Content-Type %.64s", r->method, ct);
       return TG_EPROTO;
     }
+    tg_buf_init_hint(&r->buf,
+                     r->mode == MODE_ERRBODY ? MAX_ERROR_BODY
+                     : r->is_listen          ? r->m->max_event
+                                             : r->m->max_response,
+                     BODY_FIRST);
   }
   /* A long-lived GET stream is capped per event, not in total. */
   if (!r->is_listen &&
@@ -823,15 +807,14 @@ static int rpc_on_data(void *arg, tg_http_transfer *t, const char *buf, size_t l
   }
   switch (r->mode) {
   case MODE_ERRBODY:
-    if (r->buf_len < MAX_ERROR_BODY) {
-      size_t n = len < MAX_ERROR_BODY - r->buf_len ? len : MAX_ERROR_BODY - r->buf_len;
-      if (buf_add(&r->buf, &r->buf_len, &r->buf_cap, buf, n, MAX_ERROR_BODY))
+    if (r->buf.len < MAX_ERROR_BODY) {
+      size_t n = len < MAX_ERROR_BODY - r->buf.len ? len : MAX_ERROR_BODY - r->buf.len;
+      if (tg_buf_add(&r->buf, buf, n))
         return TG_ENOMEM;
     }
     return 0;
   case MODE_JSON:
-    rc = buf_add(&r->buf, &r->buf_len, &r->buf_cap, buf, len,
-                 r->is_listen ? r->m->max_event : r->m->max_response);
+    rc = tg_buf_add(&r->buf, buf, len);
     if (rc) {
       r->fail_err = rc;
       snprintf(r->fail_msg, sizeof r->fail_msg, "%s: %s", r->method, tg_strerror(rc));
@@ -860,11 +843,11 @@ static int ci_contains(const char *hay, const char *needle)
 
 static int body_says_session_unknown(const rpc *r)
 {
-  if (!r->buf || !ci_contains(r->buf, "session"))
+  const char *b = tg_buf_str(&r->buf);
+  if (!ci_contains(b, "session"))
     return 0;
-  return ci_contains(r->buf, "no valid") || ci_contains(r->buf, "not found") ||
-         ci_contains(r->buf, "unknown") || ci_contains(r->buf, "invalid") ||
-         ci_contains(r->buf, "expired");
+  return ci_contains(b, "no valid") || ci_contains(b, "not found") || ci_contains(b, "unknown") ||
+         ci_contains(b, "invalid") || ci_contains(b, "expired");
 }
 
 static int rpc_send(rpc *r);
@@ -908,9 +891,9 @@ static void session_lost(rpc *r, long status)
 /* The non-2xx message: the JSON-RPC error text in the body when there is one. */
 static void http_error_detail(const rpc *r, char *out, size_t n)
 {
-  tg_jsonrpc_msg msg;
+  tg_jsonrpc_msg msg = {0}; /* cleared below even when nothing was decoded */
   out[0] = 0;
-  if (r->buf && tg_jsonrpc_decode(r->buf, r->buf_len, &msg) == 0 && msg.is_error)
+  if (r->buf.ptr && tg_jsonrpc_decode(r->buf.ptr, r->buf.len, &msg) == 0 && msg.is_error)
     snprintf(out, n, ": %.200s", msg.error_message);
   tg_jsonrpc_msg_clear(&msg);
 }
@@ -964,8 +947,8 @@ static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
   if (r->mode == MODE_NONE && resp->t)
     capture_session(r, resp->t);
   if (!r->got_response && !err && status >= 200 && status <= 299 && r->mode == MODE_JSON &&
-      r->buf_len > 0)
-    route_message(r, r->buf, r->buf_len);
+      r->buf.len > 0)
+    route_message(r, r->buf.ptr, r->buf.len);
   if (r->got_response) {
     /* A response counts even if the stream broke after it. */
     rpc_finish_response(r, status);
