@@ -50,7 +50,7 @@ struct tg_http_transfer {
   tg_http_done_cb done_cb;
   tg_http_data_cb on_data;
   void *arg;
-  tg_buf body; /* the response body, capped at tg_http_request.max_body */
+  tg_buf body;              /* the response body, capped at tg_http_request.max_body */
   size_t resp_header_bytes; /* of the latest response, for MAX_HEADER_BYTES */
   int abort_err;
   int completing; /* done_cb is running: the caller frees t when it returns */

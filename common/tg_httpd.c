@@ -32,9 +32,10 @@
 #include <time.h>
 
 #define READ_CHUNK 65536
-#define IN_CAP (2 * READ_CHUNK) /* reading runs only once every byte read before was parsed, so
-                                   one chunk is the most held; the cap is a safety net */
-#define REQ_BUF_FIRST 256       /* first allocation of a request's URL, headers and body */
+/* Reading runs only once every byte read before was parsed, so one chunk is the most the input
+ * buffer holds; its cap is a safety net. */
+#define IN_CAP (2 * READ_CHUNK)
+#define REQ_BUF_FIRST 256           /* first allocation of a request's URL, headers and body */
 #define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
 #define LINGER_MS 2000
 
