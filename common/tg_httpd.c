@@ -15,7 +15,9 @@
  * them before that); write requests free themselves in their callback, which libuv runs before
  * the close callbacks. URL and header pieces are copied out of the input buffer at once.
  * After an error response or Connection: close we shut down our side and drain the client's
- * bytes for a short while ("lingering close"), so the client reads the response before a reset.
+ * bytes for a short while ("lingering close"), so the client reads the response before a reset;
+ * except after 413, where the point is not to read the body: the connection closes as soon as the
+ * response is written.
  */
 #include "tg_httpd.h"
 
@@ -25,6 +27,7 @@
 #include "tg_log.h"
 
 #include <llhttp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,7 @@
 #define REQ_BUF_FIRST 256           /* first allocation of a request's URL, headers and body */
 #define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
 #define LINGER_MS 2000
+#define DISCARD_MAX (256 * 1024) /* already-received bytes dropped before a close without reading */
 
 typedef struct conn conn;
 
@@ -82,6 +86,7 @@ struct conn {
   int eof;
   int finishing;  /* final response queued: no more parsing */
   int lingering;  /* shut down, draining input until EOF or timer */
+  int no_linger;  /* close as soon as the final response is written (413: never read the rest) */
   int in_process; /* process_input on the stack */
   int message_begun;
 };
@@ -287,6 +292,25 @@ static void begin_linger(conn *c)
   }
 }
 
+/* Closes once the final response is written, reading nothing more: what the client already sent
+ * is discarded (at most DISCARD_MAX bytes, without waiting), so that the kernel does not answer
+ * unread data with a reset that could destroy the response in flight; whatever comes later is
+ * the client's problem. */
+static void close_without_reading(conn *c)
+{
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    char sink[4096];
+    for (size_t n = 0; n < DISCARD_MAX;) {
+      ssize_t got = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+      if (got <= 0)
+        break;
+      n += (size_t)got;
+    }
+  }
+  conn_close(c);
+}
+
 static void on_write(uv_write_t *w, int status)
 {
   wreq *wr = (wreq *)w;
@@ -297,6 +321,10 @@ static void on_write(uv_write_t *w, int status)
     return;
   if (status < 0) {
     conn_close(c);
+    return;
+  }
+  if (last && c->no_linger) {
+    close_without_reading(c);
     return;
   }
   if (last) {
@@ -464,6 +492,7 @@ static void send_error_close(conn *c, int status, const char *code, const char *
   char body[256];
   int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", code, message);
   uv_timer_stop(&c->timer);
+  c->no_linger = status == 413; /* reading the rest of a body we refused is what 413 avoids */
   if (send_response(c, status, hdrs, body, (size_t)n, 0, 0) != 0)
     conn_close(c);
 }

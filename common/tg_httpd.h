@@ -3,7 +3,8 @@
  * simulator.
  *
  * One llhttp_t per connection, strict (no lenient flags). Caps on URL, header bytes, header
- * count and body (413 / 431 / 414, then close); 400 and close on a parse error; timers for slow
+ * count and body (413 / 431 / 414, then close; after 413 the rest of the body is not read: the
+ * connection closes once the response is written); 400 and close on a parse error; timers for slow
  * headers, slow bodies and idle keep-alive; a maximum number of connections (over it, new
  * connections are accepted and closed at once). Requests on one connection are served strictly
  * in order: while a request awaits its response, reading from that connection is paused, so
