@@ -25,6 +25,7 @@
 #include "tg_err.h"
 #include "tg_json.h"
 #include "tg_log.h"
+#include "tg_map.h"
 
 #include <llhttp.h>
 #include <sys/socket.h>
@@ -41,9 +42,15 @@
 #define REQ_BUF_FIRST 256           /* first allocation of a request's URL, headers and body */
 #define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
 #define LINGER_MS 2000
+#define LOG_EVERY_MS 10000      /* refused, evicted, failed accepts: one line per 10 s at most */
+#define LOG_EVERY_DEBUG_MS 1000 /* parse errors and timeouts (debug): one line per second */
 #define DISCARD_MAX (256 * 1024) /* already-received bytes dropped before a close without reading */
 
 typedef struct conn conn;
+
+/* What a connection may be evicted as when the server is full (see evict_one): an idle
+ * keep-alive connection, or one still sending its request head; otherwise not evictable. */
+enum { CLS_NONE = 0, CLS_IDLE, CLS_HEAD, CLS_COUNT };
 
 typedef struct param {
   char *name, *value; /* decoded; point into the request's qbuf */
@@ -89,6 +96,12 @@ struct conn {
   int no_linger;  /* close as soon as the final response is written (413: never read the rest) */
   int in_process; /* process_input on the stack */
   int message_begun;
+  int cls;             /* CLS_*: the eviction list c is on */
+  conn *eprev, *enext; /* in srv->evict[cls], oldest first */
+  int open;            /* counted in srv->n_open (and its peer's count) */
+  unsigned *peer_n;    /* open connections of this peer address (in srv->peers), or NULL */
+  unsigned char peer[16];
+  size_t peer_len; /* 4 (IPv4) or 16 (IPv6); 0 when unknown */
 };
 
 struct tg_httpd {
@@ -98,7 +111,15 @@ struct tg_httpd {
   tg_httpd_handler handler;
   void *arg;
   conn *conns;
-  unsigned n_conns;
+  unsigned n_conns; /* every conn struct, closing ones included */
+  unsigned n_open;  /* connections not closing: what max_connections bounds */
+  struct {
+    conn *first, *last;
+  } evict[CLS_COUNT]; /* per class, in order of entry: the first is the longest idle / oldest */
+  tg_map *peers;      /* peer address bytes -> unsigned open connections */
+  tg_log_rate log_refused, log_evicted, log_accept, log_parse, log_timeout, log_eof;
+  uv_timer_t log_timer; /* writes the counts still held every LOG_EVERY_MS (unreferenced) */
+  int log_timer_open;
   int port;
   int closing;
   int listener_open;
@@ -188,9 +209,10 @@ static int req_prepare(tg_httpd_req *r)
 
 static void maybe_finish_server(tg_httpd *s)
 {
-  if (s->closing && !s->listener_open && s->n_conns == 0) {
+  if (s->closing && !s->listener_open && !s->log_timer_open && s->n_conns == 0) {
     void (*cb)(void *) = s->on_closed;
     void *arg = s->closed_arg;
+    tg_map_free(s->peers);
     free(s);
     if (cb)
       cb(arg);
@@ -218,13 +240,58 @@ static void on_conn_handle_closed(uv_handle_t *h)
   maybe_finish_server(s);
 }
 
+/* Moves c to the end of eviction list cls (CLS_NONE: off every list). */
+static void set_class(conn *c, int cls)
+{
+  tg_httpd *s = c->srv;
+  if (c->cls) {
+    if (c->eprev)
+      c->eprev->enext = c->enext;
+    else
+      s->evict[c->cls].first = c->enext;
+    if (c->enext)
+      c->enext->eprev = c->eprev;
+    else
+      s->evict[c->cls].last = c->eprev;
+    c->eprev = c->enext = NULL;
+  }
+  c->cls = cls;
+  if (cls) {
+    c->eprev = s->evict[cls].last;
+    if (c->eprev)
+      c->eprev->enext = c;
+    else
+      s->evict[cls].first = c;
+    s->evict[cls].last = c;
+  }
+}
+
 static void conn_close(conn *c)
 {
   if (c->closing)
     return;
   c->closing = 1;
+  set_class(c, CLS_NONE);
+  if (c->open) {
+    c->open = 0;
+    c->srv->n_open--;
+    if (c->peer_n && --*c->peer_n == 0)
+      tg_map_del(c->srv->peers, c->peer, c->peer_len);
+    c->peer_n = NULL;
+  }
   uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+/* The header timeout, shortened to pressure_header_timeout_ms while more than 3/4 of
+ * max_connections are open, so that slow clients leave room sooner. */
+static uint64_t header_timeout(const tg_httpd *s)
+{
+  uint64_t t = s->lim.header_timeout_ms;
+  if ((uint64_t)s->n_open * 4 > (uint64_t)s->lim.max_connections * 3 &&
+      s->lim.pressure_header_timeout_ms < t)
+    t = s->lim.pressure_header_timeout_ms;
+  return t;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -274,6 +341,7 @@ static void on_shutdown(uv_shutdown_t *sr, int status)
     return;
   }
   c->lingering = 1;
+  set_class(c, CLS_IDLE);
   arm_timer(c, LINGER_MS);
   start_reading(c);
 }
@@ -480,6 +548,7 @@ static int send_response(conn *c, int status, const char *const *headers, const 
   int rc = wreq_send(c, wr, off + blen, !keep_alive);
   if (!keep_alive) {
     c->finishing = 1;
+    set_class(c, CLS_NONE);
     stop_reading(c);
   }
   return rc;
@@ -531,7 +600,9 @@ static int on_message_begin(llhttp_t *p)
 {
   conn *c = p->data;
   c->message_begun = 1;
-  arm_timer(c, c->srv->lim.header_timeout_ms);
+  if (c->cls != CLS_HEAD)
+    set_class(c, CLS_HEAD); /* an idle keep-alive connection starts a request: its head starts */
+  arm_timer(c, header_timeout(c->srv));
   return cur_req(p) ? 0 : -1;
 }
 
@@ -624,6 +695,7 @@ static int on_headers_complete(llhttp_t *p)
     c->err_status = 413;
     return HPE_USER;
   }
+  set_class(c, CLS_NONE); /* a request in progress is never evicted */
   snprintf(r->method, sizeof r->method, "%s", llhttp_method_name((llhttp_method_t)p->method));
   r->is_head = p->method == HTTP_HEAD;
   if (has_body) {
@@ -681,8 +753,9 @@ static void init_settings(void)
 static void parse_failed(conn *c, llhttp_errno_t err)
 {
   int st = c->err_status ? c->err_status : 400;
-  tg_debug("httpd_parse_error", "{s:i, s:s, s:s}", "status", st, "llhttp", llhttp_errno_name(err),
-           "reason", c->parser.reason ? c->parser.reason : "");
+  tg_log_every(&c->srv->log_parse, uv_now(c->srv->loop), TG_LOG_DEBUG, "httpd_parse_error",
+               "{s:i, s:s, s:s}", "status", st, "llhttp", llhttp_errno_name(err), "reason",
+               c->parser.reason ? c->parser.reason : "");
   if (st == 413)
     send_error_close(c, 413, "payload_too_large", "request body too large");
   else if (st == 414)
@@ -715,7 +788,8 @@ static void finish_eof(conn *c)
 {
   llhttp_errno_t err = llhttp_finish(&c->parser);
   if (err != HPE_OK)
-    tg_debug("httpd_eof_mid_request", "{s:s}", "llhttp", llhttp_errno_name(err));
+    tg_log_every(&c->srv->log_eof, uv_now(c->srv->loop), TG_LOG_DEBUG, "httpd_eof_mid_request",
+                 "{s:s}", "llhttp", llhttp_errno_name(err));
   conn_close(c);
 }
 
@@ -727,8 +801,11 @@ static void after_input(conn *c)
     finish_eof(c);
     return;
   }
-  if (!c->message_begun)
+  if (!c->message_begun) {
     arm_timer(c, c->srv->lim.idle_timeout_ms);
+    if (c->cls != CLS_HEAD) /* a new connection stays with the heads until it sends one */
+      set_class(c, CLS_IDLE);
+  }
   start_reading(c);
 }
 
@@ -829,17 +906,72 @@ static void on_timer(uv_timer_t *t)
     conn_close(c); /* idle keep-alive, new connection that sent nothing, or linger done */
     return;
   }
-  tg_debug("httpd_request_timeout", NULL);
+  tg_log_every(&c->srv->log_timeout, uv_now(c->srv->loop), TG_LOG_DEBUG, "httpd_request_timeout",
+               NULL);
   tg_buf_reset(&c->in);
   c->in_off = 0;
   send_error_close(c, 408, "request_timeout", "request not received in time");
+}
+
+/* Makes room for one more connection: closes the longest-idle keep-alive connection, else the
+ * one that started its request head longest ago. Returns 0 when there was none to close. */
+static int evict_one(tg_httpd *s)
+{
+  int cls = s->evict[CLS_IDLE].first ? CLS_IDLE : CLS_HEAD;
+  conn *v = s->evict[cls].first;
+  if (!v)
+    return 0;
+  tg_log_every(&s->log_evicted, uv_now(s->loop), TG_LOG_WARN, "httpd_connection_evicted",
+               "{s:s, s:i}", "reason", cls == CLS_IDLE ? "idle" : "slow_head", "max",
+               (int)s->lim.max_connections);
+  conn_close(v);
+  return 1;
+}
+
+/* Counts the accepted c against its peer's cap and the server's, evicting to stay within the
+ * latter. Returns NULL, or why c must be refused (conn_close then undoes the counting). */
+static const char *admit(tg_httpd *s, conn *c)
+{
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  c->open = 1;
+  s->n_open++;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      c->peer_len = 4;
+      memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+      c->peer_len = 16;
+      memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+  }
+  if (c->peer_len) {
+    unsigned *n = tg_map_peek(s->peers, c->peer, c->peer_len);
+    if (n && *n >= s->lim.max_connections_per_peer)
+      return "max_connections_per_peer";
+    if (!n) {
+      n = calloc(1, sizeof *n);
+      if (!n)
+        return "out_of_memory";
+      if (tg_map_put(s->peers, c->peer, c->peer_len, n, 1) != 0) {
+        free(n);
+        return "out_of_memory";
+      }
+    }
+    ++*n;
+    c->peer_n = n;
+  }
+  if (s->n_open > s->lim.max_connections && !evict_one(s))
+    return "max_connections"; /* every connection has a request in progress */
+  return NULL;
 }
 
 static void on_connection(uv_stream_t *l, int status)
 {
   tg_httpd *s = l->data;
   if (status < 0) {
-    tg_warn("httpd_accept_failed", "{s:s}", "uv", uv_strerror(status));
+    tg_log_every(&s->log_accept, uv_now(s->loop), TG_LOG_WARN, "httpd_accept_failed", "{s:s}",
+                 "uv", uv_strerror(status));
     return;
   }
   conn *c = calloc(1, sizeof *c);
@@ -856,18 +988,46 @@ static void on_connection(uv_stream_t *l, int status)
     s->conns->prev = c;
   s->conns = c;
   s->n_conns++;
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || s->n_conns > s->lim.max_connections ||
-      s->closing) {
-    if (s->n_conns > s->lim.max_connections)
-      tg_warn("httpd_too_many_connections", "{s:i}", "max", (int)s->lim.max_connections);
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || s->closing) {
+    conn_close(c);
+    return;
+  }
+  const char *refused = admit(s, c);
+  if (refused) {
+    tg_log_every(&s->log_refused, uv_now(s->loop), TG_LOG_WARN, "httpd_connection_refused",
+                 "{s:s, s:i, s:i}", "reason", refused, "max", (int)s->lim.max_connections,
+                 "max_per_peer", (int)s->lim.max_connections_per_peer);
     conn_close(c);
     return;
   }
   llhttp_init(&c->parser, HTTP_REQUEST, &settings);
   c->parser.data = c;
   uv_tcp_nodelay(&c->tcp, 1);
-  arm_timer(c, s->lim.header_timeout_ms);
+  set_class(c, CLS_HEAD);
+  arm_timer(c, header_timeout(s));
   start_reading(c);
+}
+
+static void flush_logs(tg_httpd *s)
+{
+  tg_log_rate_flush(&s->log_refused);
+  tg_log_rate_flush(&s->log_evicted);
+  tg_log_rate_flush(&s->log_accept);
+  tg_log_rate_flush(&s->log_parse);
+  tg_log_rate_flush(&s->log_timeout);
+  tg_log_rate_flush(&s->log_eof);
+}
+
+static void on_log_timer(uv_timer_t *t)
+{
+  flush_logs(t->data);
+}
+
+static void on_log_timer_closed(uv_handle_t *h)
+{
+  tg_httpd *s = h->data;
+  s->log_timer_open = 0;
+  maybe_finish_server(s);
 }
 
 /* --- public API --- */
@@ -882,6 +1042,8 @@ void tg_httpd_limits_default(tg_httpd_limits *l)
   l->body_timeout_ms = 30000;
   l->idle_timeout_ms = 60000;
   l->max_connections = 1024;
+  l->max_connections_per_peer = 256;
+  l->pressure_header_timeout_ms = 2000;
 }
 
 int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
@@ -905,6 +1067,21 @@ int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
     tg_httpd_limits_default(&s->lim);
   s->handler = handler;
   s->arg = arg;
+  if (!(s->peers = tg_map_new(0, free))) {
+    free(s);
+    return TG_ENOMEM;
+  }
+  tg_log_rate_init(&s->log_refused, LOG_EVERY_MS);
+  tg_log_rate_init(&s->log_evicted, LOG_EVERY_MS);
+  tg_log_rate_init(&s->log_accept, LOG_EVERY_MS);
+  tg_log_rate_init(&s->log_parse, LOG_EVERY_DEBUG_MS);
+  tg_log_rate_init(&s->log_timeout, LOG_EVERY_DEBUG_MS);
+  tg_log_rate_init(&s->log_eof, LOG_EVERY_DEBUG_MS);
+  uv_timer_init(loop, &s->log_timer);
+  s->log_timer.data = s;
+  s->log_timer_open = 1;
+  uv_timer_start(&s->log_timer, on_log_timer, LOG_EVERY_MS, LOG_EVERY_MS);
+  uv_unref((uv_handle_t *)&s->log_timer);
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
   s->listener_open = 1;
@@ -945,6 +1122,8 @@ void tg_httpd_close(tg_httpd *s, void (*on_closed)(void *arg), void *arg)
   s->closing = 1;
   s->on_closed = on_closed;
   s->closed_arg = arg;
+  flush_logs(s);
+  uv_close((uv_handle_t *)&s->log_timer, on_log_timer_closed);
   for (conn *c = s->conns; c; c = c->next)
     conn_close(c);
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);

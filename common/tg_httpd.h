@@ -5,8 +5,14 @@
  * One llhttp_t per connection, strict (no lenient flags). Caps on URL, header bytes, header
  * count and body (413 / 431 / 414, then close; after 413 the rest of the body is not read: the
  * connection closes once the response is written); 400 and close on a parse error; timers for slow
- * headers, slow bodies and idle keep-alive; a maximum number of connections (over it, new
- * connections are accepted and closed at once). Requests on one connection are served strictly
+ * headers, slow bodies and idle keep-alive. A maximum number of connections never locks a new
+ * client out: at the cap, a new connection closes the longest-idle keep-alive connection, else
+ * the one that started sending its request head longest ago (connections with a request in
+ * progress are never closed; when all have one, the new connection is accepted and closed at
+ * once). One peer address holds at most max_connections_per_peer connections (more are accepted
+ * and closed at once), and above 3/4 of the cap a request head must arrive within the shorter
+ * pressure_header_timeout_ms. Refused and evicted connections, timeouts and parse errors are
+ * logged at most once per interval with a count (tg_log_every), never once each. Requests on one connection are served strictly
  * in order: while a request awaits its response, reading from that connection is paused, so
  * pipelined requests queue in the socket. Expect: 100-continue is answered.
  *
@@ -34,7 +40,9 @@ typedef struct tg_httpd_limits {
   uint64_t header_timeout_ms; /* request line + headers must arrive within, default 10000 */
   uint64_t body_timeout_ms;   /* body must arrive within, default 30000 */
   uint64_t idle_timeout_ms;   /* keep-alive idle, default 60000 */
-  unsigned max_connections;   /* default 1024 */
+  unsigned max_connections;   /* open connections, default 1024 (see tg_httpd_start) */
+  unsigned max_connections_per_peer;   /* open connections from one IP address, default 256 */
+  uint64_t pressure_header_timeout_ms; /* header timeout above 3/4 of max_connections: 2000 */
 } tg_httpd_limits;
 
 /* Fills l with the defaults above. */
