@@ -2,11 +2,13 @@
  * tg_httpd: HTTP/1.1 server on libuv + llhttp (contract in tg_httpd.h).
  *
  * Each connection owns a uv_tcp_t, one uv_timer_t (slow headers, slow body, idle keep-alive,
- * lingering close) and a strict llhttp parser. Received bytes land in the connection's input
- * buffer; process_input() feeds them to llhttp. on_message_complete pauses the parser, so
+ * lingering close) and a strict llhttp parser. Received bytes land in the server's one read
+ * buffer (libuv delivers each read before it asks for the next buffer); process_input() feeds
+ * them to llhttp, whose callbacks copy what they keep. on_message_complete pauses the parser, so
  * llhttp_execute() stops right after each request; the request is then handed to the handler
  * and, until it is answered, nothing more is parsed and reading is stopped (pipelined bytes
- * already read stay in the input buffer, later ones queue in the socket). tg_httpd_respond()
+ * already read are copied into the connection's own input buffer, freed once parsed; later ones
+ * queue in the socket). A connection between requests holds no input memory. tg_httpd_respond()
  * queues the response (libuv keeps writes in order) and resumes parsing.
  *
  * Invariants: at most one request per connection is in the handler's hands (c->pending); a
@@ -35,9 +37,9 @@
 #include <strings.h>
 #include <time.h>
 
-#define READ_CHUNK 65536
-/* Reading runs only once every byte read before was parsed, so one chunk is the most the input
- * buffer holds; its cap is a safety net. */
+#define READ_CHUNK 65536 /* the server's one read buffer */
+/* Reading runs only once every byte read before was parsed, so one chunk is the most a
+ * connection's input buffer holds; its cap is a safety net. */
 #define IN_CAP (2 * READ_CHUNK)
 #define REQ_BUF_FIRST 256           /* first allocation of a request's URL, headers and body */
 #define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
@@ -82,8 +84,8 @@ struct conn {
   llhttp_t parser;
   tg_httpd *srv;
   conn *prev, *next;
-  tg_buf in;             /* bytes read; in.ptr[in_off, in.len) not yet parsed */
-  size_t in_off;         /* parsed prefix, dropped when the next read needs the room */
+  tg_buf in;             /* pipelined bytes left from a read; in.ptr[in_off, in.len) unparsed */
+  size_t in_off;         /* parsed prefix; the buffer is freed once all of it is parsed */
   tg_httpd_req *cur;     /* being parsed */
   tg_httpd_req *pending; /* in the handler's hands */
   int err_status;        /* cap hit inside a parser callback: 413 / 414 / 431 */
@@ -110,6 +112,7 @@ struct tg_httpd {
   tg_httpd_limits lim;
   tg_httpd_handler handler;
   void *arg;
+  char *rbuf; /* READ_CHUNK bytes every read lands in (reads are delivered one at a time) */
   conn *conns;
   unsigned n_conns; /* every conn struct, closing ones included */
   unsigned n_open;  /* connections not closing: what max_connections bounds */
@@ -213,6 +216,7 @@ static void maybe_finish_server(tg_httpd *s)
     void (*cb)(void *) = s->on_closed;
     void *arg = s->closed_arg;
     tg_map_free(s->peers);
+    free(s->rbuf);
     free(s);
     if (cb)
       cb(arg);
@@ -295,7 +299,7 @@ static uint64_t header_timeout(const tg_httpd *s)
 }
 
 static void on_timer(uv_timer_t *t);
-static void process_input(conn *c);
+static void process_input(conn *c, const char *data, size_t len);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out);
 
@@ -402,7 +406,7 @@ static void on_write(uv_write_t *w, int status)
   /* Writes drained below the high-water mark: continue with buffered pipelined input. */
   if (!c->pending && !c->finishing && c->in.len > c->in_off &&
       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_HIGH_WATER)
-    process_input(c);
+    process_input(c, NULL, 0);
 }
 
 static const char *reason_phrase(int status)
@@ -809,39 +813,77 @@ static void after_input(conn *c)
   start_reading(c);
 }
 
-static void process_input(conn *c)
+/* Empties the connection's own input buffer and gives its memory back. */
+static void drop_input(conn *c)
+{
+  tg_buf_free(&c->in);
+  c->in_off = 0;
+}
+
+/* Keeps data[0, len), the unparsed rest of a read, in the connection's own buffer (it lived in
+ * the server's shared read buffer). Returns 0, or closes c and returns -1 when out of memory. */
+static int keep_input(conn *c, const char *data, size_t len)
+{
+  drop_input(c);
+  if (tg_buf_add(&c->in, data, len) != 0) {
+    conn_close(c);
+    return -1;
+  }
+  return 0;
+}
+
+/* Parses data[0, len), a read in the server's shared buffer, or (data NULL) the unparsed bytes
+ * in c->in, dispatching each complete request. What is left when parsing stops for a request in
+ * the handler's hands (pipelined requests) or for the write high-water mark moves to c->in. */
+static void process_input(conn *c, const char *data, size_t len)
 {
   if (c->in_process)
     return; /* a handler answered synchronously; the outer loop continues */
+  int from_in = !data;
+  if (from_in) {
+    len = c->in.len - c->in_off;
+    data = len ? c->in.ptr + c->in_off : NULL;
+  }
   c->in_process = 1;
-  while (!c->closing && !c->finishing && !c->pending && c->in.len > c->in_off) {
+  while (!c->closing && !c->finishing && !c->pending && len > 0) {
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
-      stop_reading(c);
-      c->in_process = 0;
-      return; /* on_write continues */
+      stop_reading(c); /* on_write continues */
+      if (!from_in && keep_input(c, data, len) == 0) {
+        from_in = 1;
+        data = c->in.ptr;
+      }
+      break;
     }
-    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.ptr + c->in_off, c->in.len - c->in_off);
+    llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
     if (err == HPE_OK) {
-      tg_buf_reset(&c->in);
-      c->in_off = 0;
+      len = 0;
       break;
     }
     if (err != HPE_PAUSED) {
-      tg_buf_reset(&c->in);
-      c->in_off = 0;
+      len = 0;
       parse_failed(c, err);
       break;
     }
     /* Advance past the request instead of moving the rest to the front: a read full of
      * pipelined requests would otherwise be moved once per request (quadratic). */
-    c->in_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.ptr);
-    if (c->in_off == c->in.len) {
-      tg_buf_reset(&c->in);
-      c->in_off = 0;
-    }
+    size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+    data += used;
+    len -= used;
     llhttp_resume(&c->parser);
+    if (len > 0 && !from_in) { /* the shared buffer is reused by the next read */
+      if (keep_input(c, data, len) != 0)
+        break;
+      from_in = 1;
+      data = c->in.ptr;
+    }
+    if (from_in)
+      c->in_off = c->in.len - len;
     dispatch(c);
   }
+  if (from_in && (len == 0 || c->closing))
+    drop_input(c);
+  else if (from_in)
+    c->in_off = c->in.len - len;
   c->in_process = 0;
   after_input(c);
 }
@@ -850,26 +892,14 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 {
   conn *c = h->data;
   (void)hint;
-  if (c->lingering) {
-    static char sink[4096];
-    *out = uv_buf_init(sink, sizeof sink);
-    return;
-  }
-  if (c->in_off > 0) { /* drop the parsed prefix (once per read, not per request) */
-    tg_buf_consume(&c->in, c->in_off);
-    c->in_off = 0;
-  }
-  if (tg_buf_reserve(&c->in, READ_CHUNK) != 0) {
-    *out = uv_buf_init(NULL, 0);
-    return;
-  }
-  *out = uv_buf_init(tg_buf_end(&c->in), READ_CHUNK);
+  /* libuv hands this buffer to on_read before it asks for another, so one per server does;
+   * whatever must outlive the read is copied out by process_input. */
+  *out = uv_buf_init(c->srv->rbuf, READ_CHUNK);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
   conn *c = st->data;
-  (void)b;
   if (c->closing)
     return;
   if (c->lingering) {
@@ -890,11 +920,18 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
       return;
     }
     c->eof = 1;
-    process_input(c); /* ends in after_input, which finishes the parser and closes */
+    process_input(c, NULL, 0); /* ends in after_input, which finishes the parser and closes */
     return;
   }
-  tg_buf_commit(&c->in, (size_t)nread);
-  process_input(c);
+  if (c->in.len > c->in_off) { /* reading resumes only once c->in is parsed; be safe anyway */
+    if (tg_buf_add(&c->in, b->base, (size_t)nread) != 0) {
+      conn_close(c);
+      return;
+    }
+    process_input(c, NULL, 0);
+    return;
+  }
+  process_input(c, b->base, (size_t)nread);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -908,8 +945,7 @@ static void on_timer(uv_timer_t *t)
   }
   tg_log_every(&c->srv->log_timeout, uv_now(c->srv->loop), TG_LOG_DEBUG, "httpd_request_timeout",
                NULL);
-  tg_buf_reset(&c->in);
-  c->in_off = 0;
+  drop_input(c);
   send_error_close(c, 408, "request_timeout", "request not received in time");
 }
 
@@ -978,7 +1014,7 @@ static void on_connection(uv_stream_t *l, int status)
   if (!c)
     return;
   c->srv = s;
-  tg_buf_init_hint(&c->in, IN_CAP, READ_CHUNK + 1);
+  tg_buf_init(&c->in, IN_CAP);
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
@@ -1067,7 +1103,9 @@ int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
     tg_httpd_limits_default(&s->lim);
   s->handler = handler;
   s->arg = arg;
-  if (!(s->peers = tg_map_new(0, free))) {
+  s->rbuf = malloc(READ_CHUNK);
+  if (!s->rbuf || !(s->peers = tg_map_new(0, free))) {
+    free(s->rbuf);
     free(s);
     return TG_ENOMEM;
   }
@@ -1191,7 +1229,7 @@ int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, co
     return rc == TG_EIO ? TG_ECANCELED : rc;
   if (!c->finishing && !c->closing) {
     if (c->in.len > c->in_off)
-      process_input(c); /* pipelined bytes already buffered */
+      process_input(c, NULL, 0); /* pipelined bytes already buffered */
     else if (!c->in_process)
       after_input(c);
   }
