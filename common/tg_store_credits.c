@@ -10,7 +10,7 @@
  */
 #include "tg_store_credits.h"
 
-#include "tg_db.h"
+#include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_log.h"
 

@@ -12,7 +12,7 @@
  */
 #include "tg_store_runs.h"
 
-#include "tg_db.h"
+#include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_store_credits.h"
 

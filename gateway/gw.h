@@ -21,6 +21,7 @@
 #include "tg_http.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_sealed.h"
 #include "tg_store_accounts.h"
 #include "tg_store_auth_configs.h"
 #include "tg_store_credits.h"
@@ -40,6 +41,8 @@
 
 typedef struct gw_waiter gw_waiter;
 typedef struct gw_checkpool gw_checkpool;
+typedef struct gw_defcache gw_defcache;
+typedef struct gw_batch gw_batch;
 
 /* Admission decisions counted by /metrics (gw_metrics.c). */
 enum {
@@ -81,6 +84,9 @@ typedef struct gw_app {
   gw_waiter *waiters;   /* requests sleeping on a timer (callback polling) */
   gw_checkpool *checks; /* coalescing provider checks (gw_checkpool.c) */
   gw_metrics metrics;
+  gw_defcache *defcache;  /* gw_defcache.c: parsed workflow definitions of admissions */
+  gw_batch *loadq;        /* gw_batch.c: admission's LOAD step, one job at a time */
+  gw_batch *admitq;       /* gw_batch.c: admission's ADMIT step, group commit */
   tg_crypto *crypto;      /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
   gw_ratelimit *runlimit; /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
   tg_accounts_cache *status_cache; /* gw_status.c's answers per (user, provider); made on first
@@ -237,9 +243,11 @@ void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_run_cancel(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_run_retry(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 
-/* Frees gw_admit's cache of parsed workflow definitions (loop thread; call at shutdown, after
- * the loop ended). */
-void gw_admit_cleanup(void);
+/* Creates admission's definition cache and batch queues in app (app->dbq is used only when a
+ * request arrives). Returns 0 or TG_ENOMEM (then call gw_admit_cleanup). */
+int gw_admit_init(gw_app *app);
+/* Frees them (loop thread; at shutdown, after the loop ended). Safe on a partial or no init. */
+void gw_admit_cleanup(gw_app *app);
 
 void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
