@@ -23,7 +23,10 @@
 #include "tg_log.h"
 #include "tg_sealed.h"
 #include "tg_store_accounts.h"
+#include "tg_store_auth_configs.h"
+#include "tg_store_credits.h"
 #include "tg_store_oauth.h"
+#include "tg_store_runs.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -180,22 +183,7 @@ json_t *gw_parse_body(tg_httpd_req *req);
  */
 int gw_identify(gw_app *app, tg_httpd_req *req, char *user);
 
-/* --- Users, auth configs and the write lock; work side (gw_util.c). --- */
-
-/*
- * Work-side helper: inserts the user on first sight (credits = default_credits) with a
- * credit_ledger 'grant' row, in one transaction; a no-op when the user exists. Call before any
- * other transaction in the job.
- */
-int gw_ensure_user(tg_db *db, const char *user, int64_t default_credits);
-
-/* The same inside a transaction the caller has open (no BEGIN/COMMIT of its own). */
-int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
-
-/* Work side, inside the caller's transaction: inserts or updates the auth_configs row of p
- * (id, provider, toolkit_slug, display_name; updated_at = now ms). Returns 0 or a TG_E* code
- * (TG_ECONFLICT when another auth config id is stored for the provider). */
-int gw_auth_config_upsert_tx(tg_db *db, const tg_provider *p, int64_t now);
+/* --- The write lock; work side (gw_util.c). --- */
 
 /*
  * Process-wide lock around the gateway's hot write transactions (admission's group commit and

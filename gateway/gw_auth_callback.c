@@ -157,9 +157,9 @@ static int connect_tx(tg_db *db, cb_ctx *c)
   int rc;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  if ((rc = gw_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
+  if ((rc = tg_store_credits_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
     goto fail;
-  if ((rc = gw_auth_config_upsert_tx(db, p, now)) != 0)
+  if ((rc = tg_store_auth_configs_upsert(db, p, now)) != 0)
     goto fail;
   rc = tg_store_accounts_connect(db, c->j.user, p->provider, p->auth_config_id, c->ca_id,
                                  c->mcp_url, now);

@@ -36,7 +36,7 @@ GW_JOB_FIRST(prov_ctx);
 static int prov_work(tg_db *db, void *arg)
 {
   prov_ctx *c = arg;
-  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
+  int rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
   if (rc != 0)
     return rc;
   c->rows = tg_store_accounts_list(db, &rc, c->j.user);
@@ -143,7 +143,7 @@ static int start_work(tg_db *db, void *arg)
   if (c->step == 2)
     return store_account(db, c);
   if (c->step == 0) {
-    if ((rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
+    if ((rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
       return rc;
     row = tg_store_accounts_find(db, &rc, c->j.user, c->p->auth_config_id);
     if (!row)

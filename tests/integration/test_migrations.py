@@ -130,10 +130,10 @@ def test_claim_and_lookups_use_the_indexes():
     with Stack(mcp=False) as s:
         c = sqlite3.connect(s.db_path)
         assert c.execute("PRAGMA user_version").fetchone()[0] >= 3
-        with open(os.path.join(SRC, "worker", "wk_claim.c")) as f:
-            claim = c_string(f.read(), "CLAIM_SQL")
-        with open(os.path.join(SRC, "gateway", "gw_runs.c")) as f:
-            listing = c_string(f.read(), "list_sql")
+        with open(os.path.join(SRC, "common", "tg_store_runs.c")) as f:
+            source = f.read()
+        claim = c_string(source, "CLAIM_SQL")
+        listing = c_string(source, "LIST_SQL")
         p = plan(c, claim, ("w", int(time.time() * 1000), 5000))
         print("claim: " + p)
         assert "USING INDEX workflow_runs_lease (lease_expires_at<?)" in p, p
