@@ -314,11 +314,16 @@ static int complete_work(tg_db *db, void *arg)
   exec_job *j = arg;
   wk_run *r = j->r;
   int rc, err = 0;
-  json_t *row;
-  /* The context keeps the real response (later nodes may use it); the row gets it redacted. */
-  json_t *stored = wk_secrets_redact(r, j->response);
-  if (j->response && !stored)
+  json_t *row, *stored, *redacted = NULL;
+  /* The context keeps the real response (later nodes may use it); the row gets it redacted.
+   * This thread only reads j->response: its reference count belongs to the loop, where tg_mcp
+   * drops its own references while this job runs, and jansson's json_incref/json_decref test
+   * the count with a plain read before their atomic update. So no wk_secrets_redact (which
+   * takes a reference when there is nothing to redact) unless there are secrets to take out. */
+  if (r->secrets && r->secrets[0] && j->response &&
+      !(redacted = wk_secrets_redact(r, j->response)))
     return TG_ENOMEM;
+  stored = redacted ? redacted : j->response;
   rc = tg_db_exec(db, &j->changes,
                   "UPDATE tool_executions SET status = ?1, response = ?2, error = ?3, "
                   "error_class = ?4, duration_ms = ?5, completed_at = ?6 "
@@ -327,7 +332,7 @@ static int complete_work(tg_db *db, void *arg)
                   "sjssIIIssI", j->status, stored, j->error, j->error_class,
                   (long long)j->duration_ms, (long long)tg_now_ms(), (long long)r->exec_id, r->id,
                   r->w->cfg.worker_id, (long long)r->attempt);
-  json_decref(stored);
+  json_decref(redacted);
   if (rc || !j->changes)
     return rc;
   row = tg_db_query_one(db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s",
