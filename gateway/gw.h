@@ -275,7 +275,7 @@ void gw_metrics_check_latency(gw_app *app, double ms);
  */
 void gw_write_lock(void);
 void gw_write_unlock(void);
-/* --- OAuth connection lifecycle (issue #3). --- */
+/* --- OAuth connection lifecycle (README "Connection lifecycle (OAuth)"). --- */
 #define GW_STATUS_FRESH_MS 30000 /* GET /api/mcp/auth/status: cache freshness per user+provider */
 
 /* Answers 404 unknown_provider with "known": the configured provider names. */
