@@ -1,18 +1,19 @@
 /*
  * tg_check_db: the write-back of a provider check's observations, shared by the gateway
  * (admission) and the worker (pre-execute guard). Kept apart from tg_check.c, which never
- * touches the database; this file is the one place both programs record what Composio said.
+ * touches the database; this file decides what both programs record of what Composio said.
  *
  * Rules (DESIGN.md sections 2 and 4): Composio's status maps to ours (INITIATED and
  * INITIALIZING → PENDING; an unknown status keeps ours and is recorded in status_reason as
  * composio_status=<X>); a non-ACTIVE status keeps Composio's own status_reason verbatim, else
- * the check's reason; version moves only when status or reason changed; a row the user
- * DISCONNECTED is never touched (a check in flight must not bring it back). One UPDATE per
- * observation, changed or not (the status CHECK is a chain of equalities since schema 003, cheap
- * to evaluate, so the unchanged case needs no statement of its own).
+ * the check's reason. The row is written by tg_store_accounts_observe, which keeps the rest:
+ * version moves only when status or reason changed; a row the user DISCONNECTED is never touched
+ * (a check in flight must not bring it back). One UPDATE per observation, changed or not (the
+ * status CHECK is a chain of equalities since schema 003, cheap to evaluate, so the unchanged case
+ * needs no statement of its own).
  */
 #include "tg_check.h"
-#include "tg_db.h"
+#include "tg_store_accounts.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -62,14 +63,7 @@ int tg_check_write_back(tg_db *db, const char *user_id, const tg_check_result *r
       snprintf(buf, sizeof buf, "composio_status=%s", cst);
       reason = buf;
     }
-    rc = tg_db_exec(db, &changes,
-                    "UPDATE connected_accounts SET "
-                    "version = version + (status IS NOT coalesce(?1, status) OR "
-                    "status_reason IS NOT ?2), "
-                    "status = coalesce(?1, status), status_reason = ?2, last_checked_at = ?3, "
-                    "updated_at = ?3 WHERE user_id = ?4 AND provider = ?5 AND "
-                    "composio_account_id = ?6 AND status <> 'DISCONNECTED'",
-                    "ssIsss", ours, reason, (long long)now_ms, user_id, prov, ca);
+    rc = tg_store_accounts_observe(db, user_id, prov, ca, ours, reason, now_ms, &changes);
     if (rc != 0)
       return rc;
     if (rows)

@@ -1,7 +1,12 @@
 /*
- * tg_config: the variable table and the loader. Numbers are parsed strictly (the whole value
- * must be a non-negative integer); a bad value fails start-up with the variable's name rather
- * than running with a silent default.
+ * tg_config: the variable table and the loader.
+ *
+ * Every integer variable has its allowed range in the table. A value is accepted only when the
+ * whole of it is a decimal integer inside that range; anything else fails start-up with a
+ * message naming the variable, the value and the range, rather than running with a silent
+ * default or a clamped value. Each program reads only the variables the table assigns to it:
+ * the others keep their defaults, so one environment can be shared by the gateway and workers.
+ * The defaults are inside their ranges (tests/unit/common/tg_config.c checks it).
  */
 #include "tg_config.h"
 #include "tg_err.h"
@@ -9,87 +14,119 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 extern char **environ;
 
+#define MiB (1024 * 1024)
+#define HOUR_MS (3600 * 1000)
+#define DAY_MS (24 * (int64_t)HOUR_MS)
+#define MAX_CREDITS 1000000000000   /* 10^12: sums of credits stay far from int64 overflow */
+#define RANGE(lo, hi) 1, (lo), (hi) /* an integer variable */
+#define STRING 0, 0, 0              /* any other */
+
 typedef struct var {
   const char *name;
   const char *def;
   int progs;
   const char *help;
+  int integer;      /* 1: an integer in [min, max] */
+  int64_t min, max; /* inclusive */
 } var;
 
 static const var vars[] = {
     {"TOOLGATE_DB", "toolgate.db", TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "SQLite database file (created, WAL mode)"},
-    {"TOOLGATE_LISTEN", "127.0.0.1:8080", TG_PROG_GATEWAY | TG_PROG_SIM, "host:port to listen on"},
+     "SQLite database file (created, WAL mode)", STRING},
+    {"TOOLGATE_LISTEN", "127.0.0.1:8080", TG_PROG_GATEWAY | TG_PROG_SIM, "host:port to listen on",
+     STRING},
     {"COMPOSIO_BASE_URL", "https://backend.composio.dev", TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "Composio API base URL (no /api/v3)"},
+     "Composio API base URL (no /api/v3)", STRING},
     {"COMPOSIO_API_KEY", NULL, TG_PROG_ALL,
-     "Composio project API key, sent as x-api-key (secret; never logged or stored)"},
+     "Composio project API key, sent as x-api-key (secret; never logged or stored)", STRING},
     {"COMPOSIO_MCP_SERVER_ID", NULL, TG_PROG_GATEWAY,
-     "Composio MCP server id used to generate per-user MCP URLs"},
+     "Composio MCP server id used to generate per-user MCP URLs", STRING},
     {"COMPOSIO_AUTH_CONFIG_<PROVIDER>", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
      "one per provider, e.g. COMPOSIO_AUTH_CONFIG_GMAIL=ac_...; the provider name is the "
-     "lowercased suffix"},
+     "lowercased suffix",
+     STRING},
     {"COMPOSIO_TOOLKIT_<PROVIDER>", "<provider>", TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "Composio toolkit slug of a provider"},
+     "Composio toolkit slug of a provider", STRING},
     {"COMPOSIO_DISPLAY_NAME_<PROVIDER>", "<provider>", TG_PROG_GATEWAY,
-     "display name of a provider"},
+     "display name of a provider", STRING},
     {"TOOLGATE_REDIRECT_URL", "http://127.0.0.1:8080/api/composio-redirect", TG_PROG_GATEWAY,
-     "our OAuth callback URL, given to Composio"},
+     "our OAuth callback URL, given to Composio", STRING},
     {"TOOLGATE_UI_URL", "/", TG_PROG_GATEWAY,
-     "web UI URL the OAuth callback redirects the browser to"},
+     "web UI URL the OAuth callback redirects the browser to", STRING},
     {"TOOLGATE_TRUST_USER_HEADER", "0", TG_PROG_GATEWAY,
-     "1: take the user id from X-User-Id (development, or behind an authenticating proxy)"},
+     "1: take the user id from X-User-Id (development, or behind an authenticating proxy)",
+     RANGE(0, 1)},
     {"TOOLGATE_JWT_SECRET", NULL, TG_PROG_GATEWAY,
-     "HS256 secret for Authorization: Bearer tokens (secret)"},
+     "HS256 secret for Authorization: Bearer tokens (secret)", STRING},
     {"TOOLGATE_WEBHOOK_SECRET", NULL, TG_PROG_GATEWAY,
      "Standard Webhooks secret of Composio's webhook subscription (whsec_<base64> or raw; "
-     "secret); unset: POST /api/webhooks/composio answers 503"},
+     "secret); unset: POST /api/webhooks/composio answers 503",
+     STRING},
     {"TOOLGATE_SECRET_KEY", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "key for secrets at rest: [<kid>:]<base64 of 32 bytes> (secret; see README Security)"},
+     "key for secrets at rest: [<kid>:]<base64 of 32 bytes> (secret; see README Security)", STRING},
     {"TOOLGATE_SECRET_KEY_OLD", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "previous secrets-at-rest key, still accepted for reading during a rotation (secret)"},
-    {"TOOLGATE_MAX_URL_BYTES", "8192", TG_PROG_GATEWAY, "request target cap in bytes (414)"},
+     "previous secrets-at-rest key, still accepted for reading during a rotation (secret)", STRING},
+    {"TOOLGATE_MAX_URL_BYTES", "8192", TG_PROG_GATEWAY, "request target cap in bytes (414)",
+     RANGE(1, MiB)},
     {"TOOLGATE_MAX_HEADER_BYTES", "16384", TG_PROG_GATEWAY,
-     "cap on all header names + values in bytes (431)"},
-    {"TOOLGATE_MAX_HEADERS", "64", TG_PROG_GATEWAY, "cap on the number of headers (431)"},
-    {"TOOLGATE_MAX_BODY_BYTES", "1048576", TG_PROG_GATEWAY, "request body cap in bytes (413)"},
+     "cap on all header names + values in bytes (431)", RANGE(1, 16 * MiB)},
+    {"TOOLGATE_MAX_HEADERS", "64", TG_PROG_GATEWAY, "cap on the number of headers (431)",
+     RANGE(1, 10000)},
+    {"TOOLGATE_MAX_BODY_BYTES", "1048576", TG_PROG_GATEWAY, "request body cap in bytes (413)",
+     RANGE(1, 1024 * MiB)},
     {"TOOLGATE_HEADER_TIMEOUT_MS", "10000", TG_PROG_GATEWAY,
-     "request line + headers must arrive within this many ms (408)"},
+     "request line + headers must arrive within this many ms (408)", RANGE(1, DAY_MS)},
     {"TOOLGATE_BODY_TIMEOUT_MS", "30000", TG_PROG_GATEWAY,
-     "a request body must arrive within this many ms (408)"},
-    {"TOOLGATE_IDLE_TIMEOUT_MS", "60000", TG_PROG_GATEWAY, "keep-alive idle timeout in ms"},
-    {"TOOLGATE_MAX_CONNECTIONS", "1024", TG_PROG_GATEWAY, "open client connections at most"},
+     "a request body must arrive within this many ms (408)", RANGE(1, DAY_MS)},
+    {"TOOLGATE_IDLE_TIMEOUT_MS", "60000", TG_PROG_GATEWAY, "keep-alive idle timeout in ms",
+     RANGE(1, DAY_MS)},
+    {"TOOLGATE_MAX_CONNECTIONS", "1024", TG_PROG_GATEWAY, "open client connections at most",
+     RANGE(1, 1000000)},
     {"TOOLGATE_RUN_RATE_PER_MIN", "60", TG_PROG_GATEWAY,
      "run admissions per user per minute (token bucket, burst = the same number; 429 with "
-     "Retry-After over it); 0 disables"},
-    {"TOOLGATE_DEFAULT_CREDITS", "100", TG_PROG_GATEWAY, "credits a new user starts with"},
-    {"TOOLGATE_RUN_COST", "1", TG_PROG_GATEWAY, "credits debited per admitted run"},
-    {"TOOLGATE_WORKER_ID", "<hostname>-<pid>", TG_PROG_WORKER, "this worker's name in claimed_by"},
-    {"TOOLGATE_POLL_MS", "200", TG_PROG_WORKER, "ms between queue polls when idle"},
-    {"TOOLGATE_LEASE_MS", "30000", TG_PROG_WORKER, "lease length in ms (heartbeats extend it)"},
-    {"TOOLGATE_WORKER_CONCURRENCY", "4", TG_PROG_WORKER, "runs in flight per worker process"},
-    {"TOOLGATE_MCP_TIMEOUT_MS", "30000", TG_PROG_WORKER, "timeout of one MCP request in ms"},
+     "Retry-After over it); 0 disables",
+     RANGE(0, 1000000)},
+    {"TOOLGATE_DEFAULT_CREDITS", "100", TG_PROG_GATEWAY, "credits a new user starts with",
+     RANGE(0, MAX_CREDITS)},
+    {"TOOLGATE_RUN_COST", "1", TG_PROG_GATEWAY, "credits debited per admitted run",
+     RANGE(0, MAX_CREDITS)},
+    {"TOOLGATE_WORKER_ID", "<hostname>-<pid>", TG_PROG_WORKER, "this worker's name in claimed_by",
+     STRING},
+    {"TOOLGATE_POLL_MS", "200", TG_PROG_WORKER, "ms between queue polls when idle",
+     RANGE(1, HOUR_MS)},
+    {"TOOLGATE_LEASE_MS", "30000", TG_PROG_WORKER, "lease length in ms (heartbeats extend it)",
+     RANGE(300, DAY_MS)},
+    {"TOOLGATE_WORKER_CONCURRENCY", "4", TG_PROG_WORKER, "runs in flight per worker process",
+     RANGE(1, 1024)},
+    {"TOOLGATE_MCP_TIMEOUT_MS", "30000", TG_PROG_WORKER, "timeout of one MCP request in ms",
+     RANGE(1, DAY_MS)},
     {"TOOLGATE_TOOL_RETRIES", "3", TG_PROG_WORKER,
      "retries of a tool call after a transient failure (connection refused, 5xx, 429, or a "
-     "timeout of a read-only/idempotent tool)"},
+     "timeout of a read-only/idempotent tool)",
+     RANGE(0, 100)},
     {"TOOLGATE_RETRY_BASE_MS", "200", TG_PROG_WORKER,
-     "first retry delay in ms; doubles per retry, with jitter (429 Retry-After wins)"},
+     "first retry delay in ms; doubles per retry, with jitter (429 Retry-After wins)",
+     RANGE(0, HOUR_MS)},
     {"TOOLGATE_RUN_DEADLINE_MS", "600000", TG_PROG_WORKER,
-     "a run fails with error_class timeout once it has run this long (ms; 0: no deadline)"},
+     "a run fails with error_class timeout once it has run this long (ms; 0: no deadline)",
+     RANGE(0, 365 * DAY_MS)},
     {"TOOLGATE_REGISTRY_MAX", "256", TG_PROG_WORKER,
-     "MCP sessions a worker keeps open for reuse (least recently used closed first)"},
+     "MCP sessions a worker keeps open for reuse (least recently used closed first)",
+     RANGE(1, 65536)},
     {"TOOLGATE_SHUTDOWN_GRACE_MS", "10000", TG_PROG_WORKER,
      "ms runs in flight may take to finish after SIGTERM/SIGINT before their leases are "
-     "released"},
+     "released",
+     RANGE(0, HOUR_MS)},
     {"TOOLGATE_COMPOSIO_TIMEOUT_MS", "10000", TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "timeout of one Composio call in ms"},
-    {"TOOLGATE_LOG_LEVEL", "info", TG_PROG_ALL, "debug, info, warn or error"},
+     "timeout of one Composio call in ms", RANGE(1, DAY_MS)},
+    {"TOOLGATE_LOG_LEVEL", "info", TG_PROG_ALL, "debug, info, warn or error", STRING},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -97,11 +134,11 @@ const char *tg_secret_reveal(const tg_secret *s)
   return s ? s->value_ : NULL;
 }
 
-static const char *def_of(const char *name)
+static const var *find(const char *name)
 {
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
     if (strcmp(vars[i].name, name) == 0)
-      return vars[i].def;
+      return &vars[i];
   return NULL;
 }
 
@@ -109,24 +146,37 @@ static char *get_str(const char *name)
 {
   const char *v = getenv(name);
   if (!v || !*v)
-    v = def_of(name);
+    v = find(name)->def;
   return v ? strdup(v) : NULL;
 }
 
-static int get_int(const char *name, int64_t *out, char *err, size_t errlen)
+int tg_config_parse_int(const char *text, int64_t min, int64_t max, int64_t *out)
 {
-  const char *v = getenv(name);
   char *end;
   long long n;
-  if (!v || !*v)
-    v = def_of(name);
+  if (!text || !isdigit((unsigned char)*text)) /* no sign, no leading space */
+    return TG_EINVAL;
   errno = 0;
-  n = strtoll(v, &end, 10);
-  if (errno || end == v || *end || n < 0) {
-    snprintf(err, errlen, "%s: expected a non-negative integer, got \"%s\"", name, v);
+  n = strtoll(text, &end, 10);
+  if (errno || *end || n < min || n > max)
+    return TG_EINVAL;
+  *out = n;
+  return 0;
+}
+
+/* The variable name from the environment when prog reads it (its default when unset, empty or
+ * read only by other programs), checked against the table's range. */
+static int get_int(const char *name, int prog, int64_t *out, char *err, size_t errlen)
+{
+  const var *v = find(name);
+  const char *text = v->progs & prog ? getenv(name) : NULL;
+  if (!text || !*text)
+    text = v->def;
+  if (tg_config_parse_int(text, v->min, v->max, out) != 0) {
+    snprintf(err, errlen, "%s: expected an integer from %" PRId64 " to %" PRId64 ", got \"%s\"",
+             name, v->min, v->max, text);
     return TG_EINVAL;
   }
-  *out = n;
   return 0;
 }
 
@@ -246,28 +296,29 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
 
   {
     int64_t trust = 0;
-    if ((rc = get_int("TOOLGATE_TRUST_USER_HEADER", &trust, err, errlen)) ||
-        (rc = get_int("TOOLGATE_DEFAULT_CREDITS", &c->default_credits, err, errlen)) ||
-        (rc = get_int("TOOLGATE_RUN_COST", &c->run_cost, err, errlen)) ||
-        (rc = get_int("TOOLGATE_POLL_MS", &c->poll_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_LEASE_MS", &c->lease_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_WORKER_CONCURRENCY", &c->concurrency, err, errlen)) ||
-        (rc = get_int("TOOLGATE_MCP_TIMEOUT_MS", &c->mcp_timeout_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_COMPOSIO_TIMEOUT_MS", &c->composio_timeout_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_MAX_URL_BYTES", &c->max_url_bytes, err, errlen)) ||
-        (rc = get_int("TOOLGATE_MAX_HEADER_BYTES", &c->max_header_bytes, err, errlen)) ||
-        (rc = get_int("TOOLGATE_MAX_HEADERS", &c->max_headers, err, errlen)) ||
-        (rc = get_int("TOOLGATE_MAX_BODY_BYTES", &c->max_body_bytes, err, errlen)) ||
-        (rc = get_int("TOOLGATE_HEADER_TIMEOUT_MS", &c->header_timeout_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_BODY_TIMEOUT_MS", &c->body_timeout_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_IDLE_TIMEOUT_MS", &c->idle_timeout_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_MAX_CONNECTIONS", &c->max_connections, err, errlen)) ||
-        (rc = get_int("TOOLGATE_RUN_RATE_PER_MIN", &c->run_rate_per_min, err, errlen)) ||
-        (rc = get_int("TOOLGATE_TOOL_RETRIES", &c->tool_retries, err, errlen)) ||
-        (rc = get_int("TOOLGATE_RETRY_BASE_MS", &c->retry_base_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_RUN_DEADLINE_MS", &c->run_deadline_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_REGISTRY_MAX", &c->registry_max, err, errlen)) ||
-        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", &c->shutdown_grace_ms, err, errlen)))
+    if ((rc = get_int("TOOLGATE_TRUST_USER_HEADER", prog, &trust, err, errlen)) ||
+        (rc = get_int("TOOLGATE_DEFAULT_CREDITS", prog, &c->default_credits, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_COST", prog, &c->run_cost, err, errlen)) ||
+        (rc = get_int("TOOLGATE_POLL_MS", prog, &c->poll_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_LEASE_MS", prog, &c->lease_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_WORKER_CONCURRENCY", prog, &c->concurrency, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MCP_TIMEOUT_MS", prog, &c->mcp_timeout_ms, err, errlen)) ||
+        (rc =
+             get_int("TOOLGATE_COMPOSIO_TIMEOUT_MS", prog, &c->composio_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_URL_BYTES", prog, &c->max_url_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_HEADER_BYTES", prog, &c->max_header_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_HEADERS", prog, &c->max_headers, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_BODY_BYTES", prog, &c->max_body_bytes, err, errlen)) ||
+        (rc = get_int("TOOLGATE_HEADER_TIMEOUT_MS", prog, &c->header_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_BODY_TIMEOUT_MS", prog, &c->body_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_IDLE_TIMEOUT_MS", prog, &c->idle_timeout_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_MAX_CONNECTIONS", prog, &c->max_connections, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_RATE_PER_MIN", prog, &c->run_rate_per_min, err, errlen)) ||
+        (rc = get_int("TOOLGATE_TOOL_RETRIES", prog, &c->tool_retries, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RETRY_BASE_MS", prog, &c->retry_base_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_RUN_DEADLINE_MS", prog, &c->run_deadline_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_REGISTRY_MAX", prog, &c->registry_max, err, errlen)) ||
+        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", prog, &c->shutdown_grace_ms, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
   }
@@ -276,8 +327,6 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   tg_log_add_secret(c->secret_key.value_);
   tg_log_add_secret(c->secret_key_old.value_);
   tg_log_add_secret(c->webhook_secret.value_);
-  if (c->concurrency < 1)
-    c->concurrency = 1;
   if ((prog & (TG_PROG_GATEWAY | TG_PROG_WORKER)) && (rc = load_providers(c, err, errlen)))
     return rc;
   return 0;
@@ -325,7 +374,10 @@ void tg_config_help(FILE *out, int prog, const char *usage)
     if (!(vars[i].progs & prog))
       continue;
     fprintf(out, "  %-34s %s", vars[i].name, vars[i].help);
-    if (vars[i].def)
+    if (vars[i].def && vars[i].integer)
+      fprintf(out, " [default: %s; %" PRId64 " to %" PRId64 "]", vars[i].def, vars[i].min,
+              vars[i].max);
+    else if (vars[i].def)
       fprintf(out, " [default: %s]", vars[i].def);
     fputc('\n', out);
   }

@@ -1,9 +1,10 @@
 /*
  * tg_config: configuration from environment variables (DESIGN.md section 9).
  *
- * One table (tg_config.c) names every variable, its default, which programs read it and a line
- * of help; tg_config_load() fills a tg_config from the environment and tg_config_help() prints
- * the table for --help. Strings in a tg_config are owned by it and freed by tg_config_free().
+ * One table (tg_config.c) names every variable, its default, which programs read it, a line of
+ * help and, for numbers, the allowed range; tg_config_load() fills a tg_config from the
+ * environment, refusing any value outside its range, and tg_config_help() prints the table for
+ * --help. Strings in a tg_config are owned by it and freed by tg_config_free().
  * Secret values (API keys, secrets) are held as tg_secret so that no log call can format them
  * by accident: reach the text only through tg_secret_reveal() at the point of use.
  */
@@ -12,6 +13,9 @@
 
 #include <stdint.h>
 #include <stdio.h>
+
+/* The version the programs report for --version. */
+#define TG_VERSION "0.1.0"
 
 /* Which program reads a variable (bit mask). */
 enum { TG_PROG_GATEWAY = 1, TG_PROG_WORKER = 2, TG_PROG_SIM = 4, TG_PROG_ALL = 7 };
@@ -74,9 +78,10 @@ typedef struct tg_config {
 } tg_config;
 
 /*
- * Fills *c from the environment for program prog (TG_PROG_*). On failure returns TG_EINVAL and
- * writes a one-line reason into err (size errlen), e.g. "TOOLGATE_LISTEN: expected host:port".
- * *c must be freed with tg_config_free() either way.
+ * Fills *c from the environment for program prog (TG_PROG_*). Integer variables prog does not
+ * read keep their defaults. On failure returns TG_EINVAL (or TG_ENOMEM) and writes a one-line
+ * reason into err (size errlen) naming the variable, e.g. "TOOLGATE_WORKER_CONCURRENCY: expected
+ * an integer from 1 to 1024, got "0"". *c must be freed with tg_config_free() either way.
  */
 int tg_config_load(tg_config *c, int prog, char *err, size_t errlen);
 
@@ -85,7 +90,15 @@ void tg_config_free(tg_config *c);
 /* Finds a configured provider by name; NULL when unknown. The pointer lives as long as c. */
 const tg_provider *tg_config_provider(const tg_config *c, const char *provider);
 
-/* Prints usage: the summary line, then every variable prog reads with default and help. */
+/*
+ * Parses text as a whole decimal integer in [min, max] into *out: digits only (no sign, space or
+ * suffix), no overflow. Returns 0, or TG_EINVAL with *out untouched. The rule of every number
+ * in the environment, shared by the programs' command lines.
+ */
+int tg_config_parse_int(const char *text, int64_t min, int64_t max, int64_t *out);
+
+/* Prints usage: the summary line, then every variable prog reads with help, default and
+ * range. */
 void tg_config_help(FILE *out, int prog, const char *usage);
 
 #endif

@@ -10,6 +10,7 @@
 #ifndef GW_H
 #define GW_H
 
+#include "tg_accounts_cache.h"
 #include "tg_check.h"
 #include "tg_composio.h"
 #include "tg_config.h"
@@ -20,6 +21,9 @@
 #include "tg_http.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_sealed.h"
+#include "tg_store_accounts.h"
+#include "tg_store_oauth.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -34,6 +38,8 @@
 
 typedef struct gw_waiter gw_waiter;
 typedef struct gw_checkpool gw_checkpool;
+typedef struct gw_defcache gw_defcache;
+typedef struct gw_batch gw_batch;
 
 /* Admission decisions counted by /metrics (gw_metrics.c). */
 enum {
@@ -75,11 +81,17 @@ typedef struct gw_app {
   gw_waiter *waiters;   /* requests sleeping on a timer (callback polling) */
   gw_checkpool *checks; /* coalescing provider checks (gw_checkpool.c) */
   gw_metrics metrics;
+  gw_defcache *defcache;  /* gw_defcache.c: parsed workflow definitions of admissions */
+  gw_batch *loadq;        /* gw_batch.c: admission's LOAD step, one job at a time */
+  gw_batch *admitq;       /* gw_batch.c: admission's ADMIT step, group commit */
   tg_crypto *crypto;      /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
   gw_ratelimit *runlimit; /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
-  json_t *status_cache;   /* gw_status.c: "user\x1fprovider" -> {r: result, at: uv_now ms} */
+  tg_accounts_cache *status_cache; /* gw_status.c's answers per (user, provider); made on first
+                                    * use, NULL before */
   struct gw_sync *sync;   /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
+
+/* --- Requests sleeping on a timer (gw_waiter.c). --- */
 
 /*
  * A request sleeping on a uv timer. Registered in app->waiters so that shutdown can wake it
@@ -92,6 +104,8 @@ struct gw_waiter {
 };
 void gw_waiter_add(gw_app *app, gw_waiter *w);
 void gw_waiter_remove(gw_app *app, gw_waiter *w);
+
+/* --- A request's job: context, outcome, database work, reply (gw_job.c). --- */
 
 /*
  * The head of every per-request context. Work functions (pool threads) fill status, code,
@@ -116,28 +130,6 @@ void gw_job_reply(gw_job *j, const char *const *headers);
 
 /* A job outcome from a TG_E* code a work function returned: busy → 503, others → 500. */
 void gw_job_fail_err(gw_job *j, int err);
-
-/* Answers a failed Composio call on j: unreachable, canceled or rate limited → 503
- * composio_unavailable with Retry-After (seconds, rounded up; 5 when Composio gave none);
- * anything else → 502 composio_error. */
-void gw_composio_fail(gw_job *j, const tg_composio_result *res);
-
-/* Sends {"error":code,"message":message} merged with the members of details (owned, may be
- * NULL). */
-void gw_respond_error(tg_httpd_req *r, int status, const char *code, const char *message,
-                      json_t *details, const char *const *headers);
-
-/*
- * Identifies the caller of an /api route into user (GW_USER_MAX + 1 bytes). Returns 0, or
- * answers 401 itself and returns TG_EAUTH (the request is then gone).
- */
-int gw_identify(gw_app *app, tg_httpd_req *req, char *user);
-
-/*
- * Parses the request body as JSON (must be an object). Returns a new object, or answers 400
- * invalid_json itself and returns NULL.
- */
-json_t *gw_parse_body(tg_httpd_req *req);
 
 /* Queues a job; when the queue refuses, answers 503 and returns the error (done not called). */
 int gw_submit(gw_job *j, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg);
@@ -167,6 +159,29 @@ void gw_job_done_free(void *ctx, int status);
 /* Compile-time check that a context type starts with its gw_job j (for gw_job_new). */
 #define GW_JOB_FIRST(type) _Static_assert(offsetof(type, j) == 0, #type ": gw_job j must be first")
 
+/* --- JSON bodies: error bodies out, request objects in (gw_body.c). --- */
+
+/* Sends {"error":code,"message":message} merged with the members of details (owned, may be
+ * NULL). */
+void gw_respond_error(tg_httpd_req *r, int status, const char *code, const char *message,
+                      json_t *details, const char *const *headers);
+
+/*
+ * Parses the request body as JSON (must be an object). Returns a new object, or answers 400
+ * invalid_json itself and returns NULL.
+ */
+json_t *gw_parse_body(tg_httpd_req *req);
+
+/* --- The caller of an /api route (gw_identity.c). --- */
+
+/*
+ * Identifies the caller of an /api route into user (GW_USER_MAX + 1 bytes). Returns 0, or
+ * answers 401 itself and returns TG_EAUTH (the request is then gone).
+ */
+int gw_identify(gw_app *app, tg_httpd_req *req, char *user);
+
+/* --- Users, auth configs and the write lock; work side (gw_util.c). --- */
+
 /*
  * Work-side helper: inserts the user on first sight (credits = default_credits) with a
  * credit_ledger 'grant' row, in one transaction; a no-op when the user exists. Call before any
@@ -181,6 +196,16 @@ int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
  * (id, provider, toolkit_slug, display_name; updated_at = now ms). Returns 0 or a TG_E* code
  * (TG_ECONFLICT when another auth config id is stored for the provider). */
 int gw_auth_config_upsert_tx(tg_db *db, const tg_provider *p, int64_t now);
+
+/*
+ * Process-wide lock around the gateway's hot write transactions (admission's group commit and
+ * run cancel): their pool threads queue on a mutex instead of sleeping in SQLite's busy handler
+ * (which backs off in steps of milliseconds). Other writes (users, workflows, OAuth, webhook,
+ * status write-back, clean-up) are rare and rely on the busy timeout, as do other processes
+ * (workers). Work side only.
+ */
+void gw_write_lock(void);
+void gw_write_unlock(void);
 
 /* --- Per-user admission rate limit (gw_ratelimit.c): token buckets, loop thread only. --- */
 
@@ -199,6 +224,13 @@ int gw_ratelimit_admit(gw_app *app, tg_httpd_req *req, const char *user);
 
 /* --- Routes (gw_router.c dispatches to these). --- */
 void gw_route(tg_httpd_req *req, void *arg); /* the tg_httpd handler; arg is the gw_app */
+
+/* What a route asks of a request before its handler runs, in this order (gw_router.c's table). */
+enum {
+  GW_ROUTE_USER = 1 << 0,         /* the caller's identity (gw_identify: 401 without one) */
+  GW_ROUTE_RATE_LIMITED = 1 << 1, /* a token of the caller's admission bucket
+                                     (gw_ratelimit_admit: 429); needs GW_ROUTE_USER */
+};
 
 /* GET /: the static landing page the OAuth callback redirects the browser to. */
 void gw_ui_index(gw_app *app, tg_httpd_req *req);
@@ -223,9 +255,11 @@ void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_run_cancel(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_run_retry(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 
-/* Frees gw_admit's cache of parsed workflow definitions (loop thread; call at shutdown, after
- * the loop ended). */
-void gw_admit_cleanup(void);
+/* Creates admission's definition cache and batch queues in app (app->dbq is used only when a
+ * request arrives). Returns 0 or TG_ENOMEM (then call gw_admit_cleanup). */
+int gw_admit_init(gw_app *app);
+/* Frees them (loop thread; at shutdown, after the loop ended). Safe on a partial or no init. */
+void gw_admit_cleanup(gw_app *app);
 
 void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
@@ -266,20 +300,16 @@ int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_
 void gw_metrics_admission(gw_app *app, int decision);
 void gw_metrics_check_latency(gw_app *app, double ms);
 
-/*
- * Process-wide lock around the gateway's hot write transactions (admission's group commit and
- * run cancel): their pool threads queue on a mutex instead of sleeping in SQLite's busy handler
- * (which backs off in steps of milliseconds). Other writes (users, workflows, OAuth, webhook,
- * status write-back, clean-up) are rare and rely on the busy timeout, as do other processes
- * (workers). Work side only.
- */
-void gw_write_lock(void);
-void gw_write_unlock(void);
-/* --- OAuth connection lifecycle (README "Connection lifecycle (OAuth)"). --- */
+/* --- OAuth connection lifecycle (gw_auth_*.c, gw_status.c, gw_webhook.c, gw_sync.c). --- */
 #define GW_STATUS_FRESH_MS 30000 /* GET /api/mcp/auth/status: cache freshness per user+provider */
 
 /* Answers 404 unknown_provider with "known": the configured provider names. */
 void gw_unknown_provider(gw_app *app, tg_httpd_req *req);
+
+/* Answers a failed Composio call on j: unreachable, canceled or rate limited → 503
+ * composio_unavailable with Retry-After (seconds, rounded up; 5 when Composio gave none);
+ * anything else → 502 composio_error. */
+void gw_composio_fail(gw_job *j, const tg_composio_result *res);
 
 /* DELETE /api/mcp/auth/{provider} (gw_auth_manage.c). */
 void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const char *provider);
@@ -289,19 +319,6 @@ void gw_auth_debug(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_auth_status(gw_app *app, tg_httpd_req *req, const char *user);
 /* POST /api/webhooks/composio (gw_webhook.c): Standard Webhooks signature, once per id. */
 void gw_webhook_composio(gw_app *app, tg_httpd_req *req);
-
-/* Forgets the cached status of (user, provider); provider NULL: every provider of user. */
-void gw_status_cache_drop(gw_app *app, const char *user, const char *provider);
-
-/*
- * Work-side: records what Composio reported for connected_accounts row row_id, read at version:
- * status (ours), status_reason (verbatim, may be NULL), last_checked_at = now (ms). version is
- * bumped only when status or status_reason changed. Guarded by version: when the row changed in
- * the meantime nothing is written (*changed = -1). *changed (may be NULL): 1 changed, 0 only
- * checked_at. Returns 0 or TG_E*.
- */
-int gw_write_observed(tg_db *db, int64_t row_id, int64_t version, const char *status,
-                      const char *reason, int64_t now, int *changed);
 
 /* Our status for a Composio account (unknown statuses: NULL), and whether it may run tools. A
  * 404 from Composio is REVOKED / "connected_account_not_found". */

@@ -19,10 +19,11 @@
  *          without tool_constraints every ACTIVE provider of the user); the check through the
  *          per-user pool (gw_checkpool.c: fresh, shared only with checks that arrived before
  *          the call started, never cached).
- * Database steps are batched: LOAD and ADMIT each have a queue served by one job at a time,
- * which takes everything queued meanwhile (up to BATCH_MAX); ADMIT commits its whole batch in
- * one transaction (group commit) without savepoints; only when an admission fails with an error
- * is the batch rolled back and done again with a savepoint per admission (admit_batch).
+ * Database steps are batched: LOAD and ADMIT each have a queue (gw_batch.c, in the gw_app)
+ * served by one job at a time, which takes everything queued meanwhile; ADMIT commits its whole
+ * batch in one transaction (group commit) without savepoints; only when an admission fails with
+ * an error is the batch rolled back and done again with a savepoint per admission. The parse of
+ * each workflow's definition is cached per gw_app (gw_defcache.c); nothing here is file-static.
  *   ADMIT  (job, one BEGIN IMMEDIATE transaction under gw_write_lock) write the observed
  *          statuses back; when the check said ok: idempotency key again (a concurrent twin may
  *          have won), RETRY: claim the old run (metadata.retried_by, once), credits (402
@@ -35,6 +36,9 @@
  * a counter per decision in /metrics.
  */
 #include "gw.h"
+#include "gw_batch.h"
+#include "gw_defcache.h"
+#include "tg_db_stmt.h"
 #include "gw_secrets.h"
 #include "tg_workflow.h"
 
@@ -45,15 +49,12 @@
 
 #define IDEM_MAX 200
 
-enum { LOAD, ADMIT };
 enum { RUN, PREFLIGHT, RETRY };
 
 typedef struct admit_ctx {
   gw_job j;
-  struct admit_ctx *next; /* in a batch queue */
-  int err;                /* the work's result for this request (batch jobs) */
-  int mode;               /* RUN, PREFLIGHT, RETRY */
-  int step;
+  gw_batch_item bi; /* in app->loadq or app->admitq */
+  int mode;         /* RUN, PREFLIGHT, RETRY */
   char wf_id[GW_USER_MAX + 1];
   char retry_of[GW_USER_MAX + 1]; /* RETRY: the run retried */
   char run_id[64];
@@ -109,10 +110,10 @@ static void decide(admit_ctx *c, const char *decision, int metric)
 
 static void log_decision(admit_ctx *c)
 {
-  static json_t *none; /* [] when nothing is blocked (immutable, shared) */
+  json_t *none = NULL; /* [] when nothing is blocked */
   const json_t *blocked = c->check && c->check->outcome == TG_CHECK_BLOCKED && c->check->providers
                               ? c->check->providers
-                              : (none ? none : (none = json_array()));
+                              : (none = json_array());
   const tg_log_field kv[] = {
       {.key = "user_id", .type = TG_KV_STR, .s = c->j.user},
       {.key = "workflow_id", .type = TG_KV_STR, .s = c->wf_id},
@@ -124,6 +125,7 @@ static void log_decision(admit_ctx *c)
   };
   tg_log_kv(c->j.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO,
             c->mode == PREFLIGHT ? "preflight" : "admission", kv, sizeof kv / sizeof kv[0]);
+  json_decref(none);
 }
 
 /* Answers from the outcome, logs the decision, counts it, frees c. */
@@ -316,98 +318,6 @@ static int load(tg_db *db, admit_ctx *c)
   return load_accounts(db, c);
 }
 
-/* ---- parsed definitions, cached on the loop thread ----
- * Keyed by workflow id and validated by the stored text itself: an entry is used only when the
- * text read in this admission's LOAD step is byte for byte the cached one, so an edited
- * workflow is never answered from an old parse (no reliance on updated_at resolution). Only the
- * parse is cached; every admission still reads the row (ownership, existence) and checks its
- * inputs. Set-associative (DEF_WAYS slots per set, least recently used replaced), so a few
- * thousand workflows share the slots without evicting each other by collision; bounded in slots
- * and in cached text bytes. */
-#define DEF_SLOTS 4096
-#define DEF_WAYS 8
-#define DEF_SETS (DEF_SLOTS / DEF_WAYS)
-#define DEF_MAX_TEXT (64u << 10) /* larger definitions are parsed every time */
-#define DEF_MAX_TOTAL (8u << 20) /* cached text bytes, all slots */
-
-static struct def_slot {
-  char *wf_id;
-  char *text;
-  size_t len;
-  json_t *def;
-  uint64_t used; /* defcache_tick at the last hit or fill */
-} defcache[DEF_SLOTS];
-static size_t defcache_bytes;
-static uint64_t defcache_tick;
-
-static void def_slot_clear(struct def_slot *s)
-{
-  defcache_bytes -= s->wf_id ? s->len : 0;
-  free(s->wf_id);
-  free(s->text);
-  json_decref(s->def);
-  memset(s, 0, sizeof *s);
-}
-
-void gw_admit_cleanup(void)
-{
-  for (size_t i = 0; i < DEF_SLOTS; i++)
-    def_slot_clear(&defcache[i]);
-}
-
-static json_t *parse_definition(const char *text, size_t len)
-{
-  json_t *def = json_loadb(text, len, JSON_DECODE_ANY, NULL);
-  return def ? def : json_stringn(text, len); /* as tg_db's _json columns: invalid stays text */
-}
-
-/* The slot of c's workflow in its set (a hit when its text is c's), or the one to replace: the
- * slot holding the same id with other text, else an empty one, else the least recently used. */
-static struct def_slot *def_lookup(const admit_ctx *c)
-{
-  uint32_t h = 2166136261u;
-  struct def_slot *set, *victim = NULL;
-  for (const char *p = c->wf_id; *p; p++)
-    h = (h ^ (unsigned char)*p) * 16777619u;
-  set = &defcache[(h % DEF_SETS) * DEF_WAYS];
-  for (int i = 0; i < DEF_WAYS; i++) {
-    struct def_slot *s = &set[i];
-    if (s->wf_id && strcmp(s->wf_id, c->wf_id) == 0)
-      return s;
-    if (!victim || (victim->wf_id && (!s->wf_id || s->used < victim->used)))
-      victim = s;
-  }
-  return victim;
-}
-
-/* c->def from c->def_text, through the cache. NULL only when memory runs out. */
-static json_t *definition(admit_ctx *c)
-{
-  struct def_slot *s = def_lookup(c);
-  json_t *def;
-  if (s->wf_id && s->len == c->def_len && strcmp(s->wf_id, c->wf_id) == 0 &&
-      memcmp(s->text, c->def_text, c->def_len) == 0) {
-    s->used = ++defcache_tick;
-    return json_incref(s->def);
-  }
-  def = parse_definition(c->def_text, c->def_len);
-  if (!def || c->def_len > DEF_MAX_TEXT)
-    return def;
-  def_slot_clear(s);
-  if (defcache_bytes + c->def_len > DEF_MAX_TOTAL)
-    return def;
-  s->wf_id = strdup(c->wf_id);
-  if (!s->wf_id)
-    return def;
-  s->text = c->def_text; /* moved: c no longer needs it */
-  c->def_text = NULL;
-  s->len = c->def_len;
-  s->def = json_incref(def);
-  s->used = ++defcache_tick;
-  defcache_bytes += s->len;
-  return def;
-}
-
 /* Writes what Composio reported back onto the user's rows (inside the open transaction). */
 static int write_back(tg_db *db, admit_ctx *c)
 {
@@ -522,7 +432,7 @@ static int admit_one(tg_db *db, admit_ctx *c)
                   c->hash, (long long)cost, (long long)now, (long long)now);
   json_decref(meta);
   if (rc == 0)
-    rc = tg_crypto_store_run_secrets(db, c->j.app->crypto, c->run_id, c->j.user, c->secrets);
+    rc = tg_sealed_store_run_secrets(db, c->j.app->crypto, c->run_id, c->j.user, c->secrets);
   if (rc == 0)
     rc = tg_db_exec(db, NULL,
                     "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
@@ -548,165 +458,61 @@ static void outcome_reset(admit_ctx *c)
   *c->run_id = 0;
 }
 
-/* The safe way: each admission under its own savepoint, so that one failure rolls back only its
- * own writes (every page first touched inside a savepoint is copied to the statement journal,
- * which is why this is not the usual path). Inside the open transaction; returns the error
- * that ends the transaction (then the caller rolls back), or 0. */
-static int admit_each_savepoint(tg_db *db, admit_ctx *list)
+static admit_ctx *ctx_of(gw_batch_item *it)
 {
-  int rc = 0;
-  for (admit_ctx *c = list; c && rc == 0; c = c->next) {
-    if ((c->err = tg_db_exec(db, NULL, "SAVEPOINT admit", "")) != 0)
-      continue;
-    c->err = admit_one(db, c);
-    if (c->err) {
-      outcome_reset(c);
-      tg_db_exec(db, NULL, "ROLLBACK TO admit", "");
-    }
-    rc = tg_db_exec(db, NULL, "RELEASE admit", "");
-  }
+  return (admit_ctx *)((char *)it - offsetof(admit_ctx, bi));
+}
+
+/* ---- the two database steps, each a gw_batch queue ---- */
+
+static int load_item(tg_db *db, gw_batch_item *it)
+{
+  return load(db, ctx_of(it));
+}
+
+static int admit_item(tg_db *db, gw_batch_item *it)
+{
+  return admit_one(db, ctx_of(it));
+}
+
+static void reset_item(gw_batch_item *it)
+{
+  outcome_reset(ctx_of(it));
+}
+
+static void redo_item(const gw_batch_item *failed, size_t n)
+{
+  tg_warn("admission_batch_redo", "{s:i, s:s, s:i}", "batch", (int)n, "user_id",
+          ctx_of((gw_batch_item *)failed)->j.user, "error", failed->err);
+}
+
+static void on_loaded(gw_batch_item *it, int status);
+static void on_admitted(gw_batch_item *it, int status);
+
+static const gw_batch_ops load_ops = {.group_commit = 0, .work = load_item, .done = on_loaded};
+static const gw_batch_ops admit_ops = {.group_commit = 1,
+                                       .work = admit_item,
+                                       .reset = reset_item,
+                                       .redo = redo_item,
+                                       .done = on_admitted};
+
+int gw_admit_init(gw_app *app)
+{
+  int rc = gw_defcache_new(&app->defcache, GW_DEFCACHE_BYTES, GW_DEFCACHE_ENTRIES);
+  if (rc == 0)
+    rc = gw_batch_new(&app->loadq, app, &load_ops);
+  if (rc == 0)
+    rc = gw_batch_new(&app->admitq, app, &admit_ops);
   return rc;
 }
 
-/*
- * Group commit: every admission of the batch in ONE transaction. An answer (202 included) is
- * sent only after COMMIT returned; if COMMIT fails, every admission of the batch fails and
- * nothing of it exists. Sharing the transaction divides the WAL pages written (and the fsyncs
- * of checkpoints) by the batch size.
- * Fast path: no savepoints. A decision (402, 409, replay, 202) is not a failure; a failure is an
- * admission whose work returned an error (a real SQLite error, out of memory): its writes so far
- * are mixed with the others', so the whole transaction is rolled back, every outcome forgotten
- * (decide() only records; the log line and the counter happen at reply, once), and the batch is
- * done again the safe way (admit_each_savepoint), where the failure undoes only its own writes.
- * A batch of one needs no second pass: the rollback undid exactly its writes.
- */
-static int admit_batch(tg_db *db, admit_ctx *list)
+void gw_admit_cleanup(gw_app *app)
 {
-  admit_ctx *failed = NULL;
-  size_t n = 0;
-  int rc;
-  gw_write_lock();
-  rc = tg_db_begin(db, 1);
-  for (admit_ctx *c = list; c && rc == 0 && !failed; c = c->next)
-    if ((c->err = admit_one(db, c)) != 0)
-      failed = c;
-  if (failed && list->next) {
-    tg_db_rollback(db);
-    for (admit_ctx *c = list; c; c = c->next)
-      n++;
-    tg_warn("admission_batch_redo", "{s:i, s:s, s:i}", "batch", (int)n, "user_id", failed->j.user,
-            "error", failed->err);
-    for (admit_ctx *c = list; c; c = c->next) {
-      outcome_reset(c);
-      c->err = 0;
-    }
-    rc = tg_db_begin(db, 1);
-    if (rc == 0)
-      rc = admit_each_savepoint(db, list);
-  } else if (failed) {
-    tg_db_rollback(db);
-    outcome_reset(failed);
-    gw_write_unlock();
-    return 0; /* its c->err answers it */
-  }
-  if (rc == 0)
-    rc = tg_db_commit(db);
-  if (rc != 0) {
-    tg_db_rollback(db);
-    for (admit_ctx *c = list; c; c = c->next) {
-      outcome_reset(c);
-      c->err = rc;
-    }
-  }
-  gw_write_unlock();
-  return 0;
-}
-
-/* ---- batch queues: one job at a time per step, taking everything queued meanwhile ---- */
-
-#define BATCH_MAX 128
-
-typedef struct admit_queue {
-  admit_ctx *head, **tail; /* waiting (loop side) */
-  admit_ctx *batch;        /* owned by the running job */
-  int running;
-  int step; /* LOAD or ADMIT */
-} admit_queue;
-
-/* One gw_app per process (gw.h), so the queues are file-level. */
-static admit_queue loadq = {NULL, &loadq.head, NULL, 0, LOAD};
-static admit_queue admitq = {NULL, &admitq.head, NULL, 0, ADMIT};
-
-static void admit_done(void *arg, int status);
-
-static int batch_work(tg_db *db, void *arg)
-{
-  admit_queue *q = arg;
-  if (q->step == ADMIT)
-    return admit_batch(db, q->batch);
-  for (admit_ctx *c = q->batch; c; c = c->next)
-    c->err = load(db, c);
-  return 0;
-}
-
-static void queue_kick(gw_app *app, admit_queue *q);
-
-static void batch_done(void *arg, int status)
-{
-  admit_queue *q = arg;
-  admit_ctx *c = q->batch, *next;
-  gw_app *app = c ? c->j.app : NULL;
-  q->batch = NULL;
-  q->running = 0;
-  for (; c; c = next) {
-    next = c->next;
-    c->next = NULL;
-    admit_done(c, status ? status : c->err);
-  }
-  if (app && q->head)
-    queue_kick(app, q);
-}
-
-/* Starts a job over what q holds (up to BATCH_MAX); when the pool refuses, answers them all. */
-static void queue_kick(gw_app *app, admit_queue *q)
-{
-  admit_ctx **pp = &q->head;
-  int n = 0, rc;
-  if (q->running || !q->head)
-    return;
-  while (*pp && n < BATCH_MAX) {
-    pp = &(*pp)->next;
-    n++;
-  }
-  q->batch = q->head;
-  q->head = *pp;
-  *pp = NULL;
-  if (!q->head)
-    q->tail = &q->head;
-  q->running = 1;
-  rc = app->stopping ? TG_ECANCELED : tg_dbq_submit(app->dbq, batch_work, batch_done, q);
-  if (rc != 0) {
-    q->running = 0;
-    while (q->batch) {
-      admit_ctx *c = q->batch;
-      q->batch = c->next;
-      c->next = NULL;
-      outcome_reset(c);
-      gw_job_fail_err(&c->j, rc == TG_ECANCELED ? rc : TG_EBUSY);
-      reply(c, NULL);
-    }
-  }
-}
-
-/* Queues c for its next database step. */
-static void enqueue(admit_ctx *c, int step)
-{
-  admit_queue *q = step == LOAD ? &loadq : &admitq;
-  c->step = step;
-  c->next = NULL;
-  *q->tail = c;
-  q->tail = &c->next;
-  queue_kick(c->j.app, q);
+  gw_defcache_free(app->defcache);
+  gw_batch_free(app->loadq);
+  gw_batch_free(app->admitq);
+  app->defcache = NULL;
+  app->loadq = app->admitq = NULL;
 }
 
 /* Answers a check that did not say ok: 409 with the providers, or 503 with Retry-After. */
@@ -759,7 +565,7 @@ static void on_check(void *arg, tg_check_result *res)
     answer_not_ok(c); /* nothing to write */
     return;
   }
-  enqueue(c, ADMIT);
+  gw_batch_push(c->j.app->admitq, &c->bi);
 }
 
 /* After LOAD: inputs, scope, check. */
@@ -768,7 +574,8 @@ static void check(admit_ctx *c)
   json_t *errors;
   tg_check_result *now = NULL;
   int rc;
-  if (!(c->def = definition(c))) {
+  c->def = gw_defcache_get(c->j.app->defcache, c->wf_id, &c->def_text, c->def_len);
+  if (!c->def) {
     gw_job_fail_err(&c->j, TG_ENOMEM);
     reply(c, NULL);
     return;
@@ -805,28 +612,40 @@ static void check(admit_ctx *c)
     on_check(c, now);
 }
 
-static void admit_done(void *arg, int status)
+/* Answers c with the error that ended its database step. */
+static void step_failed(admit_ctx *c, int status)
 {
-  admit_ctx *c = arg;
+  json_decref(c->j.body);
+  c->j.body = NULL;
+  c->decision = NULL;
+  gw_job_fail_err(&c->j, status);
+  reply(c, NULL);
+}
+
+static void on_loaded(gw_batch_item *it, int status)
+{
+  admit_ctx *c = ctx_of(it);
   if (status != 0) {
-    json_decref(c->j.body);
-    c->j.body = NULL;
-    c->decision = NULL;
-    gw_job_fail_err(&c->j, status);
+    step_failed(c, status);
+    return;
+  }
+  if (c->j.status != 0) {
     reply(c, NULL);
     return;
   }
-  if (c->step == LOAD) {
-    if (c->j.status != 0) {
-      reply(c, NULL);
-      return;
-    }
-    if (c->j.app->stopping) {
-      gw_job_fail_err(&c->j, TG_ECANCELED);
-      reply(c, NULL);
-      return;
-    }
-    check(c);
+  if (c->j.app->stopping) {
+    gw_job_fail_err(&c->j, TG_ECANCELED);
+    reply(c, NULL);
+    return;
+  }
+  check(c);
+}
+
+static void on_admitted(gw_batch_item *it, int status)
+{
+  admit_ctx *c = ctx_of(it);
+  if (status != 0) {
+    step_failed(c, status);
     return;
   }
   if (c->check->outcome != TG_CHECK_OK) {
@@ -871,7 +690,7 @@ static int idem_setup(admit_ctx *c, const char *a, const char *b, size_t b_len)
 
 static void submit_load(admit_ctx *c)
 {
-  enqueue(c, LOAD);
+  gw_batch_push(c->j.app->loadq, &c->bi);
 }
 
 /* RUN and PREFLIGHT: the body {"inputs"?, "tool_constraints"?}; PREFLIGHT accepts no body. */

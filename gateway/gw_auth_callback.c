@@ -121,27 +121,13 @@ static void fail_reply(cb_ctx *c, int status, const char *code, const char *mess
 
 static int claim(tg_db *db, cb_ctx *c)
 {
-  int rc, changes = 0;
-  int64_t now = tg_now_ms();
+  int rc;
   json_t *row;
   const char *s;
-  rc = tg_db_exec(db, &changes,
-                  "UPDATE oauth_states SET used_at = ? WHERE state = ? AND used_at IS NULL AND "
-                  "expires_at > ? AND (? = '' OR user_id = ?)",
-                  "IsIss", (long long)now, c->state, (long long)now, c->caller, c->caller);
+  rc = tg_store_oauth_state_consume(db, c->state, c->caller, tg_now_ms(), &row, &c->why);
   if (rc != 0)
     return rc;
-  if (changes != 1) {
-    row = tg_db_query_one(db, &rc,
-                          "SELECT user_id, expires_at, used_at FROM oauth_states WHERE state = ?",
-                          "s", c->state);
-    if (!row && rc != TG_ENOTFOUND)
-      return rc;
-    c->why = !row                                                            ? "unknown"
-             : !json_is_null(json_object_get(row, "used_at"))                ? "used"
-             : json_integer_value(json_object_get(row, "expires_at")) <= now ? "expired"
-                                                                             : "other_user";
-    json_decref(row);
+  if (!row) {
     gw_job_fail(&c->j, 400, "invalid_state",
                 strcmp(c->why, "other_user") == 0
                     ? "The OAuth state was started by another user."
@@ -149,12 +135,6 @@ static int claim(tg_db *db, cb_ctx *c)
     c->j.body = json_pack("{s:s}", "reason", c->why);
     return 0;
   }
-  row = tg_db_query_one(db, &rc,
-                        "SELECT user_id, provider, composio_account_id FROM oauth_states "
-                        "WHERE state = ?",
-                        "s", c->state);
-  if (!row)
-    return rc;
   snprintf(c->j.user, sizeof c->j.user, "%s", json_string_value(json_object_get(row, "user_id")));
   snprintf(c->provider, sizeof c->provider, "%s",
            json_string_value(json_object_get(row, "provider")));
@@ -167,20 +147,13 @@ static int claim(tg_db *db, cb_ctx *c)
 
 static int mark_failed(tg_db *db, cb_ctx *c)
 {
-  int64_t now = tg_now_ms();
-  return tg_db_exec(db, NULL,
-                    "UPDATE connected_accounts SET status = 'FAILED', status_reason = ?, "
-                    "version = version + 1, last_checked_at = ?, updated_at = ? "
-                    "WHERE user_id = ? AND auth_config_id = ? AND status != 'ACTIVE'",
-                    "sIIss", c->reason, (long long)now, (long long)now, c->j.user,
-                    c->p->auth_config_id);
+  return tg_store_accounts_fail(db, c->j.user, c->p->auth_config_id, c->reason, tg_now_ms(), NULL);
 }
 
 static int connect_tx(tg_db *db, cb_ctx *c)
 {
   const tg_provider *p = c->p;
   int64_t now = tg_now_ms();
-  json_t *row;
   int rc;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
@@ -188,38 +161,10 @@ static int connect_tx(tg_db *db, cb_ctx *c)
     goto fail;
   if ((rc = gw_auth_config_upsert_tx(db, p, now)) != 0)
     goto fail;
-  rc = tg_db_exec(db, NULL,
-                  "INSERT INTO connected_accounts (user_id, provider, auth_config_id, "
-                  "composio_account_id, status, status_reason, version, last_checked_at, "
-                  "connected_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', NULL, 1, "
-                  "?, ?, ?, ?) ON CONFLICT(user_id, auth_config_id) DO UPDATE SET "
-                  "provider = excluded.provider, composio_account_id = "
-                  "excluded.composio_account_id, status = 'ACTIVE', status_reason = NULL, "
-                  "version = version + 1, last_checked_at = excluded.last_checked_at, "
-                  "connected_at = excluded.connected_at, updated_at = excluded.updated_at",
-                  "ssssIIII", c->j.user, p->provider, p->auth_config_id, c->ca_id, (long long)now,
-                  (long long)now, (long long)now, (long long)now);
-  if (rc != 0)
-    goto fail;
-  row = tg_db_query_one(db, &rc,
-                        "SELECT id FROM connected_accounts WHERE user_id = ? AND "
-                        "auth_config_id = ?",
-                        "ss", c->j.user, p->auth_config_id);
-  if (!row)
-    goto fail;
-  rc = tg_db_exec(db, NULL,
-                  "INSERT INTO mcp_connections (connected_account_id, url, headers_enc, "
-                  "last_synced_at, last_error, created_at, updated_at) VALUES (?, ?, NULL, ?, "
-                  "NULL, ?, ?) ON CONFLICT(connected_account_id) DO UPDATE SET url = "
-                  "excluded.url, headers_enc = NULL, last_synced_at = excluded.last_synced_at, "
-                  "last_error = NULL, updated_at = excluded.updated_at",
-                  "IsIII", (long long)json_integer_value(json_object_get(row, "id")), c->mcp_url,
-                  (long long)now, (long long)now, (long long)now);
-  json_decref(row);
-  if (rc != 0)
-    goto fail;
-  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?", "ss",
-                  c->ca_id, c->state);
+  rc = tg_store_accounts_connect(db, c->j.user, p->provider, p->auth_config_id, c->ca_id,
+                                 c->mcp_url, now);
+  if (rc == 0)
+    rc = tg_store_oauth_state_link(db, c->state, c->ca_id);
   if (rc != 0)
     goto fail;
   return tg_db_commit(db);
@@ -430,11 +375,11 @@ static void cb_done(void *arg, int status)
     poll_account(c);
     return;
   case FAIL:
-    gw_status_cache_drop(c->j.app, c->j.user, c->provider);
+    tg_accounts_cache_drop(c->j.app->status_cache, c->j.user, c->provider);
     finish(c, 0);
     return;
   default:
-    gw_status_cache_drop(c->j.app, c->j.user, c->provider);
+    tg_accounts_cache_drop(c->j.app->status_cache, c->j.user, c->provider);
     finish(c, 1);
   }
 }

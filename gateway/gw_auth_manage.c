@@ -3,13 +3,13 @@
  * redacted triage view of the caller's own connections), DESIGN.md section 3.
  *
  * Disconnect: (job, one transaction) the caller's row for the provider becomes DISCONNECTED
- * with status_reason DELETE_PENDING, version + 1, and its mcp_connections URL and headers are
- * cleared → (loop) DELETE /connected_accounts/{ca} at Composio; 2xx or 404 (already gone) count
- * as done → (job) status_reason becomes DELETED (no version bump: the connection did not
- * change, only our record of Composio's side) → 200. Idempotent: a second call on a
- * DISCONNECTED row changes nothing and only retries the Composio delete when it is still
- * pending. When Composio cannot be reached the local disconnect stands and the answer says
- * composio_deleted: false.
+ * with status_reason DELETE_PENDING and its MCP URL and headers are cleared
+ * (tg_store_accounts_disconnect) → (loop) DELETE /connected_accounts/{ca} at Composio; 2xx or 404
+ * (already gone) count as done → (job) status_reason becomes DELETED → 200. Each of the two
+ * writes is a change of the row and moves its version by one; the answer carries the version
+ * after the last. Idempotent: a second call on a DISCONNECTED row changes nothing and only
+ * retries the Composio delete when it is still pending. When Composio cannot be reached the
+ * local disconnect stands and the answer says composio_deleted: false.
  *
  * Debug: never shows a secret: MCP URLs lose userinfo, query values and fragment; headers
  * appear only as has_headers; OAuth state values are not shown (counts only).
@@ -41,16 +41,12 @@ GW_JOB_FIRST(disc_ctx);
 
 static int disc_step0(tg_db *db, disc_ctx *c)
 {
-  int64_t now = tg_now_ms();
   json_t *row;
   const char *st, *reason, *ca;
   int rc;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  row = tg_db_query_one(db, &rc,
-                        "SELECT id, status, status_reason, composio_account_id, version FROM "
-                        "connected_accounts WHERE user_id = ? AND auth_config_id = ?",
-                        "ss", c->j.user, c->p->auth_config_id);
+  row = tg_store_accounts_find(db, &rc, c->j.user, c->p->auth_config_id);
   if (!row) {
     tg_db_rollback(db);
     return rc == TG_ENOTFOUND ? 0 : rc;
@@ -69,16 +65,8 @@ static int disc_step0(tg_db *db, disc_ctx *c)
     return 0;
   }
   json_decref(row);
-  rc = tg_db_exec(db, NULL,
-                  "UPDATE connected_accounts SET status = 'DISCONNECTED', status_reason = ?, "
-                  "version = version + 1, updated_at = ? WHERE id = ?",
-                  "sII", *c->ca ? REASON_DELETE_PENDING : REASON_DELETED, (long long)now,
-                  (long long)c->row_id);
-  if (rc == 0)
-    rc = tg_db_exec(db, NULL,
-                    "UPDATE mcp_connections SET url = NULL, headers_enc = NULL, last_error = NULL, "
-                    "updated_at = ? WHERE connected_account_id = ?",
-                    "II", (long long)now, (long long)c->row_id);
+  rc = tg_store_accounts_disconnect(db, c->row_id, *c->ca ? REASON_DELETE_PENDING : REASON_DELETED,
+                                    tg_now_ms());
   if (rc == 0)
     rc = tg_db_commit(db);
   if (rc != 0) {
@@ -94,12 +82,13 @@ static int disc_step0(tg_db *db, disc_ctx *c)
 static int disc_work(tg_db *db, void *arg)
 {
   disc_ctx *c = arg;
+  int rc, n = 0;
   if (c->step == 0)
     return disc_step0(db, c);
-  return tg_db_exec(db, NULL,
-                    "UPDATE connected_accounts SET status_reason = ? WHERE id = ? AND status = "
-                    "'DISCONNECTED' AND composio_account_id = ?",
-                    "sIs", REASON_DELETED, (long long)c->row_id, c->ca);
+  rc = tg_store_accounts_set_disconnect_reason(db, c->row_id, c->ca, REASON_DELETED, tg_now_ms(),
+                                               &n);
+  c->version += rc == 0 && n == 1;
+  return rc;
 }
 
 static void disc_reply(disc_ctx *c)
@@ -153,11 +142,11 @@ static void disc_done(void *arg, int status)
   }
   if (c->step == 1 || !c->need_delete) {
     if (c->step == 0 && c->changed)
-      gw_status_cache_drop(c->j.app, c->j.user, c->p->provider);
+      tg_accounts_cache_drop(c->j.app->status_cache, c->j.user, c->p->provider);
     disc_reply(c);
     return;
   }
-  gw_status_cache_drop(c->j.app, c->j.user, c->p->provider);
+  tg_accounts_cache_drop(c->j.app->status_cache, c->j.user, c->p->provider);
   rc = c->j.app->stopping ? TG_ECANCELED
                           : tg_composio_delete_account(c->j.app->composio, c->ca, on_deleted, c);
   if (rc != 0) {
@@ -235,21 +224,10 @@ static int debug_work(tg_db *db, void *arg)
 {
   debug_ctx *c = arg;
   int rc;
-  c->rows = tg_db_query(db, &rc,
-                        "SELECT ca.provider, ca.auth_config_id, ca.status, ca.status_reason, "
-                        "ca.composio_account_id, ca.version, ca.last_checked_at, ca.connected_at, "
-                        "ca.created_at, ca.updated_at, m.url AS mcp_url, m.headers_enc IS NOT NULL "
-                        "AS has_headers, m.last_synced_at, m.last_error FROM connected_accounts ca "
-                        "LEFT JOIN mcp_connections m ON m.connected_account_id = ca.id WHERE "
-                        "ca.user_id = ? ORDER BY ca.provider",
-                        "s", c->j.user);
+  c->rows = tg_store_accounts_list_endpoints(db, &rc, c->j.user);
   if (!c->rows)
     return rc;
-  c->states = tg_db_query(db, &rc,
-                          "SELECT provider, count(*) AS open_states, max(expires_at) AS "
-                          "latest_expires_at FROM oauth_states WHERE user_id = ? AND used_at IS "
-                          "NULL AND expires_at > ? GROUP BY provider ORDER BY provider",
-                          "sI", c->j.user, (long long)tg_now_ms());
+  c->states = tg_store_oauth_open_states(db, &rc, c->j.user, tg_now_ms());
   return c->states ? 0 : rc;
 }
 

@@ -39,10 +39,7 @@ static int prov_work(tg_db *db, void *arg)
   int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
   if (rc != 0)
     return rc;
-  c->rows = tg_db_query(db, &rc,
-                        "SELECT auth_config_id, provider, status FROM connected_accounts "
-                        "WHERE user_id = ?",
-                        "s", c->j.user);
+  c->rows = tg_store_accounts_list(db, &rc, c->j.user);
   return c->rows ? 0 : rc;
 }
 
@@ -124,38 +121,12 @@ static void start_free(start_ctx *c)
 static int store_account(tg_db *db, start_ctx *c)
 {
   int rc;
-  int64_t now = tg_now_ms();
-  json_t *row;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  rc = tg_db_exec(db, NULL, "UPDATE oauth_states SET composio_account_id = ? WHERE state = ?", "ss",
-                  c->ca_id, c->state);
-  if (rc != 0)
+  if ((rc = tg_store_oauth_state_link(db, c->state, c->ca_id)) != 0)
     goto fail;
-  row = tg_db_query_one(db, &rc,
-                        "SELECT id, status FROM connected_accounts WHERE user_id = ? AND "
-                        "auth_config_id = ?",
-                        "ss", c->j.user, c->p->auth_config_id);
-  if (!row && rc != TG_ENOTFOUND)
-    goto fail;
-  if (!row) {
-    rc = tg_db_exec(db, NULL,
-                    "INSERT INTO connected_accounts (user_id, provider, auth_config_id, "
-                    "composio_account_id, status, version, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, 'PENDING', 1, ?, ?)",
-                    "ssssII", c->j.user, c->p->provider, c->p->auth_config_id, c->ca_id,
-                    (long long)now, (long long)now);
-  } else {
-    const char *st = json_string_value(json_object_get(row, "status"));
-    if (!st || strcmp(st, "ACTIVE") != 0 || c->stale_active)
-      rc = tg_db_exec(db, NULL,
-                      "UPDATE connected_accounts SET status = 'PENDING', composio_account_id = "
-                      "?, status_reason = NULL, version = version + 1, updated_at = ? "
-                      "WHERE id = ?",
-                      "sII", c->ca_id, (long long)now,
-                      (long long)json_integer_value(json_object_get(row, "id")));
-    json_decref(row);
-  }
+  rc = tg_store_accounts_start(db, c->j.user, c->p->provider, c->p->auth_config_id, c->ca_id,
+                               c->stale_active, tg_now_ms(), NULL);
   if (rc != 0)
     goto fail;
   return tg_db_commit(db);
@@ -174,10 +145,7 @@ static int start_work(tg_db *db, void *arg)
   if (c->step == 0) {
     if ((rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
       return rc;
-    row = tg_db_query_one(db, &rc,
-                          "SELECT status, composio_account_id FROM connected_accounts WHERE "
-                          "user_id = ? AND auth_config_id = ?",
-                          "ss", c->j.user, c->p->auth_config_id);
+    row = tg_store_accounts_find(db, &rc, c->j.user, c->p->auth_config_id);
     if (!row)
       return rc == TG_ENOTFOUND ? 0 : rc;
     snprintf(c->row_status, sizeof c->row_status, "%s",
@@ -189,11 +157,9 @@ static int start_work(tg_db *db, void *arg)
     json_decref(row);
     return 0;
   }
-  return tg_db_exec(db, NULL,
-                    "INSERT INTO oauth_states (state, user_id, provider, redirect_uri, "
-                    "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    "ssssII", c->state, c->j.user, c->p->provider, c->j.app->cfg.redirect_url,
-                    (long long)(c->expires_at - GW_STATE_TTL_MS), (long long)c->expires_at);
+  return tg_store_oauth_state_insert(db, c->state, c->j.user, c->p->provider,
+                                     c->j.app->cfg.redirect_url, c->expires_at - GW_STATE_TTL_MS,
+                                     c->expires_at);
 }
 
 /* Answers a Composio failure: unreachable or rate limited → 503 + Retry-After, else 502. */
@@ -299,7 +265,7 @@ static void start_done(void *arg, int status)
   }
   if (c->step == 2) {
     if (c->stale_active)
-      gw_status_cache_drop(c->j.app, c->j.user, c->p->provider);
+      tg_accounts_cache_drop(c->j.app->status_cache, c->j.user, c->p->provider);
     tg_info("oauth_started", "{s:s, s:s, s:s?}", "user_id", c->j.user, "provider", c->p->provider,
             "composio_account_id", c->ca_id);
     c->j.status = 200;

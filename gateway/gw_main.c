@@ -15,6 +15,7 @@
 
 #include "tg_jwt.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -124,7 +125,7 @@ static int rotate_secrets(tg_config *cfg)
     return 2;
   }
   if ((rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
-    rc = tg_crypto_rotate_db(db, c, &n, err, sizeof err);
+    rc = tg_sealed_rotate_db(db, c, &n, err, sizeof err);
   else
     snprintf(err, sizeof err, "cannot open the database %s", cfg->db_path);
   if (rc == 0)
@@ -137,24 +138,23 @@ static int rotate_secrets(tg_config *cfg)
 }
 
 /* --set-mcp-headers <mcp_connections id>: seals the JSON object on stdin ({"Header": "value"},
- * {} clears) as that connection's per-user secret headers (tg_crypto_store_mcp_headers). For
+ * {} clears) as that connection's per-user secret headers (tg_sealed_store_mcp_headers). For
  * MCP servers that need a per-user header; Composio's per-user URLs need none. */
-static int set_mcp_headers(tg_config *cfg, const char *id_text)
+static int set_mcp_headers(tg_config *cfg, int64_t id)
 {
   tg_crypto *c = NULL;
   tg_db *db = NULL;
-  char err[256] = "", *end;
-  long long id = strtoll(id_text, &end, 10);
+  char err[256] = "";
   json_t *h = json_loadf(stdin, JSON_REJECT_DUPLICATES, NULL);
   int rc;
-  if (*end || id <= 0 || !json_is_object(h)) {
+  if (!json_is_object(h)) {
     fprintf(stderr, "toolgate-gateway: usage: --set-mcp-headers <id> < headers.json\n");
     json_decref(h);
     return 2;
   }
   if ((rc = tg_crypto_new(&c, &cfg->secret_key, &cfg->secret_key_old, err, sizeof err)) == 0 &&
       (rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
-    rc = tg_crypto_store_mcp_headers(db, c, id, h);
+    rc = tg_sealed_store_mcp_headers(db, c, id, h);
   if (rc)
     fprintf(stderr, "toolgate-gateway: cannot store the headers: %s\n",
             *err              ? err
@@ -182,14 +182,57 @@ static int generate_secret_key(void)
 }
 
 static const char usage[] =
-    "usage: toolgate-gateway [--help | --rotate-secrets | --generate-secret-key |\n"
+    "usage: toolgate-gateway [--help | --version | --rotate-secrets | --generate-secret-key |\n"
     "                         --set-mcp-headers <mcp_connection id> < headers.json]\n"
     "The toolgate HTTP gateway: OAuth connections through Composio, workflows, run admission.\n"
     "  --rotate-secrets       re-seal every stored secret under TOOLGATE_SECRET_KEY (reads\n"
     "                         TOOLGATE_SECRET_KEY_OLD too), then exit\n"
     "  --generate-secret-key  print a new key for TOOLGATE_SECRET_KEY, then exit\n"
     "  --set-mcp-headers ID   store per-user MCP headers (JSON object on stdin) for\n"
-    "                         mcp_connections row ID, encrypted, then exit";
+    "                         mcp_connections row ID, encrypted, then exit\n"
+    "  --version              print the version, then exit";
+
+/* The admin commands; at most one per invocation. */
+enum { RUN_SERVER, ROTATE_SECRETS, GENERATE_SECRET_KEY, SET_MCP_HEADERS, HELP, VERSION };
+
+/* Reads the command line into *command (RUN_SERVER when none) and *mcp_id. Returns 0, or 2
+ * after printing what is wrong and the usage. */
+static int parse_command_line(int argc, char **argv, int *command, int64_t *mcp_id)
+{
+  /* Each option stores its command through the flag pointer (getopt_long then returns 0). */
+  const struct option options[] = {
+      {"help", no_argument, command, HELP},
+      {"version", no_argument, command, VERSION},
+      {"rotate-secrets", no_argument, command, ROTATE_SECRETS},
+      {"generate-secret-key", no_argument, command, GENERATE_SECRET_KEY},
+      {"set-mcp-headers", required_argument, command, SET_MCP_HEADERS},
+      {NULL, 0, NULL, 0}};
+  int opt, given = 0;
+  *command = RUN_SERVER;
+  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    if (opt == 'h')
+      *command = HELP;
+    else if (opt != 0) /* '?': getopt printed the option and what is wrong with it */
+      goto usage;
+    if (++given > 1) {
+      fprintf(stderr, "toolgate-gateway: give at most one of the options\n");
+      goto usage;
+    }
+    if (*command == SET_MCP_HEADERS && tg_config_parse_int(optarg, 1, INT64_MAX, mcp_id) != 0) {
+      fprintf(stderr,
+              "toolgate-gateway: --set-mcp-headers: expected an mcp_connections id "
+              "(a positive integer), got \"%s\"\n",
+              optarg);
+      goto usage;
+    }
+  }
+  if (optind == argc)
+    return 0;
+  fprintf(stderr, "toolgate-gateway: unexpected argument %s\n", argv[optind]);
+usage:
+  fprintf(stderr, "%s\n", usage);
+  return 2;
+}
 
 int main(int argc, char **argv)
 {
@@ -197,21 +240,21 @@ int main(int argc, char **argv)
   gw_app *app = &m.app;
   uv_loop_t loop;
   char err[256];
-  int rc, exit_code = 1, loop_ok = 0;
+  int rc, exit_code = 1, loop_ok = 0, command;
+  int64_t mcp_id = 0;
 
-  if (argc > 1) {
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-      tg_config_help(stdout, TG_PROG_GATEWAY, usage);
-      return 0;
-    }
-    if (strcmp(argv[1], "--generate-secret-key") == 0)
-      return sodium_init() < 0 ? 1 : generate_secret_key();
-    if (strcmp(argv[1], "--rotate-secrets") != 0 &&
-        !(strcmp(argv[1], "--set-mcp-headers") == 0 && argc == 3)) {
-      fprintf(stderr, "toolgate-gateway: unknown argument %s (try --help)\n", argv[1]);
-      return 2;
-    }
+  if (parse_command_line(argc, argv, &command, &mcp_id) != 0)
+    return 2;
+  if (command == HELP) {
+    tg_config_help(stdout, TG_PROG_GATEWAY, usage);
+    return 0;
   }
+  if (command == VERSION) {
+    printf("toolgate-gateway %s\n", TG_VERSION);
+    return 0;
+  }
+  if (command == GENERATE_SECRET_KEY)
+    return sodium_init() < 0 ? 1 : generate_secret_key();
   if (tg_config_load(&app->cfg, TG_PROG_GATEWAY, err, sizeof err) != 0) {
     fprintf(stderr, "toolgate-gateway: %s\n", err);
     tg_config_free(&app->cfg);
@@ -222,8 +265,9 @@ int main(int argc, char **argv)
     tg_error("startup_failed", "{s:s}", "reason", "sodium_init failed");
     goto out;
   }
-  if (argc > 1) { /* --rotate-secrets, --set-mcp-headers */
-    exit_code = argc == 3 ? set_mcp_headers(&app->cfg, argv[2]) : rotate_secrets(&app->cfg);
+  if (command != RUN_SERVER) {
+    exit_code =
+        command == SET_MCP_HEADERS ? set_mcp_headers(&app->cfg, mcp_id) : rotate_secrets(&app->cfg);
     tg_config_free(&app->cfg);
     return exit_code;
   }
@@ -240,14 +284,14 @@ int main(int argc, char **argv)
       tg_warn("no_identity_configured", "{s:s}", "message",
               "neither TOOLGATE_JWT_SECRET nor TOOLGATE_TRUST_USER_HEADER is set: every /api "
               "request will get 401");
-    if (tg_crypto_startup(&app->cfg, &app->crypto, &n_secrets, err, sizeof err) != 0) {
+    if (tg_sealed_startup(&app->cfg, &app->crypto, &n_secrets, err, sizeof err) != 0) {
       fprintf(stderr, "toolgate-gateway: refusing to start: %s\n", err);
       tg_error("startup_failed", "{s:s, s:s}", "reason", "secrets at rest", "detail", err);
       goto out;
     }
     tg_info("secrets_at_rest", "{s:s?, s:i}", "key_id", tg_crypto_kid(app->crypto), "encrypted",
             n_secrets);
-    if (gw_ratelimit_new(&app->runlimit, app->cfg.run_rate_per_min) != 0)
+    if (gw_ratelimit_new(&app->runlimit, app->cfg.run_rate_per_min) != 0 || gw_admit_init(app) != 0)
       goto out;
   }
   if (app->cfg.trust_user_header)
@@ -344,9 +388,9 @@ out:
   if (loop_ok)
     uv_run(&loop, UV_RUN_DEFAULT);
   gw_checkpool_free(app->checks);
-  gw_admit_cleanup();
+  gw_admit_cleanup(app);
   tg_composio_free(app->composio);
-  json_decref(app->status_cache);
+  tg_accounts_cache_free(app->status_cache);
   if (app->dbq) {
     if (tg_dbq_pending(app->dbq) == 0)
       tg_dbq_free(app->dbq);

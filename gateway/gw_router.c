@@ -1,11 +1,12 @@
 /*
- * gw_router: method + path → handler, and identity for /api routes.
+ * gw_router: method + path → handler, and what the route asks of a request before its handler.
  *
  * Matching happens on path segments of the raw path (no percent-decoding: ids and provider
  * names are plain [A-Za-z0-9_-]). Order of answers: unknown path 404 not_found, known path with
- * another method 405 method_not_allowed (with Allow), then identity (401), then the handler.
- * Every /api route needs a user except GET /api/composio-redirect, where the OAuth state
- * stands for the user, and POST /api/webhooks/composio, authenticated by its signature.
+ * another method 405 method_not_allowed (with Allow), then what the route's flags (GW_ROUTE_*)
+ * ask for: identity (401), then the caller's admission rate (429), then the handler. Every /api
+ * route needs a user except GET /api/composio-redirect, where the OAuth state stands for the
+ * user, and POST /api/webhooks/composio, authenticated by its signature.
  */
 #include "gw.h"
 
@@ -15,7 +16,7 @@
 #define MAX_SEG 128
 
 /* Exactly one handler is set: plain (no identity), with the caller, or with the caller and the
- * "*" segment. Every route with a user handler needs the caller's identity. */
+ * "*" segment. A route with a user or wild handler has GW_ROUTE_USER; a plain one has no flags. */
 typedef void (*plain_fn)(gw_app *app, tg_httpd_req *req);
 typedef void (*user_fn)(gw_app *app, tg_httpd_req *req, const char *user);
 typedef void (*wild_fn)(gw_app *app, tg_httpd_req *req, const char *user, const char *wild);
@@ -23,36 +24,41 @@ typedef void (*wild_fn)(gw_app *app, tg_httpd_req *req, const char *user, const 
 typedef struct route {
   const char *method;
   const char *pattern; /* segments; "*" matches one id-like segment */
+  unsigned flags;      /* GW_ROUTE_* */
   plain_fn plain;
   user_fn user;
   wild_fn wild;
 } route;
 
+#define PUBLIC 0 /* no identity (the OAuth callback and the webhook authenticate themselves) */
+#define USER GW_ROUTE_USER
+#define ADMITS (GW_ROUTE_USER | GW_ROUTE_RATE_LIMITED)
+
 static const route routes[] = {
-    {"GET", "/", gw_ui_index, NULL, NULL},
-    {"GET", "/healthz", gw_healthz, NULL, NULL},
-    {"GET", "/readyz", gw_readyz, NULL, NULL},
-    {"GET", "/api/mcp/auth/providers", NULL, gw_auth_providers, NULL},
-    {"POST", "/api/mcp/auth/*/start", NULL, NULL, gw_auth_start},
-    {"GET", "/api/mcp/auth/status", NULL, gw_auth_status, NULL},
-    {"GET", "/api/mcp/auth/debug", NULL, gw_auth_debug, NULL},
-    {"DELETE", "/api/mcp/auth/*", NULL, NULL, gw_auth_disconnect},
-    {"POST", "/api/webhooks/composio", gw_webhook_composio, NULL, NULL},
-    {"GET", "/api/composio-redirect", gw_auth_callback, NULL, NULL},
-    {"POST", "/api/workflows", NULL, gw_workflow_create, NULL},
-    {"GET", "/api/workflows", NULL, gw_workflow_list, NULL},
-    {"GET", "/api/workflows/*", NULL, NULL, gw_workflow_get},
-    {"PUT", "/api/workflows/*", NULL, NULL, gw_workflow_update},
-    {"DELETE", "/api/workflows/*", NULL, NULL, gw_workflow_delete},
-    {"POST", "/api/workflows/*/run", NULL, NULL, gw_run_admit},
-    {"GET", "/api/runs/*", NULL, NULL, gw_run_get},
-    {"GET", "/api/runs/*/tool-executions", NULL, NULL, gw_run_tool_executions},
-    {"GET", "/metrics", gw_metrics_get, NULL, NULL},
-    {"POST", "/api/workflows/*/preflight", NULL, NULL, gw_run_preflight},
-    {"GET", "/api/runs", NULL, gw_run_list, NULL},
-    {"POST", "/api/runs/*/cancel", NULL, NULL, gw_run_cancel},
-    {"POST", "/api/runs/*/retry", NULL, NULL, gw_run_retry},
-    {"GET", "/api/credits", NULL, gw_credits_get, NULL},
+    {"GET", "/", PUBLIC, .plain = gw_ui_index},
+    {"GET", "/healthz", PUBLIC, .plain = gw_healthz},
+    {"GET", "/readyz", PUBLIC, .plain = gw_readyz},
+    {"GET", "/api/mcp/auth/providers", USER, .user = gw_auth_providers},
+    {"POST", "/api/mcp/auth/*/start", USER, .wild = gw_auth_start},
+    {"GET", "/api/mcp/auth/status", USER, .user = gw_auth_status},
+    {"GET", "/api/mcp/auth/debug", USER, .user = gw_auth_debug},
+    {"DELETE", "/api/mcp/auth/*", USER, .wild = gw_auth_disconnect},
+    {"POST", "/api/webhooks/composio", PUBLIC, .plain = gw_webhook_composio},
+    {"GET", "/api/composio-redirect", PUBLIC, .plain = gw_auth_callback},
+    {"POST", "/api/workflows", USER, .user = gw_workflow_create},
+    {"GET", "/api/workflows", USER, .user = gw_workflow_list},
+    {"GET", "/api/workflows/*", USER, .wild = gw_workflow_get},
+    {"PUT", "/api/workflows/*", USER, .wild = gw_workflow_update},
+    {"DELETE", "/api/workflows/*", USER, .wild = gw_workflow_delete},
+    {"POST", "/api/workflows/*/run", ADMITS, .wild = gw_run_admit},
+    {"GET", "/api/runs/*", USER, .wild = gw_run_get},
+    {"GET", "/api/runs/*/tool-executions", USER, .wild = gw_run_tool_executions},
+    {"GET", "/metrics", PUBLIC, .plain = gw_metrics_get},
+    {"POST", "/api/workflows/*/preflight", USER, .wild = gw_run_preflight},
+    {"GET", "/api/runs", USER, .user = gw_run_list},
+    {"POST", "/api/runs/*/cancel", USER, .wild = gw_run_cancel},
+    {"POST", "/api/runs/*/retry", ADMITS, .wild = gw_run_retry},
+    {"GET", "/api/credits", USER, .user = gw_credits_get},
 };
 
 typedef struct segs {
@@ -154,16 +160,13 @@ void gw_route(tg_httpd_req *req, void *arg)
     gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
     return;
   }
-  if (hit->plain) {
-    hit->plain(app, req);
-    return;
-  }
-  if (gw_identify(app, req, user) != 0)
-    return;
-  if ((hit->wild == gw_run_admit || hit->wild == gw_run_retry) &&
-      gw_ratelimit_admit(app, req, user) != 0)
+  if ((hit->flags & GW_ROUTE_USER) && gw_identify(app, req, user) != 0)
+    return; /* 401 */
+  if ((hit->flags & GW_ROUTE_RATE_LIMITED) && gw_ratelimit_admit(app, req, user) != 0)
     return; /* 429: per-user admission rate (gw_ratelimit.c) */
-  if (hit->user)
+  if (hit->plain)
+    hit->plain(app, req);
+  else if (hit->user)
     hit->user(app, req, user);
   else
     hit->wild(app, req, user, wild);

@@ -1,9 +1,8 @@
 /*
  * gw_status: GET /api/mcp/auth/status[?force=1], the live state of each configured provider for
- * the caller (DESIGN.md section 3), and gw_write_observed, the write-back of single-account
- * observations (status route, start-up re-sync): it matches a row by id and version, so a
- * row changed meanwhile is not overwritten. Check results (admission, worker guard) are written
- * by tg_check_write_back instead, which matches by user, provider and account id.
+ * the caller (DESIGN.md section 3). What Composio says is written back with
+ * tg_store_accounts_observe_row, which matches a row by id and version, so a row changed
+ * meanwhile is not overwritten.
  *
  * Flow: (job) read the caller's connected_accounts rows → (loop) per configured provider: no
  * row → not_connected; a row never confirmed or given up (PENDING, DISCONNECTED, no ca id) →
@@ -13,8 +12,9 @@
  *
  * Composio unreachable (no answer, 5xx, 429, canceled) for a provider: the answer carries the
  * last known values (cache entry if any, else the row's status/status_reason/last_checked_at)
- * with "stale": true; never a 500. The cache lives on the loop in app->status_cache, keyed by
- * "user\x1fprovider", at most CACHE_MAX entries; routes that change a row drop its entry.
+ * with "stale": true; never a 500. The cache (tg_accounts_cache, at most CACHE_MAX entries, fresh
+ * for GW_STATUS_FRESH_MS of loop time) is app->status_cache, used on the loop only and made on
+ * the first answer to store; routes that change a row drop its entry.
  */
 #include "gw.h"
 
@@ -23,45 +23,8 @@
 #include <string.h>
 
 #define CACHE_MAX 10000
-#define KEY_MAX (GW_USER_MAX + 160)
 
 /* ---------------------------------------------------------------- shared helpers */
-
-int gw_write_observed(tg_db *db, int64_t row_id, int64_t version, const char *status,
-                      const char *reason, int64_t now, int *changed)
-{
-  int rc, n = 0;
-  json_t *row = tg_db_query_one(db, &rc,
-                                "SELECT status, status_reason FROM connected_accounts WHERE id = ? "
-                                "AND version = ?",
-                                "II", (long long)row_id, (long long)version);
-  const char *old_st, *old_re;
-  int differs;
-  if (!row) {
-    if (changed)
-      *changed = -1;
-    return rc == TG_ENOTFOUND ? 0 : rc;
-  }
-  old_st = json_string_value(json_object_get(row, "status"));
-  old_re = json_string_value(json_object_get(row, "status_reason"));
-  differs = !old_st || strcmp(old_st, status) != 0 || (!old_re) != (!reason) ||
-            (old_re && reason && strcmp(old_re, reason) != 0);
-  json_decref(row);
-  if (differs)
-    rc = tg_db_exec(db, &n,
-                    "UPDATE connected_accounts SET status = ?, status_reason = ?, version = "
-                    "version + 1, last_checked_at = ?, updated_at = ? WHERE id = ? AND version = ?",
-                    "ssIIII", status, reason, (long long)now, (long long)now, (long long)row_id,
-                    (long long)version);
-  else
-    rc = tg_db_exec(db, &n,
-                    "UPDATE connected_accounts SET last_checked_at = ? WHERE id = ? AND "
-                    "version = ?",
-                    "III", (long long)now, (long long)row_id, (long long)version);
-  if (changed)
-    *changed = rc == 0 && n == 1 ? differs : -1;
-  return rc;
-}
 
 int gw_account_authorized(const tg_composio_account *a)
 {
@@ -69,81 +32,14 @@ int gw_account_authorized(const tg_composio_account *a)
          !a->auth_refresh_required;
 }
 
-static void cache_key(char *key, const char *user, const char *provider)
+/* Stores a live answer in the status cache, making the cache on first use (a cache that cannot
+ * be made or filled only costs a Composio call later). */
+static void cache_put(gw_app *app, const char *user, const char *provider, json_t *answer)
 {
-  snprintf(key, KEY_MAX, "%s\x1f%s", user, provider);
-}
-
-void gw_status_cache_drop(gw_app *app, const char *user, const char *provider)
-{
-  char key[KEY_MAX], prefix[KEY_MAX];
-  const char *k;
-  json_t *v;
-  void *tmp;
-  size_t n;
-  if (!app->status_cache)
+  if (!app->status_cache &&
+      tg_accounts_cache_new(&app->status_cache, CACHE_MAX, GW_STATUS_FRESH_MS) != 0)
     return;
-  if (provider) {
-    cache_key(key, user, provider);
-    json_object_del(app->status_cache, key);
-    return;
-  }
-  n = (size_t)snprintf(prefix, sizeof prefix, "%s\x1f", user);
-  json_object_foreach_safe(app->status_cache, tmp, k, v)
-  {
-    if (strncmp(k, prefix, n) == 0)
-      json_object_del(app->status_cache, k);
-  }
-}
-
-/* A fresh cached result (borrowed), or NULL. */
-static json_t *cache_get(gw_app *app, const char *user, const char *provider)
-{
-  char key[KEY_MAX];
-  json_t *e;
-  if (!app->status_cache)
-    return NULL;
-  cache_key(key, user, provider);
-  e = json_object_get(app->status_cache, key);
-  if (!e)
-    return NULL;
-  if (uv_now(app->loop) - (uint64_t)json_integer_value(json_object_get(e, "at")) >=
-      GW_STATUS_FRESH_MS)
-    return NULL;
-  return json_object_get(e, "r");
-}
-
-/* The last cached result, however old (borrowed), or NULL. */
-static json_t *cache_last(gw_app *app, const char *user, const char *provider)
-{
-  char key[KEY_MAX];
-  if (!app->status_cache)
-    return NULL;
-  cache_key(key, user, provider);
-  return json_object_get(json_object_get(app->status_cache, key), "r");
-}
-
-static void cache_put(gw_app *app, const char *user, const char *provider, json_t *result)
-{
-  char key[KEY_MAX];
-  uint64_t now = uv_now(app->loop);
-  if (!app->status_cache && !(app->status_cache = json_object()))
-    return;
-  if (json_object_size(app->status_cache) >= CACHE_MAX) {
-    const char *k;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe(app->status_cache, tmp, k, v)
-    {
-      if (now - (uint64_t)json_integer_value(json_object_get(v, "at")) >= GW_STATUS_FRESH_MS)
-        json_object_del(app->status_cache, k);
-    }
-    if (json_object_size(app->status_cache) >= CACHE_MAX)
-      json_object_clear(app->status_cache);
-  }
-  cache_key(key, user, provider);
-  json_object_set_new(app->status_cache, key,
-                      json_pack("{s:O, s:I}", "r", result, "at", (json_int_t)now));
+  tg_accounts_cache_put(app->status_cache, user, provider, answer, uv_now(app->loop));
 }
 
 /* ---------------------------------------------------------------- the route */
@@ -198,11 +94,7 @@ static int rows_work(tg_db *db, void *arg)
 {
   status_ctx *c = arg;
   int rc;
-  c->rows = tg_db_query(db, &rc,
-                        "SELECT id, provider, auth_config_id, status, status_reason, "
-                        "composio_account_id, version, last_checked_at FROM connected_accounts "
-                        "WHERE user_id = ?",
-                        "s", c->j.user);
+  c->rows = tg_store_accounts_list(db, &rc, c->j.user);
   return c->rows ? 0 : rc;
 }
 
@@ -216,8 +108,8 @@ static int writeback_work(tg_db *db, void *arg)
     slot *s = &c->slots[i];
     if (!s->observed)
       continue;
-    rc = gw_write_observed(db, row_int(s->row, "id"), row_int(s->row, "version"), s->status,
-                           s->reason, c->now, NULL);
+    rc = tg_store_accounts_observe_row(db, row_int(s->row, "id"), row_int(s->row, "version"),
+                                       s->status, s->reason, c->now, NULL);
     if (rc != 0) {
       tg_db_rollback(db);
       return rc;
@@ -280,7 +172,7 @@ static void all_answered(status_ctx *c)
 static void unavailable(slot *s, const tg_composio_result *res)
 {
   status_ctx *c = s->c;
-  json_t *last = cache_last(c->j.app, c->j.user, s->p->provider);
+  json_t *last = tg_accounts_cache_last(c->j.app->status_cache, c->j.user, s->p->provider);
   tg_warn("status_check_unavailable", "{s:s, s:s, s:s, s:i}", "user_id", c->j.user, "provider",
           s->p->provider, "error", tg_errname(res->err), "http_status", (int)res->http_status);
   if (last) {
@@ -386,7 +278,8 @@ static void rows_done(void *arg, int status)
       s->out = from_row(s->row, 0, "db");
       continue;
     }
-    if (!c->force && (cached = cache_get(app, c->j.user, s->p->provider))) {
+    if (!c->force && (cached = tg_accounts_cache_fresh(app->status_cache, c->j.user, s->p->provider,
+                                                       uv_now(app->loop)))) {
       s->out = json_deep_copy(cached);
       json_object_set_new(s->out, "source", json_string("cache"));
       continue;

@@ -4,8 +4,8 @@
  * Re-sync (once, at start-up, after the server listens so readiness never waits): load the
  * ACTIVE connected_accounts rows (at most RESYNC_MAX, least recently checked first), ask
  * Composio for each (GET /connected_accounts/{id}) with at most RESYNC_CONCURRENCY calls in
- * flight, and write back what it says through gw_write_observed (version-guarded: a row changed
- * meanwhile by a request is left alone). No answer → the row is left as it is (logged).
+ * flight, and write back what it says through tg_store_accounts_observe_row (version-guarded: a
+ * row changed meanwhile by a request is left alone). No answer → the row is left as it is (logged).
  *
  * Cleanup (a uv timer: at once, then every GW_CLEANUP_MS): delete oauth_states expired for
  * more than STATE_GRACE_MS; mark EXPIRED the PENDING rows untouched for longer than a state
@@ -74,9 +74,10 @@ static void launch(gw_sync *s);
 static int write_work(tg_db *db, void *arg)
 {
   item *it = arg;
-  return gw_write_observed(db, (int64_t)json_integer_value(json_object_get(it->row, "id")),
-                           (int64_t)json_integer_value(json_object_get(it->row, "version")),
-                           it->status, it->reason, tg_now_ms(), &it->changed);
+  return tg_store_accounts_observe_row(
+      db, (int64_t)json_integer_value(json_object_get(it->row, "id")),
+      (int64_t)json_integer_value(json_object_get(it->row, "version")), it->status, it->reason,
+      tg_now_ms(), &it->changed);
 }
 
 static void item_end(item *it)
@@ -99,7 +100,8 @@ static void write_done(void *arg, int status)
             tg_errname(status));
   } else if (it->changed == 1) {
     s->changed++;
-    gw_status_cache_drop(s->app, row_str(it->row, "user_id"), row_str(it->row, "provider"));
+    tg_accounts_cache_drop(s->app->status_cache, row_str(it->row, "user_id"),
+                           row_str(it->row, "provider"));
     tg_info("resync_changed", "{s:s, s:s, s:s, s:s}", "user_id", row_str(it->row, "user_id"),
             "provider", row_str(it->row, "provider"), "composio_account_id",
             row_str(it->row, "composio_account_id"), "status", it->status);
@@ -169,11 +171,7 @@ static int load_work(tg_db *db, void *arg)
 {
   gw_sync *s = arg;
   int rc;
-  s->rows = tg_db_query(db, &rc,
-                        "SELECT id, user_id, provider, composio_account_id, version FROM "
-                        "connected_accounts WHERE status = 'ACTIVE' AND composio_account_id IS "
-                        "NOT NULL ORDER BY last_checked_at LIMIT ?",
-                        "i", RESYNC_MAX);
+  s->rows = tg_store_accounts_list_active(db, &rc, RESYNC_MAX);
   return s->rows ? 0 : rc;
 }
 
@@ -200,20 +198,12 @@ static int cleanup_work(tg_db *db, void *arg)
   s->cleaned_states = s->cleaned_pending = 0;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  rc = tg_db_exec(db, &s->cleaned_states, "DELETE FROM oauth_states WHERE expires_at < ?", "I",
-                  (long long)(now - STATE_GRACE_MS));
+  rc = tg_store_oauth_states_cleanup(db, now - STATE_GRACE_MS, &s->cleaned_states);
   if (rc == 0)
-    rc = tg_db_exec(db, &s->cleaned_pending,
-                    "UPDATE connected_accounts SET status = 'EXPIRED', status_reason = ?, "
-                    "version = version + 1, updated_at = ? WHERE status = 'PENDING' AND "
-                    "updated_at < ? AND NOT EXISTS (SELECT 1 FROM oauth_states s WHERE "
-                    "s.user_id = connected_accounts.user_id AND s.provider = "
-                    "connected_accounts.provider AND s.used_at IS NULL AND s.expires_at > ?)",
-                    "sIII", ABANDONED_REASON, (long long)now,
-                    (long long)(now - GW_STATE_TTL_MS - GW_POLL_TOTAL_MS), (long long)now);
+    rc = tg_store_accounts_expire_abandoned(
+        db, ABANDONED_REASON, now - GW_STATE_TTL_MS - GW_POLL_TOTAL_MS, now, &s->cleaned_pending);
   if (rc == 0)
-    rc = tg_db_exec(db, NULL, "DELETE FROM webhook_events WHERE received_at < ?", "I",
-                    (long long)(now - WEBHOOK_KEEP_MS));
+    rc = tg_store_oauth_webhooks_cleanup(db, now - WEBHOOK_KEEP_MS);
   if (rc == 0)
     rc = tg_db_commit(db);
   if (rc != 0)

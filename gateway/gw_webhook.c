@@ -9,10 +9,11 @@
  * TOOLGATE_WEBHOOK_SECRET after "whsec_", else the secret's raw bytes. Failure → 401
  * invalid_signature and nothing changes; no secret configured → 503 webhook_not_configured.
  *
- * Processing, one transaction: INSERT webhook_events(id) (a replayed id conflicts → 200
- * {"duplicate": true}, nothing else); for composio.connected_account.expired the row holding
- * data.id becomes EXPIRED with data.status_reason, version + 1 (unless DISCONNECTED or
- * already EXPIRED with that reason). Other event types are recorded and ignored.
+ * Processing, one transaction: record the webhook-id (tg_store_oauth_webhook_record; a replayed
+ * id → 200 {"duplicate": true}, nothing else); for composio.connected_account.expired the row
+ * holding data.id becomes EXPIRED with data.status_reason (tg_store_accounts_expire: version + 1,
+ * unless DISCONNECTED or already EXPIRED with that reason). Other event types are recorded and
+ * ignored.
  */
 #include "gw.h"
 
@@ -115,26 +116,19 @@ static int hook_work(tg_db *db, void *arg)
 {
   hook_ctx *c = arg;
   int64_t now = tg_now_ms();
-  int rc, n = 0;
+  int rc, first = 0;
   json_t *row;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  rc = tg_db_exec(db, &n,
-                  "INSERT INTO webhook_events (id, type, received_at) VALUES (?, ?, ?) "
-                  "ON CONFLICT(id) DO NOTHING",
-                  "ssI", c->id, c->type, (long long)now);
-  if (rc != 0)
+  if ((rc = tg_store_oauth_webhook_record(db, c->id, c->type, now, &first)) != 0)
     goto fail;
-  if (n == 0) {
+  if (!first) {
     c->duplicate = 1;
     tg_db_rollback(db);
     return 0;
   }
   if (strcmp(c->type, EVENT_EXPIRED) == 0 && *c->ca) {
-    row = tg_db_query_one(db, &rc,
-                          "SELECT user_id, provider FROM connected_accounts WHERE "
-                          "composio_account_id = ?",
-                          "s", c->ca);
+    row = tg_store_accounts_find_by_ca(db, &rc, c->ca);
     if (!row && rc != TG_ENOTFOUND)
       goto fail;
     if (row) {
@@ -143,15 +137,8 @@ static int hook_work(tg_db *db, void *arg)
                json_string_value(json_object_get(row, "provider")));
       json_decref(row);
     }
-    rc = tg_db_exec(db, &n,
-                    "UPDATE connected_accounts SET status = 'EXPIRED', status_reason = ?, "
-                    "version = version + 1, last_checked_at = ?, updated_at = ? WHERE "
-                    "composio_account_id = ? AND status != 'DISCONNECTED' AND NOT (status = "
-                    "'EXPIRED' AND status_reason IS ?)",
-                    "sIIss", c->reason, (long long)now, (long long)now, c->ca, c->reason);
-    if (rc != 0)
+    if ((rc = tg_store_accounts_expire(db, c->ca, c->reason, now, &c->updated)) != 0)
       goto fail;
-    c->updated = n;
   }
   return tg_db_commit(db);
 fail:
@@ -169,7 +156,7 @@ static void hook_done(void *arg, int status)
     return;
   }
   if (c->updated && *c->user)
-    gw_status_cache_drop(c->j.app, c->user, c->provider);
+    tg_accounts_cache_drop(c->j.app->status_cache, c->user, c->provider);
   tg_info("webhook_received", "{s:s, s:s, s:s?, s:b, s:i}", "webhook_id", c->id, "type", c->type,
           "composio_account_id", *c->ca ? c->ca : NULL, "duplicate", c->duplicate, "updated",
           c->updated);

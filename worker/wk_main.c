@@ -14,6 +14,7 @@
 #include "tg_err.h"
 #include "tg_log.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -26,8 +27,14 @@
   500 /* teardown: longest wait for fire-and-forget POSTs (notifications/cancelled) */
 #define DRAIN_POLL_MS 10
 
-static const char USAGE[] = "usage: toolgate-worker [--once] [--help]\n"
-                            "  --once  process queued runs until the queue is empty, then exit";
+static const char USAGE[] = "usage: toolgate-worker [--once] [--help] [--version]\n"
+                            "  --once     process queued runs until the queue is empty, then exit\n"
+                            "  --help     this text, then exit\n"
+                            "  --version  print the version, then exit";
+static const struct option OPTIONS[] = {{"help", no_argument, NULL, 'h'},
+                                        {"once", no_argument, NULL, 'o'},
+                                        {"version", no_argument, NULL, 'V'},
+                                        {NULL, 0, NULL, 0}};
 
 static void teardown(wk_worker *w);
 
@@ -157,37 +164,38 @@ int main(int argc, char **argv)
   static wk_worker w; /* static: handles must outlive every callback */
   uv_loop_t loop;
   char err[256] = "";
-  int rc, code = 1;
+  int rc, code = 1, opt;
   const char *key;
 
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+  while ((opt = getopt_long(argc, argv, "h", OPTIONS, NULL)) != -1) {
+    if (opt == 'h') {
       tg_config_help(stdout, TG_PROG_WORKER, USAGE);
       return 0;
-    } else if (strcmp(argv[i], "--once") == 0) {
+    } else if (opt == 'V') {
+      printf("toolgate-worker %s\n", TG_VERSION);
+      return 0;
+    } else if (opt == 'o') {
       w.once = 1;
     } else {
-      fprintf(stderr, "toolgate-worker: unknown argument %s\n%s\n", argv[i], USAGE);
+      fprintf(stderr, "%s\n", USAGE); /* after getopt's message naming the option */
       return 2;
     }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "toolgate-worker: unexpected argument %s\n%s\n", argv[optind], USAGE);
+    return 2;
   }
   if (tg_config_load(&w.cfg, TG_PROG_WORKER, err, sizeof err)) {
     fprintf(stderr, "toolgate-worker: %s\n", err);
     tg_config_free(&w.cfg);
     return 2;
   }
-  if (w.cfg.concurrency < 1)
-    w.cfg.concurrency = 1;
-  if (w.cfg.lease_ms < 300)
-    w.cfg.lease_ms = 300;
-  if (w.cfg.poll_ms < 1)
-    w.cfg.poll_ms = 1;
   tg_log_init("worker", tg_log_level_parse(w.cfg.log_level));
   if (sodium_init() < 0) { /* backoff jitter */
     tg_config_free(&w.cfg);
     return 1;
   }
-  if (tg_crypto_startup(&w.cfg, &w.crypto, NULL, err, sizeof err) != 0) {
+  if (tg_sealed_startup(&w.cfg, &w.crypto, NULL, err, sizeof err) != 0) {
     fprintf(stderr, "toolgate-worker: refusing to start: %s\n", err);
     tg_error("startup_failed", "{s:s, s:s}", "reason", "secrets at rest", "detail", err);
     tg_config_free(&w.cfg);

@@ -1,4 +1,4 @@
-"""Group commit without per-admission savepoints (gateway/gw_admit.c admit_batch): when one
+"""Group commit without per-admission savepoints (gateway/gw_batch.c group_commit): when one
 admission of a batch fails with a real database error, the batch is rolled back and done again
 with a savepoint each, so only the failing admission loses its writes and every other one is
 answered once, with the outcome it would have had alone.

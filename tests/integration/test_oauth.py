@@ -213,8 +213,8 @@ def test_disconnect_twice():
         v = row(s)["version"]
         st, _, body = s.gw("DELETE", "/api/mcp/auth/" + PROVIDER)
         assert st == 200 and body["changed"] is True and body["composio_deleted"] is True, body
-        r = row(s)
-        assert r["status"] == "DISCONNECTED" and r["version"] == v + 1 == body["version"], r
+        r = row(s)  # two changes: DISCONNECTED (delete pending), then the reason once deleted
+        assert r["status"] == "DISCONNECTED" and r["version"] == v + 2 == body["version"], r
         m = s.query("SELECT url, headers_enc FROM mcp_connections")
         assert m == [{"url": None, "headers_enc": None}], m
         accts = {a["id"]: a for a in s.sim("GET", "/_sim/accounts")[2]["items"]}
@@ -233,7 +233,9 @@ def test_disconnect_twice():
         v = row(s)["version"]
         st, _, body = s.gw("DELETE", "/api/mcp/auth/" + PROVIDER)
         assert st == 200 and body["changed"] is False and body["composio_deleted"] is True, body
-        assert row(s)["version"] == v and row(s)["status"] == "DISCONNECTED"
+        # The reason changed (delete pending -> deleted): one version bump, as every change.
+        assert row(s)["version"] == v + 1 == body["version"] and row(s)["status"] == "DISCONNECTED"
+        assert row(s)["status_reason"] == "disconnected_by_user"
 
 
 def test_status_cache_force_and_composio_down():

@@ -12,17 +12,20 @@
  * tool (add_numbers, test_reconnection, test_client_elicitation_defaults); other scenarios list.
  *
  * Listing prints "name<TAB>first line of description" per tool. A call prints the CallToolResult
- * JSON on stdout. Exit status: 0 success, 2 the tool reported isError:true, 1 any failure (the
- * reason on stderr). It opens the optional GET stream (server requests such as elicitation are
- * answered: ping {}, elicitation with the schema's defaults, others -32601). It runs its own uv
- * loop, closes the MCP session (DELETE), the HTTP client and the loop, and fails if the loop does
- * not close clean. Header values are never printed.
+ * JSON on stdout. Exit status: 0 success, 2 the tool reported isError:true or the command line
+ * is wrong (an unknown option, a missing or bad value: the reason and the usage on stderr), 1
+ * any other failure (the reason on stderr). It opens the optional GET stream (server requests such
+ * as elicitation are answered: ping {}, elicitation with the schema's defaults, others -32601). It
+ * runs its own uv loop, closes the MCP session (DELETE), the HTTP client and the loop, and fails if
+ * the loop does not close clean. Header values are never printed.
  */
+#include "tg_config.h"
 #include "tg_err.h"
 #include "tg_http.h"
 #include "tg_log.h"
 #include "tg_mcp.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,19 @@ typedef struct cli {
   double *lat_ms;
 } cli;
 
+#define MAX_CONCURRENCY 1024
+#define MAX_TIMEOUT_MS (24 * 3600 * 1000L)
+#define MAX_BENCH_CALLS 100000000L
+
+enum {
+  OPT_HEADER = 256,
+  OPT_TIMEOUT,
+  OPT_PROTOCOL_VERSION,
+  OPT_BENCH,
+  OPT_CONCURRENCY,
+  OPT_VERSION
+};
+
 static void usage(FILE *f)
 {
   fprintf(
@@ -62,8 +78,11 @@ static void usage(FILE *f)
       "  --bench N           call TOOL N times (after 50 warm-up calls) in one session and print\n"
       "                      one JSON line: calls/s, latency p50/p99, CPU ms per call and ms\n"
       "                      per call spent waiting for a CPU (run queue)\n"
-      "  --concurrency C     calls in flight during --bench (default 1)\n"
-      "  TOOLGATE_LOG_LEVEL  debug|info|warn|error for the JSON log on stderr (default warn)\n");
+      "  --concurrency C     calls in flight during --bench (1 to %d, default 1)\n"
+      "  --version           print the version, then exit\n"
+      "  TOOLGATE_LOG_LEVEL  debug|info|warn|error for the JSON log on stderr (default warn)\n"
+      "Exit status: 0 success, 1 failure, 2 isError:true or a wrong command line.\n",
+      MAX_CONCURRENCY);
 }
 
 static void on_http_closed(void *arg)
@@ -268,71 +287,126 @@ static void bench_next(cli *c)
   }
 }
 
+/* The command line, read by parse_command_line. headers (NULL-terminated) is owned. */
+typedef struct cmdline {
+  const char **headers;
+  size_t n_headers;
+  const char *url, *tool;
+  json_t *args; /* JSON-ARGS, owned; NULL when not given */
+  long timeout_ms, bench_n, concurrency;
+  int notifications;
+  const char *protocol_version;
+} cmdline;
+
+/* Parses the value of --name strictly into *out. 0, or 2 after printing the reason. */
+static int option_number(const char *name, const char *text, long min, long max, long *out)
+{
+  int64_t v;
+  if (tg_config_parse_int(text, min, max, &v) != 0) {
+    fprintf(stderr, "toolgate-mcp: --%s: expected an integer from %ld to %ld, got \"%s\"\n", name,
+            min, max, text);
+    return 2;
+  }
+  *out = (long)v;
+  return 0;
+}
+
+/* Fills *cl from argv. Returns -1 to go on, or the exit status: 0 after --help or --version,
+ * 2 after printing what is wrong and the usage. */
+static int parse_command_line(int argc, char **argv, cmdline *cl)
+{
+  const struct option options[] = {
+      {"help", no_argument, NULL, 'h'},
+      {"header", required_argument, NULL, OPT_HEADER},
+      {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION},
+      {"notifications", no_argument, &cl->notifications, 1}, /* getopt_long sets it, returns 0 */
+      {"bench", required_argument, NULL, OPT_BENCH},
+      {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+      {"version", no_argument, NULL, OPT_VERSION},
+      {NULL, 0, NULL, 0}};
+  int opt, rc = 0;
+  cl->concurrency = 1;
+  cl->headers = calloc((size_t)argc + 1, sizeof *cl->headers);
+  if (!cl->headers) {
+    fprintf(stderr, "toolgate-mcp: out of memory\n");
+    return 1;
+  }
+  while (rc == 0 && (opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    switch (opt) {
+    case 'h':
+      usage(stdout);
+      return 0;
+    case OPT_VERSION:
+      printf("toolgate-mcp %s\n", TG_VERSION);
+      return 0;
+    case OPT_HEADER:
+      cl->headers[cl->n_headers++] = optarg;
+      break;
+    case OPT_TIMEOUT:
+      rc = option_number("timeout", optarg, 1, MAX_TIMEOUT_MS, &cl->timeout_ms);
+      break;
+    case OPT_PROTOCOL_VERSION:
+      cl->protocol_version = optarg;
+      break;
+    case 0: /* a flag getopt_long has set */
+      break;
+    case OPT_BENCH:
+      rc = option_number("bench", optarg, 1, MAX_BENCH_CALLS, &cl->bench_n);
+      break;
+    case OPT_CONCURRENCY:
+      rc = option_number("concurrency", optarg, 1, MAX_CONCURRENCY, &cl->concurrency);
+      break;
+    default: /* getopt printed the option and what is wrong with it */
+      rc = 2;
+    }
+  }
+  if (rc == 0 && optind == argc) {
+    fprintf(stderr, "toolgate-mcp: missing URL\n");
+    rc = 2;
+  }
+  if (rc == 0) {
+    cl->url = argv[optind++];
+    cl->tool = optind < argc ? argv[optind++] : NULL;
+    if (optind < argc) {
+      json_error_t jerr;
+      cl->args = json_loads(argv[optind++], 0, &jerr);
+      if (!json_is_object(cl->args)) {
+        fprintf(stderr, "toolgate-mcp: JSON-ARGS must be an object: %s\n",
+                cl->args ? "not an object" : jerr.text);
+        rc = 2;
+      }
+    }
+  }
+  if (rc == 0 && optind < argc) {
+    fprintf(stderr, "toolgate-mcp: unexpected argument %s\n", argv[optind]);
+    rc = 2;
+  }
+  if (rc == 0 && cl->bench_n && !cl->tool) {
+    fprintf(stderr, "toolgate-mcp: --bench needs a TOOL to call\n");
+    rc = 2;
+  }
+  if (rc == 0)
+    return -1;
+  usage(stderr);
+  return rc;
+}
+
 int main(int argc, char **argv)
 {
-  const char **headers = calloc((size_t)argc + 1, sizeof *headers);
-  size_t nh = 0;
-  const char *url = NULL, *tool = NULL, *args_text = NULL, *lvl = getenv("TOOLGATE_LOG_LEVEL");
-  long timeout_ms = 0, bench_n = 0, concurrency = 1;
-  int notifications = 0;
+  const char *lvl = getenv("TOOLGATE_LOG_LEVEL");
   const char *scenario = getenv("MCP_CONFORMANCE_SCENARIO");
-  json_t *args = NULL;
+  cmdline cl = {0};
   uv_loop_t loop;
   cli c = {.exit_code = 1};
   tg_mcp_options opt = {0};
-  int rc, pos = 0;
+  int rc;
 
   tg_log_init("toolgate-mcp", lvl ? tg_log_level_parse(lvl) : TG_LOG_WARN);
-  if (!headers)
-    return 1;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      usage(stdout);
-      free(headers);
-      return 0;
-    } else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc) {
-      headers[nh++] = argv[++i];
-    } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-      timeout_ms = strtol(argv[++i], NULL, 10);
-    } else if (strcmp(argv[i], "--bench") == 0 && i + 1 < argc) {
-      bench_n = strtol(argv[++i], NULL, 10);
-    } else if (strcmp(argv[i], "--concurrency") == 0 && i + 1 < argc) {
-      concurrency = strtol(argv[++i], NULL, 10);
-    } else if (strcmp(argv[i], "--protocol-version") == 0 && i + 1 < argc) {
-      opt.protocol_version = argv[++i];
-    } else if (strcmp(argv[i], "--notifications") == 0) {
-      notifications = 1;
-    } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-      usage(stderr);
-      free(headers);
-      return 1;
-    } else if (pos == 0) {
-      url = argv[i], pos++;
-    } else if (pos == 1) {
-      tool = argv[i], pos++;
-    } else if (pos == 2) {
-      args_text = argv[i], pos++;
-    } else {
-      usage(stderr);
-      free(headers);
-      return 1;
-    }
-  }
-  if (!url || (bench_n && (!tool || bench_n < 1 || concurrency < 1 || concurrency > 1024))) {
-    usage(stderr);
-    free(headers);
-    return 1;
-  }
-  if (args_text) {
-    json_error_t jerr;
-    args = json_loads(args_text, 0, &jerr);
-    if (!json_is_object(args)) {
-      fprintf(stderr, "toolgate-mcp: JSON-ARGS must be an object: %s\n",
-              args ? "not an object" : jerr.text);
-      json_decref(args);
-      free(headers);
-      return 1;
-    }
+  if ((rc = parse_command_line(argc, argv, &cl)) >= 0) {
+    json_decref(cl.args);
+    free(cl.headers);
+    return rc;
   }
   uv_loop_init(&loop);
   rc = tg_http_client_init(&c.http, &loop);
@@ -340,14 +414,15 @@ int main(int argc, char **argv)
     fprintf(stderr, "toolgate-mcp: http client: %s\n", tg_strerror(rc));
     goto out;
   }
-  opt.url = url;
-  opt.headers = headers;
-  opt.request_timeout_ms = timeout_ms;
+  opt.url = cl.url;
+  opt.headers = cl.headers;
+  opt.request_timeout_ms = cl.timeout_ms;
+  opt.protocol_version = cl.protocol_version;
   opt.client_name = "toolgate-mcp";
   /* Like the SDK client, open the GET stream: SDK servers send requests made outside a
    * request handler (e.g. elicitation) there. Not in --bench, which measures calls only. */
-  opt.listen = !bench_n;
-  opt.on_notify = notifications ? on_notify : NULL;
+  opt.listen = !cl.bench_n;
+  opt.on_notify = cl.notifications ? on_notify : NULL;
   rc = tg_mcp_client_new(&c.mcp, c.http, &opt);
   if (rc) {
     fprintf(stderr, "toolgate-mcp: %s\n",
@@ -355,7 +430,7 @@ int main(int argc, char **argv)
     tg_http_client_close(c.http, NULL, NULL);
     goto out;
   }
-  if (scenario && !tool) {
+  if (scenario && !cl.tool) {
     if (strcmp(scenario, "tools_call") == 0) {
       c.then_tool = "add_numbers";
       c.then_args = json_pack("{s:i, s:i}", "a", 5, "b", 3);
@@ -365,25 +440,25 @@ int main(int argc, char **argv)
       c.then_tool = "test_client_elicitation_defaults";
     }
   }
-  if (bench_n) {
-    c.tool = tool;
-    c.args = args;
-    c.bench_n = bench_n;
+  if (cl.bench_n) {
+    c.tool = cl.tool;
+    c.args = cl.args;
+    c.bench_n = cl.bench_n;
     c.warmup = 50;
-    c.concurrency = concurrency;
-    c.lat_ms = calloc((size_t)bench_n, sizeof *c.lat_ms);
+    c.concurrency = cl.concurrency;
+    c.lat_ms = calloc((size_t)cl.bench_n, sizeof *c.lat_ms);
     if (!c.lat_ms) {
       finish(&c, 1);
       goto out;
     }
     bench_next(&c);
     rc = 0;
-  } else if (scenario && strcmp(scenario, "initialize") == 0 && !tool) {
+  } else if (scenario && strcmp(scenario, "initialize") == 0 && !cl.tool) {
     rc = tg_mcp_connect(c.mcp, on_connected, &c);
   } else {
-    rc = tool ? tg_mcp_call_tool_ex(c.mcp, tool, args, notifications ? on_progress : NULL,
-                                    on_result, &c, NULL)
-              : tg_mcp_list_tools(c.mcp, on_tools, &c);
+    rc = cl.tool ? tg_mcp_call_tool_ex(c.mcp, cl.tool, cl.args,
+                                       cl.notifications ? on_progress : NULL, on_result, &c, NULL)
+                 : tg_mcp_list_tools(c.mcp, on_tools, &c);
   }
   if (rc) {
     fprintf(stderr, "toolgate-mcp: %s\n", tg_strerror(rc));
@@ -391,10 +466,10 @@ int main(int argc, char **argv)
   }
 out:
   uv_run(&loop, UV_RUN_DEFAULT);
-  json_decref(args);
+  json_decref(cl.args);
   json_decref(c.then_args);
   free(c.lat_ms);
-  free(headers);
+  free(cl.headers);
   if (uv_loop_close(&loop) != 0) {
     fprintf(stderr, "toolgate-mcp: event loop did not close clean\n");
     return 1;
