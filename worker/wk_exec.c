@@ -320,8 +320,7 @@ static int complete_work(tg_db *db, void *arg)
    * drops its own references while this job runs, and jansson's json_incref/json_decref test
    * the count with a plain read before their atomic update. So no wk_secrets_redact (which
    * takes a reference when there is nothing to redact) unless there are secrets to take out. */
-  if (r->secrets && r->secrets[0] && j->response &&
-      !(redacted = wk_secrets_redact(r, j->response)))
+  if (r->secrets && r->secrets[0] && j->response && !(redacted = wk_secrets_redact(r, j->response)))
     return TG_ENOMEM;
   stored = redacted ? redacted : j->response;
   rc = tg_db_exec(db, &j->changes,
