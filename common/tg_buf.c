@@ -14,10 +14,16 @@
 
 void tg_buf_init(tg_buf *b, size_t cap)
 {
+  tg_buf_init_hint(b, cap, MIN_ALLOC);
+}
+
+void tg_buf_init_hint(tg_buf *b, size_t cap, size_t first)
+{
   b->ptr = NULL;
   b->len = 0;
   b->alloc = 0;
   b->cap = cap;
+  b->first = first ? first : MIN_ALLOC;
 }
 
 void tg_buf_free(tg_buf *b)
@@ -45,7 +51,7 @@ int tg_buf_reserve(tg_buf *b, size_t n)
     return TG_ETOOBIG;
   if (need < b->alloc) /* room for need bytes and the NUL */
     return 0;
-  size = b->alloc ? b->alloc : MIN_ALLOC;
+  size = b->alloc ? b->alloc : b->first ? b->first : MIN_ALLOC; /* first == 0: zeroed */
   while (size <= need && size <= b->cap / 2)
     size *= 2;
   if (size <= need || size > b->cap)

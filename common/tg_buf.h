@@ -8,7 +8,8 @@
  *
  * The contents are always followed by a NUL byte that is not counted in len (so text can be used
  * as a C string once something was added; an empty buffer's tg_buf_str is ""). Memory grows by
- * doubling from 64 bytes and is never larger than cap + 1.
+ * doubling from 64 bytes (or from the size given to tg_buf_init_hint) and is never larger than
+ * cap + 1.
  *
  * A tg_buf is a plain struct the caller embeds; it owns ptr. Not thread-safe: one owner at a time.
  */
@@ -23,10 +24,16 @@ typedef struct tg_buf {
   size_t len;   /* bytes held, excluding the NUL */
   size_t alloc; /* bytes allocated at ptr */
   size_t cap;   /* the most bytes len may reach */
+  size_t first; /* bytes of the first allocation */
 } tg_buf;
 
 /* A buffer that holds nothing yet and may grow to cap bytes (cap > 0). Allocates nothing. */
 void tg_buf_init(tg_buf *b, size_t cap);
+
+/* As tg_buf_init, but the first allocation is `first` bytes (including the NUL; still at most
+ * cap + 1, and larger when the first append needs more): for buffers on a hot path whose usual
+ * size is known, so that they are allocated once instead of doubling up from 64 bytes. */
+void tg_buf_init_hint(tg_buf *b, size_t cap, size_t first);
 
 /* Frees the memory and leaves the buffer empty with the same cap (ready for reuse). NULL-safe. */
 void tg_buf_free(tg_buf *b);

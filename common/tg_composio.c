@@ -14,6 +14,7 @@
  *   cursor, so a misbehaving server cannot keep a call alive forever.
  */
 #include "tg_composio.h"
+#include "tg_buf.h"
 #include "tg_composio_page.h"
 #include "tg_err.h"
 #include "tg_log.h"
@@ -29,6 +30,7 @@
 #define MAX_PAGES 100
 #define PAGE_LIMIT 100
 #define MAX_BODY (4u << 20)
+#define MAX_QUERY (1u << 20) /* a list query string: far beyond any URL a server takes */
 
 enum kind { K_LIST, K_GET, K_LINK, K_GENERATE, K_DELETE };
 
@@ -496,36 +498,28 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
   json_decref(body);
 }
 
-/* Appends the URL-escaped values, comma-joined, to *buf (length *len, malloc'd). */
-static int append_joined(char **buf, size_t *len, const char *const *vals, size_t n)
+/* Appends name and the URL-escaped values, comma-joined, to b. */
+static int append_joined(tg_buf *b, const char *name, const char *const *vals, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    char *e = esc(vals[i]), *grown;
-    size_t el;
+  int rc = tg_buf_addstr(b, name);
+  for (size_t i = 0; i < n && !rc; i++) {
+    char *e = esc(vals[i]);
     if (!e)
       return TG_ENOMEM;
-    el = strlen(e);
-    grown = realloc(*buf, *len + el + 2);
-    if (!grown) {
-      curl_free(e);
-      return TG_ENOMEM;
-    }
-    *buf = grown;
     if (i)
-      (*buf)[(*len)++] = ',';
-    memcpy(*buf + *len, e, el + 1);
-    *len += el;
+      rc = tg_buf_add(b, ",", 1);
+    if (!rc)
+      rc = tg_buf_addstr(b, e);
     curl_free(e);
   }
-  return 0;
+  return rc;
 }
 
 int tg_composio_list_query(const char *const *user_ids, size_t n_users,
                            const char *const *toolkit_slugs, size_t n_slugs, char **out)
 {
-  char *users = NULL, *slugs = NULL;
-  size_t ul = 0, sl = 0;
-  int rc = TG_ENOMEM;
+  tg_buf q;
+  int rc;
 
   *out = NULL;
   if (!n_users || !user_ids || (n_slugs && !toolkit_slugs))
@@ -536,15 +530,15 @@ int tg_composio_list_query(const char *const *user_ids, size_t n_users,
   for (size_t i = 0; i < n_slugs; i++)
     if (!toolkit_slugs[i])
       return TG_EINVAL;
-  if (append_joined(&users, &ul, user_ids, n_users) ||
-      append_joined(&slugs, &sl, toolkit_slugs, n_slugs))
-    goto done;
-  *out = str_printf("user_ids=%s%s%s&limit=%d", users ? users : "", slugs ? "&toolkit_slugs=" : "",
-                    slugs ? slugs : "", PAGE_LIMIT);
-  rc = *out ? 0 : TG_ENOMEM;
-done:
-  free(users);
-  free(slugs);
+  tg_buf_init(&q, MAX_QUERY);
+  rc = append_joined(&q, "user_ids=", user_ids, n_users);
+  if (!rc && n_slugs)
+    rc = append_joined(&q, "&toolkit_slugs=", toolkit_slugs, n_slugs);
+  if (!rc)
+    rc = tg_buf_printf(&q, "&limit=%d", PAGE_LIMIT);
+  if (!rc && !(*out = tg_buf_take(&q, NULL)))
+    rc = TG_ENOMEM;
+  tg_buf_free(&q);
   return rc;
 }
 

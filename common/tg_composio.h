@@ -79,7 +79,8 @@ int tg_composio_list_accounts(tg_composio *c, const char *user_id, const char *c
  * reliable (its user_id field is deprecated, 2.3): match items by account id. Composio splits
  * a value on commas after decoding (the simulator does), so an id containing ',' should be
  * listed on its own. n_users >= 1 (an empty filter would list the whole project); no id NULL.
- * Errors (cb never called): TG_EINVAL, TG_ENOMEM, or tg_http's start error.
+ * Errors (cb never called): TG_EINVAL, TG_ETOOBIG (query over 1 MiB), TG_ENOMEM, or tg_http's
+ * start error.
  */
 int tg_composio_list_accounts_users(tg_composio *c, const char *const *user_ids, size_t n_users,
                                     const char *const *toolkit_slugs, size_t n_slugs,
@@ -87,7 +88,8 @@ int tg_composio_list_accounts_users(tg_composio *c, const char *const *user_ids,
 
 /* The query string of the first list page, as the calls above send it (without '?'): *out is
  * malloc'd (free()). Exposed for tests and for callers that bound URL lengths. Returns 0,
- * TG_EINVAL (n_users 0, a NULL array or value) or TG_ENOMEM. */
+ * TG_EINVAL (n_users 0, a NULL array or value), TG_ETOOBIG (the query passes 1 MiB) or
+ * TG_ENOMEM. */
 int tg_composio_list_query(const char *const *user_ids, size_t n_users,
                            const char *const *toolkit_slugs, size_t n_slugs, char **out);
 

@@ -11,6 +11,7 @@
  * - A transfer is in c->transfers from tg_http_send() until it is completed or removed.
  */
 #include "tg_http.h"
+#include "tg_buf.h"
 #include "tg_err.h"
 #include "tg_log.h"
 
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #define DEFAULT_MAX_BODY (8u << 20)
+#define BODY_FIRST 4096 /* first allocation of a response body */
 #define MAX_HEADER_BYTES (64u << 10)
 #define SPARE_EASY 32     /* finished easy handles kept for reuse (curl_easy_reset) */
 #define MAX_CONNS_KEPT 64 /* idle connections the multi handle keeps (CURLMOPT_MAXCONNECTS) */
@@ -48,8 +50,7 @@ struct tg_http_transfer {
   tg_http_done_cb done_cb;
   tg_http_data_cb on_data;
   void *arg;
-  char *body;
-  size_t body_len, body_cap, max_body;
+  tg_buf body;              /* the response body, capped at tg_http_request.max_body */
   size_t resp_header_bytes; /* of the latest response, for MAX_HEADER_BYTES */
   int abort_err;
   int completing; /* done_cb is running: the caller frees t when it returns */
@@ -106,7 +107,7 @@ static void free_transfer(tg_http_transfer *t)
   }
   curl_slist_free_all(t->headers);
   free(t->req_body);
-  free(t->body);
+  tg_buf_free(&t->body);
   free(t);
 }
 
@@ -133,36 +134,21 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp)
 static size_t on_write(char *buf, size_t size, size_t n, void *userp)
 {
   tg_http_transfer *t = userp;
-  size_t len = size * n, need;
+  size_t len = size * n;
+  int rc;
 
   if (t->on_data) {
-    int rc = t->on_data(t->arg, t, buf, len);
+    rc = t->on_data(t->arg, t, buf, len);
     if (rc) {
       t->abort_err = rc;
       return 0;
     }
     return len;
   }
-  if (__builtin_add_overflow(t->body_len, len, &need) || need > t->max_body) {
-    t->abort_err = TG_ETOOBIG;
+  if ((rc = tg_buf_add(&t->body, buf, len)) != 0) {
+    t->abort_err = rc; /* TG_ETOOBIG past max_body, or TG_ENOMEM */
     return 0;
   }
-  if (need + 1 > t->body_cap) {
-    size_t cap = t->body_cap ? t->body_cap : 4096;
-    char *p;
-    while (cap < need + 1)
-      cap *= 2;
-    p = realloc(t->body, cap);
-    if (!p) {
-      t->abort_err = TG_ENOMEM;
-      return 0;
-    }
-    t->body = p;
-    t->body_cap = cap;
-  }
-  memcpy(t->body + t->body_len, buf, len);
-  t->body_len = need;
-  t->body[need] = 0;
   return len;
 }
 
@@ -221,8 +207,8 @@ static void complete(tg_http_transfer *t, CURLcode rc)
              url && strstr(url, "://") ? strstr(url, "://") + 3 : "?");
   }
   resp.status = status;
-  resp.body = t->body ? t->body : "";
-  resp.body_len = t->body_len;
+  resp.body = tg_buf_str(&t->body);
+  resp.body_len = tg_buf_len(&t->body);
   resp.total_ms = secs * 1000.0;
   resp.t = t;
   if (err && status == 0)
@@ -400,7 +386,7 @@ int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb 
   t->done_cb = done_cb;
   t->on_data = req->on_data;
   t->arg = arg;
-  t->max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+  tg_buf_init_hint(&t->body, req->max_body ? req->max_body : DEFAULT_MAX_BODY, BODY_FIRST);
   if (c->n_spare > 0) {
     t->easy = c->spare[--c->n_spare];
     curl_easy_reset(t->easy); /* every option back to its default; set again below */

@@ -19,6 +19,7 @@
  */
 #include "tg_httpd.h"
 
+#include "tg_buf.h"
 #include "tg_err.h"
 #include "tg_json.h"
 #include "tg_log.h"
@@ -31,15 +32,14 @@
 #include <time.h>
 
 #define READ_CHUNK 65536
+/* Reading runs only once every byte read before was parsed, so one chunk is the most the input
+ * buffer holds; its cap is a safety net. */
+#define IN_CAP (2 * READ_CHUNK)
+#define REQ_BUF_FIRST 256           /* first allocation of a request's URL, headers and body */
 #define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
 #define LINGER_MS 2000
 
 typedef struct conn conn;
-
-typedef struct buf {
-  char *p;
-  size_t len, cap;
-} buf;
 
 typedef struct param {
   char *name, *value; /* decoded; point into the request's qbuf */
@@ -49,14 +49,14 @@ struct tg_httpd_req {
   conn *c; /* NULL once the connection is gone */
   uv_loop_t *loop;
   char method[24];
-  buf url;
-  buf hdrs;        /* "name\0value\0" pairs */
+  tg_buf url;
+  tg_buf hdrs;     /* "name\0value\0" pairs */
   size_t *hdr_off; /* offsets of names in hdrs; value follows the name's NUL */
   size_t n_hdrs, cap_hdrs;
   size_t hdr_bytes;  /* names + values, for the cap */
   int in_name;       /* a header name is being received */
   size_t name_start; /* its offset in hdrs */
-  buf body;
+  tg_buf body;
   char *path;
   char *qbuf;
   param *params;
@@ -71,7 +71,7 @@ struct conn {
   llhttp_t parser;
   tg_httpd *srv;
   conn *prev, *next;
-  buf in;                /* bytes read; in.p[in_off, in.len) not yet parsed */
+  tg_buf in;             /* bytes read; in.ptr[in_off, in.len) not yet parsed */
   size_t in_off;         /* parsed prefix, dropped when the next read needs the room */
   tg_httpd_req *cur;     /* being parsed */
   tg_httpd_req *pending; /* in the handler's hands */
@@ -104,45 +104,15 @@ struct tg_httpd {
 static llhttp_settings_t settings;
 static int settings_ready;
 
-/* --- small buffers with caps --- */
-
-static int buf_append(buf *b, const char *p, size_t n, size_t cap)
-{
-  size_t need;
-  if (__builtin_add_overflow(b->len, n, &need) || need + 1 > cap + 1 || need == SIZE_MAX)
-    return TG_ETOOBIG;
-  if (need + 1 > b->cap) {
-    size_t nc = b->cap ? b->cap : 256;
-    while (nc < need + 1)
-      nc *= 2;
-    char *np = realloc(b->p, nc);
-    if (!np)
-      return TG_ENOMEM;
-    b->p = np;
-    b->cap = nc;
-  }
-  memcpy(b->p + b->len, p, n);
-  b->len = need;
-  b->p[b->len] = '\0';
-  return 0;
-}
-
-static void buf_free(buf *b)
-{
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
-
 /* --- requests --- */
 
 static void req_free(tg_httpd_req *r)
 {
   if (!r)
     return;
-  buf_free(&r->url);
-  buf_free(&r->hdrs);
-  buf_free(&r->body);
+  tg_buf_free(&r->url);
+  tg_buf_free(&r->hdrs);
+  tg_buf_free(&r->body);
   free(r->hdr_off);
   free(r->path);
   free(r->qbuf);
@@ -181,7 +151,7 @@ static void percent_decode(char *s)
 /* Splits the target into path and decoded query parameters. */
 static int req_prepare(tg_httpd_req *r)
 {
-  const char *t = r->url.p ? r->url.p : "";
+  const char *t = tg_buf_str(&r->url);
   const char *q = strchr(t, '?');
   size_t plen = q ? (size_t)(q - t) : strlen(t);
   r->path = strndup(t, plen);
@@ -238,7 +208,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
   if (c->pending)
     c->pending->c = NULL;
   req_free(c->cur);
-  buf_free(&c->in);
+  tg_buf_free(&c->in);
   free(c);
   maybe_finish_server(s);
 }
@@ -500,13 +470,30 @@ static void send_error_close(conn *c, int status, const char *code, const char *
 
 /* --- llhttp callbacks --- */
 
+/* The header buffer holds at most max_header_bytes of names and values plus a NUL after each
+ * name and value (header_piece and on_header_field_complete check those limits first). */
+static size_t hdrs_cap(const tg_httpd_limits *lim)
+{
+  size_t nuls, cap;
+  if (__builtin_mul_overflow(lim->max_headers, (size_t)2, &nuls) ||
+      __builtin_add_overflow(lim->max_header_bytes, nuls, &cap) || cap == SIZE_MAX)
+    return SIZE_MAX - 1;
+  return cap;
+}
+
 static tg_httpd_req *cur_req(llhttp_t *p)
 {
   conn *c = p->data;
   if (!c->cur) {
-    c->cur = calloc(1, sizeof *c->cur);
-    if (c->cur)
-      c->cur->loop = c->srv->loop;
+    tg_httpd_req *r = calloc(1, sizeof *r);
+    const tg_httpd_limits *lim = &c->srv->lim;
+    if (!r)
+      return NULL;
+    r->loop = c->srv->loop;
+    tg_buf_init_hint(&r->url, lim->max_url_bytes, REQ_BUF_FIRST);
+    tg_buf_init_hint(&r->hdrs, hdrs_cap(lim), REQ_BUF_FIRST);
+    tg_buf_init_hint(&r->body, lim->max_body_bytes, REQ_BUF_FIRST);
+    c->cur = r;
   }
   return c->cur;
 }
@@ -525,7 +512,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
   tg_httpd_req *r = cur_req(p);
   if (!r)
     return -1;
-  int rc = buf_append(&r->url, at, len, c->srv->lim.max_url_bytes);
+  int rc = tg_buf_add(&r->url, at, len);
   if (rc == TG_ETOOBIG)
     c->err_status = 414;
   return rc ? HPE_USER : 0;
@@ -546,7 +533,7 @@ static int header_piece(llhttp_t *p, const char *at, size_t len, int value)
     r->in_name = 1;
     r->name_start = r->hdrs.len;
   }
-  return buf_append(&r->hdrs, at, len, SIZE_MAX - 1) ? HPE_USER : 0;
+  return tg_buf_add(&r->hdrs, at, len) ? HPE_USER : 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
@@ -578,7 +565,7 @@ static int on_header_field_complete(llhttp_t *p)
   }
   r->in_name = 0;
   r->hdr_off[r->n_hdrs++] = r->name_start;
-  return buf_append(&r->hdrs, "", 1, SIZE_MAX - 1) ? HPE_USER : 0;
+  return tg_buf_add(&r->hdrs, "", 1) ? HPE_USER : 0;
 }
 
 static int on_header_value_complete(llhttp_t *p)
@@ -586,13 +573,13 @@ static int on_header_value_complete(llhttp_t *p)
   conn *c = p->data;
   tg_httpd_req *r = c->cur;
   /* An empty value produces no on_header_value piece; the NUL still ends it. */
-  return buf_append(&r->hdrs, "", 1, SIZE_MAX - 1) ? HPE_USER : 0;
+  return tg_buf_add(&r->hdrs, "", 1) ? HPE_USER : 0;
 }
 
 static const char *req_header(const tg_httpd_req *r, const char *name)
 {
   for (size_t i = 0; i < r->n_hdrs; i++) {
-    const char *n = r->hdrs.p + r->hdr_off[i];
+    const char *n = r->hdrs.ptr + r->hdr_off[i];
     if (strcasecmp(n, name) == 0)
       return n + strlen(n) + 1;
   }
@@ -625,7 +612,7 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
   conn *c = p->data;
-  int rc = buf_append(&c->cur->body, at, len, c->srv->lim.max_body_bytes);
+  int rc = tg_buf_add(&c->cur->body, at, len);
   if (rc == TG_ETOOBIG)
     c->err_status = 413;
   return rc ? HPE_USER : 0;
@@ -727,21 +714,25 @@ static void process_input(conn *c)
       c->in_process = 0;
       return; /* on_write continues */
     }
-    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.p + c->in_off, c->in.len - c->in_off);
+    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.ptr + c->in_off, c->in.len - c->in_off);
     if (err == HPE_OK) {
-      c->in.len = c->in_off = 0;
+      tg_buf_reset(&c->in);
+      c->in_off = 0;
       break;
     }
     if (err != HPE_PAUSED) {
-      c->in.len = c->in_off = 0;
+      tg_buf_reset(&c->in);
+      c->in_off = 0;
       parse_failed(c, err);
       break;
     }
     /* Advance past the request instead of moving the rest to the front: a read full of
      * pipelined requests would otherwise be moved once per request (quadratic). */
-    c->in_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.p);
-    if (c->in_off == c->in.len)
-      c->in.len = c->in_off = 0;
+    c->in_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.ptr);
+    if (c->in_off == c->in.len) {
+      tg_buf_reset(&c->in);
+      c->in_off = 0;
+    }
     llhttp_resume(&c->parser);
     dispatch(c);
   }
@@ -759,21 +750,14 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
     return;
   }
   if (c->in_off > 0) { /* drop the parsed prefix (once per read, not per request) */
-    memmove(c->in.p, c->in.p + c->in_off, c->in.len - c->in_off);
-    c->in.len -= c->in_off;
+    tg_buf_consume(&c->in, c->in_off);
     c->in_off = 0;
   }
-  if (c->in.cap - c->in.len < READ_CHUNK + 1) {
-    size_t nc = c->in.len + READ_CHUNK + 1;
-    char *np = realloc(c->in.p, nc);
-    if (!np) {
-      *out = uv_buf_init(NULL, 0);
-      return;
-    }
-    c->in.p = np;
-    c->in.cap = nc;
+  if (tg_buf_reserve(&c->in, READ_CHUNK) != 0) {
+    *out = uv_buf_init(NULL, 0);
+    return;
   }
-  *out = uv_buf_init(c->in.p + c->in.len, READ_CHUNK);
+  *out = uv_buf_init(tg_buf_end(&c->in), READ_CHUNK);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
@@ -803,7 +787,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     process_input(c); /* ends in after_input, which finishes the parser and closes */
     return;
   }
-  c->in.len += (size_t)nread;
+  tg_buf_commit(&c->in, (size_t)nread);
   process_input(c);
 }
 
@@ -817,7 +801,8 @@ static void on_timer(uv_timer_t *t)
     return;
   }
   tg_debug("httpd_request_timeout", NULL);
-  c->in.len = c->in_off = 0;
+  tg_buf_reset(&c->in);
+  c->in_off = 0;
   send_error_close(c, 408, "request_timeout", "request not received in time");
 }
 
@@ -832,6 +817,7 @@ static void on_connection(uv_stream_t *l, int status)
   if (!c)
     return;
   c->srv = s;
+  tg_buf_init_hint(&c->in, IN_CAP, READ_CHUNK + 1);
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
@@ -971,7 +957,7 @@ const char *tg_httpd_body(const tg_httpd_req *r, size_t *len)
 {
   if (len)
     *len = r->body.len;
-  return r->body.p ? r->body.p : "";
+  return tg_buf_str(&r->body);
 }
 
 uv_loop_t *tg_httpd_loop(const tg_httpd_req *r)

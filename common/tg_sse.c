@@ -5,57 +5,37 @@
  * arriving next (even in the next chunk) is swallowed as the second half of CRLF. Each complete
  * line is processed per §9.2.6: blank → dispatch, ':' → comment, otherwise field/value with one
  * leading space of the value stripped. Invariant: line.len + data.len + type.len <= max_event
- * at every step, so the network cannot grow memory past the cap. Buffers keep a NUL after their
- * content so pointers handed out are C strings.
+ * at every step, so the network cannot grow memory past the cap (each tg_buf is also capped at
+ * max_event). Buffers keep a NUL after their content so pointers handed out are C strings.
  */
 #include "tg_sse.h"
+#include "tg_buf.h"
 #include "tg_err.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_MAX_EVENT (4u << 20)
+#define BUF_FIRST 256 /* first allocation of each buffer */
 
 static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
 
-static int buf_append(tg_sse_buf *b, const char *s, size_t n)
+/* Replaces the contents of b with n bytes at s. */
+static int buf_set(tg_buf *b, const char *s, size_t n)
 {
-  size_t need;
-  if (__builtin_add_overflow(b->len, n + 1, &need))
-    return TG_ETOOBIG;
-  if (need > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    char *p;
-    while (cap < need)
-      cap *= 2;
-    p = realloc(b->p, cap);
-    if (!p)
-      return TG_ENOMEM;
-    b->p = p;
-    b->cap = cap;
-  }
-  if (n)
-    memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = 0;
-  return 0;
-}
-
-static int buf_set(tg_sse_buf *b, const char *s, size_t n)
-{
-  b->len = 0;
-  return buf_append(b, s, n);
-}
-
-static const char *buf_str(const tg_sse_buf *b)
-{
-  return b->p ? b->p : "";
+  tg_buf_reset(b);
+  return tg_buf_add(b, s, n);
 }
 
 void tg_sse_init(tg_sse_parser *p, size_t max_event_bytes, tg_sse_event_cb on_event, void *arg)
 {
   memset(p, 0, sizeof *p);
   p->max_event = max_event_bytes ? max_event_bytes : DEFAULT_MAX_EVENT;
+  tg_buf_init_hint(&p->line, p->max_event, BUF_FIRST);
+  tg_buf_init_hint(&p->data, p->max_event, BUF_FIRST);
+  tg_buf_init_hint(&p->type, p->max_event, BUF_FIRST);
+  tg_buf_init_hint(&p->id_buf, p->max_event, BUF_FIRST);
+  tg_buf_init_hint(&p->last_id, p->max_event, BUF_FIRST);
   p->on_event = on_event;
   p->arg = arg;
   p->retry_ms = -1;
@@ -68,26 +48,26 @@ static int dispatch(tg_sse_parser *p)
 
   /* Step 1 of "dispatch the event": the last event ID string takes the buffer's value even
    * when no event fires (this is how an MCP priming event records its id). */
-  if (buf_set(&p->last_id, buf_str(&p->id_buf), p->id_buf.len))
+  if (buf_set(&p->last_id, tg_buf_str(&p->id_buf), p->id_buf.len))
     return TG_ENOMEM;
   if (p->data.len)
-    p->data.p[--p->data.len] = 0; /* drop the final '\n' */
+    tg_buf_truncate(&p->data, p->data.len - 1); /* drop the final '\n' */
   /* WHATWG would still fire an event for "data:" with nothing after it; MCP's priming event
    * (id + empty data, mcp-client.md A.3) carries no message, so empty data is never dispatched. */
   own_id = p->id_in_event;
   p->id_in_event = 0;
   if (p->data.len == 0) {
-    p->type.len = 0;
+    tg_buf_reset(&p->type);
     return 0;
   }
-  ev.type = p->type.len ? p->type.p : "message";
-  ev.data = p->data.p;
+  ev.type = p->type.len ? p->type.ptr : "message";
+  ev.data = p->data.ptr;
   ev.data_len = p->data.len;
-  ev.id = buf_str(&p->last_id);
+  ev.id = tg_buf_str(&p->last_id);
   ev.own_id = own_id;
   rc = p->on_event ? p->on_event(p->arg, &ev) : 0;
-  p->data.len = 0;
-  p->type.len = 0;
+  tg_buf_reset(&p->data);
+  tg_buf_reset(&p->type);
   return rc;
 }
 
@@ -103,7 +83,7 @@ static int all_digits(const char *s, size_t n)
 
 static int process_line(tg_sse_parser *p)
 {
-  const char *line = p->line.p ? p->line.p : "";
+  const char *line = tg_buf_str(&p->line);
   size_t n = p->line.len, flen, vlen;
   const char *colon, *value;
 
@@ -129,8 +109,8 @@ static int process_line(tg_sse_parser *p)
   if (FIELD_IS("event"))
     return buf_set(&p->type, value, vlen);
   if (FIELD_IS("data")) {
-    int rc = buf_append(&p->data, value, vlen);
-    return rc ? rc : buf_append(&p->data, "\n", 1);
+    int rc = tg_buf_add(&p->data, value, vlen);
+    return rc ? rc : tg_buf_add(&p->data, "\n", 1);
   }
   if (FIELD_IS("id")) {
     if (memchr(value, 0, vlen))
@@ -162,7 +142,7 @@ static int add_to_line(tg_sse_parser *p, const char *s, size_t n)
   size_t total = p->line.len + p->data.len + p->type.len;
   if (n > p->max_event || total > p->max_event - n)
     return TG_ETOOBIG;
-  return buf_append(&p->line, s, n);
+  return tg_buf_add(&p->line, s, n);
 }
 
 static int feed(tg_sse_parser *p, const char *buf, size_t len)
@@ -201,7 +181,7 @@ static int feed(tg_sse_parser *p, const char *buf, size_t len)
     p->after_cr = buf[i] == '\r';
     i++;
     rc = process_line(p);
-    p->line.len = 0;
+    tg_buf_reset(&p->line);
     if (rc)
       return rc;
   }
@@ -218,7 +198,7 @@ int tg_sse_feed(tg_sse_parser *p, const char *buf, size_t len)
 
 const char *tg_sse_last_event_id(const tg_sse_parser *p)
 {
-  return buf_str(&p->last_id);
+  return tg_buf_str(&p->last_id);
 }
 
 long tg_sse_retry_ms(const tg_sse_parser *p)
@@ -230,14 +210,9 @@ void tg_sse_free(tg_sse_parser *p)
 {
   if (!p)
     return;
-  free(p->line.p);
-  free(p->data.p);
-  free(p->type.p);
-  free(p->id_buf.p);
-  free(p->last_id.p);
-  memset(&p->line, 0, sizeof p->line);
-  memset(&p->data, 0, sizeof p->data);
-  memset(&p->type, 0, sizeof p->type);
-  memset(&p->id_buf, 0, sizeof p->id_buf);
-  memset(&p->last_id, 0, sizeof p->last_id);
+  tg_buf_free(&p->line);
+  tg_buf_free(&p->data);
+  tg_buf_free(&p->type);
+  tg_buf_free(&p->id_buf);
+  tg_buf_free(&p->last_id);
 }

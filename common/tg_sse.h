@@ -18,6 +18,8 @@
 #ifndef TG_SSE_H
 #define TG_SSE_H
 
+#include "tg_buf.h"
+
 #include <stddef.h>
 
 /* One dispatched event; every pointer is valid only during the callback. */
@@ -33,26 +35,21 @@ typedef struct tg_sse_event {
 /* Returns 0 to go on; any nonzero value stops the feed, which returns it. */
 typedef int (*tg_sse_event_cb)(void *arg, const tg_sse_event *ev);
 
-typedef struct tg_sse_buf {
-  char *p;
-  size_t len, cap;
-} tg_sse_buf;
-
 typedef struct tg_sse_parser {
   size_t max_event; /* cap in bytes on current line + pending data + event type */
   tg_sse_event_cb on_event;
   void *arg;
-  tg_sse_buf line;    /* the line being assembled (without its line end) */
-  tg_sse_buf data;    /* pending data, each line followed by '\n' */
-  tg_sse_buf type;    /* pending event type */
-  tg_sse_buf id_buf;  /* WHATWG "last event ID buffer" */
-  tg_sse_buf last_id; /* the last event id string, updated at dispatch */
-  long retry_ms;      /* last valid `retry`, -1 if none */
-  int after_cr;       /* the previous byte was a CR that ended a line */
-  int bom_seen;       /* bytes of the UTF-8 BOM matched at stream start (0-3) */
-  int started;        /* past the point where a BOM may appear */
-  int id_in_event;    /* an `id` field was seen since the last dispatch */
-  int err;            /* sticky: the code that stopped the parser, 0 while usable */
+  tg_buf line;     /* the line being assembled (without its line end) */
+  tg_buf data;     /* pending data, each line followed by '\n' */
+  tg_buf type;     /* pending event type */
+  tg_buf id_buf;   /* WHATWG "last event ID buffer" */
+  tg_buf last_id;  /* the last event id string, updated at dispatch */
+  long retry_ms;   /* last valid `retry`, -1 if none */
+  int after_cr;    /* the previous byte was a CR that ended a line */
+  int bom_seen;    /* bytes of the UTF-8 BOM matched at stream start (0-3) */
+  int started;     /* past the point where a BOM may appear */
+  int id_in_event; /* an `id` field was seen since the last dispatch */
+  int err;         /* sticky: the code that stopped the parser, 0 while usable */
 } tg_sse_parser;
 
 /* Initializes p. max_event_bytes caps one event (and one line); 0 = 4 MiB. on_event(arg, ev) is

@@ -6,9 +6,15 @@
  * the field) rather than stopping at the first, so a 422 can show them all. The graph rules are
  * checked only once the nodes themselves are well formed enough to index. Rendering never
  * modifies its input: it builds a new value, and a reference that does not resolve aborts the
- * whole render with a message naming the reference. Nothing here does I/O or keeps state.
+ * whole render with a message naming the reference. One render call has one output budget
+ * (TG_WORKFLOW_RENDER_MAX) that every substitution draws from before it copies anything, so a
+ * definition that repeats a reference to a large value fails with TG_ETOOBIG instead of making
+ * the worker copy that value again and again. Nothing here does I/O or keeps state.
  */
 #include "tg_workflow.h"
+
+#include "tg_buf.h"
+#include "tg_err.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -550,84 +556,131 @@ static void unresolved(char *err, size_t errlen, const char *s, size_t a, size_t
     snprintf(err, errlen, "unresolved reference %.*s", (int)(b - a), s + a);
 }
 
-/* Appends text to a growing buffer; returns -1 on allocation failure. */
-static int buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+/* One render call: its context, the bytes it may still produce, and its first error. */
+typedef struct render {
+  const json_t *ctx;
+  size_t left; /* of the budget, bytes */
+  size_t max;  /* the whole budget, for the message */
+  char *err;
+  size_t errlen;
+  int rc; /* 0, or the TG_E* that stopped the render */
+} render;
+
+static void too_big(render *st)
 {
-  if (*len + n + 1 > *cap) {
-    size_t ncap = (*cap ? *cap * 2 : 64);
-    char *nb;
-    while (ncap < *len + n + 1)
-      ncap *= 2;
-    if (!(nb = realloc(*buf, ncap)))
-      return -1;
-    *buf = nb;
-    *cap = ncap;
-  }
-  memcpy(*buf + *len, s, n);
-  *len += n;
-  (*buf)[*len] = '\0';
-  return 0;
+  st->rc = TG_ETOOBIG;
+  if (st->err && st->errlen)
+    snprintf(st->err, st->errlen, "rendered templates exceed the limit of %zu bytes", st->max);
 }
 
-static json_t *render_string(const json_t *value, const json_t *ctx, char *err, size_t errlen)
+/* A json_dump_callback sink: counts against left, or (b != NULL) appends to b. It refuses past
+ * its cap, which stops the dump there, and keeps why (a dump also fails when jansson runs out of
+ * memory). */
+typedef struct sink {
+  tg_buf *b;
+  size_t left;
+  int rc;
+} sink;
+
+static int sink_cb(const char *buf, size_t size, void *data)
+{
+  sink *k = data;
+  if (k->b)
+    k->rc = tg_buf_add(k->b, buf, size);
+  else if (size > k->left)
+    k->rc = TG_ETOOBIG;
+  else
+    k->left -= size;
+  return k->rc ? -1 : 0;
+}
+
+static int dump(const json_t *v, sink *k)
+{
+  if (json_dump_callback(v, sink_cb, k, JSON_COMPACT | JSON_ENCODE_ANY) == 0)
+    return 0;
+  return k->rc ? k->rc : TG_ENOMEM;
+}
+
+/* A copy of v, the whole value of a template, charged its compact JSON size. */
+static json_t *copy_charged(render *st, const json_t *v)
+{
+  sink k = {NULL, st->left, 0};
+  json_t *out = NULL;
+  int rc = dump(v, &k);
+  if (!rc && !(out = json_deep_copy(v)))
+    rc = TG_ENOMEM;
+  if (rc == TG_ETOOBIG)
+    too_big(st);
+  else if (rc)
+    st->rc = rc;
+  else
+    st->left = k.left;
+  return out;
+}
+
+/* Appends the text of v (strings raw, other values as compact JSON) to b. */
+static int add_text(tg_buf *b, const json_t *v)
+{
+  sink k = {b, 0, 0};
+  if (json_is_string(v))
+    return tg_buf_add(b, json_string_value(v), json_string_length(v));
+  return dump(v, &k);
+}
+
+static json_t *render_string(render *st, const json_t *value)
 {
   const char *s = json_string_value(value), *e;
-  size_t slen = json_string_length(value), a, b, elen, pos = 0, len = 0, cap = 0;
-  char *buf = NULL;
-  json_t *out;
+  size_t slen = json_string_length(value), a, b, elen, pos = 0;
+  tg_buf buf;
+  json_t *out = NULL;
+  int rc = 0;
 
   if (!next_template(s, 0, &a, &b))
     return json_deep_copy(value);
   if (a == 0 && b == slen) {
     const json_t *v;
     expr_of(s, a, b, &e, &elen);
-    if (!(v = resolve(e, elen, ctx))) {
-      unresolved(err, errlen, s, a, b);
+    if (!(v = resolve(e, elen, st->ctx))) {
+      unresolved(st->err, st->errlen, s, a, b);
+      st->rc = TG_ENOTFOUND;
       return NULL;
     }
-    return json_deep_copy(v);
+    return copy_charged(st, v);
   }
+  tg_buf_init(&buf, st->left);
   do {
     const json_t *v;
-    int rc;
     expr_of(s, a, b, &e, &elen);
-    if (!(v = resolve(e, elen, ctx))) {
-      unresolved(err, errlen, s, a, b);
-      free(buf);
-      return NULL;
+    if (!(v = resolve(e, elen, st->ctx))) {
+      unresolved(st->err, st->errlen, s, a, b);
+      rc = TG_ENOTFOUND;
+      break;
     }
-    rc = buf_add(&buf, &len, &cap, s + pos, a - pos);
-    if (!rc && json_is_string(v)) {
-      rc = buf_add(&buf, &len, &cap, json_string_value(v), json_string_length(v));
-    } else if (!rc) {
-      char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-      rc = txt ? buf_add(&buf, &len, &cap, txt, strlen(txt)) : -1;
-      free(txt);
-    }
-    if (rc) {
-      free(buf);
-      return NULL;
-    }
+    if ((rc = tg_buf_add(&buf, s + pos, a - pos)) || (rc = add_text(&buf, v)))
+      break;
     pos = b;
   } while (next_template(s, pos, &a, &b));
-  if (buf_add(&buf, &len, &cap, s + pos, slen - pos)) {
-    free(buf);
-    return NULL;
-  }
-  out = json_stringn(buf, len);
-  free(buf);
+  if (!rc)
+    rc = tg_buf_add(&buf, s + pos, slen - pos);
+  if (!rc && !(out = json_stringn(tg_buf_str(&buf), tg_buf_len(&buf))))
+    rc = TG_ENOMEM;
+  if (!rc)
+    st->left -= tg_buf_len(&buf);
+  else if (rc == TG_ETOOBIG)
+    too_big(st);
+  else
+    st->rc = rc;
+  tg_buf_free(&buf);
   return out;
 }
 
-json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, size_t errlen)
+static json_t *render_value(render *st, const json_t *value)
 {
   json_t *out;
-  if (err && errlen)
-    err[0] = '\0';
   if (!value)
     return json_null();
   if (json_is_string(value))
-    return render_string(value, ctx, err, errlen);
+    return render_string(st, value);
   if (json_is_object(value)) {
     const char *k;
     json_t *v;
@@ -635,7 +688,7 @@ json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, si
       return NULL;
     json_object_foreach((json_t *)value, k, v)
     {
-      json_t *r = tg_workflow_render(v, ctx, err, errlen);
+      json_t *r = render_value(st, v);
       if (!r || json_object_set_new(out, k, r)) {
         json_decref(out);
         return NULL;
@@ -650,7 +703,7 @@ json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, si
       return NULL;
     json_array_foreach(value, i, v)
     {
-      json_t *r = tg_workflow_render(v, ctx, err, errlen);
+      json_t *r = render_value(st, v);
       if (!r || json_array_append_new(out, r)) {
         json_decref(out);
         return NULL;
@@ -661,6 +714,35 @@ json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, si
   return json_deep_copy(value);
 }
 
+static void render_init(render *st, const json_t *ctx, size_t max_bytes, char *err, size_t errlen)
+{
+  st->ctx = ctx;
+  st->left = st->max = max_bytes;
+  st->err = err;
+  st->errlen = errlen;
+  st->rc = 0;
+  if (err && errlen)
+    err[0] = '\0';
+}
+
+int tg_workflow_render_capped(json_t **out, const json_t *value, const json_t *ctx,
+                              size_t max_bytes, char *err, size_t errlen)
+{
+  render st;
+  render_init(&st, ctx, max_bytes, err, errlen);
+  *out = render_value(&st, value);
+  if (*out)
+    return 0;
+  return st.rc ? st.rc : TG_ENOMEM;
+}
+
+json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, size_t errlen)
+{
+  json_t *out;
+  tg_workflow_render_capped(&out, value, ctx, TG_WORKFLOW_RENDER_MAX, err, errlen);
+  return out;
+}
+
 json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *err, size_t errlen)
 {
   const json_t *outs = json_object_get(json_object_get(end_node, "config"), "outputVariables");
@@ -668,9 +750,9 @@ json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *
   size_t i;
   const char *k;
   json_t *v;
+  render st;
 
-  if (err && errlen)
-    err[0] = '\0';
+  render_init(&st, ctx, TG_WORKFLOW_RENDER_MAX, err, errlen);
   if (!out)
     return NULL;
   if (json_is_array(outs)) {
@@ -680,14 +762,14 @@ json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *
       json_t *r;
       if (!name)
         continue;
-      r = tg_workflow_render(json_object_get(v, "value"), ctx, err, errlen);
+      r = render_value(&st, json_object_get(v, "value"));
       if (!r || json_object_set_new(out, name, r))
         goto fail;
     }
   } else if (json_is_object(outs)) {
     json_object_foreach((json_t *)outs, k, v)
     {
-      json_t *r = tg_workflow_render(v, ctx, err, errlen);
+      json_t *r = render_value(&st, v);
       if (!r || json_object_set_new(out, k, r))
         goto fail;
     }

@@ -19,6 +19,7 @@
 #define TG_WORKFLOW_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 /*
  * Validates a definition. Returns NULL when valid, else a new array of error objects
@@ -48,10 +49,27 @@ json_t *tg_workflow_secret_inputs(const json_t *definition);
 json_t *tg_workflow_order(const json_t *definition);
 
 /*
- * Returns a new copy of value (any JSON) with templates substituted from ctx, an object
- * {"inputs": {...}, "nodes": {"<id>": {"output": ...}}}. On an unresolved reference returns
- * NULL and writes "unresolved reference {{...}}" into err (size errlen).
+ * The output budget of one render call (a node's arguments, or an End node's outputs), in bytes:
+ * a string with templates inside costs its rendered length, a string that is exactly one
+ * template the compact JSON size of the value it becomes; values without templates are copied
+ * from the definition for free. A tool response may be 16 MiB (tg_mcp), so without a budget a
+ * definition repeating a reference to it could make the worker copy it many times over.
  */
+#define TG_WORKFLOW_RENDER_MAX ((size_t)1 << 20)
+
+/*
+ * *out = a new copy of value (any JSON) with templates substituted from ctx, an object
+ * {"inputs": {...}, "nodes": {"<id>": {"output": ...}}}, producing at most max_bytes (measured
+ * as for TG_WORKFLOW_RENDER_MAX). Returns 0, or with *out NULL: TG_ENOTFOUND on an unresolved
+ * reference ("unresolved reference {{...}}" in err, size errlen), TG_ETOOBIG past max_bytes
+ * ("rendered templates exceed the limit of N bytes" in err; checked before the copy is made),
+ * TG_ENOMEM (err is "").
+ */
+int tg_workflow_render_capped(json_t **out, const json_t *value, const json_t *ctx,
+                              size_t max_bytes, char *err, size_t errlen);
+
+/* tg_workflow_render_capped with TG_WORKFLOW_RENDER_MAX: the new value, or NULL with the reason
+ * in err ("" when memory ran out). */
 json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, size_t errlen);
 
 /* The providers a definition's managed MCP nodes use ("provider" of each MCP node's config), as
@@ -61,9 +79,10 @@ json_t *tg_workflow_providers(const json_t *definition);
 /*
  * The run's output from the End node: config.outputVariables is either an array of
  * {name, value} or an object name -> value; each value (a template string or any JSON) is
- * rendered with tg_workflow_render against ctx. Returns a new object {name: rendered value}
- * ({} when there are no outputVariables), or NULL on an unresolved reference (message in err,
- * as tg_workflow_render) or out of memory.
+ * rendered with tg_workflow_render against ctx, all of them from one TG_WORKFLOW_RENDER_MAX
+ * budget. Returns a new object {name: rendered value} ({} when there are no outputVariables), or
+ * NULL on an unresolved reference or past the budget (message in err, as tg_workflow_render) or
+ * out of memory.
  */
 json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *err, size_t errlen);
 

@@ -1,7 +1,7 @@
 /*
  * Unit tests for common/tg_buf.c: the cap holds at every edge (exactly at it, one past it, size_t
  * overflow), a failed append leaves the contents unchanged, printf grows past the first guess,
- * consume/truncate/take keep the NUL invariant.
+ * consume/truncate/take keep the NUL invariant, a size hint gives one first allocation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,6 +124,34 @@ static void test_reserve_commit_consume(void **state)
   tg_buf_free(&b);
 }
 
+static void test_init_hint(void **state)
+{
+  tg_buf b;
+  (void)state;
+  tg_buf_init_hint(&b, 1u << 20, 4096);
+  assert_int_equal(tg_buf_add(&b, "x", 1), 0);
+  assert_int_equal(b.alloc, 4096); /* one allocation of the hinted size */
+  assert_int_equal(tg_buf_reserve(&b, 4000), 0);
+  assert_int_equal(b.alloc, 4096); /* still fits: no growth */
+  assert_int_equal(tg_buf_reserve(&b, 5000), 0);
+  assert_int_equal(b.alloc, 8192); /* then doubles */
+  tg_buf_free(&b);
+  assert_int_equal(tg_buf_add(&b, "abc", 3), 0); /* reused after free: the hint stays */
+  assert_int_equal(b.alloc, 4096);
+  tg_buf_free(&b);
+
+  tg_buf_init_hint(&b, 10, 4096); /* the cap wins over the hint */
+  assert_int_equal(tg_buf_add(&b, "abc", 3), 0);
+  assert_int_equal(b.alloc, 11);
+  assert_int_equal(tg_buf_add(&b, "01234567", 8), TG_ETOOBIG);
+  tg_buf_free(&b);
+
+  tg_buf_init_hint(&b, 1u << 20, 256); /* a first append larger than the hint */
+  assert_int_equal(tg_buf_reserve(&b, 300), 0);
+  assert_int_equal(b.alloc, 512);
+  tg_buf_free(&b);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -132,6 +160,7 @@ int main(void)
       cmocka_unit_test(test_growth),
       cmocka_unit_test(test_printf),
       cmocka_unit_test(test_reserve_commit_consume),
+      cmocka_unit_test(test_init_hint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /*
  * Unit tests of common/tg_workflow.c: definition validation (structure and graph), run input
- * checking, execution order, template rendering and the End node's output, providers.
+ * checking, execution order, template rendering (with its output budget) and the End node's
+ * output, providers.
  * Definitions are written as JSON text so each test reads like what the web UI sends.
  */
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg_err.h"
 #include "tg_workflow.h"
 
 static json_t *J(const char *text)
@@ -294,6 +296,84 @@ static void test_render_unresolved(void **state)
   json_decref(ctx);
 }
 
+/* ctx with inputs.big = a string of n bytes, inputs.obj = {"big": that string}. */
+static json_t *big_ctx(size_t n)
+{
+  char *text = malloc(n + 1);
+  json_t *ctx;
+  memset(text, 'x', n);
+  text[n] = 0;
+  ctx = json_pack("{s:{s:s, s:{s:s}}, s:{}}", "inputs", "big", text, "obj", "big", text, "nodes");
+  free(text);
+  return ctx;
+}
+
+static void test_render_budget(void **state)
+{
+  json_t *ctx = big_ctx(100000), *v, *out = NULL;
+  char err[128];
+  (void)state;
+
+  /* Ten whole-value copies of a 100 kB string (100002 bytes as JSON each) fit in 1 MiB. */
+  v = J("[\"{{inputs.big}}\",\"{{inputs.big}}\",\"{{inputs.big}}\",\"{{inputs.big}}\","
+        "\"{{inputs.big}}\",\"{{inputs.big}}\",\"{{inputs.big}}\",\"{{inputs.big}}\","
+        "\"{{inputs.big}}\",\"{{inputs.big}}\"]");
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, TG_WORKFLOW_RENDER_MAX, err, sizeof err),
+                   0);
+  assert_int_equal(json_array_size(out), 10);
+  assert_int_equal(json_string_length(json_array_get(out, 9)), 100000);
+  json_decref(out);
+  /* An eleventh does not: whole values, strings with templates inside, objects as text. */
+  json_array_append_new(v, json_string("{{inputs.big}}"));
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, TG_WORKFLOW_RENDER_MAX, err, sizeof err),
+                   TG_ETOOBIG);
+  assert_null(out);
+  assert_non_null(strstr(err, "exceed"));
+  json_array_set_new(v, 10, json_string("tail {{inputs.big}}"));
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, TG_WORKFLOW_RENDER_MAX, err, sizeof err),
+                   TG_ETOOBIG);
+  json_array_set_new(v, 10, json_string("tail {{inputs.obj}}"));
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, TG_WORKFLOW_RENDER_MAX, err, sizeof err),
+                   TG_ETOOBIG);
+  json_array_set_new(v, 10, json_string("{{inputs.obj}}"));
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, TG_WORKFLOW_RENDER_MAX, err, sizeof err),
+                   TG_ETOOBIG);
+  /* The default entry point uses the same budget; other errors keep their codes. */
+  assert_null(tg_workflow_render(v, ctx, err, sizeof err));
+  assert_non_null(strstr(err, "exceed"));
+  json_decref(v);
+  v = J("{\"a\":\"{{inputs.nope}}\"}");
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, 10, err, sizeof err), TG_ENOTFOUND);
+  json_decref(v);
+  /* Exactly at the cap is fine; literal values cost nothing. */
+  v = J("{\"a\":\"<{{inputs.obj}}>\",\"lit\":\"a literal string\"}");
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, 100012, err, sizeof err), 0);
+  json_decref(out);
+  assert_int_equal(tg_workflow_render_capped(&out, v, ctx, 100011, err, sizeof err), TG_ETOOBIG);
+  json_decref(v);
+  json_decref(ctx);
+}
+
+static void test_end_output_budget(void **state)
+{
+  json_t *ctx = big_ctx(600000), *end, *out;
+  char err[128] = "";
+  (void)state;
+  /* Each output alone is under 1 MiB; together they are not. */
+  end = J("{\"id\":\"e\",\"type\":\"End\",\"config\":{\"outputVariables\":"
+          "{\"a\":\"{{inputs.big}}\",\"b\":\"{{inputs.big}}\"}}}");
+  assert_null(tg_workflow_end_output(end, ctx, err, sizeof err));
+  assert_non_null(strstr(err, "exceed"));
+  json_decref(end);
+  end = J("{\"id\":\"e\",\"type\":\"End\",\"config\":{\"outputVariables\":"
+          "{\"a\":\"{{inputs.big}}\"}}}");
+  out = tg_workflow_end_output(end, ctx, err, sizeof err);
+  assert_non_null(out);
+  json_decref(out);
+  json_decref(end);
+  json_decref(ctx);
+}
+
 static void test_end_output(void **state)
 {
   json_t *ctx = J("{\"inputs\":{\"count\":7},\"nodes\":{\"m1\":{\"output\":{\"content\":["
@@ -398,6 +478,8 @@ int main(void)
       cmocka_unit_test(test_render_path_walk),
       cmocka_unit_test(test_render_unresolved),
       cmocka_unit_test(test_end_output),
+      cmocka_unit_test(test_render_budget),
+      cmocka_unit_test(test_end_output_budget),
       cmocka_unit_test(test_providers),
       cmocka_unit_test(test_secret_inputs),
   };
