@@ -41,7 +41,7 @@ typedef struct tg_check_result {
                           a default of 5000) */
   const char *detail;  /* UNAVAILABLE: why, for logs (static or owned by the result) */
   int composio_calls;  /* HTTP calls made (list pages + gets), for metrics */
-  /* Addition: UNAVAILABLE only: 1 when Composio rejected OUR API key (HTTP 401/403 on a call
+  /* UNAVAILABLE only: 1 when Composio rejected OUR API key (HTTP 401/403 on a call
      whose answer is missing), so waiting will not help (error_class broker_auth); else 0.
      Zero in every result built without a network (tg_check_decide, caller-made stubs). */
   int broker_auth;

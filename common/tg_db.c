@@ -175,8 +175,8 @@ int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms)
 /*
  * Process-wide SQLite settings, before the library initialises (sqlite3_config must precede
  * sqlite3_initialize: https://www.sqlite.org/c3ref/config.html). SQLITE_CONFIG_MEMSTATUS off:
- * SQLite no longer takes its global memory mutex around every allocation to keep statistics
- * that nothing here reads (sqlite3_memory_used and friends). If the library was already
+ * SQLite then takes no global memory mutex around every allocation to keep statistics that
+ * nothing here reads (sqlite3_memory_used and friends). If the library was already
  * initialised by someone else the call fails with SQLITE_MISUSE and nothing changes.
  */
 static void configure_sqlite(void)

@@ -61,7 +61,7 @@ typedef struct tg_mcp_error {
   int rpc_code;     /* JSON-RPC error.code when err == TG_EPROTO from an error response, else 0 */
   long retry_after_ms; /* from Retry-After, else -1 */
   char message[512];   /* human-readable, no secrets */
-  /* Addition: 1 when the request certainly never reached the server, so repeating it cannot
+  /* 1 when the request certainly never reached the server, so repeating it cannot
      run it twice: it was never handed to HTTP (the session could not start, canceled while
      waiting), or its POST failed before a connection was made or before the whole body was
      written (tg_http_response.not_sent). 0 = it may have reached the server (the default on

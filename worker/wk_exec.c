@@ -314,18 +314,22 @@ static int complete_work(tg_db *db, void *arg)
   wk_run *r = j->r;
   tg_run_lease l = wk_run_lease(r);
   int rc;
-  /* The context keeps the real response (later nodes may use it); the row gets it redacted. */
-  json_t *stored = wk_secrets_redact(r, j->response);
-  if (j->response && !stored)
+  json_t *redacted = NULL;
+  /* The context keeps the real response (later nodes may use it); the row gets it redacted.
+   * This thread only reads j->response: its reference count belongs to the loop, where tg_mcp
+   * drops its own references while this job runs, and jansson's json_incref/json_decref test
+   * the count with a plain read before their atomic update. So no wk_secrets_redact (which
+   * takes a reference when there is nothing to redact) unless there are secrets to take out. */
+  if (r->secrets && r->secrets[0] && j->response && !(redacted = wk_secrets_redact(r, j->response)))
     return TG_ENOMEM;
   rc = tg_store_runs_tool_finish(db, &l, r->exec_id,
                                  &(tg_tool_result){.status = j->status,
-                                                   .response = stored,
+                                                   .response = redacted ? redacted : j->response,
                                                    .error = j->error,
                                                    .error_class = j->error_class,
                                                    .duration_ms = j->duration_ms},
                                  tg_now_ms(), &j->changes);
-  json_decref(stored);
+  json_decref(redacted);
   if (rc || !j->changes)
     return rc;
   j->cancel = tg_store_runs_cancel_requested(db, r->id);

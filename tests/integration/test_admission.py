@@ -1,4 +1,4 @@
-"""Admission (issue 4): every status code of POST /api/workflows/{id}/run and preflight, the
+"""Admission: every status code of POST /api/workflows/{id}/run and preflight, the
 Idempotency-Key, the check's rules (scope, no network for rows that are not ACTIVE, fallback to
 per-account GETs, 429 back-off), coalescing of concurrent checks with fresh answers, /metrics.
 
