@@ -7,14 +7,16 @@
  * each migration exactly once; with foreign keys OFF around that transaction (so a table
  * rebuild never cascades) and PRAGMA foreign_key_check empty before COMMIT.
  *
- * Statement cache: a small fixed table keyed by the SQL text; statements are prepared with
- * SQLITE_PREPARE_PERSISTENT and reset + cleared before reuse. When it is full the oldest slot
- * is replaced (round robin), which is fine for the few dozen statements a program has.
+ * Statement cache: a tg_map keyed by the SQL text, bounded to CACHE_SLOTS statements (least
+ * recently used evicted, which only costs a prepare for the few dozen statements a program has);
+ * statements are prepared with SQLITE_PREPARE_PERSISTENT and reset + cleared before reuse. The
+ * map owns the statements (finalized when evicted or at close).
  */
-#include "tg_db.h"
+#include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_json.h"
 #include "tg_log.h"
+#include "tg_map.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -35,11 +37,7 @@ extern const size_t tg_migrations_count;
 
 struct tg_db {
   sqlite3 *h;
-  struct {
-    char *sql;
-    sqlite3_stmt *stmt;
-  } cache[CACHE_SLOTS];
-  unsigned next_victim;
+  tg_map *stmts; /* SQL text -> sqlite3_stmt *, at most CACHE_SLOTS */
 };
 
 int64_t tg_now_ms(void)
@@ -186,6 +184,11 @@ static void configure_sqlite(void)
   (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+static void finalize_stmt(void *stmt)
+{
+  sqlite3_finalize(stmt);
+}
+
 int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int max_version)
 {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -195,14 +198,17 @@ int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int m
   *out = NULL;
   pthread_once(&once, configure_sqlite);
   db = calloc(1, sizeof *db);
-  if (!db)
+  if (!db || !(db->stmts = tg_map_new(CACHE_SLOTS, finalize_stmt))) {
+    free(db);
     return TG_ENOMEM;
+  }
   rc = sqlite3_open_v2(path, &db->h,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
     tg_error("db_open_failed", "{s:s, s:s}", "path", path, "message",
              db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
     sqlite3_close(db->h);
+    tg_map_free(db->stmts);
     free(db);
     return TG_EDB;
   }
@@ -229,10 +235,7 @@ void tg_db_close(tg_db *db)
 {
   if (!db)
     return;
-  for (unsigned i = 0; i < CACHE_SLOTS; i++) {
-    sqlite3_finalize(db->cache[i].stmt);
-    free(db->cache[i].sql);
-  }
+  tg_map_free(db->stmts); /* finalizes the statements before the connection closes */
   sqlite3_close(db->h);
   free(db);
 }
@@ -260,31 +263,22 @@ void tg_db_rollback(tg_db *db)
 
 sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql)
 {
-  unsigned slot;
-  sqlite3_stmt *st;
-  char *copy;
+  size_t len = strlen(sql);
+  sqlite3_stmt *st = tg_map_get(db->stmts, sql, len);
 
-  for (unsigned i = 0; i < CACHE_SLOTS; i++) {
-    if (db->cache[i].sql && strcmp(db->cache[i].sql, sql) == 0) {
-      sqlite3_reset(db->cache[i].stmt);
-      sqlite3_clear_bindings(db->cache[i].stmt);
-      return db->cache[i].stmt;
-    }
+  if (st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
   }
   if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
     tg_error("db_prepare_failed", "{s:s, s:s}", "sql", sql, "message", sqlite3_errmsg(db->h));
     return NULL;
   }
-  copy = strdup(sql);
-  if (!copy) {
+  if (tg_map_put(db->stmts, sql, len, st, 1)) {
     sqlite3_finalize(st);
     return NULL;
   }
-  slot = db->next_victim++ % CACHE_SLOTS;
-  sqlite3_finalize(db->cache[slot].stmt);
-  free(db->cache[slot].sql);
-  db->cache[slot].sql = copy;
-  db->cache[slot].stmt = st;
   return st;
 }
 

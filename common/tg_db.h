@@ -6,7 +6,8 @@
  * A tg_db is one connection and must be used by one thread at a time (the gateway gives each
  * job a connection from tg_dbq; a worker's jobs do the same). SQLITE_* codes are converted here:
  * SQLITE_BUSY/LOCKED → TG_EBUSY, constraint violations → TG_ECONFLICT, others → TG_EDB, with
- * sqlite3_errmsg logged at this boundary.
+ * sqlite3_errmsg logged at this boundary. Raw statements (sqlite3_stmt) are not part of this
+ * interface: the modules that own tables get them from tg_db_stmt.h.
  *
  * Binding type strings (one char per parameter, in order):
  *   's' const char * (NULL binds NULL)     'i' int           'I' int64_t (long long)
@@ -17,7 +18,6 @@
 #define TG_DB_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdint.h>
 
 typedef struct tg_db tg_db;
@@ -37,8 +37,6 @@ int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms);
  * migrations build an older database with it). */
 int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int max_version);
 void tg_db_close(tg_db *db); /* NULL-safe; finalizes cached statements */
-
-sqlite3 *tg_db_handle(tg_db *db);
 
 /* The schema version applied (PRAGMA user_version). */
 int tg_db_schema_version(tg_db *db);
@@ -61,13 +59,6 @@ json_t *tg_db_query(tg_db *db, int *err, const char *sql, const char *types, ...
 /* Like tg_db_query but returns the first row only: a new object, or NULL when no row
  * (*err = TG_ENOTFOUND) or on error. */
 json_t *tg_db_query_one(tg_db *db, int *err, const char *sql, const char *types, ...);
-
-/* A cached prepared statement for sql (reset and cleared, ready to bind), or NULL on error.
- * Owned by db; do not finalize. For loops the helpers above do not cover. */
-sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql);
-
-/* Converts a SQLite result code to TG_E* and logs the message when it is an error. */
-int tg_db_err(tg_db *db, int sqlite_rc, const char *what);
 
 /* Fills buf (size >= 2*bytes+prefix+1) with prefix followed by bytes random bytes in
  * lowercase hex (libsodium randombytes). Used for ids and OAuth states. */

@@ -24,6 +24,7 @@
  * starts over. One checkpoint job at a time; a crossing during it waits for it to end.
  */
 #include "tg_dbq.h"
+#include "tg_db_stmt.h"
 #include "tg_err.h"
 
 #include "tg_log.h"

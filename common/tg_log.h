@@ -3,9 +3,10 @@
  *
  * Every line has "ts" (RFC 3339 UTC with ms), "level", "svc" (the program) and "event" (a
  * snake_case name), then the caller's fields. Secrets never reach the output: before a line is
- * written, every object member whose key names a secret (see tg_log_is_secret_key) has its value
- * replaced by "[REDACTED]", at any depth. Thread-safe: a line is written with one call under
- * the stdio lock, so lines from threads never interleave.
+ * written, every object member whose key names a secret (see tg_redact_is_secret_key) has its
+ * value replaced by "[REDACTED]", at any depth, and the held secret values (below) are cut out.
+ * Thread-safe: a line is written with one call under the stdio lock, so lines from threads never
+ * interleave.
  */
 #ifndef TG_LOG_H
 #define TG_LOG_H
@@ -54,15 +55,6 @@ typedef struct tg_log_field {
  * so redaction is the same. Nothing is retained.
  */
 void tg_log_kv(tg_log_level level, const char *event, const tg_log_field *kv, size_t n);
-
-/* 1 if an object key names a secret: authorization, cookie, x-api-key, api_key, apikey, token
- * (and *_token, *token), secret, password, client_secret, headers_enc (case-insensitive). */
-int tg_log_is_secret_key(const char *key);
-
-/* Returns a deep copy of v with every secret-keyed value replaced by "[REDACTED]" (new
- * reference; NULL only when v is NULL or memory runs out). Used by the logger and by anything
- * that stores or returns caller-supplied JSON (tool arguments, headers). */
-json_t *tg_redact(const json_t *v);
 
 /*
  * The secret guard, at compile time: every argument of tg_log / tg_debug / tg_info / tg_warn /
@@ -144,20 +136,6 @@ json_t *tg_redact(const json_t *v);
  * ignored (too likely to match ordinary text). The text is copied.
  */
 void tg_log_add_secret(const char *value);
-
-/*
- * Redaction by VALUE (tg_redact works by key). secrets is a NULL-terminated array of strings;
- * empty strings are ignored. At each position the longest secret that matches is replaced by
- * "[REDACTED]", so one secret that is a prefix of another leaves nothing behind.
- *
- * tg_redact_text returns a malloc'd copy of s with every occurrence replaced (NULL when s is
- * NULL or memory runs out). tg_redact_values returns a deep copy of v (new reference; NULL only
- * when v is NULL or memory runs out) with every occurrence replaced inside string values and
- * object keys, at any depth. Used for the values of secret run inputs (DESIGN.md section 8): the
- * worker passes each stored tool argument, tool response, run output and error through them.
- */
-char *tg_redact_text(const char *s, const char *const *secrets);
-json_t *tg_redact_values(const json_t *v, const char *const *secrets);
 
 /*
  * A per-run secret value for the log scrubber: while held, every occurrence in the fields of any

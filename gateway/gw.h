@@ -21,6 +21,7 @@
 #include "tg_http.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_sealed.h"
 #include "tg_store_accounts.h"
 #include "tg_store_oauth.h"
 

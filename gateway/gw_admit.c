@@ -38,6 +38,7 @@
 #include "gw.h"
 #include "gw_batch.h"
 #include "gw_defcache.h"
+#include "tg_db_stmt.h"
 #include "gw_secrets.h"
 #include "tg_workflow.h"
 
@@ -431,7 +432,7 @@ static int admit_one(tg_db *db, admit_ctx *c)
                   c->hash, (long long)cost, (long long)now, (long long)now);
   json_decref(meta);
   if (rc == 0)
-    rc = tg_crypto_store_run_secrets(db, c->j.app->crypto, c->run_id, c->j.user, c->secrets);
+    rc = tg_sealed_store_run_secrets(db, c->j.app->crypto, c->run_id, c->j.user, c->secrets);
   if (rc == 0)
     rc = tg_db_exec(db, NULL,
                     "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "

@@ -34,11 +34,13 @@
  * Invariants: all of this runs on the loop thread. A waiter borrows its caller's scope and
  * rows until its callback runs (and only its own callback reads them); the batch's fetch owns
  * copies of the user ids and account ids it asked about and of the accounts Composio reported.
- * A user entry (in the pool's hash table) lives while it has a fetch in flight, waiters queued,
+ * A user entry (in the pool's user map) lives while it has a fetch in flight, waiters queued,
  * or a place on the ready list; it is on the ready list iff it has waiters queued and no fetch
  * in flight (except during a flush, which empties the list it took).
  */
 #include "gw.h"
+
+#include "tg_map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +49,6 @@
 #define DEFAULT_RETRY_MS 5000
 #define MAX_USERS 32      /* users per fetch */
 #define QUERY_BUDGET 3072 /* bytes of URL-escaped user ids per list call (3 per byte, worst) */
-#define MIN_BUCKETS 64    /* user table: power of two, doubled when fuller than 1 per bucket */
 
 typedef struct user_entry user_entry;
 typedef struct batch batch;
@@ -69,20 +70,17 @@ struct batch {
 };
 
 struct user_entry {
-  user_entry *hnext;      /* hash chain */
   user_entry *ready_next; /* ready list */
-  uint32_t hash;
-  int ready;       /* on the ready list */
-  batch *inflight; /* the fetch answering `taken` */
-  waiter *taken;   /* the checks the fetch in flight answers */
+  int ready;              /* on the ready list */
+  batch *inflight;        /* the fetch answering `taken` */
+  waiter *taken;          /* the checks the fetch in flight answers */
   waiter *queue, **tail;
   char user[]; /* the user id, NUL-terminated */
 };
 
 struct gw_checkpool {
   gw_app *app;
-  user_entry **buckets;
-  size_t n_buckets, n_users;
+  tg_map *users;                   /* user id -> user_entry (owned) */
   user_entry *ready, **ready_tail; /* FIFO */
   uv_check_t check;                /* flushes after the poll phase */
   uv_prepare_t prepare;            /* flushes before the poll phase */
@@ -98,57 +96,18 @@ static const tg_check_row *net_row(const waiter *w, const char *p)
 
 /* ---- the user table ---- */
 
-static uint32_t hash_str(const char *s)
-{
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
-static user_entry *user_find(gw_checkpool *p, const char *user, uint32_t h)
-{
-  for (user_entry *u = p->buckets[h & (p->n_buckets - 1)]; u; u = u->hnext)
-    if (u->hash == h && strcmp(u->user, user) == 0)
-      return u;
-  return NULL;
-}
-
-/* Doubles the table; on allocation failure the table stays as it is (only slower). */
-static void table_grow(gw_checkpool *p)
-{
-  size_t n = p->n_buckets * 2;
-  user_entry **b = calloc(n, sizeof *b);
-  if (!b)
-    return;
-  for (size_t i = 0; i < p->n_buckets; i++) {
-    user_entry *u = p->buckets[i], *next;
-    for (; u; u = next) {
-      next = u->hnext;
-      u->hnext = b[u->hash & (n - 1)];
-      b[u->hash & (n - 1)] = u;
-    }
-  }
-  free(p->buckets);
-  p->buckets = b;
-  p->n_buckets = n;
-}
-
-static user_entry *user_add(gw_checkpool *p, const char *user, uint32_t h)
+static user_entry *user_add(gw_checkpool *p, const char *user)
 {
   size_t len = strlen(user);
-  user_entry *u = calloc(1, sizeof *u + len + 1), **slot;
+  user_entry *u = calloc(1, sizeof *u + len + 1);
   if (!u)
     return NULL;
   memcpy(u->user, user, len + 1);
-  u->hash = h;
   u->tail = &u->queue;
-  if (p->n_users >= p->n_buckets)
-    table_grow(p);
-  slot = &p->buckets[h & (p->n_buckets - 1)];
-  u->hnext = *slot;
-  *slot = u;
-  p->n_users++;
+  if (tg_map_put(p->users, user, len, u, 1)) {
+    free(u);
+    return NULL;
+  }
   return u;
 }
 
@@ -157,13 +116,7 @@ static void user_release(gw_checkpool *p, user_entry *u)
 {
   if (u->inflight || u->queue || u->ready)
     return;
-  for (user_entry **pp = &p->buckets[u->hash & (p->n_buckets - 1)]; *pp; pp = &(*pp)->hnext)
-    if (*pp == u) {
-      *pp = u->hnext;
-      p->n_users--;
-      break;
-    }
-  free(u);
+  tg_map_dels(p->users, u->user);
 }
 
 /* ---- the ready list ---- */
@@ -194,8 +147,7 @@ int gw_checkpool_new(gw_checkpool **out, gw_app *app)
     return TG_ENOMEM;
   p->app = app;
   p->ready_tail = &p->ready;
-  p->n_buckets = MIN_BUCKETS;
-  if (!(p->buckets = calloc(p->n_buckets, sizeof *p->buckets))) {
+  if (!(p->users = tg_map_new(0, free))) {
     free(p);
     return TG_ENOMEM;
   }
@@ -212,7 +164,7 @@ static void on_handle_closed(uv_handle_t *h)
 {
   gw_checkpool *p = h->data;
   if (--p->open_handles == 0) {
-    free(p->buckets);
+    tg_map_free(p->users);
     free(p);
   }
 }
@@ -222,8 +174,8 @@ void gw_checkpool_free(gw_checkpool *p)
   uv_loop_t *loop;
   if (!p)
     return;
-  if (p->n_users)
-    tg_warn("checkpool_not_empty", "{s:I}", "users", (json_int_t)p->n_users);
+  if (tg_map_count(p->users))
+    tg_warn("checkpool_not_empty", "{s:I}", "users", (json_int_t)tg_map_count(p->users));
   loop = p->app->loop;
   uv_close((uv_handle_t *)&p->check, on_handle_closed);
   uv_close((uv_handle_t *)&p->prepare, on_handle_closed);
@@ -553,7 +505,6 @@ int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_
   waiter *w;
   json_t *v;
   size_t i;
-  uint32_t h;
   int needs_net = 0;
 
   *now = NULL;
@@ -580,8 +531,7 @@ int gw_check(gw_app *app, const char *user, const json_t *scope, const tg_check_
     gw_metrics_check_latency(app, 0);
     return 0;
   }
-  h = hash_str(user);
-  if (!(u = user_find(p, user, h)) && !(u = user_add(p, user, h))) {
+  if (!(u = tg_map_gets(p->users, user)) && !(u = user_add(p, user))) {
     free(w);
     return TG_ENOMEM;
   }

@@ -125,7 +125,7 @@ static int rotate_secrets(tg_config *cfg)
     return 2;
   }
   if ((rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
-    rc = tg_crypto_rotate_db(db, c, &n, err, sizeof err);
+    rc = tg_sealed_rotate_db(db, c, &n, err, sizeof err);
   else
     snprintf(err, sizeof err, "cannot open the database %s", cfg->db_path);
   if (rc == 0)
@@ -138,7 +138,7 @@ static int rotate_secrets(tg_config *cfg)
 }
 
 /* --set-mcp-headers <mcp_connections id>: seals the JSON object on stdin ({"Header": "value"},
- * {} clears) as that connection's per-user secret headers (tg_crypto_store_mcp_headers). For
+ * {} clears) as that connection's per-user secret headers (tg_sealed_store_mcp_headers). For
  * MCP servers that need a per-user header; Composio's per-user URLs need none. */
 static int set_mcp_headers(tg_config *cfg, int64_t id)
 {
@@ -154,7 +154,7 @@ static int set_mcp_headers(tg_config *cfg, int64_t id)
   }
   if ((rc = tg_crypto_new(&c, &cfg->secret_key, &cfg->secret_key_old, err, sizeof err)) == 0 &&
       (rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
-    rc = tg_crypto_store_mcp_headers(db, c, id, h);
+    rc = tg_sealed_store_mcp_headers(db, c, id, h);
   if (rc)
     fprintf(stderr, "toolgate-gateway: cannot store the headers: %s\n",
             *err              ? err
@@ -284,7 +284,7 @@ int main(int argc, char **argv)
       tg_warn("no_identity_configured", "{s:s}", "message",
               "neither TOOLGATE_JWT_SECRET nor TOOLGATE_TRUST_USER_HEADER is set: every /api "
               "request will get 401");
-    if (tg_crypto_startup(&app->cfg, &app->crypto, &n_secrets, err, sizeof err) != 0) {
+    if (tg_sealed_startup(&app->cfg, &app->crypto, &n_secrets, err, sizeof err) != 0) {
       fprintf(stderr, "toolgate-gateway: refusing to start: %s\n", err);
       tg_error("startup_failed", "{s:s, s:s}", "reason", "secrets at rest", "detail", err);
       goto out;

@@ -4,28 +4,29 @@
  * Each user has a bucket of `rate` tokens that refills continuously at rate per minute; an
  * admission takes one token, and an empty bucket answers 429 with Retry-After (seconds until
  * the next token, rounded up). Loop thread only (no locks). Memory is bounded: at most
- * GW_RL_MAX_USERS buckets in an open-addressing table; a full bucket is the same as no bucket,
- * so when the table fills, buckets that have refilled completely are dropped first, and if none
- * has, the request is refused (fail closed) rather than growing without bound.
+ * GW_RL_MAX_USERS buckets, in a tg_map keyed by user id; a full bucket is the same as no bucket,
+ * so when the map is full, buckets that have refilled completely are dropped first, and if none
+ * has, the request is refused (fail closed) rather than growing without bound. Buckets are never
+ * evicted while they hold a debt: that would hand a busy user a fresh burst.
  */
 #include "gw.h"
+
+#include "tg_map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define GW_RL_MAX_USERS 16384 /* table slots: a power of two */
+#define GW_RL_MAX_USERS 12288 /* buckets held at most */
 
 typedef struct bucket {
-  char user[GW_USER_MAX + 1]; /* "" = empty slot */
   double tokens;
   uint64_t at_ms; /* when tokens was computed */
 } bucket;
 
 struct gw_ratelimit {
   double rate_per_ms, burst;
-  size_t used;
-  bucket slots[GW_RL_MAX_USERS];
+  tg_map *buckets; /* user id -> bucket (owned) */
 };
 
 int gw_ratelimit_new(gw_ratelimit **out, int64_t per_min)
@@ -34,8 +35,10 @@ int gw_ratelimit_new(gw_ratelimit **out, int64_t per_min)
   *out = NULL;
   if (per_min <= 0)
     return 0;
-  if (!(rl = calloc(1, sizeof *rl)))
+  if (!(rl = calloc(1, sizeof *rl)) || !(rl->buckets = tg_map_new(0, free))) {
+    free(rl);
     return TG_ENOMEM;
+  }
   rl->burst = (double)per_min;
   rl->rate_per_ms = (double)per_min / 60000.0;
   *out = rl;
@@ -44,15 +47,9 @@ int gw_ratelimit_new(gw_ratelimit **out, int64_t per_min)
 
 void gw_ratelimit_free(gw_ratelimit *rl)
 {
+  if (rl)
+    tg_map_free(rl->buckets);
   free(rl);
-}
-
-static uint64_t hash(const char *s)
-{
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
 }
 
 static void refill(gw_ratelimit *rl, bucket *b, uint64_t now)
@@ -65,60 +62,51 @@ static void refill(gw_ratelimit *rl, bucket *b, uint64_t now)
   b->at_ms = now;
 }
 
-/* Empties the table of full buckets (they carry no information); rehashes the rest. */
-static void compact(gw_ratelimit *rl, uint64_t now)
+typedef struct compact_ctx {
+  gw_ratelimit *rl;
+  uint64_t now;
+} compact_ctx;
+
+/* tg_map_sweep visitor: drops buckets that have refilled completely (they carry no information). */
+static int drop_if_full(void *arg, const void *key, size_t klen, void *value)
 {
-  bucket *old = malloc(sizeof rl->slots);
-  if (!old)
-    return;
-  memcpy(old, rl->slots, sizeof rl->slots);
-  memset(rl->slots, 0, sizeof rl->slots);
-  rl->used = 0;
-  for (size_t i = 0; i < GW_RL_MAX_USERS; i++) {
-    size_t j;
-    if (!old[i].user[0])
-      continue;
-    refill(rl, &old[i], now);
-    if (old[i].tokens >= rl->burst)
-      continue;
-    for (j = hash(old[i].user) & (GW_RL_MAX_USERS - 1); rl->slots[j].user[0];
-         j = (j + 1) & (GW_RL_MAX_USERS - 1))
-      ;
-    rl->slots[j] = old[i];
-    rl->used++;
+  compact_ctx *c = arg;
+  (void)key, (void)klen;
+  refill(c->rl, value, c->now);
+  return ((bucket *)value)->tokens >= c->rl->burst;
+}
+
+/* user's bucket, created full when absent; NULL when the map is full of buckets in debt (or out
+ * of memory). */
+static bucket *bucket_of(gw_ratelimit *rl, const char *user, uint64_t now)
+{
+  bucket *b = tg_map_gets(rl->buckets, user);
+  if (b)
+    return b;
+  if (tg_map_count(rl->buckets) >= GW_RL_MAX_USERS) {
+    compact_ctx c = {rl, now};
+    tg_map_sweep(rl->buckets, drop_if_full, &c);
+    if (tg_map_count(rl->buckets) >= GW_RL_MAX_USERS)
+      return NULL;
   }
-  free(old);
+  if (!(b = malloc(sizeof *b)))
+    return NULL;
+  b->tokens = rl->burst;
+  b->at_ms = now;
+  if (tg_map_puts(rl->buckets, user, b, 1)) {
+    free(b);
+    return NULL;
+  }
+  return b;
 }
 
 int gw_ratelimit_take(gw_ratelimit *rl, const char *user, uint64_t now_ms, int64_t *retry_after_s)
 {
-  size_t i;
-  bucket *b = NULL;
+  bucket *b;
   *retry_after_s = 0;
   if (!rl)
     return 0;
-  for (int pass = 0; pass < 2 && !b; pass++) {
-    for (i = hash(user) & (GW_RL_MAX_USERS - 1);; i = (i + 1) & (GW_RL_MAX_USERS - 1)) {
-      if (strcmp(rl->slots[i].user, user) == 0) {
-        b = &rl->slots[i];
-        break;
-      }
-      if (!rl->slots[i].user[0]) {
-        /* keep a quarter free so probes stay short */
-        if (rl->used + 1 > GW_RL_MAX_USERS / 4 * 3)
-          break;
-        b = &rl->slots[i];
-        snprintf(b->user, sizeof b->user, "%s", user);
-        b->tokens = rl->burst;
-        b->at_ms = now_ms;
-        rl->used++;
-        break;
-      }
-    }
-    if (!b && pass == 0)
-      compact(rl, now_ms);
-  }
-  if (!b) {
+  if (!(b = bucket_of(rl, user, now_ms))) {
     *retry_after_s = 1;
     return TG_ERATELIMIT;
   }

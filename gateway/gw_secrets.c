@@ -62,7 +62,7 @@ int gw_secrets_restore(tg_db *db, gw_app *app, const char *run_id, const char *u
   int rc;
   if (!app->crypto)
     return 0;
-  if ((rc = tg_crypto_load_run_secrets(db, app->crypto, run_id, user, &secrets)) || !secrets)
+  if ((rc = tg_sealed_load_run_secrets(db, app->crypto, run_id, user, &secrets)) || !secrets)
     return rc;
   rc = json_object_update_existing(inputs, secrets) == 0 ? 0 : TG_ENOMEM;
   json_decref(secrets);

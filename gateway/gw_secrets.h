@@ -2,7 +2,7 @@
  * gw_secrets: secret run inputs at admission (DESIGN.md sections 6 and 8, README "Security").
  * A Start input variable declared {"type": "string", "secret": true} is moved out of the run's
  * inputs before they are stored: workflow_runs.inputs keeps "[REDACTED]" in its place, and the
- * values are sealed into workflow_runs.inputs_secret_enc (tg_crypto_store_run_secrets) in the
+ * values are sealed into workflow_runs.inputs_secret_enc (tg_sealed_store_run_secrets) in the
  * transaction that inserts the run.
  */
 #ifndef GW_SECRETS_H
@@ -25,7 +25,7 @@ int gw_secrets_split(gw_job *j, const json_t *definition, json_t *inputs, json_t
  * "[REDACTED]" placeholders loaded from workflow_runs.inputs), so the new run is admitted with
  * the original values and sealed again under its own id. 0 when the run has none. Without a key
  * returns 0 and leaves the placeholders: gw_secrets_split refuses the retry then. Other errors
- * as tg_crypto_load_run_secrets.
+ * as tg_sealed_load_run_secrets.
  */
 int gw_secrets_restore(tg_db *db, gw_app *app, const char *run_id, const char *user,
                        json_t *inputs);

@@ -4,6 +4,7 @@
  * lock around the hot write transactions. Work side (pool threads) only.
  */
 #include "gw.h"
+#include "tg_db_stmt.h"
 
 #include <pthread.h>
 

@@ -28,6 +28,7 @@
 #include "tg_dbq.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
+#include "tg_sealed.h"
 
 #include <jansson.h>
 #include <stdint.h>

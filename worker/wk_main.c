@@ -195,7 +195,7 @@ int main(int argc, char **argv)
     tg_config_free(&w.cfg);
     return 1;
   }
-  if (tg_crypto_startup(&w.cfg, &w.crypto, NULL, err, sizeof err) != 0) {
+  if (tg_sealed_startup(&w.cfg, &w.crypto, NULL, err, sizeof err) != 0) {
     fprintf(stderr, "toolgate-worker: refusing to start: %s\n", err);
     tg_error("startup_failed", "{s:s, s:s}", "reason", "secrets at rest", "detail", err);
     tg_config_free(&w.cfg);

@@ -10,11 +10,15 @@
  * The platform Composio API key is added as "x-api-key" when the client is built, from the
  * config; it lives only in the client's memory, never in the database or a log line.
  *
- * Bounded: at most TOOLGATE_REGISTRY_MAX entries are kept. The list is in most-recently-used
- * order (acquire moves an entry to the front); when a new entry makes it too long, the least
- * recently used entries that no run holds are closed, which ends their sessions with an HTTP
- * DELETE (tg_mcp_close). Entries in use are never evicted, so the bound can be exceeded by the
- * runs in flight, never more.
+ * Live entries are in a tg_map keyed by "<user_id>\0<provider>" (acquire marks an entry most
+ * recently used); a retired ("stale") entry leaves the map at once, so the next acquire builds a
+ * new client, and waits on the stale list until its last run releases it. Dropping an entry from
+ * the map retires it: closed now when no run holds it, else marked stale.
+ *
+ * Bounded: at most TOOLGATE_REGISTRY_MAX entries (live + stale) are kept. When a new entry makes
+ * too many, the least recently used entries that no run holds are closed, which ends their
+ * sessions with an HTTP DELETE (tg_mcp_close). Entries in use are never evicted, so the bound can
+ * be exceeded by the runs in flight, never more.
  *
  * Each entry also caches the session's tool annotations (readOnlyHint / idempotentHint from
  * tools/list), filled lazily by the executor the first time a call times out.
@@ -28,13 +32,15 @@
 
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct wk_client {
-  wk_client *next;
+  wk_registry *reg;
+  wk_client *next_stale; /* on reg->stale while stale */
   char *user_id, *provider;
   int64_t version;
   tg_mcp_client *mcp;
@@ -51,8 +57,9 @@ typedef struct doomed {
 
 struct wk_registry {
   wk_worker *w;
-  wk_client *clients; /* most recently used first */
-  size_t n_clients;
+  tg_map *clients;  /* "<user_id>\0<provider>" -> live wk_client (owned: see retire) */
+  wk_client *stale; /* retired entries runs still hold */
+  size_t n_stale;
   doomed *doomed;
   uv_timer_t defer;
   int closing;  /* tg_mcp_close calls whose on_closed has not run yet */
@@ -120,12 +127,16 @@ void wk_registry_close_later(wk_registry *reg, tg_mcp_client *m)
   doom(reg, m);
 }
 
+static void retire(void *value);
+
 int wk_registry_new(wk_registry **out, wk_worker *w)
 {
   wk_registry *reg = calloc(1, sizeof *reg);
   *out = NULL;
-  if (!reg)
+  if (!reg || !(reg->clients = tg_map_new(0, retire))) {
+    free(reg);
     return TG_ENOMEM;
+  }
   reg->w = w;
   uv_timer_init(w->loop, &reg->defer);
   reg->defer.data = reg;
@@ -133,16 +144,9 @@ int wk_registry_new(wk_registry **out, wk_worker *w)
   return 0;
 }
 
-static void entry_free(wk_registry *reg, wk_client *c)
+static void entry_free(wk_client *c)
 {
-  wk_client **pp;
-  for (pp = &reg->clients; *pp; pp = &(*pp)->next)
-    if (*pp == c) {
-      *pp = c->next;
-      reg->n_clients--;
-      break;
-    }
-  doom(reg, c->mcp);
+  doom(c->reg, c->mcp);
   json_decref(c->tools);
   tg_debug("mcp_client_closed", "{s:s, s:s, s:I}", "user_id", c->user_id, "provider", c->provider,
            "version", (json_int_t)c->version);
@@ -151,35 +155,69 @@ static void entry_free(wk_registry *reg, wk_client *c)
   free(c);
 }
 
-static void move_to_front(wk_registry *reg, wk_client *c)
+/* The map's free_value: c has left the map; closed now if no run holds it, else when the last
+ * one releases it. */
+static void retire(void *value)
 {
-  wk_client **pp;
-  if (reg->clients == c)
+  wk_client *c = value;
+  if (c->refs == 0) {
+    entry_free(c);
     return;
-  for (pp = &reg->clients; *pp; pp = &(*pp)->next)
-    if (*pp == c) {
-      *pp = c->next;
-      break;
-    }
-  c->next = reg->clients;
-  reg->clients = c;
+  }
+  c->stale = 1;
+  c->next_stale = c->reg->stale;
+  c->reg->stale = c;
+  c->reg->n_stale++;
+}
+
+/* The map key of (user_id, provider) in a new buffer (*len bytes), or NULL. */
+static char *client_key(const char *user_id, const char *provider, size_t *len)
+{
+  size_t u = strlen(user_id), p = strlen(provider);
+  char *k = malloc(u + 1 + p);
+  if (k) {
+    memcpy(k, user_id, u + 1);
+    memcpy(k + u + 1, provider, p);
+    *len = u + 1 + p;
+  }
+  return k;
+}
+
+typedef struct evict_ctx {
+  size_t excess; /* entries still to close */
+  uint64_t idle_ms, now;
+} evict_ctx;
+
+/* tg_map_sweep visitors (least recently used first). */
+static int evict_one(void *arg, const void *key, size_t klen, void *value)
+{
+  evict_ctx *e = arg;
+  wk_client *c = value;
+  (void)key, (void)klen;
+  if (!e->excess || c->refs)
+    return 0;
+  e->excess--;
+  tg_debug("mcp_client_evicted", "{s:s, s:s}", "user_id", c->user_id, "provider", c->provider);
+  return 1;
+}
+
+static int idle_one(void *arg, const void *key, size_t klen, void *value)
+{
+  evict_ctx *e = arg;
+  wk_client *c = value;
+  (void)key, (void)klen;
+  return c->refs == 0 && e->now - c->last_used_ms >= e->idle_ms;
 }
 
 /* Closes least recently used idle entries while there are more than the configured maximum. */
 static void evict(wk_registry *reg)
 {
   size_t max = reg->w->cfg.registry_max > 0 ? (size_t)reg->w->cfg.registry_max : 1;
-  while (reg->n_clients > max) {
-    wk_client *c, *victim = NULL;
-    for (c = reg->clients; c; c = c->next)
-      if (c->refs == 0)
-        victim = c; /* the last idle one is the least recently used */
-    if (!victim)
-      return;
-    tg_debug("mcp_client_evicted", "{s:s, s:s}", "user_id", victim->user_id, "provider",
-             victim->provider);
-    entry_free(reg, victim);
-  }
+  evict_ctx e = {0};
+  if (wk_registry_size(reg) <= max)
+    return;
+  e.excess = wk_registry_size(reg) - max;
+  tg_map_sweep(reg->clients, evict_one, &e);
 }
 
 /* The account row of r's user for provider, or NULL. */
@@ -245,14 +283,66 @@ done:
   return m;
 }
 
+/* A new entry for (r's user, provider) under key, built from the account row a, in the map; NULL
+ * with err filled on failure. */
+static wk_client *client_new(wk_registry *reg, const wk_run *r, const json_t *a,
+                             const char *provider, const void *key, size_t klen, char *err,
+                             size_t errlen)
+{
+  json_t *secret_headers = NULL; /* decrypted, only while the client is built */
+  const char *url = json_string_value(json_object_get(a, "url"));
+  wk_client *c = NULL;
+
+  /* Per-user secret headers: decrypted (tg_crypto) only to build the client. */
+  if (json_integer_value(json_object_get(a, "has_headers"))) {
+    int drc = tg_sealed_open_mcp_headers_hex(
+        reg->w->crypto, json_integer_value(json_object_get(a, "mcp_id")), r->user_id,
+        json_string_value(json_object_get(a, "headers_enc_hex")), &secret_headers);
+    if (drc) {
+      tg_warn("mcp_headers_undecryptable", "{s:s, s:s, s:s}", "user_id", r->user_id, "provider",
+              provider, "error", tg_errname(drc));
+      snprintf(err, errlen, "provider %s: the stored MCP headers cannot be decrypted (%s)",
+               provider, tg_errname(drc));
+      return NULL;
+    }
+  }
+  if (!(c = calloc(1, sizeof *c)) || !(c->user_id = strdup(r->user_id)) ||
+      !(c->provider = strdup(provider))) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  c->reg = reg;
+  c->version = json_integer_value(json_object_get(a, "version"));
+  if (!(c->mcp = build(reg, url, secret_headers, err, errlen)))
+    goto fail;
+  if (tg_map_put(reg->clients, key, klen, c, 1)) {
+    snprintf(err, errlen, "out of memory");
+    doom(reg, c->mcp);
+    goto fail;
+  }
+  json_decref(secret_headers);
+  tg_debug("mcp_client_built", "{s:s, s:s, s:I}", "user_id", r->user_id, "provider", provider,
+           "version", (json_int_t)c->version);
+  return c;
+fail:
+  json_decref(secret_headers);
+  if (c) {
+    free(c->user_id);
+    free(c->provider);
+    free(c);
+  }
+  return NULL;
+}
+
 wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider, char *err,
                                size_t errlen)
 {
   const json_t *a = account_of(r, provider);
-  json_t *secret_headers = NULL; /* decrypted, only while the client is built */
   const char *status, *url;
   int64_t version;
   wk_client *c;
+  char *key;
+  size_t klen = 0;
 
   if (!a) {
     snprintf(err, errlen, "provider %s is not connected", provider);
@@ -269,62 +359,23 @@ wk_client *wk_registry_acquire(wk_registry *reg, wk_run *r, const char *provider
     snprintf(err, errlen, "provider %s has no MCP URL", provider);
     return NULL;
   }
-  for (c = reg->clients; c; c = c->next) {
-    /* Same user AND same provider: an entry is never handed to another user's run. */
-    if (c->stale || strcmp(c->user_id, r->user_id) != 0 || strcmp(c->provider, provider) != 0)
-      continue;
-    if (c->version == version)
-      break;
+  if (!(key = client_key(r->user_id, provider, &klen))) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  /* Same user AND same provider: an entry is never handed to another user's run. */
+  if ((c = tg_map_get(reg->clients, key, klen)) != NULL && c->version != version) {
     /* The connection changed since this client was built: retire it. */
     tg_info("mcp_client_rebuilt", "{s:s, s:s, s:I, s:I}", "user_id", r->user_id, "provider",
             provider, "old_version", (json_int_t)c->version, "version", (json_int_t)version);
-    c->stale = 1;
-    if (c->refs == 0)
-      entry_free(reg, c);
+    tg_map_del(reg->clients, key, klen);
     c = NULL;
-    break;
   }
-  if (!c) {
-    /* Per-user secret headers: decrypted (tg_crypto) only to build the client. */
-    if (json_integer_value(json_object_get(a, "has_headers"))) {
-      int drc = tg_crypto_open_mcp_headers_hex(
-          reg->w->crypto, json_integer_value(json_object_get(a, "mcp_id")), r->user_id,
-          json_string_value(json_object_get(a, "headers_enc_hex")), &secret_headers);
-      if (drc) {
-        tg_warn("mcp_headers_undecryptable", "{s:s, s:s, s:s}", "user_id", r->user_id, "provider",
-                provider, "error", tg_errname(drc));
-        snprintf(err, errlen, "provider %s: the stored MCP headers cannot be decrypted (%s)",
-                 provider, tg_errname(drc));
-        return NULL;
-      }
-    }
-    if (!(c = calloc(1, sizeof *c)) || !(c->user_id = strdup(r->user_id)) ||
-        !(c->provider = strdup(provider))) {
-      if (c) {
-        free(c->user_id);
-        free(c);
-      }
-      json_decref(secret_headers);
-      snprintf(err, errlen, "out of memory");
-      return NULL;
-    }
-    c->mcp = build(reg, url, secret_headers, err, errlen);
-    json_decref(secret_headers);
-    if (!c->mcp) {
-      free(c->user_id);
-      free(c->provider);
-      free(c);
-      return NULL;
-    }
-    c->version = version;
-    c->next = reg->clients;
-    reg->clients = c;
-    reg->n_clients++;
-    tg_debug("mcp_client_built", "{s:s, s:s, s:I}", "user_id", r->user_id, "provider", provider,
-             "version", (json_int_t)version);
-  } else {
-    move_to_front(reg, c);
-  }
+  if (!c)
+    c = client_new(reg, r, a, provider, key, klen, err, errlen);
+  free(key);
+  if (!c)
+    return NULL;
   c->refs++;
   c->last_used_ms = uv_now(reg->w->loop);
   evict(reg);
@@ -367,7 +418,7 @@ void wk_client_set_tools(wk_client *c, const json_t *tools)
 
 size_t wk_registry_size(const wk_registry *reg)
 {
-  return reg->n_clients;
+  return tg_map_count(reg->clients) + reg->n_stale;
 }
 
 void wk_registry_release(wk_registry *reg, wk_client *c)
@@ -376,36 +427,44 @@ void wk_registry_release(wk_registry *reg, wk_client *c)
     return;
   c->refs--;
   c->last_used_ms = uv_now(reg->w->loop);
-  if (c->stale && c->refs == 0)
-    entry_free(reg, c);
+  if (c->stale && c->refs == 0) {
+    for (wk_client **pp = &reg->stale; *pp; pp = &(*pp)->next_stale)
+      if (*pp == c) {
+        *pp = c->next_stale;
+        reg->n_stale--;
+        break;
+      }
+    entry_free(c);
+  }
 }
 
 void wk_registry_sweep(wk_registry *reg, uint64_t idle_ms)
 {
-  uint64_t now = uv_now(reg->w->loop);
-  wk_client *c = reg->clients, *next;
-  for (; c; c = next) {
-    next = c->next;
-    if (c->refs == 0 && now - c->last_used_ms >= idle_ms)
-      entry_free(reg, c);
-  }
+  evict_ctx e = {.idle_ms = idle_ms, .now = uv_now(reg->w->loop)};
+  tg_map_sweep(reg->clients, idle_one, &e);
+}
+
+/* Runs still use c: close the session now (their calls get TG_ECANCELED); the last release
+ * frees the entry. */
+static void cancel(wk_client *c)
+{
+  doom(c->reg, c->mcp);
+  c->mcp = NULL;
+}
+
+static int abort_one(void *arg, const void *key, size_t klen, void *value)
+{
+  (void)arg, (void)key, (void)klen;
+  if (((wk_client *)value)->refs)
+    cancel(value);
+  return 1; /* retire: idle ones close now, held ones go stale */
 }
 
 void wk_registry_abort(wk_registry *reg)
 {
-  wk_client *c = reg->clients, *next;
-  for (; c; c = next) {
-    next = c->next;
-    if (c->refs == 0) {
-      entry_free(reg, c);
-    } else {
-      /* Runs still use it: close the session now (their calls get TG_ECANCELED) and let the
-       * last release free the entry. */
-      doom(reg, c->mcp);
-      c->mcp = NULL;
-      c->stale = 1;
-    }
-  }
+  for (wk_client *c = reg->stale; c; c = c->next_stale)
+    cancel(c);
+  tg_map_sweep(reg->clients, abort_one, NULL);
 }
 
 static void on_defer_closed(uv_handle_t *h)
@@ -417,14 +476,18 @@ static void on_defer_closed(uv_handle_t *h)
 
 void wk_registry_close(wk_registry *reg, void (*on_closed)(void *arg), void *arg)
 {
-  wk_client *c, *next;
   reg->on_closed = on_closed;
   reg->on_closed_arg = arg;
   reg->shutting = 1;
-  for (c = reg->clients; c; c = next) {
-    next = c->next;
-    entry_free(reg, c); /* no run is left, so nothing references it */
+  /* No run is left, so nothing references an entry. */
+  tg_map_free(reg->clients);
+  reg->clients = NULL;
+  while (reg->stale) {
+    wk_client *c = reg->stale;
+    reg->stale = c->next_stale;
+    entry_free(c);
   }
+  reg->n_stale = 0;
   uv_timer_stop(&reg->defer);
   flush_doomed(reg);
   uv_close((uv_handle_t *)&reg->defer, on_defer_closed);

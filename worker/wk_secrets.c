@@ -14,6 +14,7 @@
 
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_redact.h"
 #include "tg_workflow.h"
 
 #include <stdlib.h>
@@ -32,7 +33,7 @@ int wk_secrets_load(tg_db *db, wk_run *r)
     return 0;
   }
   json_decref(names);
-  rc = tg_crypto_load_run_secrets(db, r->w->crypto, r->id, r->user_id, &secrets);
+  rc = tg_sealed_load_run_secrets(db, r->w->crypto, r->id, r->user_id, &secrets);
   if (rc || !secrets)
     return rc;
   if (!json_is_object(r->inputs)) {

@@ -160,7 +160,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   if (tg_config_load(&app.cfg, TG_PROG_GATEWAY, err, sizeof err) != 0)
     die("config", err);
   tg_log_init("gateway", tg_log_level_parse(app.cfg.log_level));
-  if (tg_crypto_startup(&app.cfg, &app.crypto, &n, err, sizeof err) != 0)
+  if (tg_sealed_startup(&app.cfg, &app.crypto, &n, err, sizeof err) != 0)
     die("crypto", err);
   seed_db();
   if (gw_ratelimit_new(&app.runlimit, app.cfg.run_rate_per_min) != 0 || gw_admit_init(&app) != 0 ||

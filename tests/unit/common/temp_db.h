@@ -7,7 +7,7 @@
 #ifndef TEMP_DB_H
 #define TEMP_DB_H
 
-#include "tg_db.h"
+#include "tg_db_stmt.h"
 
 #include <stdio.h>
 #include <unistd.h>

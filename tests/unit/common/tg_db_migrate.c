@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "tg_db.h"
+#include "tg_db_stmt.h"
 #include "tg_err.h"
 
 #include <pthread.h>
