@@ -87,7 +87,22 @@ static int is_active(const char *status)
   return status && strcmp(status, "ACTIVE") == 0;
 }
 
-json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows, size_t n_rows)
+/* Adds each non-empty string of names (an array; anything else adds nothing) to set. */
+static int add_names(json_t *set, const json_t *names)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach((json_t *)names, i, v)
+  {
+    const char *p = json_string_value(v);
+    if (p && *p && json_object_set_new(set, p, json_true()))
+      return TG_ENOMEM;
+  }
+  return 0;
+}
+
+json_t *tg_check_scope(const json_t *tool_constraints, const json_t *workflow_providers,
+                       const tg_check_row *rows, size_t n_rows)
 {
   json_t *set = json_object(), *out = NULL, *v;
   size_t i;
@@ -97,12 +112,8 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
   if (json_is_object(tool_constraints)) {
     const json_t *providers = json_object_get(tool_constraints, "providers");
     const json_t *tools = json_object_get(tool_constraints, "tools");
-    json_array_foreach((json_t *)providers, i, v)
-    {
-      const char *p = json_string_value(v);
-      if (p && *p && json_object_set_new(set, p, json_true()))
-        goto done;
-    }
+    if (add_names(set, providers))
+      goto done;
     json_array_foreach((json_t *)tools, i, v)
     {
       const char *t = json_string_value(v), *dot;
@@ -114,9 +125,13 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
       if (json_object_set_new(set, name, json_true()))
         goto done;
     }
+  } else if (json_array_size(workflow_providers) > 0) {
+    if (add_names(set, workflow_providers))
+      goto done;
   } else {
     for (i = 0; i < n_rows; i++)
-      if (rows[i].provider && is_active(rows[i].status) &&
+      if (rows[i].provider &&
+          !(rows[i].status && strcmp(rows[i].status, "DISCONNECTED") == 0) &&
           json_object_set_new(set, rows[i].provider, json_true()))
         goto done;
   }

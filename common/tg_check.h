@@ -48,12 +48,17 @@ typedef struct tg_check_result {
 } tg_check_result;
 
 /*
- * The scope of a run (seed rules): if tool_constraints (an object, may be NULL) is present:
- * tool_constraints.providers ∪ the "provider" prefix of each "provider.tool" string in
- * tool_constraints.tools. Without tool_constraints: every provider whose row is ACTIVE.
+ * The scope of a run: the providers that must be ACTIVE before it is queued or executed.
+ *   - tool_constraints (an object, may be NULL) given: tool_constraints.providers ∪ the
+ *     "provider" prefix of each "provider.tool" string in tool_constraints.tools;
+ *   - otherwise the providers the workflow itself uses (workflow_providers: an array of names,
+ *     may be NULL; tg_workflow_providers gives it), when it names any;
+ *   - otherwise every provider the user has a row for that is not DISCONNECTED, whatever its
+ *     status (so an EXPIRED or FAILED row is in scope and blocks without a network call).
  * Returns a new sorted array of unique provider names (never NULL unless out of memory).
  */
-json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows, size_t n_rows);
+json_t *tg_check_scope(const json_t *tool_constraints, const json_t *workflow_providers,
+                       const tg_check_row *rows, size_t n_rows);
 
 /*
  * Runs the check for user_id over scope (array of provider names, borrowed). Providers in scope

@@ -439,7 +439,7 @@ static void on_check(void *arg, tg_check_result *res)
 /* After LOAD: inputs, scope, check. */
 static void check(admit_ctx *c)
 {
-  json_t *errors;
+  json_t *errors, *used;
   tg_check_result *now = NULL;
   int rc;
   c->def = gw_defcache_get(c->j.app->defcache, c->wf_id, &c->def_text, c->def_len);
@@ -460,9 +460,12 @@ static void check(admit_ctx *c)
     reply(c, NULL); /* 503 secret_key_missing: never stored in clear */
     return;
   }
-  /* DESIGN.md section 4: tool_constraints, or else every ACTIVE provider of the user. The run
-   * stores the scope it was admitted with, so the worker's guard checks the same providers. */
-  c->scope = tg_check_scope(c->tc, c->crow, c->n_rows);
+  /* tool_constraints, else the providers the workflow uses, else every provider the user has
+   * not disconnected (tg_check_scope). The run stores the scope it was admitted with, so the
+   * worker's guard checks the same providers. */
+  used = c->tc ? NULL : tg_workflow_providers(c->def);
+  c->scope = tg_check_scope(c->tc, used, c->crow, c->n_rows);
+  json_decref(used);
   if (c->scope && !c->tc)
     c->tc = json_pack("{s:O}", "providers", c->scope);
   if (!c->scope || !c->tc) {
