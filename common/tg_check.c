@@ -130,8 +130,7 @@ json_t *tg_check_scope(const json_t *tool_constraints, const json_t *workflow_pr
       goto done;
   } else {
     for (i = 0; i < n_rows; i++)
-      if (rows[i].provider &&
-          !(rows[i].status && strcmp(rows[i].status, "DISCONNECTED") == 0) &&
+      if (rows[i].provider && !(rows[i].status && strcmp(rows[i].status, "DISCONNECTED") == 0) &&
           json_object_set_new(set, rows[i].provider, json_true()))
         goto done;
   }

@@ -200,16 +200,15 @@ int tg_store_runs_claim(tg_db *db, const char *worker_id, int64_t now_ms, int64_
   return 0;
 }
 
-int tg_store_runs_heartbeat(tg_db *db, const tg_run_lease *l, int64_t lease_until_ms,
-                            int *changes, int *cancel)
+int tg_store_runs_heartbeat(tg_db *db, const tg_run_lease *l, int64_t lease_until_ms, int *changes,
+                            int *cancel)
 {
   int err = 0;
   size_t n;
-  json_t *rows = tg_db_query(db, &err,
-                             "UPDATE workflow_runs SET lease_expires_at = ?4 WHERE " FENCE
-                             " RETURNING cancel_requested",
-                             "ssII", l->run_id, l->worker_id, (long long)l->attempt,
-                             (long long)lease_until_ms);
+  json_t *rows = tg_db_query(
+      db, &err,
+      "UPDATE workflow_runs SET lease_expires_at = ?4 WHERE " FENCE " RETURNING cancel_requested",
+      "ssII", l->run_id, l->worker_id, (long long)l->attempt, (long long)lease_until_ms);
   if (!rows)
     return err ? err : TG_EDB;
   n = json_array_size(rows);
@@ -237,8 +236,8 @@ int tg_store_runs_finish(tg_db *db, const tg_run_lease *l, const char *status, j
                     error, error_class, (long long)now_ms);
 }
 
-int tg_store_runs_release(tg_db *db, const tg_run_lease *l, int64_t available_at_ms,
-                          int64_t now_ms, int *changes)
+int tg_store_runs_release(tg_db *db, const tg_run_lease *l, int64_t available_at_ms, int64_t now_ms,
+                          int *changes)
 {
   int rc = tg_db_begin(db, 1), n = 0;
   if (rc)
@@ -285,8 +284,8 @@ int tg_store_runs_attention(tg_db *db, const tg_run_lease *l, const char *user_i
 int tg_store_runs_cancel_requested(tg_db *db, const char *run_id)
 {
   int err = 0, cancel;
-  json_t *row = tg_db_query_one(db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1",
-                                "s", run_id);
+  json_t *row = tg_db_query_one(
+      db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s", run_id);
   cancel = row && json_integer_value(json_object_get(row, "cancel_requested"));
   json_decref(row);
   return cancel;
@@ -361,9 +360,9 @@ int tg_store_runs_read_definition(tg_db *db, const char *workflow_id, const char
 
 json_t *tg_store_runs_read_definition_json(tg_db *db, int *err, const char *workflow_id)
 {
-  json_t *wf = tg_db_query_one(
-      db, err, "SELECT definition AS definition_json FROM workflows WHERE id = ?1", "s",
-      workflow_id);
+  json_t *wf =
+      tg_db_query_one(db, err, "SELECT definition AS definition_json FROM workflows WHERE id = ?1",
+                      "s", workflow_id);
   json_t *def = json_incref(json_object_get(wf, "definition"));
   json_decref(wf);
   return def;
@@ -386,8 +385,7 @@ void tg_store_runs_check_rows_free(tg_check_row *rows, size_t n)
   free(rows);
 }
 
-int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row **rows,
-                                  size_t *n)
+int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row **rows, size_t *n)
 {
   sqlite3_stmt *st = tg_db_prepare(db, "SELECT c.provider, c.status, c.composio_account_id, "
                                        "a.toolkit_slug FROM connected_accounts c JOIN "

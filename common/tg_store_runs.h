@@ -138,8 +138,8 @@ int tg_store_runs_claim(tg_db *db, const char *worker_id, int64_t now_ms, int64_
 
 /* Fenced: extends the lease to lease_until_ms. *changes 0 when the lease is lost; *cancel (both
  * may be NULL) gets cancel_requested when it is held. */
-int tg_store_runs_heartbeat(tg_db *db, const tg_run_lease *l, int64_t lease_until_ms,
-                            int *changes, int *cancel);
+int tg_store_runs_heartbeat(tg_db *db, const tg_run_lease *l, int64_t lease_until_ms, int *changes,
+                            int *cancel);
 
 /* Fenced: running -> status ("succeeded", "failed" or "canceled"; TG_EINVAL otherwise) with
  * output (may be NULL), error and error_class (may be NULL), finished_at, lease cleared. */
@@ -149,8 +149,8 @@ int tg_store_runs_finish(tg_db *db, const tg_run_lease *l, const char *status, j
 /* Own transaction, fenced: running -> queued (claimed_by and lease cleared, available at
  * available_at_ms); this attempt's tool executions still 'pending' become 'unknown' (they were
  * sent and may have had effects). */
-int tg_store_runs_release(tg_db *db, const tg_run_lease *l, int64_t available_at_ms,
-                          int64_t now_ms, int *changes);
+int tg_store_runs_release(tg_db *db, const tg_run_lease *l, int64_t available_at_ms, int64_t now_ms,
+                          int *changes);
 
 /* Own transaction, fenced: running -> attention with metadata error 'oauth_refresh_required',
  * providers and reasons (JSON arrays) merged in, error, finished_at, lease cleared; when the run
@@ -172,8 +172,8 @@ int tg_store_runs_tool_start(tg_db *db, const tg_run_lease *l, const char *node_
 
 /* The outcome of a tool call (tg_store_runs_tool_finish). */
 typedef struct tg_tool_result {
-  const char *status; /* "success", "failed" or "unknown" */
-  json_t *response;   /* redacted; may be NULL */
+  const char *status;              /* "success", "failed" or "unknown" */
+  json_t *response;                /* redacted; may be NULL */
   const char *error, *error_class; /* may be NULL */
   int64_t duration_ms;
 } tg_tool_result;
@@ -202,8 +202,7 @@ json_t *tg_store_runs_read_definition_json(tg_db *db, int *err, const char *work
  * *rows a malloc'd array of *n rows whose strings are malloc'd copies (free with
  * tg_store_runs_check_rows_free), NULL when none. On error nothing is returned.
  */
-int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row **rows,
-                                  size_t *n);
+int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row **rows, size_t *n);
 void tg_store_runs_check_rows_free(tg_check_row *rows, size_t n); /* NULL-safe */
 
 /*

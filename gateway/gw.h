@@ -84,14 +84,14 @@ typedef struct gw_app {
   gw_waiter *waiters;   /* requests sleeping on a timer (callback polling) */
   gw_checkpool *checks; /* coalescing provider checks (gw_checkpool.c) */
   gw_metrics metrics;
-  gw_defcache *defcache;  /* gw_defcache.c: parsed workflow definitions of admissions */
-  gw_batch *loadq;        /* gw_batch.c: admission's LOAD step, one job at a time */
-  gw_batch *admitq;       /* gw_batch.c: admission's ADMIT step, group commit */
-  tg_crypto *crypto;      /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
-  gw_ratelimit *runlimit; /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
+  gw_defcache *defcache;           /* gw_defcache.c: parsed workflow definitions of admissions */
+  gw_batch *loadq;                 /* gw_batch.c: admission's LOAD step, one job at a time */
+  gw_batch *admitq;                /* gw_batch.c: admission's ADMIT step, group commit */
+  tg_crypto *crypto;               /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
+  gw_ratelimit *runlimit;          /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
   tg_accounts_cache *status_cache; /* gw_status.c's answers per (user, provider); made on first
                                     * use, NULL before */
-  struct gw_sync *sync;   /* gw_sync.c: start-up re-sync and the periodic cleanup */
+  struct gw_sync *sync;            /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
 
 /* --- Requests sleeping on a timer (gw_waiter.c). --- */

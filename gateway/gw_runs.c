@@ -11,10 +11,10 @@
  * row when more may follow, and a request with ?cursor=... continues strictly after it, so
  * pages neither repeat nor skip rows while new runs arrive.
  *
- * Cancel, in one IMMEDIATE transaction (tg_store_runs_cancel): queued -> canceled, the admission debit refunded to the
- * user with a credit_ledger 'run_refund' row; running -> cancel_requested = 1 (the worker stops
- * the run at its next step); canceled -> the same answer again (no second refund); any other
- * status -> 409 run_not_cancelable.
+ * Cancel, in one IMMEDIATE transaction (tg_store_runs_cancel): queued -> canceled, the admission
+ * debit refunded to the user with a credit_ledger 'run_refund' row; running -> cancel_requested = 1
+ * (the worker stops the run at its next step); canceled -> the same answer again (no second
+ * refund); any other status -> 409 run_not_cancelable.
  */
 #include "gw.h"
 

@@ -129,8 +129,7 @@ static int hb_work(tg_db *db, void *arg)
   hb_job *j = arg;
   wk_run *r = j->r;
   tg_run_lease l = wk_run_lease(r);
-  return tg_store_runs_heartbeat(db, &l, tg_now_ms() + r->w->cfg.lease_ms, &j->changes,
-                                 &j->cancel);
+  return tg_store_runs_heartbeat(db, &l, tg_now_ms() + r->w->cfg.lease_ms, &j->changes, &j->cancel);
 }
 
 static void hb_done(void *arg, int status)

@@ -176,8 +176,8 @@ void wk_guard_start(wk_run *r)
     rows[i].toolkit_slug = json_string_value(json_object_get(a, "toolkit_slug"));
   }
   used = tg_workflow_providers(r->definition);
-  scope = used ? tg_check_scope(json_object_get(r->metadata, "tool_constraints"), used, rows, n)
-               : NULL;
+  scope =
+      used ? tg_check_scope(json_object_get(r->metadata, "tool_constraints"), used, rows, n) : NULL;
   if (!scope || !used)
     goto oom;
   json_array_foreach(used, i, p)

@@ -33,8 +33,7 @@ static long long ledger_sum(const char *user, size_t *rows)
   size_t i;
   json_t *v, *all = tg_store_credits_ledger(db, &err, user, 200);
   assert_non_null(all);
-  json_array_foreach(all, i, v)
-  sum += (long long)json_integer_value(json_object_get(v, "delta"));
+  json_array_foreach(all, i, v) sum += (long long)json_integer_value(json_object_get(v, "delta"));
   *rows = json_array_size(all);
   json_decref(all);
   return sum;

@@ -156,8 +156,7 @@ static void test_claim_lease_and_fence(void **state)
   /* w1's writes match nothing now: heartbeat, finish, tool start, attention, release. */
   assert_int_equal(tg_store_runs_heartbeat(db, &l1, 9000, &changes, &cancel), 0);
   assert_int_equal(changes, 0);
-  assert_int_equal(tg_store_runs_finish(db, &l1, "succeeded", NULL, NULL, NULL, 3100, &changes),
-                   0);
+  assert_int_equal(tg_store_runs_finish(db, &l1, "succeeded", NULL, NULL, NULL, 3100, &changes), 0);
   assert_int_equal(changes, 0);
   int64_t exec_id = -1;
   int inserted = -1;
@@ -197,11 +196,10 @@ static void test_tool_executions_and_release(void **state)
   assert_int_equal(
       tg_store_runs_tool_start(db, &l, "n1", "gmail", "SEND", args, 1100, &exec_id, &inserted), 0);
   assert_int_equal(inserted, 1);
-  assert_int_equal(
-      tg_store_runs_tool_finish(db, &l, exec_id,
-                                &(tg_tool_result){.status = "success", .duration_ms = 5}, 1105,
-                                &changes),
-      0);
+  assert_int_equal(tg_store_runs_tool_finish(
+                       db, &l, exec_id, &(tg_tool_result){.status = "success", .duration_ms = 5},
+                       1105, &changes),
+                   0);
   assert_int_equal(changes, 1);
   assert_int_equal(
       tg_store_runs_tool_start(db, &l, "n2", NULL, "ECHO", NULL, 1200, &exec2, &inserted), 0);
@@ -221,10 +219,9 @@ static void test_tool_executions_and_release(void **state)
   assert_string_equal(json_string_value(json_object_get(args, "to")), "x");
   json_decref(rows);
   /* The completion of the released attempt's call is fenced out. */
-  assert_int_equal(
-      tg_store_runs_tool_finish(db, &l, exec2, &(tg_tool_result){.status = "success"}, 1400,
-                                &changes),
-      0);
+  assert_int_equal(tg_store_runs_tool_finish(db, &l, exec2, &(tg_tool_result){.status = "success"},
+                                             1400, &changes),
+                   0);
   assert_int_equal(changes, 0);
   /* Not claimable before available_at. */
   assert_null(claim("w1", 4999, &a));
@@ -261,9 +258,9 @@ static void test_cancel_refunds_once(void **state)
   tg_run_lease l = {.run_id = "run_2", .worker_id = "w", .attempt = a};
   assert_int_equal(tg_store_runs_heartbeat(db, &l, 2000, &changes, &cancel), 0);
   assert_int_equal(cancel, 1);
-  assert_int_equal(tg_store_runs_finish(db, &l, "canceled", NULL, "canceled on request", NULL,
-                                        1200, &changes),
-                   0);
+  assert_int_equal(
+      tg_store_runs_finish(db, &l, "canceled", NULL, "canceled on request", NULL, 1200, &changes),
+      0);
   assert_int_equal(credits(), 6);
   /* Canceled by the worker: the same answer again, no refund; missing or another user's: not
    * found. */
@@ -292,9 +289,8 @@ static void test_attention_refunds_and_retry_once(void **state)
   assert_int_equal(credits(), 10);
   run = tg_store_runs_get(db, &err, "run_1", "u");
   assert_string_equal(json_string_value(json_object_get(run, "status")), "attention");
-  assert_string_equal(
-      json_string_value(json_object_get(json_object_get(run, "metadata"), "error")),
-      "oauth_refresh_required");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(run, "metadata"), "error")),
+                      "oauth_refresh_required");
   json_decref(run);
   /* attention is final for the worker and for cancel. */
   assert_int_equal(tg_store_runs_cancel(db, "run_1", "u", 1200, &c), 0);
