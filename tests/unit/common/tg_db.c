@@ -11,6 +11,7 @@
 #include "tg_db.h"
 #include "tg_dbq.h"
 #include "tg_err.h"
+#include "tg_id.h"
 
 #include <stdio.h>
 #include <stdlib.h>
