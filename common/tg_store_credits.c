@@ -13,6 +13,7 @@
 #include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_clock.h"
 
 static int ledger_insert(tg_db *db, const char *user_id, const char *run_id, int64_t delta,
                          const char *reason, int64_t now_ms)

@@ -183,7 +183,7 @@ json_t *gw_parse_body(tg_httpd_req *req);
  */
 int gw_identify(gw_app *app, tg_httpd_req *req, char *user);
 
-/* --- The write lock; work side (gw_util.c). --- */
+/* --- The write lock; work side (gw_write_lock.c). --- */
 
 /*
  * Process-wide lock around the gateway's hot write transactions (admission's group commit and

@@ -40,6 +40,8 @@
 #include "gw_defcache.h"
 #include "gw_secrets.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
+#include "tg_id.h"
 
 #include <sodium.h>
 #include <stdio.h>

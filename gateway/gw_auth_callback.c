@@ -23,6 +23,7 @@
  * client sends Accept: application/json or ?format=json.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,6 +17,8 @@
  * answer is integer ms since the epoch.
  */
 #include "gw.h"
+#include "tg_clock.h"
+#include "tg_id.h"
 
 #include <stdio.h>
 #include <stdlib.h>

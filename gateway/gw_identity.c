@@ -10,6 +10,7 @@
 #include "gw.h"
 
 #include "tg_jwt.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <string.h>

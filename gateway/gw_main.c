@@ -14,6 +14,7 @@
 #include "gw.h"
 
 #include "tg_jwt.h"
+#include "tg_clock.h"
 
 #include <getopt.h>
 #include <signal.h>

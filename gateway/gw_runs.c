@@ -17,6 +17,7 @@
  * refund); any other status -> 409 run_not_cancelable.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,6 +17,7 @@
  * the first answer to store; routes that change a row drop its entry.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

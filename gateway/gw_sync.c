@@ -18,6 +18,7 @@
  * call and job it started has ended; "refs" counts those.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

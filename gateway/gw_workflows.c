@@ -13,6 +13,8 @@
  */
 #include "gw.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
+#include "tg_id.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,6 +17,7 @@
 
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>

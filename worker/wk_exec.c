@@ -45,6 +45,7 @@
 #include "tg_err.h"
 #include "tg_log.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
 
 #include <sodium.h>
 #include <stdio.h>

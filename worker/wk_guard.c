@@ -22,6 +22,7 @@
 #include "tg_err.h"
 #include "tg_log.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -104,6 +104,13 @@ def test_v2_database_migrates_under_gateway_and_worker_starting_together():
         # and the retried_by claim), and a new admission claimed and finished by the worker.
         st, _, body = s.gw("GET", "/api/runs?limit=10", user="old")
         assert st == 200 and sorted(r["id"] for r in body["runs"]) == ["run_old1", "run_old2"], body
+        # The old run's workflow names no provider, so its scope is every provider 'old' has
+        # not disconnected: the EXPIRED row blocks the retry (409) until it is disconnected.
+        st, _, body = s.gw("POST", "/api/runs/run_old1/retry", user="old")
+        assert st == 409 and body["reasons"] == {
+            "everything": "connected_account_status=EXPIRED"}, (st, body)
+        st, _, body = s.gw("DELETE", "/api/mcp/auth/everything", user="old")
+        assert st == 200 and body["status"] == "DISCONNECTED", (st, body)
         st, _, body = s.gw("POST", "/api/runs/run_old1/retry", user="old")
         assert st == 202 and body["retry_of"] == "run_old1", (st, body)
         retried = s.query("SELECT json_extract(metadata, '$.retried_by') AS r FROM workflow_runs "

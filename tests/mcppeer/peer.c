@@ -30,6 +30,7 @@
 #include "tg_err.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_id.h"
 
 #include <jansson.h>
 #include <signal.h>
