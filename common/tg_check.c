@@ -591,6 +591,17 @@ static void failure_text(char *buf, size_t len, const tg_composio_result *e, con
     snprintf(buf, len, "%s", tg_errname(e->err));
 }
 
+void tg_check_note_failure(tg_check_result *r, const tg_check_fetched *is)
+{
+  const tg_composio_result *e;
+  if (!is)
+    return;
+  e = is->get_err.err ? &is->get_err : &is->list_err;
+  r->broker_auth = is->auth_rejected;
+  r->composio_err = is->auth_rejected ? TG_EAUTH : e->err;
+  r->composio_status = is->auth_rejected ? 0 : e->http_status;
+}
+
 /* Builds the final result of k from what the fetch learnt. NULL only when memory runs out. */
 static tg_check_result *conclude(check *k, const tg_check_fetched *is)
 {
@@ -633,8 +644,8 @@ static tg_check_result *conclude(check *k, const tg_check_fetched *is)
   b = (result_box *)r;
   r->outcome = TG_CHECK_UNAVAILABLE;
   r->retry_after_ms = is->retry_after_ms > 0 ? is->retry_after_ms : DEFAULT_RETRY_MS;
+  tg_check_note_failure(r, is); /* callers decide on these fields, not on the text below */
   if (is->auth_rejected) {
-    r->broker_auth = 1; /* callers decide on this flag, not on the text below */
     snprintf(b->detail, sizeof b->detail, "composio rejected the API key");
   } else {
     failure_text(list_why, sizeof list_why, &is->list_err, "ok");

@@ -41,10 +41,17 @@ typedef struct tg_check_result {
                           a default of 5000) */
   const char *detail;  /* UNAVAILABLE: why, for logs (static or owned by the result) */
   int composio_calls;  /* HTTP calls made (list pages + gets), for metrics */
-  /* Addition: UNAVAILABLE only: 1 when Composio rejected OUR API key (HTTP 401/403 on a call
-     whose answer is missing), so waiting will not help (error_class broker_auth); else 0.
+  /* UNAVAILABLE only: 1 when Composio rejected OUR API key (HTTP 401/403 on a call whose
+     answer is missing), so waiting will not help (error_class broker_auth); else 0.
      Zero in every result built without a network (tg_check_decide, caller-made stubs). */
   int broker_auth;
+  /* UNAVAILABLE only: the Composio failure that left an account unchecked, for the caller's
+     answer (gateway/gw_composio_fault.h): TG_EAUTH when our key was rejected, else the
+     failure of the last call that could have answered (a lookup's, else the list's), with
+     its HTTP status (0: no answer). composio_err 0: no Composio call failed (shutdown, out of
+     memory), and in every result built without a network. */
+  int composio_err;
+  long composio_status;
 } tg_check_result;
 
 /*
@@ -167,6 +174,10 @@ int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_r
  * once, or from the loop when its timer must close first). NULL-safe. Not from inside cb or
  * on_failure. Call it for every fetch in flight before tg_composio_free(). */
 void tg_check_fetch_cancel(tg_check_fetch *f);
+
+/* Marks r (an UNAVAILABLE result) with the failure a fetch met: broker_auth, composio_err and
+ * composio_status as their comments above say. is NULL (no fetch) leaves them 0. */
+void tg_check_note_failure(tg_check_result *r, const tg_check_fetched *is);
 
 /* Releases a result from tg_check_start's callback or tg_check_decide (NULL-safe). */
 void tg_check_result_free(tg_check_result *res);

