@@ -215,9 +215,16 @@ int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows
       err = block(r->reasons, p, "not_connected%s", "");
     } else if (!is_active(row->status)) {
       err = block(r->reasons, p, "connected_account_status=%s", row->status);
-    } else if (!row->composio_account_id ||
-               !(a = find_acct(accts, n_accts, row->composio_account_id))) {
-      err = block(r->reasons, p, "connected_account_not_found%s", "");
+    } else if (!row->composio_account_id) {
+      err = block(r->reasons, p, "%s", TG_CHECK_NOT_FOUND);
+    } else if (!(a = find_acct(accts, n_accts, row->composio_account_id))) {
+      /* Composio does not have it (deleted there): recorded as the status route records a 404. */
+      json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "provider", p, "composio_account_id",
+                            row->composio_account_id, "status", "REVOKED", "status_reason",
+                            TG_CHECK_NOT_FOUND);
+      if (!o || json_array_append_new(r->observed, o))
+        goto fail;
+      err = block(r->reasons, p, "%s", TG_CHECK_NOT_FOUND);
     } else {
       json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "provider", p, "composio_account_id", a->id,
                             "status", a->status, "status_reason", a->status_reason);

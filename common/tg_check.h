@@ -30,13 +30,19 @@ typedef struct tg_check_row {
 
 enum { TG_CHECK_OK = 0, TG_CHECK_BLOCKED = 1, TG_CHECK_UNAVAILABLE = 2 };
 
+/* The reason (and recorded status_reason) of an account Composio does not have (404). */
+#define TG_CHECK_NOT_FOUND "connected_account_not_found"
+
+
 typedef struct tg_check_result {
   int outcome;         /* TG_CHECK_* */
   json_t *providers;   /* array of blocked provider names, sorted (empty when ok) */
   json_t *reasons;     /* object provider -> reason, e.g. "connected_account_status=EXPIRED",
                           "auth_refresh_required", "is_disabled", "not_connected" */
   json_t *observed;    /* array of {"provider","composio_account_id","status",
-                          "status_reason"} as Composio reported them, for write-back */
+                          "status_reason"} as Composio reported them, for write-back; an
+                          account Composio does not have is REVOKED with status_reason
+                          TG_CHECK_NOT_FOUND */
   long retry_after_ms; /* UNAVAILABLE: how long to wait (from Composio's Retry-After, else
                           a default of 5000) */
   const char *detail;  /* UNAVAILABLE: why, for logs (static or owned by the result) */
@@ -73,8 +79,9 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
  * Partial answers: when some ACTIVE accounts could not be checked (list and per-account GET
  * both failed) but another provider is already known to be blocked, the outcome is BLOCKED
  * with the known providers (the run cannot go ahead either way, and the 409 is actionable);
- * otherwise UNAVAILABLE. A 404 on a per-account GET is an answer (connected_account_not_found)
- * and appears in reasons, not in observed. *out (if out is not NULL) is valid until cb runs or
+ * otherwise UNAVAILABLE. A 404 on a per-account GET is an answer: reason
+ * connected_account_not_found, observed as REVOKED with that status_reason (what the status
+ * route records for a 404). *out (if out is not NULL) is valid until cb runs or
  * tg_check_cancel() is called; call tg_check_cancel for every check in flight before
  * tg_composio_free() (otherwise cb never runs and the check's memory is not reclaimed).
  */
@@ -196,7 +203,9 @@ void tg_check_result_free(tg_check_result *res);
  * When a provider has several rows, an ACTIVE one is used. accts are matched to rows by id ==
  * composio_account_id; accounts that match no row in scope are ignored. *out (new, free with
  * tg_check_result_free) is TG_CHECK_OK or TG_CHECK_BLOCKED with providers sorted, reasons, and
- * observed = one entry per matched account; composio_calls is 0. Returns 0, TG_EINVAL (scope
+ * observed = one entry per matched account, plus one REVOKED / TG_CHECK_NOT_FOUND entry per
+ * ACTIVE row whose account is absent from accts (the caller passes only answered accounts, so
+ * absent means Composio said 404); composio_calls is 0. Returns 0, TG_EINVAL (scope
  * not an array) or TG_ENOMEM.
  */
 int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows,

@@ -217,11 +217,11 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
                        (json_int_t)c->now, "stale", 0, "source", "live");
   } else if (res->err == TG_ENOTFOUND) {
     snprintf(s->status, sizeof s->status, "REVOKED");
-    s->reason = strdup("connected_account_not_found");
+    s->reason = strdup(TG_CHECK_NOT_FOUND);
     s->observed = 1;
     s->out = json_pack("{s:b, s:s, s:s, s:s, s:I, s:b, s:s}", "authorized", 0, "status", "REVOKED",
-                       "reason", "connected_account_not_found", "status_reason",
-                       "connected_account_not_found", "checked_at", (json_int_t)c->now, "stale", 0,
+                       "reason", TG_CHECK_NOT_FOUND, "status_reason",
+                       TG_CHECK_NOT_FOUND, "checked_at", (json_int_t)c->now, "stale", 0,
                        "source", "live");
   } else {
     unavailable(s, res);

@@ -120,7 +120,7 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
       ours = NULL;
   } else if (res->err == TG_ENOTFOUND) {
     ours = "REVOKED";
-    it->reason = strdup("connected_account_not_found");
+    it->reason = strdup(TG_CHECK_NOT_FOUND);
   } else {
     s->errors++;
     if (res->err != TG_ECANCELED)

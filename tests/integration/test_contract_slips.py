@@ -8,7 +8,7 @@ no state; the callback's stated polling budget; JWT lifetimes. Every wait is bou
 """
 import time
 
-from harness import PROVIDER, Stack, http, main
+from harness import API_KEY, PROVIDER, Stack, http, main
 
 START = "/api/mcp/auth/%s/start" % PROVIDER
 INPUTS = {"message": "hi", "a": 1, "b": 2}
@@ -68,6 +68,31 @@ def test_one_answer_for_a_composio_failure_on_every_route():
         st, h, body = http("GET", h["location"] + "&format=json")
         assert st == 503 and body["error"] == "composio_unavailable", (st, body)
         assert h.get("retry-after") == "9", h
+
+
+def delete_at_composio(s, ca):
+    st, _, body = http("DELETE", s.sim_url + "/api/v3/connected_accounts/" + ca,
+                       headers={"x-api-key": API_KEY})
+    assert st == 200, (st, body)
+
+
+def test_account_deleted_at_composio_is_written_back_at_admission():
+    with Stack(mcp=False) as s:
+        ca = s.connect("alice")
+        wf = s.create_workflow()
+        v = row(s)["version"]
+        delete_at_composio(s, ca)
+        st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": INPUTS})
+        assert st == 409 and body["reasons"] == {PROVIDER: "connected_account_not_found"}, body
+        # written back as the status route writes a 404: REVOKED, connected_account_not_found
+        r = row(s)
+        assert r["status"] == "REVOKED" and r["status_reason"] == \
+            "connected_account_not_found" and r["version"] == v + 1, r
+        assert r["last_checked_at"], r
+        st, _, status = s.gw("GET", "/api/mcp/auth/status?force=1")
+        p = status["providers"][PROVIDER]
+        assert p["status"] == "REVOKED" and p["authorized"] is False, p
+        assert row(s)["version"] == v + 1, "the status route agrees: nothing more to write"
 
 
 if __name__ == "__main__":
