@@ -233,9 +233,9 @@ int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows
       if (!is_active(a->status))
         err = block(r->reasons, p, "connected_account_status=%s", a->status);
       else if (a->auth_refresh_required)
-        err = block(r->reasons, p, "auth_refresh_required%s", "");
+        err = block(r->reasons, p, "%s", TG_CHECK_REFRESH);
       else if (a->is_disabled)
-        err = block(r->reasons, p, "is_disabled%s", "");
+        err = block(r->reasons, p, "%s", TG_CHECK_DISABLED);
     }
     if (err)
       goto fail;

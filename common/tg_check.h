@@ -32,6 +32,10 @@ enum { TG_CHECK_OK = 0, TG_CHECK_BLOCKED = 1, TG_CHECK_UNAVAILABLE = 2 };
 
 /* The reason (and recorded status_reason) of an account Composio does not have (404). */
 #define TG_CHECK_NOT_FOUND "connected_account_not_found"
+/* The reasons (and recorded status_reason) of an account Composio reports ACTIVE that may not
+ * run tools. */
+#define TG_CHECK_REFRESH "auth_refresh_required"
+#define TG_CHECK_DISABLED "is_disabled"
 
 
 typedef struct tg_check_result {
@@ -222,6 +226,25 @@ typedef struct tg_db tg_db;
 /* Composio's account status -> ours (schema CHECK list): INITIATED/INITIALIZING → "PENDING",
  * ACTIVE, EXPIRED, INACTIVE, FAILED, REVOKED as they are; anything else (or NULL) → NULL. */
 const char *tg_check_status_from_composio(const char *composio_status);
+
+/*
+ * What we record of Composio account a (DESIGN.md section 4, the same rules as
+ * tg_check_write_back): *status gets our status (tg_check_status_from_composio; NULL for a
+ * status we do not know: the caller keeps the row's); the result is the status_reason to store:
+ * for an ACTIVE account that may not run tools TG_CHECK_REFRESH or TG_CHECK_DISABLED (in the
+ * order tg_check_decide checks them), for a status we do not know "composio_status=<X>" (written
+ * into buf, len >= 64), else Composio's own status_reason (borrowed from a; may be NULL).
+ */
+const char *tg_check_record(const tg_composio_account *a, const char **status, char *buf,
+                            size_t len);
+
+/*
+ * The one answer to "may this connection run tools?" for a stored row or a recorded
+ * observation: status is ACTIVE and status_reason is none of the reasons recorded for an ACTIVE
+ * account that may not (TG_CHECK_REFRESH, TG_CHECK_DISABLED, "composio_status=<X>"). The
+ * provider list's "connected" and the status route's "authorized" are both this.
+ */
+int tg_check_authorized(const char *status, const char *status_reason);
 
 /*
  * Writes res->observed back to user_id's connected_accounts rows (status, status_reason,

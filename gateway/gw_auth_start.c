@@ -55,19 +55,22 @@ static void prov_done(void *arg, int status)
   list = json_array();
   for (size_t i = 0; list && i < cfg->n_providers; i++) {
     const tg_provider *p = &cfg->providers[i];
-    const char *st = NULL;
+    const char *st = NULL, *reason = NULL;
     size_t k;
     json_t *row;
     json_array_foreach(c->rows, k, row)
     {
       const char *ac = json_string_value(json_object_get(row, "auth_config_id"));
-      if (ac && strcmp(ac, p->auth_config_id) == 0)
+      if (ac && strcmp(ac, p->auth_config_id) == 0) {
         st = json_string_value(json_object_get(row, "status"));
+        reason = json_string_value(json_object_get(row, "status_reason"));
+      }
     }
+    /* connected is the status route's "authorized" over the same row (tg_check_authorized). */
     json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?, s:b}", "provider", p->provider,
                                           "display_name", p->display_name, "toolkit_slug",
                                           p->toolkit_slug, "status", st, "connected",
-                                          st && strcmp(st, "ACTIVE") == 0));
+                                          tg_check_authorized(st, reason)));
   }
   c->j.status = 200;
   c->j.body = json_pack("{s:o*}", "providers", list);

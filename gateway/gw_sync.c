@@ -115,8 +115,9 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   gw_sync *s = it->s;
   const char *ours = NULL;
   if (res->err == 0 && a) {
-    ours = tg_check_status_from_composio(a->status);
-    if (a->status_reason && !(it->reason = strdup(a->status_reason)))
+    char buf[64];
+    const char *rec = tg_check_record(a, &ours, buf, sizeof buf);
+    if (rec && !(it->reason = strdup(rec)))
       ours = NULL;
   } else if (res->err == TG_ENOTFOUND) {
     ours = "REVOKED";

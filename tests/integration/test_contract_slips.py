@@ -8,7 +8,7 @@ no state; the callback's stated polling budget; JWT lifetimes. Every wait is bou
 """
 import time
 
-from harness import API_KEY, PROVIDER, Stack, http, main
+from harness import API_KEY, PROVIDER, Stack, http, main, wait_until
 
 START = "/api/mcp/auth/%s/start" % PROVIDER
 INPUTS = {"message": "hi", "a": 1, "b": 2}
@@ -93,6 +93,40 @@ def test_account_deleted_at_composio_is_written_back_at_admission():
         p = status["providers"][PROVIDER]
         assert p["status"] == "REVOKED" and p["authorized"] is False, p
         assert row(s)["version"] == v + 1, "the status route agrees: nothing more to write"
+
+
+def test_providers_connected_is_status_authorized():
+    with Stack(mcp=False) as s:
+        ca = s.connect("alice")
+        wf = s.create_workflow()
+
+        def both():
+            st, _, status = s.gw("GET", "/api/mcp/auth/status?force=1")
+            assert st == 200, status
+            st, _, prov = s.gw("GET", "/api/mcp/auth/providers")
+            assert st == 200, prov
+            return status["providers"][PROVIDER]["authorized"], prov["providers"][0]["connected"]
+
+        assert both() == (True, True)
+        for fields in ({"is_disabled": True}, {"is_disabled": False, "auth_refresh_required": True}):
+            st, _, _ = s.sim("PATCH", "/_sim/accounts/" + ca, fields)
+            assert st == 200
+            assert both() == (False, False), fields
+            assert row(s)["status"] == "ACTIVE", row(s)  # Composio still says ACTIVE
+        # a run's check records the same: the provider list still says not connected
+        st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf,
+                           {"inputs": INPUTS, "tool_constraints": {"providers": [PROVIDER]}})
+        assert st == 409 and body["reasons"] == {PROVIDER: "auth_refresh_required"}, body
+        st, _, prov = s.gw("GET", "/api/mcp/auth/providers")
+        assert prov["providers"][0]["connected"] is False, prov
+        st, _, _ = s.sim("PATCH", "/_sim/accounts/" + ca, {"auth_refresh_required": False})
+        assert both() == (True, True)
+        # the start-up re-sync records it the same way
+        s.sim("PATCH", "/_sim/accounts/" + ca, {"is_disabled": True})
+        s.restart_gateway()
+        wait_until(lambda: row(s)["status_reason"] == "is_disabled", 10, "re-sync write-back")
+        st, _, prov = s.gw("GET", "/api/mcp/auth/providers")
+        assert prov["providers"][0]["connected"] is False, prov
 
 
 if __name__ == "__main__":
