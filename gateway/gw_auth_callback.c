@@ -12,7 +12,9 @@
  *   status=failed → FAIL (job): the row becomes FAILED unless it is ACTIVE (a failed reconnect
  *                 does not break a working connection).
  *   status=success → POLL (loop): GET /connected_accounts/{id} until ACTIVE, 250 ms doubling,
- *                 at most 10 s; FAILED/EXPIRED/INACTIVE/REVOKED are terminal (→ FAIL). The
+ *                 for GW_POLL_TOTAL_MS (the last delay cut to end at the deadline, so the
+ *                 reason not_active_within_<GW_POLL_TOTAL_MS>ms is true); FAILED/EXPIRED/
+ *                 INACTIVE/REVOKED are terminal (→ FAIL). The
  *                 account must carry the state's toolkit slug and auth config id (and the
  *                 state's user, when Composio names one), else 400 account_mismatch and nothing
  *                 is written.
@@ -204,16 +206,19 @@ static void on_timer(uv_timer_t *t)
   poll_account(c);
 }
 
-/* Schedules the next poll, or gives up when the deadline would pass. */
+/* Schedules the next poll, or gives up once the budget is spent. The last delay is cut to end
+ * at the deadline, so the account is polled for the whole GW_POLL_TOTAL_MS the reason states. */
 static void poll_later(cb_ctx *c, const char *last_status)
 {
-  uint64_t now = uv_now(c->j.app->loop);
-  if (now + c->delay > c->deadline) {
+  uint64_t now = uv_now(c->j.app->loop), delay = c->delay;
+  if (now >= c->deadline) {
     snprintf(c->reason, sizeof c->reason, "not_active_within_%dms (last status %s)",
              GW_POLL_TOTAL_MS, last_status);
     submit_step(c, FAIL);
     return;
   }
+  if (delay > c->deadline - now)
+    delay = c->deadline - now;
   if (!c->timer_on) {
     uv_timer_init(c->j.app->loop, &c->timer);
     c->timer.data = c;
@@ -221,7 +226,7 @@ static void poll_later(cb_ctx *c, const char *last_status)
   }
   c->w.wake = on_wake;
   gw_waiter_add(c->j.app, &c->w);
-  uv_timer_start(&c->timer, on_timer, c->delay, 0);
+  uv_timer_start(&c->timer, on_timer, delay, 0);
   c->delay *= 2;
 }
 
@@ -269,7 +274,7 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   if (res->err != 0 || !a) {
     int transient = res->err == TG_EIO || res->err == TG_ETIMEDOUT || res->err == TG_ERATELIMIT ||
                     (res->err == TG_EHTTP && res->http_status >= 500);
-    if (transient && !c->j.app->stopping && uv_now(c->j.app->loop) + c->delay <= c->deadline) {
+    if (transient && !c->j.app->stopping && uv_now(c->j.app->loop) < c->deadline) {
       poll_later(c, "unknown");
       return;
     }

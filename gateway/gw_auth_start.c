@@ -8,7 +8,9 @@
  * ACTIVE there (same toolkit, auth config and user) → 200 {connected: true, ...}, nothing
  * written → (job) insert the oauth_states row (10 minutes) → (loop) Composio link with our
  * callback URL + "?state=" → (job) remember the link's ca id in the state row and
- * store/refresh the connected_accounts row → (loop) 200 {redirect_url, state, expires_at}.
+ * store/refresh the connected_accounts row → (loop) 200 {redirect_url, state, expires_at}. A
+ * failed link call → (job) delete the unused state row → (loop) the Composio failure's answer
+ * (gw_composio_fault.h).
  *
  * Invariants: an ACTIVE connected_accounts row keeps its status and ca id during a reconnect
  * (the new ca id waits in oauth_states.composio_account_id until the callback succeeds) unless
@@ -105,7 +107,9 @@ typedef struct start_ctx {
   int64_t expires_at;  /* ms */
   char *redirect_url;  /* from Composio */
   char *ca_id;         /* from Composio, may be NULL */
-  int step;            /* 0: read the row; 1: insert state; 2: store account */
+  int step;            /* 0: read the row; 1: insert state; 2: store account; 3: drop state */
+  tg_composio_result fail; /* step 3: the link call's failure, answered after the state is gone
+                              (message NULL: not kept) */
   int force;           /* always make a new link */
   char row_status[16]; /* the user's row for the provider ("" when none) */
   char row_ca[160];    /* its composio_account_id */
@@ -145,6 +149,8 @@ static int start_work(tg_db *db, void *arg)
   json_t *row;
   if (c->step == 2)
     return store_account(db, c);
+  if (c->step == 3)
+    return tg_store_oauth_state_delete(db, c->state, NULL);
   if (c->step == 0) {
     if ((rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
       return rc;
@@ -167,6 +173,16 @@ static int start_work(tg_db *db, void *arg)
 
 static void start_done(void *arg, int status);
 
+/* The link call failed (res): the state row can never be used, so it goes before the answer. */
+static void drop_state(start_ctx *c, const tg_composio_result *res)
+{
+  c->fail = *res;
+  c->fail.message = NULL;
+  c->step = 3;
+  if (gw_submit(&c->j, start_work, start_done, c) != 0)
+    start_free(c);
+}
+
 static void on_link(void *arg, const tg_composio_result *res, const char *redirect_url,
                     const char *connected_account_id, const char *expires_at)
 {
@@ -179,11 +195,10 @@ static void on_link(void *arg, const tg_composio_result *res, const char *redire
     if (res->err == 0) {
       tg_composio_result r = *res;
       r.err = TG_EPROTO;
-      gw_composio_fail(&c->j, &r);
+      drop_state(c, &r);
     } else {
-      gw_composio_fail(&c->j, res);
+      drop_state(c, res);
     }
-    start_free(c);
     return;
   }
   c->redirect_url = strdup(redirect_url);
@@ -230,6 +245,14 @@ static void start_done(void *arg, int status)
 {
   start_ctx *c = arg;
   int rc;
+  if (c->step == 3) {
+    if (status != 0) /* the state expires unused; the cleanup deletes it later */
+      tg_warn("oauth_state_not_dropped", "{s:s, s:s}", "user_id", c->j.user, "error",
+              tg_errname(status));
+    gw_composio_fail(&c->j, &c->fail);
+    start_free(c);
+    return;
+  }
   if (status != 0) {
     gw_job_fail_err(&c->j, status);
     goto reply;
@@ -259,9 +282,11 @@ static void start_done(void *arg, int status)
   }
   rc = tg_composio_create_link(c->j.app->composio, c->p->auth_config_id, c->j.user, c->callback,
                                on_link, c);
-  if (rc == 0)
-    return;
-  gw_job_fail_err(&c->j, rc);
+  if (rc != 0) {
+    tg_composio_result r = {.err = rc, .retry_after_ms = -1};
+    drop_state(c, &r);
+  }
+  return;
 reply:
   gw_job_reply(&c->j, NULL);
   start_free(c);

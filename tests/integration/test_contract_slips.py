@@ -6,9 +6,11 @@ admission; the provider list and the status route agreeing on "connected"; a for
 deleting the previous Composio account (retried after an outage); a failed OAuth start leaving
 no state; the callback's stated polling budget; JWT lifetimes. Every wait is bounded.
 """
+import os
+import re
 import time
 
-from harness import API_KEY, PROVIDER, Stack, http, main, wait_until
+from harness import API_KEY, PROVIDER, SRC, Stack, http, main, wait_until
 
 START = "/api/mcp/auth/%s/start" % PROVIDER
 INPUTS = {"message": "hi", "a": 1, "b": 2}
@@ -127,6 +129,34 @@ def test_providers_connected_is_status_authorized():
         wait_until(lambda: row(s)["status_reason"] == "is_disabled", 10, "re-sync write-back")
         st, _, prov = s.gw("GET", "/api/mcp/auth/providers")
         assert prov["providers"][0]["connected"] is False, prov
+
+
+def test_failed_start_leaves_no_state_and_callback_polls_its_stated_budget():
+    with Stack(mcp=False) as s:
+        for status in (503, 400):
+            fail_next(s, 1, status, path_prefix="/api/v3/connected_accounts/link")
+            st, _, body = s.gw("POST", START, {})
+            assert st in (502, 503) and body["error"].startswith("composio_"), (st, body)
+            assert s.query("SELECT * FROM oauth_states") == [], "a failed start left its state"
+        # The browser comes back before the account is ACTIVE (it never becomes so): the
+        # callback polls for the budget its stored reason states, not less.
+        st, _, start = s.gw("POST", START, {})
+        assert st == 200, start
+        ca = row(s)["composio_account_id"]
+        t0 = time.monotonic()
+        st, _, body = http("GET", s.gw_url + "/api/composio-redirect?state=%s&status=success&"
+                           "connected_account_id=%s&format=json" % (start["state"], ca),
+                           timeout=30)
+        took = time.monotonic() - t0
+        assert st == 200 and body["status"] == "failed", (st, body)
+        reason = body["reason"]
+        assert reason.startswith("not_active_within_"), reason
+        budget_ms = int(reason[len("not_active_within_"):].split("ms")[0])
+        with open(os.path.join(SRC, "gateway", "gw.h")) as f:
+            constant = int(re.search(r"#define GW_POLL_TOTAL_MS (\d+)", f.read()).group(1))
+        assert budget_ms == constant, (reason, constant)
+        assert budget_ms / 1000.0 - 0.05 <= took < budget_ms / 1000.0 + 3, (took, reason)
+        assert row(s)["status_reason"] == reason and row(s)["status"] == "FAILED", row(s)
 
 
 if __name__ == "__main__":
