@@ -8,9 +8,10 @@ no state; the callback's stated polling budget; JWT lifetimes. Every wait is bou
 """
 import os
 import re
+import subprocess
 import time
 
-from harness import API_KEY, PROVIDER, SRC, Stack, http, main, wait_until
+from harness import API_KEY, BUILD, PROVIDER, SRC, Stack, http, jwt, main, wait_until
 
 START = "/api/mcp/auth/%s/start" % PROVIDER
 INPUTS = {"message": "hi", "a": 1, "b": 2}
@@ -157,6 +158,40 @@ def test_failed_start_leaves_no_state_and_callback_polls_its_stated_budget():
         assert budget_ms == constant, (reason, constant)
         assert budget_ms / 1000.0 - 0.05 <= took < budget_ms / 1000.0 + 3, (took, reason)
         assert row(s)["status_reason"] == reason and row(s)["status"] == "FAILED", row(s)
+
+
+JWT_SECRET = "jwt-secret-of-at-least-32-bytes-0123456789"
+
+
+def test_jwt_exp_beyond_the_maximum_lifetime_is_refused():
+    env = {"TOOLGATE_JWT_SECRET": JWT_SECRET, "TOOLGATE_TRUST_USER_HEADER": "0"}
+    with Stack(mcp=False, extra_env=env) as s:
+        def get(**kw):
+            tok = jwt("alice", JWT_SECRET, **kw)
+            return s.gw("GET", "/api/workflows", user=None,
+                        headers={"Authorization": "Bearer " + tok})
+
+        now = int(time.time())
+        for name, kw in (("exp 1e30", {"exp_in": None, "exp": 1e30}),
+                         ("two days", {"exp_in": 2 * 86400}),
+                         ("a day and a minute", {"exp_in": 86400 + 60})):
+            st, _, body = get(**kw)
+            assert st == 401 and "lifetime too long" in body["message"], (name, st, body)
+        for name, kw in (("an hour", {"exp_in": 3600}), ("a day", {"exp_in": 86400}),
+                         ("a day, a clock 20 s ahead", {"exp_in": None, "exp": now + 86420})):
+            st, _, body = get(**kw)
+            assert st == 200, (name, st, body)
+        # the maximum is configurable (and checked at start-up)
+        s.restart_gateway({"TOOLGATE_JWT_MAX_LIFETIME_S": "3600"})
+        assert get(exp_in=7200)[0] == 401 and get(exp_in=1800)[0] == 200
+        s.restart_gateway({"TOOLGATE_JWT_MAX_LIFETIME_S": str(3 * 86400)})
+        assert get(exp_in=2 * 86400)[0] == 200
+        r = subprocess.run([os.path.join(BUILD, "toolgate-gateway")], capture_output=True,
+                           env=dict(s.env, TOOLGATE_JWT_MAX_LIFETIME_S="0"), timeout=20)
+        assert r.returncode != 0 and b"TOOLGATE_JWT_MAX_LIFETIME_S" in r.stdout + r.stderr, r
+        r = subprocess.run([os.path.join(BUILD, "toolgate-gateway"), "--help"],
+                           capture_output=True, timeout=20)
+        assert b"TOOLGATE_JWT_MAX_LIFETIME_S" in r.stdout + r.stderr, r
 
 
 if __name__ == "__main__":
