@@ -331,9 +331,16 @@ int gw_account_authorized(const tg_composio_account *a);
 
 /* Starts the background work of gw_sync.c after the server listens: re-sync of ACTIVE
  * connections with Composio (bounded concurrency; readiness does not wait) and the periodic
- * cleanup of expired oauth_states and abandoned PENDING accounts (first run at once). Returns 0
- * or TG_ENOMEM. gw_sync_stop closes its timer (shutdown); in-flight work ends by itself. */
+ * cleanup of expired oauth_states, abandoned PENDING accounts and retired accounts still to
+ * delete at Composio (first run at once). Returns 0 or TG_ENOMEM. gw_sync_stop closes its timer
+ * (shutdown); in-flight work ends by itself. */
 int gw_sync_start(gw_app *app);
 void gw_sync_stop(gw_app *app);
+
+/* Deletes retired Composio account ca_id (recorded in retired_accounts) at Composio, in the
+ * background: done (2xx or 404) → forgotten; failed → the attempt is noted and the periodic
+ * cleanup tries again. Best effort: nothing is reported to the caller; out of memory or
+ * shutting down leaves it to the cleanup. ca_id is copied. Loop thread only. */
+void gw_sync_retire(gw_app *app, const char *ca_id);
 
 #endif

@@ -20,7 +20,9 @@
  *                 is written.
  *   URL (loop)    generate the per-user MCP URL.
  *   CONNECT (job) one transaction: users, auth_configs, connected_accounts (updated in place:
- *                 UNIQUE(user_id, auth_config_id)), mcp_connections.
+ *                 UNIQUE(user_id, auth_config_id)), mcp_connections; the account the row held
+ *                 before, when another (a reconnect), is recorded as retired and then deleted
+ *                 at Composio in the background (gw_sync_retire; retried by the cleanup).
  * The answer is 302 to TOOLGATE_UI_URL?provider=..&status=connected|failed, or JSON when the
  * client sends Accept: application/json or ?format=json.
  */
@@ -51,6 +53,7 @@ typedef struct cb_ctx {
   char provider[ID_MAX + 1]; /* from the state row */
   const tg_provider *p;
   char reason[REASON_MAX]; /* FAILED: status_reason */
+  char retired[ID_MAX + 1]; /* CONNECT: the account the new one replaced, "" when none */
   char *mcp_url;
   uint64_t deadline; /* uv_now ms: stop polling */
   uint64_t delay;    /* next poll delay, ms */
@@ -162,6 +165,10 @@ static int connect_tx(tg_db *db, cb_ctx *c)
   if ((rc = gw_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
     goto fail;
   if ((rc = gw_auth_config_upsert_tx(db, p, now)) != 0)
+    goto fail;
+  rc = tg_store_accounts_retire_previous(db, c->j.user, p->auth_config_id, c->ca_id, now,
+                                         c->retired, sizeof c->retired);
+  if (rc != 0)
     goto fail;
   rc = tg_store_accounts_connect(db, c->j.user, p->provider, p->auth_config_id, c->ca_id,
                                  c->mcp_url, now);
@@ -385,6 +392,8 @@ static void cb_done(void *arg, int status)
     return;
   default:
     tg_accounts_cache_drop(c->j.app->status_cache, c->j.user, c->provider);
+    if (*c->retired) /* a reconnect: the replaced account goes at Composio, best effort */
+      gw_sync_retire(c->j.app, c->retired);
     finish(c, 1);
   }
 }

@@ -160,6 +160,47 @@ def test_failed_start_leaves_no_state_and_callback_polls_its_stated_budget():
         assert row(s)["status_reason"] == reason and row(s)["status"] == "FAILED", row(s)
 
 
+def sim_accounts(s):
+    st, _, body = s.sim("GET", "/_sim/accounts")
+    assert st == 200, body
+    return {a["id"]: a for a in body["items"]}
+
+
+def reconnect(s):
+    """A forced reconnect through the real redirect flow; returns the new account id."""
+    st, _, start = s.gw("POST", START, {"force": True})
+    assert st == 200 and "redirect_url" in start, start
+    st, h, _ = http("GET", start["redirect_url"])
+    assert st == 302, h
+    st, _, body = http("GET", h["location"] + "&format=json")
+    assert st == 200 and body["status"] == "connected", (st, body)
+    return body["connected_account_id"]
+
+
+def test_forced_reconnect_deletes_the_previous_account_at_composio():
+    with Stack(mcp=False) as s:
+        ca1 = s.connect("alice")
+        ca2 = reconnect(s)
+        assert ca2 != ca1 and row(s)["composio_account_id"] == ca2, row(s)
+        wait_until(lambda: sim_accounts(s)[ca1]["deleted"], 10, "the old account deleted")
+        assert not sim_accounts(s)[ca2]["deleted"]
+        wait_until(lambda: s.query("SELECT * FROM retired_accounts") == [], 10, "forgotten")
+        # Composio is down for the delete: remembered, and retried by the cleanup (which runs
+        # at start-up, then periodically)
+        fail_next(s, 1, 503, path_prefix="/api/v3/connected_accounts/" + ca2)
+        ca3 = reconnect(s)
+        assert row(s)["composio_account_id"] == ca3 and row(s)["status"] == "ACTIVE", row(s)
+        retired = wait_until(lambda: [r for r in s.query("SELECT * FROM retired_accounts")
+                                      if r["attempts"] == 1], 10, "the failed delete noted")
+        assert retired[0]["composio_account_id"] == ca2 and retired[0]["user_id"] == "alice" \
+            and retired[0]["last_error"], retired
+        assert not sim_accounts(s)[ca2]["deleted"] and not sim_accounts(s)[ca3]["deleted"]
+        s.restart_gateway()
+        wait_until(lambda: sim_accounts(s)[ca2]["deleted"], 10, "the retried delete")
+        wait_until(lambda: s.query("SELECT * FROM retired_accounts") == [], 10, "forgotten")
+        assert not sim_accounts(s)[ca3]["deleted"] and row(s)["composio_account_id"] == ca3
+
+
 JWT_SECRET = "jwt-secret-of-at-least-32-bytes-0123456789"
 
 
