@@ -229,9 +229,16 @@ int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows
       err = block(r->reasons, p, "not_connected%s", "");
     } else if (!is_active(row->status)) {
       err = block(r->reasons, p, "connected_account_status=%s", row->status);
-    } else if (!row->composio_account_id ||
-               !(a = find_acct(accts, n_accts, row->composio_account_id))) {
-      err = block(r->reasons, p, "connected_account_not_found%s", "");
+    } else if (!row->composio_account_id) {
+      err = block(r->reasons, p, "%s", TG_CHECK_NOT_FOUND);
+    } else if (!(a = find_acct(accts, n_accts, row->composio_account_id))) {
+      /* Composio does not have it (deleted there): recorded as the status route records a 404. */
+      json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "provider", p, "composio_account_id",
+                            row->composio_account_id, "status", "REVOKED", "status_reason",
+                            TG_CHECK_NOT_FOUND);
+      if (!o || json_array_append_new(r->observed, o))
+        goto fail;
+      err = block(r->reasons, p, "%s", TG_CHECK_NOT_FOUND);
     } else {
       json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "provider", p, "composio_account_id", a->id,
                             "status", a->status, "status_reason", a->status_reason);
@@ -240,9 +247,9 @@ int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows
       if (!is_active(a->status))
         err = block(r->reasons, p, "connected_account_status=%s", a->status);
       else if (a->auth_refresh_required)
-        err = block(r->reasons, p, "auth_refresh_required%s", "");
+        err = block(r->reasons, p, "%s", TG_CHECK_REFRESH);
       else if (a->is_disabled)
-        err = block(r->reasons, p, "is_disabled%s", "");
+        err = block(r->reasons, p, "%s", TG_CHECK_DISABLED);
     }
     if (err)
       goto fail;
@@ -605,6 +612,17 @@ static void failure_text(char *buf, size_t len, const tg_composio_result *e, con
     snprintf(buf, len, "%s", tg_errname(e->err));
 }
 
+void tg_check_note_failure(tg_check_result *r, const tg_check_fetched *is)
+{
+  const tg_composio_result *e;
+  if (!is)
+    return;
+  e = is->get_err.err ? &is->get_err : &is->list_err;
+  r->broker_auth = is->auth_rejected;
+  r->composio_err = is->auth_rejected ? TG_EAUTH : e->err;
+  r->composio_status = is->auth_rejected ? 0 : e->http_status;
+}
+
 /* Builds the final result of k from what the fetch learnt. NULL only when memory runs out. */
 static tg_check_result *conclude(check *k, const tg_check_fetched *is)
 {
@@ -647,8 +665,8 @@ static tg_check_result *conclude(check *k, const tg_check_fetched *is)
   b = (result_box *)r;
   r->outcome = TG_CHECK_UNAVAILABLE;
   r->retry_after_ms = is->retry_after_ms > 0 ? is->retry_after_ms : DEFAULT_RETRY_MS;
+  tg_check_note_failure(r, is); /* callers decide on these fields, not on the text below */
   if (is->auth_rejected) {
-    r->broker_auth = 1; /* callers decide on this flag, not on the text below */
     snprintf(b->detail, sizeof b->detail, "composio rejected the API key");
   } else {
     failure_text(list_why, sizeof list_why, &is->list_err, "ok");

@@ -10,6 +10,7 @@
 #ifndef GW_H
 #define GW_H
 
+#include "gw_composio_fault.h"
 #include "tg_accounts_cache.h"
 #include "tg_check.h"
 #include "tg_composio.h"
@@ -294,10 +295,14 @@ void gw_metrics_check_latency(gw_app *app, double ms);
 /* Answers 404 unknown_provider with "known": the configured provider names. */
 void gw_unknown_provider(gw_app *app, tg_httpd_req *req);
 
-/* Answers a failed Composio call on j: unreachable, canceled or rate limited → 503
- * composio_unavailable with Retry-After (seconds, rounded up; 5 when Composio gave none);
- * anything else → 502 composio_error. */
+/* Answers a failed Composio call on j (gw_composio_fault.c) with the one mapping of
+ * gw_composio_fault.h: status, error code, Retry-After; the body adds "detail" (the TG_E* name),
+ * "composio_status" (0 when no answer) and, when retryable, "retry_after_ms". */
 void gw_composio_fail(gw_job *j, const tg_composio_result *res);
+
+/* Sets j's outcome to f (status, code, message) with body details (stolen, may be NULL) plus
+ * "retry_after_ms" when f is retryable; the caller replies with f->headers. */
+void gw_job_fail_composio(gw_job *j, const gw_composio_fault *f, json_t *details);
 
 /* DELETE /api/mcp/auth/{provider} (gw_auth_manage.c). */
 void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const char *provider);
@@ -314,9 +319,16 @@ int gw_account_authorized(const tg_composio_account *a);
 
 /* Starts the background work of gw_sync.c after the server listens: re-sync of ACTIVE
  * connections with Composio (bounded concurrency; readiness does not wait) and the periodic
- * cleanup of expired oauth_states and abandoned PENDING accounts (first run at once). Returns 0
- * or TG_ENOMEM. gw_sync_stop closes its timer (shutdown); in-flight work ends by itself. */
+ * cleanup of expired oauth_states, abandoned PENDING accounts and retired accounts still to
+ * delete at Composio (first run at once). Returns 0 or TG_ENOMEM. gw_sync_stop closes its timer
+ * (shutdown); in-flight work ends by itself. */
 int gw_sync_start(gw_app *app);
 void gw_sync_stop(gw_app *app);
+
+/* Deletes retired Composio account ca_id (recorded in retired_accounts) at Composio, in the
+ * background: done (2xx or 404) → forgotten; failed → the attempt is noted and the periodic
+ * cleanup tries again. Best effort: nothing is reported to the caller; out of memory or
+ * shutting down leaves it to the cleanup. ca_id is copied. Loop thread only. */
+void gw_sync_retire(gw_app *app, const char *ca_id);
 
 #endif

@@ -29,9 +29,9 @@
  *          have won), RETRY: claim the old run (metadata.retried_by, once), credits (402
  *          insufficient_credits, nothing admitted), debit, workflow_runs row 'queued' with the
  *          scope in metadata.tool_constraints, credit_ledger row 'run_admitted'.
- *   (loop) 202 {run_id, status:"queued"} | 409 oauth_refresh_required | 503 composio_unavailable
- *   | 502 composio_auth_failed (Composio refused our platform API key: not retryable)
- *          with Retry-After | 402 | 422.
+ *   (loop) 202 {run_id, status:"queued"} | 409 oauth_refresh_required | a Composio failure as
+ *   gw_composio_fault.h maps it (503 composio_unavailable with Retry-After, 502
+ *   composio_auth_failed, 502 composio_error) | 402 | 422.
  * One "admission" log line per decision (user_id, workflow_id, run_id, blocked_providers), and
  * a counter per decision in /metrics.
  */
@@ -385,11 +385,11 @@ void gw_admit_cleanup(gw_app *app)
   app->loadq = app->admitq = NULL;
 }
 
-/* Answers a check that did not say ok: 409 with the providers, or 503 with Retry-After. */
+/* Answers a check that did not say ok: 409 with the providers, or Composio's failure as every
+ * route answers it (gw_composio_fault.h). */
 static void answer_not_ok(admit_ctx *c)
 {
-  char hdr[64];
-  const char *headers[] = {hdr, NULL};
+  gw_composio_fault f;
   if (c->check->outcome == TG_CHECK_BLOCKED) {
     c->j.status = 409;
     decide(c, "blocked", GW_ADM_BLOCKED);
@@ -398,22 +398,11 @@ static void answer_not_ok(admit_ctx *c)
     reply(c, NULL);
     return;
   }
-  if (c->check->broker_auth) {
-    /* Our platform key was refused: waiting will not fix it, so no Retry-After. */
-    gw_job_fail(&c->j, 502, "composio_auth_failed",
-                "Composio rejected the platform API key; an operator must fix COMPOSIO_API_KEY.");
-    decide(c, "unavailable", GW_ADM_UNAVAILABLE);
-    reply(c, NULL);
-    return;
-  }
-  long ms = c->check->retry_after_ms > 0 ? c->check->retry_after_ms : 5000;
-  snprintf(hdr, sizeof hdr, "Retry-After: %ld", (ms + 999) / 1000);
-  gw_job_fail(&c->j, 503, "composio_unavailable",
-              "Composio could not confirm the connections; try again later.");
-  c->j.body =
-      json_pack("{s:s?, s:I}", "detail", c->check->detail, "retry_after_ms", (json_int_t)ms);
+  gw_composio_fault_of(&f, c->check->composio_err, c->check->composio_status,
+                       c->check->retry_after_ms);
+  gw_job_fail_composio(&c->j, &f, json_pack("{s:s?}", "detail", c->check->detail));
   decide(c, "unavailable", GW_ADM_UNAVAILABLE);
-  reply(c, headers);
+  reply(c, f.headers);
 }
 
 /* The check's answer: PREFLIGHT answers now; the others write back what Composio reported and,

@@ -80,7 +80,7 @@ def test_v2_database_migrates_under_gateway_and_worker_starting_together():
     s.start_worker()  # the worker starts first; the gateway follows while it may be migrating
     with s:
         c = sqlite3.connect(s.db_path)
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert c.execute("PRAGMA user_version").fetchone()[0] >= 3  # and later ones
         after = dump(s.db_path)
         for t in TABLES:
             assert after[t] == before[t], (t, before[t], after[t])

@@ -217,6 +217,10 @@ static void test_decide_account_missing(void **state)
   tg_check_result *r = decide("[\"gmail\"]", ROWS, 4, NULL, 0);
   assert_int_equal(r->outcome, TG_CHECK_BLOCKED);
   assert_json(r->reasons, "{\"gmail\":\"connected_account_not_found\"}");
+  /* Recorded for write-back as the status route records a 404. */
+  assert_json(r->observed, "[{\"provider\":\"gmail\",\"composio_account_id\":\"ca_g\","
+                           "\"status\":\"REVOKED\",\"status_reason\":"
+                           "\"connected_account_not_found\"}]");
   tg_check_result_free(r);
 }
 
@@ -432,6 +436,7 @@ static void test_run_missing_account_looked_up(void **state)
   run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
   assert_int_equal(e.r->outcome, TG_CHECK_BLOCKED);
   assert_json(e.r->reasons, "{\"notion\":\"connected_account_not_found\"}");
+  assert_int_equal(json_array_size(e.r->observed), 2); /* gmail ACTIVE, notion REVOKED */
   assert_int_equal(e.r->composio_calls, 2);
   assert_int_equal(e.srv.n_requests, 2);
   assert_non_null(strstr(e.srv.heads[1], "GET /api/v3/connected_accounts/ca_n HTTP/1.1"));
