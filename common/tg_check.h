@@ -37,7 +37,6 @@ enum { TG_CHECK_OK = 0, TG_CHECK_BLOCKED = 1, TG_CHECK_UNAVAILABLE = 2 };
 #define TG_CHECK_REFRESH "auth_refresh_required"
 #define TG_CHECK_DISABLED "is_disabled"
 
-
 typedef struct tg_check_result {
   int outcome;         /* TG_CHECK_* */
   json_t *providers;   /* array of blocked provider names, sorted (empty when ok) */

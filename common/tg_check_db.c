@@ -53,10 +53,9 @@ int tg_check_authorized(const char *status, const char *status_reason)
 {
   if (!status || strcmp(status, "ACTIVE") != 0)
     return 0;
-  return !status_reason ||
-         (strcmp(status_reason, TG_CHECK_REFRESH) != 0 &&
-          strcmp(status_reason, TG_CHECK_DISABLED) != 0 &&
-          strncmp(status_reason, "composio_status=", 16) != 0);
+  return !status_reason || (strcmp(status_reason, TG_CHECK_REFRESH) != 0 &&
+                            strcmp(status_reason, TG_CHECK_DISABLED) != 0 &&
+                            strncmp(status_reason, "composio_status=", 16) != 0);
 }
 
 int tg_check_write_back(tg_db *db, const char *user_id, const tg_check_result *res, int64_t now_ms,

@@ -301,8 +301,7 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   {
     int64_t trust = 0;
     if ((rc = get_int("TOOLGATE_TRUST_USER_HEADER", prog, &trust, err, errlen)) ||
-        (rc = get_int("TOOLGATE_JWT_MAX_LIFETIME_S", prog, &c->jwt_max_lifetime_s, err,
-                      errlen)) ||
+        (rc = get_int("TOOLGATE_JWT_MAX_LIFETIME_S", prog, &c->jwt_max_lifetime_s, err, errlen)) ||
         (rc = get_int("TOOLGATE_DEFAULT_CREDITS", prog, &c->default_credits, err, errlen)) ||
         (rc = get_int("TOOLGATE_RUN_COST", prog, &c->run_cost, err, errlen)) ||
         (rc = get_int("TOOLGATE_POLL_MS", prog, &c->poll_ms, err, errlen)) ||

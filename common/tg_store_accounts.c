@@ -180,8 +180,8 @@ int tg_store_accounts_retired_done(tg_db *db, const char *composio_account_id)
                     composio_account_id);
 }
 
-int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id,
-                                     const char *error, int64_t now_ms)
+int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id, const char *error,
+                                     int64_t now_ms)
 {
   return tg_db_exec(db, NULL,
                     "UPDATE retired_accounts SET attempts = attempts + 1, last_attempt_at = ?, "
@@ -191,10 +191,11 @@ int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id,
 
 json_t *tg_store_accounts_list_retired(tg_db *db, int *err, int limit)
 {
-  return tg_db_query(db, err,
-                     "SELECT composio_account_id, user_id, provider, attempts FROM "
-                     "retired_accounts ORDER BY last_attempt_at, retired_at LIMIT ?", /* NULLs first */
-                     "i", limit);
+  return tg_db_query(
+      db, err,
+      "SELECT composio_account_id, user_id, provider, attempts FROM "
+      "retired_accounts ORDER BY last_attempt_at, retired_at LIMIT ?", /* NULLs first */
+      "i", limit);
 }
 
 int tg_store_accounts_disconnect(tg_db *db, int64_t row_id, const char *reason, int64_t now_ms)

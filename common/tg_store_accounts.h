@@ -149,8 +149,8 @@ int tg_store_accounts_retired_done(tg_db *db, const char *composio_account_id);
 
 /* Notes a failed delete of retired account composio_account_id: attempts + 1, last_attempt_at =
  * now_ms, last_error = error (a short name, may be NULL). */
-int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id,
-                                     const char *error, int64_t now_ms);
+int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id, const char *error,
+                                     int64_t now_ms);
 
 /* Retired accounts still to delete, never-attempted then least recently attempted first, at
  * most limit: a new array of {composio_account_id, user_id, provider, attempts}, or NULL with

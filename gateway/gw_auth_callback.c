@@ -53,7 +53,7 @@ typedef struct cb_ctx {
   char link_ca[ID_MAX + 1];  /* oauth_states.composio_account_id */
   char provider[ID_MAX + 1]; /* from the state row */
   const tg_provider *p;
-  char reason[REASON_MAX]; /* FAILED: status_reason */
+  char reason[REASON_MAX];  /* FAILED: status_reason */
   char retired[ID_MAX + 1]; /* CONNECT: the account the new one replaced, "" when none */
   char *mcp_url;
   uint64_t deadline; /* uv_now ms: stop polling */

@@ -106,16 +106,16 @@ typedef struct start_ctx {
   const tg_provider *p; /* lives as long as the config */
   char state[2 * STATE_BYTES + 1];
   char callback[URL_MAX];
-  int64_t expires_at;  /* ms */
-  char *redirect_url;  /* from Composio */
-  char *ca_id;         /* from Composio, may be NULL */
-  int step;            /* 0: read the row; 1: insert state; 2: store account; 3: drop state */
+  int64_t expires_at;      /* ms */
+  char *redirect_url;      /* from Composio */
+  char *ca_id;             /* from Composio, may be NULL */
+  int step;                /* 0: read the row; 1: insert state; 2: store account; 3: drop state */
   tg_composio_result fail; /* step 3: the link call's failure, answered after the state is gone
                               (message NULL: not kept) */
-  int force;           /* always make a new link */
-  char row_status[16]; /* the user's row for the provider ("" when none) */
-  char row_ca[160];    /* its composio_account_id */
-  int stale_active;    /* the row says ACTIVE but Composio does not */
+  int force;               /* always make a new link */
+  char row_status[16];     /* the user's row for the provider ("" when none) */
+  char row_ca[160];        /* its composio_account_id */
+  int stale_active;        /* the row says ACTIVE but Composio does not */
 } start_ctx;
 GW_JOB_FIRST(start_ctx);
 

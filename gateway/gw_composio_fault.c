@@ -11,8 +11,7 @@
 void gw_composio_fault_of(gw_composio_fault *f, int err, long http_status, long retry_after_ms)
 {
   int refused = err == TG_ENOTFOUND || err == TG_EPROTO ||
-                (err == TG_EHTTP && http_status >= 400 && http_status < 500 &&
-                 http_status != 429);
+                (err == TG_EHTTP && http_status >= 400 && http_status < 500 && http_status != 429);
   int auth = err == TG_EAUTH || (err == TG_EHTTP && (http_status == 401 || http_status == 403));
 
   f->header[0] = 0;

@@ -18,12 +18,12 @@
 #define GW_COMPOSIO_RETRY_S 5 /* Retry-After when Composio gave none, seconds */
 
 typedef struct gw_composio_fault {
-  int status;          /* 503 or 502 */
-  const char *code;    /* "composio_unavailable", "composio_auth_failed" or "composio_error" */
-  const char *message; /* a sentence for the client (static) */
-  long retry_after_ms; /* > 0: how long to wait, ms (Composio's, else the default); 0: none */
-  long retry_after_s;  /* the same rounded up to whole seconds, as Retry-After sends it */
-  char header[40];     /* "Retry-After: <retry_after_s>", "" when none */
+  int status;             /* 503 or 502 */
+  const char *code;       /* "composio_unavailable", "composio_auth_failed" or "composio_error" */
+  const char *message;    /* a sentence for the client (static) */
+  long retry_after_ms;    /* > 0: how long to wait, ms (Composio's, else the default); 0: none */
+  long retry_after_s;     /* the same rounded up to whole seconds, as Retry-After sends it */
+  char header[40];        /* "Retry-After: <retry_after_s>", "" when none */
   const char *headers[2]; /* {header, NULL} or {NULL}: the headers argument of a reply; they
                              point into this struct, so do not copy it */
 } gw_composio_fault;

@@ -55,8 +55,8 @@ int gw_identify(gw_app *app, tg_httpd_req *req, char *user)
     while (*auth == ' ')
       auth++;
     rc = tg_jwt_verify_hs256(auth, strlen(auth), (const unsigned char *)secret, strlen(secret),
-                             tg_now_ms() / 1000, app->cfg.jwt_max_lifetime_s, user,
-                             GW_USER_MAX + 1, &why);
+                             tg_now_ms() / 1000, app->cfg.jwt_max_lifetime_s, user, GW_USER_MAX + 1,
+                             &why);
     if (rc == 0)
       return 0;
     snprintf(msg, sizeof msg, "Invalid bearer token: %s.", why ? why : "rejected");

@@ -220,16 +220,15 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
     s->observed = 1;
     s->out = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:I, s:b, s:s}", "authorized", ok, "status",
                        s->status, "reason", *reason ? reason : NULL, "status_reason", rec,
-                       "composio_status", a->status, "checked_at",
-                       (json_int_t)c->now, "stale", 0, "source", "live");
+                       "composio_status", a->status, "checked_at", (json_int_t)c->now, "stale", 0,
+                       "source", "live");
   } else if (res->err == TG_ENOTFOUND) {
     snprintf(s->status, sizeof s->status, "REVOKED");
     s->reason = strdup(TG_CHECK_NOT_FOUND);
     s->observed = 1;
     s->out = json_pack("{s:b, s:s, s:s, s:s, s:I, s:b, s:s}", "authorized", 0, "status", "REVOKED",
-                       "reason", TG_CHECK_NOT_FOUND, "status_reason",
-                       TG_CHECK_NOT_FOUND, "checked_at", (json_int_t)c->now, "stale", 0,
-                       "source", "live");
+                       "reason", TG_CHECK_NOT_FOUND, "status_reason", TG_CHECK_NOT_FOUND,
+                       "checked_at", (json_int_t)c->now, "stale", 0, "source", "live");
   } else {
     unavailable(s, res);
   }

@@ -204,8 +204,8 @@ static void load_done(void *arg, int status)
 
 typedef struct retire {
   gw_app *app;
-  int done;            /* Composio has it gone */
-  const char *error;   /* the failure's name (static) */
+  int done;          /* Composio has it gone */
+  const char *error; /* the failure's name (static) */
   char ca[CA_MAX + 1];
 } retire;
 

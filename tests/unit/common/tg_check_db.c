@@ -152,8 +152,10 @@ static void test_record_and_authorized(void **state)
   };
   (void)state;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    tg_composio_account a = {.id = "ca", .status = cases[i].status,
-                             .status_reason = cases[i].reason, .is_disabled = cases[i].disabled,
+    tg_composio_account a = {.id = "ca",
+                             .status = cases[i].status,
+                             .status_reason = cases[i].reason,
+                             .is_disabled = cases[i].disabled,
                              .auth_refresh_required = cases[i].refresh};
     const char *st = "unset", *rec;
     char buf[64];
