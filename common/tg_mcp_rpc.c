@@ -328,6 +328,9 @@ void tg_mcp__rpc_fail(rpc *r, int err, long status, const char *fmt, ...)
 /* Completes r from the response it received (result or JSON-RPC error). */
 void tg_mcp__rpc_finish_response(rpc *r, long status)
 {
+  /* The session served a request: a later loss of it is churn, not a dead server. */
+  if (!r->is_init && !r->is_listen && r->sent_gen > r->m->answered_gen)
+    r->m->answered_gen = r->sent_gen;
   if (r->is_rpc_error) {
     tg_mcp_error e;
     tg_mcp__set_err(&e, TG_EPROTO, status, "%s: JSON-RPC error %d: %s", r->method, r->rpc_code,
