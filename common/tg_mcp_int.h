@@ -46,8 +46,8 @@ struct tg_mcp_client {
   size_t max_event, max_response; /* bytes */
   char *client_name, *client_version;
   int state;
-  unsigned gen;          /* bumped each time a session becomes ready */
-  unsigned answered_gen; /* newest session on which a request of ours got its response */
+  unsigned gen;             /* bumped each time a session becomes ready */
+  unsigned sent_in_session; /* requests POSTed on session `gen` (not initialize) */
   uint64_t starts[START_BURST]; /* times of the latest session starts (ms), a ring */
   unsigned starts_next;
   uint64_t start_at; /* in ST_WAIT: when the deferred session start is due */

@@ -328,9 +328,6 @@ void tg_mcp__rpc_fail(rpc *r, int err, long status, const char *fmt, ...)
 /* Completes r from the response it received (result or JSON-RPC error). */
 void tg_mcp__rpc_finish_response(rpc *r, long status)
 {
-  /* The session served a request: a later loss of it is churn, not a dead server. */
-  if (!r->is_init && !r->is_listen && r->sent_gen > r->m->answered_gen)
-    r->m->answered_gen = r->sent_gen;
   if (r->is_rpc_error) {
     tg_mcp_error e;
     tg_mcp__set_err(&e, TG_EPROTO, status, "%s: JSON-RPC error %d: %s", r->method, r->rpc_code,
@@ -744,8 +741,10 @@ int tg_mcp__rpc_send(rpc *r, int get)
   r->sent_gen = m->gen;
   r->get_attempt = get;
   rc = tg_http_send(m->http, &req, rpc_on_done, r, &r->t);
-  if (!rc && !get)
+  if (!rc && !get) {
     r->sent = 1;
+    m->sent_in_session += !r->is_init;
+  }
   tg_mcp__free_headers(h);
   return rc;
 }

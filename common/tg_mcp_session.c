@@ -17,11 +17,11 @@
  *   the current one is sent on the current one at once;
  * - a request is never sent twice on one session: each replay goes to a session newer than the
  *   one it was lost with;
- * - budgets: at most MAX_REPLAYS replays per request; a replay after the first only while the
- *   server makes progress (some request was answered on the lost session or a later one), so a
- *   server that drops every session fails a request after its second loss; and at most
- *   START_BURST session starts per START_WINDOW_MS for the whole client (later ones wait in
- *   WAIT), so churn cannot make the client loop;
+ * - budgets: at most MAX_REPLAYS replays per request; a replay after the first only when the
+ *   lost session carried other requests too (churn shared by concurrent callers), so a server
+ *   that drops each session at its first request fails a lone request after its second loss;
+ *   and at most START_BURST session starts per START_WINDOW_MS for the whole client (later
+ *   ones wait in WAIT), so churn cannot make the client loop;
  * - a tools/call whose resume GET gets the 404 is not replayed: its POST was accepted, so it
  *   may have run. Every failure to replay is TG_ENOTFOUND "mcp session lost".
  *
@@ -122,8 +122,10 @@ static const char *replay_refused(const rpc *r)
     return "no newer session to replay on";
   if (r->replays >= MAX_REPLAYS)
     return "replay budget spent";
-  if (r->replays > 0 && r->m->answered_gen < r->sent_gen)
-    return "the server answered nothing on the lost session";
+  /* The lost session carried only this request: the server drops sessions at once. An older
+   * session than the current one was lost by another request too. */
+  if (r->replays > 0 && r->sent_gen == r->m->gen && r->m->sent_in_session <= 1)
+    return "the lost session carried no other request";
   return NULL;
 }
 
@@ -372,14 +374,15 @@ static void take_waiters(tg_mcp_client *m)
     }
 }
 
-/* Takes the next member of the batch: its rpcs first (*rp), then its ops (*opp). Returns 0 once
- * the batch is drained. */
+/* Takes the next member of the batch: its rpcs first (*rp), oldest request first so replays
+ * are not starved by newer calls under churn, then its ops (*opp). Returns 0 once the batch is
+ * drained. */
 static int next_waiter(tg_mcp_client *m, rpc **rp, op **opp)
 {
   *rp = NULL;
   *opp = NULL;
-  for (rpc *r = m->rpcs; r && !*rp; r = r->next)
-    if (r->in_batch)
+  for (rpc *r = m->rpcs; r; r = r->next)
+    if (r->in_batch && (!*rp || r->id < (*rp)->id))
       *rp = r;
   for (op *o = m->ops; o && !*rp && !*opp; o = o->next)
     if (o->in_batch)
@@ -399,6 +402,7 @@ void tg_mcp__session_ready(tg_mcp_client *m)
   take_waiters(m);
   m->state = ST_READY;
   m->gen++;
+  m->sent_in_session = 0;
   if (m->listen && !m->listener)
     listener_start(m);
   tg_info("mcp_session_ready", "{s:s, s:b}", "protocol_version", m->version, "has_session",
