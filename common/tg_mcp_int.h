@@ -22,7 +22,7 @@
 
 #define SEEN_IDS 64    /* event ids remembered to drop replayed duplicates */
 #define SEEN_ID_LEN 72 /* longer ids are not remembered */
-#define START_BURST 10        /* session starts allowed per START_WINDOW_MS; later ones wait */
+#define START_BURST 20        /* session starts allowed per START_WINDOW_MS; later ones wait */
 #define START_WINDOW_MS 1000u
 
 typedef struct rpc rpc;
