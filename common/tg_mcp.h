@@ -54,7 +54,8 @@ typedef struct tg_mcp_options {
 /* Why a call failed. */
 typedef struct tg_mcp_error {
   int err;          /* TG_E*: TG_EIO (unreachable), TG_ETIMEDOUT, TG_EAUTH (401/403),
-                       TG_ERATELIMIT (429), TG_ENOTFOUND (session lost after one re-init),
+                       TG_ERATELIMIT (429), TG_ENOTFOUND (session lost and not replayed: the
+                       replay rules are in tg_mcp_session.c),
                        TG_EHTTP (other HTTP status), TG_EPROTO (JSON-RPC error or malformed
                        response), TG_ETOOBIG */
   long http_status; /* last HTTP status seen, 0 if none */
