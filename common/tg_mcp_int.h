@@ -22,7 +22,7 @@
 
 #define SEEN_IDS 64    /* event ids remembered to drop replayed duplicates */
 #define SEEN_ID_LEN 72 /* longer ids are not remembered */
-#define START_BURST 20        /* session starts allowed per START_WINDOW_MS; later ones wait */
+#define START_BURST 20 /* session starts allowed per START_WINDOW_MS; later ones wait */
 #define START_WINDOW_MS 1000u
 
 typedef struct rpc rpc;
@@ -46,8 +46,8 @@ struct tg_mcp_client {
   size_t max_event, max_response; /* bytes */
   char *client_name, *client_version;
   int state;
-  unsigned gen;             /* bumped each time a session becomes ready */
-  unsigned sent_in_session; /* requests POSTed on session `gen` (not initialize) */
+  unsigned gen;                 /* bumped each time a session becomes ready */
+  unsigned sent_in_session;     /* requests POSTed on session `gen` (not initialize) */
   uint64_t starts[START_BURST]; /* times of the latest session starts (ms), a ring */
   unsigned starts_next;
   uint64_t start_at; /* in ST_WAIT: when the deferred session start is due */
@@ -83,11 +83,11 @@ struct rpc {
   int is_init, waiting, sent_with_session;
   int replays;       /* sends after a lost session */
   unsigned lost_gen; /* the newest session this request was lost with, 0 = none */
-  int is_listen;   /* the optional GET stream, not a request */
-  int sent;        /* the POST went out at least once (cancellation must be announced) */
-  int undelivered; /* set just before an error completion: tg_mcp_error.not_delivered */
-  int completing;  /* inside tg_mcp__rpc_complete */
-  int get_attempt; /* the current transfer is a GET (resume or listen) */
+  int is_listen;     /* the optional GET stream, not a request */
+  int sent;          /* the POST went out at least once (cancellation must be announced) */
+  int undelivered;   /* set just before an error completion: tg_mcp_error.not_delivered */
+  int completing;    /* inside tg_mcp__rpc_complete */
+  int get_attempt;   /* the current transfer is a GET (resume or listen) */
   unsigned sent_gen;
   uint64_t deadline_ms;       /* 0 = none (listen) */
   uint64_t wake_at, grace_at; /* resume time; forced-completion time once answered */

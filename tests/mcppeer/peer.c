@@ -10,9 +10,9 @@
  * are answered as application/json; notifications and responses get 202; DELETE ends a
  * session; GET is 405. Churn (--drop-session-after N, or the control route below): a session
  * serves N JSON-RPC requests (tools/list, tools/call, ping), and the next one gets 404 before it
- * is executed and drops the session, as a server that expires sessions quickly does. Tools: echo {message} (readOnlyHint), add {a, b} (idempotentHint),
- * sleep {ms} (no hints: a call that times out must not be retried), sleep_ro {ms} (readOnlyHint),
- * fail {message} (isError:true).
+ * is executed and drops the session, as a server that expires sessions quickly does. Tools: echo
+ * {message} (readOnlyHint), add {a, b} (idempotentHint), sleep {ms} (no hints: a call that times
+ * out must not be retried), sleep_ro {ms} (readOnlyHint), fail {message} (isError:true).
  *
  * Control API:
  *   POST /_peer/script {"method"?, "tool"?, "count", "status", "retry_after"?}  (or an array):

@@ -34,9 +34,9 @@ typedef struct env {
   sh_server srv;
   tg_http_client *http;
   tg_mcp_client *m;
-  int drop_after;                  /* requests a session serves; the next gets 404; 0 = none */
-  int served[MAX_SESSIONS + 1];    /* tools/calls answered per session */
-  int dead[MAX_SESSIONS + 1];      /* the server dropped it */
+  int drop_after;                     /* requests a session serves; the next gets 404; 0 = none */
+  int served[MAX_SESSIONS + 1];       /* tools/calls answered per session */
+  int dead[MAX_SESSIONS + 1];         /* the server dropped it */
   uint64_t init_at[MAX_SESSIONS + 1]; /* when each initialize arrived (ms) */
   int inits;
   send_rec sends[MAX_SENDS];
