@@ -87,7 +87,22 @@ static int is_active(const char *status)
   return status && strcmp(status, "ACTIVE") == 0;
 }
 
-json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows, size_t n_rows)
+/* Adds each non-empty string of names (an array; anything else adds nothing) to set. */
+static int add_names(json_t *set, const json_t *names)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach((json_t *)names, i, v)
+  {
+    const char *p = json_string_value(v);
+    if (p && *p && json_object_set_new(set, p, json_true()))
+      return TG_ENOMEM;
+  }
+  return 0;
+}
+
+json_t *tg_check_scope(const json_t *tool_constraints, const json_t *workflow_providers,
+                       const tg_check_row *rows, size_t n_rows)
 {
   json_t *set = json_object(), *out = NULL, *v;
   size_t i;
@@ -97,12 +112,8 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
   if (json_is_object(tool_constraints)) {
     const json_t *providers = json_object_get(tool_constraints, "providers");
     const json_t *tools = json_object_get(tool_constraints, "tools");
-    json_array_foreach((json_t *)providers, i, v)
-    {
-      const char *p = json_string_value(v);
-      if (p && *p && json_object_set_new(set, p, json_true()))
-        goto done;
-    }
+    if (add_names(set, providers))
+      goto done;
     json_array_foreach((json_t *)tools, i, v)
     {
       const char *t = json_string_value(v), *dot;
@@ -114,9 +125,12 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
       if (json_object_set_new(set, name, json_true()))
         goto done;
     }
+  } else if (json_array_size(workflow_providers) > 0) {
+    if (add_names(set, workflow_providers))
+      goto done;
   } else {
     for (i = 0; i < n_rows; i++)
-      if (rows[i].provider && is_active(rows[i].status) &&
+      if (rows[i].provider && !(rows[i].status && strcmp(rows[i].status, "DISCONNECTED") == 0) &&
           json_object_set_new(set, rows[i].provider, json_true()))
         goto done;
   }
@@ -215,9 +229,16 @@ int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows
       err = block(r->reasons, p, "not_connected%s", "");
     } else if (!is_active(row->status)) {
       err = block(r->reasons, p, "connected_account_status=%s", row->status);
-    } else if (!row->composio_account_id ||
-               !(a = find_acct(accts, n_accts, row->composio_account_id))) {
-      err = block(r->reasons, p, "connected_account_not_found%s", "");
+    } else if (!row->composio_account_id) {
+      err = block(r->reasons, p, "%s", TG_CHECK_NOT_FOUND);
+    } else if (!(a = find_acct(accts, n_accts, row->composio_account_id))) {
+      /* Composio does not have it (deleted there): recorded as the status route records a 404. */
+      json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "provider", p, "composio_account_id",
+                            row->composio_account_id, "status", "REVOKED", "status_reason",
+                            TG_CHECK_NOT_FOUND);
+      if (!o || json_array_append_new(r->observed, o))
+        goto fail;
+      err = block(r->reasons, p, "%s", TG_CHECK_NOT_FOUND);
     } else {
       json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "provider", p, "composio_account_id", a->id,
                             "status", a->status, "status_reason", a->status_reason);
@@ -226,9 +247,9 @@ int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows
       if (!is_active(a->status))
         err = block(r->reasons, p, "connected_account_status=%s", a->status);
       else if (a->auth_refresh_required)
-        err = block(r->reasons, p, "auth_refresh_required%s", "");
+        err = block(r->reasons, p, "%s", TG_CHECK_REFRESH);
       else if (a->is_disabled)
-        err = block(r->reasons, p, "is_disabled%s", "");
+        err = block(r->reasons, p, "%s", TG_CHECK_DISABLED);
     }
     if (err)
       goto fail;
@@ -591,6 +612,17 @@ static void failure_text(char *buf, size_t len, const tg_composio_result *e, con
     snprintf(buf, len, "%s", tg_errname(e->err));
 }
 
+void tg_check_note_failure(tg_check_result *r, const tg_check_fetched *is)
+{
+  const tg_composio_result *e;
+  if (!is)
+    return;
+  e = is->get_err.err ? &is->get_err : &is->list_err;
+  r->broker_auth = is->auth_rejected;
+  r->composio_err = is->auth_rejected ? TG_EAUTH : e->err;
+  r->composio_status = is->auth_rejected ? 0 : e->http_status;
+}
+
 /* Builds the final result of k from what the fetch learnt. NULL only when memory runs out. */
 static tg_check_result *conclude(check *k, const tg_check_fetched *is)
 {
@@ -633,8 +665,8 @@ static tg_check_result *conclude(check *k, const tg_check_fetched *is)
   b = (result_box *)r;
   r->outcome = TG_CHECK_UNAVAILABLE;
   r->retry_after_ms = is->retry_after_ms > 0 ? is->retry_after_ms : DEFAULT_RETRY_MS;
+  tg_check_note_failure(r, is); /* callers decide on these fields, not on the text below */
   if (is->auth_rejected) {
-    r->broker_auth = 1; /* callers decide on this flag, not on the text below */
     snprintf(b->detail, sizeof b->detail, "composio rejected the API key");
   } else {
     failure_text(list_why, sizeof list_why, &is->list_err, "ok");

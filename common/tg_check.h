@@ -30,30 +30,51 @@ typedef struct tg_check_row {
 
 enum { TG_CHECK_OK = 0, TG_CHECK_BLOCKED = 1, TG_CHECK_UNAVAILABLE = 2 };
 
+/* The reason (and recorded status_reason) of an account Composio does not have (404). */
+#define TG_CHECK_NOT_FOUND "connected_account_not_found"
+/* The reasons (and recorded status_reason) of an account Composio reports ACTIVE that may not
+ * run tools. */
+#define TG_CHECK_REFRESH "auth_refresh_required"
+#define TG_CHECK_DISABLED "is_disabled"
+
 typedef struct tg_check_result {
   int outcome;         /* TG_CHECK_* */
   json_t *providers;   /* array of blocked provider names, sorted (empty when ok) */
   json_t *reasons;     /* object provider -> reason, e.g. "connected_account_status=EXPIRED",
                           "auth_refresh_required", "is_disabled", "not_connected" */
   json_t *observed;    /* array of {"provider","composio_account_id","status",
-                          "status_reason"} as Composio reported them, for write-back */
+                          "status_reason"} as Composio reported them, for write-back; an
+                          account Composio does not have is REVOKED with status_reason
+                          TG_CHECK_NOT_FOUND */
   long retry_after_ms; /* UNAVAILABLE: how long to wait (from Composio's Retry-After, else
                           a default of 5000) */
   const char *detail;  /* UNAVAILABLE: why, for logs (static or owned by the result) */
   int composio_calls;  /* HTTP calls made (list pages + gets), for metrics */
-  /* Addition: UNAVAILABLE only: 1 when Composio rejected OUR API key (HTTP 401/403 on a call
-     whose answer is missing), so waiting will not help (error_class broker_auth); else 0.
+  /* UNAVAILABLE only: 1 when Composio rejected OUR API key (HTTP 401/403 on a call whose
+     answer is missing), so waiting will not help (error_class broker_auth); else 0.
      Zero in every result built without a network (tg_check_decide, caller-made stubs). */
   int broker_auth;
+  /* UNAVAILABLE only: the Composio failure that left an account unchecked, for the caller's
+     answer (gateway/gw_composio_fault.h): TG_EAUTH when our key was rejected, else the
+     failure of the last call that could have answered (a lookup's, else the list's), with
+     its HTTP status (0: no answer). composio_err 0: no Composio call failed (shutdown, out of
+     memory), and in every result built without a network. */
+  int composio_err;
+  long composio_status;
 } tg_check_result;
 
 /*
- * The scope of a run (seed rules): if tool_constraints (an object, may be NULL) is present:
- * tool_constraints.providers ∪ the "provider" prefix of each "provider.tool" string in
- * tool_constraints.tools. Without tool_constraints: every provider whose row is ACTIVE.
+ * The scope of a run: the providers that must be ACTIVE before it is queued or executed.
+ *   - tool_constraints (an object, may be NULL) given: tool_constraints.providers ∪ the
+ *     "provider" prefix of each "provider.tool" string in tool_constraints.tools;
+ *   - otherwise the providers the workflow itself uses (workflow_providers: an array of names,
+ *     may be NULL; tg_workflow_providers gives it), when it names any;
+ *   - otherwise every provider the user has a row for that is not DISCONNECTED, whatever its
+ *     status (so an EXPIRED or FAILED row is in scope and blocks without a network call).
  * Returns a new sorted array of unique provider names (never NULL unless out of memory).
  */
-json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows, size_t n_rows);
+json_t *tg_check_scope(const json_t *tool_constraints, const json_t *workflow_providers,
+                       const tg_check_row *rows, size_t n_rows);
 
 /*
  * Runs the check for user_id over scope (array of provider names, borrowed). Providers in scope
@@ -66,8 +87,9 @@ json_t *tg_check_scope(const json_t *tool_constraints, const tg_check_row *rows,
  * Partial answers: when some ACTIVE accounts could not be checked (list and per-account GET
  * both failed) but another provider is already known to be blocked, the outcome is BLOCKED
  * with the known providers (the run cannot go ahead either way, and the 409 is actionable);
- * otherwise UNAVAILABLE. A 404 on a per-account GET is an answer (connected_account_not_found)
- * and appears in reasons, not in observed. *out (if out is not NULL) is valid until cb runs or
+ * otherwise UNAVAILABLE. A 404 on a per-account GET is an answer: reason
+ * connected_account_not_found, observed as REVOKED with that status_reason (what the status
+ * route records for a 404). *out (if out is not NULL) is valid until cb runs or
  * tg_check_cancel() is called; call tg_check_cancel for every check in flight before
  * tg_composio_free() (otherwise cb never runs and the check's memory is not reclaimed).
  */
@@ -168,6 +190,10 @@ int tg_check_fetch_start(tg_composio *c, uv_loop_t *loop, const tg_check_fetch_r
  * on_failure. Call it for every fetch in flight before tg_composio_free(). */
 void tg_check_fetch_cancel(tg_check_fetch *f);
 
+/* Marks r (an UNAVAILABLE result) with the failure a fetch met: broker_auth, composio_err and
+ * composio_status as their comments above say. is NULL (no fetch) leaves them 0. */
+void tg_check_note_failure(tg_check_result *r, const tg_check_fetched *is);
+
 /* Releases a result from tg_check_start's callback or tg_check_decide (NULL-safe). */
 void tg_check_result_free(tg_check_result *res);
 
@@ -185,7 +211,9 @@ void tg_check_result_free(tg_check_result *res);
  * When a provider has several rows, an ACTIVE one is used. accts are matched to rows by id ==
  * composio_account_id; accounts that match no row in scope are ignored. *out (new, free with
  * tg_check_result_free) is TG_CHECK_OK or TG_CHECK_BLOCKED with providers sorted, reasons, and
- * observed = one entry per matched account; composio_calls is 0. Returns 0, TG_EINVAL (scope
+ * observed = one entry per matched account, plus one REVOKED / TG_CHECK_NOT_FOUND entry per
+ * ACTIVE row whose account is absent from accts (the caller passes only answered accounts, so
+ * absent means Composio said 404); composio_calls is 0. Returns 0, TG_EINVAL (scope
  * not an array) or TG_ENOMEM.
  */
 int tg_check_decide(const json_t *scope, const tg_check_row *rows, size_t n_rows,
@@ -202,6 +230,25 @@ typedef struct tg_db tg_db;
 /* Composio's account status -> ours (schema CHECK list): INITIATED/INITIALIZING → "PENDING",
  * ACTIVE, EXPIRED, INACTIVE, FAILED, REVOKED as they are; anything else (or NULL) → NULL. */
 const char *tg_check_status_from_composio(const char *composio_status);
+
+/*
+ * What we record of Composio account a (DESIGN.md section 4, the same rules as
+ * tg_check_write_back): *status gets our status (tg_check_status_from_composio; NULL for a
+ * status we do not know: the caller keeps the row's); the result is the status_reason to store:
+ * for an ACTIVE account that may not run tools TG_CHECK_REFRESH or TG_CHECK_DISABLED (in the
+ * order tg_check_decide checks them), for a status we do not know "composio_status=<X>" (written
+ * into buf, len >= 64), else Composio's own status_reason (borrowed from a; may be NULL).
+ */
+const char *tg_check_record(const tg_composio_account *a, const char **status, char *buf,
+                            size_t len);
+
+/*
+ * The one answer to "may this connection run tools?" for a stored row or a recorded
+ * observation: status is ACTIVE and status_reason is none of the reasons recorded for an ACTIVE
+ * account that may not (TG_CHECK_REFRESH, TG_CHECK_DISABLED, "composio_status=<X>"). The
+ * provider list's "connected" and the status route's "authorized" are both this.
+ */
+int tg_check_authorized(const char *status, const char *status_reason);
 
 /*
  * Writes res->observed back to user_id's connected_accounts rows (status, status_reason,

@@ -31,6 +31,33 @@ const char *tg_check_status_from_composio(const char *s)
   return NULL;
 }
 
+const char *tg_check_record(const tg_composio_account *a, const char **status, char *buf,
+                            size_t len)
+{
+  const char *ours = tg_check_status_from_composio(a->status);
+  *status = ours;
+  if (!ours) {
+    snprintf(buf, len, "composio_status=%s", a->status ? a->status : "UNKNOWN");
+    return buf;
+  }
+  if (strcmp(ours, "ACTIVE") != 0)
+    return a->status_reason;
+  if (a->auth_refresh_required)
+    return TG_CHECK_REFRESH;
+  if (a->is_disabled)
+    return TG_CHECK_DISABLED;
+  return a->status_reason;
+}
+
+int tg_check_authorized(const char *status, const char *status_reason)
+{
+  if (!status || strcmp(status, "ACTIVE") != 0)
+    return 0;
+  return !status_reason || (strcmp(status_reason, TG_CHECK_REFRESH) != 0 &&
+                            strcmp(status_reason, TG_CHECK_DISABLED) != 0 &&
+                            strncmp(status_reason, "composio_status=", 16) != 0);
+}
+
 int tg_check_write_back(tg_db *db, const char *user_id, const tg_check_result *res, int64_t now_ms,
                         int *rows)
 {

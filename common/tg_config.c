@@ -65,6 +65,10 @@ static const var vars[] = {
      RANGE(0, 1)},
     {"TOOLGATE_JWT_SECRET", NULL, TG_PROG_GATEWAY,
      "HS256 secret for Authorization: Bearer tokens (secret)", STRING},
+    {"TOOLGATE_JWT_MAX_LIFETIME_S", "86400", TG_PROG_GATEWAY,
+     "a bearer token whose exp is further ahead than this many seconds (plus 30 s of clock "
+     "skew) is refused",
+     RANGE(60, 365 * 24 * 3600)},
     {"TOOLGATE_WEBHOOK_SECRET", NULL, TG_PROG_GATEWAY,
      "Standard Webhooks secret of Composio's webhook subscription (whsec_<base64> or raw; "
      "secret); unset: POST /api/webhooks/composio answers 503",
@@ -305,6 +309,7 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   {
     int64_t trust = 0;
     if ((rc = get_int("TOOLGATE_TRUST_USER_HEADER", prog, &trust, err, errlen)) ||
+        (rc = get_int("TOOLGATE_JWT_MAX_LIFETIME_S", prog, &c->jwt_max_lifetime_s, err, errlen)) ||
         (rc = get_int("TOOLGATE_DEFAULT_CREDITS", prog, &c->default_credits, err, errlen)) ||
         (rc = get_int("TOOLGATE_RUN_COST", prog, &c->run_cost, err, errlen)) ||
         (rc = get_int("TOOLGATE_POLL_MS", prog, &c->poll_ms, err, errlen)) ||

@@ -47,6 +47,7 @@ typedef struct tg_config {
   char *ui_url;                 /* TOOLGATE_UI_URL: where the callback sends the browser */
   int trust_user_header;        /* TOOLGATE_TRUST_USER_HEADER */
   tg_secret jwt_secret;         /* TOOLGATE_JWT_SECRET */
+  int64_t jwt_max_lifetime_s;   /* TOOLGATE_JWT_MAX_LIFETIME_S: exp at most this far ahead */
   tg_secret secret_key;         /* TOOLGATE_SECRET_KEY */
   tg_secret secret_key_old;     /* TOOLGATE_SECRET_KEY_OLD (during a rotation) */
   int64_t max_url_bytes;        /* TOOLGATE_MAX_URL_BYTES (gateway HTTP limits, tg_httpd) */

@@ -20,11 +20,9 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CACHE_SLOTS 96
 
@@ -39,13 +37,6 @@ struct tg_db {
   sqlite3 *h;
   tg_map *stmts; /* SQL text -> sqlite3_stmt *, at most CACHE_SLOTS */
 };
-
-int64_t tg_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int map_rc(int rc)
 {
@@ -175,8 +166,8 @@ int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms)
 /*
  * Process-wide SQLite settings, before the library initialises (sqlite3_config must precede
  * sqlite3_initialize: https://www.sqlite.org/c3ref/config.html). SQLITE_CONFIG_MEMSTATUS off:
- * SQLite no longer takes its global memory mutex around every allocation to keep statistics
- * that nothing here reads (sqlite3_memory_used and friends). If the library was already
+ * SQLite then takes no global memory mutex around every allocation to keep statistics that
+ * nothing here reads (sqlite3_memory_used and friends). If the library was already
  * initialised by someone else the call fails with SQLITE_MISUSE and nothing changes.
  */
 static void configure_sqlite(void)
@@ -470,22 +461,4 @@ json_t *tg_db_query_one(tg_db *db, int *err, const char *sql, const char *types,
     *err = TG_ENOTFOUND;
   json_decref(rows);
   return row;
-}
-
-void tg_random_id(char *buf, size_t bufsize, const char *prefix, size_t bytes)
-{
-  unsigned char raw[64];
-  size_t plen = prefix ? strlen(prefix) : 0;
-  if (bytes > sizeof raw)
-    bytes = sizeof raw;
-  if (bufsize < plen + 2 * bytes + 1) {
-    if (bufsize)
-      buf[0] = 0;
-    return;
-  }
-  if (sodium_init() < 0)
-    abort(); /* no usable randomness: never hand out guessable ids */
-  randombytes_buf(raw, bytes);
-  memcpy(buf, prefix ? prefix : "", plen);
-  sodium_bin2hex(buf + plen, bufsize - plen, raw, bytes);
 }

@@ -22,9 +22,6 @@
 
 typedef struct tg_db tg_db;
 
-/* Milliseconds since the epoch, UTC (wall clock). */
-int64_t tg_now_ms(void);
-
 /*
  * Opens (creating if needed) the database at path, sets journal_mode=WAL, synchronous=NORMAL,
  * foreign_keys=ON and a busy timeout of busy_timeout_ms, then applies pending migrations in one
@@ -59,9 +56,5 @@ json_t *tg_db_query(tg_db *db, int *err, const char *sql, const char *types, ...
 /* Like tg_db_query but returns the first row only: a new object, or NULL when no row
  * (*err = TG_ENOTFOUND) or on error. */
 json_t *tg_db_query_one(tg_db *db, int *err, const char *sql, const char *types, ...);
-
-/* Fills buf (size >= 2*bytes+prefix+1) with prefix followed by bytes random bytes in
- * lowercase hex (libsodium randombytes). Used for ids and OAuth states. */
-void tg_random_id(char *buf, size_t bufsize, const char *prefix, size_t bytes);
 
 #endif

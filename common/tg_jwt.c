@@ -55,8 +55,8 @@ static int printable(const char *s, size_t n)
 }
 
 int tg_jwt_verify_hs256(const char *token, size_t len, const unsigned char *secret,
-                        size_t secret_len, int64_t now_s, char *sub, size_t subsize,
-                        const char **why)
+                        size_t secret_len, int64_t now_s, int64_t max_lifetime_s, char *sub,
+                        size_t subsize, const char **why)
 {
   const char *dot1, *dot2, *s;
   unsigned char mac[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
@@ -66,7 +66,8 @@ int tg_jwt_verify_hs256(const char *token, size_t len, const unsigned char *secr
   int rc = TG_EAUTH;
 
   *why = "malformed token";
-  if (!token || len == 0 || len > TG_JWT_MAX_BYTES || !secret || secret_len == 0 || subsize < 2)
+  if (!token || len == 0 || len > TG_JWT_MAX_BYTES || !secret || secret_len == 0 || subsize < 2 ||
+      max_lifetime_s <= 0)
     return TG_EAUTH;
   dot1 = memchr(token, '.', len);
   dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
@@ -101,6 +102,10 @@ int tg_jwt_verify_hs256(const char *token, size_t len, const unsigned char *secr
   }
   if (json_number_value(exp) + TG_JWT_LEEWAY_S <= (double)now_s) {
     *why = "expired";
+    goto fail;
+  }
+  if (json_number_value(exp) - TG_JWT_LEEWAY_S > (double)now_s + (double)max_lifetime_s) {
+    *why = "lifetime too long";
     goto fail;
   }
   if (nbf && (!json_is_number(nbf) || json_number_value(nbf) - TG_JWT_LEEWAY_S > (double)now_s)) {

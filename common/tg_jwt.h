@@ -5,8 +5,10 @@
  * The algorithm is fixed: the header must say "alg":"HS256" and nothing else ("none", "HS512",
  * "RS256", ... are refused, so a token cannot choose how it is checked). The signature is
  * HMAC-SHA256 (libsodium) over "<header b64>.<payload b64>", compared in constant time, before
- * any claim is trusted. Claims: "exp" is required, "nbf" is honoured when present (both
- * NumericDate seconds, with TG_JWT_LEEWAY_S of clock skew), "sub" (the user id) is required:
+ * any claim is trusted. Claims: "exp" is required and at most the verifier's maximum lifetime
+ * ahead (TOOLGATE_JWT_MAX_LIFETIME_S: a token cannot make itself valid forever), "nbf" is
+ * honoured when present (both NumericDate seconds, with TG_JWT_LEEWAY_S of clock skew, kept
+ * small: it only covers clocks that disagree), "sub" (the user id) is required:
  * 1..TG_JWT_SUB_MAX printable ASCII bytes. Base64url decoding is libsodium's; JSON is jansson's;
  * the only hand-written parsing is splitting on the two dots.
  */
@@ -23,14 +25,15 @@
 
 /*
  * Verifies token (len bytes, not NUL-terminated necessarily) with secret (secret_len bytes) at
- * time now_s (seconds since the epoch). On success copies "sub" into sub (subsize >= 2, NUL-
- * terminated) and returns 0. Errors: TG_EAUTH with a short static reason in *why (e.g.
- * "bad signature", "expired", "algorithm not allowed"); the reason never contains token bytes.
- * TG_ENOMEM when memory runs out.
+ * time now_s (seconds since the epoch). "exp" may be at most max_lifetime_s (> 0) seconds after
+ * now_s, plus TG_JWT_LEEWAY_S; later is refused ("lifetime too long"). On success copies "sub"
+ * into sub (subsize >= 2, NUL-terminated) and returns 0. Errors: TG_EAUTH with a short static
+ * reason in *why (e.g. "bad signature", "expired", "algorithm not allowed"); the reason never
+ * contains token bytes. TG_ENOMEM when memory runs out.
  */
 int tg_jwt_verify_hs256(const char *token, size_t len, const unsigned char *secret,
-                        size_t secret_len, int64_t now_s, char *sub, size_t subsize,
-                        const char **why);
+                        size_t secret_len, int64_t now_s, int64_t max_lifetime_s, char *sub,
+                        size_t subsize, const char **why);
 
 /*
  * Signs claims (a JSON object text, e.g. {"sub":"alice","exp":...}) into a compact HS256 token.

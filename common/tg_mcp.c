@@ -271,7 +271,7 @@ int tg_mcp_connect(tg_mcp_client *m, tg_mcp_done_cb cb, void *arg)
     tg_mcp__kick(m);
     return 0;
   }
-  if (m->state == ST_IDLE && (rc = tg_mcp__session_start(m))) {
+  if (m->state == ST_IDLE && (rc = tg_mcp__session_begin(m))) {
     op_free(o);
     return rc;
   }

@@ -54,14 +54,15 @@ typedef struct tg_mcp_options {
 /* Why a call failed. */
 typedef struct tg_mcp_error {
   int err;          /* TG_E*: TG_EIO (unreachable), TG_ETIMEDOUT, TG_EAUTH (401/403),
-                       TG_ERATELIMIT (429), TG_ENOTFOUND (session lost after one re-init),
+                       TG_ERATELIMIT (429), TG_ENOTFOUND (session lost and not replayed: the
+                       replay rules are in tg_mcp_session.c),
                        TG_EHTTP (other HTTP status), TG_EPROTO (JSON-RPC error or malformed
                        response), TG_ETOOBIG */
   long http_status; /* last HTTP status seen, 0 if none */
   int rpc_code;     /* JSON-RPC error.code when err == TG_EPROTO from an error response, else 0 */
   long retry_after_ms; /* from Retry-After, else -1 */
   char message[512];   /* human-readable, no secrets */
-  /* Addition: 1 when the request certainly never reached the server, so repeating it cannot
+  /* 1 when the request certainly never reached the server, so repeating it cannot
      run it twice: it was never handed to HTTP (the session could not start, canceled while
      waiting), or its POST failed before a connection was made or before the whole body was
      written (tg_http_response.not_sent). 0 = it may have reached the server (the default on

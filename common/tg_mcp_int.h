@@ -22,13 +22,16 @@
 
 #define SEEN_IDS 64    /* event ids remembered to drop replayed duplicates */
 #define SEEN_ID_LEN 72 /* longer ids are not remembered */
+#define START_BURST 20 /* session starts allowed per START_WINDOW_MS; later ones wait */
+#define START_WINDOW_MS 1000u
 
 typedef struct rpc rpc;
 typedef struct op op;
 typedef struct post post;
 typedef struct note note;
 
-enum { ST_IDLE, ST_INIT, ST_READY };
+/* ST_WAIT: a session start is due at start_at (the start budget is spent); requests wait. */
+enum { ST_IDLE, ST_WAIT, ST_INIT, ST_READY };
 enum { MODE_NONE, MODE_JSON, MODE_SSE, MODE_ERRBODY };
 enum { OP_CONNECT, OP_LIST, OP_CALL };
 enum { POST_INITIALIZED, POST_ANSWER, POST_CANCELLED, POST_DELETE };
@@ -43,7 +46,11 @@ struct tg_mcp_client {
   size_t max_event, max_response; /* bytes */
   char *client_name, *client_version;
   int state;
-  unsigned gen; /* bumped each time a session becomes ready */
+  unsigned gen;                 /* bumped each time a session becomes ready */
+  unsigned sent_in_session;     /* requests POSTed on session `gen` (not initialize) */
+  uint64_t starts[START_BURST]; /* times of the latest session starts (ms), a ring */
+  unsigned starts_next;
+  uint64_t start_at; /* in ST_WAIT: when the deferred session start is due */
   char *session_id;
   char version[16];       /* negotiated; "" without a session */
   char offer_version[16]; /* offered in initialize */
@@ -73,12 +80,14 @@ struct rpc {
   long long id;
   char *method;
   char *body;
-  int is_init, replayed, waiting, sent_with_session;
-  int is_listen;   /* the optional GET stream, not a request */
-  int sent;        /* the POST went out at least once (cancellation must be announced) */
-  int undelivered; /* set just before an error completion: tg_mcp_error.not_delivered */
-  int completing;  /* inside tg_mcp__rpc_complete */
-  int get_attempt; /* the current transfer is a GET (resume or listen) */
+  int is_init, waiting, sent_with_session;
+  int replays;       /* sends after a lost session */
+  unsigned lost_gen; /* the newest session this request was lost with, 0 = none */
+  int is_listen;     /* the optional GET stream, not a request */
+  int sent;          /* the POST went out at least once (cancellation must be announced) */
+  int undelivered;   /* set just before an error completion: tg_mcp_error.not_delivered */
+  int completing;    /* inside tg_mcp__rpc_complete */
+  int get_attempt;   /* the current transfer is a GET (resume or listen) */
   unsigned sent_gen;
   uint64_t deadline_ms;       /* 0 = none (listen) */
   uint64_t wake_at, grace_at; /* resume time; forced-completion time once answered */
@@ -187,9 +196,9 @@ int tg_mcp__version_supported(const char *v);
 int tg_mcp__seen_before(tg_mcp_client *m, const char *id);
 void tg_mcp__note_cursor(rpc *r);
 void tg_mcp__session_lost(rpc *r, long status);
+int tg_mcp__session_begin(tg_mcp_client *m);
 int tg_mcp__schedule_resume(rpc *r);
 void tg_mcp__schedule(tg_mcp_client *m);
-int tg_mcp__session_start(tg_mcp_client *m);
 void tg_mcp__session_ready(tg_mcp_client *m);
 void tg_mcp__session_failed(tg_mcp_client *m, const tg_mcp_error *err);
 int tg_mcp__rpc_start(rpc *r);

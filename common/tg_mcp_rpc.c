@@ -741,8 +741,10 @@ int tg_mcp__rpc_send(rpc *r, int get)
   r->sent_gen = m->gen;
   r->get_attempt = get;
   rc = tg_http_send(m->http, &req, rpc_on_done, r, &r->t);
-  if (!rc && !get)
+  if (!rc && !get) {
     r->sent = 1;
+    m->sent_in_session += !r->is_init;
+  }
   tg_mcp__free_headers(h);
   return rc;
 }

@@ -1,18 +1,34 @@
 /*
  * tg_mcp_session: the MCP session and its streams (tg_mcp_int.h).
  *
- * Session state: IDLE → INIT (initialize in flight, then notifications/initialized) → READY.
- * rpcs issued before READY wait (r->waiting) and are sent when the session is ready, or failed
- * with the session's error. `gen` counts sessions: an rpc that gets 404 (or server-everything's
- * 400 "No valid session ID") for the session it was sent on drops that session and is replayed
- * once on a new one; a second loss fails it with TG_ENOTFOUND. A stream that ends or breaks
- * after an event with an id is resumed with GET + Last-Event-ID after the server's `retry`
- * (mcp-client.md A.3, A.8); recently seen event ids are remembered per session so a replayed
- * event is dropped. With opt.listen the optional GET stream is opened once a session is ready.
+ * Session state: IDLE → INIT (initialize in flight, then notifications/initialized) → READY,
+ * with WAIT before INIT when the start budget is spent (below). rpcs issued before READY wait
+ * (r->waiting) and are sent when the session is ready, or failed with the session's error.
+ * A stream that ends or breaks after an event with an id is resumed with GET + Last-Event-ID
+ * after the server's `retry` (mcp-client.md A.3, A.8); recently seen event ids are remembered
+ * per session so a replayed event is dropped. With opt.listen the optional GET stream is opened
+ * once a session is ready.
+ *
+ * Lost sessions. `gen` counts sessions. A 404 (or server-everything's 400 "No valid session
+ * ID") to a request carrying the session id means the session is gone and the request was not
+ * executed (A.6), so the request is replayed on a newer session:
+ * - the first request to see the current session lost drops it and starts one initialize;
+ *   requests that lost the same session wait for it, and one that lost an older session than
+ *   the current one is sent on the current one at once;
+ * - a request is never sent twice on one session: each replay goes to a session newer than the
+ *   one it was lost with;
+ * - budgets: at most MAX_REPLAYS replays per request; a replay after the first only when the
+ *   lost session carried other requests too (churn shared by concurrent callers), so a server
+ *   that drops each session at its first request fails a lone request after its second loss;
+ *   and at most START_BURST session starts per START_WINDOW_MS for the whole client (later
+ *   ones wait in WAIT), so churn cannot make the client loop;
+ * - a tools/call whose resume GET gets the 404 is not replayed: its POST was accepted, so it
+ *   may have run. Every failure to replay is TG_ENOTFOUND "mcp session lost".
  *
  * Invariants: a session id is only taken from a successful initialize and is checked first
  * (visible ASCII, at most MAX_SESSION_ID bytes); every wait (resume, the grace period of an
- * answered stream) is a time on its rpc, and m->timer is always armed for the earliest of them.
+ * answered stream, a deferred session start) is a time on its rpc or on the client, and
+ * m->timer is always armed for the earliest of them.
  */
 #include "tg_mcp_int.h"
 
@@ -28,6 +44,7 @@
 #define DEFAULT_RETRY_MS 1000L /* resume delay when the stream gave no `retry` */
 #define MAX_RETRY_MS 60000L    /* cap on a server's `retry` */
 #define MAX_IDLE_RESUMES 3     /* resumes in a row that bring no new event */
+#define MAX_REPLAYS 5          /* replays of one request after lost sessions */
 
 /* Versions we accept from the server (mcp-client.md A.2, A.12). */
 static const char *const SUPPORTED_VERSIONS[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -51,9 +68,7 @@ static int valid_session_id(const char *s)
   return 1;
 }
 
-void tg_mcp__session_ready(tg_mcp_client *m);
-
-void tg_mcp__schedule(tg_mcp_client *m);
+static int session_start(tg_mcp_client *m);
 
 /* 1 when the event id was seen recently (a replay); otherwise remembers it. */
 int tg_mcp__seen_before(tg_mcp_client *m, const char *id)
@@ -98,21 +113,41 @@ static void drop_session(tg_mcp_client *m)
   m->seen_next = 0;
 }
 
+/* Why r, lost with session r->sent_gen, must not be replayed; NULL when it may be. */
+static const char *replay_refused(const rpc *r)
+{
+  if (r->get_attempt && r->op && r->op->kind == OP_CALL)
+    return "the call's stream was lost after the server accepted it";
+  if (r->sent_gen <= r->lost_gen)
+    return "no newer session to replay on";
+  if (r->replays >= MAX_REPLAYS)
+    return "replay budget spent";
+  /* The lost session carried only this request: the server drops sessions at once. An older
+   * session than the current one was lost by another request too. */
+  if (r->replays > 0 && r->sent_gen == r->m->gen && r->m->sent_in_session <= 1)
+    return "the lost session carried no other request";
+  return NULL;
+}
+
 void tg_mcp__session_lost(rpc *r, long status)
 {
   tg_mcp_client *m = r->m;
+  const char *why;
   int rc;
-  if (r->replayed) {
-    tg_mcp__rpc_fail(r, TG_ENOTFOUND, status, "mcp session lost");
-    return;
-  }
-  r->replayed = 1;
-  tg_mcp__rpc_reset_attempt(r);
-  tg_mcp__rpc_reset_resume(r);
   if (m->state == ST_READY && r->sent_gen == m->gen) {
     tg_warn("mcp_session_lost", "{s:I, s:s}", "status", (json_int_t)status, "method", r->method);
     drop_session(m);
   }
+  if ((why = replay_refused(r))) {
+    tg_warn("mcp_replay_refused", "{s:s, s:i, s:s}", "method", r->method, "replays", r->replays,
+            "reason", why);
+    tg_mcp__rpc_fail(r, TG_ENOTFOUND, status, "mcp session lost");
+    return;
+  }
+  r->replays++;
+  r->lost_gen = r->sent_gen;
+  tg_mcp__rpc_reset_attempt(r);
+  tg_mcp__rpc_reset_resume(r);
   rc = tg_mcp__rpc_start(r);
   if (rc)
     tg_mcp__rpc_fail(r, rc, status, "%s: cannot start a new session: %s", r->method,
@@ -146,6 +181,17 @@ static void on_timer(uv_timer_t *h)
   tg_mcp_client *m = h->data;
   uint64_t now = now_ms();
   int again = 1;
+  if (m->state == ST_WAIT && m->start_at <= now && !m->closing) {
+    int rc;
+    m->state = ST_IDLE;
+    m->start_at = 0;
+    rc = session_start(m);
+    if (rc) {
+      tg_mcp_error e;
+      tg_mcp__set_err(&e, rc, 0, "initialize: %s", tg_strerror(rc));
+      tg_mcp__session_failed(m, &e);
+    }
+  }
   while (again && !m->closing) {
     again = 0;
     for (rpc *r = m->rpcs; r; r = r->next) {
@@ -175,7 +221,7 @@ static void on_timer(uv_timer_t *h)
 
 void tg_mcp__schedule(tg_mcp_client *m)
 {
-  uint64_t next = 0, now = now_ms();
+  uint64_t next = m->state == ST_WAIT ? m->start_at : 0, now = now_ms();
   for (rpc *r = m->rpcs; r; r = r->next) {
     if (r->got_response && r->grace_at && (!next || r->grace_at < next))
       next = r->grace_at;
@@ -260,7 +306,7 @@ static void on_init_done(rpc *r, const tg_mcp_error *err, json_t *result)
   }
 }
 
-int tg_mcp__session_start(tg_mcp_client *m)
+static int session_start(tg_mcp_client *m)
 {
   json_t *params;
   rpc *r;
@@ -281,6 +327,8 @@ int tg_mcp__session_start(tg_mcp_client *m)
   m->session_id = NULL;
   m->version[0] = 0;
   m->state = ST_INIT;
+  m->starts[m->starts_next] = now_ms();
+  m->starts_next = (m->starts_next + 1) % START_BURST;
   rc = tg_mcp__rpc_send(r, 0);
   if (rc) {
     UNLINK(m->rpcs, r);
@@ -288,6 +336,25 @@ int tg_mcp__session_start(tg_mcp_client *m)
     m->state = ST_IDLE;
   }
   return rc;
+}
+
+/* Starts a session from IDLE: at once, or (when START_BURST sessions started within the last
+ * START_WINDOW_MS) in WAIT until the oldest of them leaves the window. Returns 0 or the error of
+ * sending initialize. */
+int tg_mcp__session_begin(tg_mcp_client *m)
+{
+  uint64_t oldest = m->starts[m->starts_next], now = now_ms();
+  if (m->state != ST_IDLE)
+    return 0;
+  if (oldest && now < oldest + START_WINDOW_MS) {
+    tg_debug("mcp_session_start_deferred", "{s:I}", "wait_ms",
+             (json_int_t)(oldest + START_WINDOW_MS - now));
+    m->state = ST_WAIT;
+    m->start_at = oldest + START_WINDOW_MS;
+    tg_mcp__schedule(m);
+    return 0;
+  }
+  return session_start(m);
 }
 
 /* Marks the current waiters as this batch, so callbacks that issue new requests don't join it.
@@ -307,14 +374,15 @@ static void take_waiters(tg_mcp_client *m)
     }
 }
 
-/* Takes the next member of the batch: its rpcs first (*rp), then its ops (*opp). Returns 0 once
- * the batch is drained. */
+/* Takes the next member of the batch: its rpcs first (*rp), oldest request first so replays
+ * are not starved by newer calls under churn, then its ops (*opp). Returns 0 once the batch is
+ * drained. */
 static int next_waiter(tg_mcp_client *m, rpc **rp, op **opp)
 {
   *rp = NULL;
   *opp = NULL;
-  for (rpc *r = m->rpcs; r && !*rp; r = r->next)
-    if (r->in_batch)
+  for (rpc *r = m->rpcs; r; r = r->next)
+    if (r->in_batch && (!*rp || r->id < (*rp)->id))
       *rp = r;
   for (op *o = m->ops; o && !*rp && !*opp; o = o->next)
     if (o->in_batch)
@@ -334,6 +402,7 @@ void tg_mcp__session_ready(tg_mcp_client *m)
   take_waiters(m);
   m->state = ST_READY;
   m->gen++;
+  m->sent_in_session = 0;
   if (m->listen && !m->listener)
     listener_start(m);
   tg_info("mcp_session_ready", "{s:s, s:b}", "protocol_version", m->version, "has_session",
@@ -381,7 +450,7 @@ int tg_mcp__rpc_start(rpc *r)
   case ST_READY:
     return tg_mcp__rpc_send(r, 0);
   case ST_IDLE:
-    rc = tg_mcp__session_start(m);
+    rc = tg_mcp__session_begin(m);
     if (rc)
       return rc;
     /* fall through */

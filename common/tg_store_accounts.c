@@ -148,6 +148,56 @@ int tg_store_accounts_connect(tg_db *db, const char *user_id, const char *provid
   return rc;
 }
 
+int tg_store_accounts_retire_previous(tg_db *db, const char *user_id, const char *auth_config_id,
+                                      const char *composio_account_id, int64_t now_ms,
+                                      char *retired, size_t len)
+{
+  int rc;
+  json_t *row = tg_store_accounts_find(db, &rc, user_id, auth_config_id);
+  const char *old;
+  if (len)
+    *retired = 0;
+  if (!row)
+    return rc == TG_ENOTFOUND ? 0 : rc;
+  old = json_string_value(json_object_get(row, "composio_account_id"));
+  rc = 0;
+  if (old && *old && (!composio_account_id || strcmp(old, composio_account_id) != 0)) {
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO retired_accounts (composio_account_id, user_id, provider, "
+                    "retired_at) VALUES (?, ?, ?, ?) ON CONFLICT(composio_account_id) DO NOTHING",
+                    "sssI", old, user_id, json_string_value(json_object_get(row, "provider")),
+                    (long long)now_ms);
+    if (rc == 0 && strlen(old) < len)
+      memcpy(retired, old, strlen(old) + 1);
+  }
+  json_decref(row);
+  return rc;
+}
+
+int tg_store_accounts_retired_done(tg_db *db, const char *composio_account_id)
+{
+  return tg_db_exec(db, NULL, "DELETE FROM retired_accounts WHERE composio_account_id = ?", "s",
+                    composio_account_id);
+}
+
+int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id, const char *error,
+                                     int64_t now_ms)
+{
+  return tg_db_exec(db, NULL,
+                    "UPDATE retired_accounts SET attempts = attempts + 1, last_attempt_at = ?, "
+                    "last_error = ? WHERE composio_account_id = ?",
+                    "Iss", (long long)now_ms, error, composio_account_id);
+}
+
+json_t *tg_store_accounts_list_retired(tg_db *db, int *err, int limit)
+{
+  return tg_db_query(
+      db, err,
+      "SELECT composio_account_id, user_id, provider, attempts FROM "
+      "retired_accounts ORDER BY last_attempt_at, retired_at LIMIT ?", /* NULLs first */
+      "i", limit);
+}
+
 int tg_store_accounts_disconnect(tg_db *db, int64_t row_id, const char *reason, int64_t now_ms)
 {
   int rc = tg_db_exec(db, NULL,

@@ -1,6 +1,7 @@
 /*
- * tg_store_accounts: the one owner of the connected_accounts table and of the per-user MCP
- * endpoint rows (mcp_connections) written with it. Every statement that changes an account row
+ * tg_store_accounts: the one owner of the connected_accounts table, of the per-user MCP
+ * endpoint rows (mcp_connections) written with it, and of retired_accounts (Composio accounts a
+ * reconnect replaced, until Composio has deleted them). Every statement that changes an account row
  * is here, so its rules live in one place:
  *
  *   - Every change of a row moves version by one and sets updated_at (ms since the epoch) to the
@@ -25,6 +26,7 @@
 #define TG_STORE_ACCOUNTS_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct tg_db tg_db;
@@ -127,6 +129,33 @@ int tg_store_accounts_expire(tg_db *db, const char *composio_account_id, const c
  */
 int tg_store_accounts_expire_abandoned(tg_db *db, const char *reason, int64_t untouched_before_ms,
                                        int64_t now_ms, int *rows);
+
+/* --- Retired accounts (table retired_accounts): replaced by a reconnect, to be deleted at
+ * Composio, so a user does not accumulate live grants. --- */
+
+/*
+ * Before a successful OAuth callback stores composio_account_id in the row of (user_id,
+ * auth_config_id): when the row holds another Composio account, records that one as retired
+ * (retired_at = now_ms; already recorded: kept as it is) and copies its id into retired (len
+ * bytes, "" when nothing was retired; an id that does not fit is recorded but not copied). Call
+ * in the transaction that stores the new account, before tg_store_accounts_connect.
+ */
+int tg_store_accounts_retire_previous(tg_db *db, const char *user_id, const char *auth_config_id,
+                                      const char *composio_account_id, int64_t now_ms,
+                                      char *retired, size_t len);
+
+/* Forgets retired account composio_account_id: Composio has deleted it (or never had it). */
+int tg_store_accounts_retired_done(tg_db *db, const char *composio_account_id);
+
+/* Notes a failed delete of retired account composio_account_id: attempts + 1, last_attempt_at =
+ * now_ms, last_error = error (a short name, may be NULL). */
+int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id, const char *error,
+                                     int64_t now_ms);
+
+/* Retired accounts still to delete, never-attempted then least recently attempted first, at
+ * most limit: a new array of {composio_account_id, user_id, provider, attempts}, or NULL with
+ * *err set. */
+json_t *tg_store_accounts_list_retired(tg_db *db, int *err, int limit);
 
 /* --- Observations: what Composio said about an account. --- */
 

@@ -71,6 +71,12 @@ json_t *tg_store_oauth_open_states(tg_db *db, int *err, const char *user_id, int
                      "sI", user_id, (long long)now_ms);
 }
 
+int tg_store_oauth_state_delete(tg_db *db, const char *state, int *rows)
+{
+  return tg_db_exec(db, rows, "DELETE FROM oauth_states WHERE state = ? AND used_at IS NULL", "s",
+                    state);
+}
+
 int tg_store_oauth_states_cleanup(tg_db *db, int64_t expired_before_ms, int *rows)
 {
   return tg_db_exec(db, rows, "DELETE FROM oauth_states WHERE expires_at < ?", "I",

@@ -48,6 +48,10 @@ int tg_store_oauth_state_consume(tg_db *db, const char *state, const char *calle
  */
 json_t *tg_store_oauth_open_states(tg_db *db, int *err, const char *user_id, int64_t now_ms);
 
+/* Deletes state while it is unused (an OAuth start whose link call failed: nobody can finish
+ * it); *rows (may be NULL) gets 1 or 0. */
+int tg_store_oauth_state_delete(tg_db *db, const char *state, int *rows);
+
 /* Deletes the states that expired before expired_before_ms; *rows (may be NULL) gets how many. */
 int tg_store_oauth_states_cleanup(tg_db *db, int64_t expired_before_ms, int *rows);
 

@@ -10,6 +10,7 @@
 #ifndef GW_H
 #define GW_H
 
+#include "gw_composio_fault.h"
 #include "tg_accounts_cache.h"
 #include "tg_check.h"
 #include "tg_composio.h"
@@ -23,7 +24,10 @@
 #include "tg_log.h"
 #include "tg_sealed.h"
 #include "tg_store_accounts.h"
+#include "tg_store_auth_configs.h"
+#include "tg_store_credits.h"
 #include "tg_store_oauth.h"
+#include "tg_store_runs.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -81,14 +85,14 @@ typedef struct gw_app {
   gw_waiter *waiters;   /* requests sleeping on a timer (callback polling) */
   gw_checkpool *checks; /* coalescing provider checks (gw_checkpool.c) */
   gw_metrics metrics;
-  gw_defcache *defcache;  /* gw_defcache.c: parsed workflow definitions of admissions */
-  gw_batch *loadq;        /* gw_batch.c: admission's LOAD step, one job at a time */
-  gw_batch *admitq;       /* gw_batch.c: admission's ADMIT step, group commit */
-  tg_crypto *crypto;      /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
-  gw_ratelimit *runlimit; /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
+  gw_defcache *defcache;           /* gw_defcache.c: parsed workflow definitions of admissions */
+  gw_batch *loadq;                 /* gw_batch.c: admission's LOAD step, one job at a time */
+  gw_batch *admitq;                /* gw_batch.c: admission's ADMIT step, group commit */
+  tg_crypto *crypto;               /* secrets at rest; NULL when TOOLGATE_SECRET_KEY is unset */
+  gw_ratelimit *runlimit;          /* per-user admissions; NULL when TOOLGATE_RUN_RATE_PER_MIN=0 */
   tg_accounts_cache *status_cache; /* gw_status.c's answers per (user, provider); made on first
                                     * use, NULL before */
-  struct gw_sync *sync;   /* gw_sync.c: start-up re-sync and the periodic cleanup */
+  struct gw_sync *sync;            /* gw_sync.c: start-up re-sync and the periodic cleanup */
 } gw_app;
 
 /* --- Requests sleeping on a timer (gw_waiter.c). --- */
@@ -180,22 +184,7 @@ json_t *gw_parse_body(tg_httpd_req *req);
  */
 int gw_identify(gw_app *app, tg_httpd_req *req, char *user);
 
-/* --- Users, auth configs and the write lock; work side (gw_util.c). --- */
-
-/*
- * Work-side helper: inserts the user on first sight (credits = default_credits) with a
- * credit_ledger 'grant' row, in one transaction; a no-op when the user exists. Call before any
- * other transaction in the job.
- */
-int gw_ensure_user(tg_db *db, const char *user, int64_t default_credits);
-
-/* The same inside a transaction the caller has open (no BEGIN/COMMIT of its own). */
-int gw_ensure_user_tx(tg_db *db, const char *user, int64_t default_credits);
-
-/* Work side, inside the caller's transaction: inserts or updates the auth_configs row of p
- * (id, provider, toolkit_slug, display_name; updated_at = now ms). Returns 0 or a TG_E* code
- * (TG_ECONFLICT when another auth config id is stored for the provider). */
-int gw_auth_config_upsert_tx(tg_db *db, const tg_provider *p, int64_t now);
+/* --- The write lock; work side (gw_write_lock.c). --- */
 
 /*
  * Process-wide lock around the gateway's hot write transactions (admission's group commit and
@@ -306,10 +295,14 @@ void gw_metrics_check_latency(gw_app *app, double ms);
 /* Answers 404 unknown_provider with "known": the configured provider names. */
 void gw_unknown_provider(gw_app *app, tg_httpd_req *req);
 
-/* Answers a failed Composio call on j: unreachable, canceled or rate limited → 503
- * composio_unavailable with Retry-After (seconds, rounded up; 5 when Composio gave none);
- * anything else → 502 composio_error. */
+/* Answers a failed Composio call on j (gw_composio_fault.c) with the one mapping of
+ * gw_composio_fault.h: status, error code, Retry-After; the body adds "detail" (the TG_E* name),
+ * "composio_status" (0 when no answer) and, when retryable, "retry_after_ms". */
 void gw_composio_fail(gw_job *j, const tg_composio_result *res);
+
+/* Sets j's outcome to f (status, code, message) with body details (stolen, may be NULL) plus
+ * "retry_after_ms" when f is retryable; the caller replies with f->headers. */
+void gw_job_fail_composio(gw_job *j, const gw_composio_fault *f, json_t *details);
 
 /* DELETE /api/mcp/auth/{provider} (gw_auth_manage.c). */
 void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const char *provider);
@@ -326,9 +319,16 @@ int gw_account_authorized(const tg_composio_account *a);
 
 /* Starts the background work of gw_sync.c after the server listens: re-sync of ACTIVE
  * connections with Composio (bounded concurrency; readiness does not wait) and the periodic
- * cleanup of expired oauth_states and abandoned PENDING accounts (first run at once). Returns 0
- * or TG_ENOMEM. gw_sync_stop closes its timer (shutdown); in-flight work ends by itself. */
+ * cleanup of expired oauth_states, abandoned PENDING accounts and retired accounts still to
+ * delete at Composio (first run at once). Returns 0 or TG_ENOMEM. gw_sync_stop closes its timer
+ * (shutdown); in-flight work ends by itself. */
 int gw_sync_start(gw_app *app);
 void gw_sync_stop(gw_app *app);
+
+/* Deletes retired Composio account ca_id (recorded in retired_accounts) at Composio, in the
+ * background: done (2xx or 404) → forgotten; failed → the attempt is noted and the periodic
+ * cleanup tries again. Best effort: nothing is reported to the caller; out of memory or
+ * shutting down leaves it to the cleanup. ca_id is copied. Loop thread only. */
+void gw_sync_retire(gw_app *app, const char *ca_id);
 
 #endif

@@ -29,18 +29,19 @@
  *          have won), RETRY: claim the old run (metadata.retried_by, once), credits (402
  *          insufficient_credits, nothing admitted), debit, workflow_runs row 'queued' with the
  *          scope in metadata.tool_constraints, credit_ledger row 'run_admitted'.
- *   (loop) 202 {run_id, status:"queued"} | 409 oauth_refresh_required | 503 composio_unavailable
- *   | 502 composio_auth_failed (Composio refused our platform API key: not retryable)
- *          with Retry-After | 402 | 422.
+ *   (loop) 202 {run_id, status:"queued"} | 409 oauth_refresh_required | a Composio failure as
+ *   gw_composio_fault.h maps it (503 composio_unavailable with Retry-After, 502
+ *   composio_auth_failed, 502 composio_error) | 402 | 422.
  * One "admission" log line per decision (user_id, workflow_id, run_id, blocked_providers), and
  * a counter per decision in /metrics.
  */
 #include "gw.h"
 #include "gw_batch.h"
 #include "gw_defcache.h"
-#include "tg_db_stmt.h"
 #include "gw_secrets.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
+#include "tg_id.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ typedef struct admit_ctx {
   char *def_text; /* LOAD: the workflow's definition as stored (NULL: no such workflow) */
   size_t def_len;
   json_t *def;        /* parsed (shared with the definition cache; loop thread only) */
-  tg_check_row *crow; /* LOAD: connected accounts; the strings are owned (rows_free) */
+  tg_check_row *crow; /* LOAD: connected accounts (tg_store_runs_read_check_rows) */
   size_t n_rows;
   json_t *scope;
   tg_check_result *check;
@@ -76,17 +77,6 @@ typedef struct admit_ctx {
 } admit_ctx;
 GW_JOB_FIRST(admit_ctx);
 
-static void rows_free(tg_check_row *r, size_t n)
-{
-  for (size_t i = 0; r && i < n; i++) {
-    free((char *)r[i].provider);
-    free((char *)r[i].status);
-    free((char *)r[i].composio_account_id);
-    free((char *)r[i].toolkit_slug);
-  }
-  free(r);
-}
-
 static void ctx_free(admit_ctx *c)
 {
   json_decref(c->j.body);
@@ -95,7 +85,7 @@ static void ctx_free(admit_ctx *c)
   json_decref(c->tc);
   free(c->def_text);
   json_decref(c->def);
-  rows_free(c->crow, c->n_rows);
+  tg_store_runs_check_rows_free(c->crow, c->n_rows);
   json_decref(c->scope);
   tg_check_result_free(c->check);
   json_decref(c->secrets);
@@ -157,10 +147,7 @@ static int idem_lookup(tg_db *db, admit_ctx *c)
   const char *hash;
   if (!c->idem_key)
     return 0;
-  row = tg_db_query_one(db, &rc,
-                        "SELECT id, status, request_hash FROM workflow_runs WHERE user_id = ? "
-                        "AND idempotency_key = ?",
-                        "ss", c->j.user, c->idem_key);
+  row = tg_store_runs_find_idem(db, &rc, c->j.user, c->idem_key);
   if (!row)
     return rc == TG_ENOTFOUND ? 0 : rc;
   hash = json_string_value(json_object_get(row, "request_hash"));
@@ -185,10 +172,7 @@ static int load_retry(tg_db *db, admit_ctx *c)
   int rc;
   const char *st;
   json_t *meta;
-  json_t *run = tg_db_query_one(db, &rc,
-                                "SELECT workflow_id, status, inputs AS inputs_json, metadata AS "
-                                "metadata_json FROM workflow_runs WHERE id = ? AND user_id = ?",
-                                "ss", c->retry_of, c->j.user);
+  json_t *run = tg_store_runs_get(db, &rc, c->retry_of, c->j.user);
   if (!run) {
     if (rc != TG_ENOTFOUND)
       return rc;
@@ -199,8 +183,7 @@ static int load_retry(tg_db *db, admit_ctx *c)
   snprintf(c->wf_id, sizeof c->wf_id, "%s", json_string_value(json_object_get(run, "workflow_id")));
   st = json_string_value(json_object_get(run, "status"));
   meta = json_object_get(run, "metadata");
-  if (!st || (strcmp(st, "failed") != 0 && strcmp(st, "attention") != 0) ||
-      json_object_get(meta, "retried_by")) {
+  if (!tg_store_runs_retryable(st) || json_object_get(meta, "retried_by")) {
     gw_job_fail(&c->j, 409, "run_not_retryable",
                 "Only a failed run or one waiting for re-authorisation can be retried, once.");
     c->j.body =
@@ -224,89 +207,15 @@ static int load_retry(tg_db *db, admit_ctx *c)
   return 0;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-  const char *t = (const char *)sqlite3_column_text(st, i);
-  return t ? strdup(t) : NULL;
-}
-
-/* The caller's workflow definition as stored (c->def_text stays NULL when there is none).
- * Read with sqlite3_column_* directly: the text is parsed on the loop, through the cache. */
-static int load_definition(tg_db *db, admit_ctx *c)
-{
-  sqlite3_stmt *st =
-      tg_db_prepare(db, "SELECT definition FROM workflows WHERE id = ?1 AND user_id = ?2");
-  int rc;
-  if (!st)
-    return TG_EDB;
-  sqlite3_bind_text(st, 1, c->wf_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, c->j.user, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    const char *t = (const char *)sqlite3_column_text(st, 0);
-    size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    if (!t || !(c->def_text = malloc(n + 1))) {
-      sqlite3_reset(st);
-      return TG_ENOMEM;
-    }
-    memcpy(c->def_text, t, n);
-    c->def_text[n] = 0;
-    c->def_len = n;
-    rc = SQLITE_DONE;
-  }
-  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "load workflow");
-  sqlite3_reset(st);
-  return rc;
-}
-
-/* The user's connected_accounts rows with the toolkit slug, into c->crow (owned strings). */
-static int load_accounts(tg_db *db, admit_ctx *c)
-{
-  sqlite3_stmt *st = tg_db_prepare(db, "SELECT c.provider, c.status, c.composio_account_id, "
-                                       "a.toolkit_slug FROM connected_accounts c JOIN "
-                                       "auth_configs a ON a.id = c.auth_config_id WHERE "
-                                       "c.user_id = ?1 ORDER BY c.provider");
-  size_t cap = 0;
-  int rc;
-  if (!st)
-    return TG_EDB;
-  sqlite3_bind_text(st, 1, c->j.user, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    tg_check_row *r;
-    if (c->n_rows == cap) {
-      size_t nc = cap ? cap * 2 : 4;
-      tg_check_row *grown = realloc(c->crow, nc * sizeof *grown);
-      if (!grown) {
-        rc = SQLITE_NOMEM;
-        break;
-      }
-      c->crow = grown;
-      cap = nc;
-    }
-    r = &c->crow[c->n_rows++];
-    r->provider = col_dup(st, 0);
-    r->status = col_dup(st, 1);
-    r->composio_account_id = col_dup(st, 2);
-    r->toolkit_slug = col_dup(st, 3);
-    if (!r->provider || !r->status || !r->toolkit_slug ||
-        (sqlite3_column_type(st, 2) != SQLITE_NULL && !r->composio_account_id)) {
-      rc = SQLITE_NOMEM;
-      break;
-    }
-  }
-  rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? TG_ENOMEM : tg_db_err(db, rc, "load accounts");
-  sqlite3_reset(st);
-  return rc;
-}
-
 static int load(tg_db *db, admit_ctx *c)
 {
   int rc;
-  if (c->mode != PREFLIGHT && (rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)))
+  if (c->mode != PREFLIGHT &&
+      (rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)))
     return rc;
   if (c->mode == RETRY && (rc = load_retry(db, c)) != 0)
     return rc < 0 ? rc : 0;
-  if ((rc = load_definition(db, c)) != 0)
+  if ((rc = tg_store_runs_read_definition(db, c->wf_id, c->j.user, &c->def_text, &c->def_len)))
     return rc;
   if (!c->def_text) {
     gw_job_fail(&c->j, 404, "not_found", "No such workflow.");
@@ -315,23 +224,13 @@ static int load(tg_db *db, admit_ctx *c)
   }
   if (c->mode != PREFLIGHT && (rc = idem_lookup(db, c)) != 0)
     return rc < 0 ? rc : 0;
-  return load_accounts(db, c);
+  return tg_store_runs_read_check_rows(db, c->j.user, &c->crow, &c->n_rows);
 }
 
 /* Writes what Composio reported back onto the user's rows (inside the open transaction). */
 static int write_back(tg_db *db, admit_ctx *c)
 {
   return tg_check_write_back(db, c->j.user, c->check, tg_now_ms(), NULL);
-}
-
-/* RETRY: marks the old run as retried by the new one; 0 changes = a concurrent retry won. */
-static int claim_retry(tg_db *db, admit_ctx *c, int *changes)
-{
-  return tg_db_exec(db, changes,
-                    "UPDATE workflow_runs SET metadata = json_set(metadata, '$.retried_by', ?1) "
-                    "WHERE id = ?2 AND user_id = ?3 AND status IN ('failed', 'attention') AND "
-                    "json_extract(metadata, '$.retried_by') IS NULL",
-                    "sss", c->run_id, c->retry_of, c->j.user);
 }
 
 /*
@@ -345,34 +244,6 @@ static void new_run_id(char *buf, size_t size, int64_t now_ms)
   char rnd[32];
   tg_random_id(rnd, sizeof rnd, NULL, 12);
   snprintf(buf, size, "run_%012llx%s", (unsigned long long)now_ms & 0xffffffffffffULL, rnd);
-}
-
-/* The user's balance into *credits (0 when the row is missing). */
-static int balance(tg_db *db, admit_ctx *c, int64_t *credits)
-{
-  sqlite3_stmt *st = tg_db_prepare(db, "SELECT credits FROM users WHERE id = ?1");
-  int rc;
-  if (!st)
-    return TG_EDB;
-  sqlite3_bind_text(st, 1, c->j.user, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  *credits = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "credits");
-  sqlite3_reset(st);
-  return rc;
-}
-
-/* The debit: 1 when taken, 0 when the credits do not cover cost (*credits = the balance), or
- * an error. */
-static int debit(tg_db *db, admit_ctx *c, int64_t cost, int64_t *credits)
-{
-  int rc, changes = 0;
-  rc = tg_db_exec(db, &changes,
-                  "UPDATE users SET credits = credits - ?1 WHERE id = ?2 AND credits >= ?1", "Is",
-                  (long long)cost, c->j.user);
-  if (rc != 0 || changes == 1)
-    return rc ? rc : 1;
-  return (rc = balance(db, c, credits)) != 0 ? rc : 0;
 }
 
 /* One admission inside the batch's open transaction (with or without a savepoint: on an error
@@ -391,10 +262,11 @@ static int admit_one(tg_db *db, admit_ctx *c)
   new_run_id(c->run_id, sizeof c->run_id, now);
   if (c->mode == RETRY) {
     /* The credits first (a 402 must not claim the old run), then the claim. */
-    if ((rc = balance(db, c, &credits)) != 0)
+    if ((rc = tg_store_credits_balance(db, c->j.user, &credits)) != 0 && rc != TG_ENOTFOUND)
       return rc;
     if (credits >= cost) {
-      if ((rc = claim_retry(db, c, &changes)) != 0)
+      /* 0 changes: a concurrent retry won. */
+      if ((rc = tg_store_runs_mark_retried(db, c->retry_of, c->j.user, c->run_id, &changes)))
         return rc;
       if (changes == 0) {
         *c->run_id = 0;
@@ -404,11 +276,11 @@ static int admit_one(tg_db *db, admit_ctx *c)
       }
     }
   }
-  /* The credits check and the debit in one statement (RETRY: already checked above, in the
-   * same transaction, so it cannot fail after the claim). */
+  /* The credits check, the debit and its ledger row (RETRY: already checked above, in the same
+   * transaction, so it cannot fail after the claim). */
   if (c->mode == RETRY && credits < cost)
     rc = 0;
-  else if ((rc = debit(db, c, cost, &credits)) < 0)
+  else if ((rc = tg_store_credits_debit(db, c->j.user, c->run_id, cost, now, &credits)) < 0)
     return rc;
   if (rc == 0) {
     *c->run_id = 0;
@@ -424,20 +296,18 @@ static int admit_one(tg_db *db, admit_ctx *c)
   }
   if (!meta)
     return TG_ENOMEM;
-  rc = tg_db_exec(db, NULL,
-                  "INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
-                  "metadata, idempotency_key, request_hash, cost, attempt, available_at, "
-                  "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?)",
-                  "sssjjssIII", c->run_id, c->wf_id, c->j.user, c->inputs, meta, c->idem_key,
-                  c->hash, (long long)cost, (long long)now, (long long)now);
+  rc = tg_store_runs_insert(db, &(tg_run_new){.run_id = c->run_id,
+                                              .workflow_id = c->wf_id,
+                                              .user_id = c->j.user,
+                                              .inputs = c->inputs,
+                                              .metadata = meta,
+                                              .idempotency_key = c->idem_key,
+                                              .request_hash = c->hash,
+                                              .cost = cost,
+                                              .now_ms = now});
   json_decref(meta);
   if (rc == 0)
     rc = tg_sealed_store_run_secrets(db, c->j.app->crypto, c->run_id, c->j.user, c->secrets);
-  if (rc == 0)
-    rc = tg_db_exec(db, NULL,
-                    "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
-                    "VALUES (?, ?, ?, 'run_admitted', ?)",
-                    "ssII", c->j.user, c->run_id, (long long)-cost, (long long)now);
   if (rc != 0)
     return rc;
   c->j.status = 202;
@@ -515,11 +385,11 @@ void gw_admit_cleanup(gw_app *app)
   app->loadq = app->admitq = NULL;
 }
 
-/* Answers a check that did not say ok: 409 with the providers, or 503 with Retry-After. */
+/* Answers a check that did not say ok: 409 with the providers, or Composio's failure as every
+ * route answers it (gw_composio_fault.h). */
 static void answer_not_ok(admit_ctx *c)
 {
-  char hdr[64];
-  const char *headers[] = {hdr, NULL};
+  gw_composio_fault f;
   if (c->check->outcome == TG_CHECK_BLOCKED) {
     c->j.status = 409;
     decide(c, "blocked", GW_ADM_BLOCKED);
@@ -528,22 +398,11 @@ static void answer_not_ok(admit_ctx *c)
     reply(c, NULL);
     return;
   }
-  if (c->check->broker_auth) {
-    /* Our platform key was refused: waiting will not fix it, so no Retry-After. */
-    gw_job_fail(&c->j, 502, "composio_auth_failed",
-                "Composio rejected the platform API key; an operator must fix COMPOSIO_API_KEY.");
-    decide(c, "unavailable", GW_ADM_UNAVAILABLE);
-    reply(c, NULL);
-    return;
-  }
-  long ms = c->check->retry_after_ms > 0 ? c->check->retry_after_ms : 5000;
-  snprintf(hdr, sizeof hdr, "Retry-After: %ld", (ms + 999) / 1000);
-  gw_job_fail(&c->j, 503, "composio_unavailable",
-              "Composio could not confirm the connections; try again later.");
-  c->j.body =
-      json_pack("{s:s?, s:I}", "detail", c->check->detail, "retry_after_ms", (json_int_t)ms);
+  gw_composio_fault_of(&f, c->check->composio_err, c->check->composio_status,
+                       c->check->retry_after_ms);
+  gw_job_fail_composio(&c->j, &f, json_pack("{s:s?}", "detail", c->check->detail));
   decide(c, "unavailable", GW_ADM_UNAVAILABLE);
-  reply(c, headers);
+  reply(c, f.headers);
 }
 
 /* The check's answer: PREFLIGHT answers now; the others write back what Composio reported and,
@@ -571,7 +430,7 @@ static void on_check(void *arg, tg_check_result *res)
 /* After LOAD: inputs, scope, check. */
 static void check(admit_ctx *c)
 {
-  json_t *errors;
+  json_t *errors, *used;
   tg_check_result *now = NULL;
   int rc;
   c->def = gw_defcache_get(c->j.app->defcache, c->wf_id, &c->def_text, c->def_len);
@@ -592,9 +451,12 @@ static void check(admit_ctx *c)
     reply(c, NULL); /* 503 secret_key_missing: never stored in clear */
     return;
   }
-  /* DESIGN.md section 4: tool_constraints, or else every ACTIVE provider of the user. The run
-   * stores the scope it was admitted with, so the worker's guard checks the same providers. */
-  c->scope = tg_check_scope(c->tc, c->crow, c->n_rows);
+  /* tool_constraints, else the providers the workflow uses, else every provider the user has
+   * not disconnected (tg_check_scope). The run stores the scope it was admitted with, so the
+   * worker's guard checks the same providers. */
+  used = c->tc ? NULL : tg_workflow_providers(c->def);
+  c->scope = tg_check_scope(c->tc, used, c->crow, c->n_rows);
+  json_decref(used);
   if (c->scope && !c->tc)
     c->tc = json_pack("{s:O}", "providers", c->scope);
   if (!c->scope || !c->tc) {

@@ -12,17 +12,22 @@
  *   status=failed → FAIL (job): the row becomes FAILED unless it is ACTIVE (a failed reconnect
  *                 does not break a working connection).
  *   status=success → POLL (loop): GET /connected_accounts/{id} until ACTIVE, 250 ms doubling,
- *                 at most 10 s; FAILED/EXPIRED/INACTIVE/REVOKED are terminal (→ FAIL). The
+ *                 for GW_POLL_TOTAL_MS (the last delay cut to end at the deadline, so the
+ *                 reason not_active_within_<GW_POLL_TOTAL_MS>ms is true); FAILED/EXPIRED/
+ *                 INACTIVE/REVOKED are terminal (→ FAIL). The
  *                 account must carry the state's toolkit slug and auth config id (and the
  *                 state's user, when Composio names one), else 400 account_mismatch and nothing
  *                 is written.
  *   URL (loop)    generate the per-user MCP URL.
  *   CONNECT (job) one transaction: users, auth_configs, connected_accounts (updated in place:
- *                 UNIQUE(user_id, auth_config_id)), mcp_connections.
+ *                 UNIQUE(user_id, auth_config_id)), mcp_connections; the account the row held
+ *                 before, when another (a reconnect), is recorded as retired and then deleted
+ *                 at Composio in the background (gw_sync_retire; retried by the cleanup).
  * The answer is 302 to TOOLGATE_UI_URL?provider=..&status=connected|failed, or JSON when the
  * client sends Accept: application/json or ?format=json.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +53,8 @@ typedef struct cb_ctx {
   char link_ca[ID_MAX + 1];  /* oauth_states.composio_account_id */
   char provider[ID_MAX + 1]; /* from the state row */
   const tg_provider *p;
-  char reason[REASON_MAX]; /* FAILED: status_reason */
+  char reason[REASON_MAX];  /* FAILED: status_reason */
+  char retired[ID_MAX + 1]; /* CONNECT: the account the new one replaced, "" when none */
   char *mcp_url;
   uint64_t deadline; /* uv_now ms: stop polling */
   uint64_t delay;    /* next poll delay, ms */
@@ -157,9 +163,13 @@ static int connect_tx(tg_db *db, cb_ctx *c)
   int rc;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  if ((rc = gw_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
+  if ((rc = tg_store_credits_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
     goto fail;
-  if ((rc = gw_auth_config_upsert_tx(db, p, now)) != 0)
+  if ((rc = tg_store_auth_configs_upsert(db, p, now)) != 0)
+    goto fail;
+  rc = tg_store_accounts_retire_previous(db, c->j.user, p->auth_config_id, c->ca_id, now,
+                                         c->retired, sizeof c->retired);
+  if (rc != 0)
     goto fail;
   rc = tg_store_accounts_connect(db, c->j.user, p->provider, p->auth_config_id, c->ca_id,
                                  c->mcp_url, now);
@@ -204,16 +214,19 @@ static void on_timer(uv_timer_t *t)
   poll_account(c);
 }
 
-/* Schedules the next poll, or gives up when the deadline would pass. */
+/* Schedules the next poll, or gives up once the budget is spent. The last delay is cut to end
+ * at the deadline, so the account is polled for the whole GW_POLL_TOTAL_MS the reason states. */
 static void poll_later(cb_ctx *c, const char *last_status)
 {
-  uint64_t now = uv_now(c->j.app->loop);
-  if (now + c->delay > c->deadline) {
+  uint64_t now = uv_now(c->j.app->loop), delay = c->delay;
+  if (now >= c->deadline) {
     snprintf(c->reason, sizeof c->reason, "not_active_within_%dms (last status %s)",
              GW_POLL_TOTAL_MS, last_status);
     submit_step(c, FAIL);
     return;
   }
+  if (delay > c->deadline - now)
+    delay = c->deadline - now;
   if (!c->timer_on) {
     uv_timer_init(c->j.app->loop, &c->timer);
     c->timer.data = c;
@@ -221,7 +234,7 @@ static void poll_later(cb_ctx *c, const char *last_status)
   }
   c->w.wake = on_wake;
   gw_waiter_add(c->j.app, &c->w);
-  uv_timer_start(&c->timer, on_timer, c->delay, 0);
+  uv_timer_start(&c->timer, on_timer, delay, 0);
   c->delay *= 2;
 }
 
@@ -269,7 +282,7 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   if (res->err != 0 || !a) {
     int transient = res->err == TG_EIO || res->err == TG_ETIMEDOUT || res->err == TG_ERATELIMIT ||
                     (res->err == TG_EHTTP && res->http_status >= 500);
-    if (transient && !c->j.app->stopping && uv_now(c->j.app->loop) + c->delay <= c->deadline) {
+    if (transient && !c->j.app->stopping && uv_now(c->j.app->loop) < c->deadline) {
       poll_later(c, "unknown");
       return;
     }
@@ -380,6 +393,8 @@ static void cb_done(void *arg, int status)
     return;
   default:
     tg_accounts_cache_drop(c->j.app->status_cache, c->j.user, c->provider);
+    if (*c->retired) /* a reconnect: the replaced account goes at Composio, best effort */
+      gw_sync_retire(c->j.app, c->retired);
     finish(c, 1);
   }
 }

@@ -15,6 +15,7 @@
  * appear only as has_headers; OAuth state values are not shown (counts only).
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,9 @@
  * ACTIVE there (same toolkit, auth config and user) → 200 {connected: true, ...}, nothing
  * written → (job) insert the oauth_states row (10 minutes) → (loop) Composio link with our
  * callback URL + "?state=" → (job) remember the link's ca id in the state row and
- * store/refresh the connected_accounts row → (loop) 200 {redirect_url, state, expires_at}.
+ * store/refresh the connected_accounts row → (loop) 200 {redirect_url, state, expires_at}. A
+ * failed link call → (job) delete the unused state row → (loop) the Composio failure's answer
+ * (gw_composio_fault.h).
  *
  * Invariants: an ACTIVE connected_accounts row keeps its status and ca id during a reconnect
  * (the new ca id waits in oauth_states.composio_account_id until the callback succeeds) unless
@@ -17,6 +19,8 @@
  * answer is integer ms since the epoch.
  */
 #include "gw.h"
+#include "tg_clock.h"
+#include "tg_id.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +40,7 @@ GW_JOB_FIRST(prov_ctx);
 static int prov_work(tg_db *db, void *arg)
 {
   prov_ctx *c = arg;
-  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
+  int rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
   if (rc != 0)
     return rc;
   c->rows = tg_store_accounts_list(db, &rc, c->j.user);
@@ -55,19 +59,22 @@ static void prov_done(void *arg, int status)
   list = json_array();
   for (size_t i = 0; list && i < cfg->n_providers; i++) {
     const tg_provider *p = &cfg->providers[i];
-    const char *st = NULL;
+    const char *st = NULL, *reason = NULL;
     size_t k;
     json_t *row;
     json_array_foreach(c->rows, k, row)
     {
       const char *ac = json_string_value(json_object_get(row, "auth_config_id"));
-      if (ac && strcmp(ac, p->auth_config_id) == 0)
+      if (ac && strcmp(ac, p->auth_config_id) == 0) {
         st = json_string_value(json_object_get(row, "status"));
+        reason = json_string_value(json_object_get(row, "status_reason"));
+      }
     }
+    /* connected is the status route's "authorized" over the same row (tg_check_authorized). */
     json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?, s:b}", "provider", p->provider,
                                           "display_name", p->display_name, "toolkit_slug",
                                           p->toolkit_slug, "status", st, "connected",
-                                          st && strcmp(st, "ACTIVE") == 0));
+                                          tg_check_authorized(st, reason)));
   }
   c->j.status = 200;
   c->j.body = json_pack("{s:o*}", "providers", list);
@@ -99,14 +106,16 @@ typedef struct start_ctx {
   const tg_provider *p; /* lives as long as the config */
   char state[2 * STATE_BYTES + 1];
   char callback[URL_MAX];
-  int64_t expires_at;  /* ms */
-  char *redirect_url;  /* from Composio */
-  char *ca_id;         /* from Composio, may be NULL */
-  int step;            /* 0: read the row; 1: insert state; 2: store account */
-  int force;           /* always make a new link */
-  char row_status[16]; /* the user's row for the provider ("" when none) */
-  char row_ca[160];    /* its composio_account_id */
-  int stale_active;    /* the row says ACTIVE but Composio does not */
+  int64_t expires_at;      /* ms */
+  char *redirect_url;      /* from Composio */
+  char *ca_id;             /* from Composio, may be NULL */
+  int step;                /* 0: read the row; 1: insert state; 2: store account; 3: drop state */
+  tg_composio_result fail; /* step 3: the link call's failure, answered after the state is gone
+                              (message NULL: not kept) */
+  int force;               /* always make a new link */
+  char row_status[16];     /* the user's row for the provider ("" when none) */
+  char row_ca[160];        /* its composio_account_id */
+  int stale_active;        /* the row says ACTIVE but Composio does not */
 } start_ctx;
 GW_JOB_FIRST(start_ctx);
 
@@ -142,8 +151,10 @@ static int start_work(tg_db *db, void *arg)
   json_t *row;
   if (c->step == 2)
     return store_account(db, c);
+  if (c->step == 3)
+    return tg_store_oauth_state_delete(db, c->state, NULL);
   if (c->step == 0) {
-    if ((rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
+    if ((rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
       return rc;
     row = tg_store_accounts_find(db, &rc, c->j.user, c->p->auth_config_id);
     if (!row)
@@ -162,30 +173,17 @@ static int start_work(tg_db *db, void *arg)
                                      c->expires_at);
 }
 
-/* Answers a Composio failure: unreachable or rate limited → 503 + Retry-After, else 502. */
-void gw_composio_fail(gw_job *j, const tg_composio_result *res)
-{
-  char hdr[64];
-  const char *headers[] = {hdr, NULL};
-  long secs;
-  if (res->err == TG_EIO || res->err == TG_ETIMEDOUT || res->err == TG_ERATELIMIT ||
-      res->err == TG_ECANCELED) {
-    secs = res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 5;
-    snprintf(hdr, sizeof hdr, "Retry-After: %ld", secs);
-    gw_job_fail(j, 503, "composio_unavailable", "Composio could not be reached; try again.");
-    json_decref(j->body);
-    j->body = json_pack("{s:s}", "detail", tg_errname(res->err));
-    gw_job_reply(j, headers);
-    return;
-  }
-  gw_job_fail(j, 502, "composio_error", "Composio rejected the request.");
-  json_decref(j->body);
-  j->body = json_pack("{s:s, s:i}", "detail", tg_errname(res->err), "composio_status",
-                      (int)res->http_status);
-  gw_job_reply(j, NULL);
-}
-
 static void start_done(void *arg, int status);
+
+/* The link call failed (res): the state row can never be used, so it goes before the answer. */
+static void drop_state(start_ctx *c, const tg_composio_result *res)
+{
+  c->fail = *res;
+  c->fail.message = NULL;
+  c->step = 3;
+  if (gw_submit(&c->j, start_work, start_done, c) != 0)
+    start_free(c);
+}
 
 static void on_link(void *arg, const tg_composio_result *res, const char *redirect_url,
                     const char *connected_account_id, const char *expires_at)
@@ -199,11 +197,10 @@ static void on_link(void *arg, const tg_composio_result *res, const char *redire
     if (res->err == 0) {
       tg_composio_result r = *res;
       r.err = TG_EPROTO;
-      gw_composio_fail(&c->j, &r);
+      drop_state(c, &r);
     } else {
-      gw_composio_fail(&c->j, res);
+      drop_state(c, res);
     }
-    start_free(c);
     return;
   }
   c->redirect_url = strdup(redirect_url);
@@ -250,6 +247,14 @@ static void start_done(void *arg, int status)
 {
   start_ctx *c = arg;
   int rc;
+  if (c->step == 3) {
+    if (status != 0) /* the state expires unused; the cleanup deletes it later */
+      tg_warn("oauth_state_not_dropped", "{s:s, s:s}", "user_id", c->j.user, "error",
+              tg_errname(status));
+    gw_composio_fail(&c->j, &c->fail);
+    start_free(c);
+    return;
+  }
   if (status != 0) {
     gw_job_fail_err(&c->j, status);
     goto reply;
@@ -279,9 +284,11 @@ static void start_done(void *arg, int status)
   }
   rc = tg_composio_create_link(c->j.app->composio, c->p->auth_config_id, c->j.user, c->callback,
                                on_link, c);
-  if (rc == 0)
-    return;
-  gw_job_fail_err(&c->j, rc);
+  if (rc != 0) {
+    tg_composio_result r = {.err = rc, .retry_after_ms = -1};
+    drop_state(c, &r);
+  }
+  return;
 reply:
   gw_job_reply(&c->j, NULL);
   start_free(c);

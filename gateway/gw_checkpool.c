@@ -224,8 +224,8 @@ static tg_check_result *conclude(const waiter *w, const tg_check_fetched *is, lo
   if (unknown && r->outcome == TG_CHECK_OK) {
     r->outcome = TG_CHECK_UNAVAILABLE;
     r->retry_after_ms = unavailable_ms > 0 ? unavailable_ms : DEFAULT_RETRY_MS;
-    r->detail = why; /* static: results outlive batches */
-    r->broker_auth = is && is->auth_rejected;
+    r->detail = why;              /* static: results outlive batches */
+    tg_check_note_failure(r, is); /* is NULL (no call: back-off, shutdown): unavailable */
   }
   return r;
 }

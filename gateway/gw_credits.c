@@ -1,10 +1,10 @@
 /*
- * gw_credits: GET /api/credits (the caller's balance and recent credit_ledger rows), and the
- * process-wide lock the gateway takes around its own write transactions.
+ * gw_credits: GET /api/credits (the caller's balance and recent credit_ledger rows).
  *
- * Credits move only inside transactions that also write the ledger row that explains the move
- * (admission debit, cancel refund, first-sight grant), so the balance always equals the sum of
- * the user's ledger deltas. GET ?limit=N (1..200, default 50) returns the newest rows first.
+ * Credits move only through tg_store_credits, which writes the ledger row that explains each
+ * move (admission debit, refund, first-sight grant) with it, so the balance always equals the
+ * sum of the user's ledger deltas. GET ?limit=N (1..200, default 50) returns the newest rows
+ * first.
  */
 #include "gw.h"
 
@@ -23,25 +23,16 @@ GW_JOB_FIRST(credits_ctx);
 static int credits_work(tg_db *db, void *arg)
 {
   credits_ctx *c = arg;
-  json_t *user, *ledger;
-  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
-  if (rc != 0)
+  json_t *ledger;
+  int64_t credits;
+  int rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
+  if (rc != 0 || (rc = tg_store_credits_balance(db, c->j.user, &credits)) != 0)
     return rc;
-  user = tg_db_query_one(db, &rc, "SELECT credits FROM users WHERE id = ?", "s", c->j.user);
-  if (!user)
+  if (!(ledger = tg_store_credits_ledger(db, &rc, c->j.user, c->limit)))
     return rc;
-  ledger = tg_db_query(db, &rc,
-                       "SELECT id, run_id, delta, reason, created_at FROM credit_ledger "
-                       "WHERE user_id = ? ORDER BY id DESC LIMIT ?",
-                       "si", c->j.user, c->limit);
-  if (!ledger) {
-    json_decref(user);
-    return rc;
-  }
   c->j.status = 200;
-  c->j.body = json_pack("{s:O, s:I, s:o}", "credits", json_object_get(user, "credits"), "run_cost",
+  c->j.body = json_pack("{s:I, s:I, s:o}", "credits", (json_int_t)credits, "run_cost",
                         (json_int_t)c->j.app->cfg.run_cost, "ledger", ledger);
-  json_decref(user);
   return c->j.body ? 0 : TG_ENOMEM;
 }
 

@@ -1,6 +1,7 @@
 /*
  * gw_identity: who is calling an /api route (gw_identify). An HS256 bearer token (tg_jwt,
- * secret TOOLGATE_JWT_SECRET) when the request carries Authorization; X-User-Id only when
+ * secret TOOLGATE_JWT_SECRET, exp at most TOOLGATE_JWT_MAX_LIFETIME_S ahead) when the request
+ * carries Authorization; X-User-Id only when
  * TOOLGATE_TRUST_USER_HEADER=1 (development, or behind an authenticating proxy).
  *
  * Invariants: a bearer token, when present, decides (a bad one is never rescued by X-User-Id);
@@ -10,6 +11,7 @@
 #include "gw.h"
 
 #include "tg_jwt.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +55,8 @@ int gw_identify(gw_app *app, tg_httpd_req *req, char *user)
     while (*auth == ' ')
       auth++;
     rc = tg_jwt_verify_hs256(auth, strlen(auth), (const unsigned char *)secret, strlen(secret),
-                             tg_now_ms() / 1000, user, GW_USER_MAX + 1, &why);
+                             tg_now_ms() / 1000, app->cfg.jwt_max_lifetime_s, user, GW_USER_MAX + 1,
+                             &why);
     if (rc == 0)
       return 0;
     snprintf(msg, sizeof msg, "Invalid bearer token: %s.", why ? why : "rejected");

@@ -14,6 +14,7 @@
 #include "gw.h"
 
 #include "tg_jwt.h"
+#include "tg_clock.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -79,7 +80,7 @@ static int sync_work(tg_db *db, void *arg)
     return rc;
   for (size_t i = 0; i < cfg->n_providers; i++) {
     const tg_provider *p = &cfg->providers[i];
-    if ((rc = gw_auth_config_upsert_tx(db, p, now)) != 0) {
+    if ((rc = tg_store_auth_configs_upsert(db, p, now)) != 0) {
       tg_error("auth_config_sync_failed", "{s:s, s:s, s:s, s:s}", "provider", p->provider,
                "auth_config_id", p->auth_config_id, "error", tg_errname(rc), "hint",
                rc == TG_ECONFLICT ? "another auth config id is stored for this provider"

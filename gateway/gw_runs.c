@@ -11,12 +11,13 @@
  * row when more may follow, and a request with ?cursor=... continues strictly after it, so
  * pages neither repeat nor skip rows while new runs arrive.
  *
- * Cancel, in one IMMEDIATE transaction: queued -> canceled, the admission debit refunded to the
- * user with a credit_ledger 'run_refund' row; running -> cancel_requested = 1 (the worker stops
- * the run at its next step); canceled -> the same answer again (no second refund); any other
- * status -> 409 run_not_cancelable.
+ * Cancel, in one IMMEDIATE transaction (tg_store_runs_cancel): queued -> canceled, the admission
+ * debit refunded to the user with a credit_ledger 'run_refund' row; running -> cancel_requested = 1
+ * (the worker stops the run at its next step); canceled -> the same answer again (no second
+ * refund); any other status -> 409 run_not_cancelable.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,30 +41,19 @@ typedef struct run_ctx {
 } run_ctx;
 GW_JOB_FIRST(run_ctx);
 
-static const char run_sql[] =
-    "SELECT id, workflow_id, status, inputs AS inputs_json, metadata AS metadata_json, "
-    "output AS output_json, error, error_class, attempt, cost, cancel_requested, created_at, "
-    "started_at, finished_at FROM workflow_runs WHERE id = ? AND user_id = ?";
-
-static const char list_sql[] =
-    "SELECT id, workflow_id, status, metadata AS metadata_json, error, error_class, attempt, "
-    "cost, cancel_requested, created_at, started_at, finished_at FROM workflow_runs "
-    "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR workflow_id = ?3) "
-    "AND (?4 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?4)) "
-    "ORDER BY created_at DESC, id DESC LIMIT ?6";
-
-static const char tools_sql[] =
-    "SELECT id, attempt, node_id, provider, tool_name, arguments AS arguments_json, "
-    "response AS response_json, status, error, error_class, duration_ms, executed_at, "
-    "completed_at FROM tool_executions WHERE run_id = ? ORDER BY id";
-
 static int list_work(tg_db *db, run_ctx *c)
 {
   int rc;
   size_t n;
-  json_t *rows = tg_db_query(
-      db, &rc, list_sql, "ssssIi", c->j.user, c->status, *c->workflow_id ? c->workflow_id : NULL,
-      *c->cursor_id ? c->cursor_id : NULL, (long long)c->cursor_at, c->limit + 1);
+  json_t *rows = tg_store_runs_list(db, &rc,
+                                    &(tg_run_filter){
+                                        .user_id = c->j.user,
+                                        .status = c->status,
+                                        .workflow_id = *c->workflow_id ? c->workflow_id : NULL,
+                                        .after_id = *c->cursor_id ? c->cursor_id : NULL,
+                                        .after_at = c->cursor_at,
+                                        .limit = c->limit + 1,
+                                    });
   json_t *next = json_null();
   if (!rows)
     return rc;
@@ -82,95 +72,48 @@ static int list_work(tg_db *db, run_ctx *c)
   return c->j.body ? 0 : TG_ENOMEM;
 }
 
-static int cancel_tx(tg_db *db, run_ctx *c)
+static int cancel_work(tg_db *db, run_ctx *c)
 {
-  int64_t now = tg_now_ms(), cost;
-  const char *st;
-  json_t *run;
+  tg_run_cancel out;
   int rc;
-  if ((rc = tg_db_begin(db, 1)) != 0)
-    return rc;
-  run = tg_db_query_one(db, &rc,
-                        "SELECT status, cost, cancel_requested FROM workflow_runs WHERE id = ? "
-                        "AND user_id = ?",
-                        "ss", c->run_id, c->j.user);
-  if (!run) {
-    tg_db_rollback(db);
-    if (rc != TG_ENOTFOUND)
-      return rc;
+  gw_write_lock();
+  rc = tg_store_runs_cancel(db, c->run_id, c->j.user, tg_now_ms(), &out);
+  gw_write_unlock();
+  if (rc == TG_ENOTFOUND) {
     gw_job_fail(&c->j, 404, "not_found", "No such run.");
     return 0;
   }
-  st = json_string_value(json_object_get(run, "status"));
-  cost = json_integer_value(json_object_get(run, "cost"));
-  if (strcmp(st, "queued") == 0) {
-    rc = tg_db_exec(db, NULL,
-                    "UPDATE workflow_runs SET status = 'canceled', finished_at = ?1, "
-                    "error = 'canceled by the user', available_at = ?1 WHERE id = ?2 AND "
-                    "status = 'queued'",
-                    "Is", (long long)now, c->run_id);
-    if (rc == 0 && cost > 0)
-      rc = tg_db_exec(db, NULL, "UPDATE users SET credits = credits + ? WHERE id = ?", "Is",
-                      (long long)cost, c->j.user);
-    if (rc == 0 && cost > 0)
-      rc = tg_db_exec(db, NULL,
-                      "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
-                      "VALUES (?, ?, ?, 'run_refund', ?)",
-                      "ssII", c->j.user, c->run_id, (long long)cost, (long long)now);
-    if (rc == 0) {
-      c->j.status = 200;
-      c->j.body = json_pack("{s:s, s:s, s:I}", "run_id", c->run_id, "status", "canceled",
-                            "refunded", (json_int_t)cost);
-    }
-  } else if (strcmp(st, "running") == 0) {
-    rc = tg_db_exec(db, NULL,
-                    "UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ? AND "
-                    "status = 'running'",
-                    "s", c->run_id);
-    if (rc == 0) {
-      c->j.status = 200;
-      c->j.body = json_pack("{s:s, s:s, s:b}", "run_id", c->run_id, "status", "running",
-                            "cancel_requested", 1);
-    }
-  } else if (strcmp(st, "canceled") == 0) {
-    c->j.status = 200;
-    c->j.body = json_pack("{s:s, s:s, s:I}", "run_id", c->run_id, "status", "canceled", "refunded",
-                          (json_int_t)0);
-  } else {
+  if (rc != 0)
+    return rc;
+  if (out.outcome == TG_RUN_NOT_CANCELABLE) {
     gw_job_fail(&c->j, 409, "run_not_cancelable", "Only queued or running runs can be canceled.");
-    c->j.body = json_pack("{s:s}", "status", st);
+    c->j.body = json_pack("{s:s}", "status", out.status);
+    return 0;
   }
-  json_decref(run);
-  if (rc == 0)
-    rc = tg_db_commit(db);
-  if (rc != 0) {
-    tg_db_rollback(db);
-    json_decref(c->j.body);
-    c->j.body = NULL;
-    c->j.status = 0;
-  }
-  return rc;
+  c->j.status = 200;
+  if (out.outcome == TG_RUN_CANCELED)
+    c->j.body = json_pack("{s:s, s:s, s:I}", "run_id", c->run_id, "status", "canceled", "refunded",
+                          (json_int_t)out.refunded);
+  else
+    c->j.body = json_pack("{s:s, s:s, s:b}", "run_id", c->run_id, "status", "running",
+                          "cancel_requested", 1);
+  tg_info("run_cancel", "{s:s, s:s, s:O}", "user_id", c->j.user, "run_id", c->run_id, "outcome",
+          json_object_get(c->j.body, "status"));
+  return 0;
 }
 
 static int run_work(tg_db *db, void *arg)
 {
   run_ctx *c = arg;
-  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
+  int rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
   json_t *run, *list;
   if (rc != 0)
     return rc;
   if (c->op == LIST)
     return list_work(db, c);
-  if (c->op == CANCEL) {
-    gw_write_lock();
-    rc = cancel_tx(db, c);
-    gw_write_unlock();
-    if (rc == 0 && c->j.status == 200)
-      tg_info("run_cancel", "{s:s, s:s, s:O}", "user_id", c->j.user, "run_id", c->run_id, "outcome",
-              json_object_get(c->j.body, "status"));
-    return rc;
-  }
-  run = tg_db_query_one(db, &rc, run_sql, "ss", c->run_id, c->j.user);
+  if (c->op == CANCEL)
+    return cancel_work(db, c);
+  run = tg_store_runs_get(db, &rc, c->run_id, c->j.user);
   if (!run) {
     if (rc == TG_ENOTFOUND) {
       gw_job_fail(&c->j, 404, "not_found", "No such run.");
@@ -184,7 +127,7 @@ static int run_work(tg_db *db, void *arg)
     return 0;
   }
   json_decref(run);
-  list = tg_db_query(db, &rc, tools_sql, "s", c->run_id);
+  list = tg_store_runs_tool_executions(db, &rc, c->run_id);
   if (!list)
     return rc;
   c->j.status = 200;

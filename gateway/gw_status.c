@@ -17,6 +17,7 @@
  * the first answer to store; routes that change a row drop its entry.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,10 @@
 
 int gw_account_authorized(const tg_composio_account *a)
 {
-  return a && a->status && strcmp(a->status, "ACTIVE") == 0 && !a->is_disabled &&
-         !a->auth_refresh_required;
+  const char *status;
+  char buf[64];
+  const char *reason = a ? tg_check_record(a, &status, buf, sizeof buf) : NULL;
+  return a && tg_check_authorized(status, reason);
 }
 
 /* Stores a live answer in the status cache, making the cache on first use (a cache that cannot
@@ -124,8 +127,11 @@ static json_t *from_row(const json_t *row, int stale, const char *source)
   const char *st = row_str(row, "status");
   json_t *checked = json_object_get(row, "last_checked_at");
   char reason[64];
-  int ok = st && strcmp(st, "ACTIVE") == 0;
-  snprintf(reason, sizeof reason, "connected_account_status=%s", st ? st : "UNKNOWN");
+  int ok = tg_check_authorized(st, row_str(row, "status_reason"));
+  if (st && strcmp(st, "ACTIVE") == 0) /* ACTIVE but not usable: the recorded reason says why */
+    snprintf(reason, sizeof reason, "%s", row_str(row, "status_reason"));
+  else
+    snprintf(reason, sizeof reason, "connected_account_status=%s", st ? st : "UNKNOWN");
   return json_pack("{s:b, s:s?, s:s?, s:s?, s:O, s:b, s:s}", "authorized", ok, "status", st,
                    "reason", ok ? NULL : reason, "status_reason", row_str(row, "status_reason"),
                    "checked_at", checked ? checked : json_null(), "stale", stale, "source", source);
@@ -194,9 +200,10 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   s->pending = 0;
   c->in_flight--;
   if (res->err == 0 && a) {
-    const char *ours = tg_check_status_from_composio(a->status);
-    int ok = gw_account_authorized(a);
-    char reason[64];
+    const char *ours;
+    char buf[64], reason[64];
+    const char *rec = tg_check_record(a, &ours, buf, sizeof buf); /* what the row will say */
+    int ok = tg_check_authorized(ours, rec);
     if (!ours) /* a status we do not know: keep ours, report theirs */
       ours = row_str(s->row, "status");
     if (ok)
@@ -209,20 +216,19 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
       snprintf(reason, sizeof reason, "connected_account_status=%s",
                a->status ? a->status : "UNKNOWN");
     snprintf(s->status, sizeof s->status, "%s", ours ? ours : "FAILED");
-    s->reason = a->status_reason ? strdup(a->status_reason) : NULL;
+    s->reason = rec ? strdup(rec) : NULL;
     s->observed = 1;
     s->out = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:I, s:b, s:s}", "authorized", ok, "status",
-                       s->status, "reason", *reason ? reason : NULL, "status_reason",
-                       a->status_reason, "composio_status", a->status, "checked_at",
-                       (json_int_t)c->now, "stale", 0, "source", "live");
+                       s->status, "reason", *reason ? reason : NULL, "status_reason", rec,
+                       "composio_status", a->status, "checked_at", (json_int_t)c->now, "stale", 0,
+                       "source", "live");
   } else if (res->err == TG_ENOTFOUND) {
     snprintf(s->status, sizeof s->status, "REVOKED");
-    s->reason = strdup("connected_account_not_found");
+    s->reason = strdup(TG_CHECK_NOT_FOUND);
     s->observed = 1;
     s->out = json_pack("{s:b, s:s, s:s, s:s, s:I, s:b, s:s}", "authorized", 0, "status", "REVOKED",
-                       "reason", "connected_account_not_found", "status_reason",
-                       "connected_account_not_found", "checked_at", (json_int_t)c->now, "stale", 0,
-                       "source", "live");
+                       "reason", TG_CHECK_NOT_FOUND, "status_reason", TG_CHECK_NOT_FOUND,
+                       "checked_at", (json_int_t)c->now, "stale", 0, "source", "live");
   } else {
     unavailable(s, res);
   }

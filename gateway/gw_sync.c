@@ -12,12 +12,19 @@
  * lives plus the callback's polling, when the user has no open state for that provider
  * (Composio itself expires such accounts after 10 minutes, composio-api.md 2.7); forget
  * webhook_events older than WEBHOOK_KEEP_MS (the 5-minute signature tolerance refuses older
- * replays anyway).
+ * replays anyway); then delete at Composio up to RETIRE_BATCH retired accounts (replaced by a
+ * reconnect, recorded in retired_accounts) whose delete has not happened yet.
+ *
+ * Retire (gw_sync_retire, also called by the OAuth callback right after a reconnect): DELETE
+ * /connected_accounts/{id}; 2xx or 404 → the retired_accounts row goes; any other failure → its
+ * attempt is noted there and the next cleanup tries again. Each retire owns its context and
+ * frees it itself (a canceled call at shutdown included), so it does not hold the gw_sync.
  *
  * Lifetime: the gw_sync lives until its timer is closed (gw_sync_stop, at shutdown) and every
  * call and job it started has ended; "refs" counts those.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +36,8 @@
 #define STATE_GRACE_MS 3600000LL             /* keep expired states one hour for triage */
 #define WEBHOOK_KEEP_MS (7LL * 24 * 3600000) /* one week */
 #define ABANDONED_REASON "oauth_abandoned: connection initiation did not complete in time"
+#define RETIRE_BATCH 32 /* retired accounts a cleanup deletes at Composio at most */
+#define CA_MAX 160
 
 typedef struct gw_sync {
   gw_app *app;
@@ -42,6 +51,7 @@ typedef struct gw_sync {
   int checked, changed, errors;
   int64_t t0;
   int cleaned_states, cleaned_pending;
+  json_t *retired; /* cleanup: retired accounts to delete at Composio */
 } gw_sync;
 
 typedef struct item {
@@ -59,6 +69,7 @@ static void unref(gw_sync *s)
   if (s->app->sync == s)
     s->app->sync = NULL;
   json_decref(s->rows);
+  json_decref(s->retired);
   free(s);
 }
 
@@ -115,12 +126,13 @@ static void on_account(void *arg, const tg_composio_result *res, const tg_compos
   gw_sync *s = it->s;
   const char *ours = NULL;
   if (res->err == 0 && a) {
-    ours = tg_check_status_from_composio(a->status);
-    if (a->status_reason && !(it->reason = strdup(a->status_reason)))
+    char buf[64];
+    const char *rec = tg_check_record(a, &ours, buf, sizeof buf);
+    if (rec && !(it->reason = strdup(rec)))
       ours = NULL;
   } else if (res->err == TG_ENOTFOUND) {
     ours = "REVOKED";
-    it->reason = strdup("connected_account_not_found");
+    it->reason = strdup(TG_CHECK_NOT_FOUND);
   } else {
     s->errors++;
     if (res->err != TG_ECANCELED)
@@ -188,6 +200,57 @@ static void load_done(void *arg, int status)
   unref(s);
 }
 
+/* ---------------------------------------------------------------- retire */
+
+typedef struct retire {
+  gw_app *app;
+  int done;          /* Composio has it gone */
+  const char *error; /* the failure's name (static) */
+  char ca[CA_MAX + 1];
+} retire;
+
+static int retire_work(tg_db *db, void *arg)
+{
+  retire *r = arg;
+  return r->done ? tg_store_accounts_retired_done(db, r->ca)
+                 : tg_store_accounts_retired_failed(db, r->ca, r->error, tg_now_ms());
+}
+
+static void retire_done(void *arg, int status)
+{
+  retire *r = arg;
+  if (status != 0)
+    tg_warn("retire_write_failed", "{s:s, s:s}", "composio_account_id", r->ca, "error",
+            tg_errname(status));
+  free(r);
+}
+
+static void on_retired(void *arg, const tg_composio_result *res)
+{
+  retire *r = arg;
+  r->done = res->err == 0 || res->err == TG_ENOTFOUND;
+  r->error = tg_errname(res->err);
+  if (r->done)
+    tg_info("composio_account_retired", "{s:s}", "composio_account_id", r->ca);
+  else if (res->err != TG_ECANCELED)
+    tg_warn("composio_retire_failed", "{s:s, s:s, s:i}", "composio_account_id", r->ca, "error",
+            r->error, "http_status", (int)res->http_status);
+  if (res->err == TG_ECANCELED || r->app->stopping ||
+      tg_dbq_submit(r->app->dbq, retire_work, retire_done, r) != 0)
+    free(r); /* still recorded: the next cleanup tries again */
+}
+
+void gw_sync_retire(gw_app *app, const char *ca_id)
+{
+  retire *r;
+  if (app->stopping || !ca_id || strlen(ca_id) > CA_MAX || !(r = calloc(1, sizeof *r)))
+    return;
+  r->app = app;
+  memcpy(r->ca, ca_id, strlen(ca_id) + 1);
+  if (tg_composio_delete_account(app->composio, r->ca, on_retired, r) != 0)
+    free(r);
+}
+
 /* ---------------------------------------------------------------- cleanup */
 
 static int cleanup_work(tg_db *db, void *arg)
@@ -206,9 +269,13 @@ static int cleanup_work(tg_db *db, void *arg)
     rc = tg_store_oauth_webhooks_cleanup(db, now - WEBHOOK_KEEP_MS);
   if (rc == 0)
     rc = tg_db_commit(db);
-  if (rc != 0)
+  if (rc != 0) {
     tg_db_rollback(db);
-  return rc;
+    return rc;
+  }
+  json_decref(s->retired);
+  s->retired = tg_store_accounts_list_retired(db, &rc, RETIRE_BATCH);
+  return s->retired ? 0 : rc;
 }
 
 static void cleanup_done(void *arg, int status)
@@ -220,6 +287,16 @@ static void cleanup_done(void *arg, int status)
   else if (s->cleaned_states || s->cleaned_pending)
     tg_info("cleanup", "{s:i, s:i}", "oauth_states_deleted", s->cleaned_states, "pending_expired",
             s->cleaned_pending);
+  if (status == 0) {
+    size_t i;
+    json_t *r;
+    json_array_foreach(s->retired, i, r)
+    {
+      gw_sync_retire(s->app, json_string_value(json_object_get(r, "composio_account_id")));
+    }
+  }
+  json_decref(s->retired);
+  s->retired = NULL;
   unref(s);
 }
 

@@ -16,6 +16,7 @@
  * ignored.
  */
 #include "gw.h"
+#include "tg_clock.h"
 
 #include <sodium.h>
 #include <stdio.h>

@@ -13,6 +13,8 @@
  */
 #include "gw.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
+#include "tg_id.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +55,7 @@ static void ctx_free(wf_ctx *c)
 static int wf_work(tg_db *db, void *arg)
 {
   wf_ctx *c = arg;
-  int rc = gw_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
+  int rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
   json_t *v;
   if (rc != 0)
     return rc;

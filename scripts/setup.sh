@@ -2,6 +2,8 @@
 # Installs what toolgate needs on a fresh Debian 12 machine (only what is missing), installs the
 # pinned MCP peers (npm ci in tests/peers) and builds into $BUILD_DIR (default: build).
 #   BUILD_DIR=build-asan SANITIZE=ON scripts/setup.sh
+# SANITIZE: OFF, ON or address (ASan+UBSan), thread (TSan); FUZZ=ON and SANITIZE=thread build
+# with clang.
 # Idempotent: a second run installs nothing and rebuilds incrementally.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +13,8 @@ FUZZ=${FUZZ:-OFF}            # ON: also build the libFuzzer targets (needs clang
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 pkgs=(build-essential cmake pkg-config clang libuv1-dev libcurl4-openssl-dev libsqlite3-dev
-      libjansson-dev libsodium-dev libyajl-dev libcmocka-dev uthash-dev node-llhttp sqlite3 curl jq python3 nodejs npm)
+      libjansson-dev libsodium-dev libyajl-dev libcmocka-dev uthash-dev node-llhttp sqlite3 curl jq python3 nodejs npm
+      clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -41,7 +44,7 @@ if [ "$(cat "$peers/node_modules/.toolgate-lock-sha256" 2>/dev/null)" != "$want"
 fi
 
 cc_args=()
-[ "$FUZZ" = ON ] && cc_args=(-DCMAKE_C_COMPILER=clang)
+if [ "$FUZZ" = ON ] || [ "$SANITIZE" = thread ]; then cc_args=(-DCMAKE_C_COMPILER=clang); fi
 cmake -S "$root" -B "$root/$BUILD_DIR" "${cc_args[@]}" -DTOOLGATE_SANITIZE="$SANITIZE" \
   -DTOOLGATE_FUZZ="$FUZZ" -DTOOLGATE_FUZZ_SECONDS="$FUZZ_SECONDS" >/dev/null
 cmake --build "$root/$BUILD_DIR" -j"$(nproc)" >/dev/null

@@ -29,6 +29,7 @@
 #include "tg_http.h"
 #include "tg_mcp.h"
 #include "tg_sealed.h"
+#include "tg_store_runs.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -48,7 +49,7 @@ struct wk_run {
   char *id, *workflow_id, *user_id;
   int64_t attempt, cost;
   json_t *inputs, *metadata, *definition; /* from the claim */
-  json_t *accounts; /* the user's connected_accounts + auth_configs + mcp_connections rows */
+  json_t *accounts; /* the user's accounts and MCP endpoints (tg_store_runs_read_accounts) */
 
   uv_timer_t hb;   /* heartbeat every lease/3 */
   uv_timer_t wait; /* backoff before a retry */
@@ -107,6 +108,10 @@ struct wk_worker {
 /* Starts a claim job when below concurrency and not stopping. */
 void wk_claim_maybe(wk_worker *w);
 
+/* The lease r holds since its claim, for the fenced writes of tg_store_runs (the fields are
+ * immutable after the claim, so pool jobs may call this; the strings are r's). */
+tg_run_lease wk_run_lease(const wk_run *r);
+
 /* Fenced final write: status "succeeded" (output) or "failed" (error, error_class); then the
  * run ends. Takes ownership of output (may be NULL). */
 void wk_run_finish(wk_run *r, const char *status, json_t *output, const char *error,
@@ -139,9 +144,6 @@ int wk_run_should_stop(wk_run *r);
 void wk_on_run_freed(wk_worker *w);
 
 /* ---- wk_guard.c ---- */
-
-/* Work-side: loads the user's account rows into r->accounts (runs in a dbq job). */
-int wk_guard_load_rows(tg_db *db, wk_run *r);
 
 /* Loop-side: runs the pre-execute check; then executes, marks attention or releases. */
 void wk_guard_start(wk_run *r);

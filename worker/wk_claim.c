@@ -15,9 +15,9 @@
  */
 #include "wk.h"
 
-#include "tg_db.h"
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,20 +26,10 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-/* Two scalar subqueries rather than one OR: each walks its own index (workflow_runs_lease,
- * workflow_runs_queue) and stops at the first row, so a claim costs O(log n) however many runs
- * are queued or finished. (The OR form made SQLite collect and sort every queued row: 1 ms per
- * claim at 3,000 queued, see bench/worker.) Expired leases go first: they have waited longest. */
-static const char CLAIM_SQL[] =
-    "UPDATE workflow_runs SET status = 'running', attempt = attempt + 1, claimed_by = ?1, "
-    "lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-    "WHERE id = coalesce("
-    "(SELECT id FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?2 "
-    "ORDER BY lease_expires_at LIMIT 1), "
-    "(SELECT id FROM workflow_runs WHERE status = 'queued' AND available_at <= ?2 "
-    "ORDER BY available_at LIMIT 1)) "
-    "RETURNING id, workflow_id, user_id, inputs AS inputs_json, metadata AS metadata_json, "
-    "attempt, cost";
+tg_run_lease wk_run_lease(const wk_run *r)
+{
+  return (tg_run_lease){.run_id = r->id, .worker_id = r->w->cfg.worker_id, .attempt = r->attempt};
+}
 
 /* ---- run lifetime ---- */
 
@@ -138,21 +128,9 @@ typedef struct hb_job {
 static int hb_work(tg_db *db, void *arg)
 {
   hb_job *j = arg;
-  wk_run *r = j->r; /* id, attempt and the config are immutable after the claim */
-  int err = 0;
-  json_t *rows = tg_db_query(db, &err,
-                             "UPDATE workflow_runs SET lease_expires_at = ?1 WHERE id = ?2 AND "
-                             "claimed_by = ?3 AND attempt = ?4 AND status = 'running' "
-                             "RETURNING cancel_requested",
-                             "IssI", (long long)(tg_now_ms() + r->w->cfg.lease_ms), r->id,
-                             r->w->cfg.worker_id, (long long)r->attempt);
-  if (!rows)
-    return err ? err : TG_EDB;
-  j->changes = (int)json_array_size(rows);
-  j->cancel = j->changes &&
-              json_integer_value(json_object_get(json_array_get(rows, 0), "cancel_requested"));
-  json_decref(rows);
-  return 0;
+  wk_run *r = j->r;
+  tg_run_lease l = wk_run_lease(r);
+  return tg_store_runs_heartbeat(db, &l, tg_now_ms() + r->w->cfg.lease_ms, &j->changes, &j->cancel);
 }
 
 static void hb_done(void *arg, int status)
@@ -205,13 +183,9 @@ typedef struct end_job {
 static int finish_work(tg_db *db, void *arg)
 {
   end_job *j = arg;
-  wk_run *r = j->r;
-  return tg_db_exec(db, &j->changes,
-                    "UPDATE workflow_runs SET status = ?1, output = ?2, error = ?3, "
-                    "error_class = ?4, finished_at = ?5, lease_expires_at = NULL "
-                    "WHERE id = ?6 AND claimed_by = ?7 AND attempt = ?8 AND status = 'running'",
-                    "sjssIssI", j->status, j->output, j->error, j->error_class,
-                    (long long)tg_now_ms(), r->id, r->w->cfg.worker_id, (long long)r->attempt);
+  tg_run_lease l = wk_run_lease(j->r);
+  return tg_store_runs_finish(db, &l, j->status, j->output, j->error, j->error_class, tg_now_ms(),
+                              &j->changes);
 }
 
 static void finish_done(void *arg, int status)
@@ -272,33 +246,13 @@ void wk_run_fail(wk_run *r, const char *error_class, const char *fmt, ...)
   wk_run_finish(r, "failed", NULL, msg, error_class);
 }
 
-/* Releases the run and, in the same transaction, marks this attempt's calls still 'pending'
- * as 'unknown': they were sent and may have had effects. */
+/* Releases the run; this attempt's calls still 'pending' become 'unknown' (tg_store_runs.h). */
 static int release_work(tg_db *db, void *arg)
 {
   end_job *j = arg;
-  wk_run *r = j->r;
-  int rc = tg_db_begin(db, 1);
-  if (rc)
-    return rc;
-  rc = tg_db_exec(db, &j->changes,
-                  "UPDATE workflow_runs SET status = 'queued', claimed_by = NULL, "
-                  "lease_expires_at = NULL, available_at = ?1 "
-                  "WHERE id = ?2 AND claimed_by = ?3 AND attempt = ?4 AND status = 'running'",
-                  "IssI", (long long)(tg_now_ms() + j->delay_ms), r->id, r->w->cfg.worker_id,
-                  (long long)r->attempt);
-  if (!rc && j->changes)
-    rc = tg_db_exec(db, NULL,
-                    "UPDATE tool_executions SET status = 'unknown', error = ?1, "
-                    "error_class = 'internal', completed_at = ?2 "
-                    "WHERE run_id = ?3 AND attempt = ?4 AND status = 'pending'",
-                    "sIsI", "worker released the run while the call was in flight",
-                    (long long)tg_now_ms(), r->id, (long long)r->attempt);
-  if (!rc)
-    rc = tg_db_commit(db);
-  if (rc)
-    tg_db_rollback(db);
-  return rc;
+  tg_run_lease l = wk_run_lease(j->r);
+  int64_t now = tg_now_ms();
+  return tg_store_runs_release(db, &l, now + j->delay_ms, now, &j->changes);
 }
 
 static void release_done(void *arg, int status)
@@ -345,28 +299,12 @@ static int claim_work(tg_db *db, void *arg)
 {
   claim_job *j = arg;
   wk_run *r = j->r;
-  json_t *rows = NULL, *row, *wf;
+  json_t *row;
   int rc, err = 0;
-  int64_t now = tg_now_ms();
 
-  if ((rc = tg_db_begin(db, 1)))
+  rc = tg_store_runs_claim(db, j->w->cfg.worker_id, tg_now_ms(), j->w->cfg.lease_ms, &row);
+  if (rc || !row)
     return rc;
-  rows = tg_db_query(db, &err, CLAIM_SQL, "sII", j->w->cfg.worker_id, (long long)now,
-                     (long long)j->w->cfg.lease_ms);
-  if (!rows) {
-    tg_db_rollback(db);
-    return err ? err : TG_EDB;
-  }
-  if ((rc = tg_db_commit(db))) {
-    json_decref(rows);
-    tg_db_rollback(db);
-    return rc;
-  }
-  if (json_array_size(rows) == 0) {
-    json_decref(rows);
-    return 0;
-  }
-  row = json_array_get(rows, 0);
   j->found = 1;
   r->id = dup_member(row, "id");
   r->workflow_id = dup_member(row, "workflow_id");
@@ -375,22 +313,19 @@ static int claim_work(tg_db *db, void *arg)
   r->cost = json_integer_value(json_object_get(row, "cost"));
   r->inputs = json_incref(json_object_get(row, "inputs"));
   r->metadata = json_incref(json_object_get(row, "metadata"));
-  json_decref(rows);
+  json_decref(row);
   if (!r->id || !r->workflow_id || !r->user_id) {
     j->load_err = TG_ENOMEM;
     return 0;
   }
-  wf =
-      tg_db_query_one(db, &err, "SELECT definition AS definition_json FROM workflows WHERE id = ?1",
-                      "s", r->workflow_id);
-  if (!wf) {
+  if (!(r->definition = tg_store_runs_read_definition_json(db, &err, r->workflow_id))) {
     j->load_err = err ? err : TG_ENOTFOUND;
     return 0;
   }
-  r->definition = json_incref(json_object_get(wf, "definition"));
-  json_decref(wf);
-  if ((rc = wk_secrets_load(db, r)) || (rc = wk_guard_load_rows(db, r)))
+  if ((rc = wk_secrets_load(db, r)))
     j->load_err = rc;
+  else if (!(r->accounts = tg_store_runs_read_accounts(db, &err, r->user_id)))
+    j->load_err = err ? err : TG_EDB;
   return 0;
 }
 

@@ -42,10 +42,10 @@
  */
 #include "wk.h"
 
-#include "tg_db.h"
 #include "tg_err.h"
 #include "tg_log.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -313,27 +313,27 @@ static int complete_work(tg_db *db, void *arg)
 {
   exec_job *j = arg;
   wk_run *r = j->r;
-  int rc, err = 0;
-  json_t *row;
-  /* The context keeps the real response (later nodes may use it); the row gets it redacted. */
-  json_t *stored = wk_secrets_redact(r, j->response);
-  if (j->response && !stored)
+  tg_run_lease l = wk_run_lease(r);
+  int rc;
+  json_t *redacted = NULL;
+  /* The context keeps the real response (later nodes may use it); the row gets it redacted.
+   * This thread only reads j->response: its reference count belongs to the loop, where tg_mcp
+   * drops its own references while this job runs, and jansson's json_incref/json_decref test
+   * the count with a plain read before their atomic update. So no wk_secrets_redact (which
+   * takes a reference when there is nothing to redact) unless there are secrets to take out. */
+  if (r->secrets && r->secrets[0] && j->response && !(redacted = wk_secrets_redact(r, j->response)))
     return TG_ENOMEM;
-  rc = tg_db_exec(db, &j->changes,
-                  "UPDATE tool_executions SET status = ?1, response = ?2, error = ?3, "
-                  "error_class = ?4, duration_ms = ?5, completed_at = ?6 "
-                  "WHERE id = ?7 AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?8 AND "
-                  "claimed_by = ?9 AND attempt = ?10 AND status = 'running')",
-                  "sjssIIIssI", j->status, stored, j->error, j->error_class,
-                  (long long)j->duration_ms, (long long)tg_now_ms(), (long long)r->exec_id, r->id,
-                  r->w->cfg.worker_id, (long long)r->attempt);
-  json_decref(stored);
+  rc = tg_store_runs_tool_finish(db, &l, r->exec_id,
+                                 &(tg_tool_result){.status = j->status,
+                                                   .response = redacted ? redacted : j->response,
+                                                   .error = j->error,
+                                                   .error_class = j->error_class,
+                                                   .duration_ms = j->duration_ms},
+                                 tg_now_ms(), &j->changes);
+  json_decref(redacted);
   if (rc || !j->changes)
     return rc;
-  row = tg_db_query_one(db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s",
-                        r->id);
-  j->cancel = row && json_integer_value(json_object_get(row, "cancel_requested"));
-  json_decref(row);
+  j->cancel = tg_store_runs_cancel_requested(db, r->id);
   return 0;
 }
 
@@ -485,22 +485,10 @@ static int insert_work(tg_db *db, void *arg)
 {
   exec_job *j = arg;
   wk_run *r = j->r; /* node, id, attempt are not touched by the loop while this job runs */
-  int err = 0;
-  json_t *row = tg_db_query_one(
-      db, &err,
-      "INSERT INTO tool_executions (run_id, attempt, node_id, provider, tool_name, arguments, "
-      "status, executed_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7 "
-      "WHERE EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?1 AND claimed_by = ?8 AND "
-      "attempt = ?2 AND status = 'running') RETURNING id",
-      "sIsssjIs", r->id, (long long)r->attempt, node_str(r->node, "id"),
-      cfg_str(r->node, "provider"), cfg_str(r->node, "tool"), j->redacted, (long long)tg_now_ms(),
-      r->w->cfg.worker_id);
-  if (!row)
-    return err == TG_ENOTFOUND ? 0 : (err ? err : TG_EDB);
-  j->exec_id = json_integer_value(json_object_get(row, "id"));
-  j->inserted = 1;
-  json_decref(row);
-  return 0;
+  tg_run_lease l = wk_run_lease(r);
+  return tg_store_runs_tool_start(db, &l, node_str(r->node, "id"), cfg_str(r->node, "provider"),
+                                  cfg_str(r->node, "tool"), j->redacted, tg_now_ms(), &j->exec_id,
+                                  &j->inserted);
 }
 
 static void insert_done(void *arg, int status)

@@ -19,28 +19,13 @@
  */
 #include "wk.h"
 
-#include "tg_db.h"
 #include "tg_err.h"
 #include "tg_log.h"
 #include "tg_workflow.h"
+#include "tg_clock.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int wk_guard_load_rows(tg_db *db, wk_run *r)
-{
-  int err = 0;
-  r->accounts = tg_db_query(
-      db, &err,
-      "SELECT c.id AS account_id, c.provider, c.status, c.composio_account_id, c.version, "
-      "a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS has_headers, m.id AS mcp_id, "
-      "hex(m.headers_enc) AS headers_enc_hex "
-      "FROM connected_accounts c JOIN auth_configs a ON a.id = c.auth_config_id "
-      "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id "
-      "WHERE c.user_id = ?1 ORDER BY c.provider",
-      "s", r->user_id);
-  return r->accounts ? 0 : (err ? err : TG_EDB);
-}
 
 typedef struct guard_job {
   wk_run *r;
@@ -64,50 +49,22 @@ static int write_back(tg_db *db, guard_job *j)
 static int attention(tg_db *db, guard_job *j)
 {
   wk_run *r = j->r;
-  int64_t now = tg_now_ms();
+  tg_run_lease l = wk_run_lease(j->r);
   char msg[300];
   char *list = json_dumps(j->res->providers, JSON_COMPACT);
-  int rc;
 
   snprintf(msg, sizeof msg, "provider re-authorisation required: %s", list ? list : "?");
   free(list);
-  if ((rc = tg_db_begin(db, 1)))
-    return rc;
-  rc = tg_db_exec(
-      db, &j->changes,
-      "UPDATE workflow_runs SET status = 'attention', "
-      "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
-      "'$.error', 'oauth_refresh_required', '$.providers', json(?1), '$.reasons', json(?2)), "
-      "error = ?3, finished_at = ?4, lease_expires_at = NULL "
-      "WHERE id = ?5 AND claimed_by = ?6 AND attempt = ?7 AND status = 'running'",
-      "jjsIssI", j->res->providers, j->res->reasons, msg, (long long)now, r->id,
-      r->w->cfg.worker_id, (long long)r->attempt);
-  if (!rc && j->changes == 1 && r->cost > 0) {
-    rc = tg_db_exec(db, NULL, "UPDATE users SET credits = credits + ?1 WHERE id = ?2", "Is",
-                    (long long)r->cost, r->user_id);
-    if (!rc)
-      rc = tg_db_exec(db, NULL,
-                      "INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
-                      "VALUES (?1, ?2, ?3, 'run_refund', ?4)",
-                      "ssII", r->user_id, r->id, (long long)r->cost, (long long)now);
-  }
-  if (!rc)
-    rc = tg_db_commit(db);
-  if (rc)
-    tg_db_rollback(db);
-  return rc;
+  return tg_store_runs_attention(db, &l, r->user_id, r->cost, j->res->providers, j->res->reasons,
+                                 msg, tg_now_ms(), &j->changes);
 }
 
 static int release(tg_db *db, guard_job *j)
 {
-  wk_run *r = j->r;
+  tg_run_lease l = wk_run_lease(j->r);
   long delay = j->res->retry_after_ms > 0 ? j->res->retry_after_ms : 5000;
-  return tg_db_exec(db, &j->changes,
-                    "UPDATE workflow_runs SET status = 'queued', claimed_by = NULL, "
-                    "lease_expires_at = NULL, available_at = ?1 "
-                    "WHERE id = ?2 AND claimed_by = ?3 AND attempt = ?4 AND status = 'running'",
-                    "IssI", (long long)(tg_now_ms() + delay), r->id, r->w->cfg.worker_id,
-                    (long long)r->attempt);
+  int64_t now = tg_now_ms();
+  return tg_store_runs_release(db, &l, now + delay, now, &j->changes);
 }
 
 static int guard_work(tg_db *db, void *arg)
@@ -121,14 +78,9 @@ static int guard_work(tg_db *db, void *arg)
     return attention(db, j);
   case TG_CHECK_UNAVAILABLE:
     return broker_auth(j->res) ? 0 : release(db, j);
-  default: {
-    int err = 0;
-    json_t *row = tg_db_query_one(
-        db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s", j->r->id);
-    j->cancel = row && json_integer_value(json_object_get(row, "cancel_requested"));
-    json_decref(row);
+  default:
+    j->cancel = tg_store_runs_cancel_requested(db, j->r->id);
     return 0;
-  }
   }
 }
 
@@ -224,8 +176,9 @@ void wk_guard_start(wk_run *r)
     rows[i].composio_account_id = json_string_value(json_object_get(a, "composio_account_id"));
     rows[i].toolkit_slug = json_string_value(json_object_get(a, "toolkit_slug"));
   }
-  scope = tg_check_scope(json_object_get(r->metadata, "tool_constraints"), rows, n);
   used = tg_workflow_providers(r->definition);
+  scope =
+      used ? tg_check_scope(json_object_get(r->metadata, "tool_constraints"), used, rows, n) : NULL;
   if (!scope || !used)
     goto oom;
   json_array_foreach(used, i, p)

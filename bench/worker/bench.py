@@ -99,7 +99,7 @@ def scenario(peer, n_workers, n_runs, with_tool=True):
         return res
 
 
-with open(os.path.join(SRC, "worker", "wk_claim.c")) as f:
+with open(os.path.join(SRC, "common", "tg_store_runs.c")) as f:
     CLAIM_SQL = c_string(f.read(), "CLAIM_SQL")  # the worker's own statement
 
 

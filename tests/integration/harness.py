@@ -3,7 +3,9 @@
 A Stack owns one temporary directory with a real SQLite file and starts, on free loopback ports:
 the Composio simulator (tests/sim), the MCP reference server (server-everything, pinned in
 tests/peers), the gateway and workers. Every process is stopped by stop(), which also checks
-that the gateway and workers exited cleanly (exit 0: under ASan a leak makes that fail).
+that the gateway and workers exited cleanly (exit 0: under ASan a leak makes that fail) and that
+no process of the stack logged a sanitizer report (under TSan a race in any of them, killed or
+restarted ones included, fails the test).
 Everything is bounded in time: HTTP calls time out, waits have deadlines.
 
 Only the standard library is used, so a fresh machine needs nothing beyond python3.
@@ -151,6 +153,25 @@ def wait_until(pred, timeout, what, interval=0.05):
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
 
 
+SANITIZER_REPORT = re.compile(
+    r"WARNING: ThreadSanitizer|ERROR: AddressSanitizer|\.[ch]:\d+:\d+: runtime error:")
+
+
+def sanitizer_reports(logdir):
+    """A problem line per process log in logdir (restarted processes' logs included) that holds
+    a sanitizer report, with the report's first lines."""
+    out = []
+    for name in sorted(os.listdir(logdir)):
+        if not name.endswith(".log"):
+            continue
+        with open(os.path.join(logdir, name), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        m = SANITIZER_REPORT.search(text)
+        if m:
+            out.append("%s has a sanitizer report:\n%s" % (name, text[m.start():m.start() + 3000]))
+    return out
+
+
 class Proc:
     def __init__(self, name, argv, env, logdir):
         self.name = name
@@ -248,7 +269,10 @@ class Stack:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
-            # A failing test shows what each process said last, so a CI failure is diagnosable.
+            # A failing test shows what each process said last, so a CI failure is diagnosable;
+            # a sanitizer report first (under halt_on_error it is why the test failed).
+            for problem in sanitizer_reports(self.tmp):
+                print("--- " + problem)
             for name, p in self.procs.items():
                 try:
                     tail = p.text().splitlines()[-25:]
@@ -333,6 +357,8 @@ class Stack:
             if check and ours and rc != 0 and not p.killed:
                 problems.append("%s exited with %s; log tail:\n%s" % (name, rc, p.text()[-3000:]))
         self.procs = {}
+        if check:
+            problems += sanitizer_reports(self.tmp)
         if problems:
             raise AssertionError("\n".join(problems))
 

@@ -1,4 +1,4 @@
-"""Admission (issue 4): every status code of POST /api/workflows/{id}/run and preflight, the
+"""Admission: every status code of POST /api/workflows/{id}/run and preflight, the
 Idempotency-Key, the check's rules (scope, no network for rows that are not ACTIVE, fallback to
 per-account GETs, 429 back-off), coalescing of concurrent checks with fresh answers, /metrics.
 
@@ -88,8 +88,7 @@ def test_status_codes_and_preflight():
         assert body["reasons"] == {PROVIDER: "connected_account_status=EXPIRED"}, body
         row = s.query("SELECT status, version FROM connected_accounts")[0]
         assert row["status"] == "EXPIRED" and row["version"] > before[0]["version"], row
-        # now our row is EXPIRED: blocked without any Composio call (named in tool_constraints;
-        # without them the scope is the user's ACTIVE providers, i.e. none)
+        # now our row is EXPIRED: blocked without any Composio call
         calls = sim_stats(s)
         st, _, body = s.gw("POST", run, {"inputs": INPUTS,
                                          "tool_constraints": {"providers": [PROVIDER]}})
@@ -138,15 +137,14 @@ def test_scope_rules_without_network():
             "inputs": INPUTS, "tool_constraints": {"tools": ["gmail.send_email"]}})
         assert st == 409 and body["reasons"] == {"gmail": "not_connected"}, body
         assert sim_stats(s) == calls, "not-connected providers must not cost a network call"
-        # without tool_constraints: every ACTIVE provider of the user; stored on the run
+        # without tool_constraints: the providers the workflow uses; stored on the run
         st, _, body = s.gw("POST", pre, {"inputs": INPUTS})
         assert body["scope"] == [PROVIDER] and body["ok"] is True, body
         s.query("UPDATE connected_accounts SET status='DISCONNECTED'")
-        st, _, body = s.gw("POST", pre, {"inputs": INPUTS})
-        assert body["scope"] == [] and body["ok"] is True, body
-        st, _, body = s.gw("POST", pre, {"inputs": INPUTS,
-                                         "tool_constraints": {"providers": [PROVIDER]}})
-        assert body["reasons"] == {PROVIDER: "connected_account_status=DISCONNECTED"}, body
+        for tc in ({}, {"tool_constraints": {"providers": [PROVIDER]}}):
+            st, _, body = s.gw("POST", pre, dict(tc, inputs=INPUTS))
+            assert body["scope"] == [PROVIDER] and body["ok"] is False, body
+            assert body["reasons"] == {PROVIDER: "connected_account_status=DISCONNECTED"}, body
         s.query("UPDATE connected_accounts SET status='ACTIVE'")
         st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": INPUTS})
         assert st == 202, body

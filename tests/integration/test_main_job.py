@@ -1,4 +1,4 @@
-"""Issue 2, end to end: HTTP -> provider check -> queue -> worker -> real MCP server -> back.
+"""The main job, end to end: HTTP -> provider check -> queue -> worker -> real MCP server -> back.
 
 Every test starts the real simulator, the MCP reference server, the gateway and workers on
 127.0.0.1 with a fresh SQLite file, and drives them as a client would.

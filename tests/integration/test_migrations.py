@@ -80,7 +80,7 @@ def test_v2_database_migrates_under_gateway_and_worker_starting_together():
     s.start_worker()  # the worker starts first; the gateway follows while it may be migrating
     with s:
         c = sqlite3.connect(s.db_path)
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert c.execute("PRAGMA user_version").fetchone()[0] >= 3  # and later ones
         after = dump(s.db_path)
         for t in TABLES:
             assert after[t] == before[t], (t, before[t], after[t])
@@ -104,6 +104,13 @@ def test_v2_database_migrates_under_gateway_and_worker_starting_together():
         # and the retried_by claim), and a new admission claimed and finished by the worker.
         st, _, body = s.gw("GET", "/api/runs?limit=10", user="old")
         assert st == 200 and sorted(r["id"] for r in body["runs"]) == ["run_old1", "run_old2"], body
+        # The old run's workflow names no provider, so its scope is every provider 'old' has
+        # not disconnected: the EXPIRED row blocks the retry (409) until it is disconnected.
+        st, _, body = s.gw("POST", "/api/runs/run_old1/retry", user="old")
+        assert st == 409 and body["reasons"] == {
+            "everything": "connected_account_status=EXPIRED"}, (st, body)
+        st, _, body = s.gw("DELETE", "/api/mcp/auth/everything", user="old")
+        assert st == 200 and body["status"] == "DISCONNECTED", (st, body)
         st, _, body = s.gw("POST", "/api/runs/run_old1/retry", user="old")
         assert st == 202 and body["retry_of"] == "run_old1", (st, body)
         retried = s.query("SELECT json_extract(metadata, '$.retried_by') AS r FROM workflow_runs "
@@ -130,10 +137,10 @@ def test_claim_and_lookups_use_the_indexes():
     with Stack(mcp=False) as s:
         c = sqlite3.connect(s.db_path)
         assert c.execute("PRAGMA user_version").fetchone()[0] >= 3
-        with open(os.path.join(SRC, "worker", "wk_claim.c")) as f:
-            claim = c_string(f.read(), "CLAIM_SQL")
-        with open(os.path.join(SRC, "gateway", "gw_runs.c")) as f:
-            listing = c_string(f.read(), "list_sql")
+        with open(os.path.join(SRC, "common", "tg_store_runs.c")) as f:
+            source = f.read()
+        claim = c_string(source, "CLAIM_SQL")
+        listing = c_string(source, "LIST_SQL")
         p = plan(c, claim, ("w", int(time.time() * 1000), 5000))
         print("claim: " + p)
         assert "USING INDEX workflow_runs_lease (lease_expires_at<?)" in p, p

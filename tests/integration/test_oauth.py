@@ -1,4 +1,4 @@
-"""The OAuth connection lifecycle (issue #3) end to end against the Composio simulator.
+"""The OAuth connection lifecycle end to end against the Composio simulator.
 
 Real processes on 127.0.0.1 (composio-sim + toolgate-gateway, a fresh SQLite file per test): the
 full connect flow, reconnect in place, forged/expired/replayed/foreign states, another user's

@@ -1,4 +1,4 @@
-"""The worker interrupting and classifying calls (issue #5, DESIGN.md section 5):
+"""The worker interrupting and classifying calls (DESIGN.md section 5):
 
 - the run deadline cancels a tool call in flight (notifications/cancelled on the wire), the row is
   'unknown' with error_class timeout and the run fails 'timeout' at once, not when the call ends;

@@ -8,9 +8,11 @@
  * with Mcp-Session-Id; later requests must carry a session created on the SAME path, else 404
  * (-32001 "Session not found"), so a session id sent to another user's URL is caught. Requests
  * are answered as application/json; notifications and responses get 202; DELETE ends a
- * session; GET is 405. Tools: echo {message} (readOnlyHint), add {a, b} (idempotentHint),
- * sleep {ms} (no hints: a call that times out must not be retried), sleep_ro {ms} (readOnlyHint),
- * fail {message} (isError:true).
+ * session; GET is 405. Churn (--drop-session-after N, or the control route below): a session
+ * serves N JSON-RPC requests (tools/list, tools/call, ping), and the next one gets 404 before it
+ * is executed and drops the session, as a server that expires sessions quickly does. Tools: echo
+ * {message} (readOnlyHint), add {a, b} (idempotentHint), sleep {ms} (no hints: a call that times
+ * out must not be retried), sleep_ro {ms} (readOnlyHint), fail {message} (isError:true).
  *
  * Control API:
  *   POST /_peer/script {"method"?, "tool"?, "count", "status", "retry_after"?}  (or an array):
@@ -22,7 +24,8 @@
  *        holds the request's x-api-key, authorization, mcp-session-id, mcp-protocol-version and
  *        x-user headers (tg_httpd looks headers up by name; these are the ones the worker may
  *        send). Capped at 200000 entries (then only counted).
- *   GET  /_peer/stats  counters; POST /_peer/reset clears log, scripts and counters.
+ *   POST /_peer/churn {"drop_session_after": N}: as --drop-session-after (0 = never).
+ *   GET  /_peer/stats  counters; POST /_peer/reset clears log, scripts and counters (not churn).
  * Invariant: every request is answered exactly once (delayed sleep answers are flushed with
  * 503 at shutdown).
  */
@@ -30,6 +33,7 @@
 #include "tg_err.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_id.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -47,6 +51,7 @@ typedef struct session {
   struct session *next;
   char id[40];
   char *path;
+  long served; /* JSON-RPC requests answered on it */
 } session;
 
 typedef struct rule {
@@ -73,6 +78,7 @@ typedef struct peer {
   uint64_t t0;
   long n_requests, n_dropped, n_init, n_calls, n_deletes, n_scripted;
   delayed *delayed;
+  long drop_after; /* requests a session serves before the next one gets 404; 0 = never */
   int stopping;
 } peer;
 
@@ -412,10 +418,15 @@ static void handle_mcp_post(tg_httpd_req *req)
     goto out;
   }
   s = session_find(sid_in);
+  if (s && P.drop_after > 0 && s->served >= P.drop_after) {
+    session_drop(s);
+    s = NULL;
+  }
   if (!s || strcmp(s->path, tg_httpd_path(req)) != 0) {
     respond(req, entry, 404, NULL, rpc_error(NULL, -32001, "Session not found"));
     goto out;
   }
+  s->served++;
   if (strcmp(method, "tools/list") == 0)
     respond(req, entry, 200, s->id, rpc_result(id, tools_list()));
   else if (strcmp(method, "tools/call") == 0)
@@ -483,6 +494,16 @@ static void handle_control(tg_httpd_req *req)
                              "want {method?, tool?, count>=1, status, retry_after?} or an array");
     else
       tg_httpd_respond_json(req, 200, NULL, json_pack("{s:b}", "ok", 1));
+  } else if (strcmp(path, "/_peer/churn") == 0 && strcmp(m, "POST") == 0) {
+    json_t *b = json_loads(tg_httpd_body(req, NULL), 0, NULL);
+    json_t *n = json_object_get(b, "drop_session_after");
+    if (json_is_integer(n) && json_integer_value(n) >= 0) {
+      P.drop_after = (long)json_integer_value(n);
+      tg_httpd_respond_json(req, 200, NULL, json_pack("{s:b}", "ok", 1));
+    } else {
+      tg_httpd_respond_error(req, 400, "bad_churn", "want {\"drop_session_after\": N >= 0}");
+    }
+    json_decref(b);
   } else if (strcmp(path, "/_peer/reset") == 0 && strcmp(m, "POST") == 0) {
     json_array_clear(P.log);
     for (rule *r = P.rules; r; r = r->next)
@@ -541,9 +562,11 @@ int main(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
       listen = argv[++i];
+    } else if (strcmp(argv[i], "--drop-session-after") == 0 && i + 1 < argc) {
+      P.drop_after = atol(argv[++i]);
     } else {
-      fprintf(stderr, "usage: mcp-peer [--listen HOST:PORT]   (port 0: any; the bound port is "
-                      "logged as peer_listening)\n");
+      fprintf(stderr, "usage: mcp-peer [--listen HOST:PORT] [--drop-session-after N]   (port 0: "
+                      "any; the bound port is logged as peer_listening)\n");
       return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }

@@ -266,11 +266,11 @@ static void bench_next(cli *c)
   /* During warm-up one call at a time; then keep `concurrency` in flight. */
   while (c->started < total &&
          c->started - c->done < (c->started < c->warmup ? 1 : c->concurrency)) {
-    slot *s = calloc(1, sizeof *s);
+    slot *s;
     int rc;
     if (c->started >= c->warmup && c->done < c->warmup)
       break;
-    if (!s) {
+    if (!(s = calloc(1, sizeof *s))) {
       finish(c, 1);
       return;
     }

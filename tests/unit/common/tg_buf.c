@@ -43,7 +43,7 @@ static void test_cap_edges(void **state)
   assert_int_equal(tg_buf_add(&b, "abcd", 4), 0);
   assert_int_equal(tg_buf_add(&b, "efghi", 5), TG_ETOOBIG); /* 9 > 8 */
   assert_string_equal(tg_buf_str(&b), "abcd");              /* unchanged */
-  assert_int_equal(tg_buf_add(&b, "efgh", 4), 0);            /* exactly the cap */
+  assert_int_equal(tg_buf_add(&b, "efgh", 4), 0);           /* exactly the cap */
   assert_string_equal(tg_buf_str(&b), "abcdefgh");
   assert_true(b.alloc <= 9);
   assert_int_equal(tg_buf_add(&b, "x", 1), TG_ETOOBIG);

@@ -33,18 +33,28 @@ static void assert_json(const json_t *v, const char *expected)
   free(s);
 }
 
-static void assert_scope(const char *tc_text, const tg_check_row *rows, size_t n,
-                         const char *expected)
+static void assert_scope_used(const char *tc_text, const char *used_text, const tg_check_row *rows,
+                              size_t n, const char *expected)
 {
   json_t *tc = tc_text ? json_loads(tc_text, JSON_DECODE_ANY, NULL) : NULL;
+  json_t *used = used_text ? json_loads(used_text, JSON_DECODE_ANY, NULL) : NULL;
   json_t *scope;
   if (tc_text)
     assert_non_null(tc);
-  scope = tg_check_scope(tc, rows, n);
+  if (used_text)
+    assert_non_null(used);
+  scope = tg_check_scope(tc, used, rows, n);
   assert_non_null(scope);
   assert_json(scope, expected);
   json_decref(scope);
   json_decref(tc);
+  json_decref(used);
+}
+
+static void assert_scope(const char *tc_text, const tg_check_row *rows, size_t n,
+                         const char *expected)
+{
+  assert_scope_used(tc_text, NULL, rows, n, expected);
 }
 
 static const tg_check_row ROWS[] = {
@@ -75,10 +85,22 @@ static void test_scope_union_dedupe(void **state)
 
 static void test_scope_without_constraints(void **state)
 {
-  /* Only ACTIVE rows: slack (EXPIRED) and github (DISCONNECTED) are out. */
-  assert_scope(NULL, ROWS, 4, "[\"gmail\",\"notion\"]");
-  assert_scope("null", ROWS, 4, "[\"gmail\",\"notion\"]");
+  /* Neither constraints nor workflow providers: every row but DISCONNECTED ones, whatever its
+   * status, so an EXPIRED provider stays in scope (and blocks) after its status is written back. */
+  assert_scope(NULL, ROWS, 4, "[\"gmail\",\"notion\",\"slack\"]");
+  assert_scope("null", ROWS, 4, "[\"gmail\",\"notion\",\"slack\"]");
+  assert_scope_used(NULL, "[]", ROWS, 4, "[\"gmail\",\"notion\",\"slack\"]");
   assert_scope(NULL, NULL, 0, "[]");
+}
+
+static void test_scope_workflow_providers(void **state)
+{
+  /* The workflow's own providers, whatever rows exist: missing (jira) and DISCONNECTED (github)
+   * ones included, ACTIVE rows it does not use left out. */
+  assert_scope_used(NULL, "[\"github\",\"jira\",\"github\"]", ROWS, 4, "[\"github\",\"jira\"]");
+  assert_scope_used("null", "[\"slack\"]", ROWS, 4, "[\"slack\"]");
+  /* tool_constraints win over the workflow's providers. */
+  assert_scope_used("{\"providers\":[\"gmail\"]}", "[\"slack\"]", ROWS, 4, "[\"gmail\"]");
 }
 
 static void test_scope_constraints_replace_rows(void **state)
@@ -195,6 +217,10 @@ static void test_decide_account_missing(void **state)
   tg_check_result *r = decide("[\"gmail\"]", ROWS, 4, NULL, 0);
   assert_int_equal(r->outcome, TG_CHECK_BLOCKED);
   assert_json(r->reasons, "{\"gmail\":\"connected_account_not_found\"}");
+  /* Recorded for write-back as the status route records a 404. */
+  assert_json(r->observed, "[{\"provider\":\"gmail\",\"composio_account_id\":\"ca_g\","
+                           "\"status\":\"REVOKED\",\"status_reason\":"
+                           "\"connected_account_not_found\"}]");
   tg_check_result_free(r);
 }
 
@@ -410,6 +436,7 @@ static void test_run_missing_account_looked_up(void **state)
   run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
   assert_int_equal(e.r->outcome, TG_CHECK_BLOCKED);
   assert_json(e.r->reasons, "{\"notion\":\"connected_account_not_found\"}");
+  assert_int_equal(json_array_size(e.r->observed), 2); /* gmail ACTIVE, notion REVOKED */
   assert_int_equal(e.r->composio_calls, 2);
   assert_int_equal(e.srv.n_requests, 2);
   assert_non_null(strstr(e.srv.heads[1], "GET /api/v3/connected_accounts/ca_n HTTP/1.1"));
@@ -940,6 +967,7 @@ int main(void)
       cmocka_unit_test(test_scope_tools_only),
       cmocka_unit_test(test_scope_union_dedupe),
       cmocka_unit_test(test_scope_without_constraints),
+      cmocka_unit_test(test_scope_workflow_providers),
       cmocka_unit_test(test_scope_constraints_replace_rows),
       cmocka_unit_test(test_scope_tools_without_dot_ignored),
       cmocka_unit_test(test_scope_non_array_fields_ignored),

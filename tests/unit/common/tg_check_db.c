@@ -131,9 +131,55 @@ static void test_disconnected_and_other_users_untouched(void **state)
   json_decref(r);
 }
 
+/* One truth for "may run tools": what is recorded of an account answers the same as the
+ * account itself, and a stored row answers through the same function. */
+static void test_record_and_authorized(void **state)
+{
+  struct {
+    const char *status, *reason;
+    int disabled, refresh;
+    const char *want_status, *want_reason;
+    int ok;
+  } cases[] = {
+      {"ACTIVE", NULL, 0, 0, "ACTIVE", NULL, 1},
+      {"ACTIVE", "fine", 0, 0, "ACTIVE", "fine", 1},
+      {"ACTIVE", NULL, 1, 0, "ACTIVE", TG_CHECK_DISABLED, 0},
+      {"ACTIVE", "x", 0, 1, "ACTIVE", TG_CHECK_REFRESH, 0},
+      {"ACTIVE", NULL, 1, 1, "ACTIVE", TG_CHECK_REFRESH, 0},
+      {"EXPIRED", "gone", 0, 0, "EXPIRED", "gone", 0},
+      {"INITIATED", NULL, 0, 0, "PENDING", NULL, 0},
+      {"WEIRD", "r", 0, 0, NULL, "composio_status=WEIRD", 0},
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tg_composio_account a = {.id = "ca",
+                             .status = cases[i].status,
+                             .status_reason = cases[i].reason,
+                             .is_disabled = cases[i].disabled,
+                             .auth_refresh_required = cases[i].refresh};
+    const char *st = "unset", *rec;
+    char buf[64];
+    rec = tg_check_record(&a, &st, buf, sizeof buf);
+    if (cases[i].want_status)
+      assert_string_equal(st, cases[i].want_status);
+    else
+      assert_null(st);
+    if (cases[i].want_reason)
+      assert_string_equal(rec, cases[i].want_reason);
+    else
+      assert_null(rec);
+    assert_int_equal(tg_check_authorized(st, rec), cases[i].ok);
+    /* the row later read back (an unknown status keeps the row's, here ACTIVE) */
+    assert_int_equal(tg_check_authorized(st ? st : "ACTIVE", rec), cases[i].ok);
+  }
+  assert_int_equal(tg_check_authorized(NULL, NULL), 0);
+  assert_int_equal(tg_check_authorized("DISCONNECTED", NULL), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_record_and_authorized),
       cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_disconnected_and_other_users_untouched, setup, teardown),
   };

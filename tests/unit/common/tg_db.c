@@ -263,16 +263,6 @@ static void test_dbq_checkpoint_off_commit_path(void **state)
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void test_random_id(void **state)
-{
-  char a[64], b[64];
-  tg_random_id(a, sizeof a, "run_", 16);
-  tg_random_id(b, sizeof b, "run_", 16);
-  assert_int_equal(strlen(a), 4 + 32);
-  assert_memory_equal(a, "run_", 4);
-  assert_string_not_equal(a, b);
-}
-
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -282,7 +272,6 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown),
-      cmocka_unit_test(test_random_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,7 +155,7 @@ static void test_v2_to_v3_keeps_rows(void **state)
   before = snapshot(db);
   tg_db_close(db);
 
-  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  assert_int_equal(tg_db_open_version(&db, path, 1000, 3), 0); /* migration 3 alone */
   assert_int_equal(tg_db_schema_version(db), 3);
   after = snapshot(db);
   assert_string_equal(after, before); /* mcp_connections included: no cascade */
@@ -180,7 +180,7 @@ static void test_v2_to_v3_keeps_rows(void **state)
   /* A second open is a no-op: same version, schema and rows. */
   schema1 = schema_text(db);
   tg_db_close(db);
-  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  assert_int_equal(tg_db_open_version(&db, path, 1000, 3), 0); /* migration 3 alone */
   assert_int_equal(tg_db_schema_version(db), 3);
   schema2 = schema_text(db);
   assert_string_equal(schema2, schema1);
@@ -270,7 +270,7 @@ static void *open_thread(void *arg)
 {
   tg_db *db = NULL;
   int *rc = arg;
-  *rc = tg_db_open(&db, path, 5000);
+  *rc = tg_db_open_version(&db, path, 5000, 3); /* migration 3 alone */
   if (*rc == 0 && tg_db_schema_version(db) != 3)
     *rc = -1000;
   tg_db_close(db);
@@ -295,7 +295,7 @@ static void test_concurrent_migration(void **state)
     pthread_join(th[i], NULL);
     assert_int_equal(rc[i], 0);
   }
-  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  assert_int_equal(tg_db_open_version(&db, path, 1000, 3), 0);
   after = snapshot(db);
   assert_string_equal(after, before);
   tg_db_close(db);

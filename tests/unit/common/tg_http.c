@@ -1,7 +1,7 @@
 /*
  * Unit tests for common/tg_http.c against scripted_http.h on 127.0.0.1: a buffered GET with
  * headers and Retry-After; tg_http_cancel called from a transfer's own done callback (allowed by
- * the header; it used to free the transfer twice); closing the client with a transfer in flight
+ * the header: the transfer is freed exactly once); closing the client with a transfer in flight
  * (its callback gets TG_ECANCELED once). Every test ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>

@@ -14,12 +14,13 @@
 #include <string.h>
 
 #define NOW 1700000000
+#define DAY 86400 /* the default TOOLGATE_JWT_MAX_LIFETIME_S */
 static const unsigned char secret[] = "0123456789abcdef0123456789abcdef-test";
 #define SLEN (sizeof secret - 1)
 
 static int verify(const char *tok, char *sub, const char **why)
 {
-  return tg_jwt_verify_hs256(tok, strlen(tok), secret, SLEN, NOW, sub, 129, why);
+  return tg_jwt_verify_hs256(tok, strlen(tok), secret, SLEN, NOW, DAY, sub, 129, why);
 }
 
 static char *sign(const char *claims)
@@ -42,7 +43,7 @@ static void test_valid(void **state)
 /* The signature is HMAC-SHA256 over "header.payload", base64url without padding (RFC 7515). */
 static void test_interop_vector(void **state)
 {
-  char sub[129], *t = sign("{\"sub\":\"bob\",\"exp\":4102444800}");
+  char sub[129], *t = sign("{\"sub\":\"bob\",\"exp\":1700003600}");
   const char *why;
   unsigned char mac[32];
   char *dot = strrchr(t, '.');
@@ -72,12 +73,12 @@ static void test_jwt_io_vector(void **state)
   const char *why;
   (void)state;
   assert_int_equal(tg_jwt_verify_hs256(tok, sizeof tok - 1, (const unsigned char *)key,
-                                       sizeof key - 1, NOW, sub, sizeof sub, &why),
+                                       sizeof key - 1, NOW, DAY, sub, sizeof sub, &why),
                    TG_EAUTH);
   assert_string_equal(why, "missing exp");
   assert_int_equal(tg_jwt_verify_hs256(tok, sizeof tok - 1,
                                        (const unsigned char *)"your-256-bit-secreT", sizeof key - 1,
-                                       NOW, sub, sizeof sub, &why),
+                                       NOW, DAY, sub, sizeof sub, &why),
                    TG_EAUTH);
   assert_string_equal(why, "bad signature");
 }
@@ -104,6 +105,29 @@ static void test_expired_and_nbf(void **state)
   free(t);
   t = sign("{\"sub\":\"a\",\"exp\":\"1700000600\"}");
   assert_int_equal(verify(t, sub, &why), TG_EAUTH);
+  free(t);
+}
+
+/* exp at most the maximum lifetime (plus the leeway) ahead: a token cannot live forever. */
+static void test_max_lifetime(void **state)
+{
+  char sub[129], *t;
+  const char *why;
+  (void)state;
+  t = sign("{\"sub\":\"a\",\"exp\":1e30}");
+  assert_int_equal(verify(t, sub, &why), TG_EAUTH);
+  assert_string_equal(why, "lifetime too long");
+  free(t);
+  t = sign("{\"sub\":\"a\",\"exp\":1700086430}"); /* a day + the leeway: the edge */
+  assert_int_equal(verify(t, sub, &why), 0);
+  free(t);
+  t = sign("{\"sub\":\"a\",\"exp\":1700086431}");
+  assert_int_equal(verify(t, sub, &why), TG_EAUTH);
+  assert_string_equal(why, "lifetime too long");
+  assert_int_equal(tg_jwt_verify_hs256(t, strlen(t), secret, SLEN, NOW, 2 * DAY, sub, 129, &why),
+                   0);
+  assert_int_equal(tg_jwt_verify_hs256(t, strlen(t), secret, SLEN, NOW, 0, sub, 129, &why),
+                   TG_EAUTH); /* no maximum is not a choice */
   free(t);
 }
 
@@ -171,7 +195,7 @@ static void test_bad_signature_and_shape(void **state)
   (void)state;
   assert_int_equal(tg_jwt_verify_hs256(t, n,
                                        (const unsigned char *)"another-secret-of-32-bytes-len!!",
-                                       32, NOW, sub, sizeof sub, &why),
+                                       32, NOW, DAY, sub, sizeof sub, &why),
                    TG_EAUTH);
   assert_string_equal(why, "bad signature");
   t[n - 2] = t[n - 2] == 'A' ? 'B' : 'A';
@@ -231,7 +255,7 @@ int main(void)
       cmocka_unit_test(test_valid),           cmocka_unit_test(test_interop_vector),
       cmocka_unit_test(test_jwt_io_vector),   cmocka_unit_test(test_expired_and_nbf),
       cmocka_unit_test(test_algorithm_fixed), cmocka_unit_test(test_bad_signature_and_shape),
-      cmocka_unit_test(test_sub_rules),
+      cmocka_unit_test(test_sub_rules),       cmocka_unit_test(test_max_lifetime),
   };
   if (sodium_init() < 0)
     return 1;

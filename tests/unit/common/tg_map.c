@@ -71,7 +71,7 @@ static void test_binary_keys(void **state)
   assert_int_equal(tg_map_put(m, k2, sizeof k2, &y, 1), 0);
   assert_ptr_equal(tg_map_get(m, k1, sizeof k1), &x);
   assert_ptr_equal(tg_map_get(m, k2, sizeof k2), &y);
-  assert_null(tg_map_get(m, k1, 1)); /* "a" alone is another key */
+  assert_null(tg_map_get(m, k1, 1));                /* "a" alone is another key */
   assert_int_equal(tg_map_put(m, "", 0, &x, 1), 0); /* the empty key */
   assert_ptr_equal(tg_map_get(m, "", 0), &x);
   tg_map_free(m);
@@ -84,14 +84,14 @@ static void test_lru(void **state)
   freed = 0;
   assert_int_equal(tg_map_puts(m, "a", val("a"), 4), 0);
   assert_int_equal(tg_map_puts(m, "b", val("b"), 4), 0);
-  assert_non_null(tg_map_gets(m, "a"));              /* a is now newer than b */
+  assert_non_null(tg_map_gets(m, "a"));                  /* a is now newer than b */
   assert_int_equal(tg_map_puts(m, "c", val("c"), 4), 0); /* 12 > 10: evicts b */
   assert_int_equal(freed, 1);
   assert_null(tg_map_peek(m, "b", 1));
   assert_non_null(tg_map_peek(m, "a", 1));
   assert_non_null(tg_map_peek(m, "c", 1));
   assert_int_equal(tg_map_cost(m), 8);
-  assert_non_null(tg_map_peek(m, "a", 1)); /* peek does not refresh: a stays oldest */
+  assert_non_null(tg_map_peek(m, "a", 1));               /* peek does not refresh: a stays oldest */
   assert_int_equal(tg_map_puts(m, "d", val("d"), 6), 0); /* 14: evicts a, then 10 fits */
   assert_null(tg_map_peek(m, "a", 1));
   assert_non_null(tg_map_peek(m, "c", 1));

@@ -326,6 +326,41 @@ static void test_reads(void **state)
   json_decref(a);
 }
 
+/* A reconnect retires the account the row held; the list, a failed attempt and done. */
+static void test_retire_previous(void **state)
+{
+  char out[32];
+  int err;
+  json_t *a;
+  (void)state;
+  assert_int_equal(tg_store_accounts_retire_previous(db, "u", "ac_g", "ca_1", 5, out, sizeof out),
+                   0);
+  assert_string_equal(out, ""); /* no row yet */
+  assert_int_equal(tg_store_accounts_connect(db, "u", "gmail", "ac_g", "ca_1", "https://m/1", 10),
+                   0);
+  assert_int_equal(tg_store_accounts_retire_previous(db, "u", "ac_g", "ca_1", 11, out, sizeof out),
+                   0);
+  assert_string_equal(out, ""); /* the same account: nothing to retire */
+  assert_int_equal(tg_store_accounts_retire_previous(db, "u", "ac_g", "ca_2", 12, out, sizeof out),
+                   0);
+  assert_string_equal(out, "ca_1");
+  assert_int_equal(tg_store_accounts_retire_previous(db, "u", "ac_g", "ca_2", 13, out, sizeof out),
+                   0); /* recorded once */
+  a = tg_store_accounts_list_retired(db, &err, 10);
+  assert_int_equal(json_array_size(a), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "provider")),
+                      "gmail");
+  json_decref(a);
+  assert_int_equal(tg_store_accounts_retired_failed(db, "ca_1", "http_error", 20), 0);
+  a = tg_store_accounts_list_retired(db, &err, 10);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "attempts")), 1);
+  json_decref(a);
+  assert_int_equal(tg_store_accounts_retired_done(db, "ca_1"), 0);
+  a = tg_store_accounts_list_retired(db, &err, 10);
+  assert_int_equal(json_array_size(a), 0);
+  json_decref(a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, temp_db_teardown)
 
 int main(void)
@@ -338,6 +373,7 @@ int main(void)
                                      T(test_expire_abandoned),
                                      T(test_observe_row),
                                      T(test_observe),
-                                     T(test_reads)};
+                                     T(test_reads),
+                                     T(test_retire_previous)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,446 @@
+/*
+ * tg_store_runs: the statements over workflow_runs and tool_executions (see tg_store_runs.h for
+ * the transitions, the fence and the refunds they keep).
+ *
+ * Invariants of this file: every write after the claim carries FENCE (bound as ?1 run id, ?2
+ * worker id, ?3 attempt), the only place where "this worker still holds the run" is spelled; the
+ * statuses a transition may start from appear only in the statements below (and in
+ * tg_store_runs_retryable for the retry, which mirrors RETRYABLE); a refund is written only in
+ * the transaction whose run write changed a row. The admission path (insert, reads for LOAD)
+ * binds cached statements and reads columns directly, without JSON row objects, where today's
+ * row shape is not needed.
+ */
+#include "tg_store_runs.h"
+
+#include "tg_db_stmt.h"
+#include "tg_err.h"
+#include "tg_store_credits.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The lease of tg_run_lease: ?1 run id, ?2 worker id, ?3 attempt. */
+#define FENCE "id = ?1 AND claimed_by = ?2 AND attempt = ?3 AND status = 'running'"
+/* The statuses a retry may start from. */
+#define RETRYABLE "status IN ('failed', 'attention')"
+
+/* Two scalar subqueries rather than one OR: each walks its own index (workflow_runs_lease,
+ * workflow_runs_queue) and stops at the first row, so a claim costs O(log n) however many runs
+ * are queued or finished. (The OR form made SQLite collect and sort every queued row: 1 ms per
+ * claim at 3,000 queued, see bench/worker.) Expired leases go first: they have waited longest. */
+static const char CLAIM_SQL[] =
+    "UPDATE workflow_runs SET status = 'running', attempt = attempt + 1, claimed_by = ?1, "
+    "lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
+    "WHERE id = coalesce("
+    "(SELECT id FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?2 "
+    "ORDER BY lease_expires_at LIMIT 1), "
+    "(SELECT id FROM workflow_runs WHERE status = 'queued' AND available_at <= ?2 "
+    "ORDER BY available_at LIMIT 1)) "
+    "RETURNING id, workflow_id, user_id, inputs AS inputs_json, metadata AS metadata_json, "
+    "attempt, cost";
+
+static const char LIST_SQL[] =
+    "SELECT id, workflow_id, status, metadata AS metadata_json, error, error_class, attempt, "
+    "cost, cancel_requested, created_at, started_at, finished_at FROM workflow_runs "
+    "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR workflow_id = ?3) "
+    "AND (?4 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?4)) "
+    "ORDER BY created_at DESC, id DESC LIMIT ?6";
+
+/* Commits when rc is 0, else (or when COMMIT fails) rolls back. Returns the final code. */
+static int end_tx(tg_db *db, int rc)
+{
+  if (rc == 0)
+    rc = tg_db_commit(db);
+  if (rc != 0)
+    tg_db_rollback(db);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- admission */
+
+int tg_store_runs_insert(tg_db *db, const tg_run_new *run)
+{
+  return tg_db_exec(db, NULL,
+                    "INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
+                    "metadata, idempotency_key, request_hash, cost, attempt, available_at, "
+                    "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?)",
+                    "sssjjssIII", run->run_id, run->workflow_id, run->user_id, run->inputs,
+                    run->metadata, run->idempotency_key, run->request_hash, (long long)run->cost,
+                    (long long)run->now_ms, (long long)run->now_ms);
+}
+
+json_t *tg_store_runs_find_idem(tg_db *db, int *err, const char *user_id,
+                                const char *idempotency_key)
+{
+  return tg_db_query_one(db, err,
+                         "SELECT id, status, request_hash FROM workflow_runs WHERE user_id = ? "
+                         "AND idempotency_key = ?",
+                         "ss", user_id, idempotency_key);
+}
+
+int tg_store_runs_retryable(const char *status)
+{
+  return status && (strcmp(status, "failed") == 0 || strcmp(status, "attention") == 0);
+}
+
+int tg_store_runs_mark_retried(tg_db *db, const char *run_id, const char *user_id,
+                               const char *new_run_id, int *changes)
+{
+  return tg_db_exec(db, changes,
+                    "UPDATE workflow_runs SET metadata = json_set(metadata, '$.retried_by', ?1) "
+                    "WHERE id = ?2 AND user_id = ?3 AND " RETRYABLE " AND "
+                    "json_extract(metadata, '$.retried_by') IS NULL",
+                    "sss", new_run_id, run_id, user_id);
+}
+
+/* ---------------------------------------------------------------- the run API */
+
+json_t *tg_store_runs_get(tg_db *db, int *err, const char *run_id, const char *user_id)
+{
+  return tg_db_query_one(
+      db, err,
+      "SELECT id, workflow_id, status, inputs AS inputs_json, metadata AS metadata_json, "
+      "output AS output_json, error, error_class, attempt, cost, cancel_requested, created_at, "
+      "started_at, finished_at FROM workflow_runs WHERE id = ? AND user_id = ?",
+      "ss", run_id, user_id);
+}
+
+json_t *tg_store_runs_list(tg_db *db, int *err, const tg_run_filter *f)
+{
+  return tg_db_query(db, err, LIST_SQL, "ssssIi", f->user_id, f->status, f->workflow_id,
+                     f->after_id, (long long)f->after_at, f->limit);
+}
+
+json_t *tg_store_runs_tool_executions(tg_db *db, int *err, const char *run_id)
+{
+  return tg_db_query(db, err,
+                     "SELECT id, attempt, node_id, provider, tool_name, arguments AS "
+                     "arguments_json, response AS response_json, status, error, error_class, "
+                     "duration_ms, executed_at, completed_at FROM tool_executions WHERE run_id = "
+                     "? ORDER BY id",
+                     "s", run_id);
+}
+
+/* Inside cancel's transaction: the transition for a run read in status with cost. */
+static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const char *status,
+                      int64_t cost, int64_t now_ms, tg_run_cancel *out)
+{
+  int rc = 0;
+  if (strcmp(status, "queued") == 0) {
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE workflow_runs SET status = 'canceled', finished_at = ?1, "
+                    "error = 'canceled by the user', available_at = ?1 WHERE id = ?2 AND "
+                    "status = 'queued'",
+                    "Is", (long long)now_ms, run_id);
+    if (rc == 0 && cost > 0)
+      rc = tg_store_credits_refund(db, user_id, run_id, cost, now_ms);
+    out->outcome = TG_RUN_CANCELED;
+    out->refunded = cost;
+  } else if (strcmp(status, "running") == 0) {
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ? AND "
+                    "status = 'running'",
+                    "s", run_id);
+    out->outcome = TG_RUN_CANCEL_REQUESTED;
+  } else if (strcmp(status, "canceled") == 0) {
+    out->outcome = TG_RUN_CANCELED; /* again: no second refund */
+  } else {
+    out->outcome = TG_RUN_NOT_CANCELABLE;
+  }
+  return rc;
+}
+
+int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int64_t now_ms,
+                         tg_run_cancel *out)
+{
+  const char *st;
+  json_t *run;
+  int rc;
+  memset(out, 0, sizeof *out);
+  if ((rc = tg_db_begin(db, 1)) != 0)
+    return rc;
+  run = tg_db_query_one(db, &rc,
+                        "SELECT status, cost, cancel_requested FROM workflow_runs WHERE id = ? "
+                        "AND user_id = ?",
+                        "ss", run_id, user_id);
+  if (!run) {
+    tg_db_rollback(db);
+    return rc;
+  }
+  st = json_string_value(json_object_get(run, "status"));
+  snprintf(out->status, sizeof out->status, "%s", st ? st : "");
+  rc = cancel_run(db, run_id, user_id, out->status,
+                  json_integer_value(json_object_get(run, "cost")), now_ms, out);
+  json_decref(run);
+  return end_tx(db, rc);
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+int tg_store_runs_claim(tg_db *db, const char *worker_id, int64_t now_ms, int64_t lease_ms,
+                        json_t **run)
+{
+  json_t *rows;
+  int rc, err = 0;
+  *run = NULL;
+  if ((rc = tg_db_begin(db, 1)))
+    return rc;
+  rows = tg_db_query(db, &err, CLAIM_SQL, "sII", worker_id, (long long)now_ms, (long long)lease_ms);
+  if (!rows) {
+    tg_db_rollback(db);
+    return err ? err : TG_EDB;
+  }
+  if ((rc = end_tx(db, 0))) {
+    json_decref(rows);
+    return rc;
+  }
+  *run = json_incref(json_array_get(rows, 0));
+  json_decref(rows);
+  return 0;
+}
+
+int tg_store_runs_heartbeat(tg_db *db, const tg_run_lease *l, int64_t lease_until_ms, int *changes,
+                            int *cancel)
+{
+  int err = 0;
+  size_t n;
+  json_t *rows = tg_db_query(
+      db, &err,
+      "UPDATE workflow_runs SET lease_expires_at = ?4 WHERE " FENCE " RETURNING cancel_requested",
+      "ssII", l->run_id, l->worker_id, (long long)l->attempt, (long long)lease_until_ms);
+  if (!rows)
+    return err ? err : TG_EDB;
+  n = json_array_size(rows);
+  if (changes)
+    *changes = (int)n;
+  if (cancel)
+    *cancel = n && json_integer_value(json_object_get(json_array_get(rows, 0), "cancel_requested"));
+  json_decref(rows);
+  return 0;
+}
+
+int tg_store_runs_finish(tg_db *db, const tg_run_lease *l, const char *status, json_t *output,
+                         const char *error, const char *error_class, int64_t now_ms, int *changes)
+{
+  static const char *const ends[] = {"succeeded", "failed", "canceled"};
+  size_t i = 0;
+  while (i < sizeof ends / sizeof ends[0] && strcmp(status, ends[i]) != 0)
+    i++;
+  if (i == sizeof ends / sizeof ends[0])
+    return TG_EINVAL;
+  return tg_db_exec(db, changes,
+                    "UPDATE workflow_runs SET status = ?4, output = ?5, error = ?6, "
+                    "error_class = ?7, finished_at = ?8, lease_expires_at = NULL WHERE " FENCE,
+                    "ssIsjssI", l->run_id, l->worker_id, (long long)l->attempt, ends[i], output,
+                    error, error_class, (long long)now_ms);
+}
+
+int tg_store_runs_release(tg_db *db, const tg_run_lease *l, int64_t available_at_ms, int64_t now_ms,
+                          int *changes)
+{
+  int rc = tg_db_begin(db, 1), n = 0;
+  if (rc)
+    return rc;
+  rc = tg_db_exec(db, &n,
+                  "UPDATE workflow_runs SET status = 'queued', claimed_by = NULL, "
+                  "lease_expires_at = NULL, available_at = ?4 WHERE " FENCE,
+                  "ssII", l->run_id, l->worker_id, (long long)l->attempt,
+                  (long long)available_at_ms);
+  if (!rc && n)
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE tool_executions SET status = 'unknown', error = ?1, "
+                    "error_class = 'internal', completed_at = ?2 "
+                    "WHERE run_id = ?3 AND attempt = ?4 AND status = 'pending'",
+                    "sIsI", "worker released the run while the call was in flight",
+                    (long long)now_ms, l->run_id, (long long)l->attempt);
+  if (changes)
+    *changes = n;
+  return end_tx(db, rc);
+}
+
+int tg_store_runs_attention(tg_db *db, const tg_run_lease *l, const char *user_id, int64_t cost,
+                            json_t *providers, json_t *reasons, const char *error, int64_t now_ms,
+                            int *changes)
+{
+  int rc = tg_db_begin(db, 1), n = 0;
+  if (rc)
+    return rc;
+  rc = tg_db_exec(
+      db, &n,
+      "UPDATE workflow_runs SET status = 'attention', "
+      "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
+      "'$.error', 'oauth_refresh_required', '$.providers', json(?4), '$.reasons', json(?5)), "
+      "error = ?6, finished_at = ?7, lease_expires_at = NULL WHERE " FENCE,
+      "ssIjjsI", l->run_id, l->worker_id, (long long)l->attempt, providers, reasons, error,
+      (long long)now_ms);
+  if (!rc && n == 1 && cost > 0)
+    rc = tg_store_credits_refund(db, user_id, l->run_id, cost, now_ms);
+  if (changes)
+    *changes = n;
+  return end_tx(db, rc);
+}
+
+int tg_store_runs_cancel_requested(tg_db *db, const char *run_id)
+{
+  int err = 0, cancel;
+  json_t *row = tg_db_query_one(
+      db, &err, "SELECT cancel_requested FROM workflow_runs WHERE id = ?1", "s", run_id);
+  cancel = row && json_integer_value(json_object_get(row, "cancel_requested"));
+  json_decref(row);
+  return cancel;
+}
+
+int tg_store_runs_tool_start(tg_db *db, const tg_run_lease *l, const char *node_id,
+                             const char *provider, const char *tool_name, json_t *arguments,
+                             int64_t now_ms, int64_t *exec_id, int *inserted)
+{
+  int err = 0;
+  json_t *row = tg_db_query_one(
+      db, &err,
+      "INSERT INTO tool_executions (run_id, attempt, node_id, provider, tool_name, arguments, "
+      "status, executed_at) SELECT ?1, ?3, ?4, ?5, ?6, ?7, 'pending', ?8 "
+      "WHERE EXISTS (SELECT 1 FROM workflow_runs WHERE " FENCE ") RETURNING id",
+      "ssIsssjI", l->run_id, l->worker_id, (long long)l->attempt, node_id, provider, tool_name,
+      arguments, (long long)now_ms);
+  *exec_id = 0;
+  *inserted = 0;
+  if (!row)
+    return err == TG_ENOTFOUND ? 0 : (err ? err : TG_EDB);
+  *exec_id = json_integer_value(json_object_get(row, "id"));
+  *inserted = 1;
+  json_decref(row);
+  return 0;
+}
+
+int tg_store_runs_tool_finish(tg_db *db, const tg_run_lease *l, int64_t exec_id,
+                              const tg_tool_result *res, int64_t now_ms, int *changes)
+{
+  return tg_db_exec(db, changes,
+                    "UPDATE tool_executions SET status = ?4, response = ?5, error = ?6, "
+                    "error_class = ?7, duration_ms = ?8, completed_at = ?9 "
+                    "WHERE id = ?10 AND EXISTS (SELECT 1 FROM workflow_runs WHERE " FENCE ")",
+                    "ssIsjssIII", l->run_id, l->worker_id, (long long)l->attempt, res->status,
+                    res->response, res->error, res->error_class, (long long)res->duration_ms,
+                    (long long)now_ms, (long long)exec_id);
+}
+
+/* ---------------------------------------------------------------- reads for admission and
+ * execution */
+
+int tg_store_runs_read_definition(tg_db *db, const char *workflow_id, const char *user_id,
+                                  char **text, size_t *len)
+{
+  sqlite3_stmt *st =
+      tg_db_prepare(db, "SELECT definition FROM workflows WHERE id = ?1 AND user_id = ?2");
+  int rc;
+  *text = NULL;
+  *len = 0;
+  if (!st)
+    return TG_EDB;
+  sqlite3_bind_text(st, 1, workflow_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    if (!t || !(*text = malloc(n + 1))) {
+      sqlite3_reset(st);
+      return TG_ENOMEM;
+    }
+    memcpy(*text, t, n);
+    (*text)[n] = 0;
+    *len = n;
+    rc = SQLITE_DONE;
+  }
+  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "load workflow");
+  sqlite3_reset(st);
+  return rc;
+}
+
+json_t *tg_store_runs_read_definition_json(tg_db *db, int *err, const char *workflow_id)
+{
+  json_t *wf =
+      tg_db_query_one(db, err, "SELECT definition AS definition_json FROM workflows WHERE id = ?1",
+                      "s", workflow_id);
+  json_t *def = json_incref(json_object_get(wf, "definition"));
+  json_decref(wf);
+  return def;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+  const char *t = (const char *)sqlite3_column_text(st, i);
+  return t ? strdup(t) : NULL;
+}
+
+void tg_store_runs_check_rows_free(tg_check_row *rows, size_t n)
+{
+  for (size_t i = 0; rows && i < n; i++) {
+    free((char *)rows[i].provider);
+    free((char *)rows[i].status);
+    free((char *)rows[i].composio_account_id);
+    free((char *)rows[i].toolkit_slug);
+  }
+  free(rows);
+}
+
+int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row **rows, size_t *n)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, "SELECT c.provider, c.status, c.composio_account_id, "
+                                       "a.toolkit_slug FROM connected_accounts c JOIN "
+                                       "auth_configs a ON a.id = c.auth_config_id WHERE "
+                                       "c.user_id = ?1 ORDER BY c.provider");
+  tg_check_row *v = NULL;
+  size_t cap = 0, k = 0;
+  int rc;
+  *rows = NULL;
+  *n = 0;
+  if (!st)
+    return TG_EDB;
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    tg_check_row *r;
+    if (k == cap) {
+      size_t nc = cap ? cap * 2 : 4;
+      tg_check_row *grown = realloc(v, nc * sizeof *grown);
+      if (!grown) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      v = grown;
+      cap = nc;
+    }
+    r = &v[k++];
+    r->provider = col_dup(st, 0);
+    r->status = col_dup(st, 1);
+    r->composio_account_id = col_dup(st, 2);
+    r->toolkit_slug = col_dup(st, 3);
+    if (!r->provider || !r->status || !r->toolkit_slug ||
+        (sqlite3_column_type(st, 2) != SQLITE_NULL && !r->composio_account_id)) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+  }
+  rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? TG_ENOMEM : tg_db_err(db, rc, "load accounts");
+  sqlite3_reset(st);
+  if (rc != 0) {
+    tg_store_runs_check_rows_free(v, k);
+    return rc;
+  }
+  *rows = v;
+  *n = k;
+  return 0;
+}
+
+json_t *tg_store_runs_read_accounts(tg_db *db, int *err, const char *user_id)
+{
+  return tg_db_query(db, err,
+                     "SELECT c.id AS account_id, c.provider, c.status, c.composio_account_id, "
+                     "c.version, a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS "
+                     "has_headers, m.id AS mcp_id, hex(m.headers_enc) AS headers_enc_hex "
+                     "FROM connected_accounts c JOIN auth_configs a ON a.id = c.auth_config_id "
+                     "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id "
+                     "WHERE c.user_id = ?1 ORDER BY c.provider",
+                     "s", user_id);
+}
