@@ -137,8 +137,7 @@ static const var vars[] = {
      "open client connections from one IP address at most (more are closed at once)",
      RANGE(1, 1000000)},
     {"TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", "2000", TG_PROG_GATEWAY,
-     "the header timeout while more than 3/4 of the connection cap is open (ms)",
-     RANGE(1, DAY_MS)},
+     "the header timeout while more than 3/4 of the connection cap is open (ms)", RANGE(1, DAY_MS)},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -335,10 +334,9 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
       return rc;
     c->trust_user_header = trust != 0;
   }
-  if ((rc = get_int("TOOLGATE_MAX_CONNECTIONS_PER_PEER", prog, &c->max_connections_per_peer, err,
-                    errlen)) ||
-      (rc = get_int("TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", prog, &c->pressure_header_timeout_ms,
-                    err, errlen)))
+  if ((rc = get_int("TOOLGATE_MAX_CONNECTIONS_PER_PEER", prog, &c->max_per_peer, err, errlen)) ||
+      (rc = get_int("TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", prog, &c->pressure_timeout_ms, err,
+                    errlen)))
     return rc;
   tg_log_add_secret(c->composio_api_key.value_); /* scrubbed from every log line */
   tg_log_add_secret(c->jwt_secret.value_);

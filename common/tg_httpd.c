@@ -44,9 +44,11 @@
 #define REQ_BUF_FIRST 256           /* first allocation of a request's URL, headers and body */
 #define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
 #define LINGER_MS 2000
-#define LOG_EVERY_MS 10000      /* refused, evicted, failed accepts: one line per 10 s at most */
-#define LOG_EVERY_DEBUG_MS 1000 /* parse errors and timeouts (debug): one line per second */
-#define DISCARD_MAX (256 * 1024) /* already-received bytes dropped before a close without reading */
+/* Refused, evicted, failed accepts: one line per 10 s at most; parse errors and timeouts
+ * (debug): one per second. */
+#define LOG_EVERY_MS 10000
+#define LOG_EVERY_DEBUG_MS 1000
+#define DISCARD_MAX (256 * 1024) /* received bytes dropped before a close without reading */
 
 typedef struct conn conn;
 
@@ -1006,8 +1008,8 @@ static void on_connection(uv_stream_t *l, int status)
 {
   tg_httpd *s = l->data;
   if (status < 0) {
-    tg_log_every(&s->log_accept, uv_now(s->loop), TG_LOG_WARN, "httpd_accept_failed", "{s:s}",
-                 "uv", uv_strerror(status));
+    tg_log_every(&s->log_accept, uv_now(s->loop), TG_LOG_WARN, "httpd_accept_failed", "{s:s}", "uv",
+                 uv_strerror(status));
     return;
   }
   conn *c = calloc(1, sizeof *c);

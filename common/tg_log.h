@@ -195,8 +195,8 @@ void tg_log_rate_flush(tg_log_rate *r);
 
 #define tg_log_every(r, now_ms, level, ev, ...)                                                    \
   do {                                                                                             \
-    TG_LOG_FOREACH_(TG_LOG_NOT_SECRET_, __VA_ARGS__)(tg_log_every)(r, now_ms, level, ev,           \
-                                                                   __VA_ARGS__);                   \
+    TG_LOG_FOREACH_(TG_LOG_NOT_SECRET_, __VA_ARGS__)                                               \
+    (tg_log_every)(r, now_ms, level, ev, __VA_ARGS__);                                             \
   } while (0)
 
 #define tg_debug(ev, ...) tg_log(TG_LOG_DEBUG, ev, __VA_ARGS__)

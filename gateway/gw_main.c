@@ -25,7 +25,7 @@
 #include <sys/resource.h>
 
 #define DRAIN_TICK_MS 20
-#define FD_RESERVE 256        /* descriptors kept for the database, Composio calls and logs */
+#define FD_RESERVE 256           /* descriptors kept for the database, Composio calls and logs */
 #define NOFILE_UNLIMITED 1048576 /* what an unlimited RLIMIT_NOFILE counts as */
 
 typedef struct gw_main {
@@ -63,7 +63,7 @@ static unsigned connection_cap(const tg_config *cfg)
   if (cap < 1)
     cap = 1;
   tg_info("connection_limit", "{s:I, s:I, s:I, s:I}", "max_connections", (json_int_t)cap,
-          "max_connections_per_peer", (json_int_t)cfg->max_connections_per_peer, "open_files",
+          "max_connections_per_peer", (json_int_t)cfg->max_per_peer, "open_files",
           (json_int_t)nofile, "configured", (json_int_t)cfg->max_connections);
   return (unsigned)cap;
 }
@@ -392,8 +392,8 @@ int main(int argc, char **argv)
     lim.body_timeout_ms = (uint64_t)app->cfg.body_timeout_ms;
     lim.idle_timeout_ms = (uint64_t)app->cfg.idle_timeout_ms;
     lim.max_connections = connection_cap(&app->cfg);
-    lim.max_connections_per_peer = (unsigned)app->cfg.max_connections_per_peer;
-    lim.pressure_header_timeout_ms = (uint64_t)app->cfg.pressure_header_timeout_ms;
+    lim.max_connections_per_peer = (unsigned)app->cfg.max_per_peer;
+    lim.pressure_header_timeout_ms = (uint64_t)app->cfg.pressure_timeout_ms;
     rc = tg_httpd_start(&app->httpd, &loop, app->cfg.listen_host, app->cfg.listen_port, &lim,
                         gw_route, app);
   }

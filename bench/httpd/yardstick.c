@@ -14,8 +14,9 @@ typedef struct conn {
   llhttp_t parser;
 } conn;
 
-static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                           "Content-Length: 15\r\nConnection: keep-alive\r\n\r\n{\"status\":\"ok\"}";
+static const char resp[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    "Content-Length: 15\r\nConnection: keep-alive\r\n\r\n{\"status\":\"ok\"}";
 static llhttp_settings_t settings;
 static char rbuf[65536];
 
