@@ -41,7 +41,7 @@ typedef struct tg_httpd_limits {
   uint64_t header_timeout_ms;        /* request line + headers must arrive within, default 10000 */
   uint64_t body_timeout_ms;          /* body must arrive within, default 30000 */
   uint64_t idle_timeout_ms;          /* keep-alive idle, default 60000 */
-  unsigned max_connections;          /* open connections, default 1024 (see tg_httpd_start) */
+  unsigned max_connections;          /* open connections, default 1024 (eviction: see above) */
   unsigned max_connections_per_peer; /* open connections from one IP address, default 256 */
   uint64_t pressure_header_timeout_ms; /* header timeout above 3/4 of max_connections: 2000 */
 } tg_httpd_limits;
