@@ -646,16 +646,21 @@ static void note_if_closed(fixture *f, int fd, const char *tag)
     note(f, tag);
 }
 
+/* GET /a on fd (keep-alive), then reads until the client has n responses in all. */
+static void get_a(fixture *f, int fd, int n)
+{
+  send_str(fd, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_responses(f, fd, n);
+}
+
 /* max 1: an idle keep-alive connection makes room for a new client, which is served. */
 static void c_evict_idle(fixture *f)
 {
   int a = dial(f->port);
-  send_str(a, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
-  read_responses(f, a, 1);
+  get_a(f, a, 1);
   int b = dial(f->port);
   note_if_closed(f, a, "|A_EVICTED");
-  send_str(b, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
-  read_responses(f, b, 2);
+  get_a(f, b, 2);
   close(b);
   close(a);
 }
@@ -699,13 +704,11 @@ static void c_max_conns_busy(fixture *f)
 /* One connection per peer: a second one from 127.0.0.1 is closed at once, the first still works. */
 static void c_per_peer(fixture *f)
 {
-  int a = dial(f->port);
-  int b = dial(f->port);
-  note_if_closed(f, b, "|PEER_REFUSED");
-  send_str(a, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
-  read_responses(f, a, 1);
-  close(b);
-  close(a);
+  int fds[2] = {dial(f->port), dial(f->port)};
+  note_if_closed(f, fds[1], "|PEER_REFUSED");
+  get_a(f, fds[0], 1);
+  for (int i = 0; i < 2; i++)
+    close(fds[i]);
 }
 
 /* Above 3/4 of max_connections a head must arrive within pressure_header_timeout_ms. */
@@ -747,26 +750,25 @@ static void test_max_connections(void **state)
   assert_null(strstr(f->out, "GET /slow"));
   free(f);
 
-  lim.max_connections = 1;
-  f = run_with(c_max_conns_busy, &lim);
-  assert_non_null(strstr(f->out, "|REJECTED"));
-  assert_int_equal(f->n_handled, 1);
-  free(f);
-
-  lim.max_connections = 10;
-  lim.max_connections_per_peer = 1;
-  f = run_with(c_per_peer, &lim);
-  assert_non_null(strstr(f->out, "|PEER_REFUSED"));
-  assert_non_null(strstr(f->out, "HTTP/1.1 200"));
-  free(f);
-
-  lim.max_connections = 4; /* 4 of 4 open: the shorter header timeout applies */
-  lim.max_connections_per_peer = 256;
-  lim.pressure_header_timeout_ms = 200;
-  f = run_with(c_pressure, &lim);
-  assert_non_null(strstr(f->out, "HTTP/1.1 408"));
-  assert_non_null(strstr(f->out, "|SHORT"));
-  free(f);
+  static const struct {
+    client_fn client;
+    unsigned max, per_peer;
+    uint64_t pressure_ms;
+    const char *want[2]; /* in what the client read */
+  } cases[] = {
+      {c_max_conns_busy, 1, 256, 2000, {"|REJECTED", "|REJECTED"}},
+      {c_per_peer, 10, 1, 2000, {"|PEER_REFUSED", "HTTP/1.1 200"}},
+      {c_pressure, 4, 256, 200, {"HTTP/1.1 408", "|SHORT"}}, /* 4 of 4 open: under pressure */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lim.max_connections = cases[i].max;
+    lim.max_connections_per_peer = cases[i].per_peer;
+    lim.pressure_header_timeout_ms = cases[i].pressure_ms;
+    f = run_with(cases[i].client, &lim);
+    assert_non_null(strstr(f->out, cases[i].want[0]));
+    assert_non_null(strstr(f->out, cases[i].want[1]));
+    free(f);
+  }
 }
 
 int main(void)
