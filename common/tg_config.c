@@ -91,7 +91,9 @@ static const var vars[] = {
      "a request body must arrive within this many ms (408)", RANGE(1, DAY_MS)},
     {"TOOLGATE_IDLE_TIMEOUT_MS", "60000", TG_PROG_GATEWAY, "keep-alive idle timeout in ms",
      RANGE(1, DAY_MS)},
-    {"TOOLGATE_MAX_CONNECTIONS", "1024", TG_PROG_GATEWAY, "open client connections at most",
+    {"TOOLGATE_MAX_CONNECTIONS", "1000000", TG_PROG_GATEWAY,
+     "open client connections at most; also at most the open-file limit (raised to its hard "
+     "limit at start-up) less 256, which is what the default leaves in charge",
      RANGE(1, 1000000)},
     {"TOOLGATE_RUN_RATE_PER_MIN", "60", TG_PROG_GATEWAY,
      "run admissions per user per minute (token bucket, burst = the same number; 429 with "
@@ -131,6 +133,11 @@ static const var vars[] = {
     {"TOOLGATE_COMPOSIO_TIMEOUT_MS", "10000", TG_PROG_GATEWAY | TG_PROG_WORKER,
      "timeout of one Composio call in ms", RANGE(1, DAY_MS)},
     {"TOOLGATE_LOG_LEVEL", "info", TG_PROG_ALL, "debug, info, warn or error", STRING},
+    {"TOOLGATE_MAX_CONNECTIONS_PER_PEER", "256", TG_PROG_GATEWAY,
+     "open client connections from one IP address at most (more are closed at once)",
+     RANGE(1, 1000000)},
+    {"TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", "2000", TG_PROG_GATEWAY,
+     "the header timeout while more than 3/4 of the connection cap is open (ms)", RANGE(1, DAY_MS)},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -327,6 +334,10 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
       return rc;
     c->trust_user_header = trust != 0;
   }
+  if ((rc = get_int("TOOLGATE_MAX_CONNECTIONS_PER_PEER", prog, &c->max_per_peer, err, errlen)) ||
+      (rc = get_int("TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", prog, &c->pressure_timeout_ms, err,
+                    errlen)))
+    return rc;
   tg_log_add_secret(c->composio_api_key.value_); /* scrubbed from every log line */
   tg_log_add_secret(c->jwt_secret.value_);
   tg_log_add_secret(c->secret_key.value_);

@@ -74,6 +74,8 @@ typedef struct tg_config {
   int64_t registry_max;         /* TOOLGATE_REGISTRY_MAX: MCP sessions kept per worker */
   int64_t shutdown_grace_ms;    /* TOOLGATE_SHUTDOWN_GRACE_MS */
   char *log_level;              /* TOOLGATE_LOG_LEVEL */
+  int64_t max_per_peer;         /* TOOLGATE_MAX_CONNECTIONS_PER_PEER */
+  int64_t pressure_timeout_ms;  /* TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS */
   tg_provider *providers;       /* sorted by provider name */
   size_t n_providers;
 } tg_config;

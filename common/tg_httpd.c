@@ -2,11 +2,13 @@
  * tg_httpd: HTTP/1.1 server on libuv + llhttp (contract in tg_httpd.h).
  *
  * Each connection owns a uv_tcp_t, one uv_timer_t (slow headers, slow body, idle keep-alive,
- * lingering close) and a strict llhttp parser. Received bytes land in the connection's input
- * buffer; process_input() feeds them to llhttp. on_message_complete pauses the parser, so
+ * lingering close) and a strict llhttp parser. Received bytes land in the server's one read
+ * buffer (libuv delivers each read before it asks for the next buffer); process_input() feeds
+ * them to llhttp, whose callbacks copy what they keep. on_message_complete pauses the parser, so
  * llhttp_execute() stops right after each request; the request is then handed to the handler
  * and, until it is answered, nothing more is parsed and reading is stopped (pipelined bytes
- * already read stay in the input buffer, later ones queue in the socket). tg_httpd_respond()
+ * already read are copied into the connection's own input buffer, freed once parsed; later ones
+ * queue in the socket). A connection between requests holds no input memory. tg_httpd_respond()
  * queues the response (libuv keeps writes in order) and resumes parsing.
  *
  * Invariants: at most one request per connection is in the handler's hands (c->pending); a
@@ -15,7 +17,9 @@
  * them before that); write requests free themselves in their callback, which libuv runs before
  * the close callbacks. URL and header pieces are copied out of the input buffer at once.
  * After an error response or Connection: close we shut down our side and drain the client's
- * bytes for a short while ("lingering close"), so the client reads the response before a reset.
+ * bytes for a short while ("lingering close"), so the client reads the response before a reset;
+ * except after 413, where the point is not to read the body: the connection closes as soon as the
+ * response is written.
  */
 #include "tg_httpd.h"
 
@@ -23,23 +27,34 @@
 #include "tg_err.h"
 #include "tg_json.h"
 #include "tg_log.h"
+#include "tg_map.h"
 
 #include <llhttp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#define READ_CHUNK 65536
-/* Reading runs only once every byte read before was parsed, so one chunk is the most the input
- * buffer holds; its cap is a safety net. */
+#define READ_CHUNK 65536 /* the server's one read buffer */
+/* Reading runs only once every byte read before was parsed, so one chunk is the most a
+ * connection's input buffer holds; its cap is a safety net. */
 #define IN_CAP (2 * READ_CHUNK)
 #define REQ_BUF_FIRST 256           /* first allocation of a request's URL, headers and body */
 #define WRITE_HIGH_WATER (1u << 20) /* stop parsing while more than this is queued */
 #define LINGER_MS 2000
+/* Refused, evicted, failed accepts: one line per 10 s at most; parse errors and timeouts
+ * (debug): one per second. */
+#define LOG_EVERY_MS 10000
+#define LOG_EVERY_DEBUG_MS 1000
+#define DISCARD_MAX (256 * 1024) /* received bytes dropped before a close without reading */
 
 typedef struct conn conn;
+
+/* What a connection may be evicted as when the server is full (see evict_one): an idle
+ * keep-alive connection, or one still sending its request head; otherwise not evictable. */
+enum { CLS_NONE = 0, CLS_IDLE, CLS_HEAD, CLS_COUNT };
 
 typedef struct param {
   char *name, *value; /* decoded; point into the request's qbuf */
@@ -71,8 +86,8 @@ struct conn {
   llhttp_t parser;
   tg_httpd *srv;
   conn *prev, *next;
-  tg_buf in;             /* bytes read; in.ptr[in_off, in.len) not yet parsed */
-  size_t in_off;         /* parsed prefix, dropped when the next read needs the room */
+  tg_buf in;             /* pipelined bytes left from a read; in.ptr[in_off, in.len) unparsed */
+  size_t in_off;         /* parsed prefix; the buffer is freed once all of it is parsed */
   tg_httpd_req *cur;     /* being parsed */
   tg_httpd_req *pending; /* in the handler's hands */
   int err_status;        /* cap hit inside a parser callback: 413 / 414 / 431 */
@@ -82,8 +97,15 @@ struct conn {
   int eof;
   int finishing;  /* final response queued: no more parsing */
   int lingering;  /* shut down, draining input until EOF or timer */
+  int no_linger;  /* close as soon as the final response is written (413: never read the rest) */
   int in_process; /* process_input on the stack */
   int message_begun;
+  int cls;             /* CLS_*: the eviction list c is on */
+  conn *eprev, *enext; /* in srv->evict[cls], oldest first */
+  int open;            /* counted in srv->n_open (and its peer's count) */
+  unsigned *peer_n;    /* open connections of this peer address (in srv->peers), or NULL */
+  unsigned char peer[16];
+  size_t peer_len; /* 4 (IPv4) or 16 (IPv6); 0 when unknown */
 };
 
 struct tg_httpd {
@@ -92,8 +114,17 @@ struct tg_httpd {
   tg_httpd_limits lim;
   tg_httpd_handler handler;
   void *arg;
+  char *rbuf; /* READ_CHUNK bytes every read lands in (reads are delivered one at a time) */
   conn *conns;
-  unsigned n_conns;
+  unsigned n_conns; /* every conn struct, closing ones included */
+  unsigned n_open;  /* connections not closing: what max_connections bounds */
+  struct {
+    conn *first, *last;
+  } evict[CLS_COUNT]; /* per class, in order of entry: the first is the longest idle / oldest */
+  tg_map *peers;      /* peer address bytes -> unsigned open connections */
+  tg_log_rate log_refused, log_evicted, log_accept, log_parse, log_timeout, log_eof;
+  uv_timer_t log_timer; /* writes the counts still held every LOG_EVERY_MS (unreferenced) */
+  int log_timer_open;
   int port;
   int closing;
   int listener_open;
@@ -183,9 +214,11 @@ static int req_prepare(tg_httpd_req *r)
 
 static void maybe_finish_server(tg_httpd *s)
 {
-  if (s->closing && !s->listener_open && s->n_conns == 0) {
+  if (s->closing && !s->listener_open && !s->log_timer_open && s->n_conns == 0) {
     void (*cb)(void *) = s->on_closed;
     void *arg = s->closed_arg;
+    tg_map_free(s->peers);
+    free(s->rbuf);
     free(s);
     if (cb)
       cb(arg);
@@ -213,17 +246,62 @@ static void on_conn_handle_closed(uv_handle_t *h)
   maybe_finish_server(s);
 }
 
+/* Moves c to the end of eviction list cls (CLS_NONE: off every list). */
+static void set_class(conn *c, int cls)
+{
+  tg_httpd *s = c->srv;
+  if (c->cls) {
+    if (c->eprev)
+      c->eprev->enext = c->enext;
+    else
+      s->evict[c->cls].first = c->enext;
+    if (c->enext)
+      c->enext->eprev = c->eprev;
+    else
+      s->evict[c->cls].last = c->eprev;
+    c->eprev = c->enext = NULL;
+  }
+  c->cls = cls;
+  if (cls) {
+    c->eprev = s->evict[cls].last;
+    if (c->eprev)
+      c->eprev->enext = c;
+    else
+      s->evict[cls].first = c;
+    s->evict[cls].last = c;
+  }
+}
+
 static void conn_close(conn *c)
 {
   if (c->closing)
     return;
   c->closing = 1;
+  set_class(c, CLS_NONE);
+  if (c->open) {
+    c->open = 0;
+    c->srv->n_open--;
+    if (c->peer_n && --*c->peer_n == 0)
+      tg_map_del(c->srv->peers, c->peer, c->peer_len);
+    c->peer_n = NULL;
+  }
   uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
 
+/* The header timeout, shortened to pressure_header_timeout_ms while more than 3/4 of
+ * max_connections are open, so that slow clients leave room sooner. */
+static uint64_t header_timeout(const tg_httpd *s)
+{
+  uint64_t t = s->lim.header_timeout_ms;
+  if ((uint64_t)s->n_open * 4 > (uint64_t)s->lim.max_connections * 3 &&
+      s->lim.pressure_header_timeout_ms < t)
+    t = s->lim.pressure_header_timeout_ms;
+  return t;
+}
+
 static void on_timer(uv_timer_t *t);
-static void process_input(conn *c);
+static void process_input(conn *c, const char *data, size_t len);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out);
 
@@ -269,6 +347,7 @@ static void on_shutdown(uv_shutdown_t *sr, int status)
     return;
   }
   c->lingering = 1;
+  set_class(c, CLS_IDLE);
   arm_timer(c, LINGER_MS);
   start_reading(c);
 }
@@ -287,6 +366,25 @@ static void begin_linger(conn *c)
   }
 }
 
+/* Closes once the final response is written, reading nothing more: what the client already sent
+ * is discarded (at most DISCARD_MAX bytes, without waiting), so that the kernel does not answer
+ * unread data with a reset that could destroy the response in flight; whatever comes later is
+ * the client's problem. */
+static void close_without_reading(conn *c)
+{
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    char sink[4096];
+    for (size_t n = 0; n < DISCARD_MAX;) {
+      ssize_t got = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+      if (got <= 0)
+        break;
+      n += (size_t)got;
+    }
+  }
+  conn_close(c);
+}
+
 static void on_write(uv_write_t *w, int status)
 {
   wreq *wr = (wreq *)w;
@@ -299,6 +397,10 @@ static void on_write(uv_write_t *w, int status)
     conn_close(c);
     return;
   }
+  if (last && c->no_linger) {
+    close_without_reading(c);
+    return;
+  }
   if (last) {
     begin_linger(c);
     return;
@@ -306,7 +408,7 @@ static void on_write(uv_write_t *w, int status)
   /* Writes drained below the high-water mark: continue with buffered pipelined input. */
   if (!c->pending && !c->finishing && c->in.len > c->in_off &&
       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_HIGH_WATER)
-    process_input(c);
+    process_input(c, NULL, 0);
 }
 
 static const char *reason_phrase(int status)
@@ -452,6 +554,7 @@ static int send_response(conn *c, int status, const char *const *headers, const 
   int rc = wreq_send(c, wr, off + blen, !keep_alive);
   if (!keep_alive) {
     c->finishing = 1;
+    set_class(c, CLS_NONE);
     stop_reading(c);
   }
   return rc;
@@ -464,6 +567,7 @@ static void send_error_close(conn *c, int status, const char *code, const char *
   char body[256];
   int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", code, message);
   uv_timer_stop(&c->timer);
+  c->no_linger = status == 413; /* reading the rest of a body we refused is what 413 avoids */
   if (send_response(c, status, hdrs, body, (size_t)n, 0, 0) != 0)
     conn_close(c);
 }
@@ -502,7 +606,9 @@ static int on_message_begin(llhttp_t *p)
 {
   conn *c = p->data;
   c->message_begun = 1;
-  arm_timer(c, c->srv->lim.header_timeout_ms);
+  if (c->cls != CLS_HEAD)
+    set_class(c, CLS_HEAD); /* an idle keep-alive connection starts a request: its head starts */
+  arm_timer(c, header_timeout(c->srv));
   return cur_req(p) ? 0 : -1;
 }
 
@@ -595,6 +701,7 @@ static int on_headers_complete(llhttp_t *p)
     c->err_status = 413;
     return HPE_USER;
   }
+  set_class(c, CLS_NONE); /* a request in progress is never evicted */
   snprintf(r->method, sizeof r->method, "%s", llhttp_method_name((llhttp_method_t)p->method));
   r->is_head = p->method == HTTP_HEAD;
   if (has_body) {
@@ -652,8 +759,9 @@ static void init_settings(void)
 static void parse_failed(conn *c, llhttp_errno_t err)
 {
   int st = c->err_status ? c->err_status : 400;
-  tg_debug("httpd_parse_error", "{s:i, s:s, s:s}", "status", st, "llhttp", llhttp_errno_name(err),
-           "reason", c->parser.reason ? c->parser.reason : "");
+  tg_log_every(&c->srv->log_parse, uv_now(c->srv->loop), TG_LOG_DEBUG, "httpd_parse_error",
+               "{s:i, s:s, s:s}", "status", st, "llhttp", llhttp_errno_name(err), "reason",
+               c->parser.reason ? c->parser.reason : "");
   if (st == 413)
     send_error_close(c, 413, "payload_too_large", "request body too large");
   else if (st == 414)
@@ -686,7 +794,8 @@ static void finish_eof(conn *c)
 {
   llhttp_errno_t err = llhttp_finish(&c->parser);
   if (err != HPE_OK)
-    tg_debug("httpd_eof_mid_request", "{s:s}", "llhttp", llhttp_errno_name(err));
+    tg_log_every(&c->srv->log_eof, uv_now(c->srv->loop), TG_LOG_DEBUG, "httpd_eof_mid_request",
+                 "{s:s}", "llhttp", llhttp_errno_name(err));
   conn_close(c);
 }
 
@@ -698,44 +807,85 @@ static void after_input(conn *c)
     finish_eof(c);
     return;
   }
-  if (!c->message_begun)
+  if (!c->message_begun) {
     arm_timer(c, c->srv->lim.idle_timeout_ms);
+    if (c->cls != CLS_HEAD) /* a new connection stays with the heads until it sends one */
+      set_class(c, CLS_IDLE);
+  }
   start_reading(c);
 }
 
-static void process_input(conn *c)
+/* Empties the connection's own input buffer and gives its memory back. */
+static void drop_input(conn *c)
+{
+  tg_buf_free(&c->in);
+  c->in_off = 0;
+}
+
+/* Keeps data[0, len), the unparsed rest of a read, in the connection's own buffer (it lived in
+ * the server's shared read buffer). Returns 0, or closes c and returns -1 when out of memory. */
+static int keep_input(conn *c, const char *data, size_t len)
+{
+  drop_input(c);
+  if (tg_buf_add(&c->in, data, len) != 0) {
+    conn_close(c);
+    return -1;
+  }
+  return 0;
+}
+
+/* Parses data[0, len), a read in the server's shared buffer, or (data NULL) the unparsed bytes
+ * in c->in, dispatching each complete request. What is left when parsing stops for a request in
+ * the handler's hands (pipelined requests) or for the write high-water mark moves to c->in. */
+static void process_input(conn *c, const char *data, size_t len)
 {
   if (c->in_process)
     return; /* a handler answered synchronously; the outer loop continues */
+  int from_in = !data;
+  if (from_in) {
+    len = c->in.len - c->in_off;
+    data = len ? c->in.ptr + c->in_off : NULL;
+  }
   c->in_process = 1;
-  while (!c->closing && !c->finishing && !c->pending && c->in.len > c->in_off) {
+  while (!c->closing && !c->finishing && !c->pending && len > 0) {
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
-      stop_reading(c);
-      c->in_process = 0;
-      return; /* on_write continues */
+      stop_reading(c); /* on_write continues */
+      if (!from_in && keep_input(c, data, len) == 0) {
+        from_in = 1;
+        data = c->in.ptr;
+      }
+      break;
     }
-    llhttp_errno_t err = llhttp_execute(&c->parser, c->in.ptr + c->in_off, c->in.len - c->in_off);
+    llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
     if (err == HPE_OK) {
-      tg_buf_reset(&c->in);
-      c->in_off = 0;
+      len = 0;
       break;
     }
     if (err != HPE_PAUSED) {
-      tg_buf_reset(&c->in);
-      c->in_off = 0;
+      len = 0;
       parse_failed(c, err);
       break;
     }
     /* Advance past the request instead of moving the rest to the front: a read full of
      * pipelined requests would otherwise be moved once per request (quadratic). */
-    c->in_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.ptr);
-    if (c->in_off == c->in.len) {
-      tg_buf_reset(&c->in);
-      c->in_off = 0;
-    }
+    size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+    data += used;
+    len -= used;
     llhttp_resume(&c->parser);
+    if (len > 0 && !from_in) { /* the shared buffer is reused by the next read */
+      if (keep_input(c, data, len) != 0)
+        break;
+      from_in = 1;
+      data = c->in.ptr;
+    }
+    if (from_in)
+      c->in_off = c->in.len - len;
     dispatch(c);
   }
+  if (from_in && (len == 0 || c->closing))
+    drop_input(c);
+  else if (from_in)
+    c->in_off = c->in.len - len;
   c->in_process = 0;
   after_input(c);
 }
@@ -744,26 +894,14 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 {
   conn *c = h->data;
   (void)hint;
-  if (c->lingering) {
-    static char sink[4096];
-    *out = uv_buf_init(sink, sizeof sink);
-    return;
-  }
-  if (c->in_off > 0) { /* drop the parsed prefix (once per read, not per request) */
-    tg_buf_consume(&c->in, c->in_off);
-    c->in_off = 0;
-  }
-  if (tg_buf_reserve(&c->in, READ_CHUNK) != 0) {
-    *out = uv_buf_init(NULL, 0);
-    return;
-  }
-  *out = uv_buf_init(tg_buf_end(&c->in), READ_CHUNK);
+  /* libuv hands this buffer to on_read before it asks for another, so one per server does;
+   * whatever must outlive the read is copied out by process_input. */
+  *out = uv_buf_init(c->srv->rbuf, READ_CHUNK);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
   conn *c = st->data;
-  (void)b;
   if (c->closing)
     return;
   if (c->lingering) {
@@ -784,11 +922,18 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
       return;
     }
     c->eof = 1;
-    process_input(c); /* ends in after_input, which finishes the parser and closes */
+    process_input(c, NULL, 0); /* ends in after_input, which finishes the parser and closes */
     return;
   }
-  tg_buf_commit(&c->in, (size_t)nread);
-  process_input(c);
+  if (c->in.len > c->in_off) { /* reading resumes only once c->in is parsed; be safe anyway */
+    if (tg_buf_add(&c->in, b->base, (size_t)nread) != 0) {
+      conn_close(c);
+      return;
+    }
+    process_input(c, NULL, 0);
+    return;
+  }
+  process_input(c, b->base, (size_t)nread);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -800,24 +945,78 @@ static void on_timer(uv_timer_t *t)
     conn_close(c); /* idle keep-alive, new connection that sent nothing, or linger done */
     return;
   }
-  tg_debug("httpd_request_timeout", NULL);
-  tg_buf_reset(&c->in);
-  c->in_off = 0;
+  tg_log_every(&c->srv->log_timeout, uv_now(c->srv->loop), TG_LOG_DEBUG, "httpd_request_timeout",
+               NULL);
+  drop_input(c);
   send_error_close(c, 408, "request_timeout", "request not received in time");
+}
+
+/* Makes room for one more connection: closes the longest-idle keep-alive connection, else the
+ * one that started its request head longest ago. Returns 0 when there was none to close. */
+static int evict_one(tg_httpd *s)
+{
+  int cls = s->evict[CLS_IDLE].first ? CLS_IDLE : CLS_HEAD;
+  conn *v = s->evict[cls].first;
+  if (!v)
+    return 0;
+  tg_log_every(&s->log_evicted, uv_now(s->loop), TG_LOG_WARN, "httpd_connection_evicted",
+               "{s:s, s:i}", "reason", cls == CLS_IDLE ? "idle" : "slow_head", "max",
+               (int)s->lim.max_connections);
+  conn_close(v);
+  return 1;
+}
+
+/* Counts the accepted c against its peer's cap and the server's, evicting to stay within the
+ * latter. Returns NULL, or why c must be refused (conn_close then undoes the counting). */
+static const char *admit(tg_httpd *s, conn *c)
+{
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  c->open = 1;
+  s->n_open++;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      c->peer_len = 4;
+      memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+      c->peer_len = 16;
+      memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+  }
+  if (c->peer_len) {
+    unsigned *n = tg_map_peek(s->peers, c->peer, c->peer_len);
+    if (n && *n >= s->lim.max_connections_per_peer)
+      return "max_connections_per_peer";
+    if (!n) {
+      n = calloc(1, sizeof *n);
+      if (!n)
+        return "out_of_memory";
+      if (tg_map_put(s->peers, c->peer, c->peer_len, n, 1) != 0) {
+        free(n);
+        return "out_of_memory";
+      }
+    }
+    ++*n;
+    c->peer_n = n;
+  }
+  if (s->n_open > s->lim.max_connections && !evict_one(s))
+    return "max_connections"; /* every connection has a request in progress */
+  return NULL;
 }
 
 static void on_connection(uv_stream_t *l, int status)
 {
   tg_httpd *s = l->data;
   if (status < 0) {
-    tg_warn("httpd_accept_failed", "{s:s}", "uv", uv_strerror(status));
+    tg_log_every(&s->log_accept, uv_now(s->loop), TG_LOG_WARN, "httpd_accept_failed", "{s:s}", "uv",
+                 uv_strerror(status));
     return;
   }
   conn *c = calloc(1, sizeof *c);
   if (!c)
     return;
   c->srv = s;
-  tg_buf_init_hint(&c->in, IN_CAP, READ_CHUNK + 1);
+  tg_buf_init(&c->in, IN_CAP);
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
@@ -827,18 +1026,46 @@ static void on_connection(uv_stream_t *l, int status)
     s->conns->prev = c;
   s->conns = c;
   s->n_conns++;
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || s->n_conns > s->lim.max_connections ||
-      s->closing) {
-    if (s->n_conns > s->lim.max_connections)
-      tg_warn("httpd_too_many_connections", "{s:i}", "max", (int)s->lim.max_connections);
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || s->closing) {
+    conn_close(c);
+    return;
+  }
+  const char *refused = admit(s, c);
+  if (refused) {
+    tg_log_every(&s->log_refused, uv_now(s->loop), TG_LOG_WARN, "httpd_connection_refused",
+                 "{s:s, s:i, s:i}", "reason", refused, "max", (int)s->lim.max_connections,
+                 "max_per_peer", (int)s->lim.max_connections_per_peer);
     conn_close(c);
     return;
   }
   llhttp_init(&c->parser, HTTP_REQUEST, &settings);
   c->parser.data = c;
   uv_tcp_nodelay(&c->tcp, 1);
-  arm_timer(c, s->lim.header_timeout_ms);
+  set_class(c, CLS_HEAD);
+  arm_timer(c, header_timeout(s));
   start_reading(c);
+}
+
+static void flush_logs(tg_httpd *s)
+{
+  tg_log_rate_flush(&s->log_refused);
+  tg_log_rate_flush(&s->log_evicted);
+  tg_log_rate_flush(&s->log_accept);
+  tg_log_rate_flush(&s->log_parse);
+  tg_log_rate_flush(&s->log_timeout);
+  tg_log_rate_flush(&s->log_eof);
+}
+
+static void on_log_timer(uv_timer_t *t)
+{
+  flush_logs(t->data);
+}
+
+static void on_log_timer_closed(uv_handle_t *h)
+{
+  tg_httpd *s = h->data;
+  s->log_timer_open = 0;
+  maybe_finish_server(s);
 }
 
 /* --- public API --- */
@@ -853,6 +1080,8 @@ void tg_httpd_limits_default(tg_httpd_limits *l)
   l->body_timeout_ms = 30000;
   l->idle_timeout_ms = 60000;
   l->max_connections = 1024;
+  l->max_connections_per_peer = 256;
+  l->pressure_header_timeout_ms = 2000;
 }
 
 int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
@@ -876,6 +1105,23 @@ int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
     tg_httpd_limits_default(&s->lim);
   s->handler = handler;
   s->arg = arg;
+  s->rbuf = malloc(READ_CHUNK);
+  if (!s->rbuf || !(s->peers = tg_map_new(0, free))) {
+    free(s->rbuf);
+    free(s);
+    return TG_ENOMEM;
+  }
+  tg_log_rate_init(&s->log_refused, LOG_EVERY_MS);
+  tg_log_rate_init(&s->log_evicted, LOG_EVERY_MS);
+  tg_log_rate_init(&s->log_accept, LOG_EVERY_MS);
+  tg_log_rate_init(&s->log_parse, LOG_EVERY_DEBUG_MS);
+  tg_log_rate_init(&s->log_timeout, LOG_EVERY_DEBUG_MS);
+  tg_log_rate_init(&s->log_eof, LOG_EVERY_DEBUG_MS);
+  uv_timer_init(loop, &s->log_timer);
+  s->log_timer.data = s;
+  s->log_timer_open = 1;
+  uv_timer_start(&s->log_timer, on_log_timer, LOG_EVERY_MS, LOG_EVERY_MS);
+  uv_unref((uv_handle_t *)&s->log_timer);
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
   s->listener_open = 1;
@@ -916,6 +1162,8 @@ void tg_httpd_close(tg_httpd *s, void (*on_closed)(void *arg), void *arg)
   s->closing = 1;
   s->on_closed = on_closed;
   s->closed_arg = arg;
+  flush_logs(s);
+  uv_close((uv_handle_t *)&s->log_timer, on_log_timer_closed);
   for (conn *c = s->conns; c; c = c->next)
     conn_close(c);
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
@@ -983,7 +1231,7 @@ int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, co
     return rc == TG_EIO ? TG_ECANCELED : rc;
   if (!c->finishing && !c->closing) {
     if (c->in.len > c->in_off)
-      process_input(c); /* pipelined bytes already buffered */
+      process_input(c, NULL, 0); /* pipelined bytes already buffered */
     else if (!c->in_process)
       after_input(c);
   }

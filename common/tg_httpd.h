@@ -3,11 +3,19 @@
  * simulator.
  *
  * One llhttp_t per connection, strict (no lenient flags). Caps on URL, header bytes, header
- * count and body (413 / 431 / 414, then close); 400 and close on a parse error; timers for slow
- * headers, slow bodies and idle keep-alive; a maximum number of connections (over it, new
- * connections are accepted and closed at once). Requests on one connection are served strictly
- * in order: while a request awaits its response, reading from that connection is paused, so
- * pipelined requests queue in the socket. Expect: 100-continue is answered.
+ * count and body (413 / 431 / 414, then close; after 413 the rest of the body is not read: the
+ * connection closes once the response is written); 400 and close on a parse error; timers for slow
+ * headers, slow bodies and idle keep-alive. A maximum number of connections never locks a new
+ * client out: at the cap, a new connection closes the longest-idle keep-alive connection, else
+ * the one that started sending its request head longest ago (connections with a request in
+ * progress are never closed; when all have one, the new connection is accepted and closed at
+ * once). One peer address holds at most max_connections_per_peer connections (more are accepted
+ * and closed at once), and above 3/4 of the cap a request head must arrive within the shorter
+ * pressure_header_timeout_ms. Refused and evicted connections, timeouts and parse errors are
+ * logged at most once per interval with a count (tg_log_every), never once each. Requests on one
+ * connection are served strictly in order: while a request awaits its response, reading from that
+ * connection is paused, so pipelined requests queue in the socket. Expect: 100-continue is
+ * answered.
  *
  * Handlers may respond at once or later from any callback on the same loop (asynchronous
  * handlers: a Composio call, a database job). A request object lives until tg_httpd_respond*()
@@ -26,14 +34,16 @@ typedef struct tg_httpd tg_httpd;
 typedef struct tg_httpd_req tg_httpd_req;
 
 typedef struct tg_httpd_limits {
-  size_t max_url_bytes;       /* default 8 KiB (414 over it) */
-  size_t max_header_bytes;    /* all header names + values, default 16 KiB (431) */
-  size_t max_headers;         /* default 64 (431) */
-  size_t max_body_bytes;      /* default 1 MiB (413) */
-  uint64_t header_timeout_ms; /* request line + headers must arrive within, default 10000 */
-  uint64_t body_timeout_ms;   /* body must arrive within, default 30000 */
-  uint64_t idle_timeout_ms;   /* keep-alive idle, default 60000 */
-  unsigned max_connections;   /* default 1024 */
+  size_t max_url_bytes;              /* default 8 KiB (414 over it) */
+  size_t max_header_bytes;           /* all header names + values, default 16 KiB (431) */
+  size_t max_headers;                /* default 64 (431) */
+  size_t max_body_bytes;             /* default 1 MiB (413) */
+  uint64_t header_timeout_ms;        /* request line + headers must arrive within, default 10000 */
+  uint64_t body_timeout_ms;          /* body must arrive within, default 30000 */
+  uint64_t idle_timeout_ms;          /* keep-alive idle, default 60000 */
+  unsigned max_connections;          /* open connections, default 1024 (eviction: see above) */
+  unsigned max_connections_per_peer; /* open connections from one IP address, default 256 */
+  uint64_t pressure_header_timeout_ms; /* header timeout above 3/4 of max_connections: 2000 */
 } tg_httpd_limits;
 
 /* Fills l with the defaults above. */

@@ -454,21 +454,67 @@ void tg_log_kv(tg_log_level level, const char *event, const tg_log_field *kv, si
   tg_log_json(level, event, o);
 }
 
+/* The fields of fmt and ap (NULL when fmt is NULL); a pack error becomes "log_format_error". */
+static json_t *pack_fields(const char *fmt, va_list ap)
+{
+  json_error_t jerr;
+  json_t *fields;
+  if (!fmt)
+    return NULL;
+  fields = json_vpack_ex(&jerr, 0, fmt, ap);
+  return fields ? fields : json_pack("{s:s}", "log_format_error", jerr.text);
+}
+
 void(tg_log)(tg_log_level level, const char *event, const char *fmt, ...)
 {
-  json_t *fields = NULL;
-  json_error_t jerr;
+  json_t *fields;
   va_list ap;
 
   if (level < min_level)
     return;
-  if (fmt) {
-    va_start(ap, fmt);
-    fields = json_vpack_ex(&jerr, 0, fmt, ap);
-    va_end(ap);
-    if (!fields)
-      fields = json_pack("{s:s}", "log_format_error", jerr.text);
-  }
+  va_start(ap, fmt);
+  fields = pack_fields(fmt, ap);
+  va_end(ap);
   emit(level, event, fields);
   json_decref(fields);
+}
+
+void tg_log_rate_init(tg_log_rate *r, uint64_t interval_ms)
+{
+  memset(r, 0, sizeof *r);
+  r->interval_ms = interval_ms;
+}
+
+void(tg_log_every)(tg_log_rate *r, uint64_t now_ms, tg_log_level level, const char *event,
+                   const char *fmt, ...)
+{
+  json_t *fields;
+  va_list ap;
+
+  r->counted++;
+  r->level = level;
+  r->event = event;
+  if (r->wrote && now_ms - r->last_ms < r->interval_ms)
+    return;
+  r->wrote = 1;
+  r->last_ms = now_ms;
+  if (level >= min_level) {
+    va_start(ap, fmt);
+    fields = pack_fields(fmt, ap);
+    va_end(ap);
+    if (!fields)
+      fields = json_object();
+    json_object_set_new(fields, "count", json_integer((json_int_t)r->counted));
+    emit(level, event, fields);
+    json_decref(fields);
+  }
+  r->counted = 0;
+}
+
+void tg_log_rate_flush(tg_log_rate *r)
+{
+  if (!r->counted)
+    return;
+  tg_log(r->level, r->event, "{s:I}", "count", (json_int_t)r->counted);
+  r->counted = 0;
 }

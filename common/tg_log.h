@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 #include "tg_config.h" /* tg_secret, for the guard below */
 
@@ -149,10 +150,53 @@ void tg_log_add_secret(const char *value);
 int tg_log_hold_secret(const char *value);
 void tg_log_release_secret(const char *value);
 
+/*
+ * Rate-limited lines for events a client can repeat at will (refused or evicted connections,
+ * timeouts): one tg_log_rate per kind of event writes at most one line per interval_ms, with the
+ * added field "count", the number of events that line stands for (itself and those counted
+ * silently since the previous line). The first event writes at once; events within the interval
+ * are only counted; the first event after it writes the next line with the whole count, and
+ * tg_log_rate_flush writes what is still counted (at shutdown, or from a timer). So a flood of N
+ * events in T ms costs about T / interval_ms lines, never N.
+ *
+ * A tg_log_rate is plain state the caller embeds (e.g. in its server struct); it is not
+ * thread-safe: one per thread or event loop. event must outlive it (a string literal).
+ */
+typedef struct tg_log_rate {
+  uint64_t interval_ms; /* at most one line per this many ms */
+  uint64_t last_ms;     /* when the last line was written (the caller's clock) */
+  uint64_t counted;     /* events since the last line, not yet written */
+  int wrote;            /* a line was written at last_ms */
+  tg_log_level level;   /* of the last event counted, for tg_log_rate_flush */
+  const char *event;
+} tg_log_rate;
+
+/* A rate writing at most one line per interval_ms (> 0); nothing counted yet. */
+void tg_log_rate_init(tg_log_rate *r, uint64_t interval_ms);
+
+/*
+ * Counts one event at now_ms (a monotonic clock in ms, e.g. uv_now) and writes it as tg_log would
+ * (fmt and arguments the same), plus "count", when no line of r was written in the last
+ * interval_ms; otherwise only counts it (the arguments are not formatted). Checked front end
+ * below, as for tg_log.
+ */
+void tg_log_every(tg_log_rate *r, uint64_t now_ms, tg_log_level level, const char *event,
+                  const char *fmt, ...);
+
+/* Writes the events still counted, if any, as one line {"count": n} under the last event's name
+ * and level, and resets the count. */
+void tg_log_rate_flush(tg_log_rate *r);
+
 /* Checked front end of tg_log (the function is called as (tg_log)(...)). */
 #define tg_log(level, ev, ...)                                                                     \
   do {                                                                                             \
     TG_LOG_FOREACH_(TG_LOG_NOT_SECRET_, __VA_ARGS__)(tg_log)(level, ev, __VA_ARGS__);              \
+  } while (0)
+
+#define tg_log_every(r, now_ms, level, ev, ...)                                                    \
+  do {                                                                                             \
+    TG_LOG_FOREACH_(TG_LOG_NOT_SECRET_, __VA_ARGS__)                                               \
+    (tg_log_every)(r, now_ms, level, ev, __VA_ARGS__);                                             \
   } while (0)
 
 #define tg_debug(ev, ...) tg_log(TG_LOG_DEBUG, ev, __VA_ARGS__)

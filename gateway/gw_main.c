@@ -22,8 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define DRAIN_TICK_MS 20
+#define FD_RESERVE 256           /* descriptors kept for the database, Composio calls and logs */
+#define NOFILE_UNLIMITED 1048576 /* what an unlimited RLIMIT_NOFILE counts as */
 
 typedef struct gw_main {
   gw_app app;
@@ -32,6 +35,38 @@ typedef struct gw_main {
   int httpd_closed, http_closed;
   int sync_status; /* result of the start-up auth_configs job */
 } gw_main;
+
+/* ---------------------------------------------------------------- connection limit */
+
+/* Raises the soft open-file limit to the hard limit and returns the descriptors allowed. */
+static uint64_t raise_nofile(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 1024;
+  if (rl.rlim_cur != rl.rlim_max) {
+    struct rlimit want = rl;
+    want.rlim_cur = rl.rlim_max == RLIM_INFINITY ? NOFILE_UNLIMITED : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+      rl.rlim_cur = want.rlim_cur;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? NOFILE_UNLIMITED : (uint64_t)rl.rlim_cur;
+}
+
+/* TOOLGATE_MAX_CONNECTIONS bounded by the open-file limit (raised first) less FD_RESERVE, so
+ * that the cap, not EMFILE, is what a flood of connections meets; logged once. */
+static unsigned connection_cap(const tg_config *cfg)
+{
+  uint64_t nofile = raise_nofile();
+  uint64_t avail = nofile > 2 * FD_RESERVE ? nofile - FD_RESERVE : nofile / 2;
+  uint64_t cap = (uint64_t)cfg->max_connections < avail ? (uint64_t)cfg->max_connections : avail;
+  if (cap < 1)
+    cap = 1;
+  tg_info("connection_limit", "{s:I, s:I, s:I, s:I}", "max_connections", (json_int_t)cap,
+          "max_connections_per_peer", (json_int_t)cfg->max_per_peer, "open_files",
+          (json_int_t)nofile, "configured", (json_int_t)cfg->max_connections);
+  return (unsigned)cap;
+}
 
 /* ---------------------------------------------------------------- auth_configs at start-up */
 
@@ -348,6 +383,7 @@ int main(int argc, char **argv)
   }
   {
     tg_httpd_limits lim; /* TOOLGATE_MAX_* and *_TIMEOUT_MS (README "Security") */
+    tg_httpd_limits_default(&lim);
     lim.max_url_bytes = (size_t)app->cfg.max_url_bytes;
     lim.max_header_bytes = (size_t)app->cfg.max_header_bytes;
     lim.max_headers = (size_t)app->cfg.max_headers;
@@ -355,7 +391,9 @@ int main(int argc, char **argv)
     lim.header_timeout_ms = (uint64_t)app->cfg.header_timeout_ms;
     lim.body_timeout_ms = (uint64_t)app->cfg.body_timeout_ms;
     lim.idle_timeout_ms = (uint64_t)app->cfg.idle_timeout_ms;
-    lim.max_connections = (unsigned)app->cfg.max_connections;
+    lim.max_connections = connection_cap(&app->cfg);
+    lim.max_connections_per_peer = (unsigned)app->cfg.max_per_peer;
+    lim.pressure_header_timeout_ms = (uint64_t)app->cfg.pressure_timeout_ms;
     rc = tg_httpd_start(&app->httpd, &loop, app->cfg.listen_host, app->cfg.listen_port, &lim,
                         gw_route, app);
   }

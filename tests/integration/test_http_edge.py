@@ -213,6 +213,37 @@ def test_concurrent_abuse_does_not_stop_service():
     healthy()
 
 
+def test_413_closes_without_reading_the_body():
+    """After 413 the gateway answers Connection: close and closes: it does not read the body."""
+    for head in [b"Content-Length: 10000000\r\n", b"Transfer-Encoding: chunked\r\n"]:
+        s = socket.create_connection(("127.0.0.1", S.gw_port), timeout=5)
+        first = b"x" * 2000 if b"Content" in head else b"800\r\n" + b"y" * 2048 + b"\r\n"
+        s.sendall(b"POST /api/workflows HTTP/1.1\r\nHost: x\r\nX-User-Id: a\r\n" + head +
+                  b"\r\n" + first)
+        got = b""
+        while b"\r\n\r\n" not in got or not got.endswith(b"}"):
+            c = s.recv(4096)
+            assert c, got
+            got += c
+        assert statuses(got) == [413] and b"Connection: close" in got, got[:300]
+        # The client keeps sending its body: the connection is already closed (reset or broken
+        # pipe at once), where a lingering close would drain it for 2 s.
+        t0 = time.monotonic()
+        failed = False
+        s.settimeout(0.2)
+        while time.monotonic() - t0 < 1.0 and not failed:
+            try:
+                s.sendall(b"z" * 4096)
+                time.sleep(0.01)
+            except (BrokenPipeError, ConnectionResetError):
+                failed = True
+            except socket.timeout:
+                pass
+        s.close()
+        assert failed, "the gateway kept reading the body after 413"
+    healthy()
+
+
 if __name__ == "__main__":
     with Stack(mcp=False, extra_env=LIMITS) as S:
         main(dict(globals()))

@@ -17,6 +17,7 @@
 #include "tg_httpd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -625,18 +626,107 @@ static void test_timeouts(void **state)
   free(f);
 }
 
-static void c_max_conns(fixture *f)
+/* Appends tag to what the client read. */
+static void note(fixture *f, const char *tag)
+{
+  size_t n = strlen(tag);
+  if (f->out_len + n < sizeof f->out) {
+    memcpy(f->out + f->out_len, tag, n + 1);
+    f->out_len += n;
+  }
+}
+
+/* Notes tag when the server closed fd without a byte more: EOF, or a reset when the server had
+ * not read everything fd sent before it closed. */
+static void note_if_closed(fixture *f, int fd, const char *tag)
+{
+  char x;
+  ssize_t r = recv(fd, &x, 1, 0);
+  if (r == 0 || (r < 0 && errno == ECONNRESET))
+    note(f, tag);
+}
+
+/* GET /a on fd (keep-alive), then reads until the client has n responses in all. */
+static void get_a(fixture *f, int fd, int n)
+{
+  send_str(fd, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_responses(f, fd, n);
+}
+
+/* max 1: an idle keep-alive connection makes room for a new client, which is served. */
+static void c_evict_idle(fixture *f)
 {
   int a = dial(f->port);
-  send_str(a, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
-  read_responses(f, a, 1);
-  int b = dial(f->port); /* over the limit: accepted and closed */
-  char x;
-  ssize_t r = recv(b, &x, 1, 0);
-  if (r == 0)
-    memcpy(f->out + f->out_len, "|REJECTED", 10), f->out_len += 9;
+  get_a(f, a, 1);
+  int b = dial(f->port);
+  note_if_closed(f, a, "|A_EVICTED");
+  get_a(f, b, 2);
   close(b);
   close(a);
+}
+
+/* max 2: with an idle one and two heads, the idle one goes first, then the oldest head. */
+static void c_evict_order(fixture *f)
+{
+  int idle = dial(f->port);
+  send_str(idle, "GET /i HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_responses(f, idle, 1);
+  int slow = dial(f->port);
+  send_str(slow, "GET /slow HTTP/1.1\r\n");
+  int late = dial(f->port); /* evicts idle */
+  note_if_closed(f, idle, "|IDLE_EVICTED");
+  send_str(late, "GET /late HTTP/1.1\r\n");
+  int c = dial(f->port); /* evicts slow, the older head */
+  note_if_closed(f, slow, "|SLOW_EVICTED");
+  send_str(late, "Host: x\r\n\r\n");
+  read_responses(f, late, 2);
+  send_str(c, "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  if (read_to_eof(f, c))
+    note(f, "|C_SERVED");
+  close(c);
+  close(late);
+  close(slow);
+  close(idle);
+}
+
+/* max 1 with a request in progress: nothing to evict, the new client is accepted and closed. */
+static void c_max_conns_busy(fixture *f)
+{
+  int a = dial(f->port);
+  send_str(a, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  usleep(100 * 1000); /* the request is in the handler's hands */
+  int b = dial(f->port);
+  note_if_closed(f, b, "|REJECTED");
+  close(b);
+  close(a);
+}
+
+/* One connection per peer: a second one from 127.0.0.1 is closed at once, the first still works. */
+static void c_per_peer(fixture *f)
+{
+  int fds[2] = {dial(f->port), dial(f->port)};
+  note_if_closed(f, fds[1], "|PEER_REFUSED");
+  get_a(f, fds[0], 1);
+  for (int i = 0; i < 2; i++)
+    close(fds[i]);
+}
+
+/* Above 3/4 of max_connections a head must arrive within pressure_header_timeout_ms. */
+static void c_pressure(fixture *f)
+{
+  int fds[4];
+  for (int i = 0; i < 4; i++) /* 4 of 4: under pressure */
+    fds[i] = dial(f->port);
+  struct timeval t0, t1;
+  gettimeofday(&t0, NULL);
+  send_str(fds[3], "GET /x HTTP/1.1\r\n");
+  read_to_eof(f, fds[3]);
+  gettimeofday(&t1, NULL);
+  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+  if (ms < 2000)
+    note(f, "|SHORT");
+  for (int i = 0; i < 4; i++)
+    close(fds[i]);
 }
 
 static void test_max_connections(void **state)
@@ -645,10 +735,40 @@ static void test_max_connections(void **state)
   tg_httpd_limits lim;
   tg_httpd_limits_default(&lim);
   lim.max_connections = 1;
-  fixture *f = run_with(c_max_conns, &lim);
-  assert_int_equal(status_of(f->out), 200);
-  assert_non_null(strstr(f->out, "|REJECTED"));
+  fixture *f = run_with(c_evict_idle, &lim);
+  assert_non_null(strstr(f->out, "|A_EVICTED"));
+  assert_int_equal(count_responses(f->out, f->out_len), 2);
   free(f);
+
+  lim.max_connections = 2;
+  f = run_with(c_evict_order, &lim);
+  assert_non_null(strstr(f->out, "|IDLE_EVICTED"));
+  assert_non_null(strstr(f->out, "|SLOW_EVICTED"));
+  assert_non_null(strstr(f->out, "GET /late"));
+  assert_non_null(strstr(f->out, "GET /c"));
+  assert_non_null(strstr(f->out, "|C_SERVED"));
+  assert_null(strstr(f->out, "GET /slow"));
+  free(f);
+
+  static const struct {
+    client_fn client;
+    unsigned max, per_peer;
+    uint64_t pressure_ms;
+    const char *want[2]; /* in what the client read */
+  } cases[] = {
+      {c_max_conns_busy, 1, 256, 2000, {"|REJECTED", "|REJECTED"}},
+      {c_per_peer, 10, 1, 2000, {"|PEER_REFUSED", "HTTP/1.1 200"}},
+      {c_pressure, 4, 256, 200, {"HTTP/1.1 408", "|SHORT"}}, /* 4 of 4 open: under pressure */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lim.max_connections = cases[i].max;
+    lim.max_connections_per_peer = cases[i].per_peer;
+    lim.pressure_header_timeout_ms = cases[i].pressure_ms;
+    f = run_with(cases[i].client, &lim);
+    assert_non_null(strstr(f->out, cases[i].want[0]));
+    assert_non_null(strstr(f->out, cases[i].want[1]));
+    free(f);
+  }
 }
 
 int main(void)

@@ -1,6 +1,6 @@
 /* Unit tests for common/tg_log.c: the per-run values held for the log scrubber
  * (tg_log_hold_secret) and both ways of building a line, checked on real log lines captured from
- * stderr. */
+ * stderr; rate-limited lines (tg_log_every). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,10 +255,43 @@ static void test_kv_lines(void **state)
   tg_log_init("test", TG_LOG_INFO);
 }
 
+static void log_rated(void)
+{
+  tg_log_rate r;
+  tg_log_rate_init(&r, 1000);
+  for (uint64_t t = 0; t < 1000; t++) /* a flood: one line for the first event */
+    tg_log_every(&r, 5000 + t, TG_LOG_WARN, "refused", "{s:s}", "peer", "10.0.0.1");
+  tg_log_every(&r, 6000, TG_LOG_WARN, "refused", "{s:s}", "peer", "10.0.0.2"); /* the rest */
+  tg_log_rate_flush(&r);                                                       /* none held */
+  for (int i = 0; i < 5; i++)
+    tg_log_every(&r, 6500, TG_LOG_WARN, "refused", NULL);
+  tg_log_rate_flush(&r);
+  tg_log_every(&r, 6600, TG_LOG_DEBUG, "quiet", NULL); /* below the level: counted, not written */
+}
+
+static void test_rate_limited_lines(void **state)
+{
+  (void)state;
+  char *out = capture(log_rated);
+  const char *l1 = strstr(out, "\"event\":\"refused\",\"peer\":\"10.0.0.1\",\"count\":1}\n");
+  const char *l2 = strstr(out, "\"event\":\"refused\",\"peer\":\"10.0.0.2\",\"count\":1000}\n");
+  const char *l3 = strstr(out, "\"event\":\"refused\",\"count\":5}\n");
+  assert_non_null(l1);
+  assert_non_null(l2);
+  assert_non_null(l3);
+  assert_true(l1 < l2 && l2 < l3);
+  int lines = 0;
+  for (const char *p = out; *p; p++)
+    lines += *p == '\n';
+  assert_int_equal(lines, 3);
+  free(out);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_held_secrets), cmocka_unit_test(test_held_secrets_escaped_and_short),
-      cmocka_unit_test(test_line_paths), cmocka_unit_test(test_kv_lines)};
+      cmocka_unit_test(test_line_paths), cmocka_unit_test(test_kv_lines),
+      cmocka_unit_test(test_rate_limited_lines)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
