@@ -7,8 +7,11 @@
  * each migration exactly once; with foreign keys OFF around that transaction (so a table
  * rebuild never cascades) and PRAGMA foreign_key_check empty before COMMIT.
  *
- * Statement cache: a tg_map keyed by the SQL text, bounded to CACHE_SLOTS statements (least
- * recently used evicted, which only costs a prepare for the few dozen statements a program has);
+ * Statement cache: a tg_map keyed by the address of the SQL text (hashing a pointer instead of
+ * ~150 bytes of text on every prepare: the statements are string literals), with the text
+ * compared on every hit (sqlite3_sql), so SQL built in a reused buffer is never answered with
+ * another text's statement; bounded to CACHE_SLOTS statements (least recently used evicted,
+ * which only costs a prepare for the few dozen statements a program has);
  * statements are prepared with SQLITE_PREPARE_PERSISTENT and reset + cleared before reuse. The
  * map owns the statements (finalized when evicted or at close).
  */
@@ -35,7 +38,7 @@ extern const size_t tg_migrations_count;
 
 struct tg_db {
   sqlite3 *h;
-  tg_map *stmts; /* SQL text -> sqlite3_stmt *, at most CACHE_SLOTS */
+  tg_map *stmts; /* address of the SQL text -> sqlite3_stmt *, at most CACHE_SLOTS */
 };
 
 static int map_rc(int rc)
@@ -254,10 +257,9 @@ void tg_db_rollback(tg_db *db)
 
 sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql)
 {
-  size_t len = strlen(sql);
-  sqlite3_stmt *st = tg_map_get(db->stmts, sql, len);
+  sqlite3_stmt *st = tg_map_get(db->stmts, &sql, sizeof sql);
 
-  if (st) {
+  if (st && strcmp(sqlite3_sql(st), sql) == 0) {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return st;
@@ -266,7 +268,7 @@ sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql)
     tg_error("db_prepare_failed", "{s:s, s:s}", "sql", sql, "message", sqlite3_errmsg(db->h));
     return NULL;
   }
-  if (tg_map_put(db->stmts, sql, len, st, 1)) {
+  if (tg_map_put(db->stmts, &sql, sizeof sql, st, 1)) { /* replaces a statement of old text */
     sqlite3_finalize(st);
     return NULL;
   }

@@ -17,9 +17,11 @@
 sqlite3 *tg_db_handle(tg_db *db);
 
 /* A cached prepared statement for sql (reset and cleared, ready to bind), or NULL on error
- * (logged). Owned by db; do not finalize; valid until the next tg_db_prepare may evict it, which
- * needs more than the cache's 96 other statements to be prepared in between. For loops the
- * helpers of tg_db.h do not cover. */
+ * (logged). Cached by the address of sql (string literals are the rule) and checked against its
+ * text on every hit. Owned by db; do not finalize; valid until the next tg_db_prepare may evict
+ * it, which needs more than the cache's 96 other statements to be prepared in between, or
+ * until other text is prepared from the same buffer. For loops the helpers of tg_db.h do not
+ * cover. */
 sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql);
 
 /* Converts a SQLite result code to TG_E* and logs the message (what: a label, may be NULL) when

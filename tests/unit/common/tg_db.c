@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "tg_db.h"
+#include "tg_db_stmt.h"
 #include "tg_dbq.h"
 #include "tg_err.h"
 
@@ -263,6 +264,33 @@ static void test_dbq_checkpoint_off_commit_path(void **state)
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The statement cache is keyed by the SQL's address: the same literal is one statement, and
+ * other text prepared from the same buffer gets its own statement, never the old one. */
+static void test_statement_cache_by_address(void **state)
+{
+  tg_db *db;
+  char buf[64];
+  sqlite3_stmt *a, *b;
+  static const char *const lit = "SELECT 1 AS one";
+  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  a = tg_db_prepare(db, lit);
+  assert_non_null(a);
+  assert_ptr_equal(tg_db_prepare(db, lit), a); /* a hit */
+  snprintf(buf, sizeof buf, "SELECT %d AS n", 41);
+  a = tg_db_prepare(db, buf);
+  assert_non_null(a);
+  assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(a, 0), 41);
+  snprintf(buf, sizeof buf, "SELECT %d AS n", 42); /* same buffer, other text */
+  b = tg_db_prepare(db, buf);
+  assert_non_null(b);
+  assert_string_equal(sqlite3_sql(b), "SELECT 42 AS n");
+  assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(b, 0), 42);
+  sqlite3_reset(b);
+  tg_db_close(db);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -270,6 +298,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_statement_cache_by_address, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown),
   };
