@@ -131,6 +131,8 @@ static const var vars[] = {
     {"TOOLGATE_COMPOSIO_TIMEOUT_MS", "10000", TG_PROG_GATEWAY | TG_PROG_WORKER,
      "timeout of one Composio call in ms", RANGE(1, DAY_MS)},
     {"TOOLGATE_LOG_LEVEL", "info", TG_PROG_ALL, "debug, info, warn or error", STRING},
+    {"TOOLGATE_USER_CONCURRENCY", "0", TG_PROG_WORKER,
+     "runs of one user in flight at once, across all workers (0: no cap)", RANGE(0, 1000000)},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -323,7 +325,8 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_RETRY_BASE_MS", prog, &c->retry_base_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_RUN_DEADLINE_MS", prog, &c->run_deadline_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_REGISTRY_MAX", prog, &c->registry_max, err, errlen)) ||
-        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", prog, &c->shutdown_grace_ms, err, errlen)))
+        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", prog, &c->shutdown_grace_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_USER_CONCURRENCY", prog, &c->user_concurrency, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
   }
