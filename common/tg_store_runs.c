@@ -12,6 +12,7 @@
  */
 #include "tg_store_runs.h"
 
+#include "tg_clock.h"
 #include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_store_credits.h"
@@ -191,6 +192,8 @@ int tg_store_runs_claim(tg_db *db, const char *worker_id, int64_t now_ms, int64_
   *run = NULL;
   if ((rc = tg_db_begin(db, 1)))
     return rc;
+  if (now_ms <= 0)
+    now_ms = tg_now_ms(); /* under the write lock: after every commit this claim can see */
   rows = tg_db_query(db, &err, CLAIM_SQL, "sIII", worker_id, (long long)now_ms, (long long)lease_ms,
                      (long long)(user_cap > 0 ? user_cap : INT64_MAX));
   if (!rows) {

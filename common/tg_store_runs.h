@@ -131,7 +131,9 @@ int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int
 /* --- The worker: claim, lease, fenced writes. --- */
 
 /*
- * Own transaction: claims a run for worker_id with a lease until now_ms + lease_ms. An expired
+ * Own transaction: claims a run for worker_id with a lease until now_ms + lease_ms (now_ms 0:
+ * the clock read once the write lock is held, so the run's started_at never precedes the commit
+ * that made it claimable, such as the finish that brought its user below the cap). An expired
  * lease first (it has waited longest); else a queued run available at now_ms, fairly across
  * users: the user with the fewest runs running, then the one served least recently
  * (round-robin), among those with fewer than user_cap runs running (0: no cap); then that
