@@ -17,22 +17,9 @@ import threading
 import time
 
 from harness import PROVIDER, Stack, main, wait_until
+from test_worker_scale import FLOW  # Start -> echo {{inputs.n}} -> End
 
 N_RUNS = int(os.environ.get("FAIR_CLAIM_RUNS", "2000"))
-
-FLOW = {
-    "title": "fair",
-    "nodes": [
-        {"id": "start", "type": "Start", "name": "Start", "config": {}},
-        {"id": "echo", "type": "MCP", "name": "Echo",
-         "config": {"provider": PROVIDER, "tool": "echo",
-                    "arguments": {"message": "{{inputs.n}}"}}},
-        {"id": "end", "type": "End", "name": "End",
-         "config": {"outputVariables": {"said": "{{nodes.echo.output.content.0.text}}"}}},
-    ],
-    "connections": [{"id": "c1", "from": "start", "to": "echo"},
-                    {"id": "c2", "from": "echo", "to": "end"}],
-}
 
 
 def queue_a_then_b(s):

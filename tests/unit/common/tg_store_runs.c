@@ -100,8 +100,7 @@ static void admit(const char *run_id, const char *idem, int64_t now)
 
 /* Claims for worker at now (lease 1000 ms, per-user cap user_cap); returns the run id claimed
  * (static) or NULL. */
-static const char *claim_capped(const char *worker, int64_t now, int64_t user_cap,
-                                int64_t *attempt)
+static const char *claim_capped(const char *worker, int64_t now, int64_t user_cap, int64_t *attempt)
 {
   static char id[64];
   json_t *run = NULL;
@@ -391,10 +390,9 @@ static void test_claim_fair_across_users(void **state)
   tg_run_cancel cx;
   json_t *none = json_object();
   (void)state;
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "INSERT INTO users (id, credits, created_at) VALUES ('v', 10, 0)",
-                              ""),
-                   0);
+  assert_int_equal(
+      tg_db_exec(db, NULL, "INSERT INTO users (id, credits, created_at) VALUES ('v', 10, 0)", ""),
+      0);
   assert_int_equal(tg_db_exec(db, NULL,
                               "INSERT INTO workflows (id, user_id, name, definition, created_at, "
                               "updated_at) VALUES ('wf_v', 'v', 'w', '{}', 0, 0)",
