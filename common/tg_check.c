@@ -787,7 +787,8 @@ int tg_check_start(tg_composio *c, uv_loop_t *loop, const char *user_id, const j
                              .toolkit_slugs = slugs,
                              .n_slugs = n_slugs,
                              .ids = ids,
-                             .n_ids = k->n_net};
+                             .n_ids = k->n_net,
+                             .stop_on_refusal = 1};
   rc = tg_check_fetch_start(c, loop, &req, on_fetched, k, &k->fetch);
   if (rc)
     goto fail;

@@ -85,12 +85,13 @@ json_t *tg_check_scope(const json_t *tool_constraints, const json_t *workflow_pr
  * cb is never called). c may be NULL only when no provider needs Composio.
  *
  * Partial answers: when some ACTIVE accounts could not be checked (list and per-account GET
- * both failed) but another provider is already known to be blocked, the outcome is BLOCKED
- * with the known providers (the run cannot go ahead either way, and the 409 is actionable);
- * otherwise UNAVAILABLE. A 404 on a per-account GET is an answer: reason
- * connected_account_not_found, observed as REVOKED with that status_reason (what the status
- * route records for a 404). *out (if out is not NULL) is valid until cb runs or
- * tg_check_cancel() is called; call tg_check_cancel for every check in flight before
+ * both failed, or the list was refused: after a 429 or a 401/403 no per-account GET is sent,
+ * the result's composio_err says which and retry_after_ms carries Composio's Retry-After) but
+ * another provider is already known to be blocked, the outcome is BLOCKED with the known providers
+ * (the run cannot go ahead either way, and the 409 is actionable); otherwise UNAVAILABLE. A 404 on
+ * a per-account GET is an answer: reason connected_account_not_found, observed as REVOKED with that
+ * status_reason (what the status route records for a 404). *out (if out is not NULL) is valid until
+ * cb runs or tg_check_cancel() is called; call tg_check_cancel for every check in flight before
  * tg_composio_free() (otherwise cb never runs and the check's memory is not reclaimed).
  */
 typedef void (*tg_check_cb)(void *arg, tg_check_result *res);

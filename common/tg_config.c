@@ -138,6 +138,8 @@ static const var vars[] = {
      RANGE(1, 1000000)},
     {"TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", "2000", TG_PROG_GATEWAY,
      "the header timeout while more than 3/4 of the connection cap is open (ms)", RANGE(1, DAY_MS)},
+    {"TOOLGATE_USER_CONCURRENCY", "0", TG_PROG_WORKER,
+     "runs of one user in flight at once, across all workers (0: no cap)", RANGE(0, 1000000)},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -330,7 +332,8 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_RETRY_BASE_MS", prog, &c->retry_base_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_RUN_DEADLINE_MS", prog, &c->run_deadline_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_REGISTRY_MAX", prog, &c->registry_max, err, errlen)) ||
-        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", prog, &c->shutdown_grace_ms, err, errlen)))
+        (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", prog, &c->shutdown_grace_ms, err, errlen)) ||
+        (rc = get_int("TOOLGATE_USER_CONCURRENCY", prog, &c->user_concurrency, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
   }

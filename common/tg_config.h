@@ -68,6 +68,7 @@ typedef struct tg_config {
   int64_t mcp_timeout_ms;       /* TOOLGATE_MCP_TIMEOUT_MS */
   int64_t composio_timeout_ms;  /* TOOLGATE_COMPOSIO_TIMEOUT_MS */
   int64_t concurrency;          /* TOOLGATE_WORKER_CONCURRENCY */
+  int64_t user_concurrency;     /* TOOLGATE_USER_CONCURRENCY: runs running per user; 0 = no cap */
   int64_t tool_retries;         /* TOOLGATE_TOOL_RETRIES: retries of a transient tool failure */
   int64_t retry_base_ms;        /* TOOLGATE_RETRY_BASE_MS: first backoff delay */
   int64_t run_deadline_ms;      /* TOOLGATE_RUN_DEADLINE_MS: 0 = none */

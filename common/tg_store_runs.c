@@ -12,6 +12,7 @@
  */
 #include "tg_store_runs.h"
 
+#include "tg_clock.h"
 #include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_store_credits.h"
@@ -25,18 +26,23 @@
 /* The statuses a retry may start from. */
 #define RETRYABLE "status IN ('failed', 'attention')"
 
-/* Two scalar subqueries rather than one OR: each walks its own index (workflow_runs_lease,
- * workflow_runs_queue) and stops at the first row, so a claim costs O(log n) however many runs
- * are queued or finished. (The OR form made SQLite collect and sort every queued row: 1 ms per
- * claim at 3,000 queued, see bench/worker.) Expired leases go first: they have waited longest. */
+/* Two scalar subqueries rather than one OR: each walks its own index and stops at the first row,
+ * so a claim costs O(log n) however many runs are queued or finished. (The OR form made SQLite
+ * collect and sort every queued row: 1 ms per claim at 3,000 queued, see bench/worker.) Expired
+ * leases go first (workflow_runs_lease): they have waited longest. Then a user, fairly: the first
+ * entry of user_queue_pick (fewest runs running, then served least recently) among the users
+ * with a queued run available now and fewer than ?4 running (schema/005_fair_claim.sql keeps
+ * user_queue); then that user's run available earliest (workflow_runs_user_queue). */
 static const char CLAIM_SQL[] =
     "UPDATE workflow_runs SET status = 'running', attempt = attempt + 1, claimed_by = ?1, "
     "lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
     "WHERE id = coalesce("
     "(SELECT id FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?2 "
     "ORDER BY lease_expires_at LIMIT 1), "
-    "(SELECT id FROM workflow_runs WHERE status = 'queued' AND available_at <= ?2 "
-    "ORDER BY available_at LIMIT 1)) "
+    "(SELECT id FROM workflow_runs WHERE status = 'queued' AND user_id = "
+    "(SELECT user_id FROM user_queue WHERE head_at <= ?2 AND running < ?4 "
+    "ORDER BY running, served_at LIMIT 1) "
+    "AND available_at <= ?2 ORDER BY available_at LIMIT 1)) "
     "RETURNING id, workflow_id, user_id, inputs AS inputs_json, metadata AS metadata_json, "
     "attempt, cost";
 
@@ -179,14 +185,17 @@ int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int
 /* ---------------------------------------------------------------- the worker */
 
 int tg_store_runs_claim(tg_db *db, const char *worker_id, int64_t now_ms, int64_t lease_ms,
-                        json_t **run)
+                        int64_t user_cap, json_t **run)
 {
   json_t *rows;
   int rc, err = 0;
   *run = NULL;
   if ((rc = tg_db_begin(db, 1)))
     return rc;
-  rows = tg_db_query(db, &err, CLAIM_SQL, "sII", worker_id, (long long)now_ms, (long long)lease_ms);
+  if (now_ms <= 0)
+    now_ms = tg_now_ms(); /* under the write lock: after every commit this claim can see */
+  rows = tg_db_query(db, &err, CLAIM_SQL, "sIII", worker_id, (long long)now_ms, (long long)lease_ms,
+                     (long long)(user_cap > 0 ? user_cap : INT64_MAX));
   if (!rows) {
     tg_db_rollback(db);
     return err ? err : TG_EDB;

@@ -17,6 +17,9 @@
  *     status 'running'; after another worker reclaimed the run, or the user canceled it, such a
  *     write matches no row (*changes = 0) and the caller stops without writing more. Tool
  *     execution rows are written under the same fence.
+ *   - Fairness: user_queue (one row per user: runs running, earliest queued available_at, last
+ *     served) is derived from workflow_runs by triggers (schema/005_fair_claim.sql), so every
+ *     transition above keeps it exact without a statement of its own; the claim reads it.
  *   - Money: the writes that refund (cancel of a queued run, attention) do so through
  *     tg_store_credits in the same transaction, only when the run row changed.
  *
@@ -128,13 +131,19 @@ int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int
 /* --- The worker: claim, lease, fenced writes. --- */
 
 /*
- * Own transaction: claims the run waiting longest (an expired lease first, else the queued run
- * available earliest at now_ms) for worker_id with a lease until now_ms + lease_ms. *run: a new
- * object {id, workflow_id, user_id, inputs, metadata, attempt, cost}, or NULL when nothing is
- * claimable (returns 0 either way).
+ * Own transaction: claims a run for worker_id with a lease until now_ms + lease_ms (now_ms 0:
+ * the clock read once the write lock is held, so the run's started_at never precedes the commit
+ * that made it claimable, such as the finish that brought its user below the cap). An expired
+ * lease first (it has waited longest); else a queued run available at now_ms, fairly across
+ * users: the user with the fewest runs running, then the one served least recently
+ * (round-robin), among those with fewer than user_cap runs running (0: no cap); then that
+ * user's run available earliest. *run: a new object {id, workflow_id, user_id, inputs,
+ * metadata, attempt, cost}, or NULL when nothing is claimable (returns 0 either way). The
+ * per-user counts come from user_queue, which triggers on workflow_runs keep exact
+ * (schema/005_fair_claim.sql); a run's user_id never changes.
  */
 int tg_store_runs_claim(tg_db *db, const char *worker_id, int64_t now_ms, int64_t lease_ms,
-                        json_t **run);
+                        int64_t user_cap, json_t **run);
 
 /* Fenced: extends the lease to lease_until_ms. *changes 0 when the lease is lost; *cancel (both
  * may be NULL) gets cancel_requested when it is held. */

@@ -99,8 +99,9 @@ struct wk_worker {
   int once;        /* --once: exit when the queue is empty */
   int queue_empty; /* the last claim found nothing */
   int stopping;
-  int shut_down;        /* final teardown started */
-  uint64_t drain_until; /* teardown: loop time until which HTTP POSTs may finish */
+  int shut_down;                   /* final teardown started */
+  uint64_t drain_until;            /* teardown: loop time until which HTTP POSTs may finish */
+  uint64_t composio_backoff_until; /* uv_hrtime ms: no guard calls Composio before (429) */
 };
 
 /* ---- wk_claim.c: claim, heartbeat, fenced finish / release / attention ---- */

@@ -302,7 +302,8 @@ static int claim_work(tg_db *db, void *arg)
   json_t *row;
   int rc, err = 0;
 
-  rc = tg_store_runs_claim(db, j->w->cfg.worker_id, tg_now_ms(), j->w->cfg.lease_ms, &row);
+  rc = tg_store_runs_claim(db, j->w->cfg.worker_id, 0, j->w->cfg.lease_ms,
+                           j->w->cfg.user_concurrency, &row);
   if (rc || !row)
     return rc;
   j->found = 1;

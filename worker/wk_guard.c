@@ -14,6 +14,10 @@
  *   unavailable -> the run goes back to 'queued' at now + retry_after (fenced), fail closed;
  *                  except when Composio rejected our API key: that will not heal by waiting, so
  *                  the run fails with error_class broker_auth.
+ * A 429 (tg_check_result.composio_err TG_ERATELIMIT; tg_check sends no per-account GET after
+ * it) starts a worker-wide back-off until its Retry-After, as the gateway's check pool does
+ * (gateway/gw_checkpool.c): a guard starting before then calls nobody and releases its run at
+ * once, available when the back-off ends.
  * With an ok outcome the same job reads cancel_requested, so a run canceled while it was being
  * checked never calls a tool.
  */
@@ -84,6 +88,23 @@ static int guard_work(tg_db *db, void *arg)
   }
 }
 
+/* Monotonic ms, read now (not the loop's cached time: the back-off must not outlast the
+ * released run's available_at, or its next guard would release it again). */
+static uint64_t now_ms(void)
+{
+  return uv_hrtime() / 1000000;
+}
+
+/* A 429: no guard of this worker calls Composio for retry_after_ms (ms) from now. */
+static void back_off(wk_worker *w, long retry_after_ms)
+{
+  uint64_t until = now_ms() + (uint64_t)(retry_after_ms > 0 ? retry_after_ms : 5000);
+  if (until > w->composio_backoff_until) {
+    w->composio_backoff_until = until;
+    tg_warn("composio_backoff", "{s:I}", "retry_after_ms", (json_int_t)retry_after_ms);
+  }
+}
+
 static void guard_done(void *arg, int status)
 {
   guard_job *j = arg;
@@ -144,6 +165,9 @@ static void on_checked(void *arg, tg_check_result *res)
   }
   j->r = r;
   j->res = res;
+  if (res->outcome == TG_CHECK_UNAVAILABLE && res->composio_err == TG_ERATELIMIT)
+    back_off(r->w, res->retry_after_ms); /* before the release: it ends no later than the run's
+                                            available_at */
   if (wk_run_submit(r, guard_work, guard_done, j) != 0) {
     free(j);
     tg_check_result_free(res);
@@ -160,14 +184,28 @@ void wk_guard_cancel(wk_run *r)
   r->pending--; /* its callback will never run */
 }
 
+/* 1 when checking scope asks Composio (a provider in it has an ACTIVE row with an account). */
+static int needs_composio(const json_t *scope, const tg_check_row *rows, size_t n)
+{
+  size_t i;
+  json_t *p;
+  json_array_foreach(scope, i, p)
+  {
+    if (tg_check_net_row(rows, n, json_string_value(p)))
+      return 1;
+  }
+  return 0;
+}
+
 void wk_guard_start(wk_run *r)
 {
   size_t n = json_array_size(r->accounts), i;
-  tg_check_row *rows = calloc(n ? n : 1, sizeof *rows);
+  tg_check_row *rows;
   json_t *scope = NULL, *used = NULL, *p;
+  uint64_t now = now_ms();
   int rc;
 
-  if (!rows)
+  if (!(rows = calloc(n ? n : 1, sizeof *rows)))
     goto oom;
   for (i = 0; i < n; i++) {
     const json_t *a = json_array_get(r->accounts, i);
@@ -190,6 +228,11 @@ void wk_guard_start(wk_run *r)
     if (!have)
       json_array_append(scope, p);
   }
+  if (now < r->w->composio_backoff_until && needs_composio(scope, rows, n)) {
+    /* Composio asked us to wait: ask nobody, come back when the back-off ends. */
+    wk_run_release(r, (int64_t)(r->w->composio_backoff_until - now), "composio_backoff");
+    goto out;
+  }
   rc = tg_check_start(r->w->composio, r->w->loop, r->user_id, scope, rows, n, on_checked, r,
                       &r->check);
   if (rc) {
@@ -198,6 +241,7 @@ void wk_guard_start(wk_run *r)
   } else {
     r->pending++;
   }
+out:
   free(rows);
   json_decref(scope);
   json_decref(used);

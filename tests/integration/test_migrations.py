@@ -6,7 +6,8 @@ it must keep.
    version 3, every row is kept, the views answer, a bad status is still
    refused, and a new admission is claimed and finished by the worker on the migrated schema.
 2. EXPLAIN QUERY PLAN of the worker's claim (read from worker/wk_claim.c itself, so the test
-   follows the code) walks the partial indexes workflow_runs_lease and workflow_runs_queue, and
+   follows the code) walks the partial indexes workflow_runs_lease, user_queue_pick and
+   workflow_runs_user_queue (schema/005_fair_claim.sql), and
    the idempotency lookup and the run listing stay indexed.
 (Encrypted BLOB columns stay NULL here: the programs refuse to start on sealed secrets without
 their key. tests/unit/common/tg_db_migrate.c checks that BLOBs are copied byte for byte.)
@@ -141,10 +142,11 @@ def test_claim_and_lookups_use_the_indexes():
             source = f.read()
         claim = c_string(source, "CLAIM_SQL")
         listing = c_string(source, "LIST_SQL")
-        p = plan(c, claim, ("w", int(time.time() * 1000), 5000))
+        p = plan(c, claim, ("w", int(time.time() * 1000), 5000, 2))
         print("claim: " + p)
         assert "USING INDEX workflow_runs_lease (lease_expires_at<?)" in p, p
-        assert "USING INDEX workflow_runs_queue (available_at<?)" in p, p
+        assert "USING INDEX user_queue_pick (running<?)" in p, p
+        assert "USING INDEX workflow_runs_user_queue (user_id=? AND available_at<?)" in p, p
         assert "SCAN" not in p, p
         p = plan(c, "SELECT id, status, request_hash FROM workflow_runs WHERE user_id = ? AND "
                     "idempotency_key = ?", ("u", "k"))

@@ -501,6 +501,19 @@ static void test_run_key_rejected(void **state)
   env_done(&e);
 }
 
+/* A 429 on the list: no per-account GET follows; Composio's Retry-After is the wait. */
+static void test_run_rate_limited_sends_no_gets(void **state)
+{
+  env e;
+  env_init(&e, M_LIST_429, NULL);
+  run_check(&e, "[\"gmail\",\"notion\"]", ROWS, 4);
+  assert_int_equal(e.r->outcome, TG_CHECK_UNAVAILABLE);
+  assert_int_equal(e.r->composio_err, TG_ERATELIMIT);
+  assert_int_equal(e.r->retry_after_ms, 7000);
+  assert_int_equal(e.srv.n_requests, 1);
+  env_done(&e);
+}
+
 static void test_run_partial_answer_unavailable(void **state)
 {
   env e;
@@ -985,6 +998,7 @@ int main(void)
       cmocka_unit_test(test_run_all_fail_unavailable),
       cmocka_unit_test(test_run_unreachable_default_retry),
       cmocka_unit_test(test_run_key_rejected),
+      cmocka_unit_test(test_run_rate_limited_sends_no_gets),
       cmocka_unit_test(test_run_partial_answer_unavailable),
       cmocka_unit_test(test_run_known_block_beats_outage),
       cmocka_unit_test(test_run_without_network),

@@ -3,7 +3,9 @@
  * lookup; claim order, lease and reclaim of an expired lease; the fence (a write of an older
  * attempt or another worker matches nothing, a lost lease refunds nothing); release marks the
  * attempt's pending calls unknown; cancel and attention refund once, keeping users.credits equal
- * to the ledger sum; the retry mark is taken once; the reads admission uses.
+ * to the ledger sum; the retry mark is taken once; the reads admission uses; fair claiming
+ * across users (fewest running, then least recently served; the per-user cap) with user_queue
+ * equal to what workflow_runs says after every step.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,12 +98,13 @@ static void admit(const char *run_id, const char *idem, int64_t now)
   json_decref(meta);
 }
 
-/* Claims for worker at now (lease 1000 ms); returns the run id claimed (static) or NULL. */
-static const char *claim(const char *worker, int64_t now, int64_t *attempt)
+/* Claims for worker at now (lease 1000 ms, per-user cap user_cap); returns the run id claimed
+ * (static) or NULL. */
+static const char *claim_capped(const char *worker, int64_t now, int64_t user_cap, int64_t *attempt)
 {
   static char id[64];
   json_t *run = NULL;
-  assert_int_equal(tg_store_runs_claim(db, worker, now, 1000, &run), 0);
+  assert_int_equal(tg_store_runs_claim(db, worker, now, 1000, user_cap, &run), 0);
   if (!run)
     return NULL;
   snprintf(id, sizeof id, "%s", json_string_value(json_object_get(run, "id")));
@@ -110,6 +113,11 @@ static const char *claim(const char *worker, int64_t now, int64_t *attempt)
   assert_true(json_is_object(json_object_get(run, "inputs")));
   json_decref(run);
   return id;
+}
+
+static const char *claim(const char *worker, int64_t now, int64_t *attempt)
+{
+  return claim_capped(worker, now, 0, attempt);
 }
 
 static void test_admit_and_idempotency(void **state)
@@ -357,6 +365,83 @@ static void test_reads(void **state)
   json_decref(v);
 }
 
+/* user_queue as workflow_runs derives it: no row differs (running, head_at). */
+static void assert_user_queue_exact(void)
+{
+  assert_int_equal(
+      scalar("SELECT count(*) AS v FROM (SELECT user_id, running, head_at FROM user_queue "
+             "WHERE running > 0 OR head_at IS NOT NULL EXCEPT SELECT user_id, "
+             "sum(status = 'running'), min(CASE WHEN status = 'queued' THEN available_at END) "
+             "FROM workflow_runs WHERE status = 'queued' OR status = 'running' GROUP BY user_id) "
+             "WHERE ?1 IS NOT NULL",
+             "x"),
+      0);
+  assert_int_equal(scalar("SELECT count(*) AS v FROM (SELECT DISTINCT user_id FROM workflow_runs "
+                          "WHERE status = 'queued' OR status = 'running' EXCEPT SELECT user_id "
+                          "FROM user_queue) WHERE ?1 IS NOT NULL",
+                          "x"),
+                   0);
+}
+
+static void test_claim_fair_across_users(void **state)
+{
+  int64_t a;
+  int changes = -1;
+  tg_run_cancel cx;
+  json_t *none = json_object();
+  (void)state;
+  assert_int_equal(
+      tg_db_exec(db, NULL, "INSERT INTO users (id, credits, created_at) VALUES ('v', 10, 0)", ""),
+      0);
+  assert_int_equal(tg_db_exec(db, NULL,
+                              "INSERT INTO workflows (id, user_id, name, definition, created_at, "
+                              "updated_at) VALUES ('wf_v', 'v', 'w', '{}', 0, 0)",
+                              ""),
+                   0);
+  admit("run_u1", NULL, 100);
+  admit("run_u2", NULL, 110);
+  admit("run_u3", NULL, 120);
+  admit("run_u4", NULL, 130);
+  assert_int_equal(tg_store_runs_insert(db, &(tg_run_new){.run_id = "run_v1",
+                                                          .workflow_id = "wf_v",
+                                                          .user_id = "v",
+                                                          .inputs = none,
+                                                          .metadata = none,
+                                                          .request_hash = "h",
+                                                          .cost = 2,
+                                                          .now_ms = 500}),
+                   0);
+  assert_user_queue_exact();
+  /* u has waited longest; then v, which has fewer running than u, although u's runs are older. */
+  assert_string_equal(claim("w", 1000, &a), "run_u1");
+  assert_string_equal(claim("w", 1000, &a), "run_v1");
+  assert_string_equal(claim("w", 1000, &a), "run_u2");
+  assert_user_queue_exact();
+  /* A cap of 2 running per user: u is at it, v has nothing queued. */
+  assert_null(claim_capped("w", 1000, 2, &a));
+  /* u's first run ends: u is below the cap again. */
+  tg_run_lease l = {.run_id = "run_u1", .worker_id = "w", .attempt = 1};
+  assert_int_equal(tg_store_runs_finish(db, &l, "succeeded", NULL, NULL, NULL, 1100, &changes), 0);
+  assert_int_equal(changes, 1);
+  assert_user_queue_exact();
+  assert_string_equal(claim_capped("w", 1100, 2, &a), "run_u3");
+  assert_null(claim_capped("w", 1100, 2, &a));
+  /* A released run waits until its available_at; a canceled one leaves the queue. */
+  l = (tg_run_lease){.run_id = "run_u3", .worker_id = "w", .attempt = 1};
+  assert_int_equal(tg_store_runs_release(db, &l, 5000, 1200, &changes), 0);
+  assert_int_equal(tg_store_runs_cancel(db, "run_u4", "u", 1200, &cx), 0);
+  l = (tg_run_lease){.run_id = "run_u2", .worker_id = "w", .attempt = 1};
+  assert_int_equal(tg_store_runs_finish(db, &l, "failed", NULL, "e", NULL, 1200, &changes), 0);
+  l = (tg_run_lease){.run_id = "run_v1", .worker_id = "w", .attempt = 1};
+  assert_int_equal(tg_store_runs_finish(db, &l, "succeeded", NULL, NULL, NULL, 1200, &changes), 0);
+  assert_user_queue_exact();
+  assert_null(claim("w", 1300, &a));
+  assert_string_equal(claim("w", 5000, &a), "run_u3");
+  assert_null(claim("w", 5000, &a));
+  assert_user_queue_exact();
+  json_decref(none);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, temp_db_teardown)
 
 int main(void)
@@ -366,6 +451,7 @@ int main(void)
                                      T(test_tool_executions_and_release),
                                      T(test_cancel_refunds_once),
                                      T(test_attention_refunds_and_retry_once),
-                                     T(test_reads)};
+                                     T(test_reads),
+                                     T(test_claim_fair_across_users)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
