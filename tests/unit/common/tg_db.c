@@ -3,10 +3,7 @@
  * migrations are applied once and idempotently, WAL is on, the typed helpers bind and read
  * back, constraint violations map to TG_ECONFLICT, and tg_dbq runs jobs off the loop thread.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_db.h"
 #include "tg_dbq.h"
@@ -263,15 +260,9 @@ static void test_dbq_checkpoint_off_commit_path(void **state)
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown))

@@ -6,10 +6,7 @@
  * are on and enforced afterwards, the status CHECKs accept exactly the allowed values, a second
  * open changes nothing, and two connections migrating at once both succeed.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_db_stmt.h"
 #include "tg_err.h"
@@ -303,12 +300,6 @@ static void test_concurrent_migration(void **state)
   free(after);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_v2_to_v3_keeps_rows, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_status_checks, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test_setup_teardown(test_v2_to_v3_keeps_rows, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_status_checks, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown))

@@ -1,10 +1,6 @@
 /* Unit tests for common/tg_redact.c: by key (tg_redact, tg_redact_is_secret_key) and by value
  * (tg_redact_text, tg_redact_values). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_redact.h"
 
@@ -103,10 +99,5 @@ static void test_secret_key_names(void **state)
   assert_false(tg_redact_is_secret_key(long_key));
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_redact_text), cmocka_unit_test(test_redact_values),
-      cmocka_unit_test(test_redact_by_key), cmocka_unit_test(test_secret_key_names)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_redact_text), cmocka_unit_test(test_redact_values),
+             cmocka_unit_test(test_redact_by_key), cmocka_unit_test(test_secret_key_names))

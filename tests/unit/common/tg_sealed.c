@@ -1,10 +1,6 @@
 /* Unit tests for common/tg_sealed.c: the mcp_connections and workflow_runs write and read paths,
  * the start-up check and rotation (temp database). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_sealed.h"
 #include "tg_err.h"

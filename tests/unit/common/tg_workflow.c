@@ -4,12 +4,7 @@
  * output, providers.
  * Definitions are written as JSON text so each test reads like what the web UI sends.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -460,28 +455,13 @@ static void test_providers(void **state)
   json_decref(def);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_valid_chain),
-      cmocka_unit_test(test_missing_start),
-      cmocka_unit_test(test_missing_end),
-      cmocka_unit_test(test_duplicate_ids),
-      cmocka_unit_test(test_dangling_connection),
-      cmocka_unit_test(test_cycle),
-      cmocka_unit_test(test_unreachable_node),
-      cmocka_unit_test(test_unsupported_type),
-      cmocka_unit_test(test_mcp_without_tool),
-      cmocka_unit_test(test_mcp_adhoc_ok),
-      cmocka_unit_test(test_inputs),
-      cmocka_unit_test(test_render_types),
-      cmocka_unit_test(test_render_path_walk),
-      cmocka_unit_test(test_render_unresolved),
-      cmocka_unit_test(test_end_output),
-      cmocka_unit_test(test_render_budget),
-      cmocka_unit_test(test_end_output_budget),
-      cmocka_unit_test(test_providers),
-      cmocka_unit_test(test_secret_inputs),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_valid_chain), cmocka_unit_test(test_missing_start),
+             cmocka_unit_test(test_missing_end), cmocka_unit_test(test_duplicate_ids),
+             cmocka_unit_test(test_dangling_connection), cmocka_unit_test(test_cycle),
+             cmocka_unit_test(test_unreachable_node), cmocka_unit_test(test_unsupported_type),
+             cmocka_unit_test(test_mcp_without_tool), cmocka_unit_test(test_mcp_adhoc_ok),
+             cmocka_unit_test(test_inputs), cmocka_unit_test(test_render_types),
+             cmocka_unit_test(test_render_path_walk), cmocka_unit_test(test_render_unresolved),
+             cmocka_unit_test(test_end_output), cmocka_unit_test(test_render_budget),
+             cmocka_unit_test(test_end_output_budget), cmocka_unit_test(test_providers),
+             cmocka_unit_test(test_secret_inputs))
