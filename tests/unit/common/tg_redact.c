@@ -7,33 +7,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* tg_redact_text(text, secrets) is want. */
+static void assert_redacted(const char *text, const char *const *secrets, const char *want)
+{
+  char *s = tg_redact_text(text, secrets);
+  assert_string_equal(s, want);
+  free(s);
+}
+
 static void test_redact_text(void **state)
 {
   const char *const secrets[] = {"abc", "abcdef", "", NULL};
   const char *const none[] = {NULL};
-  char *s;
+  const char *const one[] = {"a", NULL};
   (void)state;
-  s = tg_redact_text("x abcdef y abc z abcabc", secrets);
   /* the longest match wins: nothing of "abcdef" is left */
-  assert_string_equal(s, "x [REDACTED] y [REDACTED] z [REDACTED][REDACTED]");
-  free(s);
-  s = tg_redact_text("nothing here", secrets);
-  assert_string_equal(s, "nothing here");
-  free(s);
-  s = tg_redact_text("abc", none);
-  assert_string_equal(s, "abc");
-  free(s);
-  s = tg_redact_text("", secrets);
-  assert_string_equal(s, "");
-  free(s);
+  assert_redacted("x abcdef y abc z abcabc", secrets,
+                  "x [REDACTED] y [REDACTED] z [REDACTED][REDACTED]");
+  assert_redacted("nothing here", secrets, "nothing here");
+  assert_redacted("abc", none, "abc");
+  assert_redacted("", secrets, "");
   assert_null(tg_redact_text(NULL, secrets));
   /* worst case growth: every byte a secret */
-  {
-    const char *const one[] = {"a", NULL};
-    s = tg_redact_text("aaaa", one);
-    assert_string_equal(s, "[REDACTED][REDACTED][REDACTED][REDACTED]");
-    free(s);
-  }
+  assert_redacted("aaaa", one, "[REDACTED][REDACTED][REDACTED][REDACTED]");
 }
 
 static void test_redact_values(void **state)

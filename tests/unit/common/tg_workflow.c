@@ -407,9 +407,19 @@ static json_t *with_vars(const char *vars)
   return J(buf);
 }
 
+/* A definition whose Start node has these inputVariables (JSON text) is refused with an error
+ * containing message. */
+static void assert_vars_refused(const char *vars, const char *message)
+{
+  json_t *d = with_vars(vars), *errs = tg_workflow_validate(d);
+  assert_true(has_error(errs, "s", NULL, message));
+  json_decref(errs);
+  json_decref(d);
+}
+
 static void test_secret_inputs(void **state)
 {
-  json_t *d, *errs, *names;
+  json_t *d, *names;
   (void)state;
   d = with_vars("[{\"name\":\"key\",\"type\":\"string\",\"required\":true,\"secret\":true},"
                 "{\"name\":\"msg\",\"type\":\"string\",\"secret\":false},{\"name\":\"n\"}]");
@@ -420,23 +430,12 @@ static void test_secret_inputs(void **state)
   json_decref(names);
   json_decref(d);
 
-  d = with_vars("[{\"name\":\"key\",\"type\":\"number\",\"secret\":true}]");
-  errs = tg_workflow_validate(d);
-  assert_true(has_error(errs, "s", NULL, "must have type string"));
-  json_decref(errs);
-  json_decref(d);
-
-  d = with_vars("[{\"name\":\"key\",\"secret\":true}]"); /* type is required with secret */
-  errs = tg_workflow_validate(d);
-  assert_true(has_error(errs, "s", NULL, "must have type string"));
-  json_decref(errs);
-  json_decref(d);
-
-  d = with_vars("[{\"name\":\"key\",\"type\":\"string\",\"secret\":\"yes\"}]");
-  errs = tg_workflow_validate(d);
-  assert_true(has_error(errs, "s", NULL, "secret of key must be a boolean"));
-  json_decref(errs);
-  json_decref(d);
+  assert_vars_refused("[{\"name\":\"key\",\"type\":\"number\",\"secret\":true}]",
+                      "must have type string");
+  /* type is required with secret */
+  assert_vars_refused("[{\"name\":\"key\",\"secret\":true}]", "must have type string");
+  assert_vars_refused("[{\"name\":\"key\",\"type\":\"string\",\"secret\":\"yes\"}]",
+                      "secret of key must be a boolean");
 
   d = with_vars("[]");
   names = tg_workflow_secret_inputs(d);
