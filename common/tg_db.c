@@ -255,6 +255,14 @@ void tg_db_rollback(tg_db *db)
     sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int tg_db_end(tg_db *db, int rc)
+{
+  if (rc == 0)
+    return tg_db_commit(db);
+  tg_db_rollback(db);
+  return rc;
+}
+
 sqlite3_stmt *tg_db_prepare(tg_db *db, const char *sql)
 {
   sqlite3_stmt *st = tg_map_get(db->stmts, &sql, sizeof sql);

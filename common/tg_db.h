@@ -42,6 +42,9 @@ int tg_db_schema_version(tg_db *db);
 int tg_db_begin(tg_db *db, int immediate);
 int tg_db_commit(tg_db *db);
 void tg_db_rollback(tg_db *db);
+/* Ends the transaction by the outcome of its work: COMMIT when rc is 0 (returning its result),
+ * else ROLLBACK and rc. */
+int tg_db_end(tg_db *db, int rc);
 
 /* Runs one statement with bound parameters (see types above). *changes (may be NULL) gets
  * sqlite3_changes(). */

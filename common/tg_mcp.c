@@ -254,17 +254,24 @@ nomem:
   return TG_ENOMEM;
 }
 
-int tg_mcp_connect(tg_mcp_client *m, tg_mcp_done_cb cb, void *arg)
+/* The checks a connect or list call starts with, then its op in *o: TG_EINVAL without m or a
+ * callback, TG_ECANCELED once m is closing, TG_ENOMEM. */
+static int op_start(tg_mcp_client *m, int has_cb, int kind, void *arg, op **o)
 {
-  op *o;
-  int rc;
-  if (!m || !cb)
+  if (!m || !has_cb)
     return TG_EINVAL;
   if (m->closing)
     return TG_ECANCELED;
-  o = op_new(m, OP_CONNECT, arg);
-  if (!o)
-    return TG_ENOMEM;
+  *o = op_new(m, kind, arg);
+  return *o ? 0 : TG_ENOMEM;
+}
+
+int tg_mcp_connect(tg_mcp_client *m, tg_mcp_done_cb cb, void *arg)
+{
+  op *o;
+  int rc = op_start(m, cb != NULL, OP_CONNECT, arg, &o);
+  if (rc)
+    return rc;
   o->cb.done = cb;
   if (m->state == ST_READY) {
     o->ready_now = 1;
@@ -282,14 +289,9 @@ int tg_mcp_connect(tg_mcp_client *m, tg_mcp_done_cb cb, void *arg)
 int tg_mcp_list_tools(tg_mcp_client *m, tg_mcp_tools_cb cb, void *arg)
 {
   op *o;
-  int rc;
-  if (!m || !cb)
-    return TG_EINVAL;
-  if (m->closing)
-    return TG_ECANCELED;
-  o = op_new(m, OP_LIST, arg);
-  if (!o)
-    return TG_ENOMEM;
+  int rc = op_start(m, cb != NULL, OP_LIST, arg, &o);
+  if (rc)
+    return rc;
   o->cb.tools = cb;
   o->tools = json_array();
   if (!o->tools) {

@@ -34,6 +34,20 @@ static const column columns[] = {
      "UPDATE workflow_runs SET inputs_secret_enc = ?1 WHERE id = ?2"},
 };
 
+/* Parses an opened plaintext (pt_len bytes, wiped and freed here) as JSON that ok accepts, into
+ * *out (a new reference). TG_EINVAL when it is not JSON or ok refuses it. */
+static int parse_opened(char *pt, size_t pt_len, int (*ok)(const json_t *), json_t **out)
+{
+  json_t *v = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
+  tg_crypto_wipe_free(pt, pt_len);
+  if (!v || !ok(v)) {
+    json_decref(v);
+    return TG_EINVAL;
+  }
+  *out = v;
+  return 0;
+}
+
 /* ---------------------------------------------------------------- mcp_connections.headers_enc */
 
 /* An object of header name (RFC 9110 token) -> value without CR, LF or NUL. */
@@ -102,7 +116,6 @@ int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const cha
   size_t hex_len = hex ? strlen(hex) : 0, bin_len = 0, pt_len = 0;
   unsigned char *bin;
   char *pt = NULL;
-  json_t *v;
   int rc;
   *headers = NULL;
   if (hex_len == 0 || hex_len % 2)
@@ -115,16 +128,7 @@ int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const cha
   }
   rc = tg_crypto_open(c, "mcp_connections", mcp_id, user, bin, bin_len, &pt, &pt_len);
   free(bin);
-  if (rc)
-    return rc;
-  v = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
-  tg_crypto_wipe_free(pt, pt_len);
-  if (!v || !headers_ok(v)) {
-    json_decref(v);
-    return TG_EINVAL;
-  }
-  *headers = v;
-  return 0;
+  return rc ? rc : parse_opened(pt, pt_len, headers_ok, headers);
 }
 
 /* ---------------------------------------------------------------- workflow_runs secrets */
@@ -173,7 +177,6 @@ int tg_sealed_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id
   unsigned char *blob = NULL;
   size_t blob_len = 0, pt_len = 0;
   char *pt = NULL;
-  json_t *v;
   int rc;
   *secrets = NULL;
   if (!run_id || !user)
@@ -208,16 +211,7 @@ int tg_sealed_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id
   }
   rc = tg_crypto_open_id(c, "workflow_runs", run_id, user, blob, blob_len, &pt, &pt_len);
   free(blob);
-  if (rc)
-    return rc;
-  v = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
-  tg_crypto_wipe_free(pt, pt_len);
-  if (!strings_ok(v)) {
-    json_decref(v);
-    return TG_EINVAL;
-  }
-  *secrets = v;
-  return 0;
+  return rc ? rc : parse_opened(pt, pt_len, strings_ok, secrets);
 }
 
 /* ---------------------------------------------------------------- whole database */

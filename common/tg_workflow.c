@@ -398,10 +398,16 @@ static int type_matches(const char *type, const json_t *v)
   return 1;
 }
 
-json_t *tg_workflow_validate_inputs(const json_t *definition, const json_t *inputs)
+/* The inputVariables of the definition's Start node (NULL when there are none). */
+static const json_t *input_variables(const json_t *definition)
 {
   const json_t *start = find_type(definition, "Start");
-  const json_t *vars = json_object_get(json_object_get(start, "config"), "inputVariables");
+  return json_object_get(json_object_get(start, "config"), "inputVariables");
+}
+
+json_t *tg_workflow_validate_inputs(const json_t *definition, const json_t *inputs)
+{
+  const json_t *vars = input_variables(definition);
   json_t *errs = json_array();
   size_t i;
   const json_t *v;
@@ -441,8 +447,7 @@ out:
 
 json_t *tg_workflow_secret_inputs(const json_t *definition)
 {
-  const json_t *start = find_type(definition, "Start");
-  const json_t *vars = json_object_get(json_object_get(start, "config"), "inputVariables");
+  const json_t *vars = input_variables(definition);
   json_t *out = json_array();
   size_t i;
   const json_t *v;

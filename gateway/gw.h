@@ -292,8 +292,13 @@ void gw_metrics_check_latency(gw_app *app, double ms);
 /* --- OAuth connection lifecycle (gw_auth_*.c, gw_status.c, gw_webhook.c, gw_sync.c). --- */
 #define GW_STATUS_FRESH_MS 30000 /* GET /api/mcp/auth/status: cache freshness per user+provider */
 
-/* Answers 404 unknown_provider with "known": the configured provider names. */
-void gw_unknown_provider(gw_app *app, tg_httpd_req *req);
+/*
+ * Handler helper for a route on one provider: the configured provider named provider in *p, then
+ * gw_job_new(app, req, user, ctx_size). Returns the context, or NULL after answering: 404
+ * unknown_provider with "known" (the configured provider names), or gw_job_new's 500.
+ */
+void *gw_provider_job_new(gw_app *app, tg_httpd_req *req, const char *user, const char *provider,
+                          size_t ctx_size, const tg_provider **p);
 
 /* Answers a failed Composio call on j (gw_composio_fault.c) with the one mapping of
  * gw_composio_fault.h: status, error code, Retry-After; the body adds "detail" (the TG_E* name),

@@ -164,23 +164,19 @@ static int connect_tx(tg_db *db, cb_ctx *c)
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
   if ((rc = tg_store_credits_ensure_user_tx(db, c->j.user, c->j.app->cfg.default_credits)) != 0)
-    goto fail;
+    goto end;
   if ((rc = tg_store_auth_configs_upsert(db, p, now)) != 0)
-    goto fail;
+    goto end;
   rc = tg_store_accounts_retire_previous(db, c->j.user, p->auth_config_id, c->ca_id, now,
                                          c->retired, sizeof c->retired);
   if (rc != 0)
-    goto fail;
+    goto end;
   rc = tg_store_accounts_connect(db, c->j.user, p->provider, p->auth_config_id, c->ca_id,
                                  c->mcp_url, now);
   if (rc == 0)
     rc = tg_store_oauth_state_link(db, c->state, c->ca_id);
-  if (rc != 0)
-    goto fail;
-  return tg_db_commit(db);
-fail:
-  tg_db_rollback(db);
-  return rc;
+end:
+  return tg_db_end(db, rc);
 }
 
 static int cb_work(tg_db *db, void *arg)

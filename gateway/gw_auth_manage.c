@@ -158,13 +158,9 @@ static void disc_done(void *arg, int status)
 
 void gw_auth_disconnect(gw_app *app, tg_httpd_req *req, const char *user, const char *provider)
 {
-  const tg_provider *p = tg_config_provider(&app->cfg, provider);
-  disc_ctx *c;
-  if (!p) {
-    gw_unknown_provider(app, req);
-    return;
-  }
-  if (!(c = gw_job_new(app, req, user, sizeof *c)))
+  const tg_provider *p;
+  disc_ctx *c = gw_provider_job_new(app, req, user, provider, sizeof *c, &p);
+  if (!c)
     return;
   c->p = p;
   c->deleted = -1;

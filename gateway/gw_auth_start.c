@@ -89,14 +89,19 @@ void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user)
   gw_job_start(app, req, user, sizeof(prov_ctx), prov_work, prov_done);
 }
 
-void gw_unknown_provider(gw_app *app, tg_httpd_req *req)
+void *gw_provider_job_new(gw_app *app, tg_httpd_req *req, const char *user, const char *provider,
+                          size_t ctx_size, const tg_provider **p)
 {
   const tg_config *cfg = &app->cfg;
-  json_t *known = json_array();
+  json_t *known;
+  if ((*p = tg_config_provider(cfg, provider)))
+    return gw_job_new(app, req, user, ctx_size);
+  known = json_array();
   for (size_t i = 0; i < cfg->n_providers; i++)
     json_array_append_new(known, json_string(cfg->providers[i].provider));
   gw_respond_error(req, 404, "unknown_provider", "No such provider is configured.",
                    json_pack("{s:o*}", "known", known), NULL);
+  return NULL;
 }
 
 /* ---------------------------------------------------------------- start */
@@ -132,16 +137,11 @@ static int store_account(tg_db *db, start_ctx *c)
   int rc;
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  if ((rc = tg_store_oauth_state_link(db, c->state, c->ca_id)) != 0)
-    goto fail;
-  rc = tg_store_accounts_start(db, c->j.user, c->p->provider, c->p->auth_config_id, c->ca_id,
-                               c->stale_active, tg_now_ms(), NULL);
-  if (rc != 0)
-    goto fail;
-  return tg_db_commit(db);
-fail:
-  tg_db_rollback(db);
-  return rc;
+  rc = tg_store_oauth_state_link(db, c->state, c->ca_id);
+  if (rc == 0)
+    rc = tg_store_accounts_start(db, c->j.user, c->p->provider, c->p->auth_config_id, c->ca_id,
+                                 c->stale_active, tg_now_ms(), NULL);
+  return tg_db_end(db, rc);
 }
 
 static int start_work(tg_db *db, void *arg)
@@ -297,14 +297,10 @@ reply:
 void gw_auth_start(gw_app *app, tg_httpd_req *req, const char *user, const char *provider)
 {
   const tg_config *cfg = &app->cfg;
-  const tg_provider *p = tg_config_provider(cfg, provider);
-  start_ctx *c;
+  const tg_provider *p;
+  start_ctx *c = gw_provider_job_new(app, req, user, provider, sizeof *c, &p);
   int n;
-  if (!p) {
-    gw_unknown_provider(app, req);
-    return;
-  }
-  if (!(c = gw_job_new(app, req, user, sizeof *c)))
+  if (!c)
     return;
   c->p = p;
   {

@@ -122,7 +122,7 @@ static int hook_work(tg_db *db, void *arg)
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
   if ((rc = tg_store_oauth_webhook_record(db, c->id, c->type, now, &first)) != 0)
-    goto fail;
+    goto end;
   if (!first) {
     c->duplicate = 1;
     tg_db_rollback(db);
@@ -131,20 +131,17 @@ static int hook_work(tg_db *db, void *arg)
   if (strcmp(c->type, EVENT_EXPIRED) == 0 && *c->ca) {
     row = tg_store_accounts_find_by_ca(db, &rc, c->ca);
     if (!row && rc != TG_ENOTFOUND)
-      goto fail;
+      goto end;
     if (row) {
       snprintf(c->user, sizeof c->user, "%s", json_string_value(json_object_get(row, "user_id")));
       snprintf(c->provider, sizeof c->provider, "%s",
                json_string_value(json_object_get(row, "provider")));
       json_decref(row);
     }
-    if ((rc = tg_store_accounts_expire(db, c->ca, c->reason, now, &c->updated)) != 0)
-      goto fail;
+    rc = tg_store_accounts_expire(db, c->ca, c->reason, now, &c->updated);
   }
-  return tg_db_commit(db);
-fail:
-  tg_db_rollback(db);
-  return rc;
+end:
+  return tg_db_end(db, rc);
 }
 
 static void hook_done(void *arg, int status)

@@ -106,7 +106,7 @@ static int wf_work(tg_db *db, void *arg)
                            "AND user_id = ?) AS runs",
                            "ssss", c->id, c->j.user, c->id, c->j.user);
     if (!runs)
-      goto del_fail;
+      return tg_db_end(db, rc);
     if (json_integer_value(json_object_get(runs, "found")) == 0) {
       gw_job_fail(&c->j, 404, "not_found", "No such workflow.");
     } else if (json_integer_value(json_object_get(runs, "runs")) > 0) {
@@ -119,12 +119,7 @@ static int wf_work(tg_db *db, void *arg)
       c->j.body = json_pack("{s:s, s:b}", "id", c->id, "deleted", 1);
     }
     json_decref(runs);
-    if (rc != 0)
-      goto del_fail;
-    return tg_db_commit(db);
-  del_fail:
-    tg_db_rollback(db);
-    return rc;
+    return tg_db_end(db, rc);
   }
   case OP_LIST:
     v = tg_db_query(db, &rc,

@@ -4,11 +4,7 @@
  * the same); LRU eviction at max_entries; a NULL cache finds nothing; references are kept and
  * released exactly once (ASan/LSan would report a leak or a double free).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_accounts_cache.h"
 #include "tg_err.h"
@@ -123,10 +119,5 @@ static void test_null_and_limits(void **state)
   tg_accounts_cache_free(c);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fresh_then_stale), cmocka_unit_test(test_drop),
-      cmocka_unit_test(test_bounded_lru), cmocka_unit_test(test_null_and_limits)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_fresh_then_stale), cmocka_unit_test(test_drop),
+             cmocka_unit_test(test_bounded_lru), cmocka_unit_test(test_null_and_limits))

@@ -3,11 +3,7 @@
  * overflow), a failed append leaves the contents unchanged, printf grows past the first guess,
  * consume/truncate/take keep the NUL invariant, a size hint gives one first allocation.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_buf.h"
 #include "tg_err.h"
@@ -152,15 +148,6 @@ static void test_init_hint(void **state)
   tg_buf_free(&b);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_empty),
-      cmocka_unit_test(test_cap_edges),
-      cmocka_unit_test(test_growth),
-      cmocka_unit_test(test_printf),
-      cmocka_unit_test(test_reserve_commit_consume),
-      cmocka_unit_test(test_init_hint),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_empty), cmocka_unit_test(test_cap_edges),
+             cmocka_unit_test(test_growth), cmocka_unit_test(test_printf),
+             cmocka_unit_test(test_reserve_commit_consume), cmocka_unit_test(test_init_hint))

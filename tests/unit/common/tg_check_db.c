@@ -2,10 +2,7 @@
  * Unit tests for common/tg_check_db.c on a real SQLite file: the write-back rules shared by the
  * gateway and the worker.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_check.h"
 #include "tg_db.h"
@@ -176,12 +173,7 @@ static void test_record_and_authorized(void **state)
   assert_int_equal(tg_check_authorized("DISCONNECTED", NULL), 0);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_record_and_authorized),
-      cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_disconnected_and_other_users_untouched, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_record_and_authorized),
+             cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_disconnected_and_other_users_untouched, setup,
+                                             teardown))

@@ -2,11 +2,7 @@
  * Unit tests for common/tg_composio.c: the real client, over tg_http, against a scripted HTTP
  * server on 127.0.0.1 (tests/unit/common/scripted_http.h). Every test closes its loop clean.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "scripted_http.h"
 #include "tg_composio.h"
@@ -610,29 +606,14 @@ static void test_bad_args(void **state)
   assert_int_equal(e.done, 0);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_list_pages),
-      cmocka_unit_test(test_list_users),
-      cmocka_unit_test(test_list_query),
-      cmocka_unit_test(test_list_repeated_cursor),
-      cmocka_unit_test(test_list_page_cap),
-      cmocka_unit_test(test_list_item_without_id),
-      cmocka_unit_test(test_401),
-      cmocka_unit_test(test_429),
-      cmocka_unit_test(test_503_retry_after_date),
-      cmocka_unit_test(test_get_404),
-      cmocka_unit_test(test_garbage_json),
-      cmocka_unit_test(test_get_decodes),
-      cmocka_unit_test(test_link),
-      cmocka_unit_test(test_generate),
-      cmocka_unit_test(test_generate_without_url),
-      cmocka_unit_test(test_delete),
-      cmocka_unit_test(test_connection_refused),
-      cmocka_unit_test(test_free_cancels_silently),
-      cmocka_unit_test(test_key_never_logged),
-      cmocka_unit_test(test_bad_args),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_list_pages), cmocka_unit_test(test_list_users),
+             cmocka_unit_test(test_list_query), cmocka_unit_test(test_list_repeated_cursor),
+             cmocka_unit_test(test_list_page_cap), cmocka_unit_test(test_list_item_without_id),
+             cmocka_unit_test(test_401), cmocka_unit_test(test_429),
+             cmocka_unit_test(test_503_retry_after_date), cmocka_unit_test(test_get_404),
+             cmocka_unit_test(test_garbage_json), cmocka_unit_test(test_get_decodes),
+             cmocka_unit_test(test_link), cmocka_unit_test(test_generate),
+             cmocka_unit_test(test_generate_without_url), cmocka_unit_test(test_delete),
+             cmocka_unit_test(test_connection_refused),
+             cmocka_unit_test(test_free_cancels_silently), cmocka_unit_test(test_key_never_logged),
+             cmocka_unit_test(test_bad_args))

@@ -4,11 +4,7 @@
  * (tests/fuzz/composio_page_oracle.h) where jansson accepts it, so the expected values are the
  * ones the old tree decoder gave, not values written down twice.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "../../fuzz/composio_page_oracle.h"
 #include "tg_composio_page.h"
@@ -215,13 +211,7 @@ static void test_deep_skip(void **state)
   free(body);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_real_item),        cmocka_unit_test(test_last_key_wins),
-      cmocka_unit_test(test_refresh_required), cmocka_unit_test(test_escapes),
-      cmocka_unit_test(test_refused),          cmocka_unit_test(test_big_number),
-      cmocka_unit_test(test_deep_skip),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_real_item), cmocka_unit_test(test_last_key_wins),
+             cmocka_unit_test(test_refresh_required), cmocka_unit_test(test_escapes),
+             cmocka_unit_test(test_refused), cmocka_unit_test(test_big_number),
+             cmocka_unit_test(test_deep_skip))

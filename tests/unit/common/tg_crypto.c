@@ -1,11 +1,7 @@
 /* Unit tests for common/tg_crypto.c: seal/open, AD binding to table/row/user, key ids, tamper,
  * bad key specs. */
 #define _GNU_SOURCE /* memmem */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_crypto.h"
 #include "tg_err.h"

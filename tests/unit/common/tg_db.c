@@ -3,39 +3,19 @@
  * migrations are applied once and idempotently, WAL is on, the typed helpers bind and read
  * back, constraint violations map to TG_ECONFLICT, and tg_dbq runs jobs off the loop thread.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_db.h"
 #include "tg_db_stmt.h"
 #include "tg_dbq.h"
 #include "tg_err.h"
+#include "temp_dir.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char dir[64];
-static char path[128];
-
-static int setup(void **state)
-{
-  strcpy(dir, "/tmp/tg_db_test_XXXXXX");
-  assert_non_null(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/t.db", dir);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
 
 static void test_migrations_idempotent(void **state)
 {
@@ -291,16 +271,12 @@ static void test_statement_cache_by_address(void **state)
   tg_db_close(db);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_typed_helpers, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_json_binding_sizes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_statement_cache_by_address, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_dbq_jobs, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test_setup_teardown(test_migrations_idempotent, temp_dir_setup,
+                                             temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_typed_helpers, temp_dir_setup, temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_json_binding_sizes, temp_dir_setup,
+                                             temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_blob_binding, temp_dir_setup, temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_dbq_jobs, temp_dir_setup, temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, temp_dir_setup,
+                                             temp_dir_teardown))

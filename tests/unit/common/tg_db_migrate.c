@@ -6,43 +6,21 @@
  * are on and enforced afterwards, the status CHECKs accept exactly the allowed values, a second
  * open changes nothing, and two connections migrating at once both succeed.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_db_stmt.h"
 #include "tg_err.h"
+#include "temp_dir.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char dir[64];
-static char path[128];
-
 static const char *const tables[] = {
     "users",        "credit_ledger", "auth_configs",  "connected_accounts", "mcp_connections",
     "oauth_states", "workflows",     "workflow_runs", "tool_executions",    "webhook_events"};
 #define N_TABLES (sizeof tables / sizeof *tables)
-
-static int setup(void **state)
-{
-  (void)state;
-  strcpy(dir, "/tmp/tg_db_migrate_XXXXXX");
-  assert_non_null(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/t.db", dir);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  char cmd[160];
-  (void)state;
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
 
 static void exec_ok(tg_db *db, const char *sql)
 {
@@ -303,12 +281,8 @@ static void test_concurrent_migration(void **state)
   free(after);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_v2_to_v3_keeps_rows, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_status_checks, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test_setup_teardown(test_v2_to_v3_keeps_rows, temp_dir_setup,
+                                             temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_status_checks, temp_dir_setup, temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_concurrent_migration, temp_dir_setup,
+                                             temp_dir_teardown))

@@ -4,10 +4,7 @@
  * the header: the transfer is freed exactly once); closing the client with a transfer in flight
  * (its callback gets TG_ECANCELED once). Every test ends with uv_loop_close() == 0.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "scripted_http.h"
 #include "tg_err.h"
@@ -146,12 +143,6 @@ static void test_close_with_transfer_in_flight(void **state)
   assert_int_equal(e.done, 1); /* never called again */
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_buffered_get_headers_retry_after),
-      cmocka_unit_test(test_cancel_from_own_done_callback),
-      cmocka_unit_test(test_close_with_transfer_in_flight),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_buffered_get_headers_retry_after),
+             cmocka_unit_test(test_cancel_from_own_done_callback),
+             cmocka_unit_test(test_close_with_transfer_in_flight))

@@ -2,11 +2,7 @@
  * Unit tests for common/tg_id.c: the shape of an id (prefix + 2 hex digits per byte), that two
  * ids differ, the 64-byte ceiling, and that a buffer too small gives "" rather than a cut id.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_id.h"
 
@@ -38,11 +34,4 @@ static void test_limits(void **state)
   assert_int_equal(strlen(big), 128);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_shape_and_uniqueness),
-      cmocka_unit_test(test_limits),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_shape_and_uniqueness), cmocka_unit_test(test_limits))

@@ -3,11 +3,7 @@
  * | JSON_ENCODE_ANY) writes, including where yajl_gen cannot (deep nesting, invalid UTF-8 put in
  * with json_stringn_nocheck), where it hands over to jansson.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_json.h"
 
@@ -75,13 +71,5 @@ static void test_invalid_utf8(void **state)
   json_decref(v);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_values),
-      cmocka_unit_test(test_exact_text),
-      cmocka_unit_test(test_deep),
-      cmocka_unit_test(test_invalid_utf8),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_values), cmocka_unit_test(test_exact_text),
+             cmocka_unit_test(test_deep), cmocka_unit_test(test_invalid_utf8))

@@ -1,9 +1,5 @@
 /* Unit tests for common/tg_jsonrpc.c: building messages and classifying every shape. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_err.h"
 #include "tg_jsonrpc.h"
@@ -166,13 +162,7 @@ static void test_decode_invalid(void **state)
   }
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_build_request),
-      cmocka_unit_test(test_build_notification_and_responses),
-      cmocka_unit_test(test_decode_key_order_and_kinds),
-      cmocka_unit_test(test_decode_invalid),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_build_request),
+             cmocka_unit_test(test_build_notification_and_responses),
+             cmocka_unit_test(test_decode_key_order_and_kinds),
+             cmocka_unit_test(test_decode_invalid))

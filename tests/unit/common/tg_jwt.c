@@ -1,9 +1,5 @@
 /* Unit tests for common/tg_jwt.c: HS256 verification, fixed algorithm, exp/nbf, sub rules. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_err.h"
 #include "tg_jwt.h"

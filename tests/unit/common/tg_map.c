@@ -3,11 +3,7 @@
  * binary keys, LRU eviction by cost (get refreshes, peek does not), sweep deleting while it
  * walks, and a large map checked against a plain array.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_err.h"
 #include "tg_map.h"
@@ -150,13 +146,5 @@ static void test_sweep_and_many(void **state)
   assert_int_equal(freed, 20000);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_basic),
-      cmocka_unit_test(test_binary_keys),
-      cmocka_unit_test(test_lru),
-      cmocka_unit_test(test_sweep_and_many),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_basic), cmocka_unit_test(test_binary_keys),
+             cmocka_unit_test(test_lru), cmocka_unit_test(test_sweep_and_many))

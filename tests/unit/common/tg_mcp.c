@@ -4,11 +4,7 @@
  * records it, and answers from the test's script with "Connection: close". Each test runs the
  * real tg_http client on the same loop and ends with uv_loop_close() == 0.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_err.h"
 #include "tg_http.h"
@@ -1404,30 +1400,21 @@ static void test_delete_405_and_capabilities(void **state)
   cleanup(&t);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sequence_and_headers_json),
-      cmocka_unit_test(test_sse_with_priming),
-      cmocka_unit_test(test_iserror_vs_rpc_error),
-      cmocka_unit_test(test_404_reinit_and_replay),
-      cmocka_unit_test(test_400_no_valid_session_reinit),
-      cmocka_unit_test(test_event_ids_restart_with_the_session),
-      cmocka_unit_test(test_waiter_callback_cancels_another_waiter),
-      cmocka_unit_test(test_second_loss_is_enotfound),
-      cmocka_unit_test(test_http_statuses_and_bad_streams),
-      cmocka_unit_test(test_server_ping_answered),
-      cmocka_unit_test(test_timeout_sends_cancelled),
-      cmocka_unit_test(test_unsupported_version),
-      cmocka_unit_test(test_offered_version),
-      cmocka_unit_test(test_resume_with_last_event_id),
-      cmocka_unit_test(test_answered_stream_closed_early),
-      cmocka_unit_test(test_server_requests_answered),
-      cmocka_unit_test(test_list_follows_next_cursor),
-      cmocka_unit_test(test_cancel_by_caller_and_listen),
-      cmocka_unit_test(test_size_caps),
-      cmocka_unit_test(test_sse_split_across_chunks),
-      cmocka_unit_test(test_delete_405_and_capabilities),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_sequence_and_headers_json),
+             cmocka_unit_test(test_sse_with_priming), cmocka_unit_test(test_iserror_vs_rpc_error),
+             cmocka_unit_test(test_404_reinit_and_replay),
+             cmocka_unit_test(test_400_no_valid_session_reinit),
+             cmocka_unit_test(test_event_ids_restart_with_the_session),
+             cmocka_unit_test(test_waiter_callback_cancels_another_waiter),
+             cmocka_unit_test(test_second_loss_is_enotfound),
+             cmocka_unit_test(test_http_statuses_and_bad_streams),
+             cmocka_unit_test(test_server_ping_answered),
+             cmocka_unit_test(test_timeout_sends_cancelled),
+             cmocka_unit_test(test_unsupported_version), cmocka_unit_test(test_offered_version),
+             cmocka_unit_test(test_resume_with_last_event_id),
+             cmocka_unit_test(test_answered_stream_closed_early),
+             cmocka_unit_test(test_server_requests_answered),
+             cmocka_unit_test(test_list_follows_next_cursor),
+             cmocka_unit_test(test_cancel_by_caller_and_listen), cmocka_unit_test(test_size_caps),
+             cmocka_unit_test(test_sse_split_across_chunks),
+             cmocka_unit_test(test_delete_405_and_capabilities))

@@ -6,11 +6,7 @@
  * replay budget; session starts are capped per second. Server: scripted_http.h on 127.0.0.1,
  * which keeps its own log of every tools/call (request id, session, status).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "scripted_http.h"
 #include "tg_err.h"
@@ -245,12 +241,6 @@ static void test_session_starts_are_rate_limited(void **state)
     assert_true(e.init_at[i] - e.init_at[i - 20] >= 900);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_churn_every_3_all_succeed),
-      cmocka_unit_test(test_drop_every_session_spends_the_budget),
-      cmocka_unit_test(test_session_starts_are_rate_limited),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_churn_every_3_all_succeed),
+             cmocka_unit_test(test_drop_every_session_spends_the_budget),
+             cmocka_unit_test(test_session_starts_are_rate_limited))

@@ -5,11 +5,7 @@
  * that went out and whose connection then closed without an answer does not. The worker
  * retries a non-idempotent tool only in the first case. Server: scripted_http.h on 127.0.0.1.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "scripted_http.h"
 #include "tg_err.h"
@@ -192,13 +188,7 @@ static void test_cancel_while_session_starts_not_delivered(void **state)
   assert_int_equal(e.calls_seen, 0);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_refused_fresh_client_not_delivered),
-      cmocka_unit_test(test_closed_after_request_may_be_delivered),
-      cmocka_unit_test(test_refused_on_ready_session_not_delivered),
-      cmocka_unit_test(test_cancel_while_session_starts_not_delivered),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_refused_fresh_client_not_delivered),
+             cmocka_unit_test(test_closed_after_request_may_be_delivered),
+             cmocka_unit_test(test_refused_on_ready_session_not_delivered),
+             cmocka_unit_test(test_cancel_while_session_starts_not_delivered))

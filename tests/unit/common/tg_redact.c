@@ -1,43 +1,35 @@
 /* Unit tests for common/tg_redact.c: by key (tg_redact, tg_redact_is_secret_key) and by value
  * (tg_redact_text, tg_redact_values). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_redact.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* tg_redact_text(text, secrets) is want. */
+static void assert_redacted(const char *text, const char *const *secrets, const char *want)
+{
+  char *s = tg_redact_text(text, secrets);
+  assert_string_equal(s, want);
+  free(s);
+}
+
 static void test_redact_text(void **state)
 {
   const char *const secrets[] = {"abc", "abcdef", "", NULL};
   const char *const none[] = {NULL};
-  char *s;
+  const char *const one[] = {"a", NULL};
   (void)state;
-  s = tg_redact_text("x abcdef y abc z abcabc", secrets);
   /* the longest match wins: nothing of "abcdef" is left */
-  assert_string_equal(s, "x [REDACTED] y [REDACTED] z [REDACTED][REDACTED]");
-  free(s);
-  s = tg_redact_text("nothing here", secrets);
-  assert_string_equal(s, "nothing here");
-  free(s);
-  s = tg_redact_text("abc", none);
-  assert_string_equal(s, "abc");
-  free(s);
-  s = tg_redact_text("", secrets);
-  assert_string_equal(s, "");
-  free(s);
+  assert_redacted("x abcdef y abc z abcabc", secrets,
+                  "x [REDACTED] y [REDACTED] z [REDACTED][REDACTED]");
+  assert_redacted("nothing here", secrets, "nothing here");
+  assert_redacted("abc", none, "abc");
+  assert_redacted("", secrets, "");
   assert_null(tg_redact_text(NULL, secrets));
   /* worst case growth: every byte a secret */
-  {
-    const char *const one[] = {"a", NULL};
-    s = tg_redact_text("aaaa", one);
-    assert_string_equal(s, "[REDACTED][REDACTED][REDACTED][REDACTED]");
-    free(s);
-  }
+  assert_redacted("aaaa", one, "[REDACTED][REDACTED][REDACTED][REDACTED]");
 }
 
 static void test_redact_values(void **state)
@@ -103,10 +95,5 @@ static void test_secret_key_names(void **state)
   assert_false(tg_redact_is_secret_key(long_key));
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_redact_text), cmocka_unit_test(test_redact_values),
-      cmocka_unit_test(test_redact_by_key), cmocka_unit_test(test_secret_key_names)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_redact_text), cmocka_unit_test(test_redact_values),
+             cmocka_unit_test(test_redact_by_key), cmocka_unit_test(test_secret_key_names))

@@ -1,52 +1,38 @@
 /* Unit tests for common/tg_sealed.c: the mcp_connections and workflow_runs write and read paths,
  * the start-up check and rotation (temp database). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_sealed.h"
 #include "tg_err.h"
 #include "test_keyring.h"
+#include "temp_db.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* A temp database with one user, one connected account and its mcp_connections row (id 1). */
-static tg_db *fixture(char *path, size_t n)
+/* Two users, each with a connected account and its mcp_connections row (ids 1: alice, 2: bob),
+ * and a workflow of alice's with two runs (run_a, run_b). */
+static const char seed[] =
+    "INSERT INTO users (id, credits, created_at) VALUES ('alice', 1, 0), ('bob', 1, 0);"
+    "INSERT INTO auth_configs (id, provider, toolkit_slug, display_name, created_at, updated_at)"
+    " VALUES ('ac_x', 'x', 'x', 'x', 0, 0);"
+    "INSERT INTO connected_accounts (id, user_id, auth_config_id, provider, composio_account_id,"
+    " status, version, created_at, updated_at) VALUES (1, 'alice', 'ac_x', 'x', 'ca_1', 'ACTIVE',"
+    " 1, 0, 0), (2, 'bob', 'ac_x', 'x', 'ca_2', 'ACTIVE', 1, 0, 0);"
+    "INSERT INTO mcp_connections (id, connected_account_id, url, created_at, updated_at) VALUES"
+    " (1, 1, 'http://x/mcp', 0, 0), (2, 2, 'http://y/mcp', 0, 0);"
+    "INSERT INTO workflows (id, user_id, name, definition, created_at, updated_at) VALUES"
+    " ('wf_1', 'alice', 'w', '{}', 0, 0);"
+    "INSERT INTO workflow_runs (id, workflow_id, user_id, status, available_at, created_at) VALUES"
+    " ('run_a', 'wf_1', 'alice', 'queued', 0, 0), ('run_b', 'wf_1', 'alice', 'queued', 0, 0);";
+
+static int setup(void **state)
 {
-  tg_db *db;
-  snprintf(path, n, "/tmp/tg_sealed_test_%ld.db", (long)getpid());
-  unlink(path);
-  assert_int_equal(tg_db_open(&db, path, 2000), 0);
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "INSERT INTO users (id, credits, created_at) VALUES ('alice', 1, 0),"
-                              " ('bob', 1, 0)",
-                              ""),
-                   0);
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "INSERT INTO auth_configs (id, provider, toolkit_slug, display_name,"
-                              " created_at, updated_at) VALUES ('ac_x', 'x', 'x', 'x', 0, 0)",
-                              ""),
-                   0);
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "INSERT INTO connected_accounts (id, user_id, auth_config_id, "
-                              "provider, composio_account_id, status, version, created_at, "
-                              "updated_at) VALUES (1, 'alice', 'ac_x', 'x', 'ca_1', 'ACTIVE', 1, "
-                              "0, 0), (2, 'bob', 'ac_x', 'x', 'ca_2', 'ACTIVE', 1, 0, 0)",
-                              ""),
-                   0);
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "INSERT INTO mcp_connections (id, connected_account_id, url, "
-                              "created_at, updated_at) VALUES (1, 1, 'http://x/mcp', 0, 0), "
-                              "(2, 2, 'http://y/mcp', 0, 0)",
-                              ""),
-                   0);
-  return db;
+  (void)state;
+  temp_db_open(&temp, "tg_sealed_test", seed);
+  return 0;
 }
 
 static char *hex_of(tg_db *db, int id)
@@ -63,8 +49,8 @@ static char *hex_of(tg_db *db, int id)
 
 static void test_db_paths(void **state)
 {
-  char path[128], err[256], *hex, *hex2;
-  tg_db *db = fixture(path, sizeof path);
+  char err[256], *hex, *hex2;
+  tg_db *db = temp.db;
   tg_crypto *a = ring(KEY_A, NULL), *b = ring(KEY_B, NULL), *ba = ring(KEY_B, KEY_A);
   json_t *h = json_pack("{s:s}", "Authorization", "Bearer tok-123"), *got = NULL;
   int count = -1, rotated = -1;
@@ -126,31 +112,18 @@ static void test_db_paths(void **state)
   tg_crypto_free(a);
   tg_crypto_free(b);
   tg_crypto_free(ba);
-  tg_db_close(db);
-  unlink(path);
 }
 
 /* workflow_runs.inputs_secret_enc: store, load, AD bound to run and user, check and rotation. */
 static void test_run_secrets(void **state)
 {
-  char path[128], err[256];
-  tg_db *db = fixture(path, sizeof path);
+  char err[256];
+  tg_db *db = temp.db;
   tg_crypto *a = ring(KEY_A, NULL), *b = ring(KEY_B, NULL), *ba = ring(KEY_B, KEY_A);
   json_t *sec = json_pack("{s:s}", "api_token", "s3cr3t-value-42"), *got = NULL, *bad;
   int count = -1, rotated = -1;
   (void)state;
 
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "INSERT INTO workflows (id, user_id, name, definition, created_at, "
-                              "updated_at) VALUES ('wf_1', 'alice', 'w', '{}', 0, 0)",
-                              ""),
-                   0);
-  assert_int_equal(tg_db_exec(db, NULL,
-                              "INSERT INTO workflow_runs (id, workflow_id, user_id, status, "
-                              "available_at, created_at) VALUES ('run_a', 'wf_1', 'alice', "
-                              "'queued', 0, 0), ('run_b', 'wf_1', 'alice', 'queued', 0, 0)",
-                              ""),
-                   0);
   /* nothing to store is fine without a key; something to store is not */
   assert_int_equal(tg_sealed_store_run_secrets(db, NULL, "run_a", "alice", NULL), 0);
   assert_int_equal(tg_sealed_store_run_secrets(db, NULL, "run_a", "alice", sec), TG_ESTATE);
@@ -205,15 +178,13 @@ static void test_run_secrets(void **state)
   tg_crypto_free(a);
   tg_crypto_free(b);
   tg_crypto_free(ba);
-  tg_db_close(db);
-  unlink(path);
 }
 
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_db_paths),
-      cmocka_unit_test(test_run_secrets),
+      cmocka_unit_test_setup_teardown(test_db_paths, setup, temp_db_teardown),
+      cmocka_unit_test_setup_teardown(test_run_secrets, setup, temp_db_teardown),
   };
   if (sodium_init() < 0)
     return 1;

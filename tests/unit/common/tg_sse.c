@@ -1,9 +1,5 @@
 /* Unit tests for common/tg_sse.c: WHATWG event-stream parsing over arbitrary chunking. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_err.h"
 #include "tg_sse.h"
@@ -266,19 +262,9 @@ static void test_callback_stops(void **state)
   tg_sse_free(NULL);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_multiline_data),
-      cmocka_unit_test(test_line_endings),
-      cmocka_unit_test(test_cr_lf_split_across_feeds),
-      cmocka_unit_test(test_comments_and_fields),
-      cmocka_unit_test(test_priming_event_updates_id),
-      cmocka_unit_test(test_retry),
-      cmocka_unit_test(test_byte_by_byte),
-      cmocka_unit_test(test_bom),
-      cmocka_unit_test(test_cap),
-      cmocka_unit_test(test_callback_stops),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_multiline_data), cmocka_unit_test(test_line_endings),
+             cmocka_unit_test(test_cr_lf_split_across_feeds),
+             cmocka_unit_test(test_comments_and_fields),
+             cmocka_unit_test(test_priming_event_updates_id), cmocka_unit_test(test_retry),
+             cmocka_unit_test(test_byte_by_byte), cmocka_unit_test(test_bom),
+             cmocka_unit_test(test_cap), cmocka_unit_test(test_callback_stops))

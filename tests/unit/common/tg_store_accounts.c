@@ -4,10 +4,7 @@
  * nothing; the transition rules (ACTIVE kept by start and by a failed callback, DISCONNECTED kept
  * by observations and webhooks); the MCP endpoint row written with connect and disconnect.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_db.h"
 #include "tg_err.h"
@@ -363,17 +360,7 @@ static void test_retire_previous(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, temp_db_teardown)
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {T(test_start_and_connect),
-                                     T(test_connect_inserts),
-                                     T(test_fail_keeps_active),
-                                     T(test_disconnect_bumps_each_change_once),
-                                     T(test_expire_webhook),
-                                     T(test_expire_abandoned),
-                                     T(test_observe_row),
-                                     T(test_observe),
-                                     T(test_reads),
-                                     T(test_retire_previous)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(T(test_start_and_connect), T(test_connect_inserts), T(test_fail_keeps_active),
+             T(test_disconnect_bumps_each_change_once), T(test_expire_webhook),
+             T(test_expire_abandoned), T(test_observe_row), T(test_observe), T(test_reads),
+             T(test_retire_previous))

@@ -3,10 +3,7 @@
  * debit takes credits only when they cover the cost and never goes below zero; refunds; after
  * every step users.credits equals the sum of the user's ledger deltas.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_db.h"
 #include "tg_err.h"
@@ -143,10 +140,5 @@ static void test_ledger_newest_first(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, temp_db_teardown)
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {T(test_ensure_user_grants_once),
-                                     T(test_debit_and_refund_keep_the_ledger),
-                                     T(test_ledger_newest_first)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(T(test_ensure_user_grants_once), T(test_debit_and_refund_keep_the_ledger),
+             T(test_ledger_newest_first))

@@ -4,10 +4,7 @@
  * link id, the open-state counts and the cleanup; a webhook id is recorded once and forgotten
  * after its time.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "tg_db.h"
 #include "tg_err.h"
@@ -147,9 +144,5 @@ static void test_webhooks(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, temp_db_teardown)
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {T(test_consume_once), T(test_any_caller_and_no_link),
-                                     T(test_open_states_and_cleanup), T(test_webhooks)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(T(test_consume_once), T(test_any_caller_and_no_link), T(test_open_states_and_cleanup),
+             T(test_webhooks))

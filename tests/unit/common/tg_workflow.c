@@ -4,12 +4,7 @@
  * output, providers.
  * Definitions are written as JSON text so each test reads like what the web UI sends.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -412,9 +407,19 @@ static json_t *with_vars(const char *vars)
   return J(buf);
 }
 
+/* A definition whose Start node has these inputVariables (JSON text) is refused with an error
+ * containing message. */
+static void assert_vars_refused(const char *vars, const char *message)
+{
+  json_t *d = with_vars(vars), *errs = tg_workflow_validate(d);
+  assert_true(has_error(errs, "s", NULL, message));
+  json_decref(errs);
+  json_decref(d);
+}
+
 static void test_secret_inputs(void **state)
 {
-  json_t *d, *errs, *names;
+  json_t *d, *names;
   (void)state;
   d = with_vars("[{\"name\":\"key\",\"type\":\"string\",\"required\":true,\"secret\":true},"
                 "{\"name\":\"msg\",\"type\":\"string\",\"secret\":false},{\"name\":\"n\"}]");
@@ -425,23 +430,12 @@ static void test_secret_inputs(void **state)
   json_decref(names);
   json_decref(d);
 
-  d = with_vars("[{\"name\":\"key\",\"type\":\"number\",\"secret\":true}]");
-  errs = tg_workflow_validate(d);
-  assert_true(has_error(errs, "s", NULL, "must have type string"));
-  json_decref(errs);
-  json_decref(d);
-
-  d = with_vars("[{\"name\":\"key\",\"secret\":true}]"); /* type is required with secret */
-  errs = tg_workflow_validate(d);
-  assert_true(has_error(errs, "s", NULL, "must have type string"));
-  json_decref(errs);
-  json_decref(d);
-
-  d = with_vars("[{\"name\":\"key\",\"type\":\"string\",\"secret\":\"yes\"}]");
-  errs = tg_workflow_validate(d);
-  assert_true(has_error(errs, "s", NULL, "secret of key must be a boolean"));
-  json_decref(errs);
-  json_decref(d);
+  assert_vars_refused("[{\"name\":\"key\",\"type\":\"number\",\"secret\":true}]",
+                      "must have type string");
+  /* type is required with secret */
+  assert_vars_refused("[{\"name\":\"key\",\"secret\":true}]", "must have type string");
+  assert_vars_refused("[{\"name\":\"key\",\"type\":\"string\",\"secret\":\"yes\"}]",
+                      "secret of key must be a boolean");
 
   d = with_vars("[]");
   names = tg_workflow_secret_inputs(d);
@@ -460,28 +454,13 @@ static void test_providers(void **state)
   json_decref(def);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_valid_chain),
-      cmocka_unit_test(test_missing_start),
-      cmocka_unit_test(test_missing_end),
-      cmocka_unit_test(test_duplicate_ids),
-      cmocka_unit_test(test_dangling_connection),
-      cmocka_unit_test(test_cycle),
-      cmocka_unit_test(test_unreachable_node),
-      cmocka_unit_test(test_unsupported_type),
-      cmocka_unit_test(test_mcp_without_tool),
-      cmocka_unit_test(test_mcp_adhoc_ok),
-      cmocka_unit_test(test_inputs),
-      cmocka_unit_test(test_render_types),
-      cmocka_unit_test(test_render_path_walk),
-      cmocka_unit_test(test_render_unresolved),
-      cmocka_unit_test(test_end_output),
-      cmocka_unit_test(test_render_budget),
-      cmocka_unit_test(test_end_output_budget),
-      cmocka_unit_test(test_providers),
-      cmocka_unit_test(test_secret_inputs),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_valid_chain), cmocka_unit_test(test_missing_start),
+             cmocka_unit_test(test_missing_end), cmocka_unit_test(test_duplicate_ids),
+             cmocka_unit_test(test_dangling_connection), cmocka_unit_test(test_cycle),
+             cmocka_unit_test(test_unreachable_node), cmocka_unit_test(test_unsupported_type),
+             cmocka_unit_test(test_mcp_without_tool), cmocka_unit_test(test_mcp_adhoc_ok),
+             cmocka_unit_test(test_inputs), cmocka_unit_test(test_render_types),
+             cmocka_unit_test(test_render_path_walk), cmocka_unit_test(test_render_unresolved),
+             cmocka_unit_test(test_end_output), cmocka_unit_test(test_render_budget),
+             cmocka_unit_test(test_end_output_budget), cmocka_unit_test(test_providers),
+             cmocka_unit_test(test_secret_inputs))

@@ -4,11 +4,7 @@
  * rounded up, else the default); 401/403 are 502 composio_auth_failed and any other 4xx or an
  * undecodable 2xx 502 composio_error, both without Retry-After.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "gw_composio_fault.h"
 #include "tg_err.h"
@@ -77,13 +73,7 @@ static void test_other_refusals_are_502_composio_error(void **state)
   expect(TG_EPROTO, 201, -1, 502, "composio_error", 0);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_unavailable_is_503_with_retry_after),
-      cmocka_unit_test(test_rate_limited_is_503_with_its_retry_after),
-      cmocka_unit_test(test_key_rejected_is_502_without_retry),
-      cmocka_unit_test(test_other_refusals_are_502_composio_error),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_unavailable_is_503_with_retry_after),
+             cmocka_unit_test(test_rate_limited_is_503_with_its_retry_after),
+             cmocka_unit_test(test_key_rejected_is_502_without_retry),
+             cmocka_unit_test(test_other_refusals_are_502_composio_error))

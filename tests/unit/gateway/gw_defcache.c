@@ -5,11 +5,7 @@
  * GW_DEFCACHE_MAX_TEXT are never cached; invalid JSON becomes a string; two caches never share.
  * A miss is seen from the outside by the text moving into the cache (*text set to NULL).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "tg_unit.h"
 
 #include "gw_defcache.h"
 
@@ -160,14 +156,7 @@ static void test_two_caches_never_share(void **state)
   json_decref(b);
 }
 
-int main(void)
-{
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_hit_and_change),
-      cmocka_unit_test(test_invalid_json_and_text_over_the_cap),
-      cmocka_unit_test(test_eviction_by_bytes),
-      cmocka_unit_test(test_eviction_by_count),
-      cmocka_unit_test(test_two_caches_never_share),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TG_UNIT_MAIN(cmocka_unit_test(test_hit_and_change),
+             cmocka_unit_test(test_invalid_json_and_text_over_the_cap),
+             cmocka_unit_test(test_eviction_by_bytes), cmocka_unit_test(test_eviction_by_count),
+             cmocka_unit_test(test_two_caches_never_share))
