@@ -277,6 +277,8 @@ TG_UNIT_MAIN(cmocka_unit_test_setup_teardown(test_migrations_idempotent, temp_di
              cmocka_unit_test_setup_teardown(test_json_binding_sizes, temp_dir_setup,
                                              temp_dir_teardown),
              cmocka_unit_test_setup_teardown(test_blob_binding, temp_dir_setup, temp_dir_teardown),
+             cmocka_unit_test_setup_teardown(test_statement_cache_by_address, temp_dir_setup,
+                                             temp_dir_teardown),
              cmocka_unit_test_setup_teardown(test_dbq_jobs, temp_dir_setup, temp_dir_teardown),
              cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, temp_dir_setup,
                                              temp_dir_teardown))
