@@ -63,10 +63,17 @@ static int attention(tg_db *db, guard_job *j)
                                  msg, tg_now_ms(), &j->changes);
 }
 
+/* Runs released during a Composio back-off come back this much after it ends: available_at is
+ * wall-clock ms and the back-off monotonic ms, each truncated, and a run back a millisecond
+ * early would meet the back-off and be released again. */
+#define BACKOFF_MARGIN_MS 20
+
 static int release(tg_db *db, guard_job *j)
 {
   tg_run_lease l = wk_run_lease(j->r);
   long delay = j->res->retry_after_ms > 0 ? j->res->retry_after_ms : 5000;
+  if (j->res->composio_err == TG_ERATELIMIT)
+    delay += BACKOFF_MARGIN_MS;
   int64_t now = tg_now_ms();
   return tg_store_runs_release(db, &l, now + delay, now, &j->changes);
 }
@@ -230,7 +237,8 @@ void wk_guard_start(wk_run *r)
   }
   if (now < r->w->composio_backoff_until && needs_composio(scope, rows, n)) {
     /* Composio asked us to wait: ask nobody, come back when the back-off ends. */
-    wk_run_release(r, (int64_t)(r->w->composio_backoff_until - now), "composio_backoff");
+    wk_run_release(r, (int64_t)(r->w->composio_backoff_until - now) + BACKOFF_MARGIN_MS,
+                   "composio_backoff");
     goto out;
   }
   rc = tg_check_start(r->w->composio, r->w->loop, r->user_id, scope, rows, n, on_checked, r,
