@@ -41,7 +41,10 @@ BEGIN
           CASE WHEN new.status = 'queued' THEN new.available_at END)
   ON CONFLICT (user_id) DO UPDATE SET
     running = running + excluded.running,
-    head_at = min(coalesce(head_at, excluded.head_at), coalesce(excluded.head_at, head_at));
+    head_at = min(coalesce(head_at, excluded.head_at), coalesce(excluded.head_at, head_at))
+  -- a queued run behind the user's earliest one changes nothing: no write (the common case of
+  -- an admission for a user who already has runs waiting)
+  WHERE excluded.running > 0 OR head_at IS NULL OR excluded.head_at < head_at;
 END;
 
 CREATE TRIGGER user_queue_update AFTER UPDATE OF status, available_at ON workflow_runs
