@@ -1,7 +1,7 @@
 /*
  * tg_map: uthash keyed with SipHash, plus an LRU list and a cost budget (see tg_map.h).
  *
- * Invariants: every entry is both in the uthash table and on the LRU list (oldest at lru_head);
+ * Invariants: every entry is both in the uthash table and on the LRU list (utlist, oldest first);
  * cost == the sum of the entries' costs <= max_cost when max_cost != 0 (after every put).
  * uthash runs in its non-fatal out-of-memory mode: a failed bucket allocation makes the add
  * fail (the entry is not in the table) instead of exiting, and put reports TG_ENOMEM.
@@ -40,10 +40,11 @@ static _Thread_local int add_failed; /* set by uthash_nonfatal_oom, read right a
 #define uthash_nonfatal_oom(obj) (add_failed = 1)
 #define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = sip((keyptr), (keylen)))
 #include <uthash.h>
+#include <utlist.h>
 
 typedef struct entry {
   UT_hash_handle hh;
-  struct entry *older, *newer; /* LRU list */
+  struct entry *older, *newer; /* LRU list (utlist DL: the head's older is the tail) */
   void *value;
   size_t cost;
   size_t klen;
@@ -52,7 +53,7 @@ typedef struct entry {
 
 struct tg_map {
   entry *table; /* uthash head */
-  entry *lru_head, *lru_tail;
+  entry *lru;   /* oldest first; lru->older is the newest */
   size_t cost, max_cost;
   tg_map_free_fn free_value;
 };
@@ -69,36 +70,12 @@ tg_map *tg_map_new(size_t max_cost, tg_map_free_fn free_value)
   return m;
 }
 
-static void lru_unlink(tg_map *m, entry *e)
-{
-  if (e->older)
-    e->older->newer = e->newer;
-  else
-    m->lru_head = e->newer;
-  if (e->newer)
-    e->newer->older = e->older;
-  else
-    m->lru_tail = e->older;
-  e->older = e->newer = NULL;
-}
-
-static void lru_push(tg_map *m, entry *e)
-{
-  e->newer = NULL;
-  e->older = m->lru_tail;
-  if (m->lru_tail)
-    m->lru_tail->newer = e;
-  else
-    m->lru_head = e;
-  m->lru_tail = e;
-}
-
 /* Unlinks e from the table and the list and frees it; returns its value. */
 static void *remove_entry(tg_map *m, entry *e)
 {
   void *v = e->value;
   HASH_DELETE(hh, m->table, e);
-  lru_unlink(m, e);
+  DL_DELETE2(m->lru, e, older, newer);
   m->cost -= e->cost;
   free(e);
   return v;
@@ -115,8 +92,8 @@ void tg_map_free(tg_map *m)
 {
   if (!m)
     return;
-  while (m->lru_head)
-    drop_entry(m, m->lru_head);
+  while (m->lru)
+    drop_entry(m, m->lru);
   HASH_CLEAR(hh, m->table);
   free(m);
 }
@@ -133,9 +110,9 @@ void *tg_map_get(tg_map *m, const void *key, size_t klen)
   entry *e = find(m, key, klen);
   if (!e)
     return NULL;
-  if (e != m->lru_tail) {
-    lru_unlink(m, e);
-    lru_push(m, e);
+  if (e != m->lru->older) { /* not already the newest */
+    DL_DELETE2(m->lru, e, older, newer);
+    DL_APPEND2(m->lru, e, older, newer);
   }
   return e->value;
 }
@@ -157,7 +134,7 @@ int tg_map_put(tg_map *m, const void *key, size_t klen, void *value, size_t cost
     e->value = value;
     m->cost = m->cost - e->cost + cost;
     e->cost = cost;
-    lru_unlink(m, e);
+    DL_DELETE2(m->lru, e, older, newer);
   } else {
     if (klen > SIZE_MAX - sizeof *e || !(e = malloc(sizeof *e + klen)))
       return TG_ENOMEM;
@@ -174,9 +151,9 @@ int tg_map_put(tg_map *m, const void *key, size_t klen, void *value, size_t cost
     }
     m->cost += cost;
   }
-  lru_push(m, e);
-  while (m->max_cost && m->cost > m->max_cost && m->lru_head != e)
-    drop_entry(m, m->lru_head);
+  DL_APPEND2(m->lru, e, older, newer);
+  while (m->max_cost && m->cost > m->max_cost && m->lru != e)
+    drop_entry(m, m->lru);
   return 0;
 }
 
@@ -197,12 +174,11 @@ int tg_map_del(tg_map *m, const void *key, size_t klen)
 
 void tg_map_sweep(tg_map *m, tg_map_visit_fn fn, void *ctx)
 {
-  entry *e = m->lru_head, *next;
-  while (e) {
-    next = e->newer;
+  entry *e, *next;
+  DL_FOREACH_SAFE2(m->lru, e, next, newer)
+  {
     if (fn(ctx, e->key, e->klen, e->value))
       drop_entry(m, e);
-    e = next;
   }
 }
 
