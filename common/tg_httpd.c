@@ -130,6 +130,8 @@ struct tg_httpd {
   int listener_open;
   void (*on_closed)(void *arg);
   void *closed_arg;
+  time_t date_at; /* the second date[] was formatted for */
+  char date[40];  /* the Date header's value (IMF-fixdate), formatted once per second */
 };
 
 static llhttp_settings_t settings;
@@ -516,6 +518,28 @@ static int header_says_close(const char *line)
 }
 
 /* Builds and queues a response. keep_alive 0 closes after it. */
+/* Copies n bytes of s to head + off; returns the new offset. The caller sized head
+ * (send_response: 256 bytes beyond the extra headers, which the fixed parts stay well under). */
+static size_t put(char *head, size_t off, const char *s, size_t n)
+{
+  memcpy(head + off, s, n);
+  return off + n;
+}
+
+/* The Date header's value for now (RFC 9110 section 5.6.7, IMF-fixdate), formatted again only
+ * when the second changes: the loop answers thousands of requests within one. */
+static const char *http_date(tg_httpd *srv)
+{
+  time_t now = time(NULL);
+  if (now != srv->date_at || !srv->date[0]) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(srv->date, sizeof srv->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    srv->date_at = now;
+  }
+  return srv->date;
+}
+
 static int send_response(conn *c, int status, const char *const *headers, const char *body,
                          size_t len, int keep_alive, int is_head)
 {
@@ -537,18 +561,19 @@ static int send_response(conn *c, int status, const char *const *headers, const 
   if (!wr)
     return TG_ENOMEM;
   char *head = wr->data;
-  char date[64];
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   size_t off = (size_t)snprintf(head, hcap, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
-  for (size_t i = 0; headers && headers[i]; i++)
-    off += (size_t)snprintf(head + off, hcap - off, "%s\r\n", headers[i]);
+  for (size_t i = 0; headers && headers[i]; i++) {
+    off = put(head, off, headers[i], strlen(headers[i]));
+    off = put(head, off, "\r\n", 2);
+  }
   if (!no_body)
     off += (size_t)snprintf(head + off, hcap - off, "Content-Length: %zu\r\n", len);
-  off += (size_t)snprintf(head + off, hcap - off, "Date: %s\r\nConnection: %s\r\n\r\n", date,
-                          keep_alive ? "keep-alive" : "close");
+  off = put(head, off, "Date: ", 6);
+  off = put(head, off, http_date(c->srv), strlen(c->srv->date));
+  if (keep_alive)
+    off = put(head, off, "\r\nConnection: keep-alive\r\n\r\n", 28);
+  else
+    off = put(head, off, "\r\nConnection: close\r\n\r\n", 23);
   if (blen)
     memcpy(head + off, body, blen);
   int rc = wreq_send(c, wr, off + blen, !keep_alive);
