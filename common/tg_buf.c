@@ -136,19 +136,6 @@ int tg_buf_printf(tg_buf *b, const char *fmt, ...)
   return rc;
 }
 
-void tg_buf_consume(tg_buf *b, size_t n)
-{
-  if (n >= b->len) {
-    tg_buf_reset(b);
-    return;
-  }
-  if (!n)
-    return;
-  memmove(b->ptr, b->ptr + n, b->len - n);
-  b->len -= n;
-  b->ptr[b->len] = 0;
-}
-
 void tg_buf_truncate(tg_buf *b, size_t n)
 {
   if (n >= b->len)

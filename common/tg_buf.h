@@ -68,10 +68,6 @@ size_t tg_buf_room(const tg_buf *b);
 /* Counts n bytes written at tg_buf_end as added (n <= tg_buf_room) and writes the NUL after. */
 void tg_buf_commit(tg_buf *b, size_t n);
 
-/* Drops the first n bytes (n > len drops everything), moving the rest to the front: for stream
- * parsers that consume what they have parsed. */
-void tg_buf_consume(tg_buf *b, size_t n);
-
 /* Shortens the contents to n bytes (no-op when n >= len). */
 void tg_buf_truncate(tg_buf *b, size_t n);
 

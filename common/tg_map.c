@@ -70,20 +70,14 @@ tg_map *tg_map_new(size_t max_cost, tg_map_free_fn free_value)
   return m;
 }
 
-/* Unlinks e from the table and the list and frees it; returns its value. */
-static void *remove_entry(tg_map *m, entry *e)
+/* Unlinks e from the table and the list, frees it and its value. */
+static void drop_entry(tg_map *m, entry *e)
 {
   void *v = e->value;
   HASH_DELETE(hh, m->table, e);
   DL_DELETE2(m->lru, e, older, newer);
   m->cost -= e->cost;
   free(e);
-  return v;
-}
-
-static void drop_entry(tg_map *m, entry *e)
-{
-  void *v = remove_entry(m, e);
   if (m->free_value)
     m->free_value(v);
 }
@@ -155,12 +149,6 @@ int tg_map_put(tg_map *m, const void *key, size_t klen, void *value, size_t cost
   while (m->max_cost && m->cost > m->max_cost && m->lru != e)
     drop_entry(m, m->lru);
   return 0;
-}
-
-void *tg_map_take(tg_map *m, const void *key, size_t klen)
-{
-  entry *e = find(m, key, klen);
-  return e ? remove_entry(m, e) : NULL;
 }
 
 int tg_map_del(tg_map *m, const void *key, size_t klen)

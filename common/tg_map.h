@@ -52,9 +52,6 @@ void *tg_map_peek(const tg_map *m, const void *key, size_t klen);
  */
 int tg_map_put(tg_map *m, const void *key, size_t klen, void *value, size_t cost);
 
-/* Removes the entry and returns its value, which the caller now owns (NULL when absent). */
-void *tg_map_take(tg_map *m, const void *key, size_t klen);
-
 /* Removes the entry and frees its value. Returns 0, or TG_ENOTFOUND. */
 int tg_map_del(tg_map *m, const void *key, size_t klen);
 
