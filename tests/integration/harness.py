@@ -49,13 +49,19 @@ def free_port():
 
     Port 0 would come from the ephemeral range, where outgoing connections (curl, the test's own
     clients) also take their local ports, so a port picked that way can be taken before the
-    server binds it. Below that range only other tests' servers compete, and a random pick in
-    ~10,000 ports makes that unlikely; a port that is in use is skipped.
+    server binds it. Below that range only other tests' servers compete: ctest runs two test
+    files at once, and a Stack picks its ports seconds before its servers bind them, so each
+    test process draws from its own slice of the range (by pid), and two processes collide only
+    when their pids share a slice (1 in 64), not whenever two random picks meet. A port that is
+    in use is skipped.
     """
     import random
     hi = min(_ephemeral_low(), 32768) - 1
+    lo = max(hi - 12000, 1024)
+    width = (hi - lo) // 64
+    lo += (os.getpid() % 64) * width
     for _ in range(200):
-        port = random.randint(max(hi - 12000, 1024), hi)
+        port = random.randint(lo, lo + width - 1)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
