@@ -44,6 +44,9 @@ def _ephemeral_low():
         return 32768
 
 
+_handed_out = set()  # ports free_port returned in this process
+
+
 def free_port():
     """A free loopback port below the kernel's ephemeral range.
 
@@ -53,20 +56,24 @@ def free_port():
     files at once, and a Stack picks its ports seconds before its servers bind them, so each
     test process draws from its own slice of the range (by pid), and two processes collide only
     when their pids share a slice (1 in 64), not whenever two random picks meet. A port that is
-    in use is skipped.
+    in use is skipped, and so is one this process handed out before (its server may not have
+    bound it yet).
     """
     import random
     hi = min(_ephemeral_low(), 32768) - 1
     lo = max(hi - 12000, 1024)
     width = (hi - lo) // 64
-    lo += (os.getpid() % 64) * width
-    for _ in range(200):
-        port = random.randint(lo, lo + width - 1)
+    mine = lo + (os.getpid() % 64) * width
+    for i in range(400):  # this process's slice first; the whole range if it is used up
+        port = random.randint(mine, mine + width - 1) if i < 200 else random.randint(lo, hi)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free loopback port below %d" % hi)
 
