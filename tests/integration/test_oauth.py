@@ -91,13 +91,15 @@ def test_full_connect_flow():
         assert "headers_enc" not in c and "mcp_url" not in c, c
         assert "state" not in json.dumps(dbg["open_oauth_states"]).replace("_states", ""), dbg
         with s.db() as c:  # userinfo, empty parameters and a fragment are not shown either
-            c.execute("UPDATE mcp_connections SET url = 'https://u:pw@h.example:8443/p/q?"
-                      "api_key=sk1&&&tok=sk2#sk3'")
+            c.execute("UPDATE mcp_connections SET url = 'https://u:Pw-9q7Z@h.example:8443/p/q?"
+                      "api_key=Sk1-4xW&&&tok=Sk2-8vQ#Sk3-2mR'")
         st, _, dbg = s.gw("GET", "/api/mcp/auth/debug")
         red = dbg["connections"][0]["mcp_url_redacted"]
         assert red == "https://h.example:8443/p/q?api_key=REDACTED&=REDACTED&=REDACTED&" \
             "tok=REDACTED", red
-        assert "sk" not in json.dumps(dbg) and "pw" not in json.dumps(dbg), dbg
+        # Each secret is matched whole: the random account id may hold any short string.
+        for secret in ("Pw-9q7Z", "Sk1-4xW", "Sk2-8vQ", "Sk3-2mR"):
+            assert secret not in json.dumps(dbg), (secret, dbg)
         st, _, dbg = s.gw("GET", "/api/mcp/auth/debug", user="bob")
         assert st == 200 and dbg["connections"] == [], dbg
 
