@@ -140,6 +140,11 @@ static const var vars[] = {
      "the header timeout while more than 3/4 of the connection cap is open (ms)", RANGE(1, DAY_MS)},
     {"TOOLGATE_USER_CONCURRENCY", "0", TG_PROG_WORKER,
      "runs of one user in flight at once, across all workers (0: no cap)", RANGE(0, 1000000)},
+    /* Reviews (HITL). */
+    {"TOOLGATE_REVIEW_TIMEOUT_S", "604800", TG_PROG_WORKER,
+     "seconds a HITL review waits for a decision when the node sets no timeout_s (then the run "
+     "fails with review_expired)",
+     RANGE(1, 3650 * 24 * 3600)},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -333,7 +338,8 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_RUN_DEADLINE_MS", prog, &c->run_deadline_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_REGISTRY_MAX", prog, &c->registry_max, err, errlen)) ||
         (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", prog, &c->shutdown_grace_ms, err, errlen)) ||
-        (rc = get_int("TOOLGATE_USER_CONCURRENCY", prog, &c->user_concurrency, err, errlen)))
+        (rc = get_int("TOOLGATE_USER_CONCURRENCY", prog, &c->user_concurrency, err, errlen)) ||
+        (rc = get_int("TOOLGATE_REVIEW_TIMEOUT_S", prog, &c->review_timeout_s, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
   }

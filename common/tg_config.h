@@ -77,6 +77,9 @@ typedef struct tg_config {
   char *log_level;              /* TOOLGATE_LOG_LEVEL */
   int64_t max_per_peer;         /* TOOLGATE_MAX_CONNECTIONS_PER_PEER */
   int64_t pressure_timeout_ms;  /* TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS */
+  /* Reviews (HITL): TOOLGATE_REVIEW_TIMEOUT_S, seconds a review waits for a decision when its
+   * HITL node has no timeout_s. */
+  int64_t review_timeout_s;
   tg_provider *providers;       /* sorted by provider name */
   size_t n_providers;
 } tg_config;

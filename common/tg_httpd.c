@@ -78,6 +78,9 @@ struct tg_httpd_req {
   size_t n_params;
   int keep_alive;
   int is_head;
+  tg_httpd_stream_cb stream_cb; /* a streaming response: set by tg_httpd_stream_begin */
+  void *stream_arg;
+  int stream_full; /* a write answered TG_EBUSY: DRAINED is owed */
 };
 
 struct conn {
@@ -100,6 +103,7 @@ struct conn {
   int no_linger;  /* close as soon as the final response is written (413: never read the rest) */
   int in_process; /* process_input on the stack */
   int message_begun;
+  int streaming; /* c->pending is a streaming response: reads only watch for the close */
   int cls;             /* CLS_*: the eviction list c is on */
   conn *eprev, *enext; /* in srv->evict[cls], oldest first */
   int open;            /* counted in srv->n_open (and its peer's count) */
@@ -240,8 +244,12 @@ static void on_conn_handle_closed(uv_handle_t *h)
   if (c->next)
     c->next->prev = c->prev;
   s->n_conns--;
-  if (c->pending)
-    c->pending->c = NULL;
+  if (c->pending) {
+    tg_httpd_req *r = c->pending;
+    r->c = NULL;
+    if (c->streaming)
+      r->stream_cb(r, TG_HTTPD_STREAM_CLOSED, r->stream_arg);
+  }
   req_free(c->cur);
   tg_buf_free(&c->in);
   free(c);
@@ -387,6 +395,19 @@ static void close_without_reading(conn *c)
   conn_close(c);
 }
 
+#define STREAM_LOW_WATER (WRITE_HIGH_WATER / 4)
+
+/* A streaming response's write completed: DRAINED when a writer waits for room. */
+static void stream_drained(conn *c)
+{
+  tg_httpd_req *r = c->pending;
+  if (r->stream_full &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= STREAM_LOW_WATER) {
+    r->stream_full = 0;
+    r->stream_cb(r, TG_HTTPD_STREAM_DRAINED, r->stream_arg);
+  }
+}
+
 static void on_write(uv_write_t *w, int status)
 {
   wreq *wr = (wreq *)w;
@@ -405,6 +426,10 @@ static void on_write(uv_write_t *w, int status)
   }
   if (last) {
     begin_linger(c);
+    return;
+  }
+  if (c->streaming) {
+    stream_drained(c);
     return;
   }
   /* Writes drained below the high-water mark: continue with buffered pipelined input. */
@@ -929,7 +954,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
   conn *c = st->data;
   if (c->closing)
     return;
-  if (c->lingering) {
+  if (c->lingering || c->streaming) { /* input is drained and dropped: watch for the close */
     if (nread < 0)
       conn_close(c);
     return;
@@ -1297,4 +1322,70 @@ int tg_httpd_respond_error(tg_httpd_req *r, int status, const char *code, const 
 {
   return tg_httpd_respond_json(r, status, NULL,
                                json_pack("{s:s, s:s}", "error", code, "message", message));
+}
+
+/* --- streaming responses --- */
+
+int tg_httpd_stream_begin(tg_httpd_req *r, int status, const char *const *headers,
+                          tg_httpd_stream_cb cb, void *arg)
+{
+  conn *c = r->c;
+  size_t hcap = 256, off;
+  wreq *wr;
+  if (!c || c->closing)
+    return TG_ECANCELED;
+  for (size_t i = 0; headers && headers[i]; i++)
+    if (__builtin_add_overflow(hcap, strlen(headers[i]) + 2, &hcap))
+      return TG_ETOOBIG;
+  if (!(wr = malloc(sizeof *wr + hcap)))
+    return TG_ENOMEM;
+  off = (size_t)snprintf(wr->data, hcap, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+  for (size_t i = 0; headers && headers[i]; i++) {
+    off = put(wr->data, off, headers[i], strlen(headers[i]));
+    off = put(wr->data, off, "\r\n", 2);
+  }
+  off = put(wr->data, off, "Date: ", 6);
+  off = put(wr->data, off, http_date(c->srv), strlen(c->srv->date));
+  off = put(wr->data, off, "\r\nConnection: close\r\n\r\n", 23);
+  if (wreq_send(c, wr, off, 0) != 0)
+    return TG_ECANCELED; /* c is closing: its close callback releases nothing of r's */
+  r->stream_cb = cb;
+  r->stream_arg = arg;
+  c->streaming = 1;
+  c->finishing = 1; /* nothing more is parsed on this connection */
+  set_class(c, CLS_NONE);
+  start_reading(c);
+  return 0;
+}
+
+int tg_httpd_stream_write(tg_httpd_req *r, const char *data, size_t len)
+{
+  conn *c = r->c;
+  int rc;
+  if (!c || c->closing)
+    return TG_ECANCELED;
+  if (len == 0)
+    return 0;
+  if ((rc = conn_write(c, data, len, 0)) != 0)
+    return rc == TG_EIO ? TG_ECANCELED : rc;
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
+    r->stream_full = 1;
+    return TG_EBUSY;
+  }
+  return 0;
+}
+
+void tg_httpd_stream_end(tg_httpd_req *r)
+{
+  conn *c = r->c;
+  if (c) {
+    c->pending = NULL;
+    c->streaming = 0;
+    if (!c->closing) {
+      stop_reading(c);
+      c->no_linger = 1; /* the client sends nothing we must read: close once it is written */
+      conn_write(c, "", 0, 1);
+    }
+  }
+  req_free(r);
 }

@@ -101,4 +101,37 @@ int tg_httpd_respond_json(tg_httpd_req *r, int status, const char *const *header
 /* Responds with the error shape of DESIGN.md section 3: {"error": code, "message": message}. */
 int tg_httpd_respond_error(tg_httpd_req *r, int status, const char *code, const char *message);
 
+/* --- Streaming responses (server-sent events and other long answers). --- */
+
+/* Why a stream's callback runs (tg_httpd_stream_cb). */
+enum {
+  TG_HTTPD_STREAM_DRAINED = 1, /* the queued bytes fell below the low-water mark after a write
+                                  answered TG_EBUSY: write again */
+  TG_HTTPD_STREAM_CLOSED       /* the client went away or the server is closing: write nothing
+                                  more; call tg_httpd_stream_end to release the request */
+};
+typedef void (*tg_httpd_stream_cb)(tg_httpd_req *r, int event, void *arg);
+
+/*
+ * Answers r with a body of unknown length: the head (status, headers as in tg_httpd_respond;
+ * Date and Connection: close are added, no Content-Length) now, the body by
+ * tg_httpd_stream_write, the end by tg_httpd_stream_end (the connection then closes: the body
+ * is delimited by the close). cb(r, event, arg) runs on the loop for the events above, never from
+ * inside a tg_httpd_stream_* call. Returns 0, or TG_ECANCELED when the client is gone (cb is
+ * never called; call tg_httpd_stream_end all the same), TG_ENOMEM / TG_ETOOBIG.
+ */
+int tg_httpd_stream_begin(tg_httpd_req *r, int status, const char *const *headers,
+                          tg_httpd_stream_cb cb, void *arg);
+
+/*
+ * Queues len bytes of data (copied). Returns 0; TG_EBUSY when queued but the connection holds
+ * more than 1 MiB unsent (back-pressure: write no more until TG_HTTPD_STREAM_DRAINED);
+ * TG_ECANCELED when the client is gone (nothing queued); TG_ENOMEM.
+ */
+int tg_httpd_stream_write(tg_httpd_req *r, const char *data, size_t len);
+
+/* Ends the stream: what was queued is sent, then the connection closes; releases r (after this
+ * cb is never called). Exactly once per tg_httpd_stream_begin, also after CLOSED. */
+void tg_httpd_stream_end(tg_httpd_req *r);
+
 #endif

@@ -16,6 +16,7 @@
 #include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_store_credits.h"
+#include "tg_store_reviews.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,17 @@ static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const 
                     "status = 'running'",
                     "s", run_id);
     out->outcome = TG_RUN_CANCEL_REQUESTED;
+  } else if (strcmp(status, "waiting") == 0) {
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE workflow_runs SET status = 'canceled', finished_at = ?1, "
+                    "error = 'canceled by the user' WHERE id = ?2 AND status = 'waiting'",
+                    "Is", (long long)now_ms, run_id);
+    if (rc == 0)
+      rc = tg_store_reviews_cancel_run(db, run_id, now_ms);
+    if (rc == 0 && cost > 0)
+      rc = tg_store_credits_refund(db, user_id, run_id, cost, now_ms);
+    out->outcome = TG_RUN_CANCELED;
+    out->refunded = cost;
   } else if (strcmp(status, "canceled") == 0) {
     out->outcome = TG_RUN_CANCELED; /* again: no second refund */
   } else {
@@ -452,4 +464,56 @@ json_t *tg_store_runs_read_accounts(tg_db *db, int *err, const char *user_id)
                      "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id "
                      "WHERE c.user_id = ?1 ORDER BY c.provider",
                      "s", user_id);
+}
+
+/* ---------------------------------------------------------------- waiting runs (HITL) */
+
+int tg_store_runs_wake(tg_db *db, const char *run_id, int64_t now_ms, int *requeued)
+{
+  int n = 0;
+  int rc = tg_db_exec(db, &n,
+                      "UPDATE workflow_runs SET status = 'queued', available_at = ?1 "
+                      "WHERE id = ?2 AND status = 'waiting'",
+                      "Is", (long long)now_ms, run_id);
+  if (requeued)
+    *requeued = n;
+  if (rc == 0 && n == 0)
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE workflow_runs SET metadata = json_set(CASE WHEN json_valid(metadata) "
+                    "THEN metadata ELSE '{}' END, '$.resume_pending', json('true')) "
+                    "WHERE id = ?1 AND status = 'running'",
+                    "s", run_id);
+  return rc;
+}
+
+int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *changes,
+                       int *requeued)
+{
+  int err = 0;
+  json_t *rows = tg_db_query(
+      db, &err,
+      "UPDATE workflow_runs SET status = CASE WHEN json_extract(metadata, '$.resume_pending') "
+      "THEN 'queued' ELSE 'waiting' END, metadata = json_remove(metadata, '$.resume_pending'), "
+      "claimed_by = NULL, lease_expires_at = NULL, available_at = ?4 WHERE " FENCE
+      " RETURNING status",
+      "ssII", l->run_id, l->worker_id, (long long)l->attempt, (long long)now_ms);
+  if (!rows)
+    return err ? err : TG_EDB;
+  if (changes)
+    *changes = (int)json_array_size(rows);
+  if (requeued)
+    *requeued = json_array_size(rows) == 1 &&
+                strcmp(json_string_value(json_object_get(json_array_get(rows, 0), "status")),
+                       "queued") == 0;
+  json_decref(rows);
+  return 0;
+}
+
+int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
+                               const char *error_class, int64_t now_ms, int *changes)
+{
+  return tg_db_exec(db, changes,
+                    "UPDATE workflow_runs SET status = 'failed', error = ?1, error_class = ?2, "
+                    "finished_at = ?3 WHERE id = ?4 AND status = 'waiting'",
+                    "ssIs", error, error_class, (long long)now_ms, run_id);
 }

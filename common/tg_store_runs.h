@@ -9,7 +9,11 @@
  *       queued    -> canceled    the user cancels, the cost refunded;
  *       running   -> queued      the worker releases it (shutdown, Composio unavailable);
  *       running   -> attention   the pre-execute guard found a provider blocked, cost refunded;
- *       running   -> succeeded | failed | canceled   the worker finishes it.
+ *       running   -> succeeded | failed | canceled   the worker finishes it;
+ *       running   -> waiting     the engine parks it at a HITL node (tg_store_runs_park);
+ *       waiting   -> queued      a review decision (tg_store_runs_wake);
+ *       waiting   -> failed      its review expired (tg_store_runs_fail_waiting);
+ *       waiting   -> canceled    the user cancels, the cost refunded, its reviews canceled.
  *     A running run the user cancels only gets cancel_requested = 1; the worker finishes it as
  *     canceled. A failed or attention run may be retried once: metadata.retried_by names the new
  *     run (the old run's status does not change).
@@ -111,7 +115,8 @@ json_t *tg_store_runs_tool_executions(tg_db *db, int *err, const char *run_id);
 
 /* What a cancel did (tg_store_runs_cancel). */
 enum {
-  TG_RUN_CANCELED,         /* queued -> canceled (refunded = the cost), or canceled already (0) */
+  TG_RUN_CANCELED,         /* queued or waiting -> canceled (refunded = the cost), or canceled
+                              already (0) */
   TG_RUN_CANCEL_REQUESTED, /* running: cancel_requested = 1, the worker stops it */
   TG_RUN_NOT_CANCELABLE,   /* any other status (in status) */
 };
@@ -220,5 +225,31 @@ void tg_store_runs_check_rows_free(tg_check_row *rows, size_t n); /* NULL-safe *
  * version, toolkit_slug, url, has_headers, mcp_id, headers_enc_hex}, or NULL with *err set.
  */
 json_t *tg_store_runs_read_accounts(tg_db *db, int *err, const char *user_id);
+
+/* --- Waiting runs (HITL): parked at a review, held by no worker. --- */
+
+/*
+ * Inside the caller's transaction (the review decision, tg_store_reviews_decide): waiting ->
+ * queued, available now (*requeued 1). A run still 'running' (its HITL node reported, but the
+ * engine parks it only once its other nodes in flight end) instead gets metadata.resume_pending
+ * = true, which tg_store_runs_park reads: the decision is never lost to that race. Any other
+ * status: nothing (*requeued 0). requeued may be NULL.
+ */
+int tg_store_runs_wake(tg_db *db, const char *run_id, int64_t now_ms, int *requeued);
+
+/*
+ * Fenced, one statement (the engine, when a run has a HITL node waiting and nothing else in
+ * flight): running -> waiting, claimed_by and lease cleared; or running -> queued, available at
+ * now_ms, when a decision arrived meanwhile (metadata.resume_pending, which it clears).
+ * *changes 0 when the lease is lost; *requeued 1 when it went to 'queued' (both may be NULL).
+ */
+int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *changes,
+                       int *requeued);
+
+/* Inside the caller's transaction (review expiry): waiting -> failed with error and error_class,
+ * finished_at = now_ms. A failed run is not refunded (as tg_store_runs_finish). *changes 0 when
+ * the run was not waiting. */
+int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
+                               const char *error_class, int64_t now_ms, int *changes);
 
 #endif

@@ -93,6 +93,8 @@ typedef struct gw_app {
   tg_accounts_cache *status_cache; /* gw_status.c's answers per (user, provider); made on first
                                     * use, NULL before */
   struct gw_sync *sync;            /* gw_sync.c: start-up re-sync and the periodic cleanup */
+  struct gw_streams *streams;      /* gw_run_events.c: open SSE streams per user; NULL before
+                                    * the first */
 } gw_app;
 
 /* --- Requests sleeping on a timer (gw_waiter.c). --- */
@@ -251,6 +253,15 @@ int gw_admit_init(gw_app *app);
 void gw_admit_cleanup(gw_app *app);
 
 void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
+
+/* Reviews (HITL) and run events (gw_reviews.c, gw_run_events.c; README "Reviews (HITL)", "Run
+ * events"). */
+void gw_review_list(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_review_get(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+void gw_review_decide(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+/* GET /api/runs/{id}/events: JSON pages, or an SSE stream when the client accepts
+ * text/event-stream. */
+void gw_run_events(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
 
 /* --- Provider checks shared per user, batched across users (gw_checkpool.c). --- */

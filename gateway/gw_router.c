@@ -59,6 +59,11 @@ static const route routes[] = {
     {"POST", "/api/runs/*/cancel", USER, .wild = gw_run_cancel},
     {"POST", "/api/runs/*/retry", ADMITS, .wild = gw_run_retry},
     {"GET", "/api/credits", USER, .user = gw_credits_get},
+    /* Reviews (HITL) and run events. */
+    {"GET", "/api/reviews", USER, .user = gw_review_list},
+    {"GET", "/api/reviews/*", USER, .wild = gw_review_get},
+    {"POST", "/api/reviews/*/decision", USER, .wild = gw_review_decide},
+    {"GET", "/api/runs/*/events", USER, .wild = gw_run_events},
 };
 
 typedef struct segs {

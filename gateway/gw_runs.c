@@ -11,8 +11,9 @@
  * row when more may follow, and a request with ?cursor=... continues strictly after it, so
  * pages neither repeat nor skip rows while new runs arrive.
  *
- * Cancel, in one IMMEDIATE transaction (tg_store_runs_cancel): queued -> canceled, the admission
- * debit refunded to the user with a credit_ledger 'run_refund' row; running -> cancel_requested = 1
+ * Cancel, in one IMMEDIATE transaction (tg_store_runs_cancel): queued or waiting -> canceled, the
+ * admission debit refunded to the user with a credit_ledger 'run_refund' row (a waiting run's
+ * pending review canceled); running -> cancel_requested = 1
  * (the worker stops the run at its next step); canceled -> the same answer again (no second
  * refund); any other status -> 409 run_not_cancelable.
  */
@@ -86,7 +87,7 @@ static int cancel_work(tg_db *db, run_ctx *c)
   if (rc != 0)
     return rc;
   if (out.outcome == TG_RUN_NOT_CANCELABLE) {
-    gw_job_fail(&c->j, 409, "run_not_cancelable", "Only queued or running runs can be canceled.");
+    gw_job_fail(&c->j, 409, "run_not_cancelable", "Only queued, waiting or running runs can be canceled.");
     c->j.body = json_pack("{s:s}", "status", out.status);
     return 0;
   }
@@ -155,8 +156,8 @@ static void start(gw_app *app, tg_httpd_req *req, const char *user, const char *
 
 static const char *status_name(const char *s)
 {
-  static const char *const names[] = {"queued", "running",   "succeeded",
-                                      "failed", "attention", "canceled"};
+  static const char *const names[] = {"queued",    "running",  "succeeded", "failed",
+                                      "attention", "canceled", "waiting"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(s, names[i]) == 0)
       return names[i];
@@ -192,7 +193,8 @@ void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user)
       bad = "limit must be an integer from 1 to 200.";
   }
   if (status && !status_name(status))
-    bad = "status must be one of queued, running, succeeded, failed, attention, canceled.";
+    bad = "status must be one of queued, running, succeeded, failed, attention, canceled, "
+          "waiting.";
   if (wf && (!*wf || strlen(wf) > GW_USER_MAX))
     bad = "workflow_id is not a workflow id.";
   if (bad) {

@@ -39,6 +39,7 @@ typedef struct wk_worker wk_worker;
 typedef struct wk_run wk_run;
 typedef struct wk_registry wk_registry;
 typedef struct wk_client wk_client;
+typedef struct wk_sweep wk_sweep;
 
 /* Why the worker canceled a tool call in flight (wk_run.call_stop). */
 enum { WK_STOP_NONE = 0, WK_STOP_DEADLINE, WK_STOP_SHUTDOWN };
@@ -102,7 +103,15 @@ struct wk_worker {
   int shut_down;                   /* final teardown started */
   uint64_t drain_until;            /* teardown: loop time until which HTTP POSTs may finish */
   uint64_t composio_backoff_until; /* uv_hrtime ms: no guard calls Composio before (429) */
+  wk_sweep *sweep;                 /* wk_sweep.c: review expiry; NULL once stopped */
 };
+
+/* ---- wk_sweep.c: review expiry (HITL) ---- */
+
+/* Starts the periodic expiry of reviews (a timer on w->loop; w->sweep). 0 or TG_ENOMEM. */
+int wk_sweep_start(wk_worker *w);
+/* Stops it (teardown): the timer closes; a job in flight finishes, then the sweep is freed. */
+void wk_sweep_stop(wk_worker *w);
 
 /* ---- wk_claim.c: claim, heartbeat, fenced finish / release / attention ---- */
 

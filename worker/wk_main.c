@@ -153,6 +153,7 @@ static void teardown(wk_worker *w)
   w->shut_down = 1;
   uv_timer_stop(&w->grace);
   uv_close((uv_handle_t *)&w->poll, NULL);
+  wk_sweep_stop(w);
   uv_close((uv_handle_t *)&w->sigterm, NULL);
   uv_close((uv_handle_t *)&w->sigint, NULL);
   w->drain_until = uv_now(w->loop) + DRAIN_MS;
@@ -237,6 +238,8 @@ int main(int argc, char **argv)
   uv_signal_start(&w.sigterm, on_signal, SIGTERM);
   uv_signal_start(&w.sigint, on_signal, SIGINT);
   uv_timer_start(&w.poll, on_poll, 0, (uint64_t)w.cfg.poll_ms);
+  if (wk_sweep_start(&w) != 0)
+    tg_warn("review_sweep_not_started", NULL);
   signal(SIGPIPE, SIG_IGN);
 
   tg_info("worker_started", "{s:s, s:s, s:I, s:I, s:I, s:b}", "worker_id", w.cfg.worker_id, "db",
