@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,14 @@ struct fixture {
   tg_httpd_req *held;
   int closed;
   int eofs; /* clean EOFs the client saw (the client thread must not assert) */
+  /* /stream: a streaming response of STREAM_TOTAL bytes written as fast as back-pressure allows */
+  size_t streamed; /* bytes the server queued */
+  int busy, drained, stream_closed;
+  size_t client_bytes; /* bytes the client read (head included) */
 };
+
+#define STREAM_TOTAL (8u << 20)
+#define STREAM_PIECE 65536
 
 /* --- client side (helper thread) --- */
 
@@ -181,8 +189,39 @@ static void on_later(uv_timer_t *t)
   uv_close((uv_handle_t *)&l->t, on_later_closed);
 }
 
-/* /async* and /gone answer after 50 ms from a timer, /hold is kept in f->held, the rest at
- * once. */
+/* Writes /stream's pieces until the connection pushes back or all are queued. */
+static void stream_more(tg_httpd_req *r, fixture *f)
+{
+  static char piece[STREAM_PIECE];
+  while (f->streamed < STREAM_TOTAL) {
+    int rc = tg_httpd_stream_write(r, piece, sizeof piece);
+    if (rc == TG_EBUSY || rc == 0)
+      f->streamed += sizeof piece;
+    if (rc == TG_EBUSY) {
+      f->busy++;
+      return;
+    }
+    if (rc == TG_ECANCELED)
+      return; /* the client went away: CLOSED follows */
+    assert_int_equal(rc, 0);
+  }
+  tg_httpd_stream_end(r);
+}
+
+static void on_stream(tg_httpd_req *r, int event, void *arg)
+{
+  fixture *f = arg;
+  if (event == TG_HTTPD_STREAM_DRAINED) {
+    f->drained++;
+    stream_more(r, f);
+    return;
+  }
+  f->stream_closed++;
+  tg_httpd_stream_end(r);
+}
+
+/* /async* and /gone answer after 50 ms from a timer, /hold is kept in f->held, /stream streams,
+ * the rest at once. */
 static void handler(tg_httpd_req *r, void *arg)
 {
   fixture *f = arg;
@@ -195,6 +234,13 @@ static void handler(tg_httpd_req *r, void *arg)
     uv_timer_init(tg_httpd_loop(r), &l->t);
     l->t.data = l;
     uv_timer_start(&l->t, on_later, strcmp(p, "/gone") == 0 ? 300 : 50, 0);
+    return;
+  }
+  if (strcmp(p, "/stream") == 0) {
+    static const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
+    f->streamed = 0;
+    assert_int_equal(tg_httpd_stream_begin(r, 200, hdrs, on_stream, f), 0);
+    stream_more(r, f);
     return;
   }
   if (strcmp(p, "/hold") == 0) {
@@ -771,10 +817,71 @@ static void test_max_connections(void **state)
   }
 }
 
+/* A slow reader: the server's writes push back (TG_EBUSY), resume on DRAINED, and every byte
+ * arrives before the close that ends the body. */
+static void c_stream_slow(fixture *f)
+{
+  int fd = dial(f->port);
+  char buf[65536];
+  send_str(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  usleep(300 * 1000); /* let the queue fill */
+  for (;;) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0)
+      break;
+    if (f->client_bytes == 0) {
+      size_t n = (size_t)r < sizeof f->out - 1 ? (size_t)r : sizeof f->out - 1;
+      memcpy(f->out, buf, n);
+      f->out_len = n;
+    }
+    f->client_bytes += (size_t)r;
+    usleep(200); /* slower than the loopback */
+  }
+  close(fd);
+}
+
+static void test_stream_back_pressure(void **state)
+{
+  (void)state;
+  fixture *f = run(c_stream_slow);
+  const char *body = strstr(f->out, "\r\n\r\n");
+  assert_int_equal(status_of(f->out), 200);
+  assert_non_null(strstr(f->out, "Connection: close"));
+  assert_null(strstr(f->out, "Content-Length"));
+  assert_non_null(body);
+  assert_int_equal(f->client_bytes - (size_t)(body + 4 - f->out), STREAM_TOTAL);
+  assert_true(f->busy > 0);
+  assert_int_equal(f->drained, f->busy);
+  assert_int_equal(f->stream_closed, 0);
+  free(f);
+}
+
+/* The client goes away mid-stream: CLOSED reaches the route, which ends the stream. */
+static void c_stream_gone(fixture *f)
+{
+  int fd = dial(f->port);
+  char buf[4096];
+  send_str(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  (void)!recv(fd, buf, sizeof buf, 0);
+  close(fd);
+  usleep(200 * 1000);
+}
+
+static void test_stream_client_gone(void **state)
+{
+  (void)state;
+  signal(SIGPIPE, SIG_IGN); /* as the programs do: a write to the reset socket fails instead */
+  fixture *f = run(c_stream_gone);
+  assert_int_equal(f->stream_closed, 1);
+  free(f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_simple_get),
+      cmocka_unit_test(test_stream_back_pressure),
+      cmocka_unit_test(test_stream_client_gone),
       cmocka_unit_test(test_post_body),
       cmocka_unit_test(test_async_response),
       cmocka_unit_test(test_pipelined_in_order),
