@@ -80,7 +80,7 @@ typedef struct tg_config {
   /* Reviews (HITL): TOOLGATE_REVIEW_TIMEOUT_S, seconds a review waits for a decision when its
    * HITL node has no timeout_s. */
   int64_t review_timeout_s;
-  tg_provider *providers;       /* sorted by provider name */
+  tg_provider *providers; /* sorted by provider name */
   size_t n_providers;
 } tg_config;
 

@@ -103,7 +103,7 @@ struct conn {
   int no_linger;  /* close as soon as the final response is written (413: never read the rest) */
   int in_process; /* process_input on the stack */
   int message_begun;
-  int streaming; /* c->pending is a streaming response: reads only watch for the close */
+  int streaming;       /* c->pending is a streaming response: reads only watch for the close */
   int cls;             /* CLS_*: the eviction list c is on */
   conn *eprev, *enext; /* in srv->evict[cls], oldest first */
   int open;            /* counted in srv->n_open (and its peer's count) */

@@ -256,6 +256,10 @@ void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
 
 /* Reviews (HITL) and run events (gw_reviews.c, gw_run_events.c; README "Reviews (HITL)", "Run
  * events"). */
+/* Cursor paging of a list read with limit + 1 rows, newest first by (created_at, id): when rows
+ * has more than limit, drops the extra row and returns the next cursor "<created_at>:<id>" of
+ * the last row kept (a new string), else JSON null. */
+json_t *gw_page_cursor(json_t *rows, int limit);
 void gw_review_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_review_get(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
 void gw_review_decide(gw_app *app, tg_httpd_req *req, const char *user, const char *id);

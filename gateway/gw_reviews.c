@@ -43,7 +43,7 @@ GW_JOB_FIRST(review_ctx);
 static int list_work(tg_db *db, review_ctx *c)
 {
   int rc;
-  json_t *next = json_null();
+  json_t *next;
   json_t *rows = tg_store_reviews_list(db, &rc,
                                        &(tg_review_filter){
                                            .user_id = c->j.user,
@@ -54,18 +54,24 @@ static int list_work(tg_db *db, review_ctx *c)
                                        });
   if (!rows)
     return rc;
-  if (json_array_size(rows) > (size_t)c->limit) {
-    json_t *last = json_array_get(rows, (size_t)c->limit - 1);
-    char cur[GW_USER_MAX + 32];
-    snprintf(cur, sizeof cur, "%lld:%s",
-             (long long)json_integer_value(json_object_get(last, "created_at")),
-             json_string_value(json_object_get(last, "id")));
-    json_array_remove(rows, (size_t)c->limit);
-    next = json_string(cur);
-  }
+  next = gw_page_cursor(rows, c->limit);
   c->j.status = 200;
   c->j.body = json_pack("{s:o, s:o}", "reviews", rows, "next_cursor", next);
   return c->j.body ? 0 : TG_ENOMEM;
+}
+
+json_t *gw_page_cursor(json_t *rows, int limit)
+{
+  json_t *last;
+  char cur[GW_USER_MAX + 32];
+  if (json_array_size(rows) <= (size_t)limit)
+    return json_null();
+  last = json_array_get(rows, (size_t)limit - 1);
+  snprintf(cur, sizeof cur, "%lld:%s",
+           (long long)json_integer_value(json_object_get(last, "created_at")),
+           json_string_value(json_object_get(last, "id")));
+  json_array_remove(rows, (size_t)limit);
+  return json_string(cur);
 }
 
 static int decide_work(tg_db *db, review_ctx *c)

@@ -45,7 +45,7 @@ GW_JOB_FIRST(run_ctx);
 static int list_work(tg_db *db, run_ctx *c)
 {
   int rc;
-  size_t n;
+  json_t *next;
   json_t *rows = tg_store_runs_list(db, &rc,
                                     &(tg_run_filter){
                                         .user_id = c->j.user,
@@ -55,19 +55,9 @@ static int list_work(tg_db *db, run_ctx *c)
                                         .after_at = c->cursor_at,
                                         .limit = c->limit + 1,
                                     });
-  json_t *next = json_null();
   if (!rows)
     return rc;
-  n = json_array_size(rows);
-  if (n > (size_t)c->limit) {
-    json_t *last = json_array_get(rows, (size_t)c->limit - 1);
-    char cur[GW_USER_MAX + 32];
-    snprintf(cur, sizeof cur, "%lld:%s",
-             (long long)json_integer_value(json_object_get(last, "created_at")),
-             json_string_value(json_object_get(last, "id")));
-    json_array_remove(rows, (size_t)c->limit);
-    next = json_string(cur);
-  }
+  next = gw_page_cursor(rows, c->limit);
   c->j.status = 200;
   c->j.body = json_pack("{s:o, s:o}", "runs", rows, "next_cursor", next);
   return c->j.body ? 0 : TG_ENOMEM;
@@ -87,7 +77,8 @@ static int cancel_work(tg_db *db, run_ctx *c)
   if (rc != 0)
     return rc;
   if (out.outcome == TG_RUN_NOT_CANCELABLE) {
-    gw_job_fail(&c->j, 409, "run_not_cancelable", "Only queued, waiting or running runs can be canceled.");
+    gw_job_fail(&c->j, 409, "run_not_cancelable",
+                "Only queued, waiting or running runs can be canceled.");
     c->j.body = json_pack("{s:s}", "status", out.status);
     return 0;
   }
