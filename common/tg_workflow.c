@@ -103,7 +103,8 @@ static int known_ref(vstate *st, const char *ref, size_t len, char *why, size_t 
   while (r + 1 < len && s < len && ref[s] != '.')
     s++;
   if (r == 6 && memcmp(ref, "inputs", 6) == 0) {
-    if (s > r + 1 && !declared_input(st, ref + r + 1, s - r - 1)) {
+    /* A Start without inputVariables takes any inputs (the chain format of DESIGN.md). */
+    if (s > r + 1 && json_is_array(st->declared) && !declared_input(st, ref + r + 1, s - r - 1)) {
       snprintf(why, n, "input %.*s is not declared by the Start node", (int)(s - r - 1),
                ref + r + 1);
       return 0;

@@ -27,7 +27,8 @@
  * Proxy-Authorization, X-API-Key, Api-Key, Cookie, or a name containing token / secret / key)
  * and its authentication object's token / value must contain a {{secrets.<name>}} reference.
  *
- * Templates: a string in a node's config may contain {{inputs.<name>}} (declared by Start),
+ * Templates: a string in a node's config may contain {{inputs.<name>}} (declared by Start
+ * when Start has inputVariables),
  * {{nodes.<id>.output...}} (a node that runs before it), {{vars.<name>}} and
  * {{secrets.<name>}}; the path after the root walks objects by key and arrays by index
  * ("content.0.text"). A string that is exactly one template is replaced by the referenced JSON
@@ -81,10 +82,10 @@ json_t *tg_workflow_order(const json_t *definition);
  * *out = a new copy of value (any JSON) with templates substituted from ctx, an object
  * {"inputs": {...}, "nodes": {"<id>": {"output": ...}}, "vars": {...}, "secrets"?: {...}} (any
  * member may be absent; {{secrets.*}} stays verbatim without "secrets"), producing at most
- * max_bytes (measured as for TG_WORKFLOW_RENDER_MAX). Returns 0, or with *out NULL: TG_ENOTFOUND on an unresolved
- * reference ("unresolved reference {{...}}" in err, size errlen), TG_ETOOBIG past max_bytes
- * ("rendered templates exceed the limit of N bytes" in err; checked before the copy is made),
- * TG_ENOMEM (err is "").
+ * max_bytes (measured as for TG_WORKFLOW_RENDER_MAX). Returns 0, or with *out NULL:
+ * TG_ENOTFOUND on an unresolved reference ("unresolved reference {{...}}" in err, size
+ * errlen), TG_ETOOBIG past max_bytes ("rendered templates exceed the limit of N bytes" in err;
+ * checked before the copy is made), TG_ENOMEM (err is "").
  */
 int tg_workflow_render_capped(json_t **out, const json_t *value, const json_t *ctx,
                               size_t max_bytes, char *err, size_t errlen);

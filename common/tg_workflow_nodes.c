@@ -361,6 +361,13 @@ static void check_end(const json_t *config, const char *id, json_t *errs)
   }
 }
 
+typedef void (*check_fn)(const json_t *config, const char *id, json_t *errs);
+
+static const check_fn checks[TG_NODE_TYPE_COUNT] = {
+    [TG_NODE_START] = check_start, [TG_NODE_END] = check_end,   [TG_NODE_MCP] = check_mcp,
+    [TG_NODE_API] = check_api,     [TG_NODE_HITL] = check_hitl,
+};
+
 void tg_workflow__check_config(const tg_graph_node *gn, json_t *errs)
 {
   const char *id = gn->id;
@@ -369,25 +376,10 @@ void tg_workflow__check_config(const tg_graph_node *gn, json_t *errs)
     add_err(errs, id, "type", "node type %s is not executable yet", tg_node_type_name(gn->type));
     return;
   }
+  if (gn->type >= TG_NODE_TYPE_COUNT)
+    return; /* unknown: reported by the graph */
   if (given(raw) && !json_is_object(raw))
     add_err(errs, id, "config", "must be an object");
-  switch (gn->type) {
-  case TG_NODE_START:
-    check_start(gn->config, id, errs);
-    break;
-  case TG_NODE_END:
-    check_end(gn->config, id, errs);
-    break;
-  case TG_NODE_MCP:
-    check_mcp(gn->config, id, errs);
-    break;
-  case TG_NODE_API:
-    check_api(gn->config, id, errs);
-    break;
-  case TG_NODE_HITL:
-    check_hitl(gn->config, id, errs);
-    break;
-  default:
-    break; /* Conditional: its branches are the graph's; unknown types are reported */
-  }
+  if (checks[gn->type]) /* Conditional: its branches are the graph's */
+    checks[gn->type](gn->config, id, errs);
 }

@@ -164,7 +164,8 @@ static void test_mcp_adhoc_ok(void **state)
 {
   json_t *def = J("{\"nodes\":[{\"id\":\"s\",\"type\":\"Start\"},"
                   "{\"id\":\"m\",\"type\":\"MCP\",\"config\":{\"url\":\"http://127.0.0.1:1/mcp\","
-                  "\"headers\":{\"x-k\":\"v\"},\"tool\":\"echo\",\"arguments\":{}}},"
+                  "\"headers\":{\"x-k\":\"v\"},\"tool\":\"echo\","
+                  "\"arguments\":{\"m\":\"{{inputs.free}}\"}}},"
                   "{\"id\":\"e\",\"type\":\"End\"}],"
                   "\"connections\":[{\"from\":\"s\",\"to\":\"m\"},{\"from\":\"m\",\"to\":\"e\"}]}");
   json_t *errs = tg_workflow_validate(def), *prov;
