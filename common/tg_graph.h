@@ -43,13 +43,13 @@ typedef struct tg_graph_branch {
 } tg_graph_branch;
 
 typedef struct tg_graph_node {
-  const char *id;       /* normalised to a string */
-  const char *name;     /* the node's "name", or "" */
+  const char *id;   /* normalised to a string */
+  const char *name; /* the node's "name", or "" */
   tg_node_type type;
-  const json_t *def;    /* the definition's node object (borrowed from the graph) */
-  const json_t *config; /* its "config" object ({} when absent; borrowed) */
-  size_t *succ, nsucc;  /* successor indexes, in connection order, without duplicates */
-  size_t *pred, npred;  /* predecessor indexes */
+  const json_t *def;         /* the definition's node object (borrowed from the graph) */
+  const json_t *config;      /* its "config" object ({} when absent; borrowed) */
+  size_t *succ, nsucc;       /* successor indexes, in connection order, without duplicates */
+  size_t *pred, npred;       /* predecessor indexes */
   tg_graph_branch *branches; /* Conditional only */
   size_t nbranches;
 } tg_graph_node;

@@ -1,20 +1,24 @@
 /*
  * tg_workflow: validation, input checking, execution order and template rendering of workflow
- * definitions (DESIGN.md section 6; contract in tg_workflow.h).
+ * definitions in the builder's format (contract in tg_workflow.h; README "Workflow definitions").
  *
  * Validation collects every problem it finds (one error object per problem, naming the node and
- * the field) rather than stopping at the first, so a 422 can show them all. The graph rules are
- * checked only once the nodes themselves are well formed enough to index. Rendering never
- * modifies its input: it builds a new value, and a reference that does not resolve aborts the
- * whole render with a message naming the reference. One render call has one output budget
+ * the field) rather than stopping at the first, so a 422 can show them all: the graph rules come
+ * from tg_graph's lenient build (tg_graph_int.h), the per-type config rules from
+ * tg_workflow_nodes.c, and the template references are checked here against the graph (an input
+ * the Start node declares; a node that runs before the one using it). Rendering never modifies
+ * its input: it builds a new value, and a reference that does not resolve aborts the whole
+ * render with a message naming the reference. One render call has one output budget
  * (TG_WORKFLOW_RENDER_MAX) that every substitution draws from before it copies anything, so a
  * definition that repeats a reference to a large value fails with TG_ETOOBIG instead of making
  * the worker copy that value again and again. Nothing here does I/O or keeps state.
  */
 #include "tg_workflow.h"
+#include "tg_workflow_int.h"
 
 #include "tg_buf.h"
 #include "tg_err.h"
+#include "tg_graph_int.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -22,21 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Cap on the number of nodes, so validation's quadratic lookups stay cheap on hostile input. */
-#define MAX_NODES 256
-
-static const char *const input_types[] = {"string", "number", "boolean", "object", "array"};
-
-static void add_err(json_t *errs, const char *node, const char *field, const char *fmt, ...)
-{
-  char msg[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  json_array_append_new(
-      errs, json_pack("{s:s?, s:s?, s:s}", "node", node, "field", field, "message", msg));
-}
+#define add_err tg_workflow__err
+#define NONE ((size_t)-1)
+#define REF_MAX 256
 
 static const char *str_member(const json_t *o, const char *key)
 {
@@ -49,322 +41,244 @@ static int nonempty(const char *s)
   return s && *s;
 }
 
-static const char *node_id(const json_t *node)
+/* ---- validation ---- */
+
+/* One validation: the errors, the graph, and the node whose config is being walked. */
+typedef struct vstate {
+  json_t *errs;
+  const tg_graph *g;
+  const json_t *declared; /* the Start node's inputVariables */
+  size_t node;
+  char *anc; /* anc[i]: node i runs before st->node (when anc_ready) */
+  size_t *queue;
+  int anc_ready;
+  const char *field; /* the field of the condition being checked (tg_expr_each_var) */
+} vstate;
+
+static void on_report(void *arg, const char *node, const char *field, const char *message)
 {
-  return str_member(node, "id");
+  add_err(arg, node, field, "%s", message);
 }
 
-static const char *node_type(const json_t *node)
+/* Marks the ancestors of st->node (backwards over predecessors). */
+static void ancestors(vstate *st)
 {
-  return str_member(node, "type");
+  size_t head = 0, tail = 0, n = tg_graph_size(st->g);
+  memset(st->anc, 0, n);
+  st->queue[tail++] = st->node;
+  while (head < tail) {
+    const tg_graph_node *gn = tg_graph_node_at(st->g, st->queue[head++]);
+    for (size_t i = 0; i < gn->npred; i++)
+      if (!st->anc[gn->pred[i]]) {
+        st->anc[gn->pred[i]] = 1;
+        st->queue[tail++] = gn->pred[i];
+      }
+  }
+  st->anc_ready = 1;
 }
 
-static int valid_input_type(const char *t)
+static int declared_input(const vstate *st, const char *name, size_t len)
 {
-  for (size_t i = 0; t && i < sizeof input_types / sizeof input_types[0]; i++)
-    if (strcmp(t, input_types[i]) == 0)
+  size_t i;
+  const json_t *v;
+  json_array_foreach(st->declared, i, v)
+  {
+    const char *n = str_member(v, "name");
+    if (n && strlen(n) == len && memcmp(n, name, len) == 0)
       return 1;
+  }
   return 0;
 }
 
-static void check_start(const json_t *config, const char *id, json_t *errs)
-{
-  const json_t *vars = json_object_get(config, "inputVariables");
-  size_t i;
-  const json_t *v;
-  if (!vars || json_is_null(vars))
-    return;
-  if (!json_is_array(vars)) {
-    add_err(errs, id, "config.inputVariables", "must be an array of {name, type, required}");
-    return;
-  }
-  json_array_foreach(vars, i, v)
-  {
-    char field[64];
-    const char *name = str_member(v, "name");
-    const json_t *req = json_object_get(v, "required");
-    snprintf(field, sizeof field, "config.inputVariables[%zu]", i);
-    if (!json_is_object(v) || !nonempty(name)) {
-      add_err(errs, id, field, "needs a non-empty name");
-      continue;
-    }
-    if (json_object_get(v, "type") && !valid_input_type(str_member(v, "type")))
-      add_err(errs, id, field, "type of %s must be string, number, boolean, object or array", name);
-    if (req && !json_is_boolean(req))
-      add_err(errs, id, field, "required of %s must be a boolean", name);
-    if (json_object_get(v, "secret") && !json_is_boolean(json_object_get(v, "secret")))
-      add_err(errs, id, field, "secret of %s must be a boolean", name);
-    else if (json_is_true(json_object_get(v, "secret")) &&
-             strcmp(str_member(v, "type") ? str_member(v, "type") : "", "string") != 0)
-      add_err(errs, id, field, "secret input %s must have type string", name);
-  }
-}
-
-static void check_mcp(const json_t *config, const char *id, json_t *errs)
-{
-  const json_t *provider = json_object_get(config, "provider");
-  const json_t *url = json_object_get(config, "url");
-  const json_t *headers = json_object_get(config, "headers");
-  const json_t *args = json_object_get(config, "arguments");
-  const char *tool = str_member(config, "tool");
-
-  if (!nonempty(tool))
-    add_err(errs, id, "config.tool", "MCP node needs a tool name");
-  if (provider && !json_is_null(provider) && !nonempty(json_string_value(provider)))
-    add_err(errs, id, "config.provider", "must be a non-empty string");
-  if (url && !json_is_null(url)) {
-    const char *u = json_string_value(url);
-    if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0))
-      add_err(errs, id, "config.url", "must be an http(s) URL");
-  }
-  if ((!provider || json_is_null(provider)) && (!url || json_is_null(url)))
-    add_err(errs, id, "config.provider",
-            "MCP node needs a provider (managed mode) or a url (ad-hoc mode)");
-  if (headers && !json_is_null(headers)) {
-    const char *k;
-    const json_t *hv;
-    if (!json_is_object(headers))
-      add_err(errs, id, "config.headers", "must be an object of header name to string");
-    else
-      json_object_foreach((json_t *)headers, k, hv)
-      {
-        if (!json_is_string(hv)) {
-          add_err(errs, id, "config.headers", "header %s must be a string", k);
-          break;
-        }
-      }
-  }
-  if (args && !json_is_null(args) && !json_is_object(args))
-    add_err(errs, id, "config.arguments", "must be an object");
-}
-
-static void check_end(const json_t *config, const char *id, json_t *errs)
-{
-  const json_t *outs = json_object_get(config, "outputVariables");
-  size_t i;
-  const json_t *v;
-  if (!outs || json_is_null(outs) || json_is_object(outs))
-    return;
-  if (!json_is_array(outs)) {
-    add_err(errs, id, "config.outputVariables", "must be an array of {name, value} or an object");
-    return;
-  }
-  json_array_foreach(outs, i, v)
-  {
-    if (!json_is_object(v) || !nonempty(str_member(v, "name"))) {
-      char field[64];
-      snprintf(field, sizeof field, "config.outputVariables[%zu]", i);
-      add_err(errs, id, field, "needs a non-empty name");
-    }
-  }
-}
-
-/* Per-node checks. Returns 1 when the node can take part in graph checks (has a usable id). */
-static void check_node(const json_t *node, size_t idx, json_t *errs, int *n_start, int *n_end)
-{
-  char field[64];
-  const char *id = node_id(node);
-  const char *type = node_type(node);
-  const json_t *config = json_object_get(node, "config");
-
-  snprintf(field, sizeof field, "nodes[%zu]", idx);
-  if (!json_is_object(node)) {
-    add_err(errs, NULL, field, "node must be an object");
-    return;
-  }
-  if (!nonempty(id)) {
-    add_err(errs, NULL, field, "node needs a non-empty string id");
-    return;
-  }
-  if (config && !json_is_null(config) && !json_is_object(config)) {
-    add_err(errs, id, "config", "must be an object");
-    config = NULL;
-  }
-  if (!type) {
-    add_err(errs, id, "type", "node needs a type");
-    return;
-  }
-  if (strcmp(type, "Start") == 0) {
-    (*n_start)++;
-    check_start(config, id, errs);
-  } else if (strcmp(type, "End") == 0) {
-    (*n_end)++;
-    check_end(config, id, errs);
-  } else if (strcmp(type, "MCP") == 0) {
-    if (!config)
-      add_err(errs, id, "config", "MCP node needs a config {provider|url, tool, arguments}");
-    else
-      check_mcp(config, id, errs);
-  } else if (strcmp(type, "API") == 0 || strcmp(type, "Conditional") == 0) {
-    add_err(errs, id, "type", "node type %s is not executable in this version", type);
-  } else if (strcmp(type, "Agent") == 0 || strcmp(type, "Code") == 0 ||
-             strcmp(type, "Self-Review") == 0 || strcmp(type, "HITL") == 0) {
-    add_err(errs, id, "type", "node type %s is not supported", type);
-  } else {
-    add_err(errs, id, "type", "unknown node type %s", type);
-  }
-}
-
-/* Index of the node with this id in nodes, or -1. */
-static long find_node(const json_t *nodes, const char *id)
-{
-  size_t i;
-  const json_t *n;
-  if (!id)
-    return -1;
-  json_array_foreach(nodes, i, n)
-  {
-    const char *nid = node_id(n);
-    if (nid && strcmp(nid, id) == 0)
-      return (long)i;
-  }
-  return -1;
-}
-
 /*
- * The graph rules. next[i] is the successor index of node i (-1 none). Fills order (indices,
- * Start first) with *n_order entries when the chain is valid. Returns the number of errors
- * added.
+ * Checks a reference ("inputs.x", "nodes.<id>.output.y", "vars.z", "secrets.name") used by
+ * st->node. Returns 1 when it is known, else 0 with the reason in why.
  */
-static size_t check_graph(const json_t *nodes, const json_t *conns, json_t *errs, long *order,
-                          size_t *n_order)
+static int known_ref(vstate *st, const char *ref, size_t len, char *why, size_t n)
 {
-  size_t n = json_array_size(nodes), i, before = json_array_size(errs);
-  long next[MAX_NODES], start = -1, end = -1, cur;
-  int indeg[MAX_NODES] = {0}, seen[MAX_NODES] = {0};
-  const json_t *c;
-
-  for (i = 0; i < n; i++) {
-    const json_t *node = json_array_get(nodes, i);
-    const char *t = node_type(node);
-    next[i] = -1;
-    if (t && strcmp(t, "Start") == 0)
-      start = (long)i;
-    if (t && strcmp(t, "End") == 0)
-      end = (long)i;
-    if (find_node(nodes, node_id(node)) != (long)i)
-      add_err(errs, node_id(node), "id", "duplicate node id %s", node_id(node));
+  size_t r = 0, s;
+  while (r < len && ref[r] != '.')
+    r++;
+  s = r < len ? r + 1 : len; /* the second segment starts here */
+  while (r + 1 < len && s < len && ref[s] != '.')
+    s++;
+  if (r == 6 && memcmp(ref, "inputs", 6) == 0) {
+    /* A Start without inputVariables takes any inputs (the chain format of DESIGN.md). */
+    if (s > r + 1 && json_is_array(st->declared) && !declared_input(st, ref + r + 1, s - r - 1)) {
+      snprintf(why, n, "input %.*s is not declared by the Start node", (int)(s - r - 1),
+               ref + r + 1);
+      return 0;
+    }
+    return 1;
   }
-  if (json_array_size(errs) > before)
-    return json_array_size(errs) - before;
-
-  json_array_foreach(conns, i, c)
-  {
-    char field[64];
-    const char *from = str_member(c, "from"), *to = str_member(c, "to");
-    long a = find_node(nodes, from), b = find_node(nodes, to);
-    if (a < 0 || b < 0) {
-      snprintf(field, sizeof field, "connections[%zu].%s", i, a < 0 ? "from" : "to");
-      add_err(errs, NULL, field, "connection refers to unknown node %s",
-              a < 0 ? (from ? from : "(none)") : (to ? to : "(none)"));
-      continue;
+  if (r == 5 && memcmp(ref, "nodes", 5) == 0) {
+    char id[REF_MAX];
+    size_t k;
+    if (s <= r + 1)
+      return 1;
+    snprintf(id, sizeof id, "%.*s", (int)(s - r - 1), ref + r + 1);
+    if ((k = tg_graph_find(st->g, id)) == NONE) {
+      snprintf(why, n, "there is no node %s", id);
+      return 0;
     }
-    if (next[a] >= 0) {
-      add_err(errs, from, "connections", "node %s has more than one outgoing connection", from);
-      continue;
+    if (!st->anc_ready)
+      ancestors(st);
+    if (!st->anc[k]) {
+      snprintf(why, n, "node %s does not run before this node", id);
+      return 0;
     }
-    next[a] = b;
-    indeg[b]++;
+    return 1;
   }
-  if (json_array_size(errs) > before)
-    return json_array_size(errs) - before;
-
-  if (start >= 0 && indeg[start] > 0)
-    add_err(errs, node_id(json_array_get(nodes, (size_t)start)), "connections",
-            "Start node has an incoming connection");
-  if (end >= 0 && next[end] >= 0)
-    add_err(errs, node_id(json_array_get(nodes, (size_t)end)), "connections",
-            "End node has an outgoing connection");
-  *n_order = 0;
-  for (cur = start; cur >= 0; cur = next[cur]) {
-    if (seen[cur]) {
-      add_err(errs, node_id(json_array_get(nodes, (size_t)cur)), "connections",
-              "cycle through node %s", node_id(json_array_get(nodes, (size_t)cur)));
-      return json_array_size(errs) - before;
-    }
-    seen[cur] = 1;
-    order[(*n_order)++] = cur;
-    if (cur == end)
-      break;
+  if (r == 4 && memcmp(ref, "vars", 4) == 0)
+    return 1;
+  if (r == 7 && memcmp(ref, "secrets", 7) == 0) {
+    if (s > r + 1)
+      return 1;
+    snprintf(why, n, "a secrets reference needs a name: {{secrets.<name>}}");
+    return 0;
   }
-  if (start >= 0 && end >= 0 && !seen[end])
-    add_err(errs, node_id(json_array_get(nodes, (size_t)end)), "connections",
-            "no path from Start to End");
-  for (i = 0; i < n; i++)
-    if (!seen[i]) {
-      const char *id = node_id(json_array_get(nodes, i));
-      add_err(errs, id, "connections", "node %s is not on the path from Start to End", id);
-    }
-  return json_array_size(errs) - before;
+  snprintf(why, n, "a reference starts with inputs, nodes, vars or secrets");
+  return 0;
 }
 
-/* Validates and, when valid and order is not NULL, fills the execution order. */
-static json_t *validate(const json_t *def, long *order, size_t *n_order)
+static void check_string(vstate *st, const char *s, const char *field)
+{
+  size_t a, b, pos = 0, len;
+  const char *ref;
+  char why[REF_MAX + 64];
+  while (tg_workflow__next_template(s, pos, &a, &b)) {
+    tg_workflow__ref(s, a, b, &ref, &len);
+    if (len >= REF_MAX)
+      add_err(st->errs, tg_graph_node_at(st->g, st->node)->id, field,
+              "template reference %.40s... is longer than %d bytes", s + a, REF_MAX);
+    else if (!known_ref(st, ref, len, why, sizeof why))
+      add_err(st->errs, tg_graph_node_at(st->g, st->node)->id, field,
+              "unknown template reference %.*s: %s", (int)(b - a), s + a, why);
+    pos = b;
+  }
+}
+
+/* Checks the templates of every string in v; field holds v's path (up to flen bytes used). */
+static void walk(vstate *st, const json_t *v, char *field, size_t flen, size_t cap)
+{
+  if (json_is_string(v)) {
+    check_string(st, json_string_value(v), field);
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *m;
+    json_object_foreach((json_t *)v, k, m)
+    {
+      snprintf(field + flen, cap - flen, ".%s", k);
+      walk(st, m, field, strlen(field), cap);
+    }
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *m;
+    json_array_foreach(v, i, m)
+    {
+      snprintf(field + flen, cap - flen, "[%zu]", i);
+      walk(st, m, field, strlen(field), cap);
+    }
+  }
+  field[flen] = '\0';
+}
+
+/* A condition's variable: paths under inputs and nodes must be known, as in templates. */
+static void on_var(void *arg, const char *path)
+{
+  vstate *st = arg;
+  char why[REF_MAX + 64];
+  if ((strncmp(path, "inputs.", 7) == 0 || strncmp(path, "nodes.", 6) == 0) &&
+      strlen(path) < REF_MAX && !known_ref(st, path, strlen(path), why, sizeof why))
+    add_err(st->errs, tg_graph_node_at(st->g, st->node)->id, st->field, "unknown variable %s: %s",
+            path, why);
+}
+
+static void check_node(vstate *st)
+{
+  const tg_graph_node *gn = tg_graph_node_at(st->g, st->node);
+  char field[256] = "config";
+  tg_workflow__check_config(gn, st->errs);
+  if (gn->type == TG_NODE_AGENT || gn->type == TG_NODE_CODE || gn->type == TG_NODE_SELF_REVIEW)
+    return;
+  st->anc_ready = 0;
+  walk(st, gn->config, field, strlen(field), sizeof field);
+  for (size_t i = 0; i < gn->nbranches; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "config.branches[%zu].condition", i);
+    st->field = f;
+    tg_expr_each_var(gn->branches[i].cond, on_var, st);
+  }
+}
+
+/* Validates; when valid and gout is not NULL, hands over the graph. */
+static json_t *validate(const json_t *def, tg_graph **gout)
 {
   json_t *errs = json_array();
-  const json_t *nodes = json_object_get(def, "nodes");
-  const json_t *conns = json_object_get(def, "connections");
-  size_t i;
-  const json_t *node;
-  int n_start = 0, n_end = 0;
-  long tmp[MAX_NODES];
-  size_t n_tmp = 0;
+  tg_graph *g = NULL;
+  vstate st;
+  int rc;
+  size_t n;
 
+  if (gout)
+    *gout = NULL;
   if (!errs)
     return NULL;
-  if (!json_is_object(def)) {
-    add_err(errs, NULL, NULL, "definition must be an object");
+  memset(&st, 0, sizeof st);
+  rc = tg_graph__build(&g, def, on_report, errs, NULL);
+  if (rc == TG_ENOMEM)
+    add_err(errs, NULL, NULL, "out of memory while validating");
+  if (!g)
     return errs;
+  n = tg_graph_size(g);
+  st.errs = errs;
+  st.g = g;
+  if (tg_graph_start(g) != NONE)
+    st.declared = json_object_get(tg_graph_node_at(g, tg_graph_start(g))->config, "inputVariables");
+  if (!(st.anc = malloc(n + 1)) || !(st.queue = malloc((n + 1) * sizeof *st.queue))) {
+    add_err(errs, NULL, NULL, "out of memory while validating");
+  } else {
+    for (st.node = 0; st.node < n; st.node++)
+      if (tg_graph_node_at(g, st.node)->type != TG_NODE_UNKNOWN)
+        check_node(&st);
   }
-  if (!json_is_array(nodes) || json_array_size(nodes) == 0) {
-    add_err(errs, NULL, "nodes", "definition needs a non-empty nodes array");
-    return errs;
-  }
-  if (json_array_size(nodes) > MAX_NODES) {
-    add_err(errs, NULL, "nodes", "at most %d nodes", MAX_NODES);
-    return errs;
-  }
-  if (conns && !json_is_null(conns) && !json_is_array(conns)) {
-    add_err(errs, NULL, "connections", "must be an array of {id, from, to}");
-    return errs;
-  }
-  json_array_foreach(nodes, i, node) check_node(node, i, errs, &n_start, &n_end);
-  if (n_start != 1)
-    add_err(errs, NULL, "nodes",
-            n_start ? "definition has more than one Start node" : "definition has no Start node");
-  if (n_end != 1)
-    add_err(errs, NULL, "nodes",
-            n_end ? "definition has more than one End node" : "definition has no End node");
-  if (json_array_size(errs) == 0) {
-    /* Nodes are well formed: every one has an id and a type. */
-    check_graph(nodes, json_is_array(conns) ? conns : NULL, errs, order ? order : tmp,
-                n_order ? n_order : &n_tmp);
-  }
+  free(st.anc);
+  free(st.queue);
   if (json_array_size(errs) == 0) {
     json_decref(errs);
-    return NULL;
+    errs = NULL;
+    if (gout) {
+      *gout = g;
+      g = NULL;
+    }
   }
+  tg_graph_free(g);
   return errs;
 }
 
 json_t *tg_workflow_validate(const json_t *definition)
 {
-  return validate(definition, NULL, NULL);
+  return validate(definition, NULL);
 }
 
 json_t *tg_workflow_order(const json_t *definition)
 {
-  long order[MAX_NODES];
-  size_t n = 0;
-  json_t *errs = validate(definition, order, &n), *out;
-  if (errs) {
+  tg_graph *g;
+  json_t *errs = validate(definition, &g), *out;
+  const size_t *topo;
+  if (errs || !g) {
     json_decref(errs);
     return NULL;
   }
-  if (!(out = json_array()))
-    return NULL;
-  for (size_t i = 0; i < n; i++)
-    json_array_append(out, json_array_get(json_object_get(definition, "nodes"), (size_t)order[i]));
+  topo = tg_graph_topo(g);
+  if ((out = json_array()))
+    for (size_t i = 0; i < tg_graph_size(g); i++)
+      if (json_array_append(out, (json_t *)tg_graph_node_at(g, topo[i])->def) != 0) {
+        json_decref(out);
+        out = NULL;
+        break;
+      }
+  tg_graph_free(g);
   return out;
 }
 
@@ -374,7 +288,7 @@ static const json_t *find_type(const json_t *definition, const char *type)
   const json_t *n;
   json_array_foreach(json_object_get(definition, "nodes"), i, n)
   {
-    const char *t = node_type(n);
+    const char *t = str_member(n, "type");
     if (t && strcmp(t, type) == 0)
       return n;
   }
@@ -474,7 +388,7 @@ json_t *tg_workflow_providers(const json_t *definition)
     return NULL;
   json_array_foreach(json_object_get(definition, "nodes"), i, n)
   {
-    const char *t = node_type(n);
+    const char *t = str_member(n, "type");
     const char *p = str_member(json_object_get(n, "config"), "provider");
     int dup = 0;
     if (!t || strcmp(t, "MCP") != 0 || !nonempty(p))
@@ -494,7 +408,8 @@ json_t *tg_workflow_providers(const json_t *definition)
 
 /* ---- templates ---- */
 
-/* Resolves a trimmed expression "inputs.a" / "nodes.n1.output.content.0.text" against ctx. */
+/* Resolves a trimmed reference "inputs.a" / "nodes.n1.output.content.0.text" / "vars.x" /
+ * "secrets.name" against ctx. */
 static const json_t *resolve(const char *expr, size_t len, const json_t *ctx)
 {
   const json_t *cur = ctx;
@@ -508,7 +423,8 @@ static const json_t *resolve(const char *expr, size_t len, const json_t *ctx)
       return NULL;
     memcpy(key, expr + i, j - i);
     key[j - i] = '\0';
-    if (seg == 0 && strcmp(key, "inputs") != 0 && strcmp(key, "nodes") != 0)
+    if (seg == 0 && strcmp(key, "inputs") != 0 && strcmp(key, "nodes") != 0 &&
+        strcmp(key, "vars") != 0 && strcmp(key, "secrets") != 0)
       return NULL;
     if (json_is_object(cur)) {
       cur = json_object_get(cur, key);
@@ -533,7 +449,7 @@ static const json_t *resolve(const char *expr, size_t len, const json_t *ctx)
 }
 
 /* Finds the next "{{" ... "}}" in s from pos; sets [*a, *b) to the whole template. */
-static int next_template(const char *s, size_t pos, size_t *a, size_t *b)
+int tg_workflow__next_template(const char *s, size_t pos, size_t *a, size_t *b)
 {
   const char *o = strstr(s + pos, "{{"), *c;
   if (!o || !(c = strstr(o + 2, "}}")))
@@ -544,7 +460,7 @@ static int next_template(const char *s, size_t pos, size_t *a, size_t *b)
 }
 
 /* The expression inside the template [a, b), trimmed. */
-static void expr_of(const char *s, size_t a, size_t b, const char **e, size_t *elen)
+void tg_workflow__ref(const char *s, size_t a, size_t b, const char **e, size_t *elen)
 {
   const char *p = s + a + 2, *q = s + b - 2;
   while (p < q && isspace((unsigned char)*p))
@@ -553,6 +469,14 @@ static void expr_of(const char *s, size_t a, size_t b, const char **e, size_t *e
     q--;
   *e = p;
   *elen = (size_t)(q - p);
+}
+
+/* 1 for a {{secrets.*}} reference while ctx has no "secrets": it stays as written (the
+ * executors resolve it into the outgoing request only). */
+static int kept(const char *ref, size_t len, const json_t *ctx)
+{
+  return len >= 8 && strncmp(ref, "secrets.", 8) == 0 &&
+         !json_is_object(json_object_get(ctx, "secrets"));
 }
 
 static void unresolved(char *err, size_t errlen, const char *s, size_t a, size_t b)
@@ -640,11 +564,13 @@ static json_t *render_string(render *st, const json_t *value)
   json_t *out = NULL;
   int rc = 0;
 
-  if (!next_template(s, 0, &a, &b))
+  if (!tg_workflow__next_template(s, 0, &a, &b))
     return json_deep_copy(value);
   if (a == 0 && b == slen) {
     const json_t *v;
-    expr_of(s, a, b, &e, &elen);
+    tg_workflow__ref(s, a, b, &e, &elen);
+    if (kept(e, elen, st->ctx))
+      return json_deep_copy(value);
     if (!(v = resolve(e, elen, st->ctx))) {
       unresolved(st->err, st->errlen, s, a, b);
       st->rc = TG_ENOTFOUND;
@@ -655,7 +581,13 @@ static json_t *render_string(render *st, const json_t *value)
   tg_buf_init(&buf, st->left);
   do {
     const json_t *v;
-    expr_of(s, a, b, &e, &elen);
+    tg_workflow__ref(s, a, b, &e, &elen);
+    if (kept(e, elen, st->ctx)) {
+      if ((rc = tg_buf_add(&buf, s + pos, b - pos)))
+        break;
+      pos = b;
+      continue;
+    }
     if (!(v = resolve(e, elen, st->ctx))) {
       unresolved(st->err, st->errlen, s, a, b);
       rc = TG_ENOTFOUND;
@@ -664,7 +596,7 @@ static json_t *render_string(render *st, const json_t *value)
     if ((rc = tg_buf_add(&buf, s + pos, a - pos)) || (rc = add_text(&buf, v)))
       break;
     pos = b;
-  } while (next_template(s, pos, &a, &b));
+  } while (tg_workflow__next_template(s, pos, &a, &b));
   if (!rc)
     rc = tg_buf_add(&buf, s + pos, slen - pos);
   if (!rc && !(out = json_stringn(tg_buf_str(&buf), tg_buf_len(&buf))))
@@ -767,7 +699,15 @@ json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *
       json_t *r;
       if (!name)
         continue;
-      r = render_value(&st, json_object_get(v, "value"));
+      if (json_object_get(v, "value")) {
+        r = render_value(&st, json_object_get(v, "value"));
+      } else if (!(r = json_object_get(json_object_get(ctx, "vars"), name))) {
+        if (err && errlen)
+          snprintf(err, errlen, "output %s is not set: no run variable vars.%s", name, name);
+        goto fail;
+      } else {
+        r = copy_charged(&st, r);
+      }
       if (!r || json_object_set_new(out, name, r))
         goto fail;
     }

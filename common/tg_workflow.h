@@ -1,19 +1,40 @@
 /*
- * tg_workflow: workflow definitions (DESIGN.md section 6): validation, input checking, the
- * execution order, and {{...}} substitution.
+ * tg_workflow: workflow definitions in the builder's format (README "Workflow definitions";
+ * ../shared/examples/proposal-generation.json): validation, input checking, the execution
+ * order, and {{...}} substitution.
  *
- * Definition: {title, description, nodes:[{id, type, name, config}], connections:[{id, from,
- * to}]}. Node types executed in this version: Start, MCP, End (API and Conditional are
- * recognised but rejected as not yet executable; Agent, Code, Self-Review, HITL are rejected).
- * A valid definition has exactly one Start and one End, unique non-empty node ids, connections
- * whose ends exist, and a path Start -> ... -> End that is a simple chain (each node at most one
- * outgoing connection, no cycles); every node lies on it.
+ * Definition: {title, description, nodes: [{id, type, name, config, icon?, color?, x?, y?,
+ * status?}], connections: [{id, from, to}]}. Ids (and connection ends, and branch targets) are
+ * integers or non-empty strings, compared in their string form (tg_graph.h); UI fields are kept
+ * by the API and ignored here. The graph rules are tg_graph.h's: a DAG, one Start, at least one
+ * End, every node reachable from Start and reaching an End, unique ids, connections between
+ * existing nodes, a Conditional's branches [{type: "if"|"else", condition, targetNodeId}] each
+ * aimed at one of its successors, every successor aimed at, at most one else and last, each
+ * condition parsing (tg_expr.h). Config per node type:
+ *   Start   inputVariables? [{name, type?, required?, secret?}]
+ *   MCP     managed {provider, tool, arguments?} or ad-hoc {url, headers?, tool, arguments?}
+ *   API     {method? GET|POST|PUT|PATCH|DELETE|HEAD, url, endpoint?, headers?, query_params?,
+ *            body?, authentication? ("bearer"|"api_key"|"oauth2"|"custom_header"|"none" or
+ *            {type:"bearer", token} | {type:"api_key", in:"header"|"query", name, value} |
+ *            {type:"custom_header", name, value} | {type:"oauth2", credential}), credential?,
+ *            timeout_ms? 1..300000, idempotency_key?}
+ *   HITL    {reviewTitle, message, priority?, allowedDecisions (unique strings), timeout_s?
+ *            1..31536000}
+ *   End     outputVariables? [{name, type}] (the run variable vars.<name>) | [{name, value}] |
+ *           {name: value}
+ *   Agent, Code, Self-Review: recognised, refused as "not executable yet".
+ * Literal secrets: an API or ad-hoc MCP node's sensitive header (Authorization,
+ * Proxy-Authorization, X-API-Key, Api-Key, Cookie, or a name containing token / secret / key)
+ * and its authentication object's token / value must contain a {{secrets.<name>}} reference.
  *
- * Templates: a string argument may contain {{inputs.name}} and {{nodes.<id>.output...}} where
- * the path after output walks objects by key and arrays by index ("content.0.text"). A string
- * that is exactly one template is replaced by the referenced JSON value (keeping its type);
- * templates inside longer strings are replaced by the value's text (strings raw, other values
- * as compact JSON). A reference that does not resolve is an error naming it.
+ * Templates: a string in a node's config may contain {{inputs.<name>}} (declared by Start
+ * when Start has inputVariables),
+ * {{nodes.<id>.output...}} (a node that runs before it), {{vars.<name>}} and
+ * {{secrets.<name>}}; the path after the root walks objects by key and arrays by index
+ * ("content.0.text"). A string that is exactly one template is replaced by the referenced JSON
+ * value (keeping its type); templates inside longer strings are replaced by the value's text
+ * (strings raw, other values as compact JSON). A reference that does not resolve is an error
+ * naming it, except {{secrets.*}}, which stays as written unless the context has "secrets".
  */
 #ifndef TG_WORKFLOW_H
 #define TG_WORKFLOW_H
@@ -22,8 +43,8 @@
 #include <stddef.h>
 
 /*
- * Validates a definition. Returns NULL when valid, else a new array of error objects
- * {"node": id-or-null, "field": "config.tool", "message": "..."} for a 422.
+ * Validates a definition. Returns NULL when valid, else a new array of every error found, each
+ * {"node": id-as-string or null, "field": "config.tool", "message": "..."}, for a 422.
  */
 json_t *tg_workflow_validate(const json_t *definition);
 
@@ -44,8 +65,8 @@ json_t *tg_workflow_validate_inputs(const json_t *definition, const json_t *inpu
  */
 json_t *tg_workflow_secret_inputs(const json_t *definition);
 
-/* The nodes in execution order, Start first, End last: a new array of borrowed-then-increfed
- * node objects, or NULL for an invalid definition. */
+/* The nodes in one topological order, Start first: a new array of the definition's node
+ * objects (increfed), or NULL for an invalid definition or when memory runs out. */
 json_t *tg_workflow_order(const json_t *definition);
 
 /*
@@ -59,11 +80,12 @@ json_t *tg_workflow_order(const json_t *definition);
 
 /*
  * *out = a new copy of value (any JSON) with templates substituted from ctx, an object
- * {"inputs": {...}, "nodes": {"<id>": {"output": ...}}}, producing at most max_bytes (measured
- * as for TG_WORKFLOW_RENDER_MAX). Returns 0, or with *out NULL: TG_ENOTFOUND on an unresolved
- * reference ("unresolved reference {{...}}" in err, size errlen), TG_ETOOBIG past max_bytes
- * ("rendered templates exceed the limit of N bytes" in err; checked before the copy is made),
- * TG_ENOMEM (err is "").
+ * {"inputs": {...}, "nodes": {"<id>": {"output": ...}}, "vars": {...}, "secrets"?: {...}} (any
+ * member may be absent; {{secrets.*}} stays verbatim without "secrets"), producing at most
+ * max_bytes (measured as for TG_WORKFLOW_RENDER_MAX). Returns 0, or with *out NULL:
+ * TG_ENOTFOUND on an unresolved reference ("unresolved reference {{...}}" in err, size
+ * errlen), TG_ETOOBIG past max_bytes ("rendered templates exceed the limit of N bytes" in err;
+ * checked before the copy is made), TG_ENOMEM (err is "").
  */
 int tg_workflow_render_capped(json_t **out, const json_t *value, const json_t *ctx,
                               size_t max_bytes, char *err, size_t errlen);
@@ -77,11 +99,12 @@ json_t *tg_workflow_render(const json_t *value, const json_t *ctx, char *err, si
 json_t *tg_workflow_providers(const json_t *definition);
 
 /*
- * The run's output from the End node: config.outputVariables is either an array of
- * {name, value} or an object name -> value; each value (a template string or any JSON) is
- * rendered with tg_workflow_render against ctx, all of them from one TG_WORKFLOW_RENDER_MAX
- * budget. Returns a new object {name: rendered value} ({} when there are no outputVariables), or
- * NULL on an unresolved reference or past the budget (message in err, as tg_workflow_render) or
+ * The run's output from the End node: config.outputVariables is an array of {name, value} (the
+ * value, a template string or any JSON, rendered with tg_workflow_render against ctx) or of
+ * {name, type} (the run variable ctx.vars.<name>), or an object name -> value (rendered); all
+ * of them from one TG_WORKFLOW_RENDER_MAX budget. Returns a new object {name: value} ({} when
+ * there are no outputVariables), or NULL on an unresolved reference, a missing run variable
+ * ("output <name> is not set: ..."), past the budget (message in err, as tg_workflow_render) or
  * out of memory.
  */
 json_t *tg_workflow_end_output(const json_t *end_node, const json_t *ctx, char *err, size_t errlen);

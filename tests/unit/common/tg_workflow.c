@@ -139,7 +139,7 @@ static void test_unreachable_node(void **state)
                  "{\"id\":\"a\",\"type\":\"MCP\",\"config\":{\"provider\":\"p\",\"tool\":\"t\"}},"
                  "{\"id\":\"e\",\"type\":\"End\"}],"
                  "\"connections\":[{\"from\":\"s\",\"to\":\"e\"}]}",
-                 "a", "connections", "not on the path");
+                 "a", "connections", "unreachable from Start");
 }
 
 static void test_unsupported_type(void **state)
@@ -164,7 +164,8 @@ static void test_mcp_adhoc_ok(void **state)
 {
   json_t *def = J("{\"nodes\":[{\"id\":\"s\",\"type\":\"Start\"},"
                   "{\"id\":\"m\",\"type\":\"MCP\",\"config\":{\"url\":\"http://127.0.0.1:1/mcp\","
-                  "\"headers\":{\"x-k\":\"v\"},\"tool\":\"echo\",\"arguments\":{}}},"
+                  "\"headers\":{\"x-k\":\"v\"},\"tool\":\"echo\","
+                  "\"arguments\":{\"m\":\"{{inputs.free}}\"}}},"
                   "{\"id\":\"e\",\"type\":\"End\"}],"
                   "\"connections\":[{\"from\":\"s\",\"to\":\"m\"},{\"from\":\"m\",\"to\":\"e\"}]}");
   json_t *errs = tg_workflow_validate(def), *prov;
@@ -286,7 +287,7 @@ static void test_render_unresolved(void **state)
   expect_unresolved(ctx, "[\"x {{nodes.n1.output.content.5.text}} y\"]",
                     "{{nodes.n1.output.content.5.text}}");
   expect_unresolved(ctx, "\"{{nodes.n2.output}}\"", "{{nodes.n2.output}}");
-  expect_unresolved(ctx, "\"{{secrets.key}}\"", "{{secrets.key}}");
+  expect_unresolved(ctx, "\"{{other.key}}\"", "{{other.key}}");
   expect_unresolved(ctx, "\"{{inputs.message.length}}\"", "{{inputs.message.length}}");
   json_decref(ctx);
 }
@@ -454,6 +455,229 @@ static void test_providers(void **state)
   json_decref(def);
 }
 
+/* The builder's format: integer ids, UI fields, a Conditional with both branches, API and HITL
+ * nodes, {name, type} outputs. */
+static const char *builder =
+    "{\"title\":\"b\",\"nodes\":["
+    "{\"id\":1,\"type\":\"Start\",\"x\":1,\"icon\":\"s\",\"config\":{\"inputVariables\":["
+    "{\"name\":\"opportunity_value\",\"type\":\"number\",\"required\":true}]}},"
+    "{\"id\":2,\"type\":\"MCP\",\"config\":{\"provider\":\"p\",\"tool\":\"score\","
+    "\"arguments\":{\"v\":\"{{inputs.opportunity_value}}\"}}},"
+    "{\"id\":3,\"type\":\"Conditional\",\"config\":{\"branches\":["
+    "{\"type\":\"if\",\"condition\":\"win_probability < 30 AND opportunity_value < 500000\","
+    "\"targetNodeId\":4},{\"type\":\"else\",\"condition\":\"\",\"targetNodeId\":\"5\"}]}},"
+    "{\"id\":4,\"type\":\"API\",\"config\":{\"method\":\"POST\",\"url\":\"https://api.crm.com/d\","
+    "\"authentication\":\"bearer\",\"headers\":{\"Authorization\":\"Bearer {{secrets.crm}}\"},"
+    "\"body\":{\"score\":\"{{nodes.2.output.win_probability}}\"}}},"
+    "{\"id\":5,\"type\":\"HITL\",\"config\":{\"reviewTitle\":\"t\",\"message\":\"m\","
+    "\"priority\":\"high\",\"allowedDecisions\":[\"approve\",\"reject\"],\"timeout_s\":60}},"
+    "{\"id\":6,\"type\":\"End\",\"config\":{\"outputVariables\":["
+    "{\"name\":\"decision\",\"type\":\"string\"}]}}],"
+    "\"connections\":[{\"id\":10,\"from\":1,\"to\":2},{\"id\":11,\"from\":2,\"to\":3},"
+    "{\"id\":12,\"from\":3,\"to\":4},{\"id\":13,\"from\":3,\"to\":5},{\"id\":14,\"from\":4,\"to\":"
+    "6},"
+    "{\"id\":15,\"from\":5,\"to\":6}]}";
+
+static void test_builder_format(void **state)
+{
+  json_t *def = J(builder), *errs = tg_workflow_validate(def), *order;
+  (void)state;
+  if (errs)
+    dump_on_fail(errs);
+  assert_null(errs);
+  order = tg_workflow_order(def);
+  assert_int_equal(json_array_size(order), 6);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(order, 0), "id")), 1);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(order, 5), "id")), 6);
+  json_decref(order);
+  json_decref(def);
+}
+
+/* builder with the text `from` replaced by `to` is refused with an error on node/field whose
+ * message contains needle. */
+static void expect_builder_error(const char *from, const char *to, const char *node,
+                                 const char *field, const char *needle)
+{
+  char buf[4096];
+  const char *at = strstr(builder, from);
+  if (!at)
+    fail_msg("not in the builder definition: %s", from);
+  snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - builder), builder, to, at + strlen(from));
+  expect_invalid(buf, node, field, needle);
+}
+
+static void test_builder_errors(void **state)
+{
+  (void)state;
+  expect_builder_error("\"targetNodeId\":4}", "\"targetNodeId\":6}", "3",
+                       "config.branches[0].targetNodeId", "not a successor");
+  expect_builder_error("\"targetNodeId\":4}", "\"targetNodeId\":5}", "3", "config.branches",
+                       "successor 4 is not the target");
+  expect_builder_error("win_probability < 30 AND", "win_probability < < 30 AND", "3",
+                       "config.branches[0].condition", "column 19");
+  expect_builder_error("{\"type\":\"else\",\"condition\":\"\",\"targetNodeId\":\"5\"}]",
+                       "{\"type\":\"else\",\"targetNodeId\":\"5\"},"
+                       "{\"type\":\"if\",\"condition\":\"true\",\"targetNodeId\":4}]",
+                       "3", "config.branches[1].type", "must come last");
+  expect_builder_error("Bearer {{secrets.crm}}", "Bearer abc", "4", "config.headers.Authorization",
+                       "literal secret in config.headers.Authorization: store it as a credential");
+  expect_builder_error("\"authentication\":\"bearer\"",
+                       "\"authentication\":{\"type\":\"bearer\",\"token\":\"t0k\"}", "4",
+                       "config.authentication.token", "literal secret");
+  expect_builder_error("\"authentication\":\"bearer\"", "\"authentication\":\"basic\"", "4",
+                       "config.authentication", "must be");
+  expect_builder_error("\"method\":\"POST\"", "\"method\":\"FETCH\"", "4", "config.method",
+                       "GET, POST");
+  expect_builder_error("\"url\":\"https://api.crm.com/d\"", "\"timeout_ms\":0", "4", "config.url",
+                       "needs a url");
+  expect_builder_error("\"url\":\"https://api.crm.com/d\"",
+                       "\"url\":\"https://x\",\"timeout_ms\":300001", "4", "config.timeout_ms",
+                       "1 to 300000");
+  expect_builder_error("{{nodes.2.output", "{{nodes.5.output", "4", "config.body.score",
+                       "node 5 does not run before this node");
+  expect_builder_error("{{nodes.2.output", "{{nodes.99.output", "4", "config.body.score",
+                       "no node 99");
+  expect_builder_error("{{inputs.opportunity_value}}", "{{inputs.nope}}", "2", "config.arguments.v",
+                       "input nope is not declared");
+  expect_builder_error("{{inputs.opportunity_value}}", "{{env.HOME}}", "2", "config.arguments.v",
+                       "unknown template reference {{env.HOME}}");
+  expect_builder_error("opportunity_value < 500000", "inputs.budget < 500000", "3",
+                       "config.branches[0].condition", "unknown variable inputs.budget");
+  expect_builder_error("[\"approve\",\"reject\"]", "[\"approve\",\"approve\"]", "5",
+                       "config.allowedDecisions", "listed twice");
+  expect_builder_error("[\"approve\",\"reject\"]", "[]", "5", "config.allowedDecisions",
+                       "non-empty");
+  expect_builder_error("\"reviewTitle\":\"t\",", "", "5", "config.reviewTitle", "non-empty");
+  expect_builder_error("\"timeout_s\":60", "\"timeout_s\":0", "5", "config.timeout_s", "1 to");
+  expect_builder_error("\"type\":\"HITL\"", "\"type\":\"Magic\"", "5", "type",
+                       "unknown node type Magic");
+  expect_builder_error("{\"id\":15,\"from\":5,\"to\":6}", "{\"id\":15,\"from\":5,\"to\":3}", NULL,
+                       "connections", "cycle through node");
+  expect_builder_error("{\"id\":15,\"from\":5,\"to\":6}", "{\"id\":15,\"from\":5,\"to\":77}", NULL,
+                       "connections[5].to", "unknown node 77");
+  expect_builder_error("{\"id\":2,", "{\"id\":1,", "1", "id", "duplicate node id 1");
+  expect_builder_error("{\"id\":2,", "{\"id\":true,", NULL, "nodes[1]", "needs an id");
+}
+
+/* A sensitive header of an ad-hoc MCP node; names matched case-insensitively and by word. */
+static void test_literal_secret_headers(void **state)
+{
+  static const char *const cases[][3] = {{"authorization", "Bearer x", "1"},
+                                         {"X-Api-Key", "k", "1"},
+                                         {"Cookie", "a=b", "1"},
+                                         {"X-Auth-Token", "t", "1"},
+                                         {"my_secret", "s", "1"},
+                                         {"Authorization", "{{secrets.a}}", "0"},
+                                         {"X-Trace", "abc", "0"},
+                                         {"Proxy-Authorization", "Basic {{ secrets.p }}", "0"},
+                                         {"Proxy-Authorization", "{{secrets.}}", "1"}};
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[1024];
+    json_t *def, *errs;
+    snprintf(buf, sizeof buf,
+             "{\"nodes\":[{\"id\":\"s\",\"type\":\"Start\"},{\"id\":\"m\",\"type\":\"MCP\","
+             "\"config\":{\"url\":\"https://mcp.example/\",\"tool\":\"t\",\"headers\":"
+             "{\"%s\":\"%s\"}}},{\"id\":\"e\",\"type\":\"End\"}],\"connections\":["
+             "{\"from\":\"s\",\"to\":\"m\"},{\"from\":\"m\",\"to\":\"e\"}]}",
+             cases[i][0], cases[i][1]);
+    def = J(buf);
+    errs = tg_workflow_validate(def);
+    if ((errs != NULL) != (cases[i][2][0] == '1')) {
+      dump_on_fail(errs);
+      fail_msg("case %zu: %s: %s", i, cases[i][0], cases[i][1]);
+    }
+    if (errs && !has_error(errs, "m", NULL, "literal secret")) {
+      dump_on_fail(errs);
+      fail_msg("case %zu", i);
+    }
+    json_decref(errs);
+    json_decref(def);
+  }
+}
+
+/* The reference workflow, as the builder saves it: exactly one error per Agent, Code and
+ * Self-Review node, and nothing else. */
+static void test_reference_workflow(void **state)
+{
+  char path[1024];
+  const char *slash = strrchr(__FILE__, '/');
+  json_error_t e;
+  json_t *def, *errs, *err;
+  size_t i;
+  (void)state;
+  snprintf(path, sizeof path, "%.*s/../../fuzz/corpus/workflow/proposal-generation.json",
+           (int)(slash - __FILE__), __FILE__);
+  def = json_load_file(path, 0, &e);
+  if (!def)
+    fail_msg("%s: %s", path, e.text);
+  errs = tg_workflow_validate(def);
+  dump_on_fail(errs);
+  assert_int_equal(json_array_size(errs), 6);
+  json_array_foreach(errs, i, err)
+  {
+    const char *node = json_string_value(json_object_get(err, "node"));
+    assert_string_equal(json_string_value(json_object_get(err, "field")), "type");
+    assert_true(strcmp(node, "5001") == 0 || strcmp(node, "5002") == 0 ||
+                strcmp(node, "5005") == 0 || strcmp(node, "5007") == 0 ||
+                strcmp(node, "5008") == 0 || strcmp(node, "5009") == 0);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(err, "message")), "is not executable yet"));
+  }
+  json_decref(errs);
+  json_decref(def);
+}
+
+static void test_render_vars_secrets(void **state)
+{
+  json_t *ctx = J("{\"inputs\":{},\"vars\":{\"x\":5,\"name\":\"ann\"}}"), *v, *out;
+  json_t *sctx = J("{\"secrets\":{\"crm\":\"s3cr3t\"}}");
+  char err[128];
+  (void)state;
+  v = J("{\"a\":\"{{vars.x}}\",\"h\":\"Bearer {{secrets.crm}} for {{vars.name}}\","
+        "\"w\":\"{{secrets.crm}}\"}");
+  out = tg_workflow_render(v, ctx, err, sizeof err);
+  assert_non_null(out);
+  assert_int_equal(json_integer_value(json_object_get(out, "a")), 5);
+  assert_string_equal(json_string_value(json_object_get(out, "h")),
+                      "Bearer {{secrets.crm}} for ann");
+  assert_string_equal(json_string_value(json_object_get(out, "w")), "{{secrets.crm}}");
+  json_decref(v);
+  v = out;
+  out = tg_workflow_render(v, sctx, err, sizeof err);
+  assert_non_null(out);
+  assert_string_equal(json_string_value(json_object_get(out, "h")), "Bearer s3cr3t for ann");
+  assert_string_equal(json_string_value(json_object_get(out, "w")), "s3cr3t");
+  json_decref(out);
+  json_decref(v);
+  expect_unresolved(sctx, "\"{{secrets.other}}\"", "{{secrets.other}}");
+  json_decref(sctx);
+  json_decref(ctx);
+}
+
+static void test_end_output_vars(void **state)
+{
+  json_t *ctx = J("{\"inputs\":{},\"vars\":{\"decision\":\"approve\",\"n\":3}}");
+  json_t *end =
+      J("{\"id\":6,\"type\":\"End\",\"config\":{\"outputVariables\":["
+        "{\"name\":\"decision\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"number\"},"
+        "{\"name\":\"lit\",\"value\":\"{{vars.n}}!\"}]}}");
+  json_t *out;
+  char err[128] = "";
+  (void)state;
+  out = tg_workflow_end_output(end, ctx, err, sizeof err);
+  assert_non_null(out);
+  assert_string_equal(json_string_value(json_object_get(out, "decision")), "approve");
+  assert_int_equal(json_integer_value(json_object_get(out, "n")), 3);
+  assert_string_equal(json_string_value(json_object_get(out, "lit")), "3!");
+  json_decref(out);
+  json_object_del(json_object_get(ctx, "vars"), "n");
+  assert_null(tg_workflow_end_output(end, ctx, err, sizeof err));
+  assert_non_null(strstr(err, "output n is not set"));
+  json_decref(end);
+  json_decref(ctx);
+}
+
 TG_UNIT_MAIN(cmocka_unit_test(test_valid_chain), cmocka_unit_test(test_missing_start),
              cmocka_unit_test(test_missing_end), cmocka_unit_test(test_duplicate_ids),
              cmocka_unit_test(test_dangling_connection), cmocka_unit_test(test_cycle),
@@ -463,4 +687,7 @@ TG_UNIT_MAIN(cmocka_unit_test(test_valid_chain), cmocka_unit_test(test_missing_s
              cmocka_unit_test(test_render_path_walk), cmocka_unit_test(test_render_unresolved),
              cmocka_unit_test(test_end_output), cmocka_unit_test(test_render_budget),
              cmocka_unit_test(test_end_output_budget), cmocka_unit_test(test_providers),
-             cmocka_unit_test(test_secret_inputs))
+             cmocka_unit_test(test_secret_inputs), cmocka_unit_test(test_builder_format),
+             cmocka_unit_test(test_builder_errors), cmocka_unit_test(test_literal_secret_headers),
+             cmocka_unit_test(test_reference_workflow), cmocka_unit_test(test_render_vars_secrets),
+             cmocka_unit_test(test_end_output_vars))
