@@ -346,7 +346,8 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
       (rc = get_int("TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", prog, &c->pressure_timeout_ms, err,
                     errlen)))
     return rc;
-  if ((rc = get_int("TOOLGATE_RUN_NODE_CONCURRENCY", prog, &c->run_node_concurrency, err, errlen)) ||
+  if ((rc =
+           get_int("TOOLGATE_RUN_NODE_CONCURRENCY", prog, &c->run_node_concurrency, err, errlen)) ||
       (rc = get_int("TOOLGATE_WORKER_NODE_CONCURRENCY", prog, &c->worker_node_concurrency, err,
                     errlen)))
     return rc;

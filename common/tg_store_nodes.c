@@ -53,6 +53,15 @@ static int step_done(tg_db *db, sqlite3_stmt *st, const char *what)
   return rc;
 }
 
+/* Binds a row's outcome (status, output, error, error_class) from parameter i on. */
+static void bind_outcome(sqlite3_stmt *st, int i, const tg_node_row *row)
+{
+  bind_text(st, i, row->status);
+  bind_text(st, i + 1, row->output);
+  bind_text(st, i + 2, row->error);
+  bind_text(st, i + 3, row->error_class);
+}
+
 static int write_row(tg_db *db, const tg_run_lease *l, tg_node_row *row)
 {
   sqlite3_stmt *st = tg_db_prepare(db, row->row_id ? UPDATE_ROW : INSERT_ROW);
@@ -61,10 +70,7 @@ static int write_row(tg_db *db, const tg_run_lease *l, tg_node_row *row)
     return TG_EDB;
   if (row->row_id) {
     sqlite3_bind_int64(st, 1, row->row_id);
-    bind_text(st, 2, row->status);
-    bind_text(st, 3, row->output);
-    bind_text(st, 4, row->error);
-    bind_text(st, 5, row->error_class);
+    bind_outcome(st, 2, row);
     bind_time(st, 6, row->finished_at);
     return step_done(db, st, "complete node execution");
   }
@@ -72,10 +78,7 @@ static int write_row(tg_db *db, const tg_run_lease *l, tg_node_row *row)
   sqlite3_bind_int64(st, 2, l->attempt);
   bind_text(st, 3, row->node_id);
   bind_text(st, 4, row->node_type);
-  bind_text(st, 5, row->status);
-  bind_text(st, 6, row->output);
-  bind_text(st, 7, row->error);
-  bind_text(st, 8, row->error_class);
+  bind_outcome(st, 5, row);
   sqlite3_bind_int64(st, 9, row->started_at);
   bind_time(st, 10, row->finished_at);
   if ((rc = step_done(db, st, "insert node execution")) == 0)
@@ -138,23 +141,23 @@ int tg_store_nodes_event(tg_db *db, const char *run_id, const char *type, const 
   return write_event(db, run_id, &e);
 }
 
+/* The last row of each node of a run (?1): the rows of the index's last entry per node. */
+#define LAST_ROWS                                                                                  \
+  "FROM node_executions WHERE id IN (SELECT max(id) FROM node_executions WHERE run_id = ?1 "       \
+  "GROUP BY node_id) ORDER BY rowid"
+static const char JOURNAL_SQL[] = "SELECT id, attempt, node_id, node_type, status, output AS "
+                                  "output_json, error, error_class, resolution " LAST_ROWS;
+static const char STATES_SQL[] =
+    "SELECT node_id AS id, node_type AS type, status, attempt, error_class " LAST_ROWS;
+
 json_t *tg_store_nodes_journal(tg_db *db, int *err, const char *run_id)
 {
-  return tg_db_query(db, err,
-                     "SELECT id, attempt, node_id, node_type, status, output AS output_json, "
-                     "error, error_class, resolution FROM node_executions WHERE id IN "
-                     "(SELECT max(id) FROM node_executions WHERE run_id = ?1 GROUP BY node_id) "
-                     "ORDER BY id",
-                     "s", run_id);
+  return tg_db_query(db, err, JOURNAL_SQL, "s", run_id);
 }
 
 json_t *tg_store_nodes_states(tg_db *db, int *err, const char *run_id)
 {
-  return tg_db_query(db, err,
-                     "SELECT node_id AS id, node_type AS type, status, attempt, error_class "
-                     "FROM node_executions WHERE id IN (SELECT max(id) FROM node_executions "
-                     "WHERE run_id = ?1 GROUP BY node_id) ORDER BY rowid",
-                     "s", run_id);
+  return tg_db_query(db, err, STATES_SQL, "s", run_id);
 }
 
 int tg_store_nodes_resolve(tg_db *db, const char *run_id, const char *node_id,

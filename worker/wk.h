@@ -6,10 +6,10 @@
  *
  * A run's life: claim (wk_claim.c) -> pre-execute guard (wk_guard.c) -> the run's state machine
  * (wk_engine.c), which executes nodes through one executor per node type (wk_node.h,
- * wk_node_<type>.c; MCP clients from wk_registry.c) -> finish, park or attention. Every write after the
- * claim is fenced by (id, claimed_by, attempt, status='running'); a write that matches no row
+ * wk_node_<type>.c; MCP clients from wk_registry.c) -> finish, park or attention. Every write after
+ * the claim is fenced by (id, claimed_by, attempt, status='running'); a write that matches no row
  * means the lease was lost (or the run was canceled), and the run stops without writing more.
- * A wk_run is freed only when it has ended, its heartbeat and wait timers are closed and
+ * A wk_run is freed only when it has ended, its heartbeat and deadline timers are closed and
  * nothing it started is in flight.
  *
  * Cancellation: the gateway sets cancel_requested=1 on a running run; every journal write, the
@@ -67,7 +67,7 @@ struct wk_run {
   int aborted;     /* shutdown grace expired: the lease is being released */
   int ended;
 
-  wk_engine *eng;  /* the run's state machine (wk_engine.c), from the guard's go-ahead */
+  wk_engine *eng; /* the run's state machine (wk_engine.c), from the guard's go-ahead */
   uint64_t claimed_ms;
   uint64_t deadline_ms; /* loop time after which the run fails with 'timeout'; 0: none */
   tg_check *check;      /* the pre-execute check in flight, or NULL */

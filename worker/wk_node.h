@@ -64,8 +64,8 @@ struct wk_node_exec {
   int64_t exec_id;          /* this execution's node_executions row, or 0 for nodes journaled
                                only on completion */
   void (*done)(wk_node_exec *x, wk_node_result *res); /* set by the engine */
-  void *engine;             /* the engine's per-execution state */
-  void *priv;               /* the executor's per-execution state */
+  void *engine;                                       /* the engine's per-execution state */
+  void *priv;                                         /* the executor's per-execution state */
 };
 
 typedef struct wk_node_ops {
