@@ -18,14 +18,14 @@ static void start(wk_node_exec *x)
   const tg_graph_node *gn = x->gn;
   wk_node_result res = {.status = WK_NODE_FAILED, .error_class = "expression_error"};
   size_t k, chosen = gn->nbranches;
-  char err[400];
+  char err[256];
 
   for (k = 0; k < gn->nbranches && chosen == gn->nbranches; k++) {
     int holds = 0;
     if (!gn->branches[k].cond)
       continue;
     if (tg_expr_eval(gn->branches[k].cond, x->scope, &holds, err, sizeof err) != 0) {
-      snprintf(res.error, sizeof res.error, "node %s: condition \"%.100s\": %s", gn->id,
+      snprintf(res.error, sizeof res.error, "node %.100s: condition \"%.100s\": %s", gn->id,
                gn->branches[k].condition, err);
       x->done(x, &res);
       return;
