@@ -145,6 +145,11 @@ static const var vars[] = {
      "seconds a HITL review waits for a decision when the node sets no timeout_s (then the run "
      "fails with review_expired)",
      RANGE(1, 3650 * 24 * 3600)},
+    /* The workflow engine. */
+    {"TOOLGATE_RUN_NODE_CONCURRENCY", "64", TG_PROG_WORKER,
+     "nodes of one run executing at once (independent branches of the graph)", RANGE(1, 4096)},
+    {"TOOLGATE_WORKER_NODE_CONCURRENCY", "256", TG_PROG_WORKER,
+     "nodes executing at once in one worker process, across its runs", RANGE(1, 65536)},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -345,6 +350,11 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   }
   if ((rc = get_int("TOOLGATE_MAX_CONNECTIONS_PER_PEER", prog, &c->max_per_peer, err, errlen)) ||
       (rc = get_int("TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", prog, &c->pressure_timeout_ms, err,
+                    errlen)))
+    return rc;
+  if ((rc =
+           get_int("TOOLGATE_RUN_NODE_CONCURRENCY", prog, &c->run_node_concurrency, err, errlen)) ||
+      (rc = get_int("TOOLGATE_WORKER_NODE_CONCURRENCY", prog, &c->worker_node_concurrency, err,
                     errlen)))
     return rc;
   tg_log_add_secret(c->composio_api_key.value_); /* scrubbed from every log line */

@@ -82,6 +82,9 @@ typedef struct tg_config {
   int64_t review_timeout_s;
   tg_provider *providers; /* sorted by provider name */
   size_t n_providers;
+  /* The workflow engine (README "Workflow execution"). */
+  int64_t run_node_concurrency;    /* TOOLGATE_RUN_NODE_CONCURRENCY: nodes of one run at once */
+  int64_t worker_node_concurrency; /* TOOLGATE_WORKER_NODE_CONCURRENCY: nodes per worker */
 } tg_config;
 
 /*

@@ -16,6 +16,7 @@
 #include "tg_db_stmt.h"
 #include "tg_err.h"
 #include "tg_store_credits.h"
+#include "tg_store_nodes.h"
 #include "tg_store_reviews.h"
 
 #include <stdio.h>
@@ -516,4 +517,74 @@ int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
                     "UPDATE workflow_runs SET status = 'failed', error = ?1, error_class = ?2, "
                     "finished_at = ?3 WHERE id = ?4 AND status = 'waiting'",
                     "ssIs", error, error_class, (long long)now_ms, run_id);
+}
+
+/* ---------------------------------------------------------------- the workflow engine */
+
+int tg_store_runs_outcome_unknown(tg_db *db, const tg_run_lease *l, const char *node_id,
+                                  const char *error, int *changes)
+{
+  return tg_db_exec(
+      db, changes,
+      "UPDATE workflow_runs SET status = 'attention', "
+      "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
+      "'$.reason', 'outcome_unknown', '$.node_id', ?4), error = ?5, "
+      "error_class = 'outcome_unknown', lease_expires_at = NULL WHERE " FENCE,
+      "ssIss", l->run_id, l->worker_id, (long long)l->attempt, node_id, error);
+}
+
+/* Inside resolve's transaction: the run's transition once the node's row took the answer. */
+static int resolve_run(tg_db *db, const char *run_id, const char *action, int64_t now_ms)
+{
+  if (strcmp(action, "fail") == 0)
+    return tg_db_exec(db, NULL,
+                      "UPDATE workflow_runs SET status = 'failed', finished_at = ?2, "
+                      "error = 'the user failed the run: the outcome of node ' || "
+                      "json_extract(metadata, '$.node_id') || ' is unknown', "
+                      "error_class = 'outcome_unknown', "
+                      "metadata = json_set(metadata, '$.resolution', 'fail') "
+                      "WHERE id = ?1 AND status = 'attention'",
+                      "sI", run_id, (long long)now_ms);
+  return tg_db_exec(db, NULL,
+                    "UPDATE workflow_runs SET status = 'queued', available_at = ?2, error = NULL, "
+                    "error_class = NULL, claimed_by = NULL, lease_expires_at = NULL, "
+                    "metadata = json_set(json_remove(metadata, '$.reason'), '$.resolution', ?3) "
+                    "WHERE id = ?1 AND status = 'attention'",
+                    "sIs", run_id, (long long)now_ms, action);
+}
+
+int tg_store_runs_resolve(tg_db *db, const char *run_id, const char *user_id, const char *node_id,
+                          const char *action, int64_t now_ms, int *outcome)
+{
+  const char *status, *reason, *node;
+  json_t *run;
+  int rc, n = 0;
+  *outcome = TG_RESOLVE_NOT_PENDING;
+  if (strcmp(action, "retry") && strcmp(action, "skip") && strcmp(action, "fail"))
+    return TG_EINVAL;
+  if ((rc = tg_db_begin(db, 1)))
+    return rc;
+  run = tg_db_query_one(db, &rc,
+                        "SELECT status, json_extract(metadata, '$.reason') AS reason, "
+                        "json_extract(metadata, '$.node_id') AS node FROM workflow_runs "
+                        "WHERE id = ?1 AND user_id = ?2",
+                        "ss", run_id, user_id);
+  if (!run) {
+    tg_db_rollback(db);
+    return rc;
+  }
+  status = json_string_value(json_object_get(run, "status"));
+  reason = json_string_value(json_object_get(run, "reason"));
+  node = json_string_value(json_object_get(run, "node"));
+  if (status && strcmp(status, "attention") == 0 && reason &&
+      strcmp(reason, "outcome_unknown") == 0 && node && strcmp(node, node_id) == 0 &&
+      (rc = tg_store_nodes_resolve(db, run_id, node_id, action, &n)) == 0 && n == 1 &&
+      (rc = resolve_run(db, run_id, action, now_ms)) == 0)
+    *outcome = TG_RESOLVE_DONE;
+  json_decref(run);
+  if (*outcome != TG_RESOLVE_DONE) {
+    tg_db_rollback(db);
+    return rc;
+  }
+  return end_tx(db, rc);
 }

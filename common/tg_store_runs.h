@@ -252,4 +252,31 @@ int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *ch
 int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
                                const char *error_class, int64_t now_ms, int *changes);
 
+/* --- The workflow engine: park, outcome unknown, resolve. --- */
+
+/* Fenced: running -> attention with metadata reason 'outcome_unknown' and node_id (the node that
+ * was in flight when an earlier attempt ended and cannot safely run again), error, error_class
+ * 'outcome_unknown', lease cleared. No refund and no finished_at: the run is not over, the user
+ * resolves it (tg_store_runs_resolve). */
+int tg_store_runs_outcome_unknown(tg_db *db, const tg_run_lease *l, const char *node_id,
+                                  const char *error, int *changes);
+
+/* What a resolve did (tg_store_runs_resolve). */
+enum {
+  TG_RESOLVE_DONE,       /* retry / skip: queued again; fail: failed */
+  TG_RESOLVE_NOT_PENDING /* the run is not in attention with outcome_unknown naming that node */
+};
+
+/*
+ * Own transaction: the user answers an outcome_unknown attention of their run run_id about
+ * node_id: action "retry" (the node's last journal row gets resolution 'retry'; the run goes
+ * back to 'queued' and the engine runs the node again), "skip" (resolution 'skip': the node
+ * counts as succeeded with output null; queued) or "fail" (resolution 'fail'; the run ->
+ * 'failed' with error_class outcome_unknown, finished_at; no refund, as for any failed run).
+ * 0 with *outcome TG_RESOLVE_*, TG_ENOTFOUND (no such run of the user), TG_EINVAL (action), or
+ * another code (nothing written).
+ */
+int tg_store_runs_resolve(tg_db *db, const char *run_id, const char *user_id, const char *node_id,
+                          const char *action, int64_t now_ms, int *outcome);
+
 #endif

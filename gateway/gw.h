@@ -245,6 +245,8 @@ void gw_run_preflight(gw_app *app, tg_httpd_req *req, const char *user, const ch
 void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_run_cancel(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 void gw_run_retry(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+/* POST /api/runs/{id}/resolve (gw_run_resolve.c): the workflow engine's outcome_unknown. */
+void gw_run_resolve(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
 
 /* Creates admission's definition cache and batch queues in app (app->dbq is used only when a
  * request arrives). Returns 0 or TG_ENOMEM (then call gw_admit_cleanup). */

@@ -58,6 +58,8 @@ static const route routes[] = {
     {"GET", "/api/runs", USER, .user = gw_run_list},
     {"POST", "/api/runs/*/cancel", USER, .wild = gw_run_cancel},
     {"POST", "/api/runs/*/retry", ADMITS, .wild = gw_run_retry},
+    /* The workflow engine: the answer to an outcome_unknown attention. */
+    {"POST", "/api/runs/*/resolve", USER, .wild = gw_run_resolve},
     {"GET", "/api/credits", USER, .user = gw_credits_get},
     /* Reviews (HITL) and run events. */
     {"GET", "/api/reviews", USER, .user = gw_review_list},

@@ -19,6 +19,7 @@
  */
 #include "gw.h"
 #include "tg_clock.h"
+#include "tg_store_nodes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,11 @@ static int run_work(tg_db *db, void *arg)
     return rc;
   }
   if (c->op == GET_RUN) {
+    json_t *nodes = tg_store_nodes_states(db, &rc, c->run_id); /* the journal, for the UI */
+    if (!nodes || json_object_set_new(run, "nodes", nodes)) {
+      json_decref(run);
+      return rc ? rc : TG_ENOMEM;
+    }
     c->j.status = 200;
     c->j.body = run;
     return 0;

@@ -4,18 +4,19 @@
  * One process, one uv loop. The loop thread owns every struct below; SQLite work runs only in
  * tg_dbq jobs whose work functions touch nothing but their job struct and the connection.
  *
- * A run's life: claim (wk_claim.c) -> pre-execute guard (wk_guard.c) -> execute nodes
- * (wk_exec.c, MCP clients from wk_registry.c) -> finish (wk_claim.c). Every write after the
- * claim is fenced by (id, claimed_by, attempt, status='running'); a write that matches no row
+ * A run's life: claim (wk_claim.c) -> pre-execute guard (wk_guard.c) -> the run's state machine
+ * (wk_engine.c), which executes nodes through one executor per node type (wk_node.h,
+ * wk_node_<type>.c; MCP clients from wk_registry.c) -> finish, park or attention. Every write after
+ * the claim is fenced by (id, claimed_by, attempt, status='running'); a write that matches no row
  * means the lease was lost (or the run was canceled), and the run stops without writing more.
- * A wk_run is freed only when it has ended, its heartbeat and wait timers are closed and
+ * A wk_run is freed only when it has ended, its heartbeat and deadline timers are closed and
  * nothing it started is in flight.
  *
- * Cancellation: the gateway sets cancel_requested=1 on a running run; every job that ends a
- * step (guard outcome, tool-call completion) and every heartbeat reads that column into
- * r->cancel, and the executor finishes the run as 'canceled' at the next step boundary (a call
- * in flight is not interrupted by it, see wk_exec.c). The run deadline and the shutdown grace do
- * interrupt a call in flight (r->call, tg_mcp_cancel).
+ * Cancellation: the gateway sets cancel_requested=1 on a running run; every journal write, the
+ * guard's outcome and every heartbeat read that column into r->cancel, and the engine starts no
+ * node after it and finishes the run as 'canceled' once its nodes in flight are done (a call in
+ * flight is not interrupted by it). The run deadline and the shutdown grace do interrupt the
+ * nodes in flight (wk_node_ops.cancel).
  */
 #ifndef WK_H
 #define WK_H
@@ -26,6 +27,7 @@
 #include "tg_crypto.h"
 #include "tg_db.h"
 #include "tg_dbq.h"
+#include "tg_graph.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
 #include "tg_sealed.h"
@@ -40,8 +42,9 @@ typedef struct wk_run wk_run;
 typedef struct wk_registry wk_registry;
 typedef struct wk_client wk_client;
 typedef struct wk_sweep wk_sweep;
+typedef struct wk_engine wk_engine;
 
-/* Why the worker canceled a tool call in flight (wk_run.call_stop). */
+/* Why the worker interrupts a node in flight (wk_node_ops.cancel). */
 enum { WK_STOP_NONE = 0, WK_STOP_DEADLINE, WK_STOP_SHUTDOWN };
 
 struct wk_run {
@@ -51,31 +54,21 @@ struct wk_run {
   int64_t attempt, cost;
   json_t *inputs, *metadata, *definition; /* from the claim */
   json_t *accounts; /* the user's accounts and MCP endpoints (tg_store_runs_read_accounts) */
+  tg_graph *graph;  /* built from definition at the claim (immutable; NULL when it is invalid) */
+  json_t *journal;  /* the run's node_executions from earlier attempts, the last row of each
+                       node (tg_store_nodes_journal), read at the claim */
 
   uv_timer_t hb;   /* heartbeat every lease/3 */
-  uv_timer_t wait; /* backoff before a retry */
-  uv_timer_t dl;   /* the run deadline, armed while a tool call is in flight */
+  uv_timer_t dl;   /* the run deadline: cancels the nodes in flight */
   int hb_job;      /* a heartbeat job is in flight */
-  int timers_open; /* hb + wait + dl until their close callbacks ran */
+  int timers_open; /* hb + dl until their close callbacks ran */
   int cancel;      /* cancel_requested was seen set */
-  int pending;     /* async operations in flight on behalf of the run */
+  int pending;     /* async operations in flight on behalf of the run (nodes included) */
   int lost;        /* a fenced write matched nothing: stop, write nothing more */
   int aborted;     /* shutdown grace expired: the lease is being released */
   int ended;
 
-  /* execution */
-  json_t *order, *ctx;
-  size_t step;
-  json_t *node;    /* borrowed from order: the MCP node being called */
-  json_t *args;    /* rendered arguments of that call */
-  int64_t exec_id; /* its tool_executions row */
-  uint64_t call_start_ms;
-  tg_mcp_call *call; /* the tools/call in flight (for tg_mcp_cancel), or NULL */
-  int call_stop;     /* why we canceled it: WK_STOP_* (0: we did not) */
-  wk_client *client; /* managed client in use, or NULL */
-  tg_mcp_client *adhoc;
-  json_t *adhoc_tools; /* ad-hoc node: tool name -> annotations, once listed */
-  int tries;           /* calls of the current node so far */
+  wk_engine *eng; /* the run's state machine (wk_engine.c), from the guard's go-ahead */
   uint64_t claimed_ms;
   uint64_t deadline_ms; /* loop time after which the run fails with 'timeout'; 0: none */
   tg_check *check;      /* the pre-execute check in flight, or NULL */
@@ -87,7 +80,9 @@ struct wk_worker {
   uv_loop_t *loop;
   tg_config cfg;
   tg_dbq *dbq;
-  tg_http_client *http;
+  tg_http_client *http;        /* Composio and managed MCP sessions */
+  tg_http_client *http_egress; /* user-supplied URLs (API nodes, ad-hoc MCP nodes) under the
+                                  egress policy; NULL: http */
   tg_composio *composio;
   wk_registry *reg;
   tg_crypto *crypto; /* secrets at rest (per-user MCP headers); NULL without a key */
@@ -104,6 +99,8 @@ struct wk_worker {
   uint64_t drain_until;            /* teardown: loop time until which HTTP POSTs may finish */
   uint64_t composio_backoff_until; /* uv_hrtime ms: no guard calls Composio before (429) */
   wk_sweep *sweep;                 /* wk_sweep.c: review expiry; NULL once stopped */
+  int nodes_in_flight;             /* nodes executing, across runs (WORKER_NODE_CONCURRENCY) */
+  int nodes_blocked;               /* runs with ready nodes held back by that cap */
 };
 
 /* ---- wk_sweep.c: review expiry (HITL) ---- */
@@ -219,18 +216,23 @@ json_t *wk_secrets_redact_args(const wk_run *r, const json_t *args);
 /* A malloc'd copy of s with the run's secret values replaced; NULL when s is NULL or on OOM. */
 char *wk_secrets_redact_text(const wk_run *r, const char *s);
 
-/* ---- wk_exec.c ---- */
+/* ---- wk_engine.c: the run state machine (README "Workflow execution") ---- */
 
-/* Executes the run's workflow from the Start node (guard passed). */
-void wk_exec_start(wk_run *r);
+/* Executes the run's graph (guard passed): rebuilds what earlier attempts journaled, then runs
+ * the ready nodes until the run finishes, parks, needs attention or stops. */
+void wk_engine_start(wk_run *r);
 
-/* Gives back the run's MCP client (a managed one to the registry, an ad-hoc one is closed). */
-void wk_exec_abort(wk_run *r);
+/* Interrupts the run's nodes in flight (why: WK_STOP_*): the deadline or the shutdown grace. */
+void wk_engine_cancel(wk_run *r, int why);
 
-/* Cancels the run's tool call in flight, if any (tg_mcp_cancel: notifications/cancelled, the
- * stream closed); its completion runs before this returns and records the row as 'unknown'
- * unless the request certainly never left. why is WK_STOP_*. Not from inside a tg_mcp
- * callback of that call. */
-void wk_exec_cancel_call(wk_run *r, int why);
+/* Frees the engine state once the run is over and nothing is in flight (run_free). */
+void wk_engine_free(wk_run *r);
+
+/* 1 when executors must stop and write nothing more: the lease is lost, the shutdown grace
+ * expired or the run ended. */
+static inline int wk_run_stopping(const wk_run *r)
+{
+  return r->lost || r->aborted || r->ended;
+}
 
 #endif

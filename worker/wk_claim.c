@@ -8,8 +8,12 @@
  * after another worker reclaimed the run, or the gateway canceled it, such a write matches no
  * row and this worker stops the run without writing more.
  *
+ * The claim job also builds the run's graph and reads its node journal from earlier attempts
+ * (tg_store_nodes_journal) for the engine. The final write of a run carries its run_finished
+ * event in the same transaction.
+ *
  * Lifetime: r->pending counts async operations in flight on behalf of the run (dbq jobs, the
- * provider check, an MCP call). Their completions decrement it first and, if the run has
+ * provider check, nodes executing). Their completions decrement it first and, if the run has
  * ended meanwhile, only try to free it. A run is freed when it has ended, nothing is pending and
  * the heartbeat timer is closed.
  */
@@ -18,6 +22,7 @@
 #include "tg_err.h"
 #include "tg_log.h"
 #include "tg_clock.h"
+#include "tg_store_nodes.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,10 +54,9 @@ static void run_free(wk_run *r)
   json_decref(r->metadata);
   json_decref(r->definition);
   json_decref(r->accounts);
-  json_decref(r->order);
-  json_decref(r->ctx);
-  json_decref(r->args);
-  json_decref(r->adhoc_tools);
+  wk_engine_free(r);
+  tg_graph_free(r->graph);
+  json_decref(r->journal);
   wk_secrets_free(r);
   free(r);
   w->in_flight--;
@@ -76,13 +80,10 @@ void wk_run_end(wk_run *r)
 {
   if (r->ended)
     return;
-  r->ended = 1;
-  wk_exec_abort(r); /* returns the MCP client, if any */
+  r->ended = 1; /* nodes still in flight report later and are dropped (wk_engine.c) */
   uv_timer_stop(&r->hb);
-  uv_timer_stop(&r->wait);
   uv_timer_stop(&r->dl);
   uv_close((uv_handle_t *)&r->hb, on_timer_closed);
-  uv_close((uv_handle_t *)&r->wait, on_timer_closed);
   uv_close((uv_handle_t *)&r->dl, on_timer_closed);
 }
 
@@ -180,12 +181,22 @@ typedef struct end_job {
   int changes;
 } end_job;
 
+/* The final write and its run_finished event, in one transaction. */
 static int finish_work(tg_db *db, void *arg)
 {
   end_job *j = arg;
   tg_run_lease l = wk_run_lease(j->r);
-  return tg_store_runs_finish(db, &l, j->status, j->output, j->error, j->error_class, tg_now_ms(),
-                              &j->changes);
+  int64_t now = tg_now_ms();
+  char data[96];
+  int rc = tg_db_begin(db, 1);
+  if (rc)
+    return rc;
+  rc = tg_store_runs_finish(db, &l, j->status, j->output, j->error, j->error_class, now,
+                            &j->changes);
+  snprintf(data, sizeof data, "{\"status\":\"%s\"}", j->status);
+  if (rc == 0 && j->changes)
+    rc = tg_store_nodes_event(db, j->r->id, "run_finished", NULL, data, now);
+  return tg_db_end(db, rc);
 }
 
 static void finish_done(void *arg, int status)
@@ -323,7 +334,11 @@ static int claim_work(tg_db *db, void *arg)
     j->load_err = err ? err : TG_ENOTFOUND;
     return 0;
   }
-  if ((rc = wk_secrets_load(db, r)))
+  if (tg_graph_build(&r->graph, r->definition) != 0)
+    r->graph = NULL; /* the engine fails the run with the validator's reason */
+  if (!(r->journal = tg_store_nodes_journal(db, &err, r->id)))
+    j->load_err = err ? err : TG_EDB;
+  else if ((rc = wk_secrets_load(db, r)))
     j->load_err = rc;
   else if (!(r->accounts = tg_store_runs_read_accounts(db, &err, r->user_id)))
     j->load_err = err ? err : TG_EDB;
@@ -339,10 +354,9 @@ static void start_run(wk_worker *w, wk_run *r)
   if (w->cfg.run_deadline_ms > 0)
     r->deadline_ms = r->claimed_ms + (uint64_t)w->cfg.run_deadline_ms;
   uv_timer_init(w->loop, &r->hb);
-  uv_timer_init(w->loop, &r->wait);
   uv_timer_init(w->loop, &r->dl);
-  r->hb.data = r->wait.data = r->dl.data = r;
-  r->timers_open = 3;
+  r->hb.data = r->dl.data = r;
+  r->timers_open = 2;
   uv_timer_start(&r->hb, on_heartbeat, (uint64_t)w->cfg.lease_ms / 3,
                  (uint64_t)w->cfg.lease_ms / 3);
 }

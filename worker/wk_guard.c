@@ -150,7 +150,7 @@ static void guard_done(void *arg, int status)
   default:
     tg_info("guard_ok", "{s:s, s:i}", "run_id", r->id, "composio_calls", res->composio_calls);
     if (!wk_run_should_stop(r))
-      wk_exec_start(r);
+      wk_engine_start(r);
   }
 out:
   tg_check_result_free(res);

@@ -77,8 +77,7 @@ static void on_grace(uv_timer_t *t)
     r->aborted = 1;
     wk_run_release(r, 0, "shutdown"); /* also marks the attempt's 'pending' rows 'unknown' */
     wk_guard_cancel(r);
-    wk_exec_cancel_call(r, WK_STOP_SHUTDOWN); /* notifications/cancelled, then the release */
-    wk_exec_abort(r);
+    wk_engine_cancel(r, WK_STOP_SHUTDOWN); /* notifications/cancelled, then the release */
   }
   /* Closing a session cancels its POSTs: let the notifications/cancelled go out first. */
   w->drain_until = uv_now(w->loop) + DRAIN_MS;

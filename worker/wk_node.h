@@ -39,8 +39,8 @@ typedef struct wk_node_result {
   wk_node_status status;
   json_t *output;          /* SUCCESS: the node's output; the engine takes the reference */
   json_t *vars;            /* SUCCESS, optional: the bare variables this node contributes (an
-                              object; the engine takes it). NULL: the top-level keys of output
-                              when it is an object, else none. */
+                              object; the engine takes it). NULL: ops->vars(output), or the
+                              top-level keys of output when it is an object. */
   size_t branch;           /* Conditional: index of the chosen target node */
   const char *error_class; /* FAILED / UNKNOWN: static snake_case class */
   char error[512];         /* FAILED / UNKNOWN: human-readable, secrets already redacted */
@@ -64,8 +64,8 @@ struct wk_node_exec {
   int64_t exec_id;          /* this execution's node_executions row, or 0 for nodes journaled
                                only on completion */
   void (*done)(wk_node_exec *x, wk_node_result *res); /* set by the engine */
-  void *engine;             /* the engine's per-execution state */
-  void *priv;               /* the executor's per-execution state */
+  void *engine;                                       /* the engine's per-execution state */
+  void *priv;                                         /* the executor's per-execution state */
 };
 
 typedef struct wk_node_ops {
@@ -79,7 +79,15 @@ typedef struct wk_node_ops {
    * called promptly (FAILED 'timeout', or UNKNOWN when a request may have left). NULL for
    * executors that finish synchronously. Never called after done. */
   void (*cancel)(wk_node_exec *x, int why);
+  /* The bare variables an output contributes (a new object, or NULL for none), used when a
+   * recorded output is reused after a crash as well as after an execution whose result left
+   * vars NULL, so both give the same run variables. NULL hook: the top-level keys of an object
+   * output. */
+  json_t *(*vars)(const json_t *output);
 } wk_node_ops;
+
+/* A vars hook for nodes that contribute no run variables (Start, Conditional, End): NULL. */
+json_t *wk_node_no_vars(const json_t *output);
 
 /* One per file. */
 extern const wk_node_ops wk_node_start_ops, wk_node_end_ops, wk_node_mcp_ops, wk_node_api_ops,

@@ -25,6 +25,8 @@ OWNERS = {
     "users": "common/tg_store_credits.c",
     "auth_configs": "common/tg_store_auth_configs.c",
     "reviews": "common/tg_store_reviews.c",
+    "node_executions": "common/tg_store_nodes.c",
+    "run_events": "common/tg_store_nodes.c",
 }
 
 # The repository of sealed columns may write the sealed secret column of a run, and nothing else

@@ -234,10 +234,12 @@ def test_registry_bound_evicts_least_recently_used_with_delete():
 def test_kill9_mid_run_another_worker_finishes_after_the_lease():
     with Stack(peer=True, extra_env={"TOOLGATE_LEASE_MS": "1500"}) as s:
         setup(s)
-        wf = s.create_workflow(flow(("sleep", {"ms": 800})))
+        # readOnlyHint: safe to call again after the crash (a tool without hints goes to
+        # attention/outcome_unknown instead, see test_engine.py).
+        wf = s.create_workflow(flow(("sleep_ro", {"ms": 800})))
         run_id = admit(s, wf)
         w = s.start_worker()
-        wait_until(lambda: calls(s, "sleep"), 15, "the call to go out")
+        wait_until(lambda: calls(s, "sleep_ro"), 15, "the call to go out")
         lease = run_row(s, run_id)["lease_expires_at"]
         w.kill9()
         s.start_worker()

@@ -1,0 +1,171 @@
+/*
+ * tg_store_nodes: the statements over node_executions and run_events (see tg_store_nodes.h).
+ *
+ * Invariants of this file: the worker's writes go through tg_store_nodes_write, which checks the
+ * lease (LEASE, the same condition as tg_store_runs' FENCE) once, under the IMMEDIATE
+ * transaction's write lock, before any row is touched, so a batch is written whole or not at
+ * all. A batch is the engine's unit of journaling: a 200-node run of pure nodes costs a few
+ * transactions, not 600 autocommits. The loops bind cached statements directly.
+ */
+#include "tg_store_nodes.h"
+
+#include "tg_db_stmt.h"
+#include "tg_err.h"
+
+#include <string.h>
+
+/* The lease: ?1 run id, ?2 worker id, ?3 attempt (tg_store_runs.c's FENCE). */
+#define LEASE                                                                                      \
+  "SELECT cancel_requested FROM workflow_runs WHERE id = ?1 AND claimed_by = ?2 AND "              \
+  "attempt = ?3 AND status = 'running'"
+
+static const char INSERT_ROW[] =
+    "INSERT INTO node_executions (run_id, attempt, node_id, node_type, status, output, error, "
+    "error_class, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+static const char UPDATE_ROW[] =
+    "UPDATE node_executions SET status = ?2, output = ?3, error = ?4, error_class = ?5, "
+    "finished_at = ?6 WHERE id = ?1";
+static const char INSERT_EVENT[] =
+    "INSERT INTO run_events (run_id, type, node_id, at, data) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+  if (s)
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static void bind_time(sqlite3_stmt *st, int i, int64_t t)
+{
+  if (t)
+    sqlite3_bind_int64(st, i, t);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+/* Steps st to SQLITE_DONE and resets it. 0 or TG_E*. */
+static int step_done(tg_db *db, sqlite3_stmt *st, const char *what)
+{
+  int rc = sqlite3_step(st);
+  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, what);
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* Binds a row's outcome (status, output, error, error_class) from parameter i on. */
+static void bind_outcome(sqlite3_stmt *st, int i, const tg_node_row *row)
+{
+  bind_text(st, i, row->status);
+  bind_text(st, i + 1, row->output);
+  bind_text(st, i + 2, row->error);
+  bind_text(st, i + 3, row->error_class);
+}
+
+static int write_row(tg_db *db, const tg_run_lease *l, tg_node_row *row)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, row->row_id ? UPDATE_ROW : INSERT_ROW);
+  int rc;
+  if (!st)
+    return TG_EDB;
+  if (row->row_id) {
+    sqlite3_bind_int64(st, 1, row->row_id);
+    bind_outcome(st, 2, row);
+    bind_time(st, 6, row->finished_at);
+    return step_done(db, st, "complete node execution");
+  }
+  sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, l->attempt);
+  bind_text(st, 3, row->node_id);
+  bind_text(st, 4, row->node_type);
+  bind_outcome(st, 5, row);
+  sqlite3_bind_int64(st, 9, row->started_at);
+  bind_time(st, 10, row->finished_at);
+  if ((rc = step_done(db, st, "insert node execution")) == 0)
+    row->row_id = sqlite3_last_insert_rowid(tg_db_handle(db));
+  return rc;
+}
+
+static int write_event(tg_db *db, const char *run_id, const tg_run_event *e)
+{
+  sqlite3_stmt *st = tg_db_prepare(db, INSERT_EVENT);
+  if (!st)
+    return TG_EDB;
+  sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+  bind_text(st, 2, e->type);
+  bind_text(st, 3, e->node_id);
+  sqlite3_bind_int64(st, 4, e->at);
+  bind_text(st, 5, e->data);
+  return step_done(db, st, "insert run event");
+}
+
+int tg_store_nodes_write(tg_db *db, const tg_run_lease *l, tg_node_row *rows, size_t nrows,
+                         const tg_run_event *events, size_t nevents, int *fenced, int *cancel)
+{
+  sqlite3_stmt *st;
+  int rc, held;
+  size_t i;
+  *fenced = 0;
+  if ((rc = tg_db_begin(db, 1)))
+    return rc;
+  if (!(st = tg_db_prepare(db, LEASE))) {
+    tg_db_rollback(db);
+    return TG_EDB;
+  }
+  sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, l->worker_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, l->attempt);
+  rc = sqlite3_step(st);
+  held = rc == SQLITE_ROW;
+  if (held && cancel)
+    *cancel = sqlite3_column_int(st, 0) != 0;
+  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "check lease");
+  sqlite3_reset(st);
+  if (rc || !held) {
+    tg_db_rollback(db);
+    return rc;
+  }
+  for (i = 0; i < nrows && rc == 0; i++)
+    rc = write_row(db, l, &rows[i]);
+  for (i = 0; i < nevents && rc == 0; i++)
+    rc = write_event(db, l->run_id, &events[i]);
+  if ((rc = tg_db_end(db, rc)) == 0)
+    *fenced = 1;
+  return rc;
+}
+
+int tg_store_nodes_event(tg_db *db, const char *run_id, const char *type, const char *node_id,
+                         const char *data, int64_t now_ms)
+{
+  tg_run_event e = {.type = type, .node_id = node_id, .data = data, .at = now_ms};
+  return write_event(db, run_id, &e);
+}
+
+/* The last row of each node of a run (?1): the rows of the index's last entry per node. */
+#define LAST_ROWS                                                                                  \
+  "FROM node_executions WHERE id IN (SELECT max(id) FROM node_executions WHERE run_id = ?1 "       \
+  "GROUP BY node_id) ORDER BY rowid"
+static const char JOURNAL_SQL[] = "SELECT id, attempt, node_id, node_type, status, output AS "
+                                  "output_json, error, error_class, resolution " LAST_ROWS;
+static const char STATES_SQL[] =
+    "SELECT node_id AS id, node_type AS type, status, attempt, error_class " LAST_ROWS;
+
+json_t *tg_store_nodes_journal(tg_db *db, int *err, const char *run_id)
+{
+  return tg_db_query(db, err, JOURNAL_SQL, "s", run_id);
+}
+
+json_t *tg_store_nodes_states(tg_db *db, int *err, const char *run_id)
+{
+  return tg_db_query(db, err, STATES_SQL, "s", run_id);
+}
+
+int tg_store_nodes_resolve(tg_db *db, const char *run_id, const char *node_id,
+                           const char *resolution, int *changes)
+{
+  return tg_db_exec(db, changes,
+                    "UPDATE node_executions SET resolution = ?3 WHERE id = (SELECT max(id) FROM "
+                    "node_executions WHERE run_id = ?1 AND node_id = ?2) AND status IN "
+                    "('pending', 'unknown') AND resolution IS NULL",
+                    "sss", run_id, node_id, resolution);
+}
