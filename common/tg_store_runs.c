@@ -141,6 +141,9 @@ static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const 
                     "error = 'canceled by the user', available_at = ?1 WHERE id = ?2 AND "
                     "status = 'queued'",
                     "Is", (long long)now_ms, run_id);
+    if (rc == 0)
+      rc = tg_store_nodes_event(db, run_id, "run_finished", NULL, "{\"status\":\"canceled\"}",
+                                now_ms);
     if (rc == 0 && cost > 0)
       rc = tg_store_credits_refund(db, user_id, run_id, cost, now_ms);
     out->outcome = TG_RUN_CANCELED;
@@ -158,6 +161,9 @@ static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const 
                     "Is", (long long)now_ms, run_id);
     if (rc == 0)
       rc = tg_store_reviews_cancel_run(db, run_id, now_ms);
+    if (rc == 0)
+      rc = tg_store_nodes_event(db, run_id, "run_finished", NULL, "{\"status\":\"canceled\"}",
+                                now_ms);
     if (rc == 0 && cost > 0)
       rc = tg_store_credits_refund(db, user_id, run_id, cost, now_ms);
     out->outcome = TG_RUN_CANCELED;
@@ -513,10 +519,17 @@ int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *ch
 int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
                                const char *error_class, int64_t now_ms, int *changes)
 {
-  return tg_db_exec(db, changes,
-                    "UPDATE workflow_runs SET status = 'failed', error = ?1, error_class = ?2, "
-                    "finished_at = ?3 WHERE id = ?4 AND status = 'waiting'",
-                    "ssIs", error, error_class, (long long)now_ms, run_id);
+  int n = 0;
+  int rc = tg_db_exec(db, &n,
+                      "UPDATE workflow_runs SET status = 'failed', error = ?1, error_class = ?2, "
+                      "finished_at = ?3 WHERE id = ?4 AND status = 'waiting'",
+                      "ssIs", error, error_class, (long long)now_ms, run_id);
+  if (rc == 0 && n)
+    rc = tg_store_nodes_event(db, run_id, "run_finished", NULL, "{\"status\":\"failed\"}",
+                              now_ms);
+  if (changes)
+    *changes = n;
+  return rc;
 }
 
 /* ---------------------------------------------------------------- the workflow engine */

@@ -13,7 +13,11 @@
  *       running   -> waiting     the engine parks it at a HITL node (tg_store_runs_park);
  *       waiting   -> queued      a review decision (tg_store_runs_wake);
  *       waiting   -> failed      its review expired (tg_store_runs_fail_waiting);
- *       waiting   -> canceled    the user cancels, the cost refunded, its reviews canceled.
+ *       waiting   -> canceled    the user cancels, the cost refunded, its reviews canceled;
+ *       running   -> attention   outcome_unknown (tg_store_runs_outcome_unknown), no refund;
+ *       attention -> queued | failed   the user resolves it (tg_store_runs_resolve).
+ *     Every transition that ends a run (to succeeded, failed, canceled) writes its run_finished
+ *     event (tg_store_nodes_event) in the same transaction.
  *     A running run the user cancels only gets cancel_requested = 1; the worker finishes it as
  *     canceled. A failed or attention run may be retried once: metadata.retried_by names the new
  *     run (the old run's status does not change).
@@ -247,7 +251,7 @@ int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *ch
                        int *requeued);
 
 /* Inside the caller's transaction (review expiry): waiting -> failed with error and error_class,
- * finished_at = now_ms. A failed run is not refunded (as tg_store_runs_finish). *changes 0 when
+ * finished_at = now_ms, and its run_finished event. A failed run is not refunded (as tg_store_runs_finish). *changes 0 when
  * the run was not waiting. */
 int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
                                const char *error_class, int64_t now_ms, int *changes);

@@ -119,6 +119,8 @@ def test_cancel_waiting_run():
         assert rv["status"] == "canceled", rv
         st, _, body = s.gw("POST", "/api/reviews/rev_cancel/decision", {"decision": "approve"})
         assert st == 409, body
+        ev = s.gw("GET", "/api/runs/%s/events" % r)[2]["events"]
+        assert ev[-1]["type"] == "run_finished" and ev[-1]["data"] == {"status": "canceled"}, ev
 
 
 def test_expiry_by_worker():
@@ -134,6 +136,8 @@ def test_expiry_by_worker():
         assert run["status"] == "failed" and run["error_class"] == "review_expired" and \
             "hitl_1" in run["error"], run
         assert s.gw("GET", "/api/reviews/rev_old")[2]["status"] == "expired"
+        ev = s.gw("GET", "/api/runs/%s/events" % r_old)[2]["events"]
+        assert ev[-1]["type"] == "run_finished" and ev[-1]["data"] == {"status": "failed"}, ev
         assert s.gw("GET", "/api/reviews/rev_new")[2]["status"] == "pending"
         assert s.gw("GET", "/api/runs/" + r_new)[2]["status"] == "waiting"
         wait_until(lambda: "review_expired" in s.procs["worker-0"].text(), 10, "expiry logged")
