@@ -4,12 +4,10 @@ errors naming the variable, the node journal after kill -9 (completed nodes are 
 again; a non-idempotent call in flight goes to attention/outcome_unknown) and
 POST /api/runs/{id}/resolve.
 
-Real simulator, MCP reference server or mcp-peer, gateway and workers on 127.0.0.1. DAG
-workflows and their runs are inserted into the database directly until the definition layer
-accepts branching graphs at the API.
+Real simulator, MCP reference server or mcp-peer, gateway and workers on 127.0.0.1; workflows
+stored and runs admitted through the API.
 """
 import json
-import os
 import time
 
 from harness import PROVIDER, Stack, main, wait_until
@@ -29,17 +27,11 @@ def graph(nodes, edges, end_config=None):
 
 
 def insert_run(s, definition, inputs=None, user="alice"):
-    """A workflow and a queued run of it, straight into the database."""
-    wf, run = "wf_" + os.urandom(8).hex(), "run_" + os.urandom(12).hex()
-    now = int(time.time() * 1000)
-    with s.db() as c:
-        c.execute("INSERT OR IGNORE INTO workflows (id, user_id, name, definition, created_at, "
-                  "updated_at) VALUES (?,?,?,?,?,?)", (wf, user, "dag", json.dumps(definition),
-                                                       now, now))
-        c.execute("INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, metadata, "
-                  "cost, available_at, created_at) VALUES (?,?,?,'queued',?,'{}',1,?,?)",
-                  (run, wf, user, json.dumps(inputs or {}), now, now))
-    return run
+    """Stores the workflow and admits a run of it, through the API."""
+    wf = s.create_workflow(definition, user=user)
+    st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": inputs or {}}, user=user)
+    assert st == 202, (st, body)
+    return body["run_id"]
 
 
 def nodes(s, run_id):
