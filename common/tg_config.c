@@ -150,6 +150,17 @@ static const var vars[] = {
      "nodes of one run executing at once (independent branches of the graph)", RANGE(1, 4096)},
     {"TOOLGATE_WORKER_NODE_CONCURRENCY", "256", TG_PROG_WORKER,
      "nodes executing at once in one worker process, across its runs", RANGE(1, 65536)},
+    /* Egress of API and ad-hoc MCP nodes (README "Egress policy"). */
+    {"TOOLGATE_EGRESS_ALLOW", NULL, TG_PROG_WORKER,
+     "comma-separated CIDRs, addresses and host names (*.suffix) that API and ad-hoc MCP nodes "
+     "may reach although they are loopback, private, link-local or metadata addresses",
+     STRING},
+    {"TOOLGATE_CONNECT_TO", NULL, TG_PROG_WORKER,
+     "comma-separated host:port:addr:port: API and ad-hoc MCP requests to host:port connect to "
+     "addr:port instead (curl CONNECT_TO; the egress policy checks addr)",
+     STRING},
+    {"TOOLGATE_CA_FILE", NULL, TG_PROG_WORKER,
+     "PEM CA bundle that API and ad-hoc MCP nodes trust instead of the system store", STRING},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -364,6 +375,9 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   tg_log_add_secret(c->webhook_secret.value_);
   if ((prog & (TG_PROG_GATEWAY | TG_PROG_WORKER)) && (rc = load_providers(c, err, errlen)))
     return rc;
+  c->egress_allow = get_str("TOOLGATE_EGRESS_ALLOW");
+  c->connect_to = get_str("TOOLGATE_CONNECT_TO");
+  c->ca_file = get_str("TOOLGATE_CA_FILE");
   return 0;
 }
 
@@ -391,6 +405,9 @@ void tg_config_free(tg_config *c)
     free(c->providers[i].display_name);
   }
   free(c->providers);
+  free(c->egress_allow);
+  free(c->connect_to);
+  free(c->ca_file);
   memset(c, 0, sizeof *c);
 }
 

@@ -85,6 +85,10 @@ typedef struct tg_config {
   /* The workflow engine (README "Workflow execution"). */
   int64_t run_node_concurrency;    /* TOOLGATE_RUN_NODE_CONCURRENCY: nodes of one run at once */
   int64_t worker_node_concurrency; /* TOOLGATE_WORKER_NODE_CONCURRENCY: nodes per worker */
+  /* Egress of API and ad-hoc MCP nodes (tg_egress, tg_http; README "Egress policy"): */
+  char *egress_allow; /* TOOLGATE_EGRESS_ALLOW: CIDRs and host names; NULL = none */
+  char *connect_to;   /* TOOLGATE_CONNECT_TO: "host:port:addr:port,..."; NULL = none */
+  char *ca_file;      /* TOOLGATE_CA_FILE: PEM bundle for their TLS; NULL = system store */
 } tg_config;
 
 /*

@@ -25,6 +25,7 @@ static const struct {
     {TG_EAUTH, "auth_rejected", "credentials rejected"},
     {TG_ESTATE, "bad_state", "wrong state for this operation"},
     {TG_ERATELIMIT, "rate_limited", "rate limited"},
+    {TG_EEGRESS, "egress_denied", "destination refused by the egress policy"},
 };
 
 const char *tg_strerror(int err)

@@ -25,7 +25,8 @@ enum {
   TG_ECANCELED = -12, /* the operation was canceled (shutdown, close) */
   TG_EAUTH = -13,     /* the peer rejected our credentials (401/403) */
   TG_ESTATE = -14,    /* the object is in the wrong state for this call */
-  TG_ERATELIMIT = -15 /* the peer answered 429 */
+  TG_ERATELIMIT = -15, /* the peer answered 429 */
+  TG_EEGRESS = -16     /* the egress policy refused the destination address (tg_egress) */
 };
 
 /* Returns a static, human-readable description of a TG_E* code (never NULL). */

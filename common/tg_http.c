@@ -15,9 +15,12 @@
 #include "tg_err.h"
 #include "tg_log.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define DEFAULT_MAX_BODY (8u << 20)
@@ -39,6 +42,9 @@ struct tg_http_client {
   CURL *spare[SPARE_EASY];     /* finished easy handles: reused, which spares curl_easy_init's
                                   allocations (handle, receive buffer) per request */
   int n_spare;
+  const tg_egress *egress;       /* borrowed; NULL: no check */
+  struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO entries, or NULL */
+  char *ca_file;                 /* CURLOPT_CAINFO, or NULL */
 };
 
 struct tg_http_transfer {
@@ -54,6 +60,9 @@ struct tg_http_transfer {
   size_t resp_header_bytes; /* of the latest response, for MAX_HEADER_BYTES */
   int abort_err;
   int completing; /* done_cb is running: the caller frees t when it returns */
+  char *host;     /* the URL's host name, for the egress policy's host entries */
+  int denied;     /* sockets the egress policy refused */
+  int opened;     /* sockets it let through */
   char errbuf[CURL_ERROR_SIZE];
   tg_http_transfer *prev, *next;
 };
@@ -107,6 +116,7 @@ static void free_transfer(tg_http_transfer *t)
   }
   curl_slist_free_all(t->headers);
   free(t->req_body);
+  free(t->host);
   tg_buf_free(&t->body);
   free(t);
 }
@@ -197,9 +207,11 @@ static void complete(tg_http_transfer *t, CURLcode rc)
   double secs = 0;
   int err = map_curl(rc, t);
 
+  if (err && t->denied && !t->opened)
+    err = TG_EEGRESS; /* every address was refused (not: one refused, another unreachable) */
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &secs);
-  if (err && err != TG_ETOOBIG && !t->abort_err) {
+  if (err && err != TG_ETOOBIG && err != TG_EEGRESS && !t->abort_err) {
     char *url = NULL;
     curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
     tg_debug("http_transfer_failed", "{s:s, s:s, s:s}", "curl_error",
@@ -275,6 +287,8 @@ static void on_handle_closed(uv_handle_t *h)
   if (--c->open_handles == 0 && c->closing) {
     void (*cb)(void *) = c->on_closed;
     void *arg = c->closed_arg;
+    curl_slist_free_all(c->connect_to);
+    free(c->ca_file);
     free(c);
     if (cb)
       cb(arg);
@@ -327,6 +341,99 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     uv_timer_stop(&c->timer);
   else
     uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION of a client with an egress policy: the address here is the one
+ * the socket will connect to (after DNS and CONNECT_TO), for every connection curl makes. */
+static curl_socket_t on_opensocket(void *clientp, curlsocktype purpose,
+                                   struct curl_sockaddr *addr)
+{
+  tg_http_transfer *t = clientp;
+  curl_socket_t fd;
+  (void)purpose;
+  if (!tg_egress_allows(t->c->egress, &addr->addr, t->host)) {
+    char ip[64] = "?";
+    if (addr->family == AF_INET)
+      inet_ntop(AF_INET, &((struct sockaddr_in *)&addr->addr)->sin_addr, ip, sizeof ip);
+    else if (addr->family == AF_INET6)
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr->addr)->sin6_addr, ip, sizeof ip);
+    tg_warn("egress_denied", "{s:s, s:s, s:s}", "host", t->host ? t->host : "?", "address", ip,
+            "class", tg_egress_class_name(tg_egress_classify(&addr->addr)));
+    t->denied++;
+    return CURL_SOCKET_BAD;
+  }
+  fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+  if (fd >= 0)
+    t->opened++;
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+/* The host name of url (lowercase as curl keeps it), malloc'd; NULL when it has none. */
+static char *url_host(const char *url)
+{
+  CURLU *u = curl_url();
+  char *h = NULL, *out = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h) {
+    size_t n = strlen(h);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') /* an IPv6 literal: no host entry matches */
+      out = strndup(h + 1, n - 2);
+    else
+      out = strdup(h);
+  }
+  curl_free(h);
+  curl_url_cleanup(u);
+  return out;
+}
+
+void tg_http_client_set_egress(tg_http_client *c, const tg_egress *policy)
+{
+  c->egress = policy;
+}
+
+int tg_http_client_set_connect_to(tg_http_client *c, const char *list)
+{
+  struct curl_slist *l = NULL;
+  const char *s = list ? list : "";
+  while (*s) {
+    size_t n = strcspn(s, ","), colons = 0;
+    char *e = strndup(s, n);
+    struct curl_slist *nl;
+    if (!e) {
+      curl_slist_free_all(l);
+      return TG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+      colons += e[i] == ':';
+    if (n > 0 && colons < 3) {
+      free(e);
+      curl_slist_free_all(l);
+      return TG_EINVAL;
+    }
+    nl = n > 0 ? curl_slist_append(l, e) : l;
+    free(e);
+    if (!nl) {
+      curl_slist_free_all(l);
+      return TG_ENOMEM;
+    }
+    l = nl;
+    s += n;
+    if (*s == ',')
+      s++;
+  }
+  curl_slist_free_all(c->connect_to);
+  c->connect_to = l;
+  return 0;
+}
+
+int tg_http_client_set_ca_file(tg_http_client *c, const char *path)
+{
+  char *p = NULL;
+  if (path && *path && !(p = strdup(path)))
+    return TG_ENOMEM;
+  free(c->ca_file);
+  c->ca_file = p;
   return 0;
 }
 
@@ -423,6 +530,16 @@ int tg_http_send(tg_http_client *c, const tg_http_request *req, tg_http_done_cb 
   curl_easy_setopt(t->easy, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
+  if (c->connect_to)
+    curl_easy_setopt(t->easy, CURLOPT_CONNECT_TO, c->connect_to);
+  if (c->ca_file)
+    curl_easy_setopt(t->easy, CURLOPT_CAINFO, c->ca_file);
+  if (c->egress) {
+    t->host = url_host(req->url); /* NULL for a malformed URL: curl refuses it anyway */
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_PROXY, ""); /* the check is on the destination itself */
+  }
   if (strcmp(method, "GET") != 0 || req->body) {
     if (req->body) {
       t->req_body = malloc(req->body_len + 1);

@@ -10,13 +10,22 @@
  * is canceled with tg_http_cancel() first. An HTTP error status is not an error here: err is 0
  * and resp->status says what the peer answered; err != 0 means no complete response arrived
  * (TG_EIO connection failed or reset, TG_ETIMEDOUT, TG_ETOOBIG body cap, TG_ECANCELED client
- * closed, or the code an on_data callback returned).
+ * closed, TG_EEGRESS the client's egress policy refused every address the host resolved to,
+ * or the code an on_data callback returned).
+ *
+ * Egress (tg_http_client_set_egress): a client for user-supplied URLs checks the address of
+ * every socket it is about to connect, in curl's open-socket callback, so a name that resolves
+ * (or re-resolves) to a refused address, and a CONNECT_TO mapping, are both checked on the
+ * address actually used. Such a client follows no redirects (none of tg_http's clients do) and
+ * ignores proxy environment variables.
  *
  * Source of the pattern: curl docs/examples/multi-uv.c and STYLE.md "libcurl multi on libuv"
  * (poll errors become CURL_CSELECT_ERR; curl is never called from its own timer callback).
  */
 #ifndef TG_HTTP_H
 #define TG_HTTP_H
+
+#include "tg_egress.h"
 
 #include <stddef.h>
 #include <uv.h>
@@ -59,6 +68,19 @@ typedef struct tg_http_request {
 
 /* Creates a client on loop. Returns 0, TG_ENOMEM, or TG_EIO when curl cannot be set up. */
 int tg_http_client_init(tg_http_client **out, uv_loop_t *loop);
+
+/*
+ * Per-client settings for requests to user-supplied URLs; call before the first tg_http_send.
+ * set_egress: every connection of the client's transfers must pass policy (borrowed: it must
+ * outlive the client; NULL: no check), else the transfer fails with TG_EEGRESS.
+ * set_connect_to: list is TOOLGATE_CONNECT_TO's syntax, comma-separated curl CONNECT_TO entries
+ * "host:port:connect-host:connect-port" (copied; NULL or "" clears); TG_EINVAL for an entry
+ * without three colons, TG_ENOMEM. set_ca_file: a PEM bundle path used instead of the system
+ * store (copied; NULL clears); TG_ENOMEM.
+ */
+void tg_http_client_set_egress(tg_http_client *c, const tg_egress *policy);
+int tg_http_client_set_connect_to(tg_http_client *c, const char *list);
+int tg_http_client_set_ca_file(tg_http_client *c, const char *path);
 
 /*
  * Starts a transfer. On success *out (if out is not NULL) is the transfer handle, valid until

@@ -27,6 +27,7 @@
 #include "tg_crypto.h"
 #include "tg_db.h"
 #include "tg_dbq.h"
+#include "tg_egress.h"
 #include "tg_graph.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
@@ -83,6 +84,7 @@ struct wk_worker {
   tg_http_client *http;        /* Composio and managed MCP sessions */
   tg_http_client *http_egress; /* user-supplied URLs (API nodes, ad-hoc MCP nodes) under the
                                   egress policy; NULL: http */
+  tg_egress *egress;           /* TOOLGATE_EGRESS_ALLOW, for http_egress */
   tg_composio *composio;
   wk_registry *reg;
   tg_crypto *crypto; /* secrets at rest (per-user MCP headers); NULL without a key */

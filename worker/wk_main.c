@@ -131,6 +131,27 @@ static void on_registry_closed(void *arg)
   w->composio = NULL;
   tg_http_client_close(w->http, on_http_closed, w);
   w->http = NULL;
+  tg_http_client_close(w->http_egress, on_http_closed, w);
+  w->http_egress = NULL;
+}
+
+/* The second HTTP client, for user-supplied URLs: the egress policy, CONNECT_TO and CA file of
+ * the configuration. 0, or an error with a one-line reason in err. */
+static int egress_init(wk_worker *w, char *err, size_t errlen)
+{
+  int rc;
+  if ((rc = tg_egress_new(&w->egress, w->cfg.egress_allow, err, errlen)))
+    return rc;
+  if ((rc = tg_http_client_init(&w->http_egress, w->loop))) {
+    snprintf(err, errlen, "cannot set up the HTTP client: %s", tg_strerror(rc));
+    return rc;
+  }
+  tg_http_client_set_egress(w->http_egress, w->egress);
+  if ((rc = tg_http_client_set_connect_to(w->http_egress, w->cfg.connect_to)))
+    snprintf(err, errlen, "TOOLGATE_CONNECT_TO: expected host:port:addr:port entries");
+  else if ((rc = tg_http_client_set_ca_file(w->http_egress, w->cfg.ca_file)))
+    snprintf(err, errlen, "TOOLGATE_CA_FILE: %s", tg_strerror(rc));
+  return rc;
 }
 
 /* Teardown waits (at most DRAIN_MS) for HTTP transfers still in flight: with every run gone
@@ -215,6 +236,15 @@ int main(int argc, char **argv)
     tg_error("http_init_failed", "{s:s}", "error", tg_errname(rc));
     goto fail_db;
   }
+  if ((rc = egress_init(&w, err, sizeof err))) {
+    fprintf(stderr, "toolgate-worker: %s\n", err);
+    tg_error("startup_failed", "{s:s, s:s}", "reason", "egress", "detail", err);
+    tg_http_client_close(w.http_egress, NULL, NULL);
+    tg_http_client_close(w.http, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    code = 2;
+    goto fail_db;
+  }
   key = tg_secret_reveal(&w.cfg.composio_api_key);
   if ((rc = tg_composio_new(&w.composio, w.http, w.cfg.composio_base_url, key ? key : "",
                             (long)w.cfg.composio_timeout_ms)) ||
@@ -222,6 +252,7 @@ int main(int argc, char **argv)
     tg_error("init_failed", "{s:s}", "error", tg_errname(rc));
     tg_composio_free(w.composio);
     tg_http_client_close(w.http, NULL, NULL);
+    tg_http_client_close(w.http_egress, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     goto fail_db;
   }
@@ -262,6 +293,7 @@ fail_loop:
   if (code == 0)
     tg_info("worker_stopped", NULL);
   tg_crypto_free(w.crypto);
+  tg_egress_free(w.egress);
   tg_config_free(&w.cfg);
   return code;
 }

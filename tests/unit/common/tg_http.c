@@ -2,7 +2,10 @@
  * Unit tests for common/tg_http.c against scripted_http.h on 127.0.0.1: a buffered GET with
  * headers and Retry-After; tg_http_cancel called from a transfer's own done callback (allowed by
  * the header: the transfer is freed exactly once); closing the client with a transfer in flight
- * (its callback gets TG_ECANCELED once). Every test ends with uv_loop_close() == 0.
+ * (its callback gets TG_ECANCELED once); the egress policy refusing 169.254.169.254, 10.0.0.1 and
+ * localhost (TG_EEGRESS, nothing sent) and, with 127.0.0.1 allowlisted, letting a request through
+ * whether it names 127.0.0.1 or reaches it through CONNECT_TO. Every test ends with
+ * uv_loop_close() == 0.
  */
 #include "tg_unit.h"
 
@@ -143,6 +146,74 @@ static void test_close_with_transfer_in_flight(void **state)
   assert_int_equal(e.done, 1); /* never called again */
 }
 
+/* on_done, then stops the loop: a refused transfer completes in the timer phase, after which
+ * a UV_RUN_ONCE would block in poll (the server's handle keeps the loop alive). */
+static void on_done_stop(void *arg, int err, const tg_http_response *resp)
+{
+  on_done(arg, err, resp);
+  uv_stop(&((env *)arg)->loop);
+}
+
+/* Sends GET url on e's client and runs the loop until it is done. */
+static void get(env *e, const char *url)
+{
+  tg_http_request req = {.url = url, .timeout_ms = 5000};
+  e->done = 0;
+  e->err = 0;
+  e->status = 0;
+  assert_int_equal(tg_http_send(e->http, &req, on_done_stop, e, NULL), 0);
+  while (!e->done)
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+}
+
+static void test_egress_policy(void **state)
+{
+  env e;
+  tg_egress *deny, *allow;
+  char err[128], port_url[96], mapped[96], map[96];
+  const char *refused[] = {"http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
+                           "http://localhost:1/", "http://[::ffff:127.0.0.1]:1/", NULL};
+  int port;
+  env_init(&e, "/x");
+  port = atoi(strrchr(e.url, ':') + 1);
+  assert_int_equal(tg_egress_new(&deny, NULL, err, sizeof err), 0);
+  assert_int_equal(tg_egress_new(&allow, "127.0.0.1", err, sizeof err), 0);
+  tg_http_client_set_egress(e.http, deny);
+  for (const char **u = refused; *u; u++) {
+    get(&e, *u);
+    assert_int_equal(e.err, TG_EEGRESS);
+    assert_int_equal(e.status, 0);
+  }
+  snprintf(port_url, sizeof port_url, "http://localhost:%d/x", port);
+  get(&e, port_url);
+  assert_int_equal(e.err, TG_EEGRESS);
+  assert_int_equal(e.srv.n_requests, 0); /* nothing reached the server */
+
+  /* CONNECT_TO: a public-looking name mapped to 127.0.0.1 is checked on 127.0.0.1. */
+  snprintf(map, sizeof map, "api.crm.example:80:127.0.0.1:%d", port);
+  assert_int_equal(tg_http_client_set_connect_to(e.http, map), 0);
+  snprintf(mapped, sizeof mapped, "http://api.crm.example/x");
+  get(&e, mapped);
+  assert_int_equal(e.err, TG_EEGRESS);
+
+  tg_http_client_set_egress(e.http, allow);
+  get(&e, e.url);
+  assert_int_equal(e.err, 0);
+  assert_int_equal(e.status, 429);
+  get(&e, mapped);
+  assert_int_equal(e.err, 0);
+  assert_int_equal(e.status, 429);
+  get(&e, "http://10.0.0.1/");
+  assert_int_equal(e.err, TG_EEGRESS);
+  assert_int_equal(e.srv.n_requests, 2);
+  assert_int_equal(tg_http_client_set_connect_to(e.http, "nocolons"), TG_EINVAL);
+  assert_int_equal(tg_http_client_set_ca_file(e.http, "/nonexistent/ca.pem"), 0);
+  env_done(&e);
+  tg_egress_free(deny);
+  tg_egress_free(allow);
+}
+
 TG_UNIT_MAIN(cmocka_unit_test(test_buffered_get_headers_retry_after),
+             cmocka_unit_test(test_egress_policy),
              cmocka_unit_test(test_cancel_from_own_done_callback),
              cmocka_unit_test(test_close_with_transfer_in_flight))
