@@ -268,6 +268,13 @@ void gw_review_decide(gw_app *app, tg_httpd_req *req, const char *user, const ch
 /* GET /api/runs/{id}/events: JSON pages, or an SSE stream when the client accepts
  * text/event-stream. */
 void gw_run_events(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id);
+/* Credentials of API nodes (gw_credentials.c): POST /api/credentials (201 created, 200
+ * replaced, 422, 503 secret_key_missing), GET /api/credentials, GET and DELETE
+ * /api/credentials/{name} (204; 404). */
+void gw_credential_put(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_credential_list(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_credential_get(gw_app *app, tg_httpd_req *req, const char *user, const char *name);
+void gw_credential_delete(gw_app *app, tg_httpd_req *req, const char *user, const char *name);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
 
 /* --- Provider checks shared per user, batched across users (gw_checkpool.c). --- */

@@ -66,6 +66,11 @@ static const route routes[] = {
     {"GET", "/api/reviews/*", USER, .wild = gw_review_get},
     {"POST", "/api/reviews/*/decision", USER, .wild = gw_review_decide},
     {"GET", "/api/runs/*/events", USER, .wild = gw_run_events},
+    /* credentials of API nodes (gw_credentials.c) */
+    {"POST", "/api/credentials", USER, .user = gw_credential_put},
+    {"GET", "/api/credentials", USER, .user = gw_credential_list},
+    {"GET", "/api/credentials/*", USER, .wild = gw_credential_get},
+    {"DELETE", "/api/credentials/*", USER, .wild = gw_credential_delete},
 };
 
 typedef struct segs {

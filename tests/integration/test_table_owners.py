@@ -27,6 +27,7 @@ OWNERS = {
     "reviews": "common/tg_store_reviews.c",
     "node_executions": "common/tg_store_nodes.c",
     "run_events": "common/tg_store_nodes.c",
+    "credentials": "common/tg_store_credentials.c",
 }
 
 # The repository of sealed columns may write the sealed secret column of a run, and nothing else
