@@ -85,6 +85,7 @@ struct wk_worker {
   tg_http_client *http_egress; /* user-supplied URLs (API nodes, ad-hoc MCP nodes) under the
                                   egress policy; NULL: http */
   tg_egress *egress;           /* TOOLGATE_EGRESS_ALLOW, for http_egress */
+  struct wk_api_tokens *api_tokens; /* OAuth2 access tokens of API nodes (wk_api_tokens.c) */
   tg_composio *composio;
   wk_registry *reg;
   tg_crypto *crypto; /* secrets at rest (per-user MCP headers); NULL without a key */

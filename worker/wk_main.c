@@ -10,6 +10,7 @@
  * closes clean.
  */
 #include "wk.h"
+#include "wk_api.h"
 
 #include "tg_err.h"
 #include "tg_log.h"
@@ -147,6 +148,10 @@ static int egress_init(wk_worker *w, char *err, size_t errlen)
     return rc;
   }
   tg_http_client_set_egress(w->http_egress, w->egress);
+  if ((rc = wk_api_tokens_new(&w->api_tokens, w->http_egress))) {
+    snprintf(err, errlen, "cannot set up the token cache: %s", tg_strerror(rc));
+    return rc;
+  }
   if ((rc = tg_http_client_set_connect_to(w->http_egress, w->cfg.connect_to)))
     snprintf(err, errlen, "TOOLGATE_CONNECT_TO: expected host:port:addr:port entries");
   else if ((rc = tg_http_client_set_ca_file(w->http_egress, w->cfg.ca_file)))
@@ -293,6 +298,7 @@ fail_loop:
   if (code == 0)
     tg_info("worker_stopped", NULL);
   tg_crypto_free(w.crypto);
+  wk_api_tokens_free(w.api_tokens);
   tg_egress_free(w.egress);
   tg_config_free(&w.cfg);
   return code;
