@@ -32,6 +32,9 @@ static const column columns[] = {
      "SELECT id, inputs_secret_enc, user_id FROM workflow_runs WHERE inputs_secret_enc IS NOT "
      "NULL ORDER BY id",
      "UPDATE workflow_runs SET inputs_secret_enc = ?1 WHERE id = ?2"},
+    {"credentials.secret_enc", "credentials",
+     "SELECT id, secret_enc, user_id FROM credentials ORDER BY id",
+     "UPDATE credentials SET secret_enc = ?1 WHERE id = ?2"},
 };
 
 /* Parses an opened plaintext (pt_len bytes, wiped and freed here) as JSON that ok accepts, into

@@ -6,12 +6,14 @@ no answer, log line or database column other than secret_enc holds a secret valu
 secret_enc is sealed (the plaintext is not in it)."""
 import base64
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack, main  # noqa: E402
+from harness import BUILD, Stack, main  # noqa: E402
 
 KEY1 = "key1:" + base64.b64encode(b"1" * 32).decode()
+KEY2 = "key2:" + base64.b64encode(b"2" * 32).decode()
 TOKEN = "tok-secret-6d1f0c9a8b7e"
 CLIENT_SECRET = "cs-secret-93ab1e77c2d4"
 PASSWORD = "pw-secret-51c8e02fa9b3"
@@ -118,6 +120,25 @@ def test_credentials_need_a_key():
         assert s.query("SELECT count(*) AS n FROM credentials")[0]["n"] == 0
         st, _, body = s.gw("GET", "/api/credentials")
         assert st == 200 and body["credentials"] == [], body
+
+
+def test_credentials_in_key_check_and_rotation():
+    """The start-up check and --rotate-secrets cover credentials.secret_enc."""
+    gw = os.path.join(BUILD, "toolgate-gateway")
+    with Stack(mcp=False, extra_env={"TOOLGATE_SECRET_KEY": KEY1}) as s:
+        st, _, body = s.gw("POST", "/api/credentials",
+                           {"name": "crm", "type": "bearer", "token": TOKEN})
+        assert st == 201, (st, body)
+        env = dict(s.env, TOOLGATE_LISTEN="127.0.0.1:0")
+        p = subprocess.run([gw], env=dict(env, TOOLGATE_SECRET_KEY=""), capture_output=True,
+                           timeout=30)
+        assert p.returncode != 0 and b"credentials.secret_enc" in p.stderr, p.stderr
+        p = subprocess.run([gw, "--rotate-secrets"], env=dict(
+            env, TOOLGATE_SECRET_KEY=KEY2, TOOLGATE_SECRET_KEY_OLD=KEY1), capture_output=True,
+            timeout=30)
+        assert p.returncode == 0 and b"re-encrypted 1 secret(s)" in p.stdout, p
+        blob = bytes(s.query("SELECT secret_enc FROM credentials")[0]["secret_enc"])
+        assert blob.startswith(b"v1:key2:"), blob[:10]
 
 
 if __name__ == "__main__":

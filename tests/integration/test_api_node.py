@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""API node end to end (README "API node", "Credentials", "Egress policy"): workflows
+Start -> API -> End against a local HTTP server that counts its requests.
+
+ENABLE AFTER THE ISSUE-13 MERGE: this file needs the run engine (wk_engine.c, branch `engine`) and
+the definition layer that accepts API nodes (branch `defn`). Until both are merged, creating a
+workflow with an API node answers 422 and every test here SKIPS with a message (it passes
+without checking anything); once the gateway accepts the definition the tests run for real.
+
+Covered: bearer auth through a credential bound to the host; api_key in the query through a
+named credential; OAuth2 client credentials against a local token endpoint that counts token
+requests (one token for two runs: cached); a GET answered 503 + Retry-After is retried once,
+a POST answered 503 is not retried (success:false, status_code 503, the run goes on); the egress
+policy refuses 169.254.169.254 and 127.0.0.1 without the allowlist (egress_denied); a secret
+never appears in the run, its tool executions or the logs.
+"""
+import base64
+import json
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Stack, free_port, main  # noqa: E402
+
+KEY1 = "key1:" + base64.b64encode(b"1" * 32).decode()
+TOKEN = "api-bearer-5e0c1d77aa"
+APIKEY = "api-key-0b9d6f3e21"
+CLIENT_SECRET = "client-secret-7a3c99e1f0"
+ACCESS = "access-token-c4e8a1b2d9"
+SECRETS = (TOKEN, APIKEY, CLIENT_SECRET, ACCESS)
+
+
+class Target:
+    """A local HTTP server: counts requests per path, answers by path."""
+
+    def __init__(self):
+        self.counts = {}
+        self.lock = threading.Lock()
+        target = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, status, body, extra=None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self):
+                u = urlparse(self.path)
+                n = len(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                with target.lock:
+                    target.counts[u.path] = c = target.counts.get(u.path, 0) + 1
+                auth = self.headers.get("Authorization", "")
+                if u.path == "/bearer":
+                    ok = auth == "Bearer " + TOKEN
+                    return self._answer(200 if ok else 401, {"who": "bearer", "ok": ok})
+                if u.path == "/query":
+                    ok = parse_qs(u.query).get("api_key") == [APIKEY]
+                    return self._answer(200 if ok else 401, {"ok": ok})
+                if u.path == "/token":
+                    return self._answer(200, {"access_token": ACCESS, "expires_in": 3600,
+                                              "token_type": "Bearer"})
+                if u.path == "/oauth":
+                    ok = auth == "Bearer " + ACCESS
+                    return self._answer(200 if ok else 401, {"ok": ok})
+                if u.path in ("/flaky-get", "/flaky-post"):
+                    if c == 1 or u.path == "/flaky-post":
+                        return self._answer(503, {"busy": True}, {"Retry-After": "1"})
+                    return self._answer(200, {"win_probability": 42, "bytes": n})
+                return self._answer(404, {"error": "no such path"})
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.port = free_port()
+        self.srv = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.url = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def workflow(api_config, outputs=None):
+    return {
+        "title": "api test",
+        "nodes": [
+            {"id": 1, "type": "Start", "name": "Start", "config": {"inputVariables": []}},
+            {"id": 2, "type": "API", "name": "Call", "config": api_config},
+            {"id": 3, "type": "End", "name": "End", "config": {"outputVariables": outputs or [
+                {"name": "status", "value": "{{nodes.2.output.status_code}}"},
+                {"name": "success", "value": "{{nodes.2.output.success}}"}]}},
+        ],
+        "connections": [{"id": "c1", "from": 1, "to": 2}, {"id": "c2", "from": 2, "to": 3}],
+    }
+
+
+def supported(s, name):
+    """False (after printing SKIP) while the gateway refuses a workflow with an API node."""
+    st, _, body = s.gw("POST", "/api/workflows", {"name": "probe", "definition": workflow(
+        {"method": "GET", "url": "http://127.0.0.1:1/"})})
+    if st == 422:
+        print("SKIP %s: the gateway refuses API nodes (engine/defn not merged yet): %s" %
+              (name, json.dumps(body)[:160]), flush=True)
+        return False
+    assert st == 201, (st, body)
+    return True
+
+
+def create(s, definition):
+    st, _, body = s.gw("POST", "/api/workflows", {"name": "api", "definition": definition})
+    assert st == 201, (st, body)
+    return body["id"]
+
+
+def run(s, wf_id, timeout=60):
+    st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf_id, {"inputs": {}})
+    assert st in (200, 201, 202), (st, body)
+    return s.wait_run(body.get("run_id") or body.get("id"), timeout=timeout)
+
+
+def no_secret(s, what):
+    text = json.dumps(what) + json.dumps(s.query("SELECT * FROM tool_executions"),
+                                         default=str)
+    text += "".join(p.text() for p in s.procs.values())
+    for sec in SECRETS:
+        assert sec not in text, "a secret leaked"
+
+
+ENV = {"TOOLGATE_SECRET_KEY": KEY1, "TOOLGATE_EGRESS_ALLOW": "127.0.0.1",
+       "TOOLGATE_RETRY_BASE_MS": "50"}
+
+
+def test_api_node_auth_forms():
+    t = Target()
+    try:
+        with Stack(mcp=False, extra_env=ENV) as s:
+            if not supported(s, "test_api_node_auth_forms"):
+                return
+            for body in ({"name": "crm", "type": "bearer", "token": TOKEN, "hosts": ["127.0.0.1"]},
+                         {"name": "q", "type": "api_key", "value": APIKEY, "in": "query"},
+                         {"name": "oa", "type": "oauth2", "token_url": t.url + "/token",
+                          "client_id": "cid", "client_secret": CLIENT_SECRET}):
+                st, _, b = s.gw("POST", "/api/credentials", body)
+                assert st == 201, (st, b)
+            wf_bearer = create(s, workflow({"method": "GET", "url": t.url + "/bearer",
+                                            "authentication": "bearer"}))
+            s.start_worker()
+            r = run(s, wf_bearer)
+            assert r["status"] == "succeeded", r
+            assert r["output"] == {"status": 200, "success": True}, r
+            wf_q = create(s, workflow({"method": "GET", "url": t.url, "endpoint": "/query",
+                                       "authentication": "api_key", "credential": "q"}))
+            r = run(s, wf_q)
+            assert r["status"] == "succeeded" and r["output"]["status"] == 200, r
+            wf_oa = create(s, workflow({"method": "GET", "url": t.url + "/oauth",
+                                        "authentication": {"type": "oauth2",
+                                                           "credential": "oa"}}))
+            for _ in range(2):
+                r = run(s, wf_oa)
+                assert r["status"] == "succeeded" and r["output"]["status"] == 200, r
+            assert t.counts["/token"] == 1, t.counts  # cached across runs
+            assert t.counts["/oauth"] == 2, t.counts
+            rows = s.query("SELECT provider, tool_name FROM tool_executions")
+            assert ("api", "GET 127.0.0.1/bearer") in [(x["provider"], x["tool_name"])
+                                                      for x in rows], rows
+            no_secret(s, r)
+    finally:
+        t.close()
+
+
+def test_api_node_retries_and_errors():
+    t = Target()
+    try:
+        with Stack(mcp=False, extra_env=ENV) as s:
+            if not supported(s, "test_api_node_retries_and_errors"):
+                return
+            wf_get = create(s, workflow({"method": "GET", "url": t.url + "/flaky-get"},
+                                        [{"name": "p", "value": "{{vars.win_probability}}"}]))
+            wf_post = create(s, workflow({"method": "POST", "url": t.url + "/flaky-post",
+                                          "body": {"a": 1}}))
+            s.start_worker()
+            r = run(s, wf_get)
+            assert r["status"] == "succeeded" and r["output"] == {"p": 42}, r
+            assert t.counts["/flaky-get"] == 2, t.counts      # retried after Retry-After
+            r = run(s, wf_post)
+            assert r["status"] == "succeeded", r              # an HTTP error is an output
+            assert r["output"] == {"status": 503, "success": False}, r
+            assert t.counts["/flaky-post"] == 1, t.counts     # POST: never retried
+            wf_missing = create(s, workflow({"method": "GET", "url": t.url + "/bearer",
+                                             "authentication": "bearer"}))
+            r = run(s, wf_missing)
+            assert r["status"] == "failed" and r["error_class"] == "credential_missing", r
+    finally:
+        t.close()
+
+
+def test_api_node_egress_policy():
+    t = Target()
+    try:
+        env = dict(ENV)
+        del env["TOOLGATE_EGRESS_ALLOW"]
+        with Stack(mcp=False, extra_env=env) as s:
+            if not supported(s, "test_api_node_egress_policy"):
+                return
+            wfs = [create(s, workflow({"method": "GET", "url": u}))
+                   for u in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
+                             "http://localhost:%d/bearer" % t.port, t.url + "/bearer")]
+            s.start_worker()
+            for wf in wfs:
+                r = run(s, wf)
+                assert r["status"] == "failed" and r["error_class"] == "egress_denied", r
+            assert t.counts == {}, t.counts
+    finally:
+        t.close()
+
+
+if __name__ == "__main__":
+    main(globals())
