@@ -346,8 +346,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* CURLOPT_OPENSOCKETFUNCTION of a client with an egress policy: the address here is the one
  * the socket will connect to (after DNS and CONNECT_TO), for every connection curl makes. */
-static curl_socket_t on_opensocket(void *clientp, curlsocktype purpose,
-                                   struct curl_sockaddr *addr)
+static curl_socket_t on_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
   tg_http_transfer *t = clientp;
   curl_socket_t fd;
