@@ -257,11 +257,12 @@ static int load_work(tg_db *db, void *arg)
     return 0;
   if (rc == 0) {
     const char *name = json_object_iter_key(json_object_iter(bound));
-    if (!(j->host_cred = strdup(name)) || json_object_update(j->creds, bound))
+    /* the values move to j->creds (shared, wiped with it): bound itself is not wiped */
+    if (!(j->host_cred = strdup(name)) || json_object_update(j->creds, bound)) {
+      wipe_json(bound);
       rc = TG_ENOMEM;
+    }
   }
-  if (bound)
-    wipe_json(bound);
   json_decref(bound);
   return rc;
 }

@@ -2,28 +2,29 @@
 """API node end to end (README "API node", "Credentials", "Egress policy"): workflows
 Start -> API -> End against a local HTTP server that counts its requests.
 
-ENABLE AFTER THE ISSUE-13 MERGE: this file needs the run engine (wk_engine.c, branch `engine`) and
-the definition layer that accepts API nodes (branch `defn`). Until both are merged, creating a
-workflow with an API node answers 422 and every test here SKIPS with a message (it passes
-without checking anything); once the gateway accepts the definition the tests run for real.
+Needs the run engine and the definition layer of issue 13: while the gateway refuses a workflow
+with an API node (422), every test here prints SKIP and passes without checking anything.
 
 Covered: bearer auth through a credential bound to the host; api_key in the query through a
 named credential; OAuth2 client credentials against a local token endpoint that counts token
 requests (one token for two runs: cached); a GET answered 503 + Retry-After is retried once,
 a POST answered 503 is not retried (success:false, status_code 503, the run goes on); the egress
-policy refuses 169.254.169.254 and 127.0.0.1 without the allowlist (egress_denied); a secret
-never appears in the run, its tool executions or the logs.
+policy refuses 169.254.169.254, 10.0.0.1, localhost and 127.0.0.1 without the allowlist
+(egress_denied); a secret never appears in the run, its tool executions or the logs; kill -9 of
+the worker with a request in flight: a POST is not sent again (attention, outcome_unknown), a
+PUT is.
 """
 import base64
 import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack, free_port, main  # noqa: E402
+from harness import Stack, free_port, main, wait_until  # noqa: E402
 
 KEY1 = "key1:" + base64.b64encode(b"1" * 32).decode()
 TOKEN = "api-bearer-5e0c1d77aa"
@@ -53,7 +54,10 @@ class Target:
                 for k, v in (extra or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the worker was killed while this request was in flight
 
             def _handle(self):
                 u = urlparse(self.path)
@@ -73,6 +77,9 @@ class Target:
                 if u.path == "/oauth":
                     ok = auth == "Bearer " + ACCESS
                     return self._answer(200 if ok else 401, {"ok": ok})
+                if u.path.startswith("/slow"):
+                    time.sleep(3)
+                    return self._answer(200, {"slow": True})
                 if u.path in ("/flaky-get", "/flaky-post"):
                     if c == 1 or u.path == "/flaky-post":
                         return self._answer(503, {"busy": True}, {"Retry-After": "1"})
@@ -221,6 +228,36 @@ def test_api_node_egress_policy():
                 r = run(s, wf)
                 assert r["status"] == "failed" and r["error_class"] == "egress_denied", r
             assert t.counts == {}, t.counts
+    finally:
+        t.close()
+
+
+def test_api_node_kill9_in_flight():
+    t = Target()
+    try:
+        with Stack(mcp=False, extra_env=dict(ENV, TOOLGATE_LEASE_MS="1500")) as s:
+            if not supported(s, "test_api_node_kill9_in_flight"):
+                return
+            wf_post = create(s, workflow({"method": "POST", "url": t.url + "/slow-post",
+                                          "body": {"a": 1}}))
+            wf_put = create(s, workflow({"method": "PUT", "url": t.url + "/slow-put",
+                                         "body": {"a": 1}}))
+            w = s.start_worker()
+            runs = []
+            for wf in (wf_post, wf_put):
+                st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": {}})
+                assert st in (200, 201, 202), (st, body)
+                runs.append(body.get("run_id") or body.get("id"))
+            wait_until(lambda: t.counts.get("/slow-post") and t.counts.get("/slow-put"), 15,
+                       "both requests to go out")
+            w.kill9()
+            s.start_worker()
+            post = s.wait_run(runs[0], timeout=30)
+            assert post["status"] == "attention" and post["error_class"] == "outcome_unknown", post
+            assert post["metadata"]["node_id"] == "2", post
+            put = s.wait_run(runs[1], timeout=30)
+            assert put["status"] == "succeeded" and put["output"]["status"] == 200, put
+            assert t.counts["/slow-post"] == 1 and t.counts["/slow-put"] == 2, t.counts
     finally:
         t.close()
 
