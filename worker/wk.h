@@ -81,10 +81,10 @@ struct wk_worker {
   uv_loop_t *loop;
   tg_config cfg;
   tg_dbq *dbq;
-  tg_http_client *http;        /* Composio and managed MCP sessions */
-  tg_http_client *http_egress; /* user-supplied URLs (API nodes, ad-hoc MCP nodes) under the
-                                  egress policy; NULL: http */
-  tg_egress *egress;           /* TOOLGATE_EGRESS_ALLOW, for http_egress */
+  tg_http_client *http;             /* Composio and managed MCP sessions */
+  tg_http_client *http_egress;      /* user-supplied URLs (API nodes, ad-hoc MCP nodes) under the
+                                       egress policy (wk_main.c) */
+  tg_egress *egress;                /* TOOLGATE_EGRESS_ALLOW, for http_egress */
   struct wk_api_tokens *api_tokens; /* OAuth2 access tokens of API nodes (wk_api_tokens.c) */
   tg_composio *composio;
   wk_registry *reg;

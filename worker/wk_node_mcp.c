@@ -195,6 +195,8 @@ static const char *classify(int err)
     return "rate_limited";
   case TG_ETIMEDOUT:
     return "timeout";
+  case TG_EEGRESS:
+    return "egress_denied";
   default:
     return "internal";
   }

@@ -262,6 +262,8 @@ class Stack:
             "TOOLGATE_POLL_MS": "50",
             "TOOLGATE_LEASE_MS": "5000",
             "TOOLGATE_LOG_LEVEL": "debug",
+            # every test peer is on loopback: allowlisted explicitly (README "Egress policy")
+            "TOOLGATE_EGRESS_ALLOW": "127.0.0.1",
         })
         self.env.update(extra_env or {})
         self.want_mcp = mcp

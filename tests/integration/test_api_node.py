@@ -215,16 +215,22 @@ def test_api_node_retries_and_errors():
 def test_api_node_egress_policy():
     t = Target()
     try:
-        env = dict(ENV)
-        del env["TOOLGATE_EGRESS_ALLOW"]
+        env = dict(ENV, TOOLGATE_EGRESS_ALLOW="")  # the harness allowlists 127.0.0.1
         with Stack(mcp=False, extra_env=env) as s:
             if not supported(s, "test_api_node_egress_policy"):
                 return
             wfs = [create(s, workflow({"method": "GET", "url": u}))
                    for u in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
                              "http://localhost:%d/bearer" % t.port, t.url + "/bearer")]
+            # an ad-hoc MCP node goes through the same policy
+            mcp = create(s, dict(workflow({}), nodes=[
+                {"id": 1, "type": "Start", "name": "Start", "config": {"inputVariables": []}},
+                {"id": 2, "type": "MCP", "name": "Adhoc",
+                 "config": {"url": "http://169.254.169.254/mcp", "tool": "echo",
+                            "arguments": {}}},
+                {"id": 3, "type": "End", "name": "End", "config": {"outputVariables": []}}]))
             s.start_worker()
-            for wf in wfs:
+            for wf in wfs + [mcp]:
                 r = run(s, wf)
                 assert r["status"] == "failed" and r["error_class"] == "egress_denied", r
             assert t.counts == {}, t.counts
