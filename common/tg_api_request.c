@@ -320,31 +320,40 @@ typedef struct builder {
   size_t errlen;
 } builder;
 
+/* name + sep + value with value substituted, as a new string; NULL with *rc set. */
+static char *joined(builder *b, const char *name, const char *sep, const char *value, int *rc)
+{
+  char *v, *out;
+  size_t n;
+  if (!(v = subst(value, b->creds, rc, b->err, b->errlen)))
+    return NULL;
+  n = strlen(name) + strlen(sep) + strlen(v) + 1;
+  if ((out = malloc(n)) != NULL)
+    snprintf(out, n, "%s%s%s", name, sep, v);
+  else
+    *rc = TG_ENOMEM;
+  sodium_memzero(v, strlen(v));
+  free(v);
+  return out;
+}
+
 /* Appends "name: value" (value substituted) to the request's header lines. */
 static int add_header(builder *b, const char *name, const char *value)
 {
-  char *v, *line;
-  size_t n;
+  char *line;
   int rc;
   if (!token_ok(name))
     return fail(b->err, b->errlen, TG_EINVAL, "a header name is not a valid HTTP token");
   if (b->n_headers == TG_API_HEADERS_MAX)
     return fail(b->err, b->errlen, TG_EINVAL, "too many headers (at most 64)");
-  if (!(v = subst(value, b->creds, &rc, b->err, b->errlen)))
+  if (!(line = joined(b, name, ": ", value, &rc)))
     return rc;
-  if (strpbrk(v, "\r\n")) {
-    sodium_memzero(v, strlen(v));
-    free(v);
+  if (strpbrk(line, "\r\n")) {
+    sodium_memzero(line, strlen(line));
+    free(line);
     snprintf(b->err, b->errlen, "the value of header %s holds a line break", name);
     return TG_EINVAL;
   }
-  n = strlen(name) + 2 + strlen(v) + 1;
-  if ((line = malloc(n)) != NULL)
-    snprintf(line, n, "%s: %s", name, v);
-  sodium_memzero(v, strlen(v));
-  free(v);
-  if (!line)
-    return TG_ENOMEM;
   b->req->headers[b->n_headers++] = line;
   return 0;
 }
@@ -411,18 +420,10 @@ static int header_pair(builder *b, const char *name, const char *value, void *ar
 static int query_pair(builder *b, const char *name, const char *value, void *arg)
 {
   CURLU *u = arg;
-  char *v, *pair;
-  size_t n;
+  char *pair;
   int rc;
-  if (!(v = subst(value, b->creds, &rc, b->err, b->errlen)))
+  if (!(pair = joined(b, name, "=", value, &rc)))
     return rc;
-  n = strlen(name) + 1 + strlen(v) + 1;
-  if ((pair = malloc(n)) != NULL)
-    snprintf(pair, n, "%s=%s", name, v);
-  sodium_memzero(v, strlen(v));
-  free(v);
-  if (!pair)
-    return TG_ENOMEM;
   rc = curl_url_set(u, CURLUPART_QUERY, pair, CURLU_APPENDQUERY | CURLU_URLENCODE) == CURLUE_OK
            ? 0
            : fail(b->err, b->errlen, TG_EINVAL, "a query parameter cannot be encoded");
@@ -677,18 +678,8 @@ int tg_api_request_build(const json_t *config, const json_t *creds, const char *
     req->url = strdup(url);
     if ((req->tool_name = malloc(n)) != NULL)
       snprintf(req->tool_name, n, "%s %s%s", req->method, host, path);
-    if (!req->url || !req->tool_name) {
-      rc = TG_ENOMEM;
-      goto fail;
-    }
+    rc = req->url && req->tool_name ? 0 : TG_ENOMEM;
   }
-  if (url)
-    sodium_memzero(url, strlen(url));
-  curl_free(url);
-  curl_free(host);
-  curl_free(path);
-  curl_url_cleanup(u);
-  return 0;
 fail:
   if (url)
     sodium_memzero(url, strlen(url));
@@ -696,7 +687,8 @@ fail:
   curl_free(host);
   curl_free(path);
   curl_url_cleanup(u);
-  tg_api_request_free(req);
+  if (rc)
+    tg_api_request_free(req);
   return rc;
 }
 

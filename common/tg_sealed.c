@@ -113,14 +113,13 @@ int tg_sealed_store_mcp_headers(tg_db *db, const tg_crypto *c, int64_t mcp_id,
   return rc;
 }
 
-int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const char *user,
-                                   const char *hex, json_t **headers)
+int tg_sealed_open_hex(const tg_crypto *c, const char *table, const char *row, const char *user,
+                       const char *hex, char **pt, size_t *pt_len)
 {
-  size_t hex_len = hex ? strlen(hex) : 0, bin_len = 0, pt_len = 0;
+  size_t hex_len = hex ? strlen(hex) : 0, bin_len = 0;
   unsigned char *bin;
-  char *pt = NULL;
   int rc;
-  *headers = NULL;
+  *pt = NULL;
   if (hex_len == 0 || hex_len % 2)
     return TG_EINVAL;
   if (!(bin = malloc(hex_len / 2)))
@@ -129,8 +128,20 @@ int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const cha
     free(bin);
     return TG_EINVAL;
   }
-  rc = tg_crypto_open(c, "mcp_connections", mcp_id, user, bin, bin_len, &pt, &pt_len);
+  rc = tg_crypto_open_id(c, table, row, user, bin, bin_len, pt, pt_len);
   free(bin);
+  return rc;
+}
+
+int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const char *user,
+                                   const char *hex, json_t **headers)
+{
+  char row[32], *pt = NULL;
+  size_t pt_len = 0;
+  int rc;
+  *headers = NULL;
+  snprintf(row, sizeof row, "%lld", (long long)mcp_id); /* tg_crypto_open's row text */
+  rc = tg_sealed_open_hex(c, "mcp_connections", row, user, hex, &pt, &pt_len);
   return rc ? rc : parse_opened(pt, pt_len, headers_ok, headers);
 }
 

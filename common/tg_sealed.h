@@ -43,6 +43,14 @@ int tg_sealed_store_mcp_headers(tg_db *db, const tg_crypto *c, int64_t mcp_id,
 int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const char *user,
                                    const char *hex, json_t **headers);
 
+/*
+ * Opens a blob given as hex (SQL hex(<column>)) sealed for (table, row as text, user) into *pt,
+ * a NUL-terminated plaintext of *pt_len bytes (release with tg_crypto_wipe_free). Errors:
+ * TG_EINVAL (not hex, or not a v1 blob), as tg_crypto_open otherwise.
+ */
+int tg_sealed_open_hex(const tg_crypto *c, const char *table, const char *row, const char *user,
+                       const char *hex, char **pt, size_t *pt_len);
+
 /* --- workflow_runs.inputs_secret_enc: the run's secret inputs, a JSON object name -> string
  * (schema/002_secret_inputs.sql; AD "workflow_runs|<run id>|<user id>|<kid>"). --- */
 

@@ -13,6 +13,7 @@
 #include "tg_db.h"
 #include "tg_err.h"
 #include "tg_id.h"
+#include "tg_sealed.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -330,24 +331,15 @@ static int open_row(const tg_crypto *c, const char *user, const json_t *r, json_
 {
   const char *hex = json_string_value(json_object_get(r, "secret_hex"));
   const char *id = json_string_value(json_object_get(r, "id"));
-  size_t hex_len = hex ? strlen(hex) : 0, bin_len = 0, pt_len = 0;
-  unsigned char *bin;
+  size_t pt_len = 0;
   char *pt = NULL;
   json_t *secret;
   int rc;
   if (!c)
     return TG_ESTATE;
-  if (!id || hex_len == 0 || hex_len % 2)
+  if (!id)
     return TG_EINVAL;
-  if (!(bin = malloc(hex_len / 2)))
-    return TG_ENOMEM;
-  if (sodium_hex2bin(bin, hex_len / 2, hex, hex_len, NULL, &bin_len, NULL) != 0) {
-    free(bin);
-    return TG_EINVAL;
-  }
-  rc = tg_crypto_open_id(c, TABLE, id, user, bin, bin_len, &pt, &pt_len);
-  free(bin);
-  if (rc)
+  if ((rc = tg_sealed_open_hex(c, TABLE, id, user, hex, &pt, &pt_len)) != 0)
     return rc;
   secret = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
   tg_crypto_wipe_free(pt, pt_len);

@@ -273,8 +273,8 @@ void gw_run_events(gw_app *app, tg_httpd_req *req, const char *user, const char 
  * /api/credentials/{name} (204; 404). */
 void gw_credential_put(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_credential_list(gw_app *app, tg_httpd_req *req, const char *user);
-void gw_credential_get(gw_app *app, tg_httpd_req *req, const char *user, const char *name);
-void gw_credential_delete(gw_app *app, tg_httpd_req *req, const char *user, const char *name);
+/* GET or DELETE /api/credentials/{name}, by the request's method. */
+void gw_credential_by_name(gw_app *app, tg_httpd_req *req, const char *user, const char *name);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
 
 /* --- Provider checks shared per user, batched across users (gw_checkpool.c). --- */

@@ -15,6 +15,7 @@
 #include "tg_store_credentials.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct cred_ctx {
   gw_job j;
@@ -119,10 +120,9 @@ static int delete_work(tg_db *db, void *arg)
   return c->j.status ? 0 : rc;
 }
 
-/* GET or DELETE of one credential by name (404 for a name that cannot exist). */
-static void by_name(gw_app *app, tg_httpd_req *req, const char *user, const char *name,
-                    tg_dbq_work_fn work)
+void gw_credential_by_name(gw_app *app, tg_httpd_req *req, const char *user, const char *name)
 {
+  int del = strcmp(tg_httpd_method(req), "DELETE") == 0;
   cred_ctx *c;
   if (!tg_credential_name_ok(name)) {
     gw_respond_error(req, 404, "not_found", "No credential of that name.", NULL, NULL);
@@ -131,16 +131,6 @@ static void by_name(gw_app *app, tg_httpd_req *req, const char *user, const char
   if (!(c = gw_job_new(app, req, user, sizeof *c)))
     return;
   snprintf(c->name, sizeof c->name, "%s", name);
-  if (gw_submit(&c->j, work, cred_done, c) != 0)
+  if (gw_submit(&c->j, del ? delete_work : get_work, cred_done, c) != 0)
     free(c);
-}
-
-void gw_credential_get(gw_app *app, tg_httpd_req *req, const char *user, const char *name)
-{
-  by_name(app, req, user, name, get_work);
-}
-
-void gw_credential_delete(gw_app *app, tg_httpd_req *req, const char *user, const char *name)
-{
-  by_name(app, req, user, name, delete_work);
 }

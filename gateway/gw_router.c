@@ -69,8 +69,8 @@ static const route routes[] = {
     /* credentials of API nodes (gw_credentials.c) */
     {"POST", "/api/credentials", USER, .user = gw_credential_put},
     {"GET", "/api/credentials", USER, .user = gw_credential_list},
-    {"GET", "/api/credentials/*", USER, .wild = gw_credential_get},
-    {"DELETE", "/api/credentials/*", USER, .wild = gw_credential_delete},
+    {"GET", "/api/credentials/*", USER, .wild = gw_credential_by_name},
+    {"DELETE", "/api/credentials/*", USER, .wild = gw_credential_by_name},
 };
 
 typedef struct segs {

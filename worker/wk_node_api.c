@@ -179,14 +179,17 @@ static void report(api_call *c, wk_node_result *res)
 
 static void report_fail(api_call *c, wk_node_status st, const char *cls, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Reports st with cls and a formatted error instead of any result decided before. */
 static void report_fail(api_call *c, wk_node_status st, const char *cls, const char *fmt, ...)
 {
-  wk_node_result res = {.status = st, .error_class = cls};
   va_list ap;
+  json_decref(c->res.output);
+  json_decref(c->res.vars);
+  c->res = (wk_node_result){.status = st, .error_class = cls};
   va_start(ap, fmt);
-  vsnprintf(res.error, sizeof res.error, fmt, ap);
+  vsnprintf(c->res.error, sizeof c->res.error, fmt, ap);
   va_end(ap);
-  report(c, &res);
+  report(c, &c->res);
 }
 
 static api_job *job_new(api_call *c)
@@ -512,19 +515,9 @@ static void finish_done(void *arg, int status)
   if (job_over(j))
     return;
   job_free(j);
-  if (status != 0) {
-    json_decref(c->res.output);
-    json_decref(c->res.vars);
-    c->res.output = c->res.vars = NULL;
-    report_fail(c, WK_NODE_FAILED, "internal", "cannot record the API request: %s",
-                tg_strerror(status));
-    return;
-  }
-  if (lost) {
-    json_decref(c->res.output);
-    json_decref(c->res.vars);
-    c->res.output = c->res.vars = NULL;
-    report(c, &(wk_node_result){.status = WK_NODE_LOST});
+  if (status != 0 || lost) {
+    report_fail(c, lost ? WK_NODE_LOST : WK_NODE_FAILED, lost ? NULL : "internal",
+                "cannot record the API request: %s", lost ? "lease lost" : tg_strerror(status));
     return;
   }
   if (c->retry_ms >= 0) {
