@@ -525,8 +525,7 @@ int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
                       "finished_at = ?3 WHERE id = ?4 AND status = 'waiting'",
                       "ssIs", error, error_class, (long long)now_ms, run_id);
   if (rc == 0 && n)
-    rc = tg_store_nodes_event(db, run_id, "run_finished", NULL, "{\"status\":\"failed\"}",
-                              now_ms);
+    rc = tg_store_nodes_event(db, run_id, "run_finished", NULL, "{\"status\":\"failed\"}", now_ms);
   if (changes)
     *changes = n;
   return rc;

@@ -251,8 +251,8 @@ int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *ch
                        int *requeued);
 
 /* Inside the caller's transaction (review expiry): waiting -> failed with error and error_class,
- * finished_at = now_ms, and its run_finished event. A failed run is not refunded (as tg_store_runs_finish). *changes 0 when
- * the run was not waiting. */
+ * finished_at = now_ms, and its run_finished event. A failed run is not refunded (as
+ * tg_store_runs_finish). *changes 0 when the run was not waiting. */
 int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
                                const char *error_class, int64_t now_ms, int *changes);
 
