@@ -608,7 +608,7 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
   api_call *c = arg;
   const char *id = c->x->gn->id;
   char msg[256];
-  json_t *out, *data;
+  json_t *out;
   c->t = NULL;
   c->elapsed_s = resp->total_ms / 1000.0;
   c->retry_ms = -1;
@@ -662,8 +662,7 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
   }
   json_decref(out);
   c->res.status = WK_NODE_SUCCESS;
-  data = json_object_get(c->res.output, "data");
-  c->res.vars = json_is_object(data) ? json_copy(data) : json_object();
+  c->res.vars = NULL; /* api_vars, for a fresh output as for one reused after a crash */
   snprintf(msg, sizeof msg, "HTTP %ld", resp->status);
   journal(c, resp->status >= 200 && resp->status < 300 ? "success" : "failed",
           json_incref(c->res.output), resp->status >= 200 && resp->status < 300 ? NULL : msg,
@@ -744,9 +743,18 @@ static void api_cancel(wk_node_exec *x, int why)
               what);
 }
 
+/* The run variables of an API node's output: the keys of its response data when that is an
+ * object (README "API node"). */
+static json_t *api_vars(const json_t *output)
+{
+  const json_t *data = json_object_get(output, "data");
+  return json_is_object(data) ? json_copy((json_t *)data) : NULL;
+}
+
 const wk_node_ops wk_node_api_ops = {
     .type = TG_NODE_API,
     .effectful = 1,
     .start = api_start,
     .cancel = api_cancel,
+    .vars = api_vars,
 };

@@ -113,10 +113,9 @@ static void hitl_done(void *arg, int status)
     res.status = WK_NODE_SUCCESS;
     res.output = json_pack("{s:O, s:O, s:O}", "decision", decision, "comment", comment,
                            "decided_at", json_object_get(j->review, "decided_at"));
-    res.vars = json_pack("{s:O, s:O}", "decision", decision, "comment", comment);
-    if (!res.output || !res.vars) {
-      json_decref(res.output);
-      json_decref(res.vars);
+    /* vars: the output's keys (decision, comment, decided_at), by the engine's default, the
+     * same for this output as for one reused after a crash. */
+    if (!res.output) {
       report_failed(x, "internal", "out of memory");
     } else {
       tg_info("review_resumed", "{s:s, s:s, s:O}", "run_id", j->lease.run_id, "node_id", x->gn->id,
