@@ -2,11 +2,11 @@
  * tg_api_request: config + credentials -> request, answer -> output (contract in
  * tg_api_request.h).
  *
- * Every string that goes out passes through subst(), which replaces {{secrets.<name>}} with the
- * credential's value; nothing else in this file sees a secret. Header names are RFC 9110 tokens
- * and no value carries CR or LF (a rendered template cannot inject a header). The URL is
- * assembled with curl's URL API (CURLU_URLENCODE for query parameters), so the host and path
- * the journal names are the ones curl will use.
+ * Every string that goes out passes through tg_api_subst_secrets(), which replaces
+ * {{secrets.<name>}} with the credential's value; nothing else in this file sees a secret. Header
+ * names are RFC 9110 tokens and no value carries CR or LF (a rendered template cannot inject a
+ * header). The URL is assembled with curl's URL API (CURLU_URLENCODE for query parameters), so the
+ * host and path the journal names are the ones curl will use.
  */
 #include "tg_api_request.h"
 
@@ -131,7 +131,7 @@ static char *cred_value(const json_t *creds, const char *name, int *rc)
 }
 
 /* s with every {{secrets.<name>}} replaced (a new malloc'd string), or NULL with rc and err. */
-static char *subst(const char *s, const json_t *creds, int *rc, char *err, size_t errlen)
+char *tg_api_subst_secrets(const char *s, const json_t *creds, int *rc, char *err, size_t errlen)
 {
   size_t cap = strlen(s) + 1, len = 0;
   char *out = malloc(cap);
@@ -325,7 +325,7 @@ static char *joined(builder *b, const char *name, const char *sep, const char *v
 {
   char *v, *out;
   size_t n;
-  if (!(v = subst(value, b->creds, rc, b->err, b->errlen)))
+  if (!(v = tg_api_subst_secrets(value, b->creds, rc, b->err, b->errlen)))
     return NULL;
   n = strlen(name) + strlen(sep) + strlen(v) + 1;
   if ((out = malloc(n)) != NULL)
@@ -517,9 +517,9 @@ static int apply_object(builder *b, CURLU *u, const json_t *a)
     /* Substitute first, then encode: a pseudo-credential carries the pair through cred_value. */
     {
       char *su, *sp;
-      if (!(su = subst(user, b->creds, &rc, b->err, b->errlen)))
+      if (!(su = tg_api_subst_secrets(user, b->creds, &rc, b->err, b->errlen)))
         return rc;
-      if (!(sp = subst(pw, b->creds, &rc, b->err, b->errlen))) {
+      if (!(sp = tg_api_subst_secrets(pw, b->creds, &rc, b->err, b->errlen))) {
         free(su);
         return rc;
       }
@@ -565,7 +565,7 @@ static int set_url(builder *b, CURLU *u, const json_t *config)
   int rc;
   if (!url)
     return fail(b->err, b->errlen, TG_EINVAL, "config.url is required");
-  if (!(su = subst(url, b->creds, &rc, b->err, b->errlen)))
+  if (!(su = tg_api_subst_secrets(url, b->creds, &rc, b->err, b->errlen)))
     return rc;
   n = strlen(su) + (ep ? strlen(ep) : 0) + 2;
   if (!(full = malloc(n))) {
@@ -583,7 +583,7 @@ static int set_url(builder *b, CURLU *u, const json_t *config)
   sodium_memzero(su, strlen(su));
   free(su);
   if (ep && *ep && strstr(ep, REF_OPEN)) { /* the endpoint may hold references too */
-    char *s2 = subst(full, b->creds, &rc, b->err, b->errlen);
+    char *s2 = tg_api_subst_secrets(full, b->creds, &rc, b->err, b->errlen);
     free(full);
     if (!(full = s2))
       return rc;
@@ -605,12 +605,13 @@ static int set_body(builder *b, const json_t *config)
   if (!body || json_is_null(body) || (json_is_string(body) && !*json_string_value(body)))
     return 0;
   if (json_is_string(body)) {
-    if (!(b->req->body = subst(json_string_value(body), b->creds, &rc, b->err, b->errlen)))
+    if (!(b->req->body =
+              tg_api_subst_secrets(json_string_value(body), b->creds, &rc, b->err, b->errlen)))
       return rc;
   } else {
     if (!(text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY)))
       return TG_ENOMEM;
-    b->req->body = subst(text, b->creds, &rc, b->err, b->errlen);
+    b->req->body = tg_api_subst_secrets(text, b->creds, &rc, b->err, b->errlen);
     free(text);
     if (!b->req->body)
       return rc;
@@ -750,4 +751,25 @@ json_t *tg_api_output(long status, const char *content_type, const char *body, s
   if (out && !json_object_get(out, "error"))
     json_object_set_new(out, "error", json_null());
   return out;
+}
+
+json_t *tg_api_secret_refs(const json_t *v)
+{
+  json_t *names = json_array();
+  if (names)
+    collect_refs(v, names);
+  return names;
+}
+
+void tg_api_wipe_json(json_t *v)
+{
+  const char *k;
+  json_t *m;
+  size_t i;
+  if (json_is_string(v))
+    sodium_memzero((char *)json_string_value(v), json_string_length(v));
+  else if (json_is_object(v))
+    json_object_foreach(v, k, m) tg_api_wipe_json(m);
+  else if (json_is_array(v))
+    json_array_foreach(v, i, m) tg_api_wipe_json(m);
 }

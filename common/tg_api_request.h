@@ -92,4 +92,19 @@ int tg_api_method_idempotent(const char *method);
 json_t *tg_api_output(long status, const char *content_type, const char *body, size_t len,
                       double elapsed_s, const char *error);
 
+/* The credential names referenced as {{secrets.<name>}} in any string of v: a new array of
+ * unique names ([] when none; NULL when memory runs out). */
+json_t *tg_api_secret_refs(const json_t *v);
+
+/*
+ * s with every {{secrets.<name>}} replaced by the value of credential name in creds (as
+ * tg_api_request_build substitutes them): a new malloc'd string (the caller wipes it), or NULL
+ * with *rc TG_ENOTFOUND (the credential is missing; err says which, never a value) or
+ * TG_ENOMEM.
+ */
+char *tg_api_subst_secrets(const char *s, const json_t *creds, int *rc, char *err, size_t errlen);
+
+/* Zeroes every string of v in place (credentials' plaintexts) before it is dropped. */
+void tg_api_wipe_json(json_t *v);
+
 #endif

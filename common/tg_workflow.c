@@ -479,12 +479,6 @@ static int kept(const char *ref, size_t len, const json_t *ctx)
          !json_is_object(json_object_get(ctx, "secrets"));
 }
 
-static void unresolved(char *err, size_t errlen, const char *s, size_t a, size_t b)
-{
-  if (err && errlen)
-    snprintf(err, errlen, "unresolved reference %.*s", (int)(b - a), s + a);
-}
-
 /* One render call: its context, the bytes it may still produce, and its first error. */
 typedef struct render {
   const json_t *ctx;
@@ -494,6 +488,74 @@ typedef struct render {
   size_t errlen;
   int rc; /* 0, or the TG_E* that stopped the render */
 } render;
+
+/* 1 when text holds a {{secrets.*}} reference ("{{", optional spaces, "secrets."). */
+static int holds_secret_ref(const char *text, size_t len)
+{
+  const char *p = text, *end = text + len;
+  while ((p = memchr(p, '{', (size_t)(end - p))) != NULL && end - p >= 2) {
+    const char *q = p + 2;
+    if (p[1] != '{') {
+      p++;
+      continue;
+    }
+    while (q < end && *q == ' ')
+      q++;
+    if ((size_t)(end - q) >= 8 && memcmp(q, "secrets.", 8) == 0)
+      return 1;
+    p += 2;
+  }
+  return 0;
+}
+
+/* 1 when any string in v holds a {{secrets.*}} reference. */
+static int value_holds_secret_ref(const json_t *v)
+{
+  const char *k;
+  size_t i;
+  json_t *m;
+  if (json_is_string(v))
+    return holds_secret_ref(json_string_value(v), json_string_length(v));
+  if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, k, m)
+    {
+      if (holds_secret_ref(k, strlen(k)) || value_holds_secret_ref(m))
+        return 1;
+    }
+  } else if (json_is_array(v)) {
+    json_array_foreach(v, i, m)
+    {
+      if (value_holds_secret_ref(m))
+        return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+ * While secrets stay as written (kept), a value substituted from the run (an input, a node's
+ * output) must not bring a {{secrets.*}} reference of its own: the executors substitute every
+ * such reference in the rendered config, so a tool or API answer holding one would otherwise
+ * have the user's secret sent wherever the next node sends that text. Refused (TG_EINVAL).
+ */
+static int smuggled(render *st, const json_t *v, const char *s, size_t a, size_t b)
+{
+  if (json_is_object(json_object_get(st->ctx, "secrets")) || !value_holds_secret_ref(v))
+    return 0;
+  st->rc = TG_EINVAL;
+  if (st->err && st->errlen)
+    snprintf(st->err, st->errlen,
+             "the value of %.*s holds a {{secrets.<name>}} reference; secrets are substituted "
+             "only where the workflow itself writes them",
+             (int)(b - a), s + a);
+  return 1;
+}
+
+static void unresolved(char *err, size_t errlen, const char *s, size_t a, size_t b)
+{
+  if (err && errlen)
+    snprintf(err, errlen, "unresolved reference %.*s", (int)(b - a), s + a);
+}
 
 static void too_big(render *st)
 {
@@ -576,6 +638,8 @@ static json_t *render_string(render *st, const json_t *value)
       st->rc = TG_ENOTFOUND;
       return NULL;
     }
+    if (smuggled(st, v, s, a, b))
+      return NULL;
     return copy_charged(st, v);
   }
   tg_buf_init(&buf, st->left);
@@ -592,6 +656,10 @@ static json_t *render_string(render *st, const json_t *value)
       unresolved(st->err, st->errlen, s, a, b);
       rc = TG_ENOTFOUND;
       break;
+    }
+    if (smuggled(st, v, s, a, b)) {
+      tg_buf_free(&buf);
+      return NULL;
     }
     if ((rc = tg_buf_add(&buf, s + pos, a - pos)) || (rc = add_text(&buf, v)))
       break;

@@ -84,8 +84,10 @@ json_t *tg_workflow_order(const json_t *definition);
  * member may be absent; {{secrets.*}} stays verbatim without "secrets"), producing at most
  * max_bytes (measured as for TG_WORKFLOW_RENDER_MAX). Returns 0, or with *out NULL:
  * TG_ENOTFOUND on an unresolved reference ("unresolved reference {{...}}" in err, size
- * errlen), TG_ETOOBIG past max_bytes ("rendered templates exceed the limit of N bytes" in err;
- * checked before the copy is made), TG_ENOMEM (err is "").
+ * errlen), TG_EINVAL when {{secrets.*}} stays verbatim and a substituted value (an input, a
+ * node's output) holds a {{secrets.*}} reference of its own (an executor would substitute it:
+ * a tool answer could have a secret sent on), TG_ETOOBIG past max_bytes ("rendered templates
+ * exceed the limit of N bytes" in err; checked before the copy is made), TG_ENOMEM (err "").
  */
 int tg_workflow_render_capped(json_t **out, const json_t *value, const json_t *ctx,
                               size_t max_bytes, char *err, size_t errlen);

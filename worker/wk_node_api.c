@@ -104,26 +104,12 @@ static void wipe_str(char *s)
   free(s);
 }
 
-/* Wipes every string of a credentials object in place, then drops it. */
-static void wipe_json(json_t *v)
-{
-  const char *k;
-  json_t *m;
-  size_t i;
-  if (json_is_string(v))
-    sodium_memzero((char *)json_string_value(v), json_string_length(v));
-  else if (json_is_object(v))
-    json_object_foreach(v, k, m) wipe_json(m);
-  else if (json_is_array(v))
-    json_array_foreach(v, i, m) wipe_json(m);
-}
-
 static void maybe_free(api_call *c)
 {
   if (c->refs > 0)
     return;
   if (c->creds)
-    wipe_json(c->creds);
+    tg_api_wipe_json(c->creds);
   json_decref(c->creds);
   for (size_t i = 0; c->secrets && c->secrets[i]; i++)
     wipe_str(c->secrets[i]);
@@ -208,7 +194,7 @@ static void job_free(api_job *j)
   if (!j)
     return;
   if (j->creds)
-    wipe_json(j->creds);
+    tg_api_wipe_json(j->creds);
   json_decref(j->creds);
   free(j->host_cred);
   json_decref(j->arguments);
@@ -262,7 +248,7 @@ static int load_work(tg_db *db, void *arg)
     const char *name = json_object_iter_key(json_object_iter(bound));
     /* the values move to j->creds (shared, wiped with it): bound itself is not wiped */
     if (!(j->host_cred = strdup(name)) || json_object_update(j->creds, bound)) {
-      wipe_json(bound);
+      tg_api_wipe_json(bound);
       rc = TG_ENOMEM;
     }
   }

@@ -3,8 +3,11 @@
  *
  * Managed nodes {provider, tool, arguments} use the user's registry client (wk_registry.c);
  * ad-hoc nodes {url, headers, tool, arguments} an ephemeral client on w->http_egress (the egress
- * policy for user-supplied URLs; w->http when there is none), closed after each call. The
- * engine rendered the config; the output is the CallToolResult, and the node's run variables
+ * policy for user-supplied URLs; w->http when there is none), closed after each call. An
+ * ad-hoc node's headers may say {{secrets.<name>}}: the credentials they name are opened (a dbq
+ * job) before the client is built, substituted into its header lines only, and wiped when the
+ * node ends; a missing one fails the node with credential_missing. The engine rendered the
+ * config; the output is the CallToolResult, and the node's run variables
  * (wk_node_ops.vars) are its structuredContent when that is an object, else its single text
  * content parsed as a JSON object when it is one, else none.
  *
@@ -37,9 +40,11 @@
  */
 #include "wk_node.h"
 
+#include "tg_api_request.h"
 #include "tg_clock.h"
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_store_credentials.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -65,6 +70,8 @@ typedef struct mcp_node {
   uint64_t call_start_ms;
   int64_t tool_exec_id; /* the call's tool_executions row */
   int tries;
+  json_t *creds; /* ad-hoc: the credentials its headers' {{secrets.<name>}} name (plaintexts,
+                    wiped when the node ends), or NULL */
   uv_timer_t wait;
 } mcp_node;
 
@@ -117,6 +124,9 @@ static void give_back(mcp_node *m)
 static void on_closed(uv_handle_t *h)
 {
   mcp_node *m = h->data;
+  if (m->creds)
+    tg_api_wipe_json(m->creds);
+  json_decref(m->creds);
   json_decref(m->config);
   json_decref(m->args);
   json_decref(m->adhoc_tools);
@@ -569,17 +579,30 @@ static int adhoc_client(mcp_node *m, char *err, size_t errlen)
     goto out;
   json_object_foreach((json_t *)headers, k, v)
   {
-    const char *val = json_string_value(v);
+    const char *tpl = json_string_value(v);
+    char *val = NULL;
     size_t len;
+    rc = TG_ENOMEM;
+    /* {{secrets.<name>}} become the user's credential values here only: the journal and the
+     * node's config keep the references */
+    if (tpl &&
+        !(val = m->creds ? tg_api_subst_secrets(tpl, m->creds, &rc, err, errlen) : strdup(tpl)))
+      goto out; /* TG_ENOTFOUND: a credential the headers name does not exist */
     if (!val || strpbrk(k, "\r\n:") || strpbrk(val, "\r\n")) {
       snprintf(err, errlen, "ad-hoc header %s is not a valid header", k);
+      if (val)
+        tg_crypto_wipe_free(val, strlen(val));
       rc = TG_EINVAL;
       goto out;
     }
     len = strlen(k) + strlen(val) + 3;
-    if (!(lines[i] = malloc(len)))
+    if ((lines[i] = malloc(len)) != NULL)
+      snprintf(lines[i], len, "%s: %s", k, val);
+    tg_crypto_wipe_free(val, strlen(val));
+    if (!lines[i++]) {
+      rc = TG_ENOMEM;
       goto out;
-    snprintf(lines[i++], len, "%s: %s", k, val);
+    }
   }
   opt.url = cfg_str(m->config, "url");
   opt.headers = (const char *const *)lines;
@@ -599,15 +622,17 @@ out:
 static int acquire(mcp_node *m)
 {
   char err[512] = "";
+  int rc = 0;
   if (m->client || m->adhoc)
     return 0;
   if (m->provider) {
     if ((m->client = wk_registry_acquire(m->r->w->reg, m->r, m->provider, err, sizeof err)))
       return 0;
-  } else if (adhoc_client(m, err, sizeof err) == 0) {
+  } else if ((rc = adhoc_client(m, err, sizeof err)) == 0) {
     return 0;
   }
-  finish_status(m, WK_NODE_FAILED, "internal", "node %s: %s", m->id, err);
+  finish_status(m, WK_NODE_FAILED, rc == TG_ENOTFOUND ? "credential_missing" : "internal",
+                "node %s: %s", m->id, err);
   return -1;
 }
 
@@ -634,6 +659,82 @@ static void begin_call(mcp_node *m)
   }
 }
 
+/* After the ad-hoc headers' credentials (if any) are open: the call, or for a node that was in
+ * flight when an earlier attempt ended, the decision whether it may run again. */
+static void proceed(mcp_node *m)
+{
+  if (!m->x->prior_status || m->stop) {
+    begin_call(m); /* it reports a stop */
+    return;
+  }
+  /* In flight when an earlier attempt ended: repeat only a tool that says it is harmless. */
+  if (acquire(m))
+    return;
+  if (list_tools(m, NULL) != 0)
+    decide_repeat(m, known_tools(m) ? NULL : "its annotations could not be listed");
+}
+
+/* Opening the credentials an ad-hoc node's headers name (a dbq job). */
+typedef struct creds_job {
+  mcp_node *m;
+  const tg_crypto *crypto;
+  const char *user;
+  json_t *names, *creds;
+} creds_job;
+
+static int creds_work(tg_db *db, void *arg)
+{
+  creds_job *j = arg;
+  return tg_store_credentials_open(db, j->crypto, j->user, j->names, &j->creds);
+}
+
+static void creds_done(void *arg, int status)
+{
+  creds_job *j = arg;
+  mcp_node *m = j->m;
+  json_t *creds = j->creds;
+  json_decref(j->names);
+  free(j);
+  if (status != 0) {
+    if (creds)
+      tg_api_wipe_json(creds);
+    json_decref(creds);
+    finish_status(m, WK_NODE_FAILED, status == TG_ESTATE ? "credential_missing" : "internal",
+                  "node %s: cannot open the credentials its headers name: %s", m->id,
+                  tg_strerror(status));
+    return;
+  }
+  m->creds = creds;
+  proceed(m);
+}
+
+/* 0 when a job opening the credentials named in the ad-hoc headers was started (proceed() runs
+ * when it ends); -1 when none are named, or on failure after finishing the node. */
+static int load_credentials(mcp_node *m)
+{
+  json_t *names = tg_api_secret_refs(json_object_get(m->config, "headers"));
+  creds_job *j;
+  if (names && json_array_size(names) == 0) {
+    json_decref(names);
+    return -1;
+  }
+  if (!names || !(j = calloc(1, sizeof *j))) {
+    json_decref(names);
+    proceed(m); /* the headers keep their references: the server refuses, the node fails */
+    return 0;
+  }
+  j->m = m;
+  j->crypto = m->r->w->crypto;
+  j->user = m->r->user_id;
+  j->names = names;
+  if (tg_dbq_submit(m->r->w->dbq, creds_work, creds_done, j) != 0) {
+    json_decref(names);
+    free(j);
+    finish_status(m, WK_NODE_FAILED, "internal", "node %s: cannot queue the credentials", m->id);
+  }
+  return 0;
+}
+
 static void start(wk_node_exec *x)
 {
   mcp_node *m = calloc(1, sizeof *m);
@@ -655,15 +756,9 @@ static void start(wk_node_exec *x)
   m->args = args && !json_is_null(args) ? json_incref((json_t *)args) : json_object();
   uv_timer_init(x->r->w->loop, &m->wait);
   m->wait.data = m;
-  if (!x->prior_status) {
-    begin_call(m);
-    return;
-  }
-  /* In flight when an earlier attempt ended: repeat only a tool that says it is harmless. */
-  if (acquire(m))
-    return;
-  if (list_tools(m, NULL) != 0)
-    decide_repeat(m, known_tools(m) ? NULL : "its annotations could not be listed");
+  if (!m->provider && load_credentials(m) == 0)
+    return; /* proceed() runs when they are open */
+  proceed(m);
 }
 
 static void cancel(wk_node_exec *x, int why)

@@ -655,6 +655,35 @@ static void test_render_vars_secrets(void **state)
   json_decref(ctx);
 }
 
+/* A value from the run that brings its own {{secrets.*}} reference is refused while secrets stay
+ * verbatim: an executor would substitute it (a tool answer could have a secret sent on). */
+static void test_render_refuses_smuggled_secret_refs(void **state)
+{
+  json_t *ctx = J("{\"inputs\":{\"note\":\"x {{ secrets.crm }} y\"},\"nodes\":{\"t\":{"
+                  "\"output\":{\"deep\":[{\"k\":\"{{secrets.crm}}\"}]}}},"
+                  "\"vars\":{\"ok\":\"{ {secrets.x}\"}}");
+  const char *bad[] = {"{\"b\":\"{{inputs.note}}\"}", "{\"b\":\"say {{inputs.note}}\"}",
+                       "{\"b\":\"{{nodes.t.output}}\"}", "{\"b\":\"to: {{nodes.t.output}}\"}"};
+  char err[256];
+  json_t *v, *out;
+  (void)state;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    v = J(bad[i]);
+    assert_int_equal(tg_workflow_render_capped(&out, v, ctx, 1 << 20, err, sizeof err), TG_EINVAL);
+    assert_null(out);
+    assert_non_null(strstr(err, "holds a {{secrets.<name>}} reference"));
+    json_decref(v);
+  }
+  v = J("{\"b\":\"{{vars.ok}} and {{secrets.crm}}\"}"); /* no reference in the value: fine */
+  out = tg_workflow_render(v, ctx, err, sizeof err);
+  assert_non_null(out);
+  assert_string_equal(json_string_value(json_object_get(out, "b")),
+                      "{ {secrets.x} and {{secrets.crm}}");
+  json_decref(out);
+  json_decref(v);
+  json_decref(ctx);
+}
+
 static void test_end_output_vars(void **state)
 {
   json_t *ctx = J("{\"inputs\":{},\"vars\":{\"decision\":\"approve\",\"n\":3}}");
@@ -690,4 +719,5 @@ TG_UNIT_MAIN(cmocka_unit_test(test_valid_chain), cmocka_unit_test(test_missing_s
              cmocka_unit_test(test_secret_inputs), cmocka_unit_test(test_builder_format),
              cmocka_unit_test(test_builder_errors), cmocka_unit_test(test_literal_secret_headers),
              cmocka_unit_test(test_reference_workflow), cmocka_unit_test(test_render_vars_secrets),
+             cmocka_unit_test(test_render_refuses_smuggled_secret_refs),
              cmocka_unit_test(test_end_output_vars))
