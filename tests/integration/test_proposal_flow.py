@@ -10,6 +10,10 @@ Real simulator, MCP reference server, gateway and worker on 127.0.0.1, fresh SQL
 """
 import base64
 import json
+import os
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +26,7 @@ SECRET_KEY = "key1:" + base64.b64encode(b"7" * 32).decode()  # seals the credent
 class Target:
     """The CRM, project database and proposal portal in one local server."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.lock = threading.Lock()
         self.hits = {}       # path -> count
         self.seen = []       # (method, path, headers, body)
@@ -73,6 +77,10 @@ class Target:
         self.url = "http://127.0.0.1:%d" % self.port
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if tls:  # (certificate file, key file): HTTPS on the same port
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -86,7 +94,8 @@ class Target:
         self.server.server_close()
 
 
-def definition(target):
+def definition(target, base=None):
+    base = base or target.url
     return {
         "title": "Proposal (this release's node types)",
         "description": "Same shape as the builder's proposal-generation example.",
@@ -105,11 +114,11 @@ def definition(target):
                   "targetNodeId": 4},
                  {"type": "else", "condition": "", "targetNodeId": 5}]}},
             {"id": 4, "type": "API", "name": "Decline & Notify",
-             "config": {"method": "POST", "url": target.url + "/v1/opportunities/decline",
+             "config": {"method": "POST", "url": base + "/v1/opportunities/decline",
                         "authentication": "bearer", "credential": "crm",
                         "body": {"prospect": "{{inputs.prospect_name}}"}}},
             {"id": 5, "type": "API", "name": "Query Historical Projects",
-             "config": {"method": "GET", "url": target.url + "/v1/similar-projects",
+             "config": {"method": "GET", "url": base + "/v1/similar-projects",
                         "authentication": {"type": "api_key", "in": "query", "name": "key",
                                            "value": "{{secrets.projectdb}}"},
                         "query_params": {"q": "{{inputs.prospect_name}}"}}},
@@ -118,7 +127,7 @@ def definition(target):
                         "message": "Review {{inputs.prospect_name}}: {{vars.count}} similar",
                         "allowedDecisions": ["approve", "request_revisions"]}},
             {"id": 7, "type": "API", "name": "Submit Proposal",
-             "config": {"method": "POST", "url": target.url + "/v1/submit",
+             "config": {"method": "POST", "url": base + "/v1/submit",
                         "authentication": "bearer", "credential": "crm",
                         "body": {"decision": "{{nodes.6.output.decision}}",
                                  "prospect": "{{inputs.prospect_name}}"}}},
@@ -135,18 +144,18 @@ def definition(target):
     }
 
 
-def stack():
-    return Stack(extra_env={"TOOLGATE_SECRET_KEY": SECRET_KEY,
-                            "TOOLGATE_EGRESS_ALLOW": "127.0.0.1"})
+def stack(extra_env=None):
+    return Stack(extra_env=dict({"TOOLGATE_SECRET_KEY": SECRET_KEY,
+                                 "TOOLGATE_EGRESS_ALLOW": "127.0.0.1"}, **(extra_env or {})))
 
 
-def setup(s, target):
+def setup(s, target, base=None):
     s.connect()
     for cred in ({"name": "crm", "type": "bearer", "token": "crm-token-5f1"},
                  {"name": "projectdb", "type": "api_key", "value": "pdb-key-9a2"}):
         st, _, body = s.gw("POST", "/api/credentials", cred)
         assert st in (200, 201), (st, body)
-    return s.create_workflow(definition(target))
+    return s.create_workflow(definition(target, base))
 
 
 def admit(s, wf, city, value=100000):
@@ -203,6 +212,39 @@ def test_decline_branch():
             types = [e["type"] for e in
                      s.gw("GET", "/api/runs/%s/events" % run_id)[2]["events"]]
             assert types.count("node_skipped") == 3 and types[-1] == "run_finished", types
+    finally:
+        target.close()
+
+
+def test_named_https_host_reaches_a_local_tls_server():
+    """The workflow names https://api.crm.com/... verbatim; TOOLGATE_CONNECT_TO maps it to a local
+    TLS server whose certificate (for api.crm.com) TOOLGATE_CA_FILE trusts."""
+    tmp = tempfile.mkdtemp(prefix="toolgate-tls-")
+    crt, key = os.path.join(tmp, "crt.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=api.crm.com",
+                    "-addext", "subjectAltName=DNS:api.crm.com"], check=True,
+                   capture_output=True)
+    target = Target(tls=(crt, key))
+    try:
+        env = {"TOOLGATE_CONNECT_TO": "api.crm.com:443:127.0.0.1:%d" % target.port,
+               "TOOLGATE_CA_FILE": crt}
+        with stack(env) as s:
+            wf = setup(s, target, "https://api.crm.com")
+            st, _, stored = s.gw("GET", "/api/workflows/" + wf)
+            assert "https://api.crm.com/v1/opportunities/decline" in json.dumps(stored), stored
+            s.start_worker()
+            run = s.wait_run(admit(s, wf, "New York"))
+            assert run["status"] == "succeeded", run
+            assert run["output"]["proposal_id"] == "declined", run
+            assert target.count("/v1/opportunities/decline") == 1
+            assert target.seen[0][2].get("Host") == "api.crm.com", target.seen[0]
+        with stack({"TOOLGATE_CONNECT_TO": env["TOOLGATE_CONNECT_TO"]}) as s:  # no CA file
+            wf = setup(s, target, "https://api.crm.com")
+            s.start_worker()
+            run = s.wait_run(admit(s, wf, "New York"))
+            assert run["status"] == "failed", run  # the certificate is not trusted
+            assert target.count("/v1/opportunities/decline") == 1
     finally:
         target.close()
 
