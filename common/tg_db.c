@@ -217,6 +217,9 @@ int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int m
        * connections replace this automatic checkpoint (which runs inside the COMMIT) with a
        * checkpoint job at the same size, off the commit path (tg_dbq.c). */
       (rc = exec_plain(db, "PRAGMA wal_autocheckpoint=8000")) ||
+      /* A WAL that grew past its usual size (PASSIVE checkpoints under a load that never
+       * pauses, tg_dbq.c) is truncated back to 64 MB when it next starts over. */
+      (rc = exec_plain(db, "PRAGMA journal_size_limit=67108864")) ||
       (rc = exec_plain(db, "PRAGMA foreign_keys=ON")) || (rc = migrate(db, max_version))) {
     tg_db_close(db);
     return rc;
