@@ -13,7 +13,7 @@ export DURATION=${DURATION:-10}
 rows=()
 for n in $SIZES; do
   row=$(QUEUED=$n SCENARIOS=zero "$here/run.sh" | grep '^| run, 0 ms')
-  rows+=("| $n ${row#| }")
+  rows+=("| $n | ${row#| }")
 done
 {
   echo "Admission cost by backlog, $(date -u +%Y-%m-%dT%H:%MZ), ${DURATION}s each, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
