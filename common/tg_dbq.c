@@ -33,9 +33,9 @@
  *     fsyncs (8-30 ms measured), about once per RESTART_PAGES frames instead of once per
  *     CHECKPOINT_PAGES, and the WAL stays bounded.
  * RESTART (a writer lock held while the tail is copied and both files are synced) is what made
- * the admission latency tail: one stall of 8-30 ms every ~0.6 s at 10,000 admissions/s. Once
- * the WAL has restarted, journal_size_limit (tg_db.c) truncates the file back. One checkpoint
- * job at a time; a crossing during it waits for it to end.
+ * the admission latency tail: one stall of 8-30 ms every ~0.6 s at 10,000 admissions/s. The
+ * WAL file keeps its largest size on disk (~128 MB; tg_db.c). One checkpoint job at a time; a
+ * crossing during it waits for it to end.
  */
 #include "tg_dbq.h"
 #include "tg_db_stmt.h"
