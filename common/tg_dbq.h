@@ -33,10 +33,12 @@ int tg_dbq_submit(tg_dbq *q, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg
 size_t tg_dbq_pending(const tg_dbq *q);
 
 /*
- * Checkpoints (see tg_dbq.c): a commit that leaves the WAL at >= pages frames asks for a
- * PASSIVE checkpoint job, run after that job's done callback, off the commit path. Default
- * 8,000 (32 MB of 4 KB pages); 0 turns the checkpoint jobs off (then nothing checkpoints in
- * this pool: for tests only). Loop thread; applies to commits from now on.
+ * Checkpoints (see tg_dbq.c): a commit that leaves at least pages new frames in the WAL since
+ * the last checkpoint asks for a checkpoint job, run after that job's done callback, off the
+ * commit path: PASSIVE while the pool is busy, PASSIVE then RESTART when it is idle or when
+ * the WAL has reached 8 x pages frames. Default 8,000 (32 MB of 4 KB pages); 0 turns the
+ * checkpoint jobs off (then nothing checkpoints in this pool: for tests only). Loop thread;
+ * applies to commits from now on.
  */
 void tg_dbq_set_checkpoint_pages(tg_dbq *q, int pages);
 

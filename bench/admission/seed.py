@@ -1,7 +1,13 @@
 """Seeds the benchmark: N users, each with an ACTIVE connected account at the simulator and in
 our database, plenty of credits and one workflow. Prints "user workflow_id" pairs to stdout.
+With QUEUED=<rows> in the environment it also writes that many runs already 'queued', spread
+round robin over the users, each with its 'run_admitted' ledger row, exactly as admission
+writes them (time-ordered ids, older than any run the benchmark admits): the table a gateway
+meets after a backlog piled up with no worker draining it.
 Usage: seed.py <db> <sim_url> <n_users> <workflow.json>"""
 import json
+import os
+import secrets
 import sqlite3
 import sys
 import time
@@ -31,4 +37,25 @@ for k in range(n):
               "VALUES (?, ?, 'bench', ?, ?, ?)", (wf, user, definition, now, now))
     out.append("%s %s" % (user, wf))
 c.commit()
+
+queued = int(os.environ.get("QUEUED", "0"))
+if queued:
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=OFF")
+    t0 = now - queued  # one ms apart, ending before the benchmark starts
+    rnd = secrets.token_hex(8)
+    runs = ((("run_%012x%s%08x" % (t0 + i, rnd, i)), "wf_bench%04d" % (i % n), "bench-%04d" % (i % n),
+             t0 + i) for i in range(queued))
+    c.execute("BEGIN")
+    for batch_start in range(0, queued, 100000):
+        rows = []
+        for _ in range(min(100000, queued - batch_start)):
+            rows.append(next(runs))
+        c.executemany("INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
+                      "metadata, cost, attempt, available_at, created_at) "
+                      "VALUES (?, ?, ?, 'queued', '{}', '{}', 1, 0, ?4, ?4)", rows)
+        c.executemany("INSERT INTO credit_ledger (user_id, run_id, delta, reason, created_at) "
+                      "VALUES (?3, ?1, -1, 'run_admitted', ?4)", rows)
+    c.execute("COMMIT")
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 print("\n".join(out))

@@ -2,7 +2,8 @@
 # $root/$1 (CMake build type $2), starts both on 127.0.0.1 (simulator PORT_BASE+1, gateway
 # PORT_BASE+2; the gateway under the command in GW_WRAPPER, e.g. valgrind, when set), waits for
 # both, and seeds USERS users (seed.py). Sets SIM, GW, tmp, gw_pid; everything started is
-# stopped and tmp removed on exit. Expects root, here, PORT_BASE, USERS, LOG_LEVEL.
+# stopped and tmp removed on exit (the gateway's log copied to KEEP_LOG first when that is set).
+# Expects root, here, PORT_BASE, USERS, LOG_LEVEL.
 start_stack() {
   local build="$root/$1" type=$2 tries=${3:-100}
   SIM=http://127.0.0.1:$((PORT_BASE + 1))
@@ -41,6 +42,7 @@ stop_stack() {
     timeout 30 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
+  [ -z "${KEEP_LOG:-}" ] || cp "$tmp/gateway.log" "$KEEP_LOG"
   rm -rf "$tmp"
 }
 
