@@ -363,7 +363,8 @@ void gw_sync_retire(gw_app *app, const char *ca_id);
 
 /* --- The tool catalog (gw_catalog.c: sync, built-ins, cache; gw_tools.c: routes; README
  * "Tool catalog"). Loop thread only. --- */
-#define GW_CATALOG_TTL_MS 60000 /* a cached catalog answer lives at most this long */
+#define GW_CATALOG_TTL_MS 60000  /* a cached catalog answer lives at most this long */
+#define GW_CATALOG_CHECK_MS 1000 /* a cache hit re-checks the sources' versions this often */
 
 /* Starts the catalog after the server listens: the built-ins job, then a sync of every user
  * with connectors or Composio connections, one user at a time (readiness does not wait).
@@ -391,7 +392,8 @@ uint64_t gw_catalog_gen(gw_app *app, const char *user);
 /* A write of the user's tools: moves the generation and drops the cached answer. */
 void gw_catalog_touch(gw_app *app, const char *user);
 /* The cached available-tools body of user (borrowed until the next catalog call), when it is of
- * the current generation and younger than GW_CATALOG_TTL_MS; else NULL. */
+ * the current generation and younger than GW_CATALOG_TTL_MS; else NULL. A hit whose sources were
+ * last checked more than GW_CATALOG_CHECK_MS ago starts a background check of their versions. */
 const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len);
 /* Caches body (malloc'd, taken) as user's answer read at generation gen (dropped when the
  * generation moved meanwhile). */

@@ -51,10 +51,18 @@ typedef struct user_state {
 
 typedef struct cached {
   uint64_t gen;
-  int64_t at_ms;
+  int64_t at_ms;      /* read from the database at */
+  int64_t checked_ms; /* the sources' versions last checked at */
   char *body;
   size_t len;
 } cached;
+
+/* A background check of a user's source versions (a cache hit older than GW_CATALOG_CHECK_MS). */
+typedef struct vcheck {
+  gw_app *app;
+  char user[GW_USER_MAX + 1];
+  json_t *versions;
+} vcheck;
 
 typedef struct gw_catalog gw_catalog;
 struct gw_catalog {
@@ -76,6 +84,7 @@ typedef struct run {
   json_t *connectors; /* LOAD: rows */
   json_t *accounts;   /* LOAD: Composio connections */
   json_t *targets;    /* LOAD: what needs tools/list */
+  json_t *seen;       /* LOAD: source key -> version of the sources it synced itself */
   size_t next;        /* next target */
   json_t *listed;     /* the current target's tools (NULL: listing failed) */
   tg_mcp_client *mcp;
@@ -244,12 +253,41 @@ void gw_catalog_touch(gw_app *app, const char *user)
     tg_map_dels(app->catalog->cache, user);
 }
 
+static int vcheck_work(tg_db *db, void *arg)
+{
+  vcheck *v = arg;
+  int rc = 0;
+  v->versions = gw_catalog_source_versions(db, &rc, v->user);
+  return v->versions ? 0 : rc;
+}
+
+static void vcheck_done(void *arg, int status)
+{
+  vcheck *v = arg;
+  if (status == 0 && v->app->catalog && !v->app->catalog->stopped)
+    gw_catalog_check_versions(v->app, v->user, v->versions);
+  json_decref(v->versions);
+  free(v);
+}
+
 const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len)
 {
   gw_catalog *cat = app->catalog;
   cached *c = cat ? tg_map_gets(cat->cache, user) : NULL;
-  if (!c || c->gen != gw_catalog_gen(app, user) || tg_now_ms() - c->at_ms > GW_CATALOG_TTL_MS)
+  int64_t now = tg_now_ms();
+  if (!c || c->gen != gw_catalog_gen(app, user) || now - c->at_ms > GW_CATALOG_TTL_MS)
     return NULL;
+  if (now - c->checked_ms > GW_CATALOG_CHECK_MS && !cat->stopped) {
+    /* sources changed by other writers (a connector row, a reconnect) are noticed this late */
+    vcheck *v = calloc(1, sizeof *v);
+    c->checked_ms = now;
+    if (v) {
+      v->app = app;
+      snprintf(v->user, sizeof v->user, "%s", user);
+      if (tg_dbq_submit(app->dbq, vcheck_work, vcheck_done, v) != 0)
+        free(v);
+    }
+  }
   *len = c->len;
   return c->body;
 }
@@ -262,7 +300,8 @@ void gw_catalog_cache_put(gw_app *app, const char *user, uint64_t gen, char *bod
     free(body);
     return;
   }
-  *c = (cached){.gen = gen, .at_ms = tg_now_ms(), .body = body, .len = len};
+  *c = (cached){
+      .gen = gen, .at_ms = tg_now_ms(), .checked_ms = tg_now_ms(), .body = body, .len = len};
   if (tg_map_puts(cat->cache, user, c, len + 64) != 0)
     cached_free(c);
 }
@@ -506,12 +545,12 @@ static int load_work(tg_db *db, void *arg)
   int rc = 0;
   if (!(r->connectors = gw_catalog_read_connectors(db, &rc, r->user)) ||
       !(r->accounts = tg_store_runs_read_accounts(db, &rc, r->user)) ||
-      !(r->targets = json_array()))
+      !(r->targets = json_array()) || !(r->seen = gw_catalog_source_versions(db, &rc, r->user)))
     return rc ? rc : TG_ENOMEM;
   json_array_foreach(r->connectors, i, c)
   {
     const char *kind = str(c, "kind");
-    json_t *t;
+    json_t *t = NULL;
     if (!json_is_null(json_object_get(c, "deleted_at"))) {
       int n = 0;
       rc = tg_store_tools_delete_connector(db, r->user, str(c, "id"), now, &n);
@@ -523,14 +562,18 @@ static int load_work(tg_db *db, void *arg)
     }
     if (rc)
       return rc;
+    if (t) /* listed later: marked when its listing is written */
+      json_object_set_new(r->seen, json_string_value(json_object_get(t, "key")), json_null());
   }
   json_array_foreach(r->accounts, i, c)
   {
     const char *status = str(c, "status");
     if (status && strcmp(status, "ACTIVE") == 0 && str(c, "url")) {
       json_t *t = composio_target(app, r->user, c);
-      if (t)
+      if (t) {
+        json_object_set_new(r->seen, json_string_value(json_object_get(t, "key")), json_null());
         json_array_append_new(r->targets, t);
+      }
     } else {
       char prefix[160];
       snprintf(prefix, sizeof prefix, "composio:%s:", str(c, "provider"));
@@ -550,6 +593,7 @@ static void run_free(uv_handle_t *h)
   json_decref(r->connectors);
   json_decref(r->accounts);
   json_decref(r->targets);
+  json_decref(r->seen);
   json_decref(r->listed);
   free(r);
 }
@@ -699,9 +743,17 @@ static void run_next(run *r)
 static void load_done(void *arg, int status)
 {
   run *r = arg;
+  user_state *u = user_get(r->cat, r->user);
+  const char *k;
+  json_t *v;
   if (status != 0) {
     run_end(r, status);
     return;
+  }
+  json_object_foreach(r->seen, k, v)
+  {
+    if (u && !json_is_null(v)) /* synced by LOAD itself; MCP sources wait for their listing */
+      json_object_set(u->synced, k, v);
   }
   run_next(r);
 }

@@ -168,6 +168,25 @@ static int write_tool(tg_db *db, tools_ctx *c, const tg_tool_def *def)
   return c->j.status ? 0 : rc;
 }
 
+/* Answers 422 invalid_tool with message when !ok, else runs work for the body in (taken). */
+static void start_write(gw_app *app, tg_httpd_req *req, const char *user, json_t *in, int ok,
+                        const char *message, tg_dbq_work_fn work)
+{
+  tools_ctx *c;
+  if (!ok) {
+    json_decref(in);
+    gw_respond_error(req, 422, "invalid_tool", message, NULL, NULL);
+    return;
+  }
+  if (!(c = gw_job_new(app, req, user, sizeof *c))) {
+    json_decref(in);
+    return;
+  }
+  c->in = in;
+  if (gw_submit(&c->j, work, write_done, c) != 0)
+    ctx_free(c);
+}
+
 static int from_connector_work(tg_db *db, void *arg)
 {
   tools_ctx *c = arg;
@@ -216,28 +235,17 @@ void gw_tools_from_connector(gw_app *app, tg_httpd_req *req, const char *user)
 {
   json_t *in = gw_parse_body(req);
   const char *cid, *desc;
-  tools_ctx *c;
   if (!in)
     return;
   cid = json_string_value(json_object_get(in, "connector_id"));
   desc = json_string_value(json_object_get(in, "tool_description"));
-  if (!cid || !*cid || strlen(cid) > 128 ||
-      !tool_name_ok(json_string_value(json_object_get(in, "tool_name"))) ||
-      (json_object_get(in, "tool_description") && (!desc || strlen(desc) > 4096))) {
-    json_decref(in);
-    gw_respond_error(req, 422, "invalid_tool",
-                     "connector_id (string) and tool_name (1 to 128 of A-Z a-z 0-9 _ . -) are "
-                     "required; tool_description is a string of at most 4096 bytes.",
-                     NULL, NULL);
-    return;
-  }
-  if (!(c = gw_job_new(app, req, user, sizeof *c))) {
-    json_decref(in);
-    return;
-  }
-  c->in = in;
-  if (gw_submit(&c->j, from_connector_work, write_done, c) != 0)
-    ctx_free(c);
+  start_write(app, req, user, in,
+              cid && *cid && strlen(cid) <= 128 &&
+                  tool_name_ok(json_string_value(json_object_get(in, "tool_name"))) &&
+                  (!json_object_get(in, "tool_description") || (desc && strlen(desc) <= 4096)),
+              "connector_id (string) and tool_name (1 to 128 of A-Z a-z 0-9 _ . -) are required; "
+              "tool_description is a string of at most 4096 bytes.",
+              from_connector_work);
 }
 
 static int register_work(tg_db *db, void *arg)
@@ -286,7 +294,6 @@ void gw_tools_register(gw_app *app, tg_httpd_req *req, const char *user)
   const char *desc;
   size_t i;
   int ok;
-  tools_ctx *c;
   if (!in)
     return;
   desc = json_string_value(json_object_get(in, "description"));
@@ -300,22 +307,11 @@ void gw_tools_register(gw_app *app, tg_httpd_req *req, const char *user)
        (!json_object_get(in, "definition") || json_is_object(json_object_get(in, "definition"))) &&
        (!tags || (json_is_array(tags) && json_array_size(tags) <= 32));
   json_array_foreach(tags, i, v) ok = ok && json_is_string(v) && json_string_length(v) <= 64;
-  if (!ok) {
-    json_decref(in);
-    gw_respond_error(req, 422, "invalid_tool",
-                     "name (1 to 128 of A-Z a-z 0-9 _ . -) is required; description a string; "
-                     "tool_type local, mcp, api, crewai or custom; input_schema and definition "
-                     "objects; tags at most 32 strings.",
-                     NULL, NULL);
-    return;
-  }
-  if (!(c = gw_job_new(app, req, user, sizeof *c))) {
-    json_decref(in);
-    return;
-  }
-  c->in = in;
-  if (gw_submit(&c->j, register_work, write_done, c) != 0)
-    ctx_free(c);
+  start_write(app, req, user, in, ok,
+              "name (1 to 128 of A-Z a-z 0-9 _ . -) is required; description a string; tool_type "
+              "local, mcp, api, crewai or custom; input_schema and definition objects; tags at "
+              "most 32 strings.",
+              register_work);
 }
 
 static int delete_work(tg_db *db, void *arg)
