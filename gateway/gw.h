@@ -95,6 +95,7 @@ typedef struct gw_app {
   struct gw_sync *sync;            /* gw_sync.c: start-up re-sync and the periodic cleanup */
   struct gw_streams *streams;      /* gw_run_events.c: open SSE streams per user; NULL before
                                     * the first */
+  struct gw_catalog *catalog;      /* gw_catalog.c: the tool catalog's sync, built-ins, cache */
 } gw_app;
 
 /* --- Requests sleeping on a timer (gw_waiter.c). --- */
@@ -359,5 +360,59 @@ void gw_sync_stop(gw_app *app);
  * cleanup tries again. Best effort: nothing is reported to the caller; out of memory or
  * shutting down leaves it to the cleanup. ca_id is copied. Loop thread only. */
 void gw_sync_retire(gw_app *app, const char *ca_id);
+
+/* --- The tool catalog (gw_catalog.c: sync, built-ins, cache; gw_tools.c: routes; README
+ * "Tool catalog"). Loop thread only. --- */
+#define GW_CATALOG_TTL_MS 60000  /* a cached catalog answer lives at most this long */
+#define GW_CATALOG_CHECK_MS 1000 /* a cache hit re-checks the sources' versions this often */
+
+/* Starts the catalog after the server listens: the built-ins job, then a sync of every user
+ * with connectors or Composio connections, one user at a time (readiness does not wait).
+ * Returns 0, or a TG_E* code (TG_EINVAL for a bad TOOLGATE_EGRESS_ALLOW); the caller then still
+ * calls gw_catalog_stop and gw_catalog_free. */
+int gw_catalog_start(gw_app *app);
+/* Shutdown: no new syncs; closes the catalog's HTTP client (listings in flight end canceled).
+ * NULL-safe and idempotent. */
+void gw_catalog_stop(gw_app *app);
+/* Frees the catalog after the loop has run dry. NULL-safe. */
+void gw_catalog_free(gw_app *app);
+
+/* Re-syncs user_id's catalog after connector_id was created, updated or deleted (connector
+ * routes call it after their write committed). Runs in the background; never fails. */
+void gw_catalog_connector_changed(gw_app *app, const char *user_id, const char *connector_id);
+/* Syncs user (force: list every MCP source again, whatever its version). Background. */
+void gw_catalog_sync_user(gw_app *app, const char *user, int force);
+/* Runs the next start-up sync when none is running (called when a sync ends). */
+void gw_catalog_startup_next(gw_app *app);
+
+/* The built-ins' catalog entries, from memory (borrowed), or NULL before start. */
+const json_t *gw_catalog_builtins(gw_app *app);
+/* The user's catalog generation: moves with every write of the user's tools by this process. */
+uint64_t gw_catalog_gen(gw_app *app, const char *user);
+/* A write of the user's tools: moves the generation and drops the cached answer. */
+void gw_catalog_touch(gw_app *app, const char *user);
+/* The cached available-tools body of user (borrowed until the next catalog call), when it is of
+ * the current generation and younger than GW_CATALOG_TTL_MS; else NULL. A hit whose sources were
+ * last checked more than GW_CATALOG_CHECK_MS ago starts a background check of their versions. */
+const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len);
+/* Caches body (malloc'd, taken) as user's answer read at generation gen (dropped when the
+ * generation moved meanwhile). */
+void gw_catalog_cache_put(gw_app *app, const char *user, uint64_t gen, char *body, size_t len);
+/* Starts a sync when versions (source key -> version, from gw_catalog_source_versions) differ
+ * from what the user's last sync listed. */
+void gw_catalog_check_versions(gw_app *app, const char *user, const json_t *versions);
+/* Work side: the user's connectors (read-only; every row, deleted ones too): a new array of
+ * {id, kind, name, description, config, secret_hex, auth_status, version, deleted_at}, or NULL
+ * with *err. */
+json_t *gw_catalog_read_connectors(tg_db *db, int *err, const char *user);
+/* Work side: the version of each of the user's tool sources: a new object {"con:<id>": version
+ * (-1 deleted), "composio:<provider>": version (-1 not ACTIVE)}, or NULL with *err. */
+json_t *gw_catalog_source_versions(tg_db *db, int *err, const char *user);
+
+/* Routes (gw_tools.c). */
+void gw_tools_available(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_tools_from_connector(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_tools_register(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_tools_delete(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
 
 #endif

@@ -138,6 +138,7 @@ static void on_signal(uv_signal_t *s, int signum)
       gw_waiter_remove(app, w);
   }
   gw_sync_stop(app);
+  gw_catalog_stop(app);
   tg_httpd_close(app->httpd, on_httpd_closed, m);
   tg_http_client_close(app->http, on_http_closed, m);
   uv_timer_init(app->loop, &m->drain);
@@ -413,6 +414,8 @@ int main(int argc, char **argv)
 
   if (gw_sync_start(app) != 0) /* background: readiness does not wait for it */
     tg_warn("resync_failed", "{s:s}", "error", "out of memory");
+  if ((rc = gw_catalog_start(app)) != 0) /* background, as the re-sync */
+    tg_warn("catalog_start_failed", "{s:s}", "error", tg_errname(rc));
 
   uv_run(&loop, UV_RUN_DEFAULT);
   exit_code = 0;
@@ -424,9 +427,11 @@ out:
   }
   if (app->http && !app->stopping)
     tg_http_client_close(app->http, NULL, NULL);
+  gw_catalog_stop(app);
   if (loop_ok)
     uv_run(&loop, UV_RUN_DEFAULT);
   gw_checkpool_free(app->checks);
+  gw_catalog_free(app);
   gw_admit_cleanup(app);
   tg_composio_free(app->composio);
   tg_accounts_cache_free(app->status_cache);

@@ -71,6 +71,11 @@ static const route routes[] = {
     {"GET", "/api/credentials", USER, .user = gw_credential_list},
     {"GET", "/api/credentials/*", USER, .wild = gw_credential_by_name},
     {"DELETE", "/api/credentials/*", USER, .wild = gw_credential_by_name},
+    /* the tool catalog (gw_tools.c) */
+    {"GET", "/api/agents/available-tools", USER, .user = gw_tools_available},
+    {"POST", "/api/agents/create-tool-from-connector", USER, .user = gw_tools_from_connector},
+    {"POST", "/api/tools/register", USER, .user = gw_tools_register},
+    {"DELETE", "/api/tools/*", USER, .wild = gw_tools_delete},
 };
 
 typedef struct segs {

@@ -28,6 +28,7 @@ OWNERS = {
     "node_executions": "common/tg_store_nodes.c",
     "run_events": "common/tg_store_nodes.c",
     "credentials": "common/tg_store_credentials.c",
+    "tools": "common/tg_store_tools.c",
 }
 
 # The repository of sealed columns may write the sealed secret column of a run, and nothing else
