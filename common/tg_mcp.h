@@ -62,10 +62,10 @@ typedef struct tg_mcp_options {
                                    does without what it lacks, e.g. 2025-11-25's priming events
                                    (resumable POST streams), which cost server-everything ~1 ms
                                    per call (README, Benchmark: MCP client) */
-  const tg_mcp_auth_provider *auth; /* NULL: no Authorization from here (a --header may carry
-                                       one); copied. On 401/403 a request is retried after the
-                                       provider's challenge, at most twice (refresh or sign-in,
-                                       then one scope step-up) */
+  /* NULL: no Authorization from here (a header line may carry one); copied. On 401/403 a
+     request is retried after the provider's challenge, at most twice (refresh or sign-in, then
+     one scope step-up). */
+  const tg_mcp_auth_provider *auth;
 } tg_mcp_options;
 
 /* Why a call failed. */

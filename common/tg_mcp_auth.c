@@ -163,11 +163,9 @@ static const char *jstr(const json_t *o, const char *k)
 
 static int array_has(const json_t *arr, const char *s)
 {
-  size_t i;
-  json_t *v;
-  json_array_foreach(arr, i, v)
-  {
-    if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    const char *v = json_string_value(json_array_get(arr, i));
+    if (v && strcmp(v, s) == 0)
       return 1;
   }
   return 0;

@@ -13,9 +13,9 @@
  * Under the MCP conformance runner (env MCP_CONFORMANCE_SCENARIO, the server URL as the last
  * argument) it does what each client scenario expects: `initialize` connects only; `tools_call`,
  * `sse-retry` and `elicitation-sep1034-client-defaults` list the tools and call the scenario's
- * tool (add_numbers, test_reconnection, test_client_elicitation_defaults); "auth/..." scenarios turn
- * --auth on, take credentials from MCP_CONFORMANCE_CONTEXT (client_id, client_secret, idp_*), then
- * list the tools and call test-tool; other scenarios list.
+ * tool (add_numbers, test_reconnection, test_client_elicitation_defaults); the "auth/..."
+ * scenarios turn --auth on, take credentials from MCP_CONFORMANCE_CONTEXT (client_id,
+ * client_secret, idp_*), then list the tools and call test-tool; other scenarios list.
  *
  * Listing prints "name<TAB>first line of description" per tool. A call prints the CallToolResult
  * JSON on stdout. Exit status: 0 success, 2 the tool reported isError:true or the command line
@@ -42,8 +42,8 @@
 typedef struct cli {
   tg_http_client *http;
   tg_mcp_client *mcp;
-  tg_mcp_auth *auth;             /* --auth: NULL otherwise */
-  tg_http_transfer *browse;      /* the headless authorization GET in flight */
+  tg_mcp_auth *auth;        /* --auth: NULL otherwise */
+  tg_http_transfer *browse; /* the headless authorization GET in flight */
   int exit_code;
   const char *then_tool; /* conformance: tool to call after listing */
   json_t *then_args;

@@ -63,10 +63,30 @@ static void test_url_allowed(void **state)
   assert_false(tg_mcp_auth_url_allowed(NULL));
 }
 
-static void free_all(char **u, size_t n)
+/* fn(in) gives exactly the NULL-terminated list want. */
+static void expect_urls(int (*fn)(const char *, char **, size_t *), const char *in,
+                        const char *const *want)
 {
+  char *u[3];
+  size_t n, i;
+  assert_int_equal(fn(in, u, &n), 0);
+  for (i = 0; want[i]; i++) {
+    assert_true(i < n);
+    assert_string_equal(u[i], want[i]);
+  }
+  assert_int_equal(n, i);
   while (n)
     free(u[--n]);
+}
+
+static int prm_urls(const char *in, char **u, size_t *n)
+{
+  return tg_mcp_auth_prm_urls(in, u, n);
+}
+
+static int as_urls(const char *in, char **u, size_t *n)
+{
+  return tg_mcp_auth_as_urls(in, u, n);
 }
 
 static void test_discovery_urls(void **state)
@@ -74,28 +94,21 @@ static void test_discovery_urls(void **state)
   char *u[3];
   size_t n;
   (void)state;
-  assert_int_equal(tg_mcp_auth_prm_urls("http://localhost:5/mcp", u, &n), 0);
-  assert_int_equal(n, 2);
-  assert_string_equal(u[0], "http://localhost:5/.well-known/oauth-protected-resource/mcp");
-  assert_string_equal(u[1], "http://localhost:5/.well-known/oauth-protected-resource");
-  free_all(u, n);
-  assert_int_equal(tg_mcp_auth_prm_urls("https://a.example/", u, &n), 0);
-  assert_int_equal(n, 1);
-  assert_string_equal(u[0], "https://a.example/.well-known/oauth-protected-resource");
-  free_all(u, n);
-
-  assert_int_equal(tg_mcp_auth_as_urls("https://auth.example.com/tenant1", u, &n), 0);
-  assert_int_equal(n, 3);
-  assert_string_equal(u[0],
-                      "https://auth.example.com/.well-known/oauth-authorization-server/tenant1");
-  assert_string_equal(u[1], "https://auth.example.com/.well-known/openid-configuration/tenant1");
-  assert_string_equal(u[2], "https://auth.example.com/tenant1/.well-known/openid-configuration");
-  free_all(u, n);
-  assert_int_equal(tg_mcp_auth_as_urls("http://127.0.0.1:9", u, &n), 0);
-  assert_int_equal(n, 2);
-  assert_string_equal(u[0], "http://127.0.0.1:9/.well-known/oauth-authorization-server");
-  assert_string_equal(u[1], "http://127.0.0.1:9/.well-known/openid-configuration");
-  free_all(u, n);
+  expect_urls(prm_urls, "http://localhost:5/mcp",
+              (const char *const[]){"http://localhost:5/.well-known/oauth-protected-resource/mcp",
+                                    "http://localhost:5/.well-known/oauth-protected-resource",
+                                    NULL});
+  expect_urls(
+      prm_urls, "https://a.example/",
+      (const char *const[]){"https://a.example/.well-known/oauth-protected-resource", NULL});
+  expect_urls(as_urls, "https://auth.example.com/tenant1",
+              (const char *const[]){
+                  "https://auth.example.com/.well-known/oauth-authorization-server/tenant1",
+                  "https://auth.example.com/.well-known/openid-configuration/tenant1",
+                  "https://auth.example.com/tenant1/.well-known/openid-configuration", NULL});
+  expect_urls(as_urls, "http://127.0.0.1:9",
+              (const char *const[]){"http://127.0.0.1:9/.well-known/oauth-authorization-server",
+                                    "http://127.0.0.1:9/.well-known/openid-configuration", NULL});
   assert_int_equal(tg_mcp_auth_as_urls("::", u, &n), TG_EINVAL);
 }
 
