@@ -232,6 +232,8 @@ int tg_mcp_client_new(tg_mcp_client **out, tg_http_client *http, const tg_mcp_op
   snprintf(m->offer_version, sizeof m->offer_version, "%s",
            opt->protocol_version ? opt->protocol_version : MCP_LATEST_VERSION);
   m->listen = opt->listen;
+  if (opt->auth)
+    m->auth = *opt->auth;
   m->max_event = opt->max_event_bytes ? opt->max_event_bytes : MAX_EVENT_BYTES;
   m->max_response = opt->max_response_bytes ? opt->max_response_bytes : MAX_RESPONSE_BYTES;
   m->on_notify = opt->on_notify;
@@ -423,6 +425,9 @@ void tg_mcp_close(tg_mcp_client *m, void (*on_closed)(void *arg), void *arg)
   if (!m || m->closing)
     return;
   m->closing = 1;
+  if (m->auth_busy && m->auth.cancel)
+    m->auth.cancel(m->auth.self);
+  m->auth_busy = 0;
   m->on_closed = on_closed;
   m->closed_arg = arg;
   while (m->rpcs)

@@ -28,6 +28,19 @@ typedef struct tg_mcp_client tg_mcp_client;
  * from inside a transfer's data callback. */
 typedef void (*tg_mcp_notify_cb)(void *arg, const char *method, json_t *params);
 
+/* Bearer authorization for a server that answers 401/403 (tg_mcp_auth.h implements it). */
+typedef void (*tg_mcp_auth_ready_cb)(void *arg, int err /* 0 or TG_E* */, const char *message);
+typedef struct tg_mcp_auth_provider {
+  /* "Authorization: Bearer ..." for every request, or NULL; borrowed until the next call. */
+  const char *(*header)(void *self);
+  /* A request got status 401/403 with this WWW-Authenticate (may be NULL): get a new token and
+     call cb once from the loop (0: retry the request), or return an error and never call it. */
+  int (*challenge)(void *self, long status, const char *www_authenticate, tg_mcp_auth_ready_cb cb,
+                   void *arg);
+  void (*cancel)(void *self); /* the client is closing: never call the pending cb */
+  void *self;
+} tg_mcp_auth_provider;
+
 typedef struct tg_mcp_options {
   const char *url;            /* the MCP endpoint; copied */
   const char *const *headers; /* extra "Name: value" lines sent on every request (x-api-key,
@@ -49,6 +62,10 @@ typedef struct tg_mcp_options {
                                    does without what it lacks, e.g. 2025-11-25's priming events
                                    (resumable POST streams), which cost server-everything ~1 ms
                                    per call (README, Benchmark: MCP client) */
+  /* NULL: no Authorization from here (a header line may carry one); copied. On 401/403 a
+     request is retried after the provider's challenge, at most twice (refresh or sign-in, then
+     one scope step-up). */
+  const tg_mcp_auth_provider *auth;
 } tg_mcp_options;
 
 /* Why a call failed. */

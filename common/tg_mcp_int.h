@@ -67,6 +67,11 @@ struct tg_mcp_client {
   size_t n_notes;
   char seen[SEEN_IDS][SEEN_ID_LEN]; /* ring of recent event ids */
   unsigned seen_next;
+  /* the auth provider copied from the options (challenge NULL = none); auth_busy: a challenge
+     is running and rpcs with auth_wait wait for it; auth_serial: bumped per new token */
+  tg_mcp_auth_provider auth;
+  int auth_busy;
+  unsigned auth_serial;
   int closing;
   void (*on_closed)(void *);
   void *closed_arg;
@@ -88,6 +93,10 @@ struct rpc {
   int undelivered;   /* set just before an error completion: tg_mcp_error.not_delivered */
   int completing;    /* inside tg_mcp__rpc_complete */
   int get_attempt;   /* the current transfer is a GET (resume or listen) */
+  int auth_tries;    /* 401/403 answered by the auth provider (at most 2) */
+  int auth_wait;     /* waiting for the provider's challenge to finish */
+  /* m->auth_serial when last sent */
+  unsigned auth_serial_sent;
   unsigned sent_gen;
   uint64_t deadline_ms;       /* 0 = none (listen) */
   uint64_t wake_at, grace_at; /* resume time; forced-completion time once answered */

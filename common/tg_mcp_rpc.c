@@ -46,7 +46,8 @@ static int starts_with_ci(const char *s, const char *prefix)
 int tg_mcp__build_headers(tg_mcp_client *m, int with_session, int with_body, int sse_get,
                           const char *last_event_id, char ***out)
 {
-  size_t n = 0, cap = m->n_extra + 6;
+  size_t n = 0, cap = m->n_extra + 7;
+  const char *bearer = m->auth.header ? m->auth.header(m->auth.self) : NULL;
   char **h = calloc(cap, sizeof *h);
   if (!h)
     return TG_ENOMEM;
@@ -76,6 +77,8 @@ int tg_mcp__build_headers(tg_mcp_client *m, int with_session, int with_body, int
   }
   for (size_t i = 0; i < m->n_extra; i++)
     h[n++] = strdup(m->extra[i]);
+  if (bearer)
+    h[n++] = strdup(bearer);
   for (size_t i = 0; i < n; i++)
     if (!h[i]) {
       for (size_t j = 0; j < n; j++)
@@ -637,6 +640,66 @@ void tg_mcp__rpc_timed_out(rpc *r, long status)
   tg_mcp__rpc_fail(r, TG_ETIMEDOUT, status, "%s: timed out after %ld ms", r->method, m->timeout_ms);
 }
 
+/* The provider's challenge ended: resend the requests that waited for it, or fail them. */
+static void on_auth_ready(void *arg, int err, const char *message)
+{
+  tg_mcp_client *m = arg;
+  m->auth_busy = 0;
+  if (!err)
+    m->auth_serial++;
+  for (;;) {
+    rpc *r = m->rpcs;
+    int rc;
+    while (r && !r->auth_wait)
+      r = r->next;
+    if (!r || m->closing)
+      return;
+    r->auth_wait = 0;
+    tg_mcp__rpc_reset_attempt(r);
+    if (err) {
+      tg_mcp__rpc_fail(r, TG_EAUTH, 401, "%s: authorization failed: %s", r->method,
+                       message ? message : tg_strerror(err));
+    } else if ((rc = tg_mcp__rpc_send(r, 0)) != 0) {
+      if (rc == TG_ETIMEDOUT)
+        tg_mcp__rpc_timed_out(r, 0);
+      else
+        tg_mcp__rpc_fail(r, rc, 0, "%s: %s", r->method, tg_strerror(rc));
+    }
+  }
+}
+
+/* A 401/403 on r's POST: 1 when the auth provider takes it (r is resent later, or failed by
+ * on_auth_ready), 0 to fail it here. The provider may answer from inside its challenge call, so
+ * r waits (auth_wait) before the call. */
+static int auth_retry(rpc *r, long status, const tg_http_response *resp)
+{
+  tg_mcp_client *m = r->m;
+  const char *www = resp->t ? tg_http_header(resp->t, "WWW-Authenticate") : NULL;
+  int rc;
+  if (!m->auth.challenge || r->auth_tries >= 2 || m->closing)
+    return 0;
+  r->auth_tries++;
+  if (!m->auth_busy && r->auth_serial_sent != m->auth_serial && status == 401) {
+    /* a newer token exists than the one this request carried: just resend */
+    tg_mcp__rpc_reset_attempt(r);
+    if ((rc = tg_mcp__rpc_send(r, 0)) != 0)
+      tg_mcp__rpc_fail(r, rc, status, "%s: %s", r->method, tg_strerror(rc));
+    return 1;
+  }
+  r->auth_wait = 1;
+  if (m->auth_busy) {
+    tg_mcp__rpc_reset_attempt(r);
+    return 1;
+  }
+  m->auth_busy = 1;
+  if (m->auth.challenge(m->auth.self, status, www, on_auth_ready, m) != 0) {
+    m->auth_busy = 0;
+    r->auth_wait = 0;
+    return 0;
+  }
+  return 1;
+}
+
 static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
 {
   rpc *r = arg;
@@ -693,6 +756,9 @@ static void rpc_on_done(void *arg, int err, const tg_http_response *resp)
     tg_mcp__session_lost(r, status);
     return;
   }
+  if ((status == 401 || status == 403) && !r->get_attempt && !r->is_listen &&
+      auth_retry(r, status, resp))
+    return;
   http_error_detail(r, detail, sizeof detail);
   if (r->get_attempt) {
     tg_mcp__rpc_fail(r, TG_EPROTO, status,
@@ -738,6 +804,7 @@ int tg_mcp__rpc_send(rpc *r, int get)
     return rc;
   req.headers = (const char *const *)h;
   r->sent_with_session = with_session && m->session_id != NULL;
+  r->auth_serial_sent = m->auth_serial;
   r->sent_gen = m->gen;
   r->get_attempt = get;
   rc = tg_http_send(m->http, &req, rpc_on_done, r, &r->t);

@@ -5,11 +5,17 @@
  *   toolgate-mcp [--header 'Name: value']... [--timeout MS] URL TOOL [JSON] calls a tool
  *   toolgate-mcp --bench N [--concurrency C] URL TOOL [JSON]           measures calls/s
  *   (any form) --protocol-version V: offer V (2025-11-25 default, 2025-06-18, 2025-03-26)
+ *   (any form) --auth [--client-id ID] [--client-secret S] [--client-metadata-url URL]
+ *              [--redirect-uri URL] [--grant client_credentials]: MCP authorization (tg_mcp_auth)
+ *              on a 401/403; the browser leg is followed headlessly: a GET of the authorization
+ *              URL whose redirect (Location, not followed) is taken as the user's return.
  *
  * Under the MCP conformance runner (env MCP_CONFORMANCE_SCENARIO, the server URL as the last
  * argument) it does what each client scenario expects: `initialize` connects only; `tools_call`,
  * `sse-retry` and `elicitation-sep1034-client-defaults` list the tools and call the scenario's
- * tool (add_numbers, test_reconnection, test_client_elicitation_defaults); other scenarios list.
+ * tool (add_numbers, test_reconnection, test_client_elicitation_defaults); the "auth/..."
+ * scenarios turn --auth on, take credentials from MCP_CONFORMANCE_CONTEXT (client_id,
+ * client_secret, idp_*), then list the tools and call test-tool; other scenarios list.
  *
  * Listing prints "name<TAB>first line of description" per tool. A call prints the CallToolResult
  * JSON on stdout. Exit status: 0 success, 2 the tool reported isError:true or the command line
@@ -24,6 +30,7 @@
 #include "tg_http.h"
 #include "tg_log.h"
 #include "tg_mcp.h"
+#include "tg_mcp_auth.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -35,6 +42,8 @@
 typedef struct cli {
   tg_http_client *http;
   tg_mcp_client *mcp;
+  tg_mcp_auth *auth;        /* --auth: NULL otherwise */
+  tg_http_transfer *browse; /* the headless authorization GET in flight */
   int exit_code;
   const char *then_tool; /* conformance: tool to call after listing */
   json_t *then_args;
@@ -58,7 +67,12 @@ enum {
   OPT_PROTOCOL_VERSION,
   OPT_BENCH,
   OPT_CONCURRENCY,
-  OPT_VERSION
+  OPT_VERSION,
+  OPT_CLIENT_ID,
+  OPT_CLIENT_SECRET,
+  OPT_CLIENT_METADATA_URL,
+  OPT_REDIRECT_URI,
+  OPT_GRANT
 };
 
 static void usage(FILE *f)
@@ -79,6 +93,17 @@ static void usage(FILE *f)
       "                      one JSON line: calls/s, latency p50/p99, CPU ms per call and ms\n"
       "                      per call spent waiting for a CPU (run queue)\n"
       "  --concurrency C     calls in flight during --bench (1 to %d, default 1)\n"
+      "  --auth              answer 401/403 with MCP authorization (OAuth 2.1: discovery,\n"
+      "                      registration, PKCE); the sign-in page is fetched headlessly and\n"
+      "                      its redirect taken as the user's answer (test servers only)\n"
+      "  --client-id ID      pre-registered OAuth client (with --client-secret S)\n"
+      "  --client-secret S   its secret (never printed)\n"
+      "  --client-metadata-url URL  Client ID Metadata Document URL, used as client_id where\n"
+      "                      the authorization server supports it\n"
+      "  --redirect-uri URL  redirect URI to register and send (default\n"
+      "                      http://127.0.0.1/callback)\n"
+      "  --grant client_credentials  use the client credentials grant (default: chosen from\n"
+      "                      the authorization server's metadata)\n"
       "  --version           print the version, then exit\n"
       "  TOOLGATE_LOG_LEVEL  debug|info|warn|error for the JSON log on stderr (default warn)\n"
       "Exit status: 0 success, 1 failure, 2 isError:true or a wrong command line.\n",
@@ -93,7 +118,35 @@ static void on_http_closed(void *arg)
 static void on_mcp_closed(void *arg)
 {
   cli *c = arg;
+  if (c->browse)
+    tg_http_cancel(c->browse);
+  c->browse = NULL;
+  tg_mcp_auth_free(c->auth);
+  c->auth = NULL;
   tg_http_client_close(c->http, on_http_closed, NULL);
+}
+
+/* The headless browser leg: the authorization endpoint answered; its Location is where the
+ * browser would go next (the redirect URI with code and state). */
+static void on_authorize_page(void *arg, int err, const tg_http_response *resp)
+{
+  cli *c = arg;
+  const char *loc = !err && resp->t && resp->status >= 300 && resp->status < 400
+                        ? tg_http_header(resp->t, "Location")
+                        : NULL;
+  c->browse = NULL;
+  if (!loc)
+    fprintf(stderr, "toolgate-mcp: the authorization endpoint did not redirect (HTTP %ld)\n",
+            resp->status);
+  tg_mcp_auth_redirected(c->auth, loc);
+}
+
+static int on_browse(void *arg, tg_mcp_auth *a, const char *authorization_url)
+{
+  cli *c = arg;
+  tg_http_request req = {.url = authorization_url, .timeout_ms = 10000, .max_body = 64 << 10};
+  (void)a;
+  return tg_http_send(c->http, &req, on_authorize_page, c, &c->browse);
 }
 
 static void finish(cli *c, int code)
@@ -296,6 +349,9 @@ typedef struct cmdline {
   long timeout_ms, bench_n, concurrency;
   int notifications;
   const char *protocol_version;
+  int auth;
+  tg_mcp_auth_options auth_opt; /* strings borrowed from argv or from ctx */
+  json_t *ctx;                  /* MCP_CONFORMANCE_CONTEXT, owned */
 } cmdline;
 
 /* Parses the value of --name strictly into *out. 0, or 2 after printing the reason. */
@@ -324,6 +380,12 @@ static int parse_command_line(int argc, char **argv, cmdline *cl)
       {"bench", required_argument, NULL, OPT_BENCH},
       {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
       {"version", no_argument, NULL, OPT_VERSION},
+      {"auth", no_argument, &cl->auth, 1},
+      {"client-id", required_argument, NULL, OPT_CLIENT_ID},
+      {"client-secret", required_argument, NULL, OPT_CLIENT_SECRET},
+      {"client-metadata-url", required_argument, NULL, OPT_CLIENT_METADATA_URL},
+      {"redirect-uri", required_argument, NULL, OPT_REDIRECT_URI},
+      {"grant", required_argument, NULL, OPT_GRANT},
       {NULL, 0, NULL, 0}};
   int opt, rc = 0;
   cl->concurrency = 1;
@@ -356,6 +418,28 @@ static int parse_command_line(int argc, char **argv, cmdline *cl)
       break;
     case OPT_CONCURRENCY:
       rc = option_number("concurrency", optarg, 1, MAX_CONCURRENCY, &cl->concurrency);
+      break;
+    case OPT_CLIENT_ID:
+      cl->auth_opt.client_id = optarg;
+      break;
+    case OPT_CLIENT_SECRET:
+      cl->auth_opt.client_secret = optarg;
+      break;
+    case OPT_CLIENT_METADATA_URL:
+      cl->auth_opt.client_metadata_url = optarg;
+      break;
+    case OPT_REDIRECT_URI:
+      cl->auth_opt.redirect_uri = optarg;
+      break;
+    case OPT_GRANT:
+      if (strcmp(optarg, "client_credentials") == 0) {
+        cl->auth_opt.grant = TG_MCP_GRANT_CLIENT_CREDENTIALS;
+      } else if (strcmp(optarg, "authorization_code") == 0) {
+        cl->auth_opt.grant = TG_MCP_GRANT_CODE;
+      } else {
+        fprintf(stderr, "toolgate-mcp: --grant: client_credentials or authorization_code\n");
+        rc = 2;
+      }
       break;
     default: /* getopt printed the option and what is wrong with it */
       rc = 2;
@@ -392,6 +476,28 @@ static int parse_command_line(int argc, char **argv, cmdline *cl)
   return rc;
 }
 
+/* Under the conformance runner: "auth/..." scenarios turn --auth on; MCP_CONFORMANCE_CONTEXT (JSON)
+ * carries their credentials. A key the command line already set keeps the command line's value. */
+static void conformance_auth(cmdline *cl, const char *scenario)
+{
+  const char *ctx = getenv("MCP_CONFORMANCE_CONTEXT");
+  tg_mcp_auth_options *o = &cl->auth_opt;
+  if (strncmp(scenario, "auth/", 5) != 0)
+    return;
+  cl->auth = 1;
+  if (!ctx || !(cl->ctx = json_loads(ctx, 0, NULL)))
+    return;
+#define FROM_CTX(field, key)                                                                       \
+  if (!o->field)                                                                                   \
+  o->field = json_string_value(json_object_get(cl->ctx, key))
+  FROM_CTX(client_id, "client_id");
+  FROM_CTX(client_secret, "client_secret");
+  FROM_CTX(idp_id_token, "idp_id_token");
+  FROM_CTX(idp_token_endpoint, "idp_token_endpoint");
+  FROM_CTX(idp_client_id, "idp_client_id");
+#undef FROM_CTX
+}
+
 int main(int argc, char **argv)
 {
   const char *lvl = getenv("TOOLGATE_LOG_LEVEL");
@@ -400,6 +506,7 @@ int main(int argc, char **argv)
   uv_loop_t loop;
   cli c = {.exit_code = 1};
   tg_mcp_options opt = {0};
+  tg_mcp_auth_provider provider;
   int rc;
 
   tg_log_init("toolgate-mcp", lvl ? tg_log_level_parse(lvl) : TG_LOG_WARN);
@@ -408,6 +515,8 @@ int main(int argc, char **argv)
     free(cl.headers);
     return rc;
   }
+  if (scenario)
+    conformance_auth(&cl, scenario);
   uv_loop_init(&loop);
   rc = tg_http_client_init(&c.http, &loop);
   if (rc) {
@@ -423,15 +532,33 @@ int main(int argc, char **argv)
    * request handler (e.g. elicitation) there. Not in --bench, which measures calls only. */
   opt.listen = !cl.bench_n;
   opt.on_notify = cl.notifications ? on_notify : NULL;
+  if (cl.auth) {
+    cl.auth_opt.server_url = cl.url;
+    cl.auth_opt.client_name = "toolgate-mcp";
+    cl.auth_opt.browse = on_browse;
+    cl.auth_opt.browse_arg = &c;
+    rc = tg_mcp_auth_new(&c.auth, c.http, &cl.auth_opt);
+    if (rc) {
+      fprintf(stderr, "toolgate-mcp: --auth: %s\n",
+              rc == TG_EINVAL ? "the URL must be https or loopback http" : tg_strerror(rc));
+      tg_http_client_close(c.http, NULL, NULL);
+      goto out;
+    }
+    provider = tg_mcp_auth_provider_of(c.auth);
+    opt.auth = &provider;
+  }
   rc = tg_mcp_client_new(&c.mcp, c.http, &opt);
   if (rc) {
     fprintf(stderr, "toolgate-mcp: %s\n",
             rc == TG_EINVAL ? "bad URL, --header or --protocol-version" : tg_strerror(rc));
+    tg_mcp_auth_free(c.auth);
     tg_http_client_close(c.http, NULL, NULL);
     goto out;
   }
   if (scenario && !cl.tool) {
-    if (strcmp(scenario, "tools_call") == 0) {
+    if (strncmp(scenario, "auth/", 5) == 0) {
+      c.then_tool = "test-tool";
+    } else if (strcmp(scenario, "tools_call") == 0) {
       c.then_tool = "add_numbers";
       c.then_args = json_pack("{s:i, s:i}", "a", 5, "b", 3);
     } else if (strcmp(scenario, "sse-retry") == 0) {
@@ -467,6 +594,7 @@ int main(int argc, char **argv)
 out:
   uv_run(&loop, UV_RUN_DEFAULT);
   json_decref(cl.args);
+  json_decref(cl.ctx);
   json_decref(c.then_args);
   free(c.lat_ms);
   free(cl.headers);
