@@ -71,6 +71,15 @@ static const route routes[] = {
     {"GET", "/api/credentials", USER, .user = gw_credential_list},
     {"GET", "/api/credentials/*", USER, .wild = gw_credential_by_name},
     {"DELETE", "/api/credentials/*", USER, .wild = gw_credential_by_name},
+    /* connectors (gw_connectors.c) */
+    {"POST", "/api/connectors/api", USER, .user = gw_connector_create_api},
+    {"POST", "/api/connectors/mcp", USER, .user = gw_connector_create_mcp},
+    {"GET", "/api/connectors", USER, .user = gw_connector_list},
+    {"GET", "/api/connectors/*", USER, .wild = gw_connector_by_id},
+    {"PUT", "/api/connectors/*", USER, .wild = gw_connector_by_id},
+    {"DELETE", "/api/connectors/*", USER, .wild = gw_connector_by_id},
+    {"POST", "/api/connectors/*/test", USER, .wild = gw_connector_test},
+    {"POST", "/api/connectors/*/invoke", USER, .wild = gw_connector_invoke},
 };
 
 typedef struct segs {
