@@ -76,8 +76,7 @@ static json_t *auth_credential(const json_t *auth, tg_credential_input *cred)
     json_object_set(body, "param_name", json_object_get(auth, "name"));
   }
   errors = tg_store_credentials_parse(body, cred);
-  tg_api_wipe_json(body);
-  json_decref(body);
+  tg_connector_drop(body);
   json_array_foreach(errors, i, e)
   {
     char field[96];
@@ -271,9 +270,7 @@ void tg_connector_input_free(tg_connector_input *in)
   free(in->name);
   free(in->description);
   json_decref(in->config);
-  if (in->secret)
-    tg_api_wipe_json(in->secret); /* only ever held by in */
-  json_decref(in->secret);
+  tg_connector_drop(in->secret); /* only ever held by in */
   memset(in, 0, sizeof *in);
 }
 
@@ -451,18 +448,12 @@ int tg_connector_api_config(const json_t *opened, const char *operation, const j
   }
   rc = 0;
 out:
-  if (auth_body)
-    tg_api_wipe_json(auth_body);
-  json_decref(auth_body);
+  tg_connector_drop(auth_body);
   json_decref(body);
   free(url);
   if (rc) {
-    if (c)
-      tg_api_wipe_json(c);
-    if (cr)
-      tg_api_wipe_json(cr);
-    json_decref(c);
-    json_decref(cr);
+    tg_connector_drop(c);
+    tg_connector_drop(cr);
     *auth = NULL;
     if (!*err)
       snprintf(err, errlen, "out of memory");
@@ -513,30 +504,44 @@ void tg_connector_lines_free(char **lines)
 
 /* ---------------------------------------------------------------- admission scope */
 
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 json_t *tg_connector_ids_of(const json_t *definition)
 {
-  json_t *out = json_array();
-  size_t i, j;
+  json_t *set = json_object(), *out = json_array(), *v;
   const json_t *n;
-  if (!out)
-    return NULL;
+  const char **keys = NULL, *k;
+  size_t i, count = 0;
   json_array_foreach(json_object_get(definition, "nodes"), i, n)
   {
     const char *id =
         json_string_value(json_object_get(json_object_get(n, "config"), "connector_id"));
-    int dup = 0;
-    if (!id || !*id || strstr(id, "{{"))
-      continue;
-    for (j = 0; j < json_array_size(out) && !dup; j++)
-      dup = strcmp(json_string_value(json_array_get(out, j)), id) == 0;
-    if (dup)
-      continue;
-    for (j = 0; j < json_array_size(out); j++)
-      if (strcmp(json_string_value(json_array_get(out, j)), id) > 0)
-        break;
-    json_array_insert_new(out, j, json_string(id));
+    if (set && id && *id && !strstr(id, "{{")) /* a template is known only at run time */
+      json_object_set_new(set, id, json_true());
   }
+  if (set && out && (keys = calloc(json_object_size(set) + 1, sizeof *keys)) != NULL) {
+    json_object_foreach(set, k, v) keys[count++] = k;
+    qsort(keys, count, sizeof *keys, cmp_str);
+    for (i = 0; i < count; i++)
+      json_array_append_new(out, json_string(keys[i]));
+  }
+  if (!keys) {
+    json_decref(out);
+    out = NULL;
+  }
+  free(keys);
+  json_decref(set);
   return out;
+}
+
+void tg_connector_drop(json_t *v)
+{
+  if (v)
+    tg_api_wipe_json(v);
+  json_decref(v);
 }
 
 int tg_connector_block(json_t *providers, json_t *reasons, const json_t *named,

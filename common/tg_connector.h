@@ -102,4 +102,7 @@ json_t *tg_connector_ids_of(const json_t *definition);
 int tg_connector_block(json_t *providers, json_t *reasons, const json_t *named,
                        const json_t *statuses);
 
+/* Wipes every string of v (plaintexts) and releases it. NULL-safe. */
+void tg_connector_drop(json_t *v);
+
 #endif

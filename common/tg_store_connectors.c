@@ -25,19 +25,6 @@
   "updated_at FROM connectors "
 #define LIVE "user_id = ? AND deleted_at IS NULL "
 
-/* Seals secret for (id, user) into a malloc'd blob. */
-static int seal(const tg_crypto *c, const char *id, const char *user, const json_t *secret,
-                unsigned char **blob, size_t *blob_len)
-{
-  char *text = json_dumps(secret, JSON_COMPACT | JSON_SORT_KEYS);
-  int rc;
-  if (!text)
-    return TG_ENOMEM;
-  rc = tg_crypto_seal_id(c, TABLE, id, user, text, strlen(text), blob, blob_len);
-  tg_crypto_wipe_free(text, strlen(text));
-  return rc;
-}
-
 /* TG_ECONFLICT when user has another live connector named name (except: its id, or NULL). */
 static int name_taken(tg_db *db, const char *user, const char *name, const char *except)
 {
@@ -49,15 +36,20 @@ static int name_taken(tg_db *db, const char *user, const char *name, const char 
   return r ? TG_ECONFLICT : rc == TG_ENOTFOUND ? 0 : rc;
 }
 
-/* Seals in's secret for (id, user) and serialises its config: the blob and the text to bind. */
+/* Serialises in's config into *config and seals its secret (compact JSON, sorted keys) for
+ * (id, user) into *blob. */
 static int prepare(const tg_crypto *c, const char *id, const char *user,
                    const tg_connector_input *in, unsigned char **blob, size_t *blob_len,
                    char **config)
 {
-  *config = json_dumps(in->config, JSON_COMPACT | JSON_SORT_KEYS);
-  if (!*config)
+  char *text;
+  int rc;
+  if (!(*config = json_dumps(in->config, JSON_COMPACT | JSON_SORT_KEYS)) ||
+      !(text = json_dumps(in->secret, JSON_COMPACT | JSON_SORT_KEYS)))
     return TG_ENOMEM;
-  return seal(c, id, user, in->secret, blob, blob_len);
+  rc = tg_crypto_seal_id(c, TABLE, id, user, text, strlen(text), blob, blob_len);
+  tg_crypto_wipe_free(text, strlen(text));
+  return rc;
 }
 
 int tg_store_connectors_create(tg_db *db, const tg_crypto *c, const char *user,
@@ -263,7 +255,6 @@ int tg_store_connectors_access_token(tg_db *db, const tg_crypto *c, const char *
     rc = TG_ENOTFOUND;
   else if (!(*token = strdup(at)))
     rc = TG_ENOMEM;
-  tg_api_wipe_json(tok);
-  json_decref(tok);
+  tg_connector_drop(tok);
   return rc;
 }

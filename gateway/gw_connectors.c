@@ -43,12 +43,8 @@ GW_JOB_FIRST(conn_ctx);
 static void ctx_free(conn_ctx *c)
 {
   tg_connector_input_free(&c->in);
-  if (c->patch)
-    tg_api_wipe_json(c->patch);
-  json_decref(c->patch);
-  if (c->opened)
-    tg_api_wipe_json(c->opened);
-  json_decref(c->opened);
+  tg_connector_drop(c->patch);
+  tg_connector_drop(c->opened);
   if (c->bearer)
     tg_crypto_wipe_free(c->bearer, strlen(c->bearer));
   free(c->operation);
@@ -260,21 +256,18 @@ static int update_work(tg_db *db, void *arg)
   errors = merged
                ? tg_connector_parse(json_string_value(json_object_get(opened, "kind")), merged, &in)
                : NULL;
-  tg_api_wipe_json(opened);
-  json_decref(opened);
+  tg_connector_drop(opened);
   if (!merged)
     return TG_ENOMEM;
   if (errors) {
-    tg_api_wipe_json(merged);
-    json_decref(merged);
+    tg_connector_drop(merged);
     gw_job_fail(&c->j, 422, "invalid_connector", "The connector is invalid.");
     c->j.body = json_pack("{s:o}", "errors", errors);
     return 0;
   }
   rc = tg_store_connectors_update(db, c->j.app->crypto, c->j.user, c->id, &in, tg_now_ms(), &row);
   tg_connector_input_free(&in); /* in shares strings with merged: wiped after it */
-  tg_api_wipe_json(merged);
-  json_decref(merged);
+  tg_connector_drop(merged);
   if (rc == TG_ECONFLICT) {
     gw_job_fail(&c->j, 409, "connector_name_taken", "You have a connector of that name already.");
     return 0;

@@ -93,9 +93,7 @@ static void collect(conn_call *c, const json_t *v, size_t *n)
 static void call_free(conn_call *c)
 {
   tg_api_request_free(&c->req);
-  if (c->opened)
-    tg_api_wipe_json(c->opened);
-  json_decref(c->opened);
+  tg_connector_drop(c->opened);
   if (c->bearer)
     tg_crypto_wipe_free(c->bearer, strlen(c->bearer));
   free(c->operation);
@@ -181,12 +179,8 @@ static void api_call(conn_call *c)
       rc = tg_api_request_build(config, creds, auth, &c->req, err, sizeof err);
     }
   }
-  if (config)
-    tg_api_wipe_json(config);
-  if (creds)
-    tg_api_wipe_json(creds);
-  json_decref(config);
-  json_decref(creds);
+  tg_connector_drop(config);
+  tg_connector_drop(creds);
   if (rc == TG_ENOTFOUND && !c->test && strstr(err, "no operation")) {
     finish_error(c, 404, "operation_not_found", err);
     return;
@@ -308,8 +302,7 @@ int gw_connector_call(gw_app *app, json_t *opened, const char *bearer, int test,
       free(c->operation);
       free(c);
     }
-    tg_api_wipe_json(opened);
-    json_decref(opened);
+    tg_connector_drop(opened);
     return TG_ENOMEM;
   }
   c->app = app;

@@ -36,9 +36,9 @@
 typedef struct guard_job {
   wk_run *r;
   tg_check_result *res;
-  int changes;  /* run rows written by the outcome */
-  int observed; /* connected_accounts rows written back */
-  int cancel;   /* ok outcome: cancel_requested */
+  int changes;        /* run rows written by the outcome */
+  int observed;       /* connected_accounts rows written back */
+  int cancel;         /* ok outcome: cancel_requested */
   json_t *connectors; /* the connector ids the workflow names (may be empty) */
 } guard_job;
 

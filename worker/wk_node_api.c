@@ -121,9 +121,7 @@ static void maybe_free(api_call *c)
   if (c->creds)
     tg_api_wipe_json(c->creds);
   json_decref(c->creds);
-  if (c->config)
-    tg_api_wipe_json(c->config);
-  json_decref(c->config);
+  tg_connector_drop(c->config);
   for (size_t i = 0; c->secrets && c->secrets[i]; i++)
     wipe_str(c->secrets[i]);
   free(c->secrets);
@@ -209,9 +207,7 @@ static void job_free(api_job *j)
   if (j->creds)
     tg_api_wipe_json(j->creds);
   json_decref(j->creds);
-  if (j->config)
-    tg_api_wipe_json(j->config);
-  json_decref(j->config);
+  tg_connector_drop(j->config);
   free(j->host_cred);
   json_decref(j->arguments);
   json_decref(j->response);
@@ -374,9 +370,7 @@ static int conn_work(tg_db *db, void *arg)
     rc = TG_EINVAL; /* the connector exists: its operation does not */
   snprintf(j->auth_name, sizeof j->auth_name, "%s", auth ? auth : "");
 out:
-  if (opened)
-    tg_api_wipe_json(opened);
-  json_decref(opened);
+  tg_connector_drop(opened);
   return rc;
 }
 
@@ -395,7 +389,7 @@ static void conn_done(void *arg, int status)
                 : status == TG_EINVAL  ? "tool_error"
                                        : "internal",
                 "node %s: %s", c->x->gn->id,
-                *j->err              ? j->err
+                *j->err               ? j->err
                 : status == TG_ESTATE ? "the worker has no TOOLGATE_SECRET_KEY"
                                       : tg_strerror(status));
     goto out;
@@ -571,8 +565,8 @@ static void send_request(api_call *c)
   api_job *j;
   int rc;
   if (!c->built) {
-    rc = tg_api_request_build(c->config ? c->config : c->x->config, c->creds, *c->auth ? c->auth : NULL, &c->req, err,
-                              sizeof err);
+    rc = tg_api_request_build(c->config ? c->config : c->x->config, c->creds,
+                              *c->auth ? c->auth : NULL, &c->req, err, sizeof err);
     if (rc) {
       report_fail(c, WK_NODE_FAILED, rc == TG_ENOTFOUND ? "credential_missing" : "tool_error",
                   "node %s: %s", c->x->gn->id, *err ? err : tg_strerror(rc));

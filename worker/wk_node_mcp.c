@@ -72,10 +72,10 @@ typedef struct mcp_node {
   uint64_t call_start_ms;
   int64_t tool_exec_id; /* the call's tool_executions row */
   int tries;
-  json_t *creds; /* ad-hoc: the credentials its headers' {{secrets.<name>}} name (plaintexts,
-                    wiped when the node ends), or NULL */
-  char **conn_lines;  /* connector: its header lines (plaintexts, wiped when the node ends) */
-  char *conn_url;     /* connector: its url */
+  json_t *creds;       /* ad-hoc: the credentials its headers' {{secrets.<name>}} name (plaintexts,
+                          wiped when the node ends), or NULL */
+  char **conn_lines;   /* connector: its header lines (plaintexts, wiped when the node ends) */
+  char *conn_url;      /* connector: its url */
   char conn_label[96]; /* connector: "connector:<id>", the journal's provider */
   uv_timer_t wait;
 } mcp_node;
@@ -517,9 +517,8 @@ static int insert_work(tg_db *db, void *arg)
   exec_job *j = arg;
   mcp_node *m = j->m; /* id, tool, provider are not touched by the loop while this job runs */
   tg_run_lease l = wk_run_lease(m->r);
-  return tg_store_runs_tool_start(db, &l, m->id, m->provider ? m->provider : m->conn_label,
-                                  m->tool, j->redacted, tg_now_ms(),
-                                  &j->exec_id, &j->inserted);
+  return tg_store_runs_tool_start(db, &l, m->id, m->provider ? m->provider : m->conn_label, m->tool,
+                                  j->redacted, tg_now_ms(), &j->exec_id, &j->inserted);
 }
 
 static void insert_done(void *arg, int status)
@@ -793,8 +792,7 @@ static int conn_work(tg_db *db, void *arg)
 out:
   if (bearer)
     tg_crypto_wipe_free(bearer, strlen(bearer));
-  tg_api_wipe_json(opened);
-  json_decref(opened);
+  tg_connector_drop(opened);
   return rc;
 }
 

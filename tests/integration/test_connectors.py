@@ -15,12 +15,11 @@ import base64
 import json
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack, free_port, main  # noqa: E402
+from harness import Stack, main, serve_http  # noqa: E402
 
 KEY1 = "key1:" + base64.b64encode(b"2" * 32).decode()
 TOKEN = "conn-bearer-91f0c2a7e3"
@@ -62,10 +61,8 @@ class Target:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self.port = free_port()
-        self.srv = ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        self.url = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv = serve_http(H)
+        self.url = self.srv.url
 
     def close(self):
         self.srv.shutdown()
