@@ -35,6 +35,9 @@ static const column columns[] = {
     {"credentials.secret_enc", "credentials",
      "SELECT id, secret_enc, user_id FROM credentials ORDER BY id",
      "UPDATE credentials SET secret_enc = ?1 WHERE id = ?2"},
+    {"connectors.secret_enc", "connectors",
+     "SELECT id, secret_enc, user_id FROM connectors WHERE secret_enc IS NOT NULL ORDER BY id",
+     "UPDATE connectors SET secret_enc = ?1 WHERE id = ?2"},
 };
 
 /* Parses an opened plaintext (pt_len bytes, wiped and freed here) as JSON that ok accepts, into

@@ -7,7 +7,9 @@
  * workflow_runs.inputs_secret_enc (a run's secret inputs, a JSON object name -> string; AD
  * "workflow_runs|<run id>|<user id>|<kid>", schema/002_secret_inputs.sql) and
  * credentials.secret_enc (API-node credentials, written by tg_store_credentials; AD
- * "credentials|<id>|<user id>|<kid>"; only checked and re-sealed here). Plaintexts are
+ * "credentials|<id>|<user id>|<kid>"; only checked and re-sealed here) and
+ * connectors.secret_enc (a connector's secret fields, written by tg_store_connectors; AD
+ * "connectors|<id>|<user id>|<kid>"; only checked and re-sealed here). Plaintexts are
  * compact JSON with sorted keys; nothing here logs a key, a plaintext or a blob. With a NULL
  * keyring (no TOOLGATE_SECRET_KEY) nothing is sealed or opened (TG_ESTATE): secrets are never
  * stored in clear.

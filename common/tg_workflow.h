@@ -12,12 +12,14 @@
  * aimed at one of its successors, every successor aimed at, at most one else and last, each
  * condition parsing (tg_expr.h). Config per node type:
  *   Start   inputVariables? [{name, type?, required?, secret?}]
- *   MCP     managed {provider, tool, arguments?} or ad-hoc {url, headers?, tool, arguments?}
+ *   MCP     managed {provider, tool, arguments?} or {connector_id, tool, arguments?} (the
+ *           user's MCP connector) or ad-hoc {url, headers?, tool, arguments?}
  *   API     {method? GET|POST|PUT|PATCH|DELETE|HEAD, url, endpoint?, headers?, query_params?,
  *            body?, authentication? ("bearer"|"api_key"|"oauth2"|"custom_header"|"none" or
  *            {type:"bearer", token} | {type:"api_key", in:"header"|"query", name, value} |
  *            {type:"custom_header", name, value} | {type:"oauth2", credential}), credential?,
- *            timeout_ms? 1..300000, idempotency_key?}
+ *            timeout_ms? 1..300000, idempotency_key?}, or managed {connector_id, operation?,
+ *            payload?, timeout_ms?} (the user's API connector)
  *   HITL    {reviewTitle, message, priority?, allowedDecisions (unique strings), timeout_s?
  *            1..31536000}
  *   End     outputVariables? [{name, type}] (the run variable vars.<name>) | [{name, value}] |

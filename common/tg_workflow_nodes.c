@@ -223,6 +223,7 @@ static void check_mcp(const json_t *config, const char *id, json_t *errs)
   const json_t *provider = json_object_get(config, "provider");
   const json_t *url = json_object_get(config, "url");
   const json_t *args = json_object_get(config, "arguments");
+  const json_t *connector = json_object_get(config, "connector_id");
 
   if (!nonempty(str_member(config, "tool")))
     add_err(errs, id, "config.tool", "MCP node needs a tool name");
@@ -233,9 +234,13 @@ static void check_mcp(const json_t *config, const char *id, json_t *errs)
     if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0))
       add_err(errs, id, "config.url", "must be an http(s) URL");
   }
-  if (!given(provider) && !given(url))
+  if (given(connector) && !nonempty(json_string_value(connector)))
+    add_err(errs, id, "config.connector_id", "must be a non-empty string");
+  if (given(connector) && (given(provider) || given(url)))
+    add_err(errs, id, "config.connector_id", "give either connector_id or provider / url");
+  if (!given(provider) && !given(url) && !given(connector))
     add_err(errs, id, "config.provider",
-            "MCP node needs a provider (managed mode) or a url (ad-hoc mode)");
+            "MCP node needs a provider or a connector_id (managed mode) or a url (ad-hoc mode)");
   opt_string_map(config, "headers", id, errs);
   if (given(url))
     check_secret_headers(config, id, errs);
@@ -276,12 +281,28 @@ static void check_auth_object(const json_t *auth, const char *id, json_t *errs)
   literal_secret(json_object_get(auth, "value"), "config.authentication.value", id, errs);
 }
 
+/* The managed form of an API node: {connector_id, operation?, payload?, timeout_ms?}; the
+ * connector's existence is checked when the node runs. */
+static void check_api_connector(const json_t *config, const char *id, json_t *errs)
+{
+  if (!nonempty(str_member(config, "connector_id")))
+    add_err(errs, id, "config.connector_id", "must be a non-empty string");
+  if (given(json_object_get(config, "url")))
+    add_err(errs, id, "config.url", "give either url or connector_id");
+  opt_string(config, "operation", id, errs);
+  opt_range(config, "timeout_ms", 1, API_TIMEOUT_MAX_MS, id, errs);
+}
+
 static void check_api(const json_t *config, const char *id, json_t *errs)
 {
   const json_t *method = json_object_get(config, "method");
   const json_t *auth = json_object_get(config, "authentication");
   const char *url = str_member(config, "url");
 
+  if (given(json_object_get(config, "connector_id"))) {
+    check_api_connector(config, id, errs);
+    return;
+  }
   if (given(method) && !one_of(json_string_value(method), methods, COUNT(methods)))
     add_err(errs, id, "config.method", "must be GET, POST, PUT, PATCH, DELETE or HEAD");
   if (!nonempty(url))

@@ -18,6 +18,7 @@
 #include "tg_crypto.h"
 #include "tg_db.h"
 #include "tg_dbq.h"
+#include "tg_egress.h"
 #include "tg_err.h"
 #include "tg_http.h"
 #include "tg_httpd.h"
@@ -96,6 +97,9 @@ typedef struct gw_app {
   struct gw_streams *streams;      /* gw_run_events.c: open SSE streams per user; NULL before
                                     * the first */
   struct gw_catalog *catalog;      /* gw_catalog.c: the tool catalog's sync, built-ins, cache */
+  tg_http_client *http_egress;     /* user-supplied URLs (connectors' test and invoke) under
+                                    * TOOLGATE_EGRESS_ALLOW, CONNECT_TO and CA_FILE (gw_main.c) */
+  tg_egress *egress;               /* the egress policy of http_egress */
 } gw_app;
 
 /* --- Requests sleeping on a timer (gw_waiter.c). --- */
@@ -277,6 +281,34 @@ void gw_credential_list(gw_app *app, tg_httpd_req *req, const char *user);
 /* GET or DELETE /api/credentials/{name}, by the request's method. */
 void gw_credential_by_name(gw_app *app, tg_httpd_req *req, const char *user, const char *name);
 void gw_metrics_get(gw_app *app, tg_httpd_req *req);
+
+/* Connectors (gw_connectors.c, gw_connectors_call.c; README "Connectors"): POST
+ * /api/connectors/api and /api/connectors/mcp (201; 409 name taken; 422; 503
+ * secret_key_missing; ?validate=1 refuses 422 connector_test_failed), GET /api/connectors, GET,
+ * PUT and DELETE /api/connectors/{id} (by the request's method; 404 for another user's or a
+ * deleted one), POST /api/connectors/{id}/test and /invoke. */
+void gw_connector_create_api(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_connector_create_mcp(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_connector_list(gw_app *app, tg_httpd_req *req, const char *user);
+void gw_connector_by_id(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+void gw_connector_test(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+void gw_connector_invoke(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+
+/*
+ * One call through an opened connector (tg_store_connectors_open's object, stolen: wiped and
+ * released here), on app->http_egress: test (an API connector's first operation with its
+ * example_payload, or GET base_url without operations; an MCP connector's initialize and
+ * tools/list) or invoke (operation with payload, NULL: the stored example_payload; MCP: tools/call
+ * {name: operation, arguments: payload}). bearer (copied; may be NULL) is an MCP connector's
+ * OAuth access token. cb runs once, from the loop (possibly before this returns), with 200 and
+ * the output {success, status_code, data, error, elapsed_seconds} (secrets cut out), or with an
+ * HTTP error status and an error body {error, message}; cb owns the body. Returns 0, or
+ * TG_ENOMEM (cb not called).
+ */
+typedef void (*gw_connector_call_cb)(void *arg, int status, json_t *body);
+int gw_connector_call(gw_app *app, json_t *opened, const char *bearer, int test,
+                      const char *operation, const json_t *payload, gw_connector_call_cb cb,
+                      void *arg);
 
 /* --- Provider checks shared per user, batched across users (gw_checkpool.c). --- */
 

@@ -39,6 +39,8 @@
 #include "gw_batch.h"
 #include "gw_defcache.h"
 #include "gw_secrets.h"
+#include "tg_connector.h"
+#include "tg_store_connectors.h"
 #include "tg_workflow.h"
 #include "tg_clock.h"
 #include "tg_id.h"
@@ -74,6 +76,7 @@ typedef struct admit_ctx {
   int metric;           /* GW_ADM_* */
   int no_inputs;        /* PREFLIGHT without "inputs": the check only */
   json_t *secrets;      /* secret inputs, sealed into the run's row (gw_secrets.c) */
+  json_t *blocked;      /* LOAD: the user's connectors that cannot run, id -> auth_status */
 } admit_ctx;
 GW_JOB_FIRST(admit_ctx);
 
@@ -89,6 +92,7 @@ static void ctx_free(admit_ctx *c)
   json_decref(c->scope);
   tg_check_result_free(c->check);
   json_decref(c->secrets);
+  json_decref(c->blocked);
   free(c);
 }
 
@@ -224,7 +228,27 @@ static int load(tg_db *db, admit_ctx *c)
   }
   if (c->mode != PREFLIGHT && (rc = idem_lookup(db, c)) != 0)
     return rc < 0 ? rc : 0;
-  return tg_store_runs_read_check_rows(db, c->j.user, &c->crow, &c->n_rows);
+  if ((rc = tg_store_runs_read_check_rows(db, c->j.user, &c->crow, &c->n_rows)) != 0)
+    return rc;
+  /* MCP connectors whose authorization is missing or failed (one indexed read, usually none) */
+  return (c->blocked = tg_store_connectors_blocked(db, &rc, c->j.user)) ? 0 : rc;
+}
+
+/* Adds the workflow's connectors that cannot run to the check's blocked providers
+ * ("connector:<id>", reason not_connected or auth_refresh_required): the same 409. The
+ * definition is walked only when the user has such a connector. */
+static void block_connectors(admit_ctx *c, tg_check_result *res)
+{
+  json_t *named;
+  if (!json_object_size(c->blocked) || !(named = tg_connector_ids_of(c->def)))
+    return;
+  if (!res->providers)
+    res->providers = json_array();
+  if (!res->reasons)
+    res->reasons = json_object();
+  if (tg_connector_block(res->providers, res->reasons, named, c->blocked) > 0)
+    res->outcome = TG_CHECK_BLOCKED;
+  json_decref(named);
 }
 
 /* Writes what Composio reported back onto the user's rows (inside the open transaction). */
@@ -411,6 +435,7 @@ static void on_check(void *arg, tg_check_result *res)
 {
   admit_ctx *c = arg;
   c->check = res;
+  block_connectors(c, res);
   if (c->mode == PREFLIGHT && res->outcome != TG_CHECK_UNAVAILABLE) {
     c->j.status = 200;
     c->j.body = json_pack("{s:b, s:O, s:O, s:O}", "ok", res->outcome == TG_CHECK_OK, "providers",

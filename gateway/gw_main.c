@@ -32,7 +32,7 @@ typedef struct gw_main {
   gw_app app;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain;
-  int httpd_closed, http_closed;
+  int httpd_closed, http_closed, egress_closed;
   int sync_status; /* result of the start-up auth_configs job */
 } gw_main;
 
@@ -112,10 +112,16 @@ static void on_http_closed(void *arg)
   m->http_closed = 1;
 }
 
+static void on_egress_closed(void *arg)
+{
+  gw_main *m = arg;
+  m->egress_closed = 1;
+}
+
 static void on_drain(uv_timer_t *t)
 {
   gw_main *m = t->data;
-  if (m->httpd_closed && m->http_closed && tg_dbq_pending(m->app.dbq) == 0) {
+  if (m->httpd_closed && m->http_closed && m->egress_closed && tg_dbq_pending(m->app.dbq) == 0) {
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
   }
@@ -141,6 +147,7 @@ static void on_signal(uv_signal_t *s, int signum)
   gw_catalog_stop(app);
   tg_httpd_close(app->httpd, on_httpd_closed, m);
   tg_http_client_close(app->http, on_http_closed, m);
+  tg_http_client_close(app->http_egress, on_egress_closed, m);
   uv_timer_init(app->loop, &m->drain);
   m->drain.data = m;
   uv_timer_start(&m->drain, on_drain, 0, DRAIN_TICK_MS);
@@ -372,6 +379,24 @@ int main(int argc, char **argv)
     goto out;
   }
   {
+    /* the second client, for connectors' user-supplied URLs: the egress policy, CONNECT_TO and
+     * CA file of the configuration, as the worker's */
+    *err = 0;
+    if ((rc = tg_egress_new(&app->egress, app->cfg.egress_allow, err, sizeof err)) == 0 &&
+        (rc = tg_http_client_init(&app->http_egress, &loop)) == 0) {
+      tg_http_client_set_egress(app->http_egress, app->egress);
+      if ((rc = tg_http_client_set_connect_to(app->http_egress, app->cfg.connect_to)))
+        snprintf(err, sizeof err, "TOOLGATE_CONNECT_TO: expected host:port:addr:port entries");
+      else if ((rc = tg_http_client_set_ca_file(app->http_egress, app->cfg.ca_file)))
+        snprintf(err, sizeof err, "TOOLGATE_CA_FILE: %s", tg_strerror(rc));
+    }
+    if (rc != 0) {
+      tg_error("startup_failed", "{s:s, s:s}", "reason", "egress", "detail",
+               *err ? err : tg_errname(rc));
+      goto out;
+    }
+  }
+  {
     const char *key = tg_secret_reveal(&app->cfg.composio_api_key);
     rc = tg_composio_new(&app->composio, app->http, app->cfg.composio_base_url, key ? key : "",
                          (long)app->cfg.composio_timeout_ms);
@@ -428,6 +453,8 @@ out:
   if (app->http && !app->stopping)
     tg_http_client_close(app->http, NULL, NULL);
   gw_catalog_stop(app);
+  if (app->http_egress && !app->stopping)
+    tg_http_client_close(app->http_egress, NULL, NULL);
   if (loop_ok)
     uv_run(&loop, UV_RUN_DEFAULT);
   gw_checkpool_free(app->checks);
@@ -448,6 +475,7 @@ out:
   if (exit_code == 0)
     tg_info("stopped", NULL);
   tg_crypto_free(app->crypto);
+  tg_egress_free(app->egress);
   gw_ratelimit_free(app->runlimit);
   tg_config_free(&app->cfg);
   return exit_code;

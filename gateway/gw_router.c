@@ -76,6 +76,15 @@ static const route routes[] = {
     {"POST", "/api/agents/create-tool-from-connector", USER, .user = gw_tools_from_connector},
     {"POST", "/api/tools/register", USER, .user = gw_tools_register},
     {"DELETE", "/api/tools/*", USER, .wild = gw_tools_delete},
+    /* connectors (gw_connectors.c) */
+    {"POST", "/api/connectors/api", USER, .user = gw_connector_create_api},
+    {"POST", "/api/connectors/mcp", USER, .user = gw_connector_create_mcp},
+    {"GET", "/api/connectors", USER, .user = gw_connector_list},
+    {"GET", "/api/connectors/*", USER, .wild = gw_connector_by_id},
+    {"PUT", "/api/connectors/*", USER, .wild = gw_connector_by_id},
+    {"DELETE", "/api/connectors/*", USER, .wild = gw_connector_by_id},
+    {"POST", "/api/connectors/*/test", USER, .wild = gw_connector_test},
+    {"POST", "/api/connectors/*/invoke", USER, .wild = gw_connector_invoke},
 };
 
 typedef struct segs {

@@ -23,8 +23,10 @@
  */
 #include "wk.h"
 
+#include "tg_connector.h"
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_store_connectors.h"
 #include "tg_workflow.h"
 #include "tg_clock.h"
 
@@ -34,9 +36,10 @@
 typedef struct guard_job {
   wk_run *r;
   tg_check_result *res;
-  int changes;  /* run rows written by the outcome */
-  int observed; /* connected_accounts rows written back */
-  int cancel;   /* ok outcome: cancel_requested */
+  int changes;        /* run rows written by the outcome */
+  int observed;       /* connected_accounts rows written back */
+  int cancel;         /* ok outcome: cancel_requested */
+  json_t *connectors; /* the connector ids the workflow names (may be empty) */
 } guard_job;
 
 /* Composio rejected our key (tg_check_result.broker_auth): waiting will not heal it. */
@@ -78,10 +81,34 @@ static int release(tg_db *db, guard_job *j)
   return tg_store_runs_release(db, &l, now + delay, now, &j->changes);
 }
 
+/* The workflow's MCP connectors whose authorization is missing or failed join the blocked
+ * providers ("connector:<id>"): the run goes to attention as for a provider. */
+static int block_connectors(tg_db *db, guard_job *j)
+{
+  json_t *blocked;
+  int rc = 0;
+  if (!json_array_size(j->connectors))
+    return 0;
+  if (!(blocked = tg_store_connectors_blocked(db, &rc, j->r->user_id)))
+    return rc;
+  if (!j->res->providers)
+    j->res->providers = json_array();
+  if (!j->res->reasons)
+    j->res->reasons = json_object();
+  rc = tg_connector_block(j->res->providers, j->res->reasons, j->connectors, blocked);
+  json_decref(blocked);
+  if (rc > 0)
+    j->res->outcome = TG_CHECK_BLOCKED;
+  return rc < 0 ? rc : 0;
+}
+
 static int guard_work(tg_db *db, void *arg)
 {
   guard_job *j = arg;
-  int rc = write_back(db, j);
+  int rc = block_connectors(db, j);
+  if (rc)
+    return rc;
+  rc = write_back(db, j);
   if (rc)
     tg_warn("guard_write_back_failed", "{s:s, s:s}", "run_id", j->r->id, "error", tg_errname(rc));
   switch (j->res->outcome) {
@@ -121,6 +148,7 @@ static void guard_done(void *arg, int status)
 
   if (j->cancel)
     r->cancel = 1;
+  json_decref(j->connectors);
   free(j);
   if (wk_run_op_done(r))
     goto out;
@@ -172,10 +200,12 @@ static void on_checked(void *arg, tg_check_result *res)
   }
   j->r = r;
   j->res = res;
+  j->connectors = tg_connector_ids_of(r->definition);
   if (res->outcome == TG_CHECK_UNAVAILABLE && res->composio_err == TG_ERATELIMIT)
     back_off(r->w, res->retry_after_ms); /* before the release: it ends no later than the run's
                                             available_at */
   if (wk_run_submit(r, guard_work, guard_done, j) != 0) {
+    json_decref(j->connectors);
     free(j);
     tg_check_result_free(res);
     wk_run_fail(r, "internal", "cannot queue the guard's outcome");

@@ -34,9 +34,11 @@
 
 #include "tg_api_request.h"
 #include "tg_clock.h"
+#include "tg_connector.h"
 #include "tg_err.h"
 #include "tg_log.h"
 #include "tg_redact.h"
+#include "tg_store_connectors.h"
 #include "tg_store_credentials.h"
 
 #include <sodium.h>
@@ -56,6 +58,8 @@ typedef struct api_call {
   uv_timer_t timer;
   int timer_closing;
   tg_api_needs needs;
+  json_t *config; /* managed form: the config built from the connector (plaintexts), or NULL:
+                     x->config */
   json_t *creds;  /* name -> {type, meta, secret, access_token?}: plaintexts */
   char *auth;     /* the credential that authenticates, or NULL */
   char **secrets; /* credential values, NULL-terminated, for redaction */
@@ -90,6 +94,12 @@ typedef struct api_job {
   char *error;             /* finish: owned copy of tr.error */
   json_t *response;        /* finish: owned */
   int changes;             /* finish: result */
+  const char *connector;   /* connector: the id (borrowed from the config) */
+  const char *operation;   /* connector: borrowed, may be NULL */
+  const json_t *payload;   /* connector: borrowed, may be NULL */
+  json_t *config;          /* connector: result */
+  char auth_name[80];      /* connector: the credential that authenticates, "" for none */
+  char err[256];           /* connector: why it failed */
 } api_job;
 
 static void send_request(api_call *c);
@@ -111,6 +121,7 @@ static void maybe_free(api_call *c)
   if (c->creds)
     tg_api_wipe_json(c->creds);
   json_decref(c->creds);
+  tg_connector_drop(c->config);
   for (size_t i = 0; c->secrets && c->secrets[i]; i++)
     wipe_str(c->secrets[i]);
   free(c->secrets);
@@ -196,6 +207,7 @@ static void job_free(api_job *j)
   if (j->creds)
     tg_api_wipe_json(j->creds);
   json_decref(j->creds);
+  tg_connector_drop(j->config);
   free(j->host_cred);
   json_decref(j->arguments);
   json_decref(j->response);
@@ -336,6 +348,93 @@ out:
   job_free(j);
 }
 
+/* ---------------------------------------------------------------- connectors */
+
+/* The managed form: opens the user's connector and builds the config and credential of its
+ * operation (tg_connector_api_config). */
+static int conn_work(tg_db *db, void *arg)
+{
+  api_job *j = arg;
+  json_t *opened = NULL;
+  const char *auth = NULL;
+  int rc = tg_store_connectors_open(db, j->crypto, j->user, j->connector, &opened);
+  if (rc == 0 && strcmp(json_string_value(json_object_get(opened, "kind")), "api") != 0)
+    rc = TG_ENOTFOUND; /* an MCP connector is not an API node's */
+  if (rc == TG_ENOTFOUND)
+    snprintf(j->err, sizeof j->err, "connector %s not found", j->connector);
+  if (rc)
+    goto out;
+  rc = tg_connector_api_config(opened, j->operation, j->payload, &j->config, &j->creds, &auth,
+                               j->err, sizeof j->err);
+  if (rc == TG_ENOTFOUND)
+    rc = TG_EINVAL; /* the connector exists: its operation does not */
+  snprintf(j->auth_name, sizeof j->auth_name, "%s", auth ? auth : "");
+out:
+  tg_connector_drop(opened);
+  return rc;
+}
+
+static int config_idempotent(const json_t *config);
+
+static void conn_done(void *arg, int status)
+{
+  api_job *j = arg;
+  api_call *c = j->c;
+  if (job_over(j))
+    return;
+  if (status) {
+    report_fail(c, WK_NODE_FAILED,
+                status == TG_ENOTFOUND ? "connector_not_found"
+                : status == TG_ESTATE  ? "credential_missing"
+                : status == TG_EINVAL  ? "tool_error"
+                                       : "internal",
+                "node %s: %s", c->x->gn->id,
+                *j->err               ? j->err
+                : status == TG_ESTATE ? "the worker has no TOOLGATE_SECRET_KEY"
+                                      : tg_strerror(status));
+    goto out;
+  }
+  c->config = j->config;
+  c->creds = j->creds;
+  j->config = j->creds = NULL;
+  if (c->x->prior_status && strcmp(c->x->prior_status, "waiting") != 0 &&
+      !config_idempotent(c->config) &&
+      !config_idempotent(c->x->config)) { /* idempotency_key of the node */
+    report_fail(c, WK_NODE_UNKNOWN, "outcome_unknown",
+                "node %s: its API request may have been sent by an earlier attempt and is not "
+                "idempotent (no idempotency_key)",
+                c->x->gn->id);
+    goto out;
+  }
+  if (!(c->auth = strdup(j->auth_name)) || collect_secrets(c) != 0) {
+    report_fail(c, WK_NODE_FAILED, "internal", "out of memory");
+    goto out;
+  }
+  next_token(c);
+out:
+  job_free(j);
+}
+
+/* Starts the managed form's load: 0, or -1 after failing the node. */
+static int load_connector(api_call *c)
+{
+  wk_node_exec *x = c->x;
+  api_job *j = job_new(c);
+  if (!j) {
+    report_fail(c, WK_NODE_FAILED, "internal", "out of memory");
+    return -1;
+  }
+  j->connector = json_string_value(json_object_get(x->config, "connector_id"));
+  j->operation = json_string_value(json_object_get(x->config, "operation"));
+  j->payload = json_object_get(x->config, "payload");
+  if (submit(c, j, conn_work, conn_done) != 0) {
+    job_free(j);
+    report_fail(c, WK_NODE_FAILED, "internal", "cannot queue the connector's load");
+    return -1;
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------- OAuth2 tokens */
 
 static int set_token(api_call *c, const char *name, const char *token)
@@ -466,8 +565,8 @@ static void send_request(api_call *c)
   api_job *j;
   int rc;
   if (!c->built) {
-    rc = tg_api_request_build(c->x->config, c->creds, *c->auth ? c->auth : NULL, &c->req, err,
-                              sizeof err);
+    rc = tg_api_request_build(c->config ? c->config : c->x->config, c->creds,
+                              *c->auth ? c->auth : NULL, &c->req, err, sizeof err);
     if (rc) {
       report_fail(c, WK_NODE_FAILED, rc == TG_ENOTFOUND ? "credential_missing" : "tool_error",
                   "node %s: %s", c->x->gn->id, *err ? err : tg_strerror(rc));
@@ -687,6 +786,10 @@ static void api_start(wk_node_exec *x)
   c->timer.data = c;
   c->refs = 1;
   x->r->pending++; /* the timer, until on_timer_closed */
+  if (json_is_string(json_object_get(x->config, "connector_id"))) {
+    load_connector(c); /* the managed form: the prior_status rule once its method is known */
+    return;
+  }
   if (x->prior_status && strcmp(x->prior_status, "waiting") != 0 && !config_idempotent(x->config)) {
     report_fail(c, WK_NODE_UNKNOWN, "outcome_unknown",
                 "node %s: its API request may have been sent by an earlier attempt and is not "

@@ -42,8 +42,10 @@
 
 #include "tg_api_request.h"
 #include "tg_clock.h"
+#include "tg_connector.h"
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_store_connectors.h"
 #include "tg_store_credentials.h"
 
 #include <sodium.h>
@@ -70,8 +72,11 @@ typedef struct mcp_node {
   uint64_t call_start_ms;
   int64_t tool_exec_id; /* the call's tool_executions row */
   int tries;
-  json_t *creds; /* ad-hoc: the credentials its headers' {{secrets.<name>}} name (plaintexts,
-                    wiped when the node ends), or NULL */
+  json_t *creds;       /* ad-hoc: the credentials its headers' {{secrets.<name>}} name (plaintexts,
+                          wiped when the node ends), or NULL */
+  char **conn_lines;   /* connector: its header lines (plaintexts, wiped when the node ends) */
+  char *conn_url;      /* connector: its url */
+  char conn_label[96]; /* connector: "connector:<id>", the journal's provider */
   uv_timer_t wait;
 } mcp_node;
 
@@ -130,6 +135,8 @@ static void on_closed(uv_handle_t *h)
   json_decref(m->config);
   json_decref(m->args);
   json_decref(m->adhoc_tools);
+  tg_connector_lines_free(m->conn_lines);
+  free(m->conn_url);
   free(m);
 }
 
@@ -510,8 +517,8 @@ static int insert_work(tg_db *db, void *arg)
   exec_job *j = arg;
   mcp_node *m = j->m; /* id, tool, provider are not touched by the loop while this job runs */
   tg_run_lease l = wk_run_lease(m->r);
-  return tg_store_runs_tool_start(db, &l, m->id, m->provider, m->tool, j->redacted, tg_now_ms(),
-                                  &j->exec_id, &j->inserted);
+  return tg_store_runs_tool_start(db, &l, m->id, m->provider ? m->provider : m->conn_label, m->tool,
+                                  j->redacted, tg_now_ms(), &j->exec_id, &j->inserted);
 }
 
 static void insert_done(void *arg, int status)
@@ -577,6 +584,14 @@ static int adhoc_client(mcp_node *m, char *err, size_t errlen)
 
   if (!lines)
     goto out;
+  if (m->conn_url) { /* a connector: its url and headers */
+    opt.url = m->conn_url;
+    opt.headers = (const char *const *)m->conn_lines;
+    opt.request_timeout_ms = (long)w->cfg.mcp_timeout_ms;
+    if ((rc = tg_mcp_client_new(&m->adhoc, w->http_egress ? w->http_egress : w->http, &opt)))
+      snprintf(err, errlen, "cannot create the connector's MCP client: %s", tg_strerror(rc));
+    goto out;
+  }
   json_object_foreach((json_t *)headers, k, v)
   {
     const char *tpl = json_string_value(v);
@@ -735,6 +750,90 @@ static int load_credentials(mcp_node *m)
   return 0;
 }
 
+/* Opening the user's MCP connector of a managed {connector_id} node (a dbq job). */
+typedef struct conn_job {
+  mcp_node *m;
+  const tg_crypto *crypto;
+  const char *user, *id;
+  char **lines;
+  char *url;
+  int rc;
+  const char *cls;
+  char err[256];
+} conn_job;
+
+static int conn_work(tg_db *db, void *arg)
+{
+  conn_job *j = arg;
+  json_t *opened = NULL;
+  char *bearer = NULL;
+  const char *st;
+  int rc = tg_store_connectors_open(db, j->crypto, j->user, j->id, &opened);
+  if (rc == 0 && strcmp(json_string_value(json_object_get(opened, "kind")), "mcp") != 0)
+    rc = TG_ENOTFOUND; /* an API connector is not an MCP node's */
+  if (rc == TG_ENOTFOUND) {
+    j->cls = "connector_not_found";
+    snprintf(j->err, sizeof j->err, "connector %s not found", j->id);
+    return 0;
+  }
+  if (rc)
+    return rc;
+  st = json_string_value(json_object_get(opened, "auth_status"));
+  if (st && (rc = tg_store_connectors_access_token(db, j->crypto, j->user, j->id, &bearer))) {
+    j->cls = "auth_refresh_required";
+    snprintf(j->err, sizeof j->err, "connector %s needs authorization (%s)", j->id,
+             rc == TG_ENOTFOUND ? st : tg_strerror(rc));
+    rc = 0;
+    goto out;
+  }
+  j->url = strdup(json_string_value(json_object_get(json_object_get(opened, "config"), "url")));
+  j->lines = tg_connector_mcp_headers(opened, bearer);
+  rc = j->url && j->lines ? 0 : TG_ENOMEM;
+out:
+  if (bearer)
+    tg_crypto_wipe_free(bearer, strlen(bearer));
+  tg_connector_drop(opened);
+  return rc;
+}
+
+static void conn_done(void *arg, int status)
+{
+  conn_job *j = arg;
+  mcp_node *m = j->m;
+  if (status != 0 || j->cls) {
+    finish_status(m, WK_NODE_FAILED, j->cls ? j->cls : "internal", "node %s: %s", m->id,
+                  j->cls ? j->err : tg_strerror(status));
+  } else {
+    m->conn_url = j->url;
+    m->conn_lines = j->lines;
+    j->url = NULL;
+    j->lines = NULL;
+    proceed(m);
+  }
+  free(j->url);
+  tg_connector_lines_free(j->lines);
+  free(j);
+}
+
+/* Starts the load of a {connector_id} node's connector; proceed() runs when it is open. */
+static void load_connector(mcp_node *m, const char *id)
+{
+  conn_job *j = calloc(1, sizeof *j);
+  snprintf(m->conn_label, sizeof m->conn_label, "connector:%s", id);
+  if (!j) {
+    finish_status(m, WK_NODE_FAILED, "internal", "out of memory");
+    return;
+  }
+  j->m = m;
+  j->crypto = m->r->w->crypto;
+  j->user = m->r->user_id;
+  j->id = id;
+  if (tg_dbq_submit(m->r->w->dbq, conn_work, conn_done, j) != 0) {
+    free(j);
+    finish_status(m, WK_NODE_FAILED, "internal", "node %s: cannot queue the connector", m->id);
+  }
+}
+
 static void start(wk_node_exec *x)
 {
   mcp_node *m = calloc(1, sizeof *m);
@@ -756,6 +855,10 @@ static void start(wk_node_exec *x)
   m->args = args && !json_is_null(args) ? json_incref((json_t *)args) : json_object();
   uv_timer_init(x->r->w->loop, &m->wait);
   m->wait.data = m;
+  if (json_is_string(json_object_get(m->config, "connector_id")) && !m->provider) {
+    load_connector(m, cfg_str(m->config, "connector_id"));
+    return;
+  }
   if (!m->provider && load_credentials(m) == 0)
     return; /* proceed() runs when they are open */
   proceed(m);

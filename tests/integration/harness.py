@@ -20,9 +20,11 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
+from http.server import ThreadingHTTPServer
 
 SRC = os.environ.get("TOOLGATE_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -467,3 +469,13 @@ def main(tests):
                   flush=True)
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed or not passed else 0)
+
+
+def serve_http(handler):
+    """A ThreadingHTTPServer of handler (a BaseHTTPRequestHandler class) on a free loopback port,
+    served by a daemon thread: the server, with .url set; close with .shutdown() and
+    .server_close()."""
+    srv = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    srv.url = "http://127.0.0.1:%d" % srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv

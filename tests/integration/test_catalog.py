@@ -7,6 +7,7 @@ Connectors are inserted as rows (the schema is fixed by schema/007) and a sync i
 a running gateway notices a changed source: GET /api/agents/available-tools reads the sources'
 versions and syncs those it has not listed (or a restart syncs every user).
 """
+import base64
 import json
 import os
 import sys
@@ -181,6 +182,35 @@ def test_create_from_connector_register_delete():
         assert "my_tool" not in names(available(s, "alice"))
         st, _, _ = s.gw("DELETE", "/api/tools/" + r["tool_id"])
         assert st == 404
+
+
+def test_connector_routes_drive_the_catalog():
+    """POST/PUT/DELETE /api/connectors sync the connector's tools at once (no restart)."""
+    key = "key1:" + base64.b64encode(b"3" * 32).decode()
+    with Stack(mcp=False, extra_env={"TOOLGATE_SECRET_KEY": key}) as s:
+        add_user(s, "alice")
+        body = {"name": "crm", "base_url": "https://api.example.com",
+                "auth": {"type": "bearer", "token": "tok-cat-1"},
+                "operations": [{"name": "find", "method": "GET", "path": "/find",
+                                "example_payload": {"q": "x", "n": 1}},
+                               {"name": "make", "method": "POST", "path": "/make"}]}
+        st, _, c = s.gw("POST", "/api/connectors/api", body)
+        assert st == 201, (st, c)
+        got = wait_tools(s, "alice", lambda b: {"find", "make"} <= names(b, "connector"),
+                         "the connector's tools")
+        find = [t for t in got["tools"] if t["name"] == "find"][0]
+        assert find["connector_id"] == c["id"], find
+        assert find["input_schema"]["properties"]["n"]["type"] in ("integer", "number"), find
+        st, _, u = s.gw("PUT", "/api/connectors/" + c["id"],
+                        {"operations": [{"name": "find", "method": "GET", "path": "/find"}]})
+        assert st == 200, (st, u)
+        wait_tools(s, "alice", lambda b: "make" not in names(b, "connector") and
+                   "find" in names(b, "connector"), "the removed operation's tool to go")
+        st, _, _ = s.gw("DELETE", "/api/connectors/" + c["id"])
+        assert st in (200, 204), st
+        wait_tools(s, "alice", lambda b: not names(b, "connector"), "the tools to go")
+        assert live(s, "alice", "api:") == [], live(s, "alice", "api:")
+        assert "tok-cat-1" not in json.dumps(s.query("SELECT * FROM tools"))
 
 
 def test_available_tools_fallback():
