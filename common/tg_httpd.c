@@ -343,8 +343,22 @@ static void stop_reading(conn *c)
 typedef struct wreq {
   uv_write_t w;
   int last; /* after this write: shut down and linger */
+  /* A body sent from the caller's memory after data (tg_httpd_respond_shared): released once
+   * the write completes or fails. */
+  const char *ext;
+  size_t ext_len;
+  void (*release)(void *arg);
+  void *release_arg;
   char data[];
 } wreq;
+
+/* Frees wr, giving back the caller's body it pointed to, if any. */
+static void wreq_free(wreq *wr)
+{
+  if (wr->release)
+    wr->release(wr->release_arg);
+  free(wr);
+}
 
 static void on_shutdown(uv_shutdown_t *sr, int status)
 {
@@ -413,7 +427,7 @@ static void on_write(uv_write_t *w, int status)
   wreq *wr = (wreq *)w;
   conn *c = w->data;
   int last = wr->last;
-  free(wr);
+  wreq_free(wr);
   if (c->closing)
     return;
   if (status < 0) {
@@ -512,10 +526,11 @@ static int wreq_send(conn *c, wreq *wr, size_t len, int last)
 {
   wr->last = last;
   wr->w.data = c;
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
-  int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  uv_buf_t b[2] = {uv_buf_init(wr->data, (unsigned)len),
+                   uv_buf_init((char *)wr->ext, (unsigned)wr->ext_len)};
+  int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, b, wr->ext_len ? 2 : 1, on_write);
   if (rc < 0) {
-    free(wr);
+    wreq_free(wr);
     conn_close(c);
     return TG_EIO;
   }
@@ -528,6 +543,7 @@ static int conn_write(conn *c, const char *data, size_t len, int last)
   wreq *wr = malloc(sizeof *wr + len);
   if (!wr)
     return TG_ENOMEM;
+  *wr = (wreq){.last = 0};
   memcpy(wr->data, data, len);
   return wreq_send(c, wr, len, last);
 }
@@ -565,8 +581,16 @@ static const char *http_date(tg_httpd *srv)
   return srv->date;
 }
 
-static int send_response(conn *c, int status, const char *const *headers, const char *body,
-                         size_t len, int keep_alive, int is_head)
+/* A body at least this long is sent from the caller's memory by tg_httpd_respond_shared
+ * (smaller ones are copied after the head: one write of one buffer). */
+#define SHARED_MIN_BYTES (64u << 10)
+
+/* Builds and queues a response: the head, then the body copied after it, or (release != NULL and
+ * a long body) sent from the caller's memory and released when written. release(arg) is called
+ * exactly once, whatever happens. keep_alive 0 closes after it. */
+static int send_response_ext(conn *c, int status, const char *const *headers, const char *body,
+                             size_t len, int keep_alive, int is_head, void (*release)(void *),
+                             void *release_arg)
 {
   for (size_t i = 0; headers && headers[i]; i++)
     if (header_says_close(headers[i]))
@@ -576,15 +600,31 @@ static int send_response(conn *c, int status, const char *const *headers, const 
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   size_t blen = (no_body || is_head) ? 0 : len;
   size_t hcap = 256, total;
+  int shared = release && blen >= SHARED_MIN_BYTES;
   for (size_t i = 0; headers && headers[i]; i++)
     hcap += strlen(headers[i]) + 2;
-  /* The head is printed straight into the write request, the body copied after it. */
-  if (__builtin_add_overflow(hcap, blen, &total) ||
-      __builtin_add_overflow(total, sizeof(wreq), &total))
+  /* The head is printed straight into the write request, the body copied after it (unless it
+   * is shared: then it is the write's second buffer). */
+  if (__builtin_add_overflow(hcap, shared ? 0 : blen, &total) ||
+      __builtin_add_overflow(total, sizeof(wreq), &total)) {
+    if (release)
+      release(release_arg);
     return TG_ETOOBIG;
+  }
   wreq *wr = malloc(total);
-  if (!wr)
+  if (!wr) {
+    if (release)
+      release(release_arg);
     return TG_ENOMEM;
+  }
+  *wr = (wreq){.last = 0};
+  if (shared) {
+    wr->ext = body;
+    wr->ext_len = blen;
+    wr->release = release;
+    wr->release_arg = release_arg;
+    blen = 0;
+  }
   char *head = wr->data;
   size_t off = (size_t)snprintf(head, hcap, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
   for (size_t i = 0; headers && headers[i]; i++) {
@@ -601,6 +641,8 @@ static int send_response(conn *c, int status, const char *const *headers, const 
     off = put(head, off, "\r\nConnection: close\r\n\r\n", 23);
   if (blen)
     memcpy(head + off, body, blen);
+  if (release && !shared)
+    release(release_arg); /* copied (or not sent): the caller's memory is free again */
   int rc = wreq_send(c, wr, off + blen, !keep_alive);
   if (!keep_alive) {
     c->finishing = 1;
@@ -608,6 +650,12 @@ static int send_response(conn *c, int status, const char *const *headers, const 
     stop_reading(c);
   }
   return rc;
+}
+
+static int send_response(conn *c, int status, const char *const *headers, const char *body,
+                         size_t len, int keep_alive, int is_head)
+{
+  return send_response_ext(c, status, headers, body, len, keep_alive, is_head, NULL, NULL);
 }
 
 /* Answers a protocol-level error and closes: 400, 408, 413, 414, 431. */
@@ -1266,16 +1314,25 @@ uv_loop_t *tg_httpd_loop(const tg_httpd_req *r)
 int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, const char *body,
                      size_t len)
 {
+  return tg_httpd_respond_shared(r, status, headers, body, len, NULL, NULL);
+}
+
+int tg_httpd_respond_shared(tg_httpd_req *r, int status, const char *const *headers,
+                            const char *body, size_t len, void (*release)(void *arg), void *arg)
+{
   conn *c = r->c;
   if (!c || c->closing) {
     if (c)
       c->pending = NULL;
     req_free(r);
+    if (release)
+      release(arg);
     return TG_ECANCELED;
   }
   c->pending = NULL;
   int keep = r->keep_alive && !c->eof;
-  int rc = send_response(c, status, headers, body ? body : "", body ? len : 0, keep, r->is_head);
+  int rc = send_response_ext(c, status, headers, body ? body : "", body ? len : 0, keep, r->is_head,
+                             release, arg);
   req_free(r);
   if (rc != 0)
     return rc == TG_EIO ? TG_ECANCELED : rc;
@@ -1339,6 +1396,7 @@ int tg_httpd_stream_begin(tg_httpd_req *r, int status, const char *const *header
       return TG_ETOOBIG;
   if (!(wr = malloc(sizeof *wr + hcap)))
     return TG_ENOMEM;
+  *wr = (wreq){.last = 0};
   off = (size_t)snprintf(wr->data, hcap, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
   for (size_t i = 0; headers && headers[i]; i++) {
     off = put(wr->data, off, headers[i], strlen(headers[i]));

@@ -93,6 +93,17 @@ uv_loop_t *tg_httpd_loop(const tg_httpd_req *r);
 int tg_httpd_respond(tg_httpd_req *r, int status, const char *const *headers, const char *body,
                      size_t len);
 
+/*
+ * tg_httpd_respond, except that a long body (64 KiB or more) is written from the caller's memory
+ * instead of being copied: body must stay valid and unchanged until release(arg) is called, which
+ * happens exactly once in every case (written, failed, connection gone, or at once when the body
+ * was copied after all). release may be NULL (then this is tg_httpd_respond). A cached answer of
+ * megabytes (GET /api/agents/available-tools) is sent to many clients this way without a copy
+ * per request.
+ */
+int tg_httpd_respond_shared(tg_httpd_req *r, int status, const char *const *headers,
+                            const char *body, size_t len, void (*release)(void *arg), void *arg);
+
 /* Responds with body serialised as compact JSON and Content-Type: application/json;
  * charset=utf-8. Takes ownership of body. Extra headers as in tg_httpd_respond, at most 32 (more:
  * 500 and TG_EINVAL). */

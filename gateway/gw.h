@@ -423,10 +423,13 @@ const json_t *gw_catalog_builtins(gw_app *app);
 uint64_t gw_catalog_gen(gw_app *app, const char *user);
 /* A write of the user's tools: moves the generation and drops the cached answer. */
 void gw_catalog_touch(gw_app *app, const char *user);
-/* The cached available-tools body of user (borrowed until the next catalog call), when it is of
- * the current generation and younger than GW_CATALOG_TTL_MS; else NULL. A hit whose sources were
- * last checked more than GW_CATALOG_CHECK_MS ago starts a background check of their versions. */
-const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len);
+/* The cached available-tools body of user, when it is of the current generation and younger
+ * than GW_CATALOG_TTL_MS; else NULL. A hit holds a reference in *ref that keeps the body valid
+ * (evicted or not) until gw_catalog_cached_release(*ref), the release of
+ * tg_httpd_respond_shared. A hit whose sources were last checked more than GW_CATALOG_CHECK_MS
+ * ago starts a background check of their versions. Loop thread only. */
+const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len, void **ref);
+void gw_catalog_cached_release(void *ref);
 /* Caches body (malloc'd, taken) as user's answer read at generation gen (dropped when the
  * generation moved meanwhile). */
 void gw_catalog_cache_put(gw_app *app, const char *user, uint64_t gen, char *body, size_t len);

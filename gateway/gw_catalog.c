@@ -55,6 +55,7 @@ typedef struct cached {
   int64_t checked_ms; /* the sources' versions last checked at */
   char *body;
   size_t len;
+  int refs; /* the cache's own, plus one per response being written from body (loop thread) */
 } cached;
 
 /* A background check of a user's source versions (a cache hit older than GW_CATALOG_CHECK_MS). */
@@ -217,12 +218,19 @@ static void user_state_free(void *p)
   free(u);
 }
 
+/* Drops a reference: the cache's (evicted, replaced) or a response's (written). */
 static void cached_free(void *p)
 {
   cached *c = p;
-  if (c)
-    free(c->body);
+  if (!c || --c->refs > 0)
+    return;
+  free(c->body);
   free(c);
+}
+
+void gw_catalog_cached_release(void *ref)
+{
+  cached_free(ref);
 }
 
 static user_state *user_get(gw_catalog *cat, const char *user)
@@ -270,7 +278,7 @@ static void vcheck_done(void *arg, int status)
   free(v);
 }
 
-const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len)
+const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len, void **ref)
 {
   gw_catalog *cat = app->catalog;
   cached *c = cat ? tg_map_gets(cat->cache, user) : NULL;
@@ -289,6 +297,8 @@ const char *gw_catalog_cached(gw_app *app, const char *user, size_t *len)
     }
   }
   *len = c->len;
+  c->refs++;
+  *ref = c;
   return c->body;
 }
 
@@ -300,8 +310,12 @@ void gw_catalog_cache_put(gw_app *app, const char *user, uint64_t gen, char *bod
     free(body);
     return;
   }
-  *c = (cached){
-      .gen = gen, .at_ms = tg_now_ms(), .checked_ms = tg_now_ms(), .body = body, .len = len};
+  *c = (cached){.gen = gen,
+                .at_ms = tg_now_ms(),
+                .checked_ms = tg_now_ms(),
+                .body = body,
+                .len = len,
+                .refs = 1};
   if (tg_map_puts(cat->cache, user, c, len + 64) != 0)
     cached_free(c);
 }

@@ -112,10 +112,12 @@ static void available_done(void *arg, int status)
 void gw_tools_available(gw_app *app, tg_httpd_req *req, const char *user)
 {
   size_t len = 0;
-  const char *hit = gw_catalog_cached(app, user, &len);
+  void *ref = NULL;
+  const char *hit = gw_catalog_cached(app, user, &len, &ref);
+  const char *headers[] = {JSON_CT, "Cache-Control: no-store", NULL};
   tools_ctx *c;
-  if (hit) {
-    respond_text(req, hit, len);
+  if (hit) { /* written from the cache's memory, which the reference keeps until then */
+    tg_httpd_respond_shared(req, 200, headers, hit, len, gw_catalog_cached_release, ref);
     return;
   }
   if (!(c = gw_job_new(app, req, user, sizeof *c)))

@@ -49,7 +49,20 @@ struct fixture {
   size_t streamed; /* bytes the server queued */
   int busy, drained, stream_closed;
   size_t client_bytes; /* bytes the client read (head included) */
+  /* /shared*: tg_httpd_respond_shared from shared_body */
+  int released;       /* release calls seen */
+  int released_early; /* of /shared-small: released before respond returned */
+  int shared_ok;      /* the client read /shared's body intact (set by the client thread) */
 };
+
+#define SHARED_LEN 200000
+static char shared_body[SHARED_LEN];
+
+static void on_release(void *arg)
+{
+  fixture *f = arg;
+  f->released++;
+}
 
 #define STREAM_TOTAL (8u << 20)
 #define STREAM_PIECE 65536
@@ -241,6 +254,15 @@ static void handler(tg_httpd_req *r, void *arg)
     f->streamed = 0;
     assert_int_equal(tg_httpd_stream_begin(r, 200, hdrs, on_stream, f), 0);
     stream_more(r, f);
+    return;
+  }
+  if (strncmp(p, "/shared", 7) == 0) {
+    int small = strcmp(p, "/shared-small") == 0, before = f->released;
+    for (size_t i = 0; i < SHARED_LEN; i++)
+      shared_body[i] = (char)('a' + i % 26);
+    tg_httpd_respond_shared(r, 200, NULL, shared_body, small ? 10 : SHARED_LEN, on_release, f);
+    if (small)
+      f->released_early = f->released == before + 1;
     return;
   }
   if (strcmp(p, "/hold") == 0) {
@@ -775,6 +797,62 @@ static void c_pressure(fixture *f)
     close(fds[i]);
 }
 
+/* Reads one response whose body is SHARED_LEN bytes of the pattern; 1 when intact. */
+static int read_shared(int fd)
+{
+  static char buf[SHARED_LEN + 4096];
+  size_t len = 0;
+  char *body = NULL;
+  while (len < sizeof buf) {
+    ssize_t r = recv(fd, buf + len, sizeof buf - len, 0);
+    if (r <= 0)
+      break;
+    len += (size_t)r;
+    buf[len < sizeof buf ? len : sizeof buf - 1] = '\0';
+    if (!body && (body = strstr(buf, "\r\n\r\n")) != NULL)
+      body += 4;
+    if (body && (size_t)(buf + len - body) >= SHARED_LEN)
+      break;
+  }
+  if (!body || (size_t)(buf + len - body) != SHARED_LEN || !strstr(buf, "Content-Length: 200000"))
+    return 0;
+  for (size_t i = 0; i < SHARED_LEN; i++)
+    if (body[i] != (char)('a' + i % 26))
+      return 0;
+  return 1;
+}
+
+static void c_shared(fixture *f)
+{
+  int fd = dial(f->port);
+  send_str(fd, "GET /shared HTTP/1.1\r\nHost: x\r\n\r\n");
+  f->shared_ok = read_shared(fd);
+  send_str(fd, "GET /shared-small HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_responses(f, fd, 1);
+  close(fd);
+  /* a client that asks and goes away without reading */
+  fd = dial(f->port);
+  send_str(fd, "GET /shared HTTP/1.1\r\nHost: x\r\n\r\n");
+  usleep(20000);
+  close(fd);
+  usleep(50000);
+}
+
+/* A long body is written from the caller's memory and released exactly once, whether the client
+ * read it, a short one was copied (released at once), or the client went away. */
+static void test_respond_shared(void **state)
+{
+  (void)state;
+  fixture *f = run(c_shared);
+  assert_true(f->shared_ok);
+  assert_int_equal(status_of(f->out), 200);
+  assert_non_null(strstr(f->out, "\r\n\r\nabcdefghij"));
+  assert_true(f->released_early);
+  assert_int_equal(f->n_handled, 3);
+  assert_int_equal(f->released, 3);
+  free(f);
+}
+
 static void test_max_connections(void **state)
 {
   (void)state;
@@ -898,6 +976,7 @@ int main(void)
       cmocka_unit_test(test_request_outlives_server_close),
       cmocka_unit_test(test_timeouts),
       cmocka_unit_test(test_max_connections),
+      cmocka_unit_test(test_respond_shared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
