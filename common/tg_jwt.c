@@ -12,6 +12,11 @@
 #include "tg_err.h"
 
 #include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +169,64 @@ char *tg_jwt_sign_hs256(const char *claims_json, const unsigned char *secret, si
   strcat(out, ".");
   strcat(out, sig);
 done:
+  free(h);
+  free(p);
+  free(sig);
+  return out;
+}
+
+/* The raw r || s (32 bytes each, big-endian) of a DER ECDSA signature (RFC 7518 section 3.4). */
+static int der_to_raw(const unsigned char *der, size_t len, unsigned char raw[64])
+{
+  const unsigned char *p = der;
+  ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
+  const BIGNUM *r, *s;
+  int ok;
+  if (!sig)
+    return 0;
+  ECDSA_SIG_get0(sig, &r, &s);
+  ok = BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32;
+  ECDSA_SIG_free(sig);
+  return ok;
+}
+
+char *tg_jwt_sign_es256(const char *claims_json, const char *private_key_pem)
+{
+  static const char hdr[] = "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
+  BIO *bio = NULL;
+  EVP_PKEY *key = NULL;
+  EVP_MD_CTX *md = NULL;
+  unsigned char der[80], raw[64];
+  size_t der_len = sizeof der, n;
+  char *h = NULL, *p = NULL, *sig = NULL, *out = NULL;
+  if (!claims_json || !private_key_pem)
+    return NULL;
+  if (!(bio = BIO_new_mem_buf(private_key_pem, -1)) ||
+      !(key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) || EVP_PKEY_get_bits(key) != 256 ||
+      EVP_PKEY_base_id(key) != EVP_PKEY_EC)
+    goto done;
+  if (!(h = b64((const unsigned char *)hdr, sizeof hdr - 1)) ||
+      !(p = b64((const unsigned char *)claims_json, strlen(claims_json))))
+    goto done;
+  n = strlen(h) + 1 + strlen(p);
+  if (!(out = malloc(n + 1 + sodium_base64_ENCODED_LEN(sizeof raw, B64))))
+    goto done;
+  strcpy(out, h);
+  strcat(out, ".");
+  strcat(out, p);
+  if (!(md = EVP_MD_CTX_new()) || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+      EVP_DigestSign(md, der, &der_len, (const unsigned char *)out, n) != 1 ||
+      !der_to_raw(der, der_len, raw) || !(sig = b64(raw, sizeof raw))) {
+    free(out);
+    out = NULL;
+    goto done;
+  }
+  strcat(out, ".");
+  strcat(out, sig);
+done:
+  EVP_MD_CTX_free(md);
+  EVP_PKEY_free(key);
+  BIO_free(bio);
   free(h);
   free(p);
   free(sig);

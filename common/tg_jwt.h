@@ -1,6 +1,7 @@
 /*
  * tg_jwt: verification of compact JWS tokens signed with HS256 (RFC 7519, RFC 7515), the
- * gateway's production identity (DESIGN.md section 3: "Authorization: Bearer <JWT HS256>").
+ * gateway's production identity, and ES256 signing of client assertions (tg_jwt_sign_es256)
+ * (DESIGN.md section 3: "Authorization: Bearer <JWT HS256>").
  *
  * The algorithm is fixed: the header must say "alg":"HS256" and nothing else ("none", "HS512",
  * "RS256", ... are refused, so a token cannot choose how it is checked). The signature is
@@ -41,5 +42,14 @@ int tg_jwt_verify_hs256(const char *token, size_t len, const unsigned char *secr
  * tests and tools; the gateway only verifies.
  */
 char *tg_jwt_sign_hs256(const char *claims_json, const unsigned char *secret, size_t secret_len);
+
+/*
+ * Signs claims (a JSON object text) into a compact ES256 token (RFC 7518 section 3.4: ECDSA P-256
+ * with SHA-256, the signature as raw r || s) with the EC P-256 private key in private_key_pem
+ * (PEM, PKCS#8 or SEC1; OpenSSL's libcrypto). Returns a malloc'd token, or NULL on a key that is
+ * not P-256, bad input or no memory. Used for private_key_jwt client authentication (RFC 7523
+ * section 2.2) by tg_mcp_auth.
+ */
+char *tg_jwt_sign_es256(const char *claims_json, const char *private_key_pem);
 
 #endif

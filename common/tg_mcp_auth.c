@@ -19,6 +19,7 @@
 
 #include "tg_buf.h"
 #include "tg_err.h"
+#include "tg_jwt.h"
 #include "tg_log.h"
 
 #include <jansson.h>
@@ -41,6 +42,7 @@ struct tg_mcp_auth {
   /* configuration (copied) */
   char *server_url, *redirect_uri, *client_name, *cfg_client_id, *cfg_client_secret, *cimd_url;
   char *idp_id_token, *idp_token_endpoint, *idp_client_id;
+  char *private_key_pem; /* private_key_jwt client authentication (ES256), or NULL */
   int grant;
   tg_mcp_auth_browse_cb browse;
   void *browse_arg;
@@ -386,12 +388,49 @@ static int ensure_client(tg_mcp_auth *a)
 
 /* ---- grants -------------------------------------------------------------------------------- */
 
+/*
+ * private_key_jwt (RFC 7523 section 2.2, OpenID Connect Core section 9): a client assertion
+ * signed ES256 with the client's key: iss = sub = client_id, aud = the authorization server's
+ * issuer, a 5-minute lifetime and a random jti.
+ */
+static int assertion_auth(tg_mcp_auth *a, tg_buf *form)
+{
+  const char *aud = jstr(a->asm_doc, "issuer") ? jstr(a->asm_doc, "issuer") : a->issuer;
+  unsigned char r[16];
+  char jti[33], *claims, *jwt;
+  time_t now = time(NULL);
+  json_t *c;
+  int rc;
+  if (!a->client_id || !aud)
+    return TG_EINVAL;
+  randombytes_buf(r, sizeof r);
+  sodium_bin2hex(jti, sizeof jti, r, sizeof r);
+  c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "iss", a->client_id, "sub", a->client_id, "aud",
+                aud, "iat", (json_int_t)now, "exp", (json_int_t)now + 300, "jti", jti);
+  claims = c ? json_dumps(c, JSON_COMPACT) : NULL;
+  json_decref(c);
+  jwt = claims ? tg_jwt_sign_es256(claims, a->private_key_pem) : NULL;
+  free(claims);
+  if (!jwt)
+    return TG_EINVAL;
+  rc = tg_mcp_auth_form_add(form, "client_id", a->client_id) ||
+               tg_mcp_auth_form_add(form, "client_assertion_type",
+                                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") ||
+               tg_mcp_auth_form_add(form, "client_assertion", jwt)
+           ? TG_ENOMEM
+           : 0;
+  wipe_free(jwt);
+  return rc;
+}
+
 /* Adds client authentication to form (and *basic, malloc'd, for client_secret_basic). */
 static int client_auth(tg_mcp_auth *a, tg_buf *form, char **basic)
 {
   const char *m = a->auth_method;
   json_t *supported = json_object_get(a->asm_doc, "token_endpoint_auth_methods_supported");
   *basic = NULL;
+  if (a->private_key_pem) /* RFC 7523 section 2.2; SEP-1046 */
+    return assertion_auth(a, form);
   if (!m)
     m = !a->client_secret                                           ? "none"
         : !supported || array_has(supported, "client_secret_basic") ? "client_secret_basic"
@@ -859,6 +898,7 @@ int tg_mcp_auth_new(tg_mcp_auth **out, tg_http_client *http, const tg_mcp_auth_o
        dup_opt(&a->cfg_client_secret, opt->client_secret) ||
        dup_opt(&a->cimd_url, opt->client_metadata_url) ||
        dup_opt(&a->idp_id_token, opt->idp_id_token) ||
+       dup_opt(&a->private_key_pem, opt->private_key_pem) ||
        dup_opt(&a->idp_token_endpoint, opt->idp_token_endpoint) ||
        dup_opt(&a->idp_client_id, opt->idp_client_id);
   if (rc) {
@@ -892,6 +932,7 @@ void tg_mcp_auth_free(tg_mcp_auth *a)
   wipe_free(a->cfg_client_secret);
   free(a->cimd_url);
   wipe_free(a->idp_id_token);
+  wipe_free(a->private_key_pem);
   free(a->idp_token_endpoint);
   free(a->idp_client_id);
   free(a->prm_url);

@@ -79,6 +79,10 @@ typedef struct tg_mcp_auth_options {
   /* Cross-app access (enterprise-managed authorization, SEP-990): an IdP ID token exchanged at
      the IdP's token endpoint for an ID-JAG, then a JWT bearer grant. All NULL: not used. */
   const char *idp_id_token, *idp_token_endpoint, *idp_client_id;
+  /* private_key_jwt client authentication (RFC 7523 section 2.2; SEP-1046): the client's EC P-256
+     private key (PEM); the token requests carry an ES256 client assertion instead of a secret.
+     NULL: not used. */
+  const char *private_key_pem;
   tg_mcp_auth_browse_cb browse; /* NULL: the authorization code grant is not possible */
   void *browse_arg;
   tg_mcp_auth_store store;

@@ -65,16 +65,13 @@ SCENARIOS = {
     "auth/offline-access-not-supported": ["sep-2207-offline-access-not-requested",
                                           "valid-bearer-token"],
     "auth/client-credentials-basic": ["client-credentials-basic-auth", "valid-bearer-token"],
+    "auth/client-credentials-jwt": ["client-credentials-jwt-verified", "valid-bearer-token"],
     "auth/cross-app-access-complete-flow": ["complete-flow-token-exchange",
                                             "complete-flow-jwt-bearer", "valid-bearer-token"],
 }
 # Scenarios listed by the runner that toolgate-mcp does not pass, with the reason. Named here so
 # that the list check below still accounts for them.
-UNSUPPORTED = {
-    "auth/client-credentials-jwt": "extension (SEP-1046): private_key_jwt needs ES256 (P-256 "
-                                   "ECDSA) signing; the build links libsodium, which has no "
-                                   "P-256, and no released spec asks a client for it",
-}
+UNSUPPORTED = {}
 
 
 def run_scenario(name, want_success):

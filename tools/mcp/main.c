@@ -495,6 +495,7 @@ static void conformance_auth(cmdline *cl, const char *scenario)
   FROM_CTX(idp_id_token, "idp_id_token");
   FROM_CTX(idp_token_endpoint, "idp_token_endpoint");
   FROM_CTX(idp_client_id, "idp_client_id");
+  FROM_CTX(private_key_pem, "private_key_pem"); /* with signing_algorithm ES256 */
 #undef FROM_CTX
 }
 

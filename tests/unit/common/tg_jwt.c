@@ -4,6 +4,11 @@
 #include "tg_err.h"
 #include "tg_jwt.h"
 
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +250,67 @@ static void test_sub_rules(void **state)
   free(t);
 }
 
+/* The private key k as PEM text (malloc'd). */
+static char *pem_of(EVP_PKEY *k)
+{
+  BIO *b = BIO_new(BIO_s_mem());
+  char *data, *out;
+  long n;
+  assert_non_null(b);
+  assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
+  n = BIO_get_mem_data(b, &data);
+  out = strndup(data, (size_t)n);
+  BIO_free(b);
+  return out;
+}
+
+/* Verifies an ES256 token's signature with the public half of k (raw r||s back to DER). */
+static int es256_ok(const char *token, EVP_PKEY *k)
+{
+  const char *dot = strrchr(token, '.');
+  unsigned char raw[64], der[80], *p = der;
+  size_t rl = 0;
+  int ok, dl;
+  ECDSA_SIG *sig = ECDSA_SIG_new();
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  assert_int_equal(sodium_base642bin(raw, sizeof raw, dot + 1, strlen(dot + 1), NULL, &rl, NULL,
+                                     sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                   0);
+  assert_int_equal(rl, 64);
+  ECDSA_SIG_set0(sig, BN_bin2bn(raw, 32, NULL), BN_bin2bn(raw + 32, 32, NULL));
+  dl = i2d_ECDSA_SIG(sig, &p);
+  ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k) == 1 &&
+       EVP_DigestVerify(md, der, (size_t)dl, (const unsigned char *)token, (size_t)(dot - token)) ==
+           1;
+  EVP_MD_CTX_free(md);
+  ECDSA_SIG_free(sig);
+  return ok;
+}
+
+/* ES256 client assertions: the header, the claims as given, a signature the key's public half
+ * verifies (and a changed payload does not); keys other than P-256 are refused. */
+static void test_sign_es256(void **state)
+{
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  EVP_PKEY *k384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+  char *pem = pem_of(k), *pem384 = pem_of(k384);
+  char *t = tg_jwt_sign_es256("{\"iss\":\"c1\",\"sub\":\"c1\",\"aud\":\"https://as\"}", pem);
+  (void)state;
+  assert_non_null(t);
+  assert_int_equal(strncmp(t, "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.", 37), 0);
+  assert_true(es256_ok(t, k));
+  t[40] = t[40] == 'A' ? 'B' : 'A'; /* the payload changed: the signature no longer holds */
+  assert_false(es256_ok(t, k));
+  free(t);
+  assert_null(tg_jwt_sign_es256("{}", pem384));
+  assert_null(tg_jwt_sign_es256("{}", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END"));
+  assert_null(tg_jwt_sign_es256(NULL, pem));
+  free(pem);
+  free(pem384);
+  EVP_PKEY_free(k);
+  EVP_PKEY_free(k384);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -252,6 +318,7 @@ int main(void)
       cmocka_unit_test(test_jwt_io_vector),   cmocka_unit_test(test_expired_and_nbf),
       cmocka_unit_test(test_algorithm_fixed), cmocka_unit_test(test_bad_signature_and_shape),
       cmocka_unit_test(test_sub_rules),       cmocka_unit_test(test_max_lifetime),
+      cmocka_unit_test(test_sign_es256),
   };
   if (sodium_init() < 0)
     return 1;
