@@ -5,6 +5,9 @@
  *   PRM -> ASM -> [REGISTER] -> BROWSE (waits for tg_mcp_auth_redirected) -> TOKEN
  *                            -> TOKEN (client_credentials)  |  IDP -> TOKEN (cross-app access)
  *   REFRESH -> TOKEN's answer handling; a failed refresh inside a challenge falls back to the flow.
+ * tg_mcp_auth_begin runs the same flow up to BROWSE and hands the authorization URL, state and
+ * verifier to its caller instead of the browser callback; tg_mcp_auth_restore + _finish run the
+ * TOKEN step from a stored session, in whichever process the browser came back to.
  * Discovery and the client registration are kept after the first flow, so a later challenge
  * (step-up, expiry) starts at the grant, unless it names other resource metadata.
  *
@@ -70,6 +73,8 @@ struct tg_mcp_auth {
   char verifier[44], state[44];
   tg_mcp_auth_done_cb cb;
   void *cb_arg;
+  tg_mcp_auth_begin_cb begin_cb; /* tg_mcp_auth_begin: the browser leg is the caller's */
+  void *begin_arg;
 };
 
 static void run_flow(tg_mcp_auth *a);
@@ -495,6 +500,25 @@ static int wants_client_credentials(tg_mcp_auth *a)
          array_has(g, "client_credentials");
 }
 
+/* tg_mcp_auth_begin's end: the browser leg and the exchange belong to the caller now. */
+static void hand_over(tg_mcp_auth *a, const char *url)
+{
+  tg_mcp_auth_begin_cb cb = a->begin_cb;
+  void *arg = a->begin_arg;
+  tg_mcp_auth_begun b = {url,
+                         a->state,
+                         a->verifier,
+                         {a->issuer,
+                          a->token_endpoint,
+                          a->resource,
+                          a->want_scope,
+                          {a->client_id, a->client_secret, a->auth_method}}};
+  a->begin_cb = NULL;
+  a->cb = NULL;
+  cb(arg, 0, NULL, &b);
+  finish(a, 0, NULL); /* no callback left: wipes the verifier, back to idle */
+}
+
 static void start_grant(tg_mcp_auth *a)
 {
   tg_buf f;
@@ -525,7 +549,7 @@ static void start_grant(tg_mcp_auth *a)
     return;
   }
   tg_buf_free(&f);
-  if (!a->browse || !a->authorization_endpoint) {
+  if ((!a->browse && !a->begin_cb) || !a->authorization_endpoint) {
     finish(a, TG_EAUTH, "sign-in needed, but no browser leg is configured");
     return;
   }
@@ -566,6 +590,11 @@ static void start_grant(tg_mcp_auth *a)
     a->step = S_BROWSE;
     tg_info("mcp_auth_browse", "{s:s, s:s}", "server", a->server_url, "authorization_endpoint",
             a->authorization_endpoint);
+    if (a->begin_cb) {
+      hand_over(a, url);
+      free(url);
+      return;
+    }
     rc = a->browse(a->browse_arg, a, url);
     free(url);
     if (rc && a->step == S_BROWSE)
@@ -573,10 +602,23 @@ static void start_grant(tg_mcp_auth *a)
   }
 }
 
+/* The authorization code grant's token request (RFC 6749 section 4.1.3, RFC 7636, RFC 8707). */
+static void exchange_code(tg_mcp_auth *a, const char *code)
+{
+  tg_buf f;
+  tg_buf_init(&f, 1u << 20);
+  tg_mcp_auth_form_add(&f, "grant_type", "authorization_code");
+  tg_mcp_auth_form_add(&f, "code", code);
+  tg_mcp_auth_form_add(&f, "redirect_uri", a->redirect_uri);
+  tg_mcp_auth_form_add(&f, "code_verifier", a->verifier);
+  if (a->resource)
+    tg_mcp_auth_form_add(&f, "resource", a->resource);
+  post_form(a, S_TOKEN, a->token_endpoint, &f, 1);
+}
+
 void tg_mcp_auth_redirected(tg_mcp_auth *a, const char *redirect_url)
 {
   char *code, *state, *error;
-  tg_buf f;
   int state_ok;
   if (!a || a->step != S_BROWSE)
     return;
@@ -601,16 +643,9 @@ void tg_mcp_auth_redirected(tg_mcp_auth *a, const char *redirect_url)
     finish(a, TG_EAUTH, msg);
     return;
   }
-  tg_buf_init(&f, 1u << 20);
-  tg_mcp_auth_form_add(&f, "grant_type", "authorization_code");
-  tg_mcp_auth_form_add(&f, "code", code);
-  tg_mcp_auth_form_add(&f, "redirect_uri", a->redirect_uri);
-  tg_mcp_auth_form_add(&f, "code_verifier", a->verifier);
-  if (a->resource)
-    tg_mcp_auth_form_add(&f, "resource", a->resource);
+  exchange_code(a, code);
   wipe_free(code);
   free(state);
-  post_form(a, S_TOKEN, a->token_endpoint, &f, 1);
 }
 
 static void save_tokens(tg_mcp_auth *a)
@@ -829,6 +864,67 @@ int tg_mcp_auth_challenge(tg_mcp_auth *a, long status, const char *www_authentic
     start_refresh(a);
   else
     run_flow(a);
+  return 0;
+}
+
+/* tg_mcp_auth_begin's errors arrive as a done callback: pass them on. */
+static void on_begin_failed(void *arg, int err, const char *message)
+{
+  tg_mcp_auth *a = arg;
+  tg_mcp_auth_begin_cb cb = a->begin_cb;
+  a->begin_cb = NULL;
+  if (cb)
+    cb(a->begin_arg, err ? err : TG_EPROTO, message, NULL);
+}
+
+int tg_mcp_auth_begin(tg_mcp_auth *a, const char *www_authenticate, tg_mcp_auth_begin_cb cb,
+                      void *arg)
+{
+  int rc;
+  if (a->step != S_IDLE)
+    return TG_ESTATE;
+  wipe_free(a->refresh_token); /* a sign-in, not a refresh */
+  a->refresh_token = NULL;
+  a->begin_cb = cb;
+  a->begin_arg = arg;
+  if ((rc = tg_mcp_auth_challenge(a, 401, www_authenticate, on_begin_failed, a)) != 0)
+    a->begin_cb = NULL;
+  return rc;
+}
+
+int tg_mcp_auth_restore(tg_mcp_auth *a, const tg_mcp_auth_session *s)
+{
+  if (a->step != S_IDLE)
+    return TG_ESTATE;
+  if (!s->token_endpoint || !tg_mcp_auth_url_allowed(s->token_endpoint) || !s->client.client_id)
+    return TG_EINVAL;
+  set_str(&a->issuer, s->issuer);
+  set_str(&a->token_endpoint, s->token_endpoint);
+  set_str(&a->resource, s->resource);
+  set_str(&a->want_scope, s->scope);
+  set_str(&a->client_id, s->client.client_id);
+  set_str(&a->client_secret, s->client.client_secret);
+  set_str(&a->auth_method, s->client.auth_method);
+  if (!a->token_endpoint || !a->client_id || (s->issuer && !a->issuer) ||
+      (s->resource && !a->resource) || (s->scope && !a->want_scope) ||
+      (s->client.client_secret && !a->client_secret) ||
+      (s->client.auth_method && !a->auth_method))
+    return TG_ENOMEM;
+  a->discovered = 1;
+  return 0;
+}
+
+int tg_mcp_auth_finish(tg_mcp_auth *a, const char *code, const char *verifier,
+                       tg_mcp_auth_done_cb cb, void *arg)
+{
+  if (a->step != S_IDLE || !a->token_endpoint || !a->client_id)
+    return TG_ESTATE;
+  if (!code || !*code || !verifier || !*verifier || strlen(verifier) >= sizeof a->verifier)
+    return TG_EINVAL;
+  snprintf(a->verifier, sizeof a->verifier, "%s", verifier);
+  a->cb = cb;
+  a->cb_arg = arg;
+  exchange_code(a, code);
   return 0;
 }
 

@@ -110,6 +110,47 @@ int tg_mcp_auth_challenge(tg_mcp_auth *a, long status, const char *www_authentic
  * waiting. */
 void tg_mcp_auth_redirected(tg_mcp_auth *a, const char *redirect_url);
 
+/* ---- the flow split in two (the gateway's browser leg, which may outlive the process) ------ */
+
+/* What a code exchange or a refresh needs from discovery and registration, so that it can run
+ * in another process (the gateway keeps it in connector_tokens). Strings borrowed for the call. */
+typedef struct tg_mcp_auth_session {
+  const char *issuer;
+  const char *token_endpoint;
+  const char *resource; /* RFC 8707 resource, NULL without resource metadata */
+  const char *scope;    /* asked for, NULL for none */
+  tg_mcp_auth_client client;
+} tg_mcp_auth_session;
+
+/* The first half's result (strings borrowed for the callback): the URL to send the browser to,
+ * the state in it, the PKCE verifier the exchange needs, and the session. */
+typedef struct tg_mcp_auth_begun {
+  const char *authorization_url, *state, *verifier;
+  tg_mcp_auth_session session;
+} tg_mcp_auth_begun;
+
+typedef void (*tg_mcp_auth_begin_cb)(void *arg, int err, const char *message,
+                                     const tg_mcp_auth_begun *b /* NULL when err */);
+
+/* The first half of the authorization code grant: discovery (www_authenticate, may be NULL, as
+ * in a challenge), client registration (saved through the store), PKCE, state; then cb(arg, 0,
+ * NULL, begun) instead of the browse callback, and a is idle again (its verifier wiped: keep the
+ * one handed out). Errors as tg_mcp_auth_challenge; the flow's errors come through cb. */
+int tg_mcp_auth_begin(tg_mcp_auth *a, const char *www_authenticate, tg_mcp_auth_begin_cb cb,
+                      void *arg);
+
+/* Seeds an idle a with a session (copied): the exchange, a refresh and the client come from it,
+ * without discovery. TG_ESTATE while a flow runs, TG_EINVAL without token_endpoint or client_id
+ * (or a URL tg_mcp_auth_url_allowed refuses), TG_ENOMEM. */
+int tg_mcp_auth_restore(tg_mcp_auth *a, const tg_mcp_auth_session *s);
+
+/* The second half: exchanges code (from the redirect) with verifier at the session's token
+ * endpoint (tg_mcp_auth_restore first), sending the options' redirect_uri and the resource; the
+ * tokens go through the store's save_tokens, then cb as above. TG_ESTATE while a flow runs or
+ * without a session, TG_EINVAL for an empty code or verifier. */
+int tg_mcp_auth_finish(tg_mcp_auth *a, const char *code, const char *verifier,
+                       tg_mcp_auth_done_cb cb, void *arg);
+
 /* Uses the refresh token now; cb as above. TG_ENOTFOUND without one, TG_EBUSY during a flow. */
 int tg_mcp_auth_refresh(tg_mcp_auth *a, tg_mcp_auth_done_cb cb, void *arg);
 

@@ -38,6 +38,17 @@ static const column columns[] = {
     {"connectors.secret_enc", "connectors",
      "SELECT id, secret_enc, user_id FROM connectors WHERE secret_enc IS NOT NULL ORDER BY id",
      "UPDATE connectors SET secret_enc = ?1 WHERE id = ?2"},
+    {"connector_tokens.token_enc", "connector_tokens",
+     "SELECT connector_id, token_enc, user_id FROM connector_tokens WHERE token_enc IS NOT NULL "
+     "ORDER BY connector_id",
+     "UPDATE connector_tokens SET token_enc = ?1 WHERE connector_id = ?2"},
+    {"connector_tokens.client_enc", "connector_tokens.client",
+     "SELECT connector_id, client_enc, user_id FROM connector_tokens WHERE client_enc IS NOT NULL "
+     "ORDER BY connector_id",
+     "UPDATE connector_tokens SET client_enc = ?1 WHERE connector_id = ?2"},
+    {"connector_oauth_states.verifier_enc", "connector_oauth_states",
+     "SELECT state, verifier_enc, user_id FROM connector_oauth_states ORDER BY state",
+     "UPDATE connector_oauth_states SET verifier_enc = ?1 WHERE state = ?2"},
 };
 
 /* Parses an opened plaintext (pt_len bytes, wiped and freed here) as JSON that ok accepts, into

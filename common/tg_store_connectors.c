@@ -139,6 +139,26 @@ int tg_store_connectors_delete(tg_db *db, const char *user, const char *id, int6
   return rc ? rc : changes ? 0 : TG_ENOTFOUND;
 }
 
+int tg_store_connectors_set_auth_status(tg_db *db, const char *user, const char *id,
+                                        int64_t version, const char *status, int64_t now_ms)
+{
+  int changes = 0, rc;
+  int64_t now_version = 0;
+  if (!status || (strcmp(status, "ACTIVE") != 0 && strcmp(status, "not_connected") != 0 &&
+                  strcmp(status, "auth_refresh_required") != 0))
+    return TG_EINVAL;
+  rc = tg_db_exec(db, &changes,
+                  "UPDATE connectors SET auth_status = ?, version = version + 1, updated_at = ? "
+                  "WHERE id = ? AND " LIVE "AND auth_status IS NOT NULL AND (? < 0 OR version = ?)",
+                  "sIssII", status, (long long)now_ms, id, user, (long long)version,
+                  (long long)version);
+  if (rc || changes)
+    return rc;
+  rc = tg_store_connectors_version(db, user, id, &now_version);
+  return rc ? rc : TG_ECONFLICT; /* a live row that did not match: its version moved, or no
+                                    OAuth (reported as a conflict too: nothing to set) */
+}
+
 json_t *tg_store_connectors_list(tg_db *db, int *err, const char *user)
 {
   return tg_db_query(db, err, "SELECT " PUBLIC_COLS "WHERE " LIVE "ORDER BY created_at, id", "s",

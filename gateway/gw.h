@@ -293,6 +293,13 @@ void gw_connector_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_connector_by_id(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
 void gw_connector_test(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
 void gw_connector_invoke(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+/* MCP authorization of an OAuth MCP connector (gw_connector_oauth.c): POST
+ * /api/connectors/{id}/oauth/start → 200 {redirect_url, connector_id, expires_at} (404, 422
+ * not_oauth, 502 authorization_discovery_failed, 503 secret_key_missing); GET
+ * /api/connectors/oauth/callback?code&state (public: the state stands for the user) → 302 to
+ * TOOLGATE_UI_URL?connector=<id>&status=connected|failed[&error=...], 400 invalid_state. */
+void gw_connector_oauth_start(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
+void gw_connector_oauth_callback(gw_app *app, tg_httpd_req *req);
 
 /*
  * One call through an opened connector (tg_store_connectors_open's object, stolen: wiped and

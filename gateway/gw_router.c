@@ -5,8 +5,9 @@
  * names are plain [A-Za-z0-9_-]). Order of answers: unknown path 404 not_found, known path with
  * another method 405 method_not_allowed (with Allow), then what the route's flags (GW_ROUTE_*)
  * ask for: identity (401), then the caller's admission rate (429), then the handler. Every /api
- * route needs a user except GET /api/composio-redirect, where the OAuth state stands for the
- * user, and POST /api/webhooks/composio, authenticated by its signature.
+ * route needs a user except GET /api/composio-redirect and GET /api/connectors/oauth/callback,
+ * where the OAuth state stands for the user, and POST /api/webhooks/composio, authenticated by
+ * its signature.
  */
 #include "gw.h"
 
@@ -85,6 +86,8 @@ static const route routes[] = {
     {"DELETE", "/api/connectors/*", USER, .wild = gw_connector_by_id},
     {"POST", "/api/connectors/*/test", USER, .wild = gw_connector_test},
     {"POST", "/api/connectors/*/invoke", USER, .wild = gw_connector_invoke},
+    {"POST", "/api/connectors/*/oauth/start", USER, .wild = gw_connector_oauth_start},
+    {"GET", "/api/connectors/oauth/callback", PUBLIC, .plain = gw_connector_oauth_callback},
 };
 
 typedef struct segs {

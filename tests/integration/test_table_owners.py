@@ -30,6 +30,8 @@ OWNERS = {
     "credentials": "common/tg_store_credentials.c",
     "tools": "common/tg_store_tools.c",
     "connectors": "common/tg_store_connectors.c",
+    "connector_tokens": "common/tg_store_connector_tokens.c",
+    "connector_oauth_states": "common/tg_store_connector_tokens.c",
 }
 
 # The repository of sealed columns may write the sealed secret column of a run, and nothing else
@@ -43,6 +45,10 @@ SEALED_CRED_OK = re.compile(r"^\s*UPDATE\s+credentials\s+SET\s+secret_enc\s*=\s*
 
 SEALED_CONN_OK = re.compile(r"^\s*UPDATE\s+connectors\s+SET\s+secret_enc\s*=\s*\?\d*\s+WHERE\b",
                             re.I)
+# ... and the sealed columns of an MCP connector's authorization: tokens, client, PKCE verifier.
+SEALED_TOK_OK = re.compile(r"^\s*UPDATE\s+(?:connector_tokens\s+SET\s+(?:token|client)_enc|"
+                           r"connector_oauth_states\s+SET\s+verifier_enc)\s*=\s*\?\d*\s+WHERE\b",
+                           re.I)
 
 WRITE = re.compile(r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|"
                    r"DELETE\s+FROM)\s+[\"`\[]?(\w+)", re.I)
@@ -107,6 +113,8 @@ def offences(rel, source):
             continue  # the sealed column only (see SEALED_CRED_OK)
         if rel == SEALED_FILE and table == "connectors" and SEALED_CONN_OK.match(stmt):
             continue  # the sealed column only (see SEALED_CONN_OK)
+        if rel == SEALED_FILE and table.startswith("connector_") and SEALED_TOK_OK.match(stmt):
+            continue  # the sealed columns only (see SEALED_TOK_OK)
         bad.append("%s:%d writes %s (owner %s): %s" % (rel, line, table, owner, stmt[:100]))
     return bad
 

@@ -1,0 +1,272 @@
+/*
+ * tg_store_connector_tokens: the statements over connector_tokens and connector_oauth_states and
+ * the sealing of what they hold (contract in tg_store_connector_tokens.h).
+ *
+ * Invariants: a state row is keyed by the SHA-256 of the state, never the state itself; it is
+ * consumed by the single UPDATE in state_consume (two callbacks racing for one state cannot both
+ * succeed; the reads after it only explain a refusal or return the row). Every sealed value is
+ * compact JSON (or the verifier's text) sealed for its own row and user, with a table part per
+ * column so that a blob moved to the other column of the same row does not open. Reads of
+ * blobs select hex(...) (tg_db_query omits BLOBs) and open them with tg_sealed_open_hex.
+ */
+#include "tg_store_connector_tokens.h"
+
+#include "tg_connector.h"
+#include "tg_db.h"
+#include "tg_err.h"
+#include "tg_sealed.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_TOKENS "connector_tokens"
+#define T_CLIENT "connector_tokens.client"
+#define T_STATES "connector_oauth_states"
+
+void tg_store_connector_tokens_state_key(const char *state, char key[44])
+{
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, (const unsigned char *)state, strlen(state));
+  sodium_bin2base64(key, 44, h, sizeof h, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* Seals the object v (compact JSON, sorted keys) for (table, id, user). */
+static int seal(const tg_crypto *c, const char *table, const char *id, const char *user,
+                const json_t *v, unsigned char **blob, size_t *blob_len)
+{
+  char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+  int rc;
+  if (!text)
+    return TG_ENOMEM;
+  rc = tg_crypto_seal_id(c, table, id, user, text, strlen(text), blob, blob_len);
+  tg_crypto_wipe_free(text, strlen(text));
+  return rc;
+}
+
+/* Opens hex (may be NULL or empty: *out NULL, 0) sealed for (table, id, user) as an object. */
+static int open_json(const tg_crypto *c, const char *table, const char *id, const char *user,
+                     const char *hex, json_t **out)
+{
+  char *pt = NULL;
+  size_t pt_len = 0;
+  int rc;
+  *out = NULL;
+  if (!hex || !*hex)
+    return 0;
+  if (!c)
+    return TG_ESTATE;
+  if ((rc = tg_sealed_open_hex(c, table, id, user, hex, &pt, &pt_len)) != 0)
+    return rc;
+  *out = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
+  tg_crypto_wipe_free(pt, pt_len);
+  if (!json_is_object(*out)) {
+    tg_connector_drop(*out);
+    *out = NULL;
+    return TG_EINVAL;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- connector_oauth_states */
+
+int tg_store_connector_tokens_state_insert(tg_db *db, const tg_crypto *c, const char *state,
+                                           const char *user, const char *id,
+                                           const char *verifier, const char *redirect_uri,
+                                           int64_t now_ms)
+{
+  char key[44];
+  unsigned char *blob = NULL;
+  size_t blob_len = 0;
+  json_t *v;
+  int rc;
+  if (!c)
+    return TG_ESTATE;
+  tg_store_connector_tokens_state_key(state, key);
+  if (!(v = json_pack("{s:s}", "code_verifier", verifier)))
+    return TG_ENOMEM;
+  rc = seal(c, T_STATES, key, user, v, &blob, &blob_len);
+  tg_connector_drop(v);
+  if (rc == 0)
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO connector_oauth_states (state, user_id, connector_id, "
+                    "verifier_enc, redirect_uri, created_at, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "sssbsII", key, user, id, blob, blob_len, redirect_uri, (long long)now_ms,
+                    (long long)(now_ms + TG_CONNECTOR_STATE_TTL_MS));
+  free(blob);
+  return rc;
+}
+
+void tg_store_connector_tokens_state_clear(tg_connector_oauth_state *s)
+{
+  if (!s)
+    return;
+  free(s->user_id);
+  free(s->connector_id);
+  if (s->verifier)
+    tg_crypto_wipe_free(s->verifier, strlen(s->verifier));
+  free(s->redirect_uri);
+  memset(s, 0, sizeof *s);
+}
+
+int tg_store_connector_tokens_state_consume(tg_db *db, const tg_crypto *c, const char *state,
+                                            const char *caller, int64_t now_ms,
+                                            tg_connector_oauth_state *out, const char **refused)
+{
+  char key[44];
+  int rc, changes = 0;
+  json_t *row, *sealed = NULL;
+  const char *user, *cid, *uri, *hex;
+  memset(out, 0, sizeof *out);
+  *refused = NULL;
+  tg_store_connector_tokens_state_key(state, key);
+  rc = tg_db_exec(db, &changes,
+                  "UPDATE connector_oauth_states SET used_at = ?1 WHERE state = ?2 AND "
+                  "used_at IS NULL AND expires_at > ?1 AND (?3 = '' OR user_id = ?3)",
+                  "Iss", (long long)now_ms, key, caller);
+  if (rc != 0)
+    return rc;
+  if (changes != 1) {
+    row = tg_db_query_one(db, &rc,
+                          "SELECT expires_at, used_at FROM connector_oauth_states WHERE state = ?",
+                          "s", key);
+    if (!row && rc != TG_ENOTFOUND)
+      return rc;
+    *refused = !row                                                               ? "unknown"
+               : !json_is_null(json_object_get(row, "used_at"))                   ? "used"
+               : json_integer_value(json_object_get(row, "expires_at")) <= now_ms ? "expired"
+                                                                                  : "other_user";
+    json_decref(row);
+    return 0;
+  }
+  row = tg_db_query_one(db, &rc,
+                        "SELECT user_id, connector_id, redirect_uri, hex(verifier_enc) AS v "
+                        "FROM connector_oauth_states WHERE state = ?",
+                        "s", key);
+  if (!row)
+    return rc;
+  user = json_string_value(json_object_get(row, "user_id"));
+  cid = json_string_value(json_object_get(row, "connector_id"));
+  uri = json_string_value(json_object_get(row, "redirect_uri"));
+  hex = json_string_value(json_object_get(row, "v"));
+  rc = open_json(c, T_STATES, key, user, hex, &sealed);
+  if (rc == 0 && !json_string_value(json_object_get(sealed, "code_verifier")))
+    rc = TG_EINVAL;
+  if (rc == 0) {
+    out->user_id = strdup(user);
+    out->connector_id = strdup(cid);
+    out->redirect_uri = strdup(uri);
+    out->verifier = strdup(json_string_value(json_object_get(sealed, "code_verifier")));
+    if (!out->user_id || !out->connector_id || !out->redirect_uri || !out->verifier) {
+      tg_store_connector_tokens_state_clear(out);
+      rc = TG_ENOMEM;
+    }
+  }
+  tg_connector_drop(sealed);
+  json_decref(row);
+  return rc;
+}
+
+int tg_store_connector_tokens_states_cleanup(tg_db *db, int64_t before_ms, int *rows)
+{
+  return tg_db_exec(db, rows, "DELETE FROM connector_oauth_states WHERE expires_at < ?", "I",
+                    (long long)before_ms);
+}
+
+/* ---------------------------------------------------------------- connector_tokens */
+
+int tg_store_connector_tokens_save_client(tg_db *db, const tg_crypto *c, const char *user,
+                                          const char *id, const json_t *client,
+                                          const json_t *meta, int64_t now_ms)
+{
+  unsigned char *blob = NULL;
+  size_t blob_len = 0;
+  int rc;
+  if (!c)
+    return TG_ESTATE;
+  if (!json_string_value(json_object_get(client, "client_id")) || !json_is_object(meta))
+    return TG_EINVAL;
+  if ((rc = seal(c, T_CLIENT, id, user, client, &blob, &blob_len)) == 0)
+    rc = tg_db_exec(db, NULL,
+                    "INSERT INTO connector_tokens (connector_id, user_id, client_enc, meta, "
+                    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (connector_id) DO "
+                    "UPDATE SET client_enc = ?3, meta = ?4, updated_at = ?5 WHERE user_id = ?2",
+                    "ssbjI", id, user, blob, blob_len, meta, (long long)now_ms);
+  free(blob);
+  return rc;
+}
+
+int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *user,
+                                   const char *id, const json_t *tokens, int64_t now_ms)
+{
+  unsigned char *blob = NULL;
+  size_t blob_len = 0;
+  json_t *old = NULL, *t = NULL;
+  json_int_t exp = json_integer_value(json_object_get(tokens, "expires_at"));
+  int rc, changes = 0;
+  if (!c)
+    return TG_ESTATE;
+  if (!json_string_value(json_object_get(tokens, "access_token")))
+    return TG_EINVAL;
+  if (!(t = json_deep_copy(tokens)))
+    return TG_ENOMEM;
+  if (!json_object_get(t, "refresh_token") &&
+      tg_store_connector_tokens_load(db, c, user, id, &old, NULL, NULL) == 0 &&
+      json_object_get(old, "refresh_token"))
+    json_object_set(t, "refresh_token", json_object_get(old, "refresh_token"));
+  if ((rc = seal(c, T_TOKENS, id, user, t, &blob, &blob_len)) == 0)
+    rc = tg_db_exec(db, &changes,
+                    "UPDATE connector_tokens SET token_enc = ?, expires_at = ?, updated_at = ? "
+                    "WHERE connector_id = ? AND user_id = ?",
+                    "bIIss", blob, blob_len, (long long)exp, (long long)now_ms, id, user);
+  if (rc == 0 && exp <= 0)
+    rc = tg_db_exec(db, NULL,
+                    "UPDATE connector_tokens SET expires_at = NULL WHERE connector_id = ? AND "
+                    "user_id = ?",
+                    "ss", id, user);
+  free(blob);
+  tg_connector_drop(old);
+  tg_connector_drop(t);
+  return rc ? rc : changes ? 0 : TG_ENOTFOUND;
+}
+
+int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *user,
+                                   const char *id, json_t **tokens, json_t **client,
+                                   json_t **meta)
+{
+  int rc = 0;
+  json_t *r, *tok = NULL, *cli = NULL;
+  if (tokens)
+    *tokens = NULL;
+  if (client)
+    *client = NULL;
+  if (meta)
+    *meta = NULL;
+  r = tg_db_query_one(db, &rc,
+                      "SELECT hex(token_enc) AS t, hex(client_enc) AS c, meta AS meta_json "
+                      "FROM connector_tokens WHERE connector_id = ? AND user_id = ?",
+                      "ss", id, user);
+  if (!r)
+    return rc;
+  if (tokens)
+    rc = open_json(c, T_TOKENS, id, user, json_string_value(json_object_get(r, "t")), &tok);
+  if (rc == 0 && client)
+    rc = open_json(c, T_CLIENT, id, user, json_string_value(json_object_get(r, "c")), &cli);
+  if (rc == 0 && meta) {
+    json_t *m = json_object_get(r, "meta");
+    *meta = json_is_object(m) ? json_incref(m) : json_object();
+    rc = *meta ? 0 : TG_ENOMEM;
+  }
+  json_decref(r);
+  if (rc) {
+    tg_connector_drop(tok);
+    tg_connector_drop(cli);
+    return rc;
+  }
+  if (tokens)
+    *tokens = tok;
+  if (client)
+    *client = cli;
+  return 0;
+}
