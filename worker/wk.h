@@ -86,6 +86,8 @@ struct wk_worker {
                                        egress policy (wk_main.c) */
   tg_egress *egress;                /* TOOLGATE_EGRESS_ALLOW, for http_egress */
   struct wk_api_tokens *api_tokens; /* OAuth2 access tokens of API nodes (wk_api_tokens.c) */
+  struct wk_conn_auths *conn_auths; /* OAuth of MCP connectors (wk_connector_auth.c); NULL
+                                       before the first */
   tg_composio *composio;
   wk_registry *reg;
   tg_crypto *crypto; /* secrets at rest (per-user MCP headers); NULL without a key */
@@ -105,6 +107,49 @@ struct wk_worker {
   int nodes_in_flight;             /* nodes executing, across runs (WORKER_NODE_CONCURRENCY) */
   int nodes_blocked;               /* runs with ready nodes held back by that cap */
 };
+
+/* ---- wk_connector_auth.c: the OAuth tokens of MCP connectors (README "Connectors") ---- */
+
+/*
+ * One auth state per (user, connector) in the worker, shared by every node that uses the
+ * connector, so that a refresh is single-flight per connector. A node takes a link (its own
+ * tg_mcp auth provider) with wk_conn_auth_link, gives it to its client, and drops it with
+ * wk_conn_auth_unlink; links and states are freed by wk_conn_auths_free at exit or when idle for
+ * minutes (never while a client that may still hold the provider is open). Loop thread only,
+ * except wk_conn_auth_load (work side).
+ */
+typedef struct wk_conn_link wk_conn_link;
+
+/* What a node's job reads (work side): the tokens row (tg_store_connector_tokens_load; plaintexts
+ * until wk_conn_auth_row_clear) and the connector's version and url. */
+typedef struct wk_conn_auth_row {
+  json_t *tokens, *client, *meta;
+  int64_t version;
+} wk_conn_auth_row;
+/* Work side: loads user's row of connector id (version: the connector's, read by the caller).
+ * Errors as tg_store_connector_tokens_load (TG_ENOTFOUND: no token yet). */
+int wk_conn_auth_load(tg_db *db, const tg_crypto *c, const char *user, const char *id,
+                      wk_conn_auth_row *row);
+void wk_conn_auth_row_clear(wk_conn_auth_row *row); /* wipes; NULL-safe members */
+
+/* A link to the shared state of (user, id) for server_url, refreshed from row (taken: cleared)
+ * unless a refresh is in flight. TG_ENOMEM, TG_EINVAL (URL tg_mcp_auth refuses). */
+int wk_conn_auth_link(wk_worker *w, const char *user, const char *id, const char *server_url,
+                      wk_conn_auth_row *row, wk_conn_link **out);
+/* The node is done with link (NULL-safe): its callback, if pending, never runs. */
+void wk_conn_auth_unlink(wk_conn_link *l);
+/* The provider for tg_mcp_options.auth (lives as long as the worker keeps l). */
+const tg_mcp_auth_provider *wk_conn_auth_provider(wk_conn_link *l);
+/*
+ * Before a call: when the access token expires within 60 s and a refresh token exists, refreshes
+ * (joining one in flight) and returns 1: cb(arg, 0 or TG_EAUTH) runs later from the loop. 0: go
+ * now (cb never called). TG_EAUTH: a refresh of this connector failed (cb never called).
+ */
+int wk_conn_auth_fresh(wk_conn_link *l, void (*cb)(void *arg, int err), void *arg);
+/* 1 when the last refresh of l's connector failed (auth_status is then auth_refresh_required). */
+int wk_conn_auth_failed(const wk_conn_link *l);
+/* Frees every state (exit, after the loop ran dry). */
+void wk_conn_auths_free(wk_worker *w);
 
 /* ---- wk_sweep.c: review expiry (HITL) ---- */
 

@@ -299,6 +299,7 @@ fail_loop:
     tg_info("worker_stopped", NULL);
   tg_crypto_free(w.crypto);
   wk_api_tokens_free(w.api_tokens);
+  wk_conn_auths_free(&w);
   tg_egress_free(w.egress);
   tg_config_free(&w.cfg);
   return code;

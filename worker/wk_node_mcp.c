@@ -2,6 +2,10 @@
  * wk_node_mcp: the MCP node (DESIGN.md sections 5 and 6; README "Workflow execution").
  *
  * Managed nodes {provider, tool, arguments} use the user's registry client (wk_registry.c);
+ * connector nodes {connector_id, tool, arguments} an ephemeral client with the connector's url
+ * and sealed headers, and for a connector with OAuth a link to its tokens (wk_connector_auth.c:
+ * refreshed before expiry and once on a 401; a failed refresh fails the node with error_class
+ * auth_refresh_required);
  * ad-hoc nodes {url, headers, tool, arguments} an ephemeral client on w->http_egress (the egress
  * policy for user-supplied URLs; w->http when there is none), closed after each call. An
  * ad-hoc node's headers may say {{secrets.<name>}}: the credentials they name are opened (a dbq
@@ -77,6 +81,7 @@ typedef struct mcp_node {
   char **conn_lines;   /* connector: its header lines (plaintexts, wiped when the node ends) */
   char *conn_url;      /* connector: its url */
   char conn_label[96]; /* connector: "connector:<id>", the journal's provider */
+  wk_conn_link *conn_link; /* connector with OAuth: its tokens (wk_connector_auth.c), or NULL */
   uv_timer_t wait;
 } mcp_node;
 
@@ -137,6 +142,7 @@ static void on_closed(uv_handle_t *h)
   json_decref(m->adhoc_tools);
   tg_connector_lines_free(m->conn_lines);
   free(m->conn_url);
+  wk_conn_auth_unlink(m->conn_link);
   free(m);
 }
 
@@ -469,6 +475,8 @@ static void on_call_done(void *arg, const tg_mcp_error *err, json_t *result)
     j->retry_after_ms = err->retry_after_ms;
     j->not_delivered = err->not_delivered;
     j->error_class = classify(err->err);
+    if (err->err == TG_EAUTH && wk_conn_auth_failed(m->conn_link))
+      j->error_class = "auth_refresh_required"; /* the connector's refresh failed */
     /* Sent and then no answer (timeout, reset, our cancel): it may have had effects. */
     j->maybe_ran = (err->err == TG_ETIMEDOUT || err->err == TG_EIO || err->err == TG_ECANCELED) &&
                    !err->not_delivered;
@@ -588,6 +596,7 @@ static int adhoc_client(mcp_node *m, char *err, size_t errlen)
     opt.url = m->conn_url;
     opt.headers = (const char *const *)m->conn_lines;
     opt.request_timeout_ms = (long)w->cfg.mcp_timeout_ms;
+    opt.auth = m->conn_link ? wk_conn_auth_provider(m->conn_link) : NULL;
     if ((rc = tg_mcp_client_new(&m->adhoc, w->http_egress ? w->http_egress : w->http, &opt)))
       snprintf(err, errlen, "cannot create the connector's MCP client: %s", tg_strerror(rc));
     goto out;
@@ -758,6 +767,8 @@ typedef struct conn_job {
   char **lines;
   char *url;
   int rc;
+  int oauth;             /* the connector requires MCP authorization: row holds its tokens */
+  wk_conn_auth_row row;
   const char *cls;
   char err[256];
 } conn_job;
@@ -766,7 +777,6 @@ static int conn_work(tg_db *db, void *arg)
 {
   conn_job *j = arg;
   json_t *opened = NULL;
-  char *bearer = NULL;
   const char *st;
   int rc = tg_store_connectors_open(db, j->crypto, j->user, j->id, &opened);
   if (rc == 0 && strcmp(json_string_value(json_object_get(opened, "kind")), "mcp") != 0)
@@ -779,37 +789,64 @@ static int conn_work(tg_db *db, void *arg)
   if (rc)
     return rc;
   st = json_string_value(json_object_get(opened, "auth_status"));
-  if (st && (rc = tg_store_connectors_access_token(db, j->crypto, j->user, j->id, &bearer))) {
+  j->oauth = st != NULL;
+  if (st && (strcmp(st, "ACTIVE") != 0 ||
+             (rc = wk_conn_auth_load(db, j->crypto, j->user, j->id, &j->row)) != 0)) {
     j->cls = "auth_refresh_required";
     snprintf(j->err, sizeof j->err, "connector %s needs authorization (%s)", j->id,
-             rc == TG_ENOTFOUND ? st : tg_strerror(rc));
+             strcmp(st, "ACTIVE") != 0 ? st
+             : rc == TG_ENOTFOUND      ? "not_connected"
+                                       : tg_strerror(rc));
     rc = 0;
     goto out;
   }
   j->url = strdup(json_string_value(json_object_get(json_object_get(opened, "config"), "url")));
-  j->lines = tg_connector_mcp_headers(opened, bearer);
+  j->lines = tg_connector_mcp_headers(opened, NULL); /* the OAuth bearer comes from the link */
   rc = j->url && j->lines ? 0 : TG_ENOMEM;
 out:
-  if (bearer)
-    tg_crypto_wipe_free(bearer, strlen(bearer));
   tg_connector_drop(opened);
   return rc;
+}
+
+/* The connector's token is fresh (err 0) or its refresh failed (TG_EAUTH). */
+static void on_token_fresh(void *arg, int err)
+{
+  mcp_node *m = arg;
+  if (err)
+    finish_status(m, WK_NODE_FAILED, "auth_refresh_required",
+                  "node %s: the token refresh of %s failed; connect it again", m->id,
+                  m->conn_label);
+  else
+    proceed(m);
 }
 
 static void conn_done(void *arg, int status)
 {
   conn_job *j = arg;
   mcp_node *m = j->m;
+  int rc = 0;
   if (status != 0 || j->cls) {
     finish_status(m, WK_NODE_FAILED, j->cls ? j->cls : "internal", "node %s: %s", m->id,
                   j->cls ? j->err : tg_strerror(status));
-  } else {
-    m->conn_url = j->url;
-    m->conn_lines = j->lines;
-    j->url = NULL;
-    j->lines = NULL;
-    proceed(m);
+    goto out;
   }
+  m->conn_url = j->url;
+  m->conn_lines = j->lines;
+  j->url = NULL;
+  j->lines = NULL;
+  if (j->oauth &&
+      (rc = wk_conn_auth_link(m->r->w, m->r->user_id, cfg_str(m->config, "connector_id"),
+                              m->conn_url, &j->row, &m->conn_link)) != 0) {
+    finish_status(m, WK_NODE_FAILED, "internal", "node %s: %s", m->id, tg_strerror(rc));
+    goto out;
+  }
+  rc = m->conn_link ? wk_conn_auth_fresh(m->conn_link, on_token_fresh, m) : 0;
+  if (rc == 0)
+    proceed(m);
+  else if (rc != 1)
+    on_token_fresh(m, rc);
+out:
+  wk_conn_auth_row_clear(&j->row);
   free(j->url);
   tg_connector_lines_free(j->lines);
   free(j);
