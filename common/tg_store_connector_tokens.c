@@ -71,9 +71,8 @@ static int open_json(const tg_crypto *c, const char *table, const char *id, cons
 /* ---------------------------------------------------------------- connector_oauth_states */
 
 int tg_store_connector_tokens_state_insert(tg_db *db, const tg_crypto *c, const char *state,
-                                           const char *user, const char *id,
-                                           const char *verifier, const char *redirect_uri,
-                                           int64_t now_ms)
+                                           const char *user, const char *id, const char *verifier,
+                                           const char *redirect_uri, int64_t now_ms)
 {
   char key[44];
   unsigned char *blob = NULL;
@@ -177,8 +176,8 @@ int tg_store_connector_tokens_states_cleanup(tg_db *db, int64_t before_ms, int *
 /* ---------------------------------------------------------------- connector_tokens */
 
 int tg_store_connector_tokens_save_client(tg_db *db, const tg_crypto *c, const char *user,
-                                          const char *id, const json_t *client,
-                                          const json_t *meta, int64_t now_ms)
+                                          const char *id, const json_t *client, const json_t *meta,
+                                          int64_t now_ms)
 {
   unsigned char *blob = NULL;
   size_t blob_len = 0;
@@ -197,8 +196,8 @@ int tg_store_connector_tokens_save_client(tg_db *db, const tg_crypto *c, const c
   return rc;
 }
 
-int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *user,
-                                   const char *id, const json_t *tokens, int64_t now_ms)
+int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *user, const char *id,
+                                   const json_t *tokens, int64_t now_ms)
 {
   unsigned char *blob = NULL;
   size_t blob_len = 0;
@@ -231,9 +230,8 @@ int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *us
   return rc ? rc : changes ? 0 : TG_ENOTFOUND;
 }
 
-int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *user,
-                                   const char *id, json_t **tokens, json_t **client,
-                                   json_t **meta)
+int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *user, const char *id,
+                                   json_t **tokens, json_t **client, json_t **meta)
 {
   int rc = 0;
   json_t *r, *tok = NULL, *cli = NULL;

@@ -6,16 +6,14 @@
  *   connector_oauth_states  one row per POST /api/connectors/{id}/oauth/start: the state is
  *                           random (32 bytes, base64url) and only its SHA-256 is stored, so the
  *                           key looked up reveals nothing through its timing; the PKCE verifier
- *                           is sealed as {code_verifier} (AD "connector_oauth_states|<state hash>|<user id>|<kid>");
- *                           consumed at most once, by one UPDATE whose WHERE holds every
- *                           condition (unused, unexpired, owner).
- *   connector_tokens        one row per connector: token_enc the sealed tokens {access_token,
- *                           refresh_token?, scope?, expires_at (ms)} (AD "connector_tokens|<id>|
- *                           <user id>|<kid>"), client_enc the sealed client registration
- *                           {client_id, client_secret?, auth_method?} (AD
- *                           "connector_tokens.client|<id>|<user id>|<kid>"), meta the clear
- *                           {issuer, token_endpoint, resource, scope, registration} a refresh
- *                           needs, expires_at the access token's expiry (ms; NULL unknown).
+ *                           is sealed as {code_verifier} (AD "connector_oauth_states|<state
+ * hash>|<user id>|<kid>"); consumed at most once, by one UPDATE whose WHERE holds every condition
+ * (unused, unexpired, owner). connector_tokens        one row per connector: token_enc the sealed
+ * tokens {access_token, refresh_token?, scope?, expires_at (ms)} (AD "connector_tokens|<id>| <user
+ * id>|<kid>"), client_enc the sealed client registration {client_id, client_secret?, auth_method?}
+ * (AD "connector_tokens.client|<id>|<user id>|<kid>"), meta the clear {issuer, token_endpoint,
+ * resource, scope, registration} a refresh needs, expires_at the access token's expiry (ms; NULL
+ * unknown).
  *
  * Nothing here logs or returns a secret except the load functions, whose plaintexts the caller
  * wipes (tg_connector_drop, tg_crypto_wipe_free). With a NULL keyring every write is TG_ESTATE:
@@ -45,9 +43,8 @@ void tg_store_connector_tokens_state_key(const char *state, char key[44]);
  * TG_EDB, TG_ENOMEM.
  */
 int tg_store_connector_tokens_state_insert(tg_db *db, const tg_crypto *c, const char *state,
-                                           const char *user, const char *id,
-                                           const char *verifier, const char *redirect_uri,
-                                           int64_t now_ms);
+                                           const char *user, const char *id, const char *verifier,
+                                           const char *redirect_uri, int64_t now_ms);
 
 /* A consumed state: every string malloc'd; free with tg_store_connector_tokens_state_clear
  * (wipes the verifier). */
@@ -77,8 +74,8 @@ int tg_store_connector_tokens_states_cleanup(tg_db *db, int64_t before_ms, int *
  * client_id), TG_EDB, TG_ENOMEM.
  */
 int tg_store_connector_tokens_save_client(tg_db *db, const tg_crypto *c, const char *user,
-                                          const char *id, const json_t *client,
-                                          const json_t *meta, int64_t now_ms);
+                                          const char *id, const json_t *client, const json_t *meta,
+                                          int64_t now_ms);
 
 /*
  * Stores user's tokens for connector id: tokens {access_token, refresh_token?, scope?,
@@ -87,8 +84,8 @@ int tg_store_connector_tokens_save_client(tg_db *db, const tg_crypto *c, const c
  * (save_client first): TG_ENOTFOUND. Errors: TG_ESTATE, TG_EINVAL (no access_token), TG_EDB,
  * TG_ENOMEM.
  */
-int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *user,
-                                   const char *id, const json_t *tokens, int64_t now_ms);
+int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *user, const char *id,
+                                   const json_t *tokens, int64_t now_ms);
 
 /*
  * Loads user's row for connector id: *tokens and *client (new objects of plaintexts: release
@@ -96,8 +93,7 @@ int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *us
  * success). Any out pointer may be NULL. Errors: TG_ENOTFOUND (no row), TG_ESTATE (sealed data
  * and no key), tg_crypto's (TG_EAUTH), TG_EINVAL, TG_EDB, TG_ENOMEM.
  */
-int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *user,
-                                   const char *id, json_t **tokens, json_t **client,
-                                   json_t **meta);
+int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *user, const char *id,
+                                   json_t **tokens, json_t **client, json_t **meta);
 
 #endif

@@ -123,16 +123,14 @@ static const char *cfg_str(const json_t *opened, const char *k)
  * secret.auth.client_secret. */
 static const char *pre_client_id(const json_t *opened)
 {
-  return json_string_value(json_object_get(json_object_get(json_object_get(opened, "config"),
-                                                           "auth"),
-                                           "client_id"));
+  return json_string_value(
+      json_object_get(json_object_get(json_object_get(opened, "config"), "auth"), "client_id"));
 }
 
 static const char *pre_client_secret(const json_t *opened)
 {
-  return json_string_value(json_object_get(json_object_get(json_object_get(opened, "secret"),
-                                                           "auth"),
-                                           "client_secret"));
+  return json_string_value(
+      json_object_get(json_object_get(json_object_get(opened, "secret"), "auth"), "client_secret"));
 }
 
 /* The caller's live MCP connector with OAuth into c->opened (work side); answers 404 / 422. */
@@ -150,8 +148,8 @@ static int load_connector(tg_db *db, oauth_ctx *c, const char *user)
     gw_job_fail(&c->j, 422, "not_oauth", "This MCP connector does not use OAuth.");
     return 0;
   }
-  rc = tg_store_connector_tokens_load(db, c->j.app->crypto, user, c->id, NULL, &c->client,
-                                      &c->meta);
+  rc =
+      tg_store_connector_tokens_load(db, c->j.app->crypto, user, c->id, NULL, &c->client, &c->meta);
   return rc == TG_ENOTFOUND ? 0 : rc;
 }
 
@@ -175,8 +173,8 @@ static void on_begun(void *arg, int err, const char *message, const tg_mcp_auth_
   const tg_mcp_auth_session *s = b ? &b->session : NULL;
   const char *kind = pre_client_id(c->opened) ? "pre_registered" : "registered";
   if (err) {
-    tg_warn("connector_oauth_start_failed", "{s:s, s:s, s:s}", "user_id", c->j.user,
-            "connector_id", c->id, "message", message ? message : tg_strerror(err));
+    tg_warn("connector_oauth_start_failed", "{s:s, s:s, s:s}", "user_id", c->j.user, "connector_id",
+            c->id, "message", message ? message : tg_strerror(err));
     gw_job_fail(&c->j, 502, "authorization_discovery_failed",
                 "The MCP server's authorization could not be started.");
     c->j.body = json_pack("{s:s}", "detail", message ? message : tg_strerror(err));
@@ -192,8 +190,8 @@ static void on_begun(void *arg, int err, const char *message, const tg_mcp_auth_
                      s->client.client_secret, "auth_method", s->client.auth_method);
   json_decref(c->meta);
   c->meta = json_pack("{s:s?, s:s, s:s?, s:s?, s:s, s:s}", "issuer", s->issuer, "token_endpoint",
-                      s->token_endpoint, "resource", s->resource, "scope", s->scope,
-                      "registration", kind, "redirect_uri", c->redirect_uri);
+                      s->token_endpoint, "resource", s->resource, "scope", s->scope, "registration",
+                      kind, "redirect_uri", c->redirect_uri);
   if (!c->auth_url || !c->begun_state || !c->verifier || !c->reg || !c->meta) {
     gw_job_fail_err(&c->j, TG_ENOMEM);
     submit(c, -1);
@@ -271,8 +269,8 @@ static void callback_reply(oauth_ctx *c)
 {
   const char *ui = c->j.app->cfg.ui_url;
   int ok = !c->error;
-  tg_info("connector_oauth_callback", "{s:s, s:s, s:s, s:s?}", "user_id", c->j.user,
-          "connector_id", c->id, "outcome", ok ? "connected" : "failed", "error", c->error);
+  tg_info("connector_oauth_callback", "{s:s, s:s, s:s, s:s?}", "user_id", c->j.user, "connector_id",
+          c->id, "outcome", ok ? "connected" : "failed", "error", c->error);
   if (ok)
     gw_catalog_connector_changed(c->j.app, c->j.user, c->id);
   if (c->want_json || !ui) {
@@ -311,8 +309,8 @@ static void store_save_tokens(void *arg, const tg_mcp_auth_tokens *t)
 {
   oauth_ctx *c = arg;
   tg_connector_drop(c->tokens);
-  c->tokens = json_pack("{s:s, s:s?, s:s?, s:I}", "access_token", t->access_token,
-                        "refresh_token", t->refresh_token, "scope", t->scope, "expires_at",
+  c->tokens = json_pack("{s:s, s:s?, s:s?, s:I}", "access_token", t->access_token, "refresh_token",
+                        t->refresh_token, "scope", t->scope, "expires_at",
                         (json_int_t)(t->expires_at * 1000));
 }
 
@@ -334,14 +332,13 @@ static void exchange(oauth_ctx *c)
       .server_url = cfg_str(c->opened, "url"),
       .redirect_uri = c->st.redirect_uri,
       .store = {.load_tokens = store_load_tokens, .save_tokens = store_save_tokens, .arg = c}};
-  tg_mcp_auth_session s = {
-      json_string_value(json_object_get(m, "issuer")),
-      json_string_value(json_object_get(m, "token_endpoint")),
-      json_string_value(json_object_get(m, "resource")),
-      json_string_value(json_object_get(m, "scope")),
-      {json_string_value(json_object_get(c->client, "client_id")),
-       json_string_value(json_object_get(c->client, "client_secret")),
-       json_string_value(json_object_get(c->client, "auth_method"))}};
+  tg_mcp_auth_session s = {json_string_value(json_object_get(m, "issuer")),
+                           json_string_value(json_object_get(m, "token_endpoint")),
+                           json_string_value(json_object_get(m, "resource")),
+                           json_string_value(json_object_get(m, "scope")),
+                           {json_string_value(json_object_get(c->client, "client_id")),
+                            json_string_value(json_object_get(c->client, "client_secret")),
+                            json_string_value(json_object_get(c->client, "auth_method"))}};
   int rc = tg_mcp_auth_new(&c->auth, c->j.app->http_egress, &opt);
   if (rc == 0)
     rc = tg_mcp_auth_restore(c->auth, &s);

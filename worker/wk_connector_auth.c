@@ -44,10 +44,10 @@ typedef struct conn_state conn_state;
 struct wk_conn_link {
   wk_conn_link *next;
   conn_state *s;
-  int in_use;            /* a node holds it */
-  uint64_t released_ms;  /* when the node let go */
-  void (*cb)(void *arg, int err);  /* wk_conn_auth_fresh's waiter */
-  tg_mcp_auth_ready_cb mcp_cb;     /* the client's challenge waiter */
+  int in_use;                     /* a node holds it */
+  uint64_t released_ms;           /* when the node let go */
+  void (*cb)(void *arg, int err); /* wk_conn_auth_fresh's waiter */
+  tg_mcp_auth_ready_cb mcp_cb;    /* the client's challenge waiter */
   void *arg, *mcp_arg;
   tg_mcp_auth_provider prov;
 };
@@ -58,8 +58,8 @@ struct conn_state {
   tg_mcp_auth *a;
   char *header; /* "Authorization: Bearer ..." or NULL */
   int has_refresh;
-  int64_t expires_ms; /* 0 unknown */
-  int64_t version;    /* the connector's version when the tokens were read */
+  int64_t expires_ms;    /* 0 unknown */
+  int64_t version;       /* the connector's version when the tokens were read */
   const json_t *loading; /* the row's tokens while its refresher is created */
   int refreshing, failed, users;
   uint64_t last_ms;
@@ -121,7 +121,7 @@ void wk_conn_auth_row_clear(wk_conn_auth_row *row)
 typedef struct save_job {
   const tg_crypto *crypto;
   char *user, *id;
-  json_t *tokens;     /* NULL: set auth_refresh_required instead */
+  json_t *tokens; /* NULL: set auth_refresh_required instead */
   int64_t version;
 } save_job;
 
@@ -129,8 +129,7 @@ static int save_work(tg_db *db, void *arg)
 {
   save_job *j = arg;
   int64_t now = tg_now_ms();
-  int rc = j->tokens ? tg_store_connector_tokens_save(db, j->crypto, j->user, j->id, j->tokens,
-                                                      now)
+  int rc = j->tokens ? tg_store_connector_tokens_save(db, j->crypto, j->user, j->id, j->tokens, now)
                      : tg_store_connectors_set_auth_status(db, j->user, j->id, j->version,
                                                            "auth_refresh_required", now);
   if (rc)
@@ -206,19 +205,17 @@ static void store_save_tokens(void *arg, const tg_mcp_auth_tokens *t)
 static int load_row(conn_state *s, const char *server_url, wk_conn_auth_row *row)
 {
   const json_t *m = row->meta, *t = row->tokens;
-  tg_mcp_auth_options opt = {.server_url = server_url,
-                             .redirect_uri = json_string_value(json_object_get(m, "redirect_uri")),
-                             .store = {.load_tokens = store_load_tokens,
-                                       .save_tokens = store_save_tokens,
-                                       .arg = s}};
-  tg_mcp_auth_session ses = {
-      json_string_value(json_object_get(m, "issuer")),
-      json_string_value(json_object_get(m, "token_endpoint")),
-      json_string_value(json_object_get(m, "resource")),
-      json_string_value(json_object_get(m, "scope")),
-      {json_string_value(json_object_get(row->client, "client_id")),
-       json_string_value(json_object_get(row->client, "client_secret")),
-       json_string_value(json_object_get(row->client, "auth_method"))}};
+  tg_mcp_auth_options opt = {
+      .server_url = server_url,
+      .redirect_uri = json_string_value(json_object_get(m, "redirect_uri")),
+      .store = {.load_tokens = store_load_tokens, .save_tokens = store_save_tokens, .arg = s}};
+  tg_mcp_auth_session ses = {json_string_value(json_object_get(m, "issuer")),
+                             json_string_value(json_object_get(m, "token_endpoint")),
+                             json_string_value(json_object_get(m, "resource")),
+                             json_string_value(json_object_get(m, "scope")),
+                             {json_string_value(json_object_get(row->client, "client_id")),
+                              json_string_value(json_object_get(row->client, "client_secret")),
+                              json_string_value(json_object_get(row->client, "auth_method"))}};
   tg_mcp_auth *a = NULL;
   int rc;
   s->loading = t;
