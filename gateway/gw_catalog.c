@@ -7,7 +7,8 @@
  *      offers one) and Composio connections. API connectors → one tool per operation, written at
  *      once (tg_store_tools_sync under "api:<connector id>:"); deleted connectors → their tools
  *      soft-deleted; Composio connections that are not ACTIVE → their tools soft-deleted. What
- *      needs tools/list becomes a target: each live MCP connector with static auth, and each
+ *      needs tools/list becomes a target: each live MCP connector with static auth or with
+ *      OAuth and ACTIVE (its stored access token; never refreshed here), and each
  *      ACTIVE Composio connection with an MCP URL whose version this process has not listed
  *      yet ("cached by the connection version"), or every one when the sync is forced.
  *   2. Per target, on the loop: a tg_mcp client (Composio: the gateway's client with x-api-key
@@ -27,8 +28,10 @@
 #include "gw.h"
 
 #include "tg_clock.h"
+#include "tg_connector.h"
 #include "tg_map.h"
 #include "tg_mcp.h"
+#include "tg_store_connectors.h"
 #include "tg_store_runs.h"
 #include "tg_store_tools.h"
 #include "tg_tool_schema.h"
@@ -443,18 +446,29 @@ out:
   return rc;
 }
 
-/* A tools/list target for MCP connector c, or NULL when it cannot be listed now. */
-static json_t *mcp_connector_target(const gw_app *app, const char *user, const json_t *c)
+/* A tools/list target for MCP connector c, or NULL when it cannot be listed now (work side). An
+ * OAuth connector is listed only when ACTIVE, with its access token as it is stored (read-only:
+ * refreshing is the worker's; a 401 just leaves its tools as they are until a later sync). */
+static json_t *mcp_connector_target(tg_db *db, const gw_app *app, const char *user,
+                                    const json_t *c)
 {
   const json_t *cfg = json_object_get(c, "config");
   const char *auth = str(c, "auth_status"), *url = str(cfg, "url");
-  json_t *lines = json_array(), *t;
-  char prefix[160];
-  if (!url || auth) {
-    /* OAuth connectors are listed once the MCP authorization client can hand us a token;
-     * until then their tools stay as they are. */
-    json_decref(lines);
+  json_t *lines, *t;
+  char prefix[160], *token = NULL;
+  if (!url || (auth && (strcmp(auth, "ACTIVE") != 0 || !app->crypto ||
+                        tg_store_connectors_access_token(db, app->crypto, user, str(c, "id"),
+                                                         &token) != 0)))
     return NULL;
+  if (!(lines = json_array())) {
+    tg_crypto_wipe_free(token, token ? strlen(token) : 0);
+    return NULL;
+  }
+  if (token) {
+    json_t *h = json_pack("{s:s+}", "Authorization", "Bearer ", token);
+    add_header_lines(lines, h);
+    tg_connector_drop(h);
+    tg_crypto_wipe_free(token, strlen(token));
   }
   add_header_lines(lines, json_object_get(cfg, "headers"));
   if (str(c, "secret_hex") && app->crypto) {
@@ -571,7 +585,7 @@ static int load_work(tg_db *db, void *arg)
       st.deleted += n;
     } else if (kind && strcmp(kind, "api") == 0) {
       rc = sync_api_connector(db, r->user, c, now, &st);
-    } else if ((t = mcp_connector_target(app, r->user, c))) {
+    } else if ((t = mcp_connector_target(db, app, r->user, c))) {
       json_array_append_new(r->targets, t);
     }
     if (rc)

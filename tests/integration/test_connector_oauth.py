@@ -6,7 +6,7 @@ server, run by the test on loopback.
 Covered: an OAuth MCP connector starts not_connected (admission 409, preflight agrees); the
 browser leg (POST /api/connectors/{id}/oauth/start -> the authorization server -> GET
 /api/connectors/oauth/callback -> the UI) makes it ACTIVE with tokens sealed in
-connector_tokens; a workflow's MCP node {connector_id, tool: echo} succeeds with the bearer; an
+connector_tokens, and the catalog lists its tools; a workflow's MCP node {connector_id, tool: echo} succeeds with the bearer; an
 access token the server no longer accepts is refreshed once on the 401 and the run succeeds; a
 token close to expiry is refreshed before the call; a failed refresh fails the run with
 auth_refresh_required and admission then answers 409 auth_refresh_required; forged, replayed,
@@ -17,16 +17,18 @@ matter; no token, code or verifier appears in answers, logs or clear columns.
 import base64
 import json
 import os
+import subprocess
 import sys
 from urllib.parse import parse_qs, urlparse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "oauthmcp"))
-from harness import Stack, http, main  # noqa: E402
+from harness import BUILD, Stack, http, main, wait_until  # noqa: E402
 from server import OAuthMCP  # noqa: E402
 
 KEY1 = "key1:" + base64.b64encode(b"5" * 32).decode()
+KEY2 = "key2:" + base64.b64encode(b"6" * 32).decode()
 ENV = {"TOOLGATE_SECRET_KEY": KEY1, "TOOLGATE_EGRESS_ALLOW": "127.0.0.1"}
 
 
@@ -164,6 +166,14 @@ def test_connector_oauth_end_to_end():
             st, _, lst = s.gw("GET", "/api/connectors")
             answers.append(lst)
 
+            # the catalog lists the connector's tools with its token once it is ACTIVE
+            def catalog():
+                st, _, b = s.gw("GET", "/api/agents/available-tools")
+                assert st == 200, (st, b)
+                mine = [t for t in b["tools"] if t["source"] == "connector"]
+                return b if [t["name"] for t in mine] == ["echo"] else None
+            answers.append(wait_until(catalog, 20, "the OAuth connector's tools in the catalog"))
+
             # a run with the bearer
             s.start_worker()
             r = run(s, wf)
@@ -205,6 +215,22 @@ def test_connector_oauth_end_to_end():
             r = run(s, wf)
             assert r["status"] == "succeeded", r
             no_secret(s, srv, answers)
+
+            # the start-up key check and --rotate-secrets cover the three new sealed columns
+            gw = os.path.join(BUILD, "toolgate-gateway")
+            env = dict(s.env, TOOLGATE_LISTEN="127.0.0.1:0")
+            p = subprocess.run([gw], env=dict(env, TOOLGATE_SECRET_KEY=""), capture_output=True,
+                               timeout=30)
+            assert p.returncode != 0 and b"secret" in p.stderr.lower(), p.stderr
+            p = subprocess.run([gw, "--rotate-secrets"], env=dict(
+                env, TOOLGATE_SECRET_KEY=KEY2, TOOLGATE_SECRET_KEY_OLD=KEY1),
+                capture_output=True, timeout=30)
+            assert p.returncode == 0, p
+            for col, table in (("token_enc", "connector_tokens"),
+                               ("client_enc", "connector_tokens"),
+                               ("verifier_enc", "connector_oauth_states")):
+                blobs = [bytes(r["b"]) for r in s.query("SELECT %s AS b FROM %s" % (col, table))]
+                assert blobs and all(b.startswith(b"v1:key2:") for b in blobs), (col, blobs[:1])
     finally:
         srv.close()
 
