@@ -154,9 +154,9 @@ int tg_store_connectors_set_auth_status(tg_db *db, const char *user, const char 
                   (long long)version);
   if (rc || changes)
     return rc;
+  /* a live row that did not match: its version moved, or it has no OAuth */
   rc = tg_store_connectors_version(db, user, id, &now_version);
-  return rc ? rc : TG_ECONFLICT; /* a live row that did not match: its version moved, or no
-                                    OAuth (reported as a conflict too: nothing to set) */
+  return rc ? rc : TG_ECONFLICT;
 }
 
 json_t *tg_store_connectors_list(tg_db *db, int *err, const char *user)

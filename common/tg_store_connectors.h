@@ -78,9 +78,9 @@ json_t *tg_store_connectors_blocked(tg_db *db, int *err, const char *user);
  * Sets the MCP authorization state of user's live OAuth connector id to status ('ACTIVE',
  * 'not_connected' or 'auth_refresh_required'; version + 1, updated_at now_ms), fenced by
  * version: only when the row's version is still version (pass -1 for any). A row without OAuth
- * (auth_status NULL) is never changed. Errors: TG_ENOTFOUND (no such live OAuth connector of
- * user), TG_ECONFLICT (its version moved: someone else changed it first), TG_EINVAL (another
- * status), TG_EDB, TG_EBUSY.
+ * (auth_status NULL) is never changed. Errors: TG_ENOTFOUND (no live connector id of user),
+ * TG_ECONFLICT (its version moved: someone else changed it first; or it has no OAuth),
+ * TG_EINVAL (another status), TG_EDB, TG_EBUSY.
  */
 int tg_store_connectors_set_auth_status(tg_db *db, const char *user, const char *id,
                                         int64_t version, const char *status, int64_t now_ms);
