@@ -907,8 +907,7 @@ int tg_mcp_auth_restore(tg_mcp_auth *a, const tg_mcp_auth_session *s)
   set_str(&a->auth_method, s->client.auth_method);
   if (!a->token_endpoint || !a->client_id || (s->issuer && !a->issuer) ||
       (s->resource && !a->resource) || (s->scope && !a->want_scope) ||
-      (s->client.client_secret && !a->client_secret) ||
-      (s->client.auth_method && !a->auth_method))
+      (s->client.client_secret && !a->client_secret) || (s->client.auth_method && !a->auth_method))
     return TG_ENOMEM;
   a->discovered = 1;
   return 0;

@@ -13,8 +13,8 @@
  * an MCP connector's authorization, written by tg_store_connector_tokens and only checked and
  * re-sealed here: connector_tokens.token_enc (AD "connector_tokens|<connector id>|<user id>|
  * <kid>"), connector_tokens.client_enc (AD "connector_tokens.client|...") and
- * connector_oauth_states.verifier_enc (AD "connector_oauth_states|<state hash>|..."). Plaintexts are
- * compact JSON with sorted keys; nothing here logs a key, a plaintext or a blob. With a NULL
+ * connector_oauth_states.verifier_enc (AD "connector_oauth_states|<state hash>|..."). Plaintexts
+ * are compact JSON with sorted keys; nothing here logs a key, a plaintext or a blob. With a NULL
  * keyring (no TOOLGATE_SECRET_KEY) nothing is sealed or opened (TG_ESTATE): secrets are never
  * stored in clear.
  */

@@ -449,8 +449,7 @@ out:
 /* A tools/list target for MCP connector c, or NULL when it cannot be listed now (work side). An
  * OAuth connector is listed only when ACTIVE, with its access token as it is stored (read-only:
  * refreshing is the worker's; a 401 just leaves its tools as they are until a later sync). */
-static json_t *mcp_connector_target(tg_db *db, const gw_app *app, const char *user,
-                                    const json_t *c)
+static json_t *mcp_connector_target(tg_db *db, const gw_app *app, const char *user, const json_t *c)
 {
   const json_t *cfg = json_object_get(c, "config");
   const char *auth = str(c, "auth_status"), *url = str(cfg, "url");

@@ -767,7 +767,7 @@ typedef struct conn_job {
   char **lines;
   char *url;
   int rc;
-  int oauth;             /* the connector requires MCP authorization: row holds its tokens */
+  int oauth; /* the connector requires MCP authorization: row holds its tokens */
   wk_conn_auth_row row;
   const char *cls;
   char err[256];
