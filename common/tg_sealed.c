@@ -147,6 +147,37 @@ int tg_sealed_open_hex(const tg_crypto *c, const char *table, const char *row, c
   return rc;
 }
 
+int tg_sealed_seal_object(const tg_crypto *c, const char *table, const char *row, const char *user,
+                          const json_t *v, unsigned char **blob, size_t *blob_len)
+{
+  char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+  int rc;
+  if (!text)
+    return TG_ENOMEM;
+  rc = tg_crypto_seal_id(c, table, row, user, text, strlen(text), blob, blob_len);
+  tg_crypto_wipe_free(text, strlen(text));
+  return rc;
+}
+
+static int is_object(const json_t *v)
+{
+  return json_is_object(v);
+}
+
+int tg_sealed_open_hex_object(const tg_crypto *c, const char *table, const char *row,
+                              const char *user, const char *hex, json_t **out)
+{
+  char *pt = NULL;
+  size_t pt_len = 0;
+  int rc;
+  *out = NULL;
+  if (!c)
+    return TG_ESTATE;
+  if ((rc = tg_sealed_open_hex(c, table, row, user, hex, &pt, &pt_len)) != 0)
+    return rc;
+  return parse_opened(pt, pt_len, is_object, out);
+}
+
 int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const char *user,
                                    const char *hex, json_t **headers)
 {

@@ -57,6 +57,21 @@ int tg_sealed_open_mcp_headers_hex(const tg_crypto *c, int64_t mcp_id, const cha
 int tg_sealed_open_hex(const tg_crypto *c, const char *table, const char *row, const char *user,
                        const char *hex, char **pt, size_t *pt_len);
 
+/*
+ * Seals the JSON object v for (table, row, user): its compact JSON with sorted keys (the
+ * plaintext is wiped) into *blob (malloc'd, *blob_len bytes). Errors: TG_ENOMEM, tg_crypto's.
+ */
+int tg_sealed_seal_object(const tg_crypto *c, const char *table, const char *row, const char *user,
+                          const json_t *v, unsigned char **blob, size_t *blob_len);
+
+/*
+ * tg_sealed_open_hex of a plaintext that must be a JSON object: *out a new object (its strings
+ * are plaintexts: wipe them before release), or TG_EINVAL when it is not one. TG_ESTATE when c is
+ * NULL.
+ */
+int tg_sealed_open_hex_object(const tg_crypto *c, const char *table, const char *row,
+                              const char *user, const char *hex, json_t **out);
+
 /* --- workflow_runs.inputs_secret_enc: the run's secret inputs, a JSON object name -> string
  * (schema/002_secret_inputs.sql; AD "workflow_runs|<run id>|<user id>|<kid>"). --- */
 

@@ -31,41 +31,12 @@ void tg_store_connector_tokens_state_key(const char *state, char key[44])
   sodium_bin2base64(key, 44, h, sizeof h, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-/* Seals the object v (compact JSON, sorted keys) for (table, id, user). */
-static int seal(const tg_crypto *c, const char *table, const char *id, const char *user,
-                const json_t *v, unsigned char **blob, size_t *blob_len)
-{
-  char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-  int rc;
-  if (!text)
-    return TG_ENOMEM;
-  rc = tg_crypto_seal_id(c, table, id, user, text, strlen(text), blob, blob_len);
-  tg_crypto_wipe_free(text, strlen(text));
-  return rc;
-}
-
-/* Opens hex (may be NULL or empty: *out NULL, 0) sealed for (table, id, user) as an object. */
+/* Opens hex (NULL or empty: *out NULL, 0) sealed for (table, id, user) as an object. */
 static int open_json(const tg_crypto *c, const char *table, const char *id, const char *user,
                      const char *hex, json_t **out)
 {
-  char *pt = NULL;
-  size_t pt_len = 0;
-  int rc;
   *out = NULL;
-  if (!hex || !*hex)
-    return 0;
-  if (!c)
-    return TG_ESTATE;
-  if ((rc = tg_sealed_open_hex(c, table, id, user, hex, &pt, &pt_len)) != 0)
-    return rc;
-  *out = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
-  tg_crypto_wipe_free(pt, pt_len);
-  if (!json_is_object(*out)) {
-    tg_connector_drop(*out);
-    *out = NULL;
-    return TG_EINVAL;
-  }
-  return 0;
+  return hex && *hex ? tg_sealed_open_hex_object(c, table, id, user, hex, out) : 0;
 }
 
 /* ---------------------------------------------------------------- connector_oauth_states */
@@ -84,7 +55,7 @@ int tg_store_connector_tokens_state_insert(tg_db *db, const tg_crypto *c, const 
   tg_store_connector_tokens_state_key(state, key);
   if (!(v = json_pack("{s:s}", "code_verifier", verifier)))
     return TG_ENOMEM;
-  rc = seal(c, T_STATES, key, user, v, &blob, &blob_len);
+  rc = tg_sealed_seal_object(c, T_STATES, key, user, v, &blob, &blob_len);
   tg_connector_drop(v);
   if (rc == 0)
     rc = tg_db_exec(db, NULL,
@@ -116,46 +87,39 @@ int tg_store_connector_tokens_state_consume(tg_db *db, const tg_crypto *c, const
   char key[44];
   int rc, changes = 0;
   json_t *row, *sealed = NULL;
-  const char *user, *cid, *uri, *hex;
+  const char *user;
   memset(out, 0, sizeof *out);
   *refused = NULL;
   tg_store_connector_tokens_state_key(state, key);
+  /* read first (it explains a refusal), then consume with every condition in the UPDATE: of two
+   * callbacks racing for the state, one changes the row and the other is told "used" */
+  row = tg_db_query_one(db, &rc,
+                        "SELECT user_id, connector_id, redirect_uri, expires_at, used_at, "
+                        "hex(verifier_enc) AS v FROM connector_oauth_states WHERE state = ?",
+                        "s", key);
+  if (!row) {
+    *refused = rc == TG_ENOTFOUND ? "unknown" : NULL;
+    return rc == TG_ENOTFOUND ? 0 : rc;
+  }
+  user = json_string_value(json_object_get(row, "user_id"));
   rc = tg_db_exec(db, &changes,
                   "UPDATE connector_oauth_states SET used_at = ?1 WHERE state = ?2 AND "
                   "used_at IS NULL AND expires_at > ?1 AND (?3 = '' OR user_id = ?3)",
                   "Iss", (long long)now_ms, key, caller);
-  if (rc != 0)
-    return rc;
-  if (changes != 1) {
-    row = tg_db_query_one(db, &rc,
-                          "SELECT expires_at, used_at FROM connector_oauth_states WHERE state = ?",
-                          "s", key);
-    if (!row && rc != TG_ENOTFOUND)
-      return rc;
-    *refused = !row                                                               ? "unknown"
-               : !json_is_null(json_object_get(row, "used_at"))                   ? "used"
+  if (rc == 0 && changes != 1)
+    *refused = !json_is_null(json_object_get(row, "used_at"))                     ? "used"
+               : *caller && strcmp(caller, user) != 0                             ? "other_user"
                : json_integer_value(json_object_get(row, "expires_at")) <= now_ms ? "expired"
-                                                                                  : "other_user";
-    json_decref(row);
-    return 0;
+                                                                                  : "used";
+  if (rc == 0 && !*refused) {
+    rc = open_json(c, T_STATES, key, user, json_string_value(json_object_get(row, "v")), &sealed);
+    if (rc == 0 && !json_string_value(json_object_get(sealed, "code_verifier")))
+      rc = TG_EINVAL;
   }
-  row = tg_db_query_one(db, &rc,
-                        "SELECT user_id, connector_id, redirect_uri, hex(verifier_enc) AS v "
-                        "FROM connector_oauth_states WHERE state = ?",
-                        "s", key);
-  if (!row)
-    return rc;
-  user = json_string_value(json_object_get(row, "user_id"));
-  cid = json_string_value(json_object_get(row, "connector_id"));
-  uri = json_string_value(json_object_get(row, "redirect_uri"));
-  hex = json_string_value(json_object_get(row, "v"));
-  rc = open_json(c, T_STATES, key, user, hex, &sealed);
-  if (rc == 0 && !json_string_value(json_object_get(sealed, "code_verifier")))
-    rc = TG_EINVAL;
-  if (rc == 0) {
+  if (rc == 0 && !*refused) {
     out->user_id = strdup(user);
-    out->connector_id = strdup(cid);
-    out->redirect_uri = strdup(uri);
+    out->connector_id = strdup(json_string_value(json_object_get(row, "connector_id")));
+    out->redirect_uri = strdup(json_string_value(json_object_get(row, "redirect_uri")));
     out->verifier = strdup(json_string_value(json_object_get(sealed, "code_verifier")));
     if (!out->user_id || !out->connector_id || !out->redirect_uri || !out->verifier) {
       tg_store_connector_tokens_state_clear(out);
@@ -186,7 +150,7 @@ int tg_store_connector_tokens_save_client(tg_db *db, const tg_crypto *c, const c
     return TG_ESTATE;
   if (!json_string_value(json_object_get(client, "client_id")) || !json_is_object(meta))
     return TG_EINVAL;
-  if ((rc = seal(c, T_CLIENT, id, user, client, &blob, &blob_len)) == 0)
+  if ((rc = tg_sealed_seal_object(c, T_CLIENT, id, user, client, &blob, &blob_len)) == 0)
     rc = tg_db_exec(db, NULL,
                     "INSERT INTO connector_tokens (connector_id, user_id, client_enc, meta, "
                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (connector_id) DO "
@@ -214,7 +178,7 @@ int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *us
       tg_store_connector_tokens_load(db, c, user, id, &old, NULL, NULL) == 0 &&
       json_object_get(old, "refresh_token"))
     json_object_set(t, "refresh_token", json_object_get(old, "refresh_token"));
-  if ((rc = seal(c, T_TOKENS, id, user, t, &blob, &blob_len)) == 0)
+  if ((rc = tg_sealed_seal_object(c, T_TOKENS, id, user, t, &blob, &blob_len)) == 0)
     rc = tg_db_exec(db, &changes,
                     "UPDATE connector_tokens SET token_enc = ?, expires_at = ?, updated_at = ? "
                     "WHERE connector_id = ? AND user_id = ?",
@@ -267,4 +231,16 @@ int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *us
   if (client)
     *client = cli;
   return 0;
+}
+
+tg_mcp_auth_session tg_store_connector_tokens_session(const json_t *meta, const json_t *client)
+{
+  tg_mcp_auth_session s = {json_string_value(json_object_get(meta, "issuer")),
+                           json_string_value(json_object_get(meta, "token_endpoint")),
+                           json_string_value(json_object_get(meta, "resource")),
+                           json_string_value(json_object_get(meta, "scope")),
+                           {json_string_value(json_object_get(client, "client_id")),
+                            json_string_value(json_object_get(client, "client_secret")),
+                            json_string_value(json_object_get(client, "auth_method"))}};
+  return s;
 }

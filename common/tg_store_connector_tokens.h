@@ -25,6 +25,7 @@
 #define TG_STORE_CONNECTOR_TOKENS_H
 
 #include "tg_crypto.h"
+#include "tg_mcp_auth.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -95,5 +96,10 @@ int tg_store_connector_tokens_save(tg_db *db, const tg_crypto *c, const char *us
  */
 int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *user, const char *id,
                                    json_t **tokens, json_t **client, json_t **meta);
+
+/* The tg_mcp_auth_session a loaded row describes (tg_mcp_auth_restore): its strings are
+ * borrowed from meta ({issuer, token_endpoint, resource, scope}) and client ({client_id,
+ * client_secret, auth_method}), either of which may be NULL. */
+tg_mcp_auth_session tg_store_connector_tokens_session(const json_t *meta, const json_t *client);
 
 #endif

@@ -14,6 +14,7 @@
 #include "tg_err.h"
 #include "tg_id.h"
 #include "tg_sealed.h"
+#include "tg_store_connector_tokens.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,14 +43,9 @@ static int prepare(const tg_crypto *c, const char *id, const char *user,
                    const tg_connector_input *in, unsigned char **blob, size_t *blob_len,
                    char **config)
 {
-  char *text;
-  int rc;
-  if (!(*config = json_dumps(in->config, JSON_COMPACT | JSON_SORT_KEYS)) ||
-      !(text = json_dumps(in->secret, JSON_COMPACT | JSON_SORT_KEYS)))
+  if (!(*config = json_dumps(in->config, JSON_COMPACT | JSON_SORT_KEYS)))
     return TG_ENOMEM;
-  rc = tg_crypto_seal_id(c, TABLE, id, user, text, strlen(text), blob, blob_len);
-  tg_crypto_wipe_free(text, strlen(text));
-  return rc;
+  return tg_sealed_seal_object(c, TABLE, id, user, in->secret, blob, blob_len);
 }
 
 int tg_store_connectors_create(tg_db *db, const tg_crypto *c, const char *user,
@@ -186,22 +182,7 @@ int tg_store_connectors_version(tg_db *db, const char *user, const char *id, int
 static int open_object(const tg_crypto *c, const char *table, const char *row, const char *user,
                        const char *hex, json_t **out)
 {
-  char *pt = NULL;
-  size_t pt_len = 0;
-  int rc;
-  *out = NULL;
-  if (!c)
-    return TG_ESTATE;
-  if ((rc = tg_sealed_open_hex(c, table, row, user, hex, &pt, &pt_len)) != 0)
-    return rc;
-  *out = json_loadb(pt, pt_len, JSON_REJECT_DUPLICATES, NULL);
-  tg_crypto_wipe_free(pt, pt_len);
-  if (!json_is_object(*out)) {
-    json_decref(*out);
-    *out = NULL;
-    return TG_EINVAL;
-  }
-  return 0;
+  return tg_sealed_open_hex_object(c, table, row, user, hex, out);
 }
 
 int tg_store_connectors_open(tg_db *db, const tg_crypto *c, const char *user, const char *id,
@@ -255,19 +236,10 @@ json_t *tg_store_connectors_blocked(tg_db *db, int *err, const char *user)
 int tg_store_connectors_access_token(tg_db *db, const tg_crypto *c, const char *user,
                                      const char *id, char **token)
 {
-  int rc = 0;
-  json_t *tok = NULL, *r;
-  const char *hex, *at;
+  json_t *tok = NULL;
+  const char *at;
+  int rc = tg_store_connector_tokens_load(db, c, user, id, &tok, NULL, NULL);
   *token = NULL;
-  r = tg_db_query_one(db, &rc,
-                      "SELECT hex(token_enc) AS token_hex FROM connector_tokens WHERE "
-                      "connector_id = ? AND user_id = ? AND token_enc IS NOT NULL",
-                      "ss", id, user);
-  if (!r)
-    return rc;
-  hex = json_string_value(json_object_get(r, "token_hex"));
-  rc = open_object(c, "connector_tokens", id, user, hex, &tok);
-  json_decref(r);
   if (rc)
     return rc;
   at = json_string_value(json_object_get(tok, "access_token"));

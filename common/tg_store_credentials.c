@@ -216,13 +216,7 @@ void tg_credential_input_free(tg_credential_input *in)
 static int seal(const tg_crypto *c, const char *id, const char *user, const json_t *secret,
                 unsigned char **blob, size_t *blob_len)
 {
-  char *text = json_dumps(secret, JSON_COMPACT | JSON_SORT_KEYS);
-  int rc;
-  if (!text)
-    return TG_ENOMEM;
-  rc = tg_crypto_seal_id(c, TABLE, id, user, text, strlen(text), blob, blob_len);
-  tg_crypto_wipe_free(text, strlen(text));
-  return rc;
+  return tg_sealed_seal_object(c, TABLE, id, user, secret, blob, blob_len);
 }
 
 int tg_store_credentials_put(tg_db *db, const tg_crypto *c, const char *user,

@@ -245,12 +245,9 @@ static int claim_work(tg_db *db, oauth_ctx *c)
                                                    tg_now_ms(), &c->st, &c->why);
   if (rc)
     return rc;
-  if (c->why) {
-    gw_job_fail(&c->j, 400, "invalid_state",
-                strcmp(c->why, "other_user") == 0
-                    ? "The OAuth state was started by another user."
-                    : "The OAuth state is unknown, expired or already used.");
+  if (c->why) { /* the reason says which: unknown, used, expired, other_user */
     c->j.body = json_pack("{s:s}", "reason", c->why);
+    gw_job_fail(&c->j, 400, "invalid_state", "This OAuth state cannot be used.");
     return 0;
   }
   snprintf(c->j.user, sizeof c->j.user, "%s", c->st.user_id);
@@ -327,18 +324,11 @@ static void on_exchanged(void *arg, int err, const char *message)
 
 static void exchange(oauth_ctx *c)
 {
-  const json_t *m = c->meta;
   tg_mcp_auth_options opt = {
       .server_url = cfg_str(c->opened, "url"),
       .redirect_uri = c->st.redirect_uri,
       .store = {.load_tokens = store_load_tokens, .save_tokens = store_save_tokens, .arg = c}};
-  tg_mcp_auth_session s = {json_string_value(json_object_get(m, "issuer")),
-                           json_string_value(json_object_get(m, "token_endpoint")),
-                           json_string_value(json_object_get(m, "resource")),
-                           json_string_value(json_object_get(m, "scope")),
-                           {json_string_value(json_object_get(c->client, "client_id")),
-                            json_string_value(json_object_get(c->client, "client_secret")),
-                            json_string_value(json_object_get(c->client, "auth_method"))}};
+  tg_mcp_auth_session s = tg_store_connector_tokens_session(c->meta, c->client);
   int rc = tg_mcp_auth_new(&c->auth, c->j.app->http_egress, &opt);
   if (rc == 0)
     rc = tg_mcp_auth_restore(c->auth, &s);
@@ -476,31 +466,34 @@ static void sanitise_error(const char *in, char *out, size_t n)
   out[i] = 0;
 }
 
+/* The answer as JSON instead of the browser's redirect. */
+static int wants_json(tg_httpd_req *req)
+{
+  const char *accept = tg_httpd_header(req, "Accept"), *format = tg_httpd_query(req, "format");
+  return (accept && strstr(accept, "application/json")) || (format && strcmp(format, "json") == 0);
+}
+
 void gw_connector_oauth_callback(gw_app *app, tg_httpd_req *req)
 {
   const char *state = tg_httpd_query(req, "state"), *code = tg_httpd_query(req, "code");
-  const char *error = tg_httpd_query(req, "error"), *accept = tg_httpd_header(req, "Accept");
-  const char *format = tg_httpd_query(req, "format");
+  const char *error = tg_httpd_query(req, "error");
   char caller[GW_USER_MAX + 1] = "";
+  const char *bad = !state || !*state || strlen(state) > PARAM_MAX            ? "invalid_state"
+                    : !error && (!code || !*code || strlen(code) > PARAM_MAX) ? "invalid_request"
+                                                                              : NULL;
   oauth_ctx *c;
-  if (!state || !*state || strlen(state) > PARAM_MAX) {
-    gw_respond_error(req, 400, "invalid_state", "The OAuth state is missing or malformed.", NULL,
-                     NULL);
+  if (bad) {
+    gw_respond_error(req, 400, bad, "The OAuth state or code is missing or malformed.", NULL, NULL);
     return;
   }
-  if (!error && (!code || !*code || strlen(code) > PARAM_MAX)) {
-    gw_respond_error(req, 400, "invalid_request", "code is missing.", NULL, NULL);
-    return;
-  }
-  if (tg_httpd_header(req, "X-User-Id") || tg_httpd_header(req, "Authorization")) {
-    if (gw_identify(app, req, caller) != 0)
-      return; /* answered 401 */
-  }
+  /* a browser that carries an identity must be the state's user */
+  if ((tg_httpd_header(req, "X-User-Id") || tg_httpd_header(req, "Authorization")) &&
+      gw_identify(app, req, caller) != 0)
+    return; /* answered 401 */
   if (!(c = gw_job_new(app, req, NULL, sizeof *c)))
     return;
   memcpy(c->caller, caller, sizeof c->caller);
-  c->want_json =
-      (accept && strstr(accept, "application/json")) || (format && strcmp(format, "json") == 0);
+  c->want_json = wants_json(req);
   if (error) {
     sanitise_error(error, c->as_error, sizeof c->as_error);
     c->error = c->as_error;

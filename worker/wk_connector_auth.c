@@ -209,13 +209,7 @@ static int load_row(conn_state *s, const char *server_url, wk_conn_auth_row *row
       .server_url = server_url,
       .redirect_uri = json_string_value(json_object_get(m, "redirect_uri")),
       .store = {.load_tokens = store_load_tokens, .save_tokens = store_save_tokens, .arg = s}};
-  tg_mcp_auth_session ses = {json_string_value(json_object_get(m, "issuer")),
-                             json_string_value(json_object_get(m, "token_endpoint")),
-                             json_string_value(json_object_get(m, "resource")),
-                             json_string_value(json_object_get(m, "scope")),
-                             {json_string_value(json_object_get(row->client, "client_id")),
-                              json_string_value(json_object_get(row->client, "client_secret")),
-                              json_string_value(json_object_get(row->client, "auth_method"))}};
+  tg_mcp_auth_session ses = tg_store_connector_tokens_session(m, row->client);
   tg_mcp_auth *a = NULL;
   int rc;
   s->loading = t;
