@@ -500,23 +500,27 @@ static int wants_client_credentials(tg_mcp_auth *a)
          array_has(g, "client_credentials");
 }
 
-/* tg_mcp_auth_begin's end: the browser leg and the exchange belong to the caller now. */
+/* tg_mcp_auth_begin's end: the browser leg and the exchange belong to the caller now. a is idle
+ * before cb runs and untouched after it, so cb may free a. */
 static void hand_over(tg_mcp_auth *a, const char *url)
 {
   tg_mcp_auth_begin_cb cb = a->begin_cb;
   void *arg = a->begin_arg;
+  char verifier[sizeof a->verifier];
   tg_mcp_auth_begun b = {url,
                          a->state,
-                         a->verifier,
+                         verifier,
                          {a->issuer,
                           a->token_endpoint,
                           a->resource,
                           a->want_scope,
                           {a->client_id, a->client_secret, a->auth_method}}};
+  memcpy(verifier, a->verifier, sizeof verifier);
   a->begin_cb = NULL;
   a->cb = NULL;
+  finish(a, 0, NULL); /* no callback left: wipes a's verifier, back to idle */
   cb(arg, 0, NULL, &b);
-  finish(a, 0, NULL); /* no callback left: wipes the verifier, back to idle */
+  sodium_memzero(verifier, sizeof verifier);
 }
 
 static void start_grant(tg_mcp_auth *a)

@@ -134,8 +134,9 @@ typedef void (*tg_mcp_auth_begin_cb)(void *arg, int err, const char *message,
 
 /* The first half of the authorization code grant: discovery (www_authenticate, may be NULL, as
  * in a challenge), client registration (saved through the store), PKCE, state; then cb(arg, 0,
- * NULL, begun) instead of the browse callback, and a is idle again (its verifier wiped: keep the
- * one handed out). Errors as tg_mcp_auth_challenge; the flow's errors come through cb. */
+ * NULL, begun) instead of the browse callback; a is idle again when cb runs (its verifier wiped:
+ * keep the one handed out), and cb may free it. Errors as tg_mcp_auth_challenge; the flow's
+ * errors come through cb. */
 int tg_mcp_auth_begin(tg_mcp_auth *a, const char *www_authenticate, tg_mcp_auth_begin_cb cb,
                       void *arg);
 

@@ -10,6 +10,7 @@
  *                        S256, state, resource;
  *           SAVE (job)   one transaction: the registration and session (connector_tokens
  *                        client_enc + meta) and the state row (verifier sealed, 10 minutes);
+ *                        states a day past their expiry are deleted;
  *           answer       200 {redirect_url, connector_id, expires_at}.
  * Callback: CLAIM (job)  the state is consumed (single-use, unexpired, the caller's when the
  *                        request carries an identity; the row is keyed by the state's SHA-256);
@@ -230,6 +231,8 @@ static int save_work(tg_db *db, oauth_ctx *c)
   if (rc == 0)
     rc = tg_store_connector_tokens_state_insert(db, c->j.app->crypto, c->begun_state, c->j.user,
                                                 c->id, c->verifier, c->redirect_uri, now);
+  if (rc == 0) /* states a day past their expiry: nobody can use them any more */
+    rc = tg_store_connector_tokens_states_cleanup(db, now - 86400000, NULL);
   if ((rc = tg_db_end(db, rc)) == 0) {
     c->expires_at = now + TG_CONNECTOR_STATE_TTL_MS;
     c->j.status = 200;
