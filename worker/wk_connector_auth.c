@@ -7,7 +7,8 @@
  * resource, client) that only ever refreshes, and the links of the nodes that use it. A refresh
  * runs when a node starts with a token that expires within REFRESH_EARLY_MS, or once when a
  * request gets 401 (tg_mcp asks the link's provider); while it runs, every other link that needs
- * it waits for the same one (single-flight per connector in this worker). New tokens are written
+ * it waits for the same one, and a 401 to a request sent with a token older than the current one
+ * is just retried (single-flight per connector in this worker). New tokens are written
  * back sealed (a dbq job, tg_store_connector_tokens_save); a failed refresh sets the connector's
  * auth_status to 'auth_refresh_required' (a dbq job, fenced by the connector version the node
  * read, so a reconnect that happened meanwhile is not undone) and every waiting link fails with
@@ -45,6 +46,7 @@ struct wk_conn_link {
   wk_conn_link *next;
   conn_state *s;
   int in_use;                     /* a node holds it */
+  unsigned gen;                   /* s->gen when its client last took the header */
   uint64_t released_ms;           /* when the node let go */
   void (*cb)(void *arg, int err); /* wk_conn_auth_fresh's waiter */
   tg_mcp_auth_ready_cb mcp_cb;    /* the client's challenge waiter */
@@ -59,9 +61,11 @@ struct conn_state {
   char *header; /* "Authorization: Bearer ..." or NULL */
   int has_refresh;
   int64_t expires_ms;    /* 0 unknown */
+  unsigned gen;          /* grows with every new token */
   int64_t version;       /* the connector's version when the tokens were read */
   const json_t *loading; /* the row's tokens while its refresher is created */
   int refreshing, failed, users;
+  int writing; /* token write-backs queued and not yet done: memory is newer than the row */
   uint64_t last_ms;
   wk_conn_link *links;
 };
@@ -119,6 +123,7 @@ void wk_conn_auth_row_clear(wk_conn_auth_row *row)
 /* ---------------------------------------------------------------- write-back jobs */
 
 typedef struct save_job {
+  conn_state *s; /* a tokens write: s->writing counts it until done */
   const tg_crypto *crypto;
   char *user, *id;
   json_t *tokens; /* NULL: set auth_refresh_required instead */
@@ -143,6 +148,8 @@ static void save_done(void *arg, int status)
 {
   save_job *j = arg;
   (void)status;
+  if (j->s)
+    j->s->writing--;
   tg_connector_drop(j->tokens);
   free(j->user);
   free(j->id);
@@ -157,8 +164,13 @@ static void queue_save(conn_state *s, json_t *tokens)
     j->crypto = s->w->crypto;
     j->tokens = tokens;
     j->version = s->version;
-    if (tg_dbq_submit(s->w->dbq, save_work, save_done, j) == 0)
+    if (tg_dbq_submit(s->w->dbq, save_work, save_done, j) == 0) {
+      if (tokens) {
+        j->s = s;
+        s->writing++;
+      }
       return;
+    }
     j->tokens = NULL;
   }
   tg_warn("connector_auth_write_failed", "{s:s, s:s}", "connector_id", s->id, "error",
@@ -193,6 +205,7 @@ static void store_save_tokens(void *arg, const tg_mcp_auth_tokens *t)
   conn_state *s = arg;
   if (s->loading)
     return; /* tg_mcp_auth_new hands back what it loaded: nothing new */
+  s->gen++;
   set_header(s, t->access_token);
   s->has_refresh = t->refresh_token != NULL;
   s->expires_ms = t->expires_at * 1000;
@@ -229,6 +242,7 @@ static int load_row(conn_state *s, const char *server_url, wk_conn_auth_row *row
     s->expires_ms = (int64_t)json_integer_value(json_object_get(t, "expires_at"));
     s->version = row->version;
     s->failed = 0;
+    s->gen++;
   }
   wk_conn_auth_row_clear(row);
   return rc ? rc : s->header ? 0 : TG_ENOMEM;
@@ -287,7 +301,9 @@ static int start_refresh(conn_state *s)
 
 static const char *prov_header(void *self)
 {
-  return ((wk_conn_link *)self)->s->header;
+  wk_conn_link *l = self;
+  l->gen = l->s->gen;
+  return l->s->header;
 }
 
 static int prov_challenge(void *self, long status, const char *www, tg_mcp_auth_ready_cb cb,
@@ -298,6 +314,10 @@ static int prov_challenge(void *self, long status, const char *www, tg_mcp_auth_
   (void)www;
   if (status != 401 || !l->in_use)
     return TG_EAUTH; /* 403: a scope this connection was not granted; sign in again */
+  if (l->gen != l->s->gen && !l->s->failed) {
+    cb(arg, 0, NULL); /* refreshed since this request took its token: just retry */
+    return 0;
+  }
   if ((rc = start_refresh(l->s)) != 0)
     return rc;
   l->mcp_cb = cb;
@@ -319,7 +339,15 @@ static int sweep_idle(void *ctx, const void *key, size_t klen, void *value)
   uint64_t now = *(uint64_t *)ctx;
   (void)key;
   (void)klen;
-  return !s->users && !s->refreshing && now - s->last_ms > IDLE_MS;
+  return !s->users && !s->refreshing && !s->writing && now - s->last_ms > IDLE_MS;
+}
+
+/* 1 when row holds the access token s already has. */
+static int same_token(const conn_state *s, const wk_conn_auth_row *row)
+{
+  const char *at = json_string_value(json_object_get(row->tokens, "access_token"));
+  static const char prefix[] = "Authorization: Bearer ";
+  return s->a && s->header && at && strcmp(s->header + sizeof prefix - 1, at) == 0;
 }
 
 int wk_conn_auth_link(wk_worker *w, const char *user, const char *id, const char *server_url,
@@ -353,9 +381,10 @@ int wk_conn_auth_link(wk_worker *w, const char *user, const char *id, const char
     s->w = w;
   }
   s->last_ms = now;
-  /* a refresh in flight has the newest tokens; otherwise the row read just now has */
-  if (s->refreshing)
-    wk_conn_auth_row_clear(row);
+  /* a refresh in flight or a write-back not yet done means memory has the newest tokens;
+   * otherwise the row read just now has (another worker may have refreshed) */
+  if (s->refreshing || s->writing || same_token(s, row))
+    wk_conn_auth_row_clear(row); /* nothing newer: requests in flight keep their token's age */
   else if ((rc = load_row(s, server_url, row)) != 0)
     return rc;
   for (l = s->links; l; l = l->next)

@@ -8,7 +8,8 @@ browser leg (POST /api/connectors/{id}/oauth/start -> the authorization server -
 /api/connectors/oauth/callback -> the UI) makes it ACTIVE with tokens sealed in
 connector_tokens, and the catalog lists its tools; a workflow's MCP node {connector_id, tool: echo} succeeds with the bearer; an
 access token the server no longer accepts is refreshed once on the 401 and the run succeeds; a
-token close to expiry is refreshed before the call; a failed refresh fails the run with
+token close to expiry is refreshed before the call; runs that meet a rejected token at once
+share one refresh; a failed refresh fails the run with
 auth_refresh_required and admission then answers 409 auth_refresh_required; forged, replayed,
 expired and another user's states are refused, and an authorization server's error comes back
 to the UI with the state consumed; a gateway restart between start and callback does not
@@ -214,6 +215,19 @@ def test_connector_oauth_end_to_end():
             assert status_of(s, cid) == "ACTIVE"
             r = run(s, wf)
             assert r["status"] == "succeeded", r
+
+            # single-flight: three runs meet a rejected token at once, one refresh serves all
+            refreshes = srv.stats()["token:refresh_token"]
+            srv.expire_all()
+            ids = []
+            for _ in range(3):
+                st, _, b = admit(s, wf)
+                assert st == 202, (st, b)
+                ids.append(b["run_id"])
+            for rid in ids:
+                r = s.wait_run(rid, timeout=60)
+                assert r["status"] == "succeeded", r
+            assert srv.stats()["token:refresh_token"] == refreshes + 1, srv.stats()
             no_secret(s, srv, answers)
 
             # the start-up key check and --rotate-secrets cover the three new sealed columns
