@@ -16,6 +16,14 @@
  *      (every page), then an APPLY job writes the listed tools under the target's prefix. An
  *      unreachable server leaves its tools as they are. The client is closed from a zero timer,
  *      never from inside its own callback.
+ *   3. Listening: the client of a successful listing is kept open with its GET stream (MCP
+ *      "Listening for Messages from the Server") as the source's listener, at most
+ *      MAX_LISTENERS per gateway (LRU). notifications/tools/list_changed on it forgets that the
+ *      source was listed and syncs the user again (at most once per LISTEN_DEBOUNCE_MS per
+ *      source), so only that source is listed again and its new client replaces the listener.
+ *      Every sync of the user closes the listeners of sources that are no longer targets or
+ *      whose version moved (connector deleted or changed, Composio connection changed); stop
+ *      closes them all. A server without a GET stream (404/405) sends nothing on it.
  * Every write goes through tg_store_tools, which writes nothing for an unchanged definition.
  * When the sync ends, the user's catalog generation moves, so the cached answer of
  * GET /api/agents/available-tools is rebuilt.
@@ -42,6 +50,8 @@
 
 #define MCP_TIMEOUT_MS 15000
 #define CACHE_MAX_BYTES (256u << 20) /* cached catalog answers, all users */
+#define MAX_LISTENERS 256            /* open listening MCP sessions per gateway (LRU) */
+#define LISTEN_DEBOUNCE_MS 1000      /* at most one list_changed re-sync per source per second */
 
 /* One user's state (never evicted: a few dozen bytes per user who used the catalog). */
 typedef struct user_state {
@@ -75,11 +85,23 @@ struct gw_catalog {
   tg_http_client *http_egress; /* connectors' MCP servers (user-supplied URLs) */
   tg_map *users;               /* user id -> user_state */
   tg_map *cache;               /* user id -> cached */
+  tg_map *listeners;           /* "<user>\n<source key>" -> listener */
   json_t *builtins;            /* catalog entries of the built-ins */
   json_t *startup;             /* users still to sync at start-up */
   size_t startup_next;
   int stopped;
 };
+
+/* A source's open MCP session, listening for notifications/tools/list_changed (loop thread). */
+typedef struct listener {
+  gw_catalog *cat;
+  tg_mcp_client *mcp; /* owned; NULL while the listing that opened it is in flight */
+  uv_timer_t timer;   /* the debounced re-sync */
+  int64_t resync_ms;  /* the last re-sync it started */
+  json_t *version;    /* the source version it was opened at */
+  char user[GW_USER_MAX + 1];
+  char key[160]; /* source key */
+} listener;
 
 typedef struct run {
   gw_catalog *cat;
@@ -92,6 +114,7 @@ typedef struct run {
   size_t next;        /* next target */
   json_t *listed;     /* the current target's tools (NULL: listing failed) */
   tg_mcp_client *mcp;
+  listener *lis; /* the current target's listener-to-be (its client is mcp) */
   uv_timer_t timer;
   int written;
 } run;
@@ -612,6 +635,106 @@ static int load_work(tg_db *db, void *arg)
   return 0;
 }
 
+/* ---------------------------------------------------------------- listeners */
+
+static void listener_closed(uv_handle_t *h)
+{
+  free(h->data);
+}
+
+/* The map's free function; also frees a listener that never got into the map. Never called
+ * from inside its client's callbacks. */
+static void listener_free(void *p)
+{
+  listener *l = p;
+  if (!l)
+    return;
+  if (l->mcp)
+    tg_mcp_close(l->mcp, NULL, NULL);
+  json_decref(l->version);
+  uv_close((uv_handle_t *)&l->timer, listener_closed);
+}
+
+static size_t listener_key(char *buf, size_t len, const char *user, const char *key)
+{
+  int n = snprintf(buf, len, "%s\n%s", user, key);
+  return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* The debounce timer: forget that the source was listed and sync its user again. */
+static void on_listen_timer(uv_timer_t *h)
+{
+  listener *l = h->data;
+  user_state *u = user_get(l->cat, l->user);
+  if (!u || l->cat->stopped)
+    return;
+  l->resync_ms = tg_now_ms();
+  tg_info("catalog_list_changed", "{s:s, s:s}", "user_id", l->user, "source", l->key);
+  json_object_del(u->synced, l->key);
+  gw_catalog_sync_user(l->cat->app, l->user, 0);
+}
+
+static void on_listen_notify(void *arg, const char *method, json_t *params)
+{
+  listener *l = arg;
+  int64_t wait = l->resync_ms + LISTEN_DEBOUNCE_MS - tg_now_ms();
+  (void)params;
+  if (strcmp(method, "notifications/tools/list_changed") != 0 ||
+      uv_is_active((uv_handle_t *)&l->timer))
+    return;
+  uv_timer_start(&l->timer, on_listen_timer, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+static listener *listener_new(gw_catalog *cat, const char *user, const json_t *t)
+{
+  listener *l = calloc(1, sizeof *l);
+  if (!l)
+    return NULL;
+  l->cat = cat;
+  l->version = json_incref(json_object_get(t, "version"));
+  snprintf(l->user, sizeof l->user, "%s", user);
+  snprintf(l->key, sizeof l->key, "%s", str(t, "key"));
+  uv_timer_init(cat->app->loop, &l->timer);
+  l->timer.data = l;
+  return l;
+}
+
+/* Makes l (its client listed the source) the source's listener, replacing the previous one. */
+static void listener_install(gw_catalog *cat, listener *l)
+{
+  char k[GW_USER_MAX + 200];
+  size_t n = listener_key(k, sizeof k, l->user, l->key);
+  const listener *old = tg_map_peek(cat->listeners, k, n);
+  if (old)
+    l->resync_ms = old->resync_ms;
+  if (tg_map_put(cat->listeners, k, n, l, 1) != 0)
+    listener_free(l);
+}
+
+typedef struct sweep_ctx {
+  const char *user;
+  const json_t *targets;
+} sweep_ctx;
+
+/* Deletes a user's listener whose source is no longer a target at the version it listened to. */
+static int sweep_listener(void *ctx, const void *key, size_t klen, void *value)
+{
+  const sweep_ctx *c = ctx;
+  const listener *l = value;
+  const json_t *t;
+  size_t i;
+  (void)key, (void)klen;
+  if (strcmp(l->user, c->user) != 0)
+    return 0;
+  json_array_foreach(c->targets, i, t)
+  {
+    const char *tk = str(t, "key");
+    if (tk && strcmp(tk, l->key) == 0)
+      return !json_equal(json_object_get(t, "version"), l->version);
+  }
+  return 1;
+}
+
 /* ---------------------------------------------------------------- listing, APPLY */
 
 static void run_free(uv_handle_t *h)
@@ -622,6 +745,7 @@ static void run_free(uv_handle_t *h)
   json_decref(r->targets);
   json_decref(r->seen);
   json_decref(r->listed);
+  listener_free(r->lis);
   free(r);
 }
 
@@ -712,7 +836,14 @@ static void apply_done(void *arg, int status)
 static void on_listed_later(uv_timer_t *h)
 {
   run *r = h->data;
-  tg_mcp_close(r->mcp, NULL, NULL);
+  if (r->listed && r->lis && !r->cat->stopped) {
+    r->lis->mcp = r->mcp; /* keeps listening */
+    listener_install(r->cat, r->lis);
+  } else {
+    tg_mcp_close(r->mcp, NULL, NULL);
+    listener_free(r->lis);
+  }
+  r->lis = NULL;
   r->mcp = NULL;
   if (r->listed && !r->cat->stopped &&
       tg_dbq_submit(r->cat->app->dbq, apply_work, apply_done, r) == 0)
@@ -754,6 +885,11 @@ static void run_next(run *r)
     opt.url = str(t, "url");
     opt.headers = h;
     opt.request_timeout_ms = MCP_TIMEOUT_MS;
+    if ((r->lis = listener_new(cat, r->user, t))) {
+      opt.listen = 1;
+      opt.on_notify = on_listen_notify;
+      opt.notify_arg = r->lis;
+    }
     rc = tg_mcp_client_new(
         &r->mcp, json_is_true(json_object_get(t, "egress")) ? cat->http_egress : cat->app->http,
         &opt);
@@ -762,6 +898,8 @@ static void run_next(run *r)
       return;
     tg_mcp_close(r->mcp, NULL, NULL);
     r->mcp = NULL;
+    listener_free(r->lis);
+    r->lis = NULL;
     tg_warn("catalog_list_failed", "{s:s, s:s}", "user_id", r->user, "error", tg_errname(rc));
   }
   run_end(r, cat->stopped ? TG_ECANCELED : 0);
@@ -782,6 +920,8 @@ static void load_done(void *arg, int status)
     if (u && !json_is_null(v)) /* synced by LOAD itself; MCP sources wait for their listing */
       json_object_set(u->synced, k, v);
   }
+  if (r->cat->listeners)
+    tg_map_sweep(r->cat->listeners, sweep_listener, &(sweep_ctx){r->user, r->targets});
   run_next(r);
 }
 
@@ -863,6 +1003,7 @@ int gw_catalog_start(gw_app *app)
   app->catalog = cat;
   if (!(cat->users = tg_map_new(0, user_state_free)) ||
       !(cat->cache = tg_map_new(CACHE_MAX_BYTES, cached_free)) ||
+      !(cat->listeners = tg_map_new(MAX_LISTENERS, listener_free)) ||
       !(cat->builtins = builtin_entries()))
     return TG_ENOMEM;
   if ((rc = tg_egress_new(&cat->egress, app->cfg.egress_allow, err, sizeof err)) != 0 ||
@@ -884,6 +1025,8 @@ void gw_catalog_stop(gw_app *app)
   if (!cat || cat->stopped)
     return;
   cat->stopped = 1;
+  tg_map_free(cat->listeners); /* before the clients they use close */
+  cat->listeners = NULL;
   if (cat->http_egress)
     tg_http_client_close(cat->http_egress, NULL, NULL);
   cat->http_egress = NULL;
@@ -896,6 +1039,7 @@ void gw_catalog_free(gw_app *app)
     return;
   if (cat->http_egress) /* start-up failed before stop */
     tg_http_client_close(cat->http_egress, NULL, NULL);
+  tg_map_free(cat->listeners); /* empty unless start-up failed before stop */
   tg_map_free(cat->users);
   tg_map_free(cat->cache);
   json_decref(cat->builtins);

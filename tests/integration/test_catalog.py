@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The tool catalog (README "Tool catalog"): built-ins, connector sync, idempotence, two users,
-soft delete, schema inference, register/delete, the available-tools fallback, and MCP discovery
-from server-everything through a connected Composio provider.
+soft delete, schema inference, register/delete, the available-tools fallback, MCP discovery
+from server-everything through a connected Composio provider, and notifications/tools/list_changed
+from mcp-peer's GET stream re-syncing that provider.
 
 Connectors are inserted as rows (the schema is fixed by schema/007) and a sync is started the way
 a running gateway notices a changed source: GET /api/agents/available-tools reads the sources'
@@ -15,7 +16,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack, main, wait_until  # noqa: E402
+from harness import Stack, http, main, wait_until  # noqa: E402
 
 NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:toolgate:tools")
 BUILTINS = {"calculator", "http_request", "code_execution"}
@@ -249,6 +250,38 @@ def test_mcp_discovery_via_composio_provider():
         assert st == 200, st
         wait_tools(s, "alice", lambda b: "echo" not in names(b), "tools of the disconnected provider")
         assert live(s, "alice", "composio:everything:") == []
+
+
+def test_list_changed_resyncs_the_source():
+    with Stack(peer=True) as s:
+        def peer(path, body):
+            st, _, b = http("POST", s.peer_url + path, body)
+            assert st == 200, (st, b)
+            return b
+
+        def get_streams():
+            st, _, b = http("GET", s.peer_url + "/_peer/log")
+            return [e for e in b["requests"] if e["http_method"] == "GET" and e["status"] == 200]
+
+        peer("/_peer/get_streams", {"enabled": True})
+        s.connect("alice")
+        wait_tools(s, "alice", lambda b: "echo" in names(b), "the peer's tools")
+        wait_until(get_streams, 15, "the catalog's GET stream")
+        # the server's tool list changes: the notification alone brings the new tool
+        assert peer("/_peer/list_changed", {"add_tool": "fresh_tool"})["streams"] >= 1
+        body = wait_tools(s, "alice", lambda b: "fresh_tool" in names(b), "the new tool")
+        fresh = [t for t in body["tools"] if t["name"] == "fresh_tool"][0]
+        assert fresh["type"] == "mcp" and fresh["origin"] == "composio", fresh
+        assert "catalog_list_changed" in s.procs["gateway"].text()
+        # the re-sync's session listens in turn
+        wait_until(lambda: len(get_streams()) >= 2, 15, "the re-sync's GET stream")
+        peer("/_peer/list_changed", {"add_tool": "second_tool"})
+        wait_tools(s, "alice", lambda b: "second_tool" in names(b), "the second new tool")
+        # disconnected: the listener is closed, its stream ends
+        st, _, _ = s.gw("DELETE", "/api/mcp/auth/everything")
+        assert st == 200, st
+        wait_tools(s, "alice", lambda b: "echo" not in names(b), "tools of the disconnected provider")
+        wait_until(lambda: peer("/_peer/list_changed", {})["streams"] == 0, 15, "streams closed")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@
  * with Mcp-Session-Id; later requests must carry a session created on the SAME path, else 404
  * (-32001 "Session not found"), so a session id sent to another user's URL is caught. Requests
  * are answered as application/json; notifications and responses get 202; DELETE ends a
- * session; GET is 405. Churn (--drop-session-after N, or the control route below): a session
- * serves N JSON-RPC requests (tools/list, tools/call, ping), and the next one gets 404 before it
- * is executed and drops the session, as a server that expires sessions quickly does. Tools: echo
- * {message} (readOnlyHint), add {a, b} (idempotentHint), sleep {ms} (no hints: a call that times
- * out must not be retried), sleep_ro {ms} (readOnlyHint), fail {message} (isError:true).
+ * session; GET is 405 unless GET streams are on (below). Churn (--drop-session-after N, or the
+ * control route below): a session serves N JSON-RPC requests (tools/list, tools/call, ping), and
+ * the next one gets 404 before it is executed and drops the session, as a server that expires
+ * sessions quickly does. Tools: echo {message} (readOnlyHint), add {a, b} (idempotentHint), sleep
+ * {ms} (no hints: a call that times out must not be retried), sleep_ro {ms} (readOnlyHint), fail
+ * {message} (isError:true), plus the tools added by POST /_peer/list_changed (echo's schema).
  *
  * Control API:
  *   POST /_peer/script {"method"?, "tool"?, "count", "status", "retry_after"?}  (or an array):
@@ -26,6 +27,10 @@
  *        send). Capped at 200000 entries (then only counted).
  *   POST /_peer/churn {"drop_session_after": N}: as --drop-session-after (0 = never).
  *   GET  /_peer/stats  counters; POST /_peer/reset clears log, scripts and counters (not churn).
+ *   POST /_peer/get_streams {"enabled": bool}: a GET with a session of its path opens a
+ *        text/event-stream that stays open (the server-initiated channel); off (405) by default.
+ *   POST /_peer/list_changed {"add_tool"?: name}: adds the tool to tools/list, then sends
+ *        notifications/tools/list_changed on every open GET stream; answers {"streams": n}.
  * Invariant: every request is answered exactly once (delayed sleep answers are flushed with
  * 503 at shutdown).
  */
@@ -38,6 +43,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +85,9 @@ typedef struct peer {
   long n_requests, n_dropped, n_init, n_calls, n_deletes, n_scripted;
   delayed *delayed;
   long drop_after; /* requests a session serves before the next one gets 404; 0 = never */
+  int get_streams; /* GET opens a stream (else 405) */
+  json_t *streams; /* open GET streams: array of pointers as integers (tg_httpd_req *) */
+  json_t *extra;   /* names of the tools added by /_peer/list_changed */
   int stopping;
 } peer;
 
@@ -229,7 +238,7 @@ static int rule_add(const json_t *o)
 
 /* ---- MCP ---- */
 
-static json_t *tools_list(void)
+static json_t *base_tools(void)
 {
   return json_pack(
       "{s:[{s:s, s:{s:s, s:{s:{s:s}}, s:[s]}, s:{s:b}}, {s:s, s:{s:s, s:{s:{s:s}, s:{s:s}}}, "
@@ -242,6 +251,61 @@ static json_t *tools_list(void)
       "properties", "ms", "type", "number", "name", "sleep_ro", "inputSchema", "type", "object",
       "properties", "ms", "type", "number", "annotations", "readOnlyHint", 1, "name", "fail",
       "inputSchema", "type", "object");
+}
+
+static json_t *tools_list(void)
+{
+  json_t *r = base_tools(), *tools = json_object_get(r, "tools"), *n;
+  size_t i;
+  json_array_foreach(P.extra, i, n)
+  {
+    json_t *t = json_deep_copy(json_array_get(tools, 0));
+    json_object_set(t, "name", n);
+    json_array_append_new(tools, t);
+  }
+  return r;
+}
+
+/* ---- GET streams ---- */
+
+static void stream_forget(tg_httpd_req *req)
+{
+  for (size_t i = 0; i < json_array_size(P.streams); i++)
+    if ((tg_httpd_req *)(uintptr_t)json_integer_value(json_array_get(P.streams, i)) == req) {
+      json_array_remove(P.streams, i);
+      return;
+    }
+}
+
+static void on_stream(tg_httpd_req *req, int event, void *arg)
+{
+  (void)arg;
+  if (event == TG_HTTPD_STREAM_CLOSED) {
+    stream_forget(req);
+    tg_httpd_stream_end(req);
+  }
+}
+
+/* Sends one SSE event to every open GET stream; returns how many took it. */
+static int streams_send(const char *data)
+{
+  char ev[256];
+  int n = 0, len = snprintf(ev, sizeof ev, "event: message\ndata: %s\n\n", data);
+  for (size_t i = 0; i < json_array_size(P.streams); i++) {
+    tg_httpd_req *req = (tg_httpd_req *)(uintptr_t)json_integer_value(json_array_get(P.streams, i));
+    if (tg_httpd_stream_write(req, ev, (size_t)len) != TG_ECANCELED)
+      n++;
+  }
+  return n;
+}
+
+static void streams_end_all(void)
+{
+  while (json_array_size(P.streams)) {
+    tg_httpd_req *req = (tg_httpd_req *)(uintptr_t)json_integer_value(json_array_get(P.streams, 0));
+    json_array_remove(P.streams, 0);
+    tg_httpd_stream_end(req);
+  }
 }
 
 static json_t *text_result(const char *text, int is_error)
@@ -453,6 +517,20 @@ static void handle_mcp(tg_httpd_req *req)
       session_drop(s);
     note_status(entry, ok ? 200 : 404);
     tg_httpd_respond(req, ok ? 200 : 404, NULL, "", 0);
+  } else if (strcmp(m, "GET") == 0 && P.get_streams) {
+    static const char *const sse[] = {"Content-Type: text/event-stream", "Cache-Control: no-cache",
+                                      NULL};
+    json_t *entry = log_entry(req, NULL);
+    session *s = session_find(tg_httpd_header(req, "mcp-session-id"));
+    if (!s || strcmp(s->path, tg_httpd_path(req)) != 0) {
+      note_status(entry, 404);
+      tg_httpd_respond(req, 404, NULL, "", 0);
+      return;
+    }
+    note_status(entry, 200);
+    if (tg_httpd_stream_begin(req, 200, sse, on_stream, NULL) != 0 ||
+        json_array_append_new(P.streams, json_integer((json_int_t)(uintptr_t)req)) != 0)
+      tg_httpd_stream_end(req);
   } else {
     note_status(log_entry(req, NULL), 405);
     tg_httpd_respond(req, 405, NULL, "", 0);
@@ -504,6 +582,23 @@ static void handle_control(tg_httpd_req *req)
       tg_httpd_respond_error(req, 400, "bad_churn", "want {\"drop_session_after\": N >= 0}");
     }
     json_decref(b);
+  } else if (strcmp(path, "/_peer/get_streams") == 0 && strcmp(m, "POST") == 0) {
+    json_t *b = json_loads(tg_httpd_body(req, NULL), 0, NULL);
+    P.get_streams = json_is_true(json_object_get(b, "enabled"));
+    if (!P.get_streams)
+      streams_end_all();
+    json_decref(b);
+    tg_httpd_respond_json(req, 200, NULL, json_pack("{s:b}", "ok", 1));
+  } else if (strcmp(path, "/_peer/list_changed") == 0 && strcmp(m, "POST") == 0) {
+    json_t *b = json_loads(tg_httpd_body(req, NULL), 0, NULL),
+           *add = json_object_get(b, "add_tool");
+    if (json_is_string(add))
+      json_array_append(P.extra, add);
+    json_decref(b);
+    tg_httpd_respond_json(req, 200, NULL,
+                          json_pack("{s:i}", "streams",
+                                    streams_send("{\"jsonrpc\":\"2.0\",\"method\":"
+                                                 "\"notifications/tools/list_changed\"}")));
   } else if (strcmp(path, "/_peer/reset") == 0 && strcmp(m, "POST") == 0) {
     json_array_clear(P.log);
     for (rule *r = P.rules; r; r = r->next)
@@ -542,6 +637,7 @@ static void on_signal(uv_signal_t *h, int signum)
   if (P.stopping)
     return;
   P.stopping = 1;
+  streams_end_all();
   while (P.delayed) {
     uv_timer_stop(&P.delayed->t);
     delayed_fire(P.delayed, 503);
@@ -585,6 +681,8 @@ int main(int argc, char **argv)
   P.loop = &loop;
   P.t0 = uv_now(&loop);
   P.log = json_array();
+  P.streams = json_array();
+  P.extra = json_array();
   P.rules_tail = &P.rules;
   tg_httpd_limits_default(&lim);
   lim.max_connections = 4096;
@@ -608,5 +706,7 @@ out:
     r->count = 0;
   rules_gc();
   json_decref(P.log);
+  json_decref(P.streams);
+  json_decref(P.extra);
   return rc;
 }
