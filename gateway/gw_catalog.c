@@ -679,7 +679,7 @@ static void on_listen_notify(void *arg, const char *method, json_t *params)
   listener *l = arg;
   int64_t wait = l->resync_ms + LISTEN_DEBOUNCE_MS - tg_now_ms();
   (void)params;
-  if (strcmp(method, "notifications/tools/list_changed") != 0 ||
+  if (!method || strcmp(method, "notifications/tools/list_changed") != 0 ||
       uv_is_active((uv_handle_t *)&l->timer))
     return;
   uv_timer_start(&l->timer, on_listen_timer, wait > 0 ? (uint64_t)wait : 0, 0);
