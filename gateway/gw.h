@@ -23,6 +23,7 @@
 #include "tg_http.h"
 #include "tg_httpd.h"
 #include "tg_log.h"
+#include "tg_oauth2_tokens.h"
 #include "tg_sealed.h"
 #include "tg_store_accounts.h"
 #include "tg_store_auth_configs.h"
@@ -100,6 +101,8 @@ typedef struct gw_app {
   tg_http_client *http_egress;     /* user-supplied URLs (connectors' test and invoke) under
                                     * TOOLGATE_EGRESS_ALLOW, CONNECT_TO and CA_FILE (gw_main.c) */
   tg_egress *egress;               /* the egress policy of http_egress */
+  tg_oauth2_tokens *oauth2_tokens; /* oauth2 API connectors' access tokens, fetched on
+                                    * http_egress (gw_main.c) */
 } gw_app;
 
 /* --- Requests sleeping on a timer (gw_waiter.c). --- */
@@ -307,13 +310,16 @@ void gw_connector_oauth_callback(gw_app *app, tg_httpd_req *req);
  * example_payload, or GET base_url without operations; an MCP connector's initialize and
  * tools/list) or invoke (operation with payload, NULL: the stored example_payload; MCP: tools/call
  * {name: operation, arguments: payload}). bearer (copied; may be NULL) is an MCP connector's
- * OAuth access token. cb runs once, from the loop (possibly before this returns), with 200 and
- * the output {success, status_code, data, error, elapsed_seconds} (secrets cut out), or with an
- * HTTP error status and an error body {error, message}; cb owns the body. Returns 0, or
- * TG_ENOMEM (cb not called).
+ * OAuth access token. An oauth2 API connector's access token comes from app->oauth2_tokens,
+ * cached for user (copied) and the connector, renewed once when the API answers 401 to a cached
+ * one; a failed token request is an output with success false and the token endpoint's status
+ * (0 when it did not answer). cb runs once, from the loop (possibly before this returns), with
+ * 200 and the output {success, status_code, data, error, elapsed_seconds} (secrets cut out),
+ * or with an HTTP error status and an error body {error, message}; cb owns the body. Returns 0,
+ * or TG_ENOMEM (cb not called).
  */
 typedef void (*gw_connector_call_cb)(void *arg, int status, json_t *body);
-int gw_connector_call(gw_app *app, json_t *opened, const char *bearer, int test,
+int gw_connector_call(gw_app *app, const char *user, json_t *opened, const char *bearer, int test,
                       const char *operation, const json_t *payload, gw_connector_call_cb cb,
                       void *arg);
 

@@ -167,7 +167,7 @@ static void create(gw_app *app, tg_httpd_req *req, const char *user, const char 
   }
   opened = json_pack("{s:s, s:s, s:s, s:O, s:o}", "id", "con_validate", "kind", c->in.kind, "name",
                      c->in.name, "config", c->in.config, "secret", json_deep_copy(c->in.secret));
-  if (!opened || gw_connector_call(app, opened, NULL, 1, NULL, NULL, on_validated, c) != 0) {
+  if (!opened || gw_connector_call(app, user, opened, NULL, 1, NULL, NULL, on_validated, c) != 0) {
     gw_job_fail_err(&c->j, TG_ENOMEM);
     reply(c);
   }
@@ -356,8 +356,8 @@ static void opened_done(void *ctx, int status)
     return;
   }
   c->opened = NULL;
-  if (gw_connector_call(c->j.app, opened, c->bearer, c->test, c->operation, c->payload, on_called,
-                        c) != 0) {
+  if (gw_connector_call(c->j.app, c->j.user, opened, c->bearer, c->test, c->operation, c->payload,
+                        on_called, c) != 0) {
     gw_job_fail_err(&c->j, TG_ENOMEM);
     reply(c);
   }

@@ -5,8 +5,9 @@
  * API connectors: tg_connector_api_config turns the operation and payload into an API node
  * config and its credential, tg_api_request builds the request exactly as the worker's API node
  * does, and it goes out on app->http_egress (the egress policy of user-supplied URLs); the answer
- * is tg_api_output's. An oauth2 connector needs a token from its token endpoint, which only the
- * worker's token cache fetches: its calls are answered success:false here (workflows run them).
+ * is tg_api_output's. An oauth2 connector first gets its access token from app->oauth2_tokens
+ * (cached per user and connector, fetched on app->http_egress; the call waits on the loop), then
+ * goes out as with a bearer token; a failed token request ends the call with success:false.
  * MCP connectors: an ephemeral tg_mcp client on app->http_egress with the connector's sealed
  * headers (and its OAuth bearer), closed after the call from a zero timer (never inside one of
  * its own callbacks).
@@ -32,8 +33,15 @@
 
 typedef struct conn_call {
   gw_app *app;
+  char *user;
   json_t *opened;
   char *bearer;
+  json_t *config; /* API: the built node config and credentials, kept while a token is fetched */
+  json_t *creds;
+  char *auth;  /* API: the credential that authenticates, or NULL */
+  char *token; /* API: the oauth2 access token, or NULL */
+  int cached;  /* the token came from the cache */
+  int renewed; /* a 401 to a cached token already fetched a new one */
   char *operation;
   json_t *payload;
   int test;
@@ -42,7 +50,8 @@ typedef struct conn_call {
   tg_api_request req;
   tg_mcp_client *mcp;
   uint64_t start_ms;
-  const char *secrets[SECRETS_MAX + 1]; /* borrowed from opened and bearer */
+  size_t nsecrets;
+  const char *secrets[SECRETS_MAX + 1]; /* borrowed from opened, bearer and token */
 } conn_call;
 
 typedef struct closer {
@@ -79,23 +88,33 @@ static void close_later(gw_app *app, tg_mcp_client *m)
 }
 
 /* Collects the secret strings of v (an opened connector's secret) into c->secrets. */
-static void collect(conn_call *c, const json_t *v, size_t *n)
+static void collect(conn_call *c, const json_t *v)
 {
   const char *k;
   json_t *m;
   size_t i;
-  if (json_is_string(v) && json_string_length(v) > 0 && *n < SECRETS_MAX)
-    c->secrets[(*n)++] = json_string_value(v);
-  json_object_foreach((json_t *)v, k, m) collect(c, m, n);
-  json_array_foreach(v, i, m) collect(c, m, n);
+  if (json_is_string(v) && json_string_length(v) > 0 && c->nsecrets < SECRETS_MAX)
+    c->secrets[c->nsecrets++] = json_string_value(v);
+  json_object_foreach((json_t *)v, k, m) collect(c, m);
+  json_array_foreach(v, i, m) collect(c, m);
+}
+
+static void wipe_free(char *s)
+{
+  if (s)
+    tg_crypto_wipe_free(s, strlen(s));
 }
 
 static void call_free(conn_call *c)
 {
   tg_api_request_free(&c->req);
   tg_connector_drop(c->opened);
-  if (c->bearer)
-    tg_crypto_wipe_free(c->bearer, strlen(c->bearer));
+  tg_connector_drop(c->config);
+  tg_connector_drop(c->creds);
+  wipe_free(c->bearer);
+  wipe_free(c->token);
+  free(c->auth);
+  free(c->user);
   free(c->operation);
   json_decref(c->payload);
   close_later(c->app, c->mcp);
@@ -135,10 +154,20 @@ static json_t *failed_output(long status, const char *error, double elapsed)
 
 /* ---------------------------------------------------------------- API connectors */
 
+static void api_token(conn_call *c, int fresh);
+
 static void on_api_done(void *arg, int err, const tg_http_response *resp)
 {
   conn_call *c = arg;
   char msg[256];
+  if (!err && resp->status == 401 && c->cached && !c->renewed) {
+    /* the cached token may have been revoked: once, a new one (RFC 6750 3.1 invalid_token) */
+    c->renewed = 1;
+    tg_api_request_free(&c->req);
+    memset(&c->req, 0, sizeof c->req);
+    api_token(c, 1);
+    return;
+  }
   if (err) {
     snprintf(msg, sizeof msg, "%s: %s", c->req.tool_name,
              err == TG_EEGRESS ? "the egress policy refuses this address" : tg_strerror(err));
@@ -149,44 +178,15 @@ static void on_api_done(void *arg, int err, const tg_http_response *resp)
                                  resp->body_len, resp->total_ms / 1000.0, NULL));
 }
 
-static void api_call(conn_call *c)
+/* Builds the request from c->config and c->creds (with the access token, if any) and sends
+ * it; the output comes from on_api_done. */
+static void api_send(conn_call *c)
 {
-  const json_t *ops = json_object_get(json_object_get(c->opened, "config"), "operations");
-  json_t *config = NULL, *creds = NULL;
-  const char *auth = NULL, *headers[TG_API_HEADERS_MAX + 1];
+  const char *headers[TG_API_HEADERS_MAX + 1];
   char err[256] = "";
-  int rc;
-  if (c->test && json_array_size(ops) == 0) {
-    /* no operation: a test is a GET of the base URL with the connector's auth */
-    json_t *cfg = json_deep_copy(json_object_get(c->opened, "config")); /* may be shared */
-    json_object_set_new(
-        cfg, "operations",
-        json_pack("[{s:s, s:s, s:s}]", "name", "test", "method", "GET", "path", ""));
-    json_object_set_new(c->opened, "config", cfg);
-    ops = NULL;
-  }
-  rc = tg_connector_api_config(c->opened, c->operation, c->payload, &config, &creds, &auth, err,
-                               sizeof err);
-  if (rc == 0) {
-    const json_t *cred = json_object_get(creds, auth ? auth : "");
-    const char *type = json_string_value(json_object_get(cred, "type"));
-    if (type && strcmp(type, "oauth2") == 0) {
-      snprintf(err, sizeof err,
-               "an oauth2 connector is called from workflows: the worker fetches "
-               "its access token");
-      rc = TG_ESTATE;
-    } else {
-      rc = tg_api_request_build(config, creds, auth, &c->req, err, sizeof err);
-    }
-  }
-  tg_connector_drop(config);
-  tg_connector_drop(creds);
-  if (rc == TG_ENOTFOUND && !c->test && strstr(err, "no operation")) {
-    finish_error(c, 404, "operation_not_found", err);
-    return;
-  }
+  int rc = tg_api_request_build(c->config, c->creds, c->auth, &c->req, err, sizeof err);
   if (rc) {
-    finish_output(c, failed_output(0, *err ? err : tg_strerror(rc), 0));
+    finish_output(c, failed_output(0, *err ? err : tg_strerror(rc), elapsed_s(c)));
     return;
   }
   for (size_t i = 0; i <= TG_API_HEADERS_MAX; i++)
@@ -202,6 +202,106 @@ static void api_call(conn_call *c)
                     on_api_done, c, NULL);
   if (rc)
     on_api_done(c, rc, &(tg_http_response){.body = "", .not_sent = 1});
+}
+
+/* Puts the access token token (not owned) into the authenticating credential, as a secret
+ * (replacing, and wiping, a previous one). */
+static int use_token(conn_call *c, const char *token)
+{
+  json_t *cred = json_object_get(c->creds, c->auth), *old = json_object_get(cred, "access_token");
+  char *copy = strdup(token);
+  json_incref(old);
+  if (!copy || json_object_set_new(cred, "access_token", json_string(token)) != 0) {
+    json_decref(old);
+    wipe_free(copy);
+    return TG_ENOMEM;
+  }
+  tg_connector_drop(old);
+  for (size_t i = 0; c->token && i < c->nsecrets; i++)
+    if (c->secrets[i] == c->token)
+      c->secrets[i] = copy;
+  if (!c->token && c->nsecrets < SECRETS_MAX)
+    c->secrets[c->nsecrets++] = copy;
+  wipe_free(c->token);
+  c->token = copy;
+  return 0;
+}
+
+static void on_token(void *arg, int err, long status, const char *token, const char *why)
+{
+  conn_call *c = arg;
+  char msg[256];
+  if (err) {
+    snprintf(msg, sizeof msg, "oauth2 access token: %s",
+             err == TG_EEGRESS ? "the egress policy refuses the token_url's address" : why);
+    finish_output(c, failed_output(status, msg, elapsed_s(c)));
+    return;
+  }
+  if (use_token(c, token) != 0) {
+    finish_output(c, failed_output(0, tg_strerror(TG_ENOMEM), elapsed_s(c)));
+    return;
+  }
+  api_send(c);
+}
+
+/* Gets the access token of an oauth2 connector (cached, or fetched: on_token continues; fresh 1
+ * drops the cached one first), then sends the request. */
+static void api_token(conn_call *c, int fresh)
+{
+  const char *id = json_string_value(json_object_get(c->opened, "id"));
+  tg_oauth2_token_wait *w;
+  char *now = NULL;
+  int rc = tg_oauth2_token_get(c->app->oauth2_tokens, c->user, id ? id : "",
+                               json_object_get(c->creds, c->auth), fresh, &now, on_token, c, &w);
+  if (rc) {
+    const char *why =
+        rc == TG_EINVAL ? "oauth2 access token: the credential has no token_url" : tg_strerror(rc);
+    finish_output(c, failed_output(0, why, elapsed_s(c)));
+    return;
+  }
+  if (!(c->cached = now != NULL))
+    return;
+  rc = use_token(c, now);
+  wipe_free(now);
+  if (rc)
+    finish_output(c, failed_output(0, tg_strerror(rc), elapsed_s(c)));
+  else
+    api_send(c);
+}
+
+static void api_call(conn_call *c)
+{
+  const json_t *ops = json_object_get(json_object_get(c->opened, "config"), "operations");
+  const char *auth = NULL, *type;
+  char err[256] = "";
+  int rc;
+  if (c->test && json_array_size(ops) == 0) {
+    /* no operation: a test is a GET of the base URL with the connector's auth */
+    json_t *cfg = json_deep_copy(json_object_get(c->opened, "config")); /* may be shared */
+    json_object_set_new(
+        cfg, "operations",
+        json_pack("[{s:s, s:s, s:s}]", "name", "test", "method", "GET", "path", ""));
+    json_object_set_new(c->opened, "config", cfg);
+    ops = NULL;
+  }
+  rc = tg_connector_api_config(c->opened, c->operation, c->payload, &c->config, &c->creds, &auth,
+                               err, sizeof err);
+  if (rc == 0 && auth && !(c->auth = strdup(auth)))
+    rc = TG_ENOMEM;
+  if (rc == TG_ENOTFOUND && !c->test && strstr(err, "no operation")) {
+    finish_error(c, 404, "operation_not_found", err);
+    return;
+  }
+  if (rc) {
+    finish_output(c, failed_output(0, *err ? err : tg_strerror(rc), 0));
+    return;
+  }
+  type =
+      json_string_value(json_object_get(json_object_get(c->creds, c->auth ? c->auth : ""), "type"));
+  if (type && strcmp(type, "oauth2") == 0)
+    api_token(c, 0);
+  else
+    api_send(c);
 }
 
 /* ---------------------------------------------------------------- MCP connectors */
@@ -290,15 +390,15 @@ static void mcp_call(conn_call *c)
     finish_output(c, failed_output(0, tg_strerror(rc), 0));
 }
 
-int gw_connector_call(gw_app *app, json_t *opened, const char *bearer, int test,
+int gw_connector_call(gw_app *app, const char *user, json_t *opened, const char *bearer, int test,
                       const char *operation, const json_t *payload, gw_connector_call_cb cb,
                       void *arg)
 {
   conn_call *c = calloc(1, sizeof *c);
-  size_t n = 0;
-  if (!c || (operation && !(c->operation = strdup(operation))) ||
+  if (!c || !(c->user = strdup(user)) || (operation && !(c->operation = strdup(operation))) ||
       (bearer && !(c->bearer = strdup(bearer)))) {
     if (c) {
+      free(c->user);
       free(c->operation);
       free(c);
     }
@@ -311,9 +411,9 @@ int gw_connector_call(gw_app *app, json_t *opened, const char *bearer, int test,
   c->test = test;
   c->cb = cb;
   c->arg = arg;
-  collect(c, json_object_get(opened, "secret"), &n);
-  if (c->bearer && n < SECRETS_MAX)
-    c->secrets[n++] = c->bearer;
+  collect(c, json_object_get(opened, "secret"));
+  if (c->bearer && c->nsecrets < SECRETS_MAX)
+    c->secrets[c->nsecrets++] = c->bearer;
   uv_update_time(app->loop);
   c->start_ms = uv_now(app->loop);
   if (strcmp(json_string_value(json_object_get(opened, "kind")), "mcp") == 0)

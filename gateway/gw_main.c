@@ -389,6 +389,8 @@ int main(int argc, char **argv)
         snprintf(err, sizeof err, "TOOLGATE_CONNECT_TO: expected host:port:addr:port entries");
       else if ((rc = tg_http_client_set_ca_file(app->http_egress, app->cfg.ca_file)))
         snprintf(err, sizeof err, "TOOLGATE_CA_FILE: %s", tg_strerror(rc));
+      else if ((rc = tg_oauth2_tokens_new(&app->oauth2_tokens, app->http_egress)))
+        snprintf(err, sizeof err, "the OAuth2 token cache: %s", tg_strerror(rc));
     }
     if (rc != 0) {
       tg_error("startup_failed", "{s:s, s:s}", "reason", "egress", "detail",
@@ -459,6 +461,7 @@ out:
     uv_run(&loop, UV_RUN_DEFAULT);
   gw_checkpool_free(app->checks);
   gw_catalog_free(app);
+  tg_oauth2_tokens_free(app->oauth2_tokens); /* http_egress closed: no fetch in flight */
   gw_admit_cleanup(app);
   tg_composio_free(app->composio);
   tg_accounts_cache_free(app->status_cache);

@@ -31,6 +31,7 @@
 #include "tg_graph.h"
 #include "tg_http.h"
 #include "tg_mcp.h"
+#include "tg_oauth2_tokens.h"
 #include "tg_sealed.h"
 #include "tg_store_runs.h"
 
@@ -85,7 +86,7 @@ struct wk_worker {
   tg_http_client *http_egress;      /* user-supplied URLs (API nodes, ad-hoc MCP nodes) under the
                                        egress policy (wk_main.c) */
   tg_egress *egress;                /* TOOLGATE_EGRESS_ALLOW, for http_egress */
-  struct wk_api_tokens *api_tokens; /* OAuth2 access tokens of API nodes (wk_api_tokens.c) */
+  tg_oauth2_tokens *api_tokens;     /* OAuth2 access tokens of API nodes (tg_oauth2_tokens.c) */
   struct wk_conn_auths *conn_auths; /* OAuth of MCP connectors (wk_connector_auth.c); NULL
                                        before the first */
   tg_composio *composio;

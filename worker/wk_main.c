@@ -10,7 +10,6 @@
  * closes clean.
  */
 #include "wk.h"
-#include "wk_api.h"
 
 #include "tg_err.h"
 #include "tg_log.h"
@@ -148,7 +147,7 @@ static int egress_init(wk_worker *w, char *err, size_t errlen)
     return rc;
   }
   tg_http_client_set_egress(w->http_egress, w->egress);
-  if ((rc = wk_api_tokens_new(&w->api_tokens, w->http_egress))) {
+  if ((rc = tg_oauth2_tokens_new(&w->api_tokens, w->http_egress))) {
     snprintf(err, errlen, "cannot set up the token cache: %s", tg_strerror(rc));
     return rc;
   }
@@ -298,7 +297,7 @@ fail_loop:
   if (code == 0)
     tg_info("worker_stopped", NULL);
   tg_crypto_free(w.crypto);
-  wk_api_tokens_free(w.api_tokens);
+  tg_oauth2_tokens_free(w.api_tokens);
   wk_conn_auths_free(&w);
   tg_egress_free(w.egress);
   tg_config_free(&w.cfg);

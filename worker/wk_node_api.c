@@ -2,7 +2,7 @@
  * wk_node_api: the API node's executor (wk_node.h; README "API node").
  *
  * One execution: open the user's credentials the config needs (a dbq job: named ones, every
- * {{secrets.x}}, or the one bound to the URL's host), fetch OAuth2 access tokens (wk_api_tokens:
+ * {{secrets.x}}, or the one bound to the URL's host), fetch OAuth2 tokens (tg_oauth2_tokens:
  * cached, single-flight), build the request (tg_api_request, the pure part), then per HTTP
  * request: a 'pending' tool_executions row (provider "api", tool "<METHOD> <host><path>",
  * arguments the config with {{secrets.x}} unresolved and redacted), the request on the worker's
@@ -29,7 +29,6 @@
  * exactly once; after it the call touches neither x nor its config.
  */
 #include "wk.h"
-#include "wk_api.h"
 #include "wk_node.h"
 
 #include "tg_api_request.h"
@@ -63,7 +62,7 @@ typedef struct api_call {
   json_t *creds;  /* name -> {type, meta, secret, access_token?}: plaintexts */
   char *auth;     /* the credential that authenticates, or NULL */
   char **secrets; /* credential values, NULL-terminated, for redaction */
-  wk_api_token_wait *tw;
+  tg_oauth2_token_wait *tw;
   char *token_for; /* the credential whose token is being fetched */
   int refreshed;   /* a 401 already refreshed the token once */
   tg_api_request req;
@@ -150,7 +149,7 @@ static void release(api_call *c)
     tg_http_cancel(c->t);
     c->t = NULL;
   }
-  wk_api_token_cancel(c->tw);
+  tg_oauth2_token_cancel(c->tw);
   c->tw = NULL;
   if (!c->timer_closing) {
     c->timer_closing = 1;
@@ -445,9 +444,10 @@ static int set_token(api_call *c, const char *name, const char *token)
   return collect_secrets(c);
 }
 
-static void on_token(void *arg, int err, const char *token, const char *why)
+static void on_token(void *arg, int err, long status, const char *token, const char *why)
 {
   api_call *c = arg;
+  (void)status; /* why names it */
   c->tw = NULL;
   if (err) {
     report_fail(c, WK_NODE_FAILED,
@@ -483,8 +483,8 @@ static void next_token(api_call *c)
     }
     if (fresh)
       c->refreshed = 2;
-    rc = wk_api_token_get(c->r->w->api_tokens, c->r->user_id, name, cred, fresh, &now, on_token, c,
-                          &c->tw);
+    rc = tg_oauth2_token_get(c->r->w->api_tokens, c->r->user_id, name, cred, fresh, &now, on_token,
+                             c, &c->tw);
     if (rc) {
       report_fail(c, WK_NODE_FAILED, "internal", "node %s: cannot request a token: %s",
                   c->x->gn->id, tg_strerror(rc));

@@ -1,6 +1,6 @@
 /*
- * wk_api_tokens: OAuth2 access tokens of API nodes, cached until shortly before they expire and
- * fetched single-flight (contract in wk_api.h).
+ * tg_oauth2_tokens: OAuth2 access tokens, cached until shortly before they expire and fetched
+ * single-flight (contract in tg_oauth2_tokens.h).
  *
  * The cache is a tg_map keyed by "<user>\n<name>\n<digest>", the digest a BLAKE2b of the
  * credential's meta and secret (so a replaced credential never reuses the old token). An entry
@@ -9,7 +9,7 @@
  * they are freed. Invariant: a waiter is on exactly one fetch's list until its cb ran or it was
  * canceled.
  */
-#include "wk_api.h"
+#include "tg_oauth2_tokens.h"
 
 #include "tg_clock.h"
 #include "tg_err.h"
@@ -30,23 +30,23 @@
 
 typedef struct entry entry;
 
-struct wk_api_token_wait {
+struct tg_oauth2_token_wait {
   entry *e;
-  wk_api_token_cb cb;
+  tg_oauth2_token_cb cb;
   void *arg;
-  wk_api_token_wait *next;
+  tg_oauth2_token_wait *next;
 };
 
 struct entry {
-  wk_api_tokens *owner;
+  tg_oauth2_tokens *owner;
   char *key;
   char *token;      /* a cached token, or NULL while fetching */
   int64_t until_ms; /* wall-clock ms after which the token is not used */
   tg_http_transfer *t;
-  wk_api_token_wait *waiters;
+  tg_oauth2_token_wait *waiters;
 };
 
-struct wk_api_tokens {
+struct tg_oauth2_tokens {
   tg_http_client *http;
   tg_map *map; /* key -> entry */
 };
@@ -58,8 +58,8 @@ static void entry_free(void *v)
     return;
   if (e->t)
     tg_http_cancel(e->t);
-  while (e->waiters) { /* only at wk_api_tokens_free, after every fetch ended: none expected */
-    wk_api_token_wait *w = e->waiters;
+  while (e->waiters) { /* only at tg_oauth2_tokens_free, after every fetch ended: none expected */
+    tg_oauth2_token_wait *w = e->waiters;
     e->waiters = w->next;
     free(w);
   }
@@ -71,9 +71,9 @@ static void entry_free(void *v)
   free(e);
 }
 
-int wk_api_tokens_new(wk_api_tokens **out, tg_http_client *http)
+int tg_oauth2_tokens_new(tg_oauth2_tokens **out, tg_http_client *http)
 {
-  wk_api_tokens *t = calloc(1, sizeof *t);
+  tg_oauth2_tokens *t = calloc(1, sizeof *t);
   *out = NULL;
   if (!t || !(t->map = tg_map_new(0, entry_free))) { /* fetches in flight are never evicted */
     free(t);
@@ -84,7 +84,7 @@ int wk_api_tokens_new(wk_api_tokens **out, tg_http_client *http)
   return 0;
 }
 
-void wk_api_tokens_free(wk_api_tokens *t)
+void tg_oauth2_tokens_free(tg_oauth2_tokens *t)
 {
   if (!t)
     return;
@@ -141,10 +141,11 @@ static int form_add(char **body, const char *name, const char *value)
 
 /* Ends a fetch: every waiter's cb with (err, token, why), then the entry becomes the token or
  * goes away. */
-static void finish(entry *e, int err, const char *token, const char *why, int64_t until_ms)
+static void finish(entry *e, int err, long status, const char *token, const char *why,
+                   int64_t until_ms)
 {
-  wk_api_token_wait *w = e->waiters;
-  wk_api_tokens *t = e->owner;
+  tg_oauth2_token_wait *w = e->waiters;
+  tg_oauth2_tokens *t = e->owner;
   char *copy = NULL;
   e->waiters = NULL;
   e->t = NULL;
@@ -160,8 +161,8 @@ static void finish(entry *e, int err, const char *token, const char *why, int64_
     free(key);
   }
   while (w) {
-    wk_api_token_wait *next = w->next;
-    w->cb(w->arg, err, err ? NULL : token, why);
+    tg_oauth2_token_wait *next = w->next;
+    w->cb(w->arg, err, status, err ? NULL : token, why);
     free(w);
     w = next;
   }
@@ -176,7 +177,7 @@ static void on_token(void *arg, int err, const tg_http_response *resp)
   char why[160];
   if (err) {
     snprintf(why, sizeof why, "token request failed: %s", tg_strerror(err));
-    finish(e, err, NULL, why, 0);
+    finish(e, err, resp->status, NULL, why, 0);
     return;
   }
   ans = json_loadb(resp->body, resp->body_len, 0, NULL);
@@ -185,21 +186,22 @@ static void on_token(void *arg, int err, const tg_http_response *resp)
     const char *oerr = json_string_value(json_object_get(ans, "error")); /* RFC 6749 5.2 */
     snprintf(why, sizeof why, "token endpoint answered HTTP %ld%s%.60s", resp->status,
              oerr ? ": " : "", oerr ? oerr : "");
-    finish(e, resp->status >= 400 && resp->status < 500 ? TG_EAUTH : TG_EPROTO, NULL, why, 0);
+    finish(e, resp->status >= 400 && resp->status < 500 ? TG_EAUTH : TG_EPROTO, resp->status, NULL,
+           why, 0);
     json_decref(ans);
     return;
   }
   expires = json_integer_value(json_object_get(ans, "expires_in"));
   if (expires <= 0)
     expires = DEFAULT_LIFETIME_S;
-  finish(e, 0, tok, NULL, tg_now_ms() + (int64_t)expires * 1000 - MARGIN_MS);
+  finish(e, 0, resp->status, tok, NULL, tg_now_ms() + (int64_t)expires * 1000 - MARGIN_MS);
   if (json_is_string(json_object_get(ans, "access_token")))
     sodium_memzero((char *)tok, strlen(tok));
   json_decref(ans);
 }
 
 /* Starts the token request of entry e for cred. */
-static int start_fetch(wk_api_tokens *t, entry *e, const json_t *cred)
+static int start_fetch(tg_oauth2_tokens *t, entry *e, const json_t *cred)
 {
   const json_t *meta = json_object_get(cred, "meta"), *sec = json_object_get(cred, "secret");
   const char *url = json_string_value(json_object_get(meta, "token_url"));
@@ -243,13 +245,14 @@ static int expired(void *ctx, const void *key, size_t klen, void *value)
   return e->token && *(const int64_t *)ctx >= e->until_ms;
 }
 
-int wk_api_token_get(wk_api_tokens *t, const char *user, const char *name, const json_t *cred,
-                     int fresh, char **now, wk_api_token_cb cb, void *arg, wk_api_token_wait **w)
+int tg_oauth2_token_get(tg_oauth2_tokens *t, const char *user, const char *name, const json_t *cred,
+                        int fresh, char **now, tg_oauth2_token_cb cb, void *arg,
+                        tg_oauth2_token_wait **w)
 {
   const char *type = json_string_value(json_object_get(cred, "type"));
   char *key;
   entry *e;
-  wk_api_token_wait *nw;
+  tg_oauth2_token_wait *nw;
   int rc;
   *now = NULL;
   *w = NULL;
@@ -305,9 +308,9 @@ int wk_api_token_get(wk_api_tokens *t, const char *user, const char *name, const
   return 0;
 }
 
-void wk_api_token_cancel(wk_api_token_wait *w)
+void tg_oauth2_token_cancel(tg_oauth2_token_wait *w)
 {
-  wk_api_token_wait **p;
+  tg_oauth2_token_wait **p;
   if (!w)
     return;
   for (p = &w->e->waiters; *p; p = &(*p)->next)
