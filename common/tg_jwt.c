@@ -143,36 +143,61 @@ static char *b64(const unsigned char *p, size_t n)
   return out;
 }
 
-char *tg_jwt_sign_hs256(const char *claims_json, const unsigned char *secret, size_t secret_len)
+/* Signs input (n bytes) into sig (at most 64 bytes), setting *len; 0 on failure. */
+typedef int (*sign_fn)(void *arg, const char *input, size_t n, unsigned char sig[64], size_t *len);
+
+/* "<b64url header>.<b64url claims>.<b64url signature>" as a new string, or NULL: the compact
+ * serialization of RFC 7515 section 7.1, with sign computing the signature over the first two
+ * parts. */
+static char *compact(const char *hdr, const char *claims_json, sign_fn sign, void *arg)
 {
-  static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-  unsigned char mac[crypto_auth_hmacsha256_BYTES];
-  char *h = NULL, *p = NULL, *sig = NULL, *out = NULL;
-  size_t n;
-  if (!claims_json || !secret)
+  unsigned char sig[64];
+  size_t n, sig_len = 0;
+  char *h = NULL, *p = NULL, *s = NULL, *out = NULL;
+  if (!claims_json)
     return NULL;
-  if (!(h = b64((const unsigned char *)hdr, sizeof hdr - 1)) ||
+  if (!(h = b64((const unsigned char *)hdr, strlen(hdr))) ||
       !(p = b64((const unsigned char *)claims_json, strlen(claims_json))))
     goto done;
   n = strlen(h) + 1 + strlen(p);
-  if (!(out = malloc(n + 1 + sodium_base64_ENCODED_LEN(sizeof mac, B64))))
+  if (!(out = malloc(n + 1 + sodium_base64_ENCODED_LEN(sizeof sig, B64))))
     goto done;
   strcpy(out, h);
   strcat(out, ".");
   strcat(out, p);
-  hmac(secret, secret_len, out, n, mac);
-  if (!(sig = b64(mac, sizeof mac))) {
+  if (!sign(arg, out, n, sig, &sig_len) || !(s = b64(sig, sig_len))) {
     free(out);
     out = NULL;
     goto done;
   }
   strcat(out, ".");
-  strcat(out, sig);
+  strcat(out, s);
 done:
   free(h);
   free(p);
-  free(sig);
+  free(s);
   return out;
+}
+
+typedef struct hs256_key {
+  const unsigned char *secret;
+  size_t len;
+} hs256_key;
+
+static int sign_hs256(void *arg, const char *input, size_t n, unsigned char sig[64], size_t *len)
+{
+  const hs256_key *k = arg;
+  hmac(k->secret, k->len, input, n, sig);
+  *len = crypto_auth_hmacsha256_BYTES;
+  return 1;
+}
+
+char *tg_jwt_sign_hs256(const char *claims_json, const unsigned char *secret, size_t secret_len)
+{
+  hs256_key k = {secret, secret_len};
+  if (!secret)
+    return NULL;
+  return compact("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", claims_json, sign_hs256, &k);
 }
 
 /* The raw r || s (32 bytes each, big-endian) of a DER ECDSA signature (RFC 7518 section 3.4). */
@@ -190,45 +215,32 @@ static int der_to_raw(const unsigned char *der, size_t len, unsigned char raw[64
   return ok;
 }
 
+/* ES256 over input with the EVP key arg: the DER signature turned into raw r || s. */
+static int sign_es256(void *arg, const char *input, size_t n, unsigned char sig[64], size_t *len)
+{
+  unsigned char der[80];
+  size_t der_len = sizeof der;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, arg) == 1 &&
+           EVP_DigestSign(md, der, &der_len, (const unsigned char *)input, n) == 1 &&
+           der_to_raw(der, der_len, sig);
+  EVP_MD_CTX_free(md);
+  *len = 64;
+  return ok;
+}
+
 char *tg_jwt_sign_es256(const char *claims_json, const char *private_key_pem)
 {
-  static const char hdr[] = "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
   BIO *bio = NULL;
   EVP_PKEY *key = NULL;
-  EVP_MD_CTX *md = NULL;
-  unsigned char der[80], raw[64];
-  size_t der_len = sizeof der, n;
-  char *h = NULL, *p = NULL, *sig = NULL, *out = NULL;
+  char *out = NULL;
   if (!claims_json || !private_key_pem)
     return NULL;
-  if (!(bio = BIO_new_mem_buf(private_key_pem, -1)) ||
-      !(key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) || EVP_PKEY_get_bits(key) != 256 ||
-      EVP_PKEY_base_id(key) != EVP_PKEY_EC)
-    goto done;
-  if (!(h = b64((const unsigned char *)hdr, sizeof hdr - 1)) ||
-      !(p = b64((const unsigned char *)claims_json, strlen(claims_json))))
-    goto done;
-  n = strlen(h) + 1 + strlen(p);
-  if (!(out = malloc(n + 1 + sodium_base64_ENCODED_LEN(sizeof raw, B64))))
-    goto done;
-  strcpy(out, h);
-  strcat(out, ".");
-  strcat(out, p);
-  if (!(md = EVP_MD_CTX_new()) || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-      EVP_DigestSign(md, der, &der_len, (const unsigned char *)out, n) != 1 ||
-      !der_to_raw(der, der_len, raw) || !(sig = b64(raw, sizeof raw))) {
-    free(out);
-    out = NULL;
-    goto done;
-  }
-  strcat(out, ".");
-  strcat(out, sig);
-done:
-  EVP_MD_CTX_free(md);
+  if ((bio = BIO_new_mem_buf(private_key_pem, -1)) &&
+      (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) && EVP_PKEY_get_bits(key) == 256 &&
+      EVP_PKEY_base_id(key) == EVP_PKEY_EC)
+    out = compact("{\"alg\":\"ES256\",\"typ\":\"JWT\"}", claims_json, sign_es256, key);
   EVP_PKEY_free(key);
   BIO_free(bio);
-  free(h);
-  free(p);
-  free(sig);
   return out;
 }
