@@ -135,12 +135,15 @@ static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const 
                       int64_t cost, int64_t now_ms, tg_run_cancel *out)
 {
   int rc = 0;
-  if (strcmp(status, "queued") == 0) {
-    rc = tg_db_exec(db, NULL,
-                    "UPDATE workflow_runs SET status = 'canceled', finished_at = ?1, "
-                    "error = 'canceled by the user', available_at = ?1 WHERE id = ?2 AND "
-                    "status = 'queued'",
-                    "Is", (long long)now_ms, run_id);
+  if (strcmp(status, "queued") == 0 || strcmp(status, "waiting") == 0) {
+    /* held by no worker: canceled here, its pending review with it, the cost refunded */
+    rc = tg_db_exec(
+        db, NULL,
+        "UPDATE workflow_runs SET status = 'canceled', finished_at = ?1, "
+        "error = 'canceled by the user', available_at = ?1 WHERE id = ?2 AND status = ?3",
+        "Iss", (long long)now_ms, run_id, status);
+    if (rc == 0 && status[0] == 'w')
+      rc = tg_store_reviews_cancel_run(db, run_id, now_ms);
     if (rc == 0)
       rc = tg_store_nodes_event(db, run_id, "run_finished", NULL, "{\"status\":\"canceled\"}",
                                 now_ms);
@@ -154,20 +157,6 @@ static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const 
                     "status = 'running'",
                     "s", run_id);
     out->outcome = TG_RUN_CANCEL_REQUESTED;
-  } else if (strcmp(status, "waiting") == 0) {
-    rc = tg_db_exec(db, NULL,
-                    "UPDATE workflow_runs SET status = 'canceled', finished_at = ?1, "
-                    "error = 'canceled by the user' WHERE id = ?2 AND status = 'waiting'",
-                    "Is", (long long)now_ms, run_id);
-    if (rc == 0)
-      rc = tg_store_reviews_cancel_run(db, run_id, now_ms);
-    if (rc == 0)
-      rc = tg_store_nodes_event(db, run_id, "run_finished", NULL, "{\"status\":\"canceled\"}",
-                                now_ms);
-    if (rc == 0 && cost > 0)
-      rc = tg_store_credits_refund(db, user_id, run_id, cost, now_ms);
-    out->outcome = TG_RUN_CANCELED;
-    out->refunded = cost;
   } else if (strcmp(status, "canceled") == 0) {
     out->outcome = TG_RUN_CANCELED; /* again: no second refund */
   } else {
