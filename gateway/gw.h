@@ -266,9 +266,19 @@ void gw_credits_get(gw_app *app, tg_httpd_req *req, const char *user);
 
 /* Reviews (HITL) and run events (gw_reviews.c, gw_run_events.c; README "Reviews (HITL)", "Run
  * events"). */
-/* Cursor paging of a list read with limit + 1 rows, newest first by (created_at, id): when rows
- * has more than limit, drops the extra row and returns the next cursor "<created_at>:<id>" of
- * the last row kept (a new string), else JSON null. */
+/* Cursor paging of the list routes (gw_page.c). */
+#define GW_PAGE_DEFAULT 50
+#define GW_PAGE_MAX 200
+typedef struct gw_page {
+  int limit;                      /* rows of one page, 1..GW_PAGE_MAX */
+  int64_t after_at;               /* the cursor's created_at, valid when *after_id */
+  char after_id[GW_USER_MAX + 1]; /* the cursor's id, "" for the first page */
+} gw_page;
+/* Reads ?limit= and ?cursor= into p: NULL, or the message of a 400 invalid_request. */
+const char *gw_page_parse(tg_httpd_req *req, gw_page *p);
+/* For a list read with p.limit + 1 rows, newest first by (created_at, id): when rows has more
+ * than limit, drops the extra row and returns the next cursor "<created_at>:<id>" of the last
+ * row kept (a new string), else JSON null. */
 json_t *gw_page_cursor(json_t *rows, int limit);
 void gw_review_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_review_get(gw_app *app, tg_httpd_req *req, const char *user, const char *id);

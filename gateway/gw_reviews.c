@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_DEFAULT 50
-#define LIST_MAX 200
 #define DECISION_MAX 128  /* bytes of a decision */
 #define COMMENT_MAX 16384 /* bytes of a comment */
 
@@ -31,9 +29,7 @@ typedef struct review_ctx {
   char id[GW_USER_MAX + 1];
   /* LIST */
   const char *status; /* static, or NULL */
-  int64_t cursor_at;  /* valid when *cursor_id */
-  char cursor_id[GW_USER_MAX + 1];
-  int limit;
+  gw_page page;
   /* DECIDE */
   char decision[DECISION_MAX + 1];
   char *comment; /* owned, or NULL */
@@ -48,30 +44,16 @@ static int list_work(tg_db *db, review_ctx *c)
                                        &(tg_review_filter){
                                            .user_id = c->j.user,
                                            .status = c->status,
-                                           .after_id = *c->cursor_id ? c->cursor_id : NULL,
-                                           .after_at = c->cursor_at,
-                                           .limit = c->limit + 1,
+                                           .after_id = *c->page.after_id ? c->page.after_id : NULL,
+                                           .after_at = c->page.after_at,
+                                           .limit = c->page.limit + 1,
                                        });
   if (!rows)
     return rc;
-  next = gw_page_cursor(rows, c->limit);
+  next = gw_page_cursor(rows, c->page.limit);
   c->j.status = 200;
   c->j.body = json_pack("{s:o, s:o}", "reviews", rows, "next_cursor", next);
   return c->j.body ? 0 : TG_ENOMEM;
-}
-
-json_t *gw_page_cursor(json_t *rows, int limit)
-{
-  json_t *last;
-  char cur[GW_USER_MAX + 32];
-  if (json_array_size(rows) <= (size_t)limit)
-    return json_null();
-  last = json_array_get(rows, (size_t)limit - 1);
-  snprintf(cur, sizeof cur, "%lld:%s",
-           (long long)json_integer_value(json_object_get(last, "created_at")),
-           json_string_value(json_object_get(last, "id")));
-  json_array_remove(rows, (size_t)limit);
-  return json_string(cur);
 }
 
 static int decide_work(tg_db *db, review_ctx *c)
@@ -165,25 +147,12 @@ static const char *status_name(const char *s)
 void gw_review_list(gw_app *app, tg_httpd_req *req, const char *user)
 {
   const char *status = tg_httpd_query(req, "status");
-  const char *cur = tg_httpd_query(req, "cursor");
-  const char *lim = tg_httpd_query(req, "limit");
-  const char *bad = NULL;
-  long limit = LIST_DEFAULT, at = 0;
-  char *end = NULL;
+  gw_page page;
+  const char *bad = gw_page_parse(req, &page);
   review_ctx *c;
 
-  if (lim) {
-    limit = strtol(lim, &end, 10);
-    if (!*lim || *end || limit < 1 || limit > LIST_MAX)
-      bad = "limit must be an integer from 1 to 200.";
-  }
   if (status && !status_name(status))
     bad = "status must be one of pending, decided, expired, canceled.";
-  if (cur) {
-    at = strtol(cur, &end, 10);
-    if (end == cur || *end != ':' || at < 0 || !end[1] || strlen(end + 1) > GW_USER_MAX)
-      bad = "cursor is not one this API returned.";
-  }
   if (bad) {
     gw_respond_error(req, 400, "invalid_request", bad, NULL, NULL);
     return;
@@ -191,11 +160,7 @@ void gw_review_list(gw_app *app, tg_httpd_req *req, const char *user)
   if (!(c = ctx_new(app, req, user, NULL, LIST)))
     return;
   c->status = status ? status_name(status) : NULL;
-  c->limit = (int)limit;
-  if (cur) {
-    c->cursor_at = at;
-    snprintf(c->cursor_id, sizeof c->cursor_id, "%s", end + 1);
-  }
+  c->page = page;
   submit(c);
 }
 

@@ -25,9 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_DEFAULT 50
-#define LIST_MAX 200
-
 enum { GET_RUN, GET_TOOLS, LIST, CANCEL };
 
 typedef struct run_ctx {
@@ -37,9 +34,7 @@ typedef struct run_ctx {
   /* LIST */
   const char *status; /* static, or NULL */
   char workflow_id[GW_USER_MAX + 1];
-  int64_t cursor_at; /* valid when *cursor_id */
-  char cursor_id[GW_USER_MAX + 1];
-  int limit;
+  gw_page page;
 } run_ctx;
 GW_JOB_FIRST(run_ctx);
 
@@ -52,13 +47,13 @@ static int list_work(tg_db *db, run_ctx *c)
                                         .user_id = c->j.user,
                                         .status = c->status,
                                         .workflow_id = *c->workflow_id ? c->workflow_id : NULL,
-                                        .after_id = *c->cursor_id ? c->cursor_id : NULL,
-                                        .after_at = c->cursor_at,
-                                        .limit = c->limit + 1,
+                                        .after_id = *c->page.after_id ? c->page.after_id : NULL,
+                                        .after_at = c->page.after_at,
+                                        .limit = c->page.limit + 1,
                                     });
   if (!rows)
     return rc;
-  next = gw_page_cursor(rows, c->limit);
+  next = gw_page_cursor(rows, c->page.limit);
   c->j.status = 200;
   c->j.body = json_pack("{s:o, s:o}", "runs", rows, "next_cursor", next);
   return c->j.body ? 0 : TG_ENOMEM;
@@ -161,34 +156,14 @@ static const char *status_name(const char *s)
   return NULL;
 }
 
-/* Parses "<created_at>:<id>" into c. 0 or -1. */
-static int parse_cursor(run_ctx *c, const char *cur)
-{
-  char *end = NULL;
-  long long at = strtoll(cur, &end, 10);
-  if (end == cur || *end != ':' || at < 0 || !end[1] || strlen(end + 1) > GW_USER_MAX)
-    return -1;
-  c->cursor_at = at;
-  snprintf(c->cursor_id, sizeof c->cursor_id, "%s", end + 1);
-  return 0;
-}
-
 void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user)
 {
   const char *status = tg_httpd_query(req, "status");
   const char *wf = tg_httpd_query(req, "workflow_id");
-  const char *cur = tg_httpd_query(req, "cursor");
-  const char *lim = tg_httpd_query(req, "limit");
-  const char *bad = NULL;
-  long limit = LIST_DEFAULT;
-  char *end = NULL;
+  gw_page page;
+  const char *bad = gw_page_parse(req, &page);
   run_ctx *c;
 
-  if (lim) {
-    limit = strtol(lim, &end, 10);
-    if (!*lim || *end || limit < 1 || limit > LIST_MAX)
-      bad = "limit must be an integer from 1 to 200.";
-  }
   if (status && !status_name(status))
     bad = "status must be one of queued, running, succeeded, failed, attention, canceled, "
           "waiting.";
@@ -201,14 +176,8 @@ void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user)
   if (!(c = ctx_new(app, req, user, NULL, LIST)))
     return;
   c->status = status ? status_name(status) : NULL;
-  c->limit = (int)limit;
+  c->page = page;
   snprintf(c->workflow_id, sizeof c->workflow_id, "%s", wf ? wf : "");
-  if (cur && parse_cursor(c, cur) != 0) {
-    free(c);
-    gw_respond_error(req, 400, "invalid_request", "cursor is not one this API returned.", NULL,
-                     NULL);
-    return;
-  }
   if (gw_submit(&c->j, run_work, gw_job_done_free, c) != 0)
     free(c);
 }
