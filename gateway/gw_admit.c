@@ -68,6 +68,7 @@ typedef struct admit_ctx {
   char *def_text; /* LOAD: the workflow's definition as stored (NULL: no such workflow) */
   size_t def_len;
   json_t *def;        /* parsed (shared with the definition cache; loop thread only) */
+  json_t *uses;       /* derived from def once per parse: providers, connectors (gw_defcache) */
   tg_check_row *crow; /* LOAD: connected accounts (tg_store_runs_read_check_rows) */
   size_t n_rows;
   json_t *scope;
@@ -88,6 +89,7 @@ static void ctx_free(admit_ctx *c)
   json_decref(c->tc);
   free(c->def_text);
   json_decref(c->def);
+  json_decref(c->uses);
   tg_store_runs_check_rows_free(c->crow, c->n_rows);
   json_decref(c->scope);
   tg_check_result_free(c->check);
@@ -236,11 +238,11 @@ static int load(tg_db *db, admit_ctx *c)
 
 /* Adds the workflow's connectors that cannot run to the check's blocked providers
  * ("connector:<id>", reason not_connected or auth_refresh_required): the same 409. The
- * definition is walked only when the user has such a connector. */
+ * connectors the workflow names were derived once per parse (gw_defcache). */
 static void block_connectors(admit_ctx *c, tg_check_result *res)
 {
-  json_t *named;
-  if (!json_object_size(c->blocked) || !(named = tg_connector_ids_of(c->def)))
+  json_t *named = json_object_get(c->uses, "connectors");
+  if (!json_object_size(c->blocked) || !json_array_size(named))
     return;
   if (!res->providers)
     res->providers = json_array();
@@ -248,7 +250,6 @@ static void block_connectors(admit_ctx *c, tg_check_result *res)
     res->reasons = json_object();
   if (tg_connector_block(res->providers, res->reasons, named, c->blocked) > 0)
     res->outcome = TG_CHECK_BLOCKED;
-  json_decref(named);
 }
 
 /* Writes what Composio reported back onto the user's rows (inside the open transaction). */
@@ -458,7 +459,7 @@ static void check(admit_ctx *c)
   json_t *errors, *used;
   tg_check_result *now = NULL;
   int rc;
-  c->def = gw_defcache_get(c->j.app->defcache, c->wf_id, &c->def_text, c->def_len);
+  c->def = gw_defcache_get(c->j.app->defcache, c->wf_id, &c->def_text, c->def_len, &c->uses);
   if (!c->def) {
     gw_job_fail_err(&c->j, TG_ENOMEM);
     reply(c, NULL);
@@ -479,9 +480,8 @@ static void check(admit_ctx *c)
   /* tool_constraints, else the providers the workflow uses, else every provider the user has
    * not disconnected (tg_check_scope). The run stores the scope it was admitted with, so the
    * worker's guard checks the same providers. */
-  used = c->tc ? NULL : tg_workflow_providers(c->def);
+  used = c->tc ? NULL : json_object_get(c->uses, "providers");
   c->scope = tg_check_scope(c->tc, used, c->crow, c->n_rows);
-  json_decref(used);
   if (c->scope && !c->tc)
     c->tc = json_pack("{s:O}", "providers", c->scope);
   if (!c->scope || !c->tc) {

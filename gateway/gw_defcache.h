@@ -32,12 +32,14 @@ void gw_defcache_free(gw_defcache *dc);
 /*
  * The parsed definition of workflow wf_id (a NUL-terminated id) whose stored text is *text
  * (len bytes, malloc'd, NUL at text[len]): a new reference the caller must json_decref. Text
- * that is not JSON parses to a JSON string of it (as tg_db's _json columns). The returned value
- * may be shared with the cache and later callers: never modify it. On a miss the text may move
- * into the cache (*text is then NULL; otherwise the caller still owns it). Returns NULL only
- * when memory runs out (*text unchanged).
+ * that is not JSON parses to a JSON string of it (as tg_db's _json columns). *uses gets a new
+ * reference to what admission derives from it, computed once per parse: {"providers": the
+ * managed MCP providers (tg_workflow_providers), "connectors": the connector ids its nodes name
+ * (tg_connector_ids_of)}. Both values may be shared with the cache and later callers: never
+ * modify them. On a miss the text may move into the cache (*text is then NULL; otherwise the
+ * caller still owns it). Returns NULL only when memory runs out (*text unchanged, *uses unset).
  */
-json_t *gw_defcache_get(gw_defcache *dc, const char *wf_id, char **text, size_t len);
+json_t *gw_defcache_get(gw_defcache *dc, const char *wf_id, char **text, size_t len, json_t **uses);
 
 /* Definitions held, and the sum of their costs in bytes (for tests). */
 size_t gw_defcache_count(const gw_defcache *dc);

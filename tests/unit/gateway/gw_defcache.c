@@ -37,8 +37,12 @@ static int lookup(gw_defcache *dc, const char *wf_id, char *text, json_t **def)
 {
   size_t len = strlen(text);
   char *t = text;
-  *def = gw_defcache_get(dc, wf_id, &t, len);
+  json_t *uses = NULL;
+  *def = gw_defcache_get(dc, wf_id, &t, len, &uses);
   assert_non_null(*def);
+  assert_true(json_is_array(json_object_get(uses, "providers")));
+  assert_true(json_is_array(json_object_get(uses, "connectors")));
+  json_decref(uses);
   if (!t)
     return 0;
   free(t);
