@@ -289,8 +289,16 @@ void tg_api_needs_free(tg_api_needs *n)
 
 int tg_api_method_idempotent(const char *m)
 {
-  return m && (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "PUT") == 0 ||
-               strcmp(m, "DELETE") == 0 || strcmp(m, "OPTIONS") == 0 || strcmp(m, "TRACE") == 0);
+  return m && (strcasecmp(m, "GET") == 0 || strcasecmp(m, "HEAD") == 0 ||
+               strcasecmp(m, "PUT") == 0 || strcasecmp(m, "DELETE") == 0 ||
+               strcasecmp(m, "OPTIONS") == 0 || strcasecmp(m, "TRACE") == 0);
+}
+
+int tg_api_config_idempotent(const json_t *config)
+{
+  const char *m = json_string_value(json_object_get(config, "method"));
+  const char *k = json_string_value(json_object_get(config, "idempotency_key"));
+  return tg_api_method_idempotent(m && *m ? m : "GET") || (k && *k);
 }
 
 static int token_ok(const char *s)
@@ -664,7 +672,7 @@ int tg_api_request_build(const json_t *config, const json_t *creds, const char *
   idem = json_string_value(json_object_get(config, "idempotency_key"));
   if (idem && *idem && (rc = add_header(&b, "Idempotency-Key", idem)) != 0)
     goto fail;
-  req->idempotent = tg_api_method_idempotent(req->method) || (idem && *idem);
+  req->idempotent = tg_api_config_idempotent(config);
   if ((rc = set_body(&b, config)) != 0)
     goto fail;
   req->timeout_ms = (long)json_integer_value(json_object_get(config, "timeout_ms"));

@@ -79,8 +79,13 @@ int tg_api_request_build(const json_t *config, const json_t *creds, const char *
                          tg_api_request *req, char *err, size_t errlen);
 void tg_api_request_free(tg_api_request *req); /* wipes the header lines, body and URL */
 
-/* 1 for an idempotent method (RFC 9110 section 9.2.2: GET HEAD PUT DELETE OPTIONS TRACE). */
+/* 1 for an idempotent method (RFC 9110 section 9.2.2: GET HEAD PUT DELETE OPTIONS TRACE, any case).
+ */
 int tg_api_method_idempotent(const char *method);
+
+/* 1 when the API node config's request may be sent twice: an idempotent method (case-insensitive;
+ * GET when absent) or a non-empty idempotency_key (sent as Idempotency-Key). */
+int tg_api_config_idempotent(const json_t *config);
 
 /*
  * The node's output {success, status_code, data, error, elapsed_seconds}: success is a 2xx

@@ -11,6 +11,8 @@
  */
 #include "tg_store_connector_tokens.h"
 
+#include "tg_mcp_auth.h"
+
 #include "tg_connector.h"
 #include "tg_db.h"
 #include "tg_err.h"
@@ -26,9 +28,7 @@
 
 void tg_store_connector_tokens_state_key(const char *state, char key[44])
 {
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, (const unsigned char *)state, strlen(state));
-  sodium_bin2base64(key, 44, h, sizeof h, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  tg_mcp_auth_s256(state, key); /* the same SHA-256 + base64url as a PKCE challenge */
 }
 
 /* Opens hex (NULL or empty: *out NULL, 0) sealed for (table, id, user) as an object. */

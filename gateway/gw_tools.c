@@ -19,6 +19,7 @@
 #include "tg_clock.h"
 #include "tg_json.h"
 #include "tg_store_credits.h"
+#include "tg_store_connectors.h"
 #include "tg_store_tools.h"
 #include "tg_tool_schema.h"
 
@@ -195,21 +196,14 @@ static int from_connector_work(tg_db *db, void *arg)
   const char *cid = json_string_value(json_object_get(c->in, "connector_id"));
   const char *name = json_string_value(json_object_get(c->in, "tool_name"));
   const char *desc = json_string_value(json_object_get(c->in, "tool_description"));
-  json_t *rows, *row = NULL, *r, *def = NULL;
+  json_t *row, *def = NULL;
   char sid[400];
-  size_t i;
   int rc = 0;
-  if (!(rows = gw_catalog_read_connectors(db, &rc, c->j.user)))
-    return rc;
-  json_array_foreach(rows, i, r)
-  {
-    if (json_is_null(json_object_get(r, "deleted_at")) &&
-        strcmp(json_string_value(json_object_get(r, "id")), cid) == 0)
-      row = r;
-  }
-  if (!row) {
+  if (!(row = tg_store_connectors_get(db, &rc, c->j.user, cid))) {
+    if (rc != TG_ENOTFOUND)
+      return rc;
     gw_job_fail(&c->j, 404, "not_found", "No connector with that id.");
-    goto out;
+    return 0;
   }
   {
     const char *kind = json_string_value(json_object_get(row, "kind"));
@@ -227,9 +221,8 @@ static int from_connector_work(tg_db *db, void *arg)
                       .definition = def};
     rc = def ? write_tool(db, c, &d) : TG_ENOMEM;
   }
-out:
   json_decref(def);
-  json_decref(rows);
+  json_decref(row);
   return rc;
 }
 

@@ -127,10 +127,11 @@ typedef struct wk_conn_auth_row {
   json_t *tokens, *client, *meta;
   int64_t version;
 } wk_conn_auth_row;
-/* Work side: loads user's row of connector id (version: the connector's, read by the caller).
- * Errors as tg_store_connector_tokens_load (TG_ENOTFOUND: no token yet). */
+/* Work side: loads user's row of connector id; version is the connector's, from the row the
+ * caller opened in the same job (tg_store_connectors_open). Errors as
+ * tg_store_connector_tokens_load (TG_ENOTFOUND: no token yet). */
 int wk_conn_auth_load(tg_db *db, const tg_crypto *c, const char *user, const char *id,
-                      wk_conn_auth_row *row);
+                      int64_t version, wk_conn_auth_row *row);
 void wk_conn_auth_row_clear(wk_conn_auth_row *row); /* wipes; NULL-safe members */
 
 /* A link to the shared state of (user, id) for server_url, refreshed from row (taken: cleared)

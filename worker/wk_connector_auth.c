@@ -98,15 +98,14 @@ static void state_free(void *v)
 /* ---------------------------------------------------------------- work side */
 
 int wk_conn_auth_load(tg_db *db, const tg_crypto *c, const char *user, const char *id,
-                      wk_conn_auth_row *row)
+                      int64_t version, wk_conn_auth_row *row)
 {
   int rc;
   memset(row, 0, sizeof *row);
   rc = tg_store_connector_tokens_load(db, c, user, id, &row->tokens, &row->client, &row->meta);
   if (rc == 0 && !json_string_value(json_object_get(row->tokens, "access_token")))
     rc = TG_ENOTFOUND;
-  if (rc == 0)
-    rc = tg_store_connectors_version(db, user, id, &row->version);
+  row->version = version;
   if (rc)
     wk_conn_auth_row_clear(row);
   return rc;

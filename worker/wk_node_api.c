@@ -373,8 +373,6 @@ out:
   return rc;
 }
 
-static int config_idempotent(const json_t *config);
-
 static void conn_done(void *arg, int status)
 {
   api_job *j = arg;
@@ -397,8 +395,8 @@ static void conn_done(void *arg, int status)
   c->creds = j->creds;
   j->config = j->creds = NULL;
   if (c->x->prior_status && strcmp(c->x->prior_status, "waiting") != 0 &&
-      !config_idempotent(c->config) &&
-      !config_idempotent(c->x->config)) { /* idempotency_key of the node */
+      !tg_api_config_idempotent(c->config) &&
+      !tg_api_config_idempotent(c->x->config)) { /* idempotency_key of the node */
     report_fail(c, WK_NODE_UNKNOWN, "outcome_unknown",
                 "node %s: its API request may have been sent by an earlier attempt and is not "
                 "idempotent (no idempotency_key)",
@@ -756,17 +754,6 @@ static void on_http_done(void *arg, int err, const tg_http_response *resp)
 
 /* ---------------------------------------------------------------- the executor */
 
-static int config_idempotent(const json_t *config)
-{
-  const char *m = json_string_value(json_object_get(config, "method"));
-  const char *k = json_string_value(json_object_get(config, "idempotency_key"));
-  char up[16] = "GET";
-  if (m && *m && strlen(m) < sizeof up)
-    for (size_t i = 0; i <= strlen(m); i++)
-      up[i] = (char)((m[i] >= 'a' && m[i] <= 'z') ? m[i] - 32 : m[i]);
-  return tg_api_method_idempotent(up) || (k && *k);
-}
-
 static void api_start(wk_node_exec *x)
 {
   api_call *c = calloc(1, sizeof *c);
@@ -790,7 +777,8 @@ static void api_start(wk_node_exec *x)
     load_connector(c); /* the managed form: the prior_status rule once its method is known */
     return;
   }
-  if (x->prior_status && strcmp(x->prior_status, "waiting") != 0 && !config_idempotent(x->config)) {
+  if (x->prior_status && strcmp(x->prior_status, "waiting") != 0 &&
+      !tg_api_config_idempotent(x->config)) {
     report_fail(c, WK_NODE_UNKNOWN, "outcome_unknown",
                 "node %s: its API request may have been sent by an earlier attempt and is not "
                 "idempotent (no idempotency_key)",

@@ -791,7 +791,9 @@ static int conn_work(tg_db *db, void *arg)
   st = json_string_value(json_object_get(opened, "auth_status"));
   j->oauth = st != NULL;
   if (st && (strcmp(st, "ACTIVE") != 0 ||
-             (rc = wk_conn_auth_load(db, j->crypto, j->user, j->id, &j->row)) != 0)) {
+             (rc = wk_conn_auth_load(db, j->crypto, j->user, j->id,
+                                     json_integer_value(json_object_get(opened, "version")),
+                                     &j->row)) != 0)) {
     j->cls = "auth_refresh_required";
     snprintf(j->err, sizeof j->err, "connector %s needs authorization (%s)", j->id,
              strcmp(st, "ACTIVE") != 0 ? st
