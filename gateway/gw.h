@@ -423,10 +423,12 @@ void gw_sync_retire(gw_app *app, const char *ca_id);
 
 /* Starts the catalog after the server listens: the built-ins job, then a sync of every user
  * with connectors or Composio connections, one user at a time (readiness does not wait).
- * Returns 0, or a TG_E* code (TG_EINVAL for a bad TOOLGATE_EGRESS_ALLOW); the caller then still
- * calls gw_catalog_stop and gw_catalog_free. */
+ * MCP sources are listed through app->http (Composio's servers) and app->http_egress (connectors:
+ * user-supplied URLs, under the egress policy). Returns 0, or a TG_E* code; the caller then
+ * still calls gw_catalog_stop and gw_catalog_free. */
 int gw_catalog_start(gw_app *app);
-/* Shutdown: no new syncs; closes the catalog's HTTP client (listings in flight end canceled).
+/* Shutdown: no new syncs; closes the listening sessions (listings in flight end canceled when
+ * gw_main closes the HTTP clients).
  * NULL-safe and idempotent. */
 void gw_catalog_stop(gw_app *app);
 /* Frees the catalog after the loop has run dry. NULL-safe. */

@@ -81,13 +81,11 @@ typedef struct vcheck {
 typedef struct gw_catalog gw_catalog;
 struct gw_catalog {
   gw_app *app;
-  tg_egress *egress;
-  tg_http_client *http_egress; /* connectors' MCP servers (user-supplied URLs) */
-  tg_map *users;               /* user id -> user_state */
-  tg_map *cache;               /* user id -> cached */
-  tg_map *listeners;           /* "<user>\n<source key>" -> listener */
-  json_t *builtins;            /* catalog entries of the built-ins */
-  json_t *startup;             /* users still to sync at start-up */
+  tg_map *users;     /* user id -> user_state */
+  tg_map *cache;     /* user id -> cached */
+  tg_map *listeners; /* "<user>\n<source key>" -> listener */
+  json_t *builtins;  /* catalog entries of the built-ins */
+  json_t *startup;   /* users still to sync at start-up */
   size_t startup_next;
   int stopped;
 };
@@ -891,8 +889,8 @@ static void run_next(run *r)
       opt.notify_arg = r->lis;
     }
     rc = tg_mcp_client_new(
-        &r->mcp, json_is_true(json_object_get(t, "egress")) ? cat->http_egress : cat->app->http,
-        &opt);
+        &r->mcp,
+        json_is_true(json_object_get(t, "egress")) ? cat->app->http_egress : cat->app->http, &opt);
     free(h);
     if (rc == 0 && (rc = tg_mcp_list_tools(r->mcp, on_tools, r)) == 0)
       return;
@@ -995,7 +993,6 @@ void gw_catalog_startup_next(gw_app *app)
 int gw_catalog_start(gw_app *app)
 {
   gw_catalog *cat = calloc(1, sizeof *cat);
-  char err[256] = "";
   int rc = TG_ENOMEM;
   if (!cat)
     return TG_ENOMEM;
@@ -1006,13 +1003,6 @@ int gw_catalog_start(gw_app *app)
       !(cat->listeners = tg_map_new(MAX_LISTENERS, listener_free)) ||
       !(cat->builtins = builtin_entries()))
     return TG_ENOMEM;
-  if ((rc = tg_egress_new(&cat->egress, app->cfg.egress_allow, err, sizeof err)) != 0 ||
-      (rc = tg_http_client_init(&cat->http_egress, app->loop)) != 0)
-    return rc;
-  tg_http_client_set_egress(cat->http_egress, cat->egress);
-  if ((rc = tg_http_client_set_connect_to(cat->http_egress, app->cfg.connect_to)) != 0 ||
-      (rc = tg_http_client_set_ca_file(cat->http_egress, app->cfg.ca_file)) != 0)
-    return rc;
   if ((rc = tg_dbq_submit(app->dbq, builtins_work, builtins_done, cat)) != 0 ||
       (rc = tg_dbq_submit(app->dbq, users_work, users_done, cat)) != 0)
     return rc;
@@ -1025,11 +1015,8 @@ void gw_catalog_stop(gw_app *app)
   if (!cat || cat->stopped)
     return;
   cat->stopped = 1;
-  tg_map_free(cat->listeners); /* before the clients they use close */
+  tg_map_free(cat->listeners); /* before the clients they use (app->http, app->http_egress) close */
   cat->listeners = NULL;
-  if (cat->http_egress)
-    tg_http_client_close(cat->http_egress, NULL, NULL);
-  cat->http_egress = NULL;
 }
 
 void gw_catalog_free(gw_app *app)
@@ -1037,14 +1024,11 @@ void gw_catalog_free(gw_app *app)
   gw_catalog *cat = app->catalog;
   if (!cat)
     return;
-  if (cat->http_egress) /* start-up failed before stop */
-    tg_http_client_close(cat->http_egress, NULL, NULL);
   tg_map_free(cat->listeners); /* empty unless start-up failed before stop */
   tg_map_free(cat->users);
   tg_map_free(cat->cache);
   json_decref(cat->builtins);
   json_decref(cat->startup);
-  tg_egress_free(cat->egress);
   free(cat);
   app->catalog = NULL;
 }
