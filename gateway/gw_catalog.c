@@ -474,34 +474,25 @@ static json_t *mcp_connector_target(tg_db *db, const gw_app *app, const char *us
 {
   const json_t *cfg = json_object_get(c, "config");
   const char *auth = str(c, "auth_status"), *url = str(cfg, "url");
-  json_t *lines, *t;
-  char prefix[160], *token = NULL;
+  json_t *lines, *t, *opened = NULL;
+  char prefix[160], *token = NULL, **hl = NULL;
   if (!url || (auth && (strcmp(auth, "ACTIVE") != 0 || !app->crypto ||
                         tg_store_connectors_access_token(db, app->crypto, user, str(c, "id"),
                                                          &token) != 0)))
     return NULL;
-  if (!(lines = json_array())) {
-    tg_crypto_wipe_free(token, token ? strlen(token) : 0);
+  /* the connector's headers (its sealed ones opened) and the bearer, as tg_connector builds them
+   * for test and invoke; a connector that cannot be opened is not listed now */
+  if (tg_store_connectors_open(db, app->crypto, user, str(c, "id"), &opened) == 0)
+    hl = tg_connector_mcp_headers(opened, token);
+  tg_connector_drop(opened);
+  tg_crypto_wipe_free(token, token ? strlen(token) : 0);
+  if (!hl || !(lines = json_array())) {
+    tg_connector_lines_free(hl);
     return NULL;
   }
-  if (token) {
-    json_t *h = json_pack("{s:s+}", "Authorization", "Bearer ", token);
-    add_header_lines(lines, h);
-    tg_connector_drop(h);
-    tg_crypto_wipe_free(token, strlen(token));
-  }
-  add_header_lines(lines, json_object_get(cfg, "headers"));
-  if (str(c, "secret_hex") && app->crypto) {
-    char *pt = NULL;
-    size_t pt_len = 0;
-    if (tg_sealed_open_hex(app->crypto, "connectors", str(c, "id"), user, str(c, "secret_hex"), &pt,
-                           &pt_len) == 0) {
-      json_t *secret = json_loadb(pt, pt_len, 0, NULL);
-      add_header_lines(lines, json_object_get(secret, "headers"));
-      json_decref(secret);
-      tg_crypto_wipe_free(pt, pt_len);
-    }
-  }
+  for (size_t i = 0; hl[i]; i++)
+    json_array_append_new(lines, json_string(hl[i]));
+  tg_connector_lines_free(hl);
   snprintf(prefix, sizeof prefix, "mcp:%s:", str(c, "id"));
   t = json_pack("{s:s, s:s, s:o, s:s, s:s, s:O, s:s, s:b}", "prefix", prefix, "url", url, "headers",
                 lines, "source", "connector", "connector_id", str(c, "id"), "version",
@@ -546,7 +537,7 @@ json_t *gw_catalog_read_connectors(tg_db *db, int *err, const char *user)
 {
   return tg_db_query(db, err,
                      "SELECT id, kind, name, description, config AS config_json, "
-                     "hex(secret_enc) AS secret_hex, auth_status, version, deleted_at "
+                     "auth_status, version, deleted_at "
                      "FROM connectors WHERE user_id = ? ORDER BY created_at, id",
                      "s", user);
 }
