@@ -161,6 +161,53 @@ static const var vars[] = {
      STRING},
     {"TOOLGATE_CA_FILE", NULL, TG_PROG_WORKER,
      "PEM CA bundle that API and ad-hoc MCP nodes trust instead of the system store", STRING},
+    /* Language models (Agent and Self-Review nodes); the official SDKs' variable names. */
+    {"ANTHROPIC_API_KEY", NULL, TG_PROG_WORKER,
+     "API key of provider anthropic (x-api-key; secret), unless the node names a credential",
+     STRING},
+    {"ANTHROPIC_BASE_URL", "https://api.anthropic.com", TG_PROG_WORKER,
+     "base URL of the Anthropic Messages API (POST <base>/v1/messages)", STRING},
+    {"OPENAI_API_KEY", NULL, TG_PROG_WORKER,
+     "API key of provider openai (Authorization: Bearer; secret), unless the node names a "
+     "credential",
+     STRING},
+    {"OPENAI_BASE_URL", "https://api.openai.com/v1", TG_PROG_WORKER,
+     "base URL of the OpenAI API (POST <base>/chat/completions)", STRING},
+    {"TOOLGATE_OPENAI_COMPATIBLE_BASE_URL", NULL, TG_PROG_WORKER,
+     "base URL of provider openai_compatible (vLLM, llama.cpp, Ollama: <base>/chat/completions) "
+     "when the node gives none",
+     STRING},
+    {"TOOLGATE_OPENAI_COMPATIBLE_API_KEY", NULL, TG_PROG_WORKER,
+     "API key of provider openai_compatible, if it wants one (secret)", STRING},
+    {"TOOLGATE_MODEL_TIMEOUT_MS", "120000", TG_PROG_WORKER, "timeout of one model request in ms",
+     RANGE(1, DAY_MS)},
+    {"TOOLGATE_MODEL_RETRIES", "3", TG_PROG_WORKER,
+     "retries of a model request after 429, 529, 5xx or a connection failure (retry-after "
+     "honoured)",
+     RANGE(0, 20)},
+    {"TOOLGATE_RUN_TOKEN_BUDGET", "0", TG_PROG_WORKER,
+     "model tokens (input + output) one run may use; over it the run fails with "
+     "budget_exceeded (0: no budget)",
+     RANGE(0, INT64_C(1000000000000))},
+    /* The Code sandbox. */
+    {"TOOLGATE_SANDBOX_PYTHON", "/usr/bin/python3", TG_PROG_GATEWAY | TG_PROG_WORKER,
+     "python interpreter run inside the Code sandbox (its packages are what Code nodes may "
+     "import)",
+     STRING},
+    {"TOOLGATE_SANDBOX_NODE", NULL, TG_PROG_GATEWAY | TG_PROG_WORKER,
+     "javascript interpreter run inside the Code sandbox; unset: javascript Code nodes are "
+     "refused",
+     STRING},
+    {"TOOLGATE_CODE_TIMEOUT_S", "30", TG_PROG_WORKER,
+     "wall-clock seconds a Code execution may take when the node sets no timeout_s",
+     RANGE(1, 3600)},
+    {"TOOLGATE_CODE_MEMORY_MB", "512", TG_PROG_WORKER,
+     "address space of a Code execution in MiB when the node sets no memory_mb", RANGE(16, 65536)},
+    {"TOOLGATE_CODE_MAX_OUTPUT_BYTES", "1048576", TG_PROG_WORKER,
+     "stdout + stderr + result bytes a Code execution may write (more kills it)",
+     RANGE(1024, 1024 * MiB)},
+    {"TOOLGATE_CODE_MAX_PROCS", "16", TG_PROG_WORKER,
+     "processes (and threads) one Code execution may have at once", RANGE(1, 4096)},
 };
 
 const char *tg_secret_reveal(const tg_secret *s)
@@ -174,6 +221,13 @@ static const var *find(const char *name)
     if (strcmp(vars[i].name, name) == 0)
       return &vars[i];
   return NULL;
+}
+
+/* Trailing slashes would double up when paths are appended. */
+static void trim_slashes(char *url)
+{
+  for (size_t n = strlen(url); n > 0 && url[n - 1] == '/'; n--)
+    url[n - 1] = 0;
 }
 
 static char *get_str(const char *name)
@@ -313,9 +367,7 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
     free(listen);
     return TG_ENOMEM;
   }
-  /* Trailing slashes would double up when paths are appended. */
-  for (size_t n = strlen(c->composio_base_url); n > 0 && c->composio_base_url[n - 1] == '/'; n--)
-    c->composio_base_url[n - 1] = 0;
+  trim_slashes(c->composio_base_url);
 
   colon = strrchr(listen, ':');
   port = colon ? strtol(colon + 1, &end, 10) : -1;
@@ -378,6 +430,32 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   c->egress_allow = get_str("TOOLGATE_EGRESS_ALLOW");
   c->connect_to = get_str("TOOLGATE_CONNECT_TO");
   c->ca_file = get_str("TOOLGATE_CA_FILE");
+  c->anthropic_api_key.value_ = get_str("ANTHROPIC_API_KEY");
+  c->openai_api_key.value_ = get_str("OPENAI_API_KEY");
+  c->compatible_api_key.value_ = get_str("TOOLGATE_OPENAI_COMPATIBLE_API_KEY");
+  tg_log_add_secret(c->anthropic_api_key.value_);
+  tg_log_add_secret(c->openai_api_key.value_);
+  tg_log_add_secret(c->compatible_api_key.value_);
+  c->anthropic_base_url = get_str("ANTHROPIC_BASE_URL");
+  c->openai_base_url = get_str("OPENAI_BASE_URL");
+  c->compatible_base_url = get_str("TOOLGATE_OPENAI_COMPATIBLE_BASE_URL");
+  c->sandbox_python = get_str("TOOLGATE_SANDBOX_PYTHON");
+  c->sandbox_node = get_str("TOOLGATE_SANDBOX_NODE");
+  if (!c->anthropic_base_url || !c->openai_base_url || !c->sandbox_python)
+    return TG_ENOMEM;
+  trim_slashes(c->anthropic_base_url);
+  trim_slashes(c->openai_base_url);
+  if (c->compatible_base_url)
+    trim_slashes(c->compatible_base_url);
+  if ((rc = get_int("TOOLGATE_MODEL_TIMEOUT_MS", prog, &c->model_timeout_ms, err, errlen)) ||
+      (rc = get_int("TOOLGATE_MODEL_RETRIES", prog, &c->model_retries, err, errlen)) ||
+      (rc = get_int("TOOLGATE_RUN_TOKEN_BUDGET", prog, &c->run_token_budget, err, errlen)) ||
+      (rc = get_int("TOOLGATE_CODE_TIMEOUT_S", prog, &c->code_timeout_s, err, errlen)) ||
+      (rc = get_int("TOOLGATE_CODE_MEMORY_MB", prog, &c->code_memory_mb, err, errlen)) ||
+      (rc = get_int("TOOLGATE_CODE_MAX_OUTPUT_BYTES", prog, &c->code_max_output_bytes, err,
+                    errlen)) ||
+      (rc = get_int("TOOLGATE_CODE_MAX_PROCS", prog, &c->code_max_procs, err, errlen)))
+    return rc;
   return 0;
 }
 
@@ -408,6 +486,14 @@ void tg_config_free(tg_config *c)
   free(c->egress_allow);
   free(c->connect_to);
   free(c->ca_file);
+  free(c->anthropic_api_key.value_);
+  free(c->anthropic_base_url);
+  free(c->openai_api_key.value_);
+  free(c->openai_base_url);
+  free(c->compatible_base_url);
+  free(c->compatible_api_key.value_);
+  free(c->sandbox_python);
+  free(c->sandbox_node);
   memset(c, 0, sizeof *c);
 }
 

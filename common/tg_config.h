@@ -89,6 +89,25 @@ typedef struct tg_config {
   char *egress_allow; /* TOOLGATE_EGRESS_ALLOW: CIDRs and host names; NULL = none */
   char *connect_to;   /* TOOLGATE_CONNECT_TO: "host:port:addr:port,..."; NULL = none */
   char *ca_file;      /* TOOLGATE_CA_FILE: PEM bundle for their TLS; NULL = system store */
+  /* Language models of Agent and Self-Review nodes (tg_llm.h; README "Agent nodes"). The
+   * variables the official SDKs read, so the tests point them at a local simulator. */
+  tg_secret anthropic_api_key;  /* ANTHROPIC_API_KEY */
+  char *anthropic_base_url;     /* ANTHROPIC_BASE_URL, no trailing slash */
+  tg_secret openai_api_key;     /* OPENAI_API_KEY */
+  char *openai_base_url;        /* OPENAI_BASE_URL (with /v1), no trailing slash */
+  char *compatible_base_url;    /* TOOLGATE_OPENAI_COMPATIBLE_BASE_URL; NULL = none */
+  tg_secret compatible_api_key; /* TOOLGATE_OPENAI_COMPATIBLE_API_KEY; may be unset */
+  int64_t model_timeout_ms;     /* TOOLGATE_MODEL_TIMEOUT_MS: one model request */
+  int64_t model_retries;        /* TOOLGATE_MODEL_RETRIES: after 429/529/5xx/transport */
+  int64_t run_token_budget;     /* TOOLGATE_RUN_TOKEN_BUDGET: input+output tokens per run;
+                                   0 = none */
+  /* The Code sandbox (tg_sandbox.h; README "Code nodes"). */
+  char *sandbox_python;          /* TOOLGATE_SANDBOX_PYTHON: interpreter inside the sandbox */
+  char *sandbox_node;            /* TOOLGATE_SANDBOX_NODE: javascript interpreter; NULL = none */
+  int64_t code_timeout_s;        /* TOOLGATE_CODE_TIMEOUT_S: default wall clock per execution */
+  int64_t code_memory_mb;        /* TOOLGATE_CODE_MEMORY_MB: default address-space cap */
+  int64_t code_max_output_bytes; /* TOOLGATE_CODE_MAX_OUTPUT_BYTES: stdout+stderr+result cap */
+  int64_t code_max_procs;        /* TOOLGATE_CODE_MAX_PROCS: processes per execution */
 } tg_config;
 
 /*

@@ -14,7 +14,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 pkgs=(build-essential cmake pkg-config clang libuv1-dev libcurl4-openssl-dev libsqlite3-dev
       libjansson-dev libsodium-dev libyajl-dev libcmocka-dev uthash-dev node-llhttp sqlite3 curl jq python3 nodejs npm
-      clang-format openssl libssl-dev)
+      clang-format openssl libssl-dev
+      bubblewrap python3-numpy python3-jsonschema prometheus chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,15 +34,20 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# npm ci only when the installed peers are not those of package-lock.json (by content, not
-# mtime: a fresh checkout has new mtimes).
-peers="$root/tests/peers"
-want=$(sha256sum "$peers/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$peers/node_modules/.toolgate-lock-sha256" 2>/dev/null)" != "$want" ]; then
-  echo "setup: npm ci (tests/peers)" >&2
-  (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  echo "$want" >"$peers/node_modules/.toolgate-lock-sha256"
-fi
+# npm ci only when the installed packages are not those of package-lock.json (by content, not
+# mtime: a fresh checkout has new mtimes). tests/peers: the MCP peers and the test tools
+# (playwright-core, @redocly/cli, axe-core); ui: the browser libraries the web UI vendors.
+npm_ci() {
+  local dir=$1 want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$dir/node_modules/.toolgate-lock-sha256" 2>/dev/null)" != "$want" ]; then
+    echo "setup: npm ci (${dir#"$root"/})" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" >"$dir/node_modules/.toolgate-lock-sha256"
+  fi
+}
+npm_ci "$root/tests/peers"
+npm_ci "$root/ui"
 
 cc_args=()
 if [ "$FUZZ" = ON ] || [ "$SANITIZE" = thread ]; then cc_args=(-DCMAKE_C_COMPILER=clang); fi
