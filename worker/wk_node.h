@@ -44,6 +44,9 @@ typedef struct wk_node_result {
   size_t branch;           /* Conditional: index of the chosen target node */
   const char *error_class; /* FAILED / UNKNOWN: static snake_case class */
   char error[512];         /* FAILED / UNKNOWN: human-readable, secrets already redacted */
+  int64_t input_tokens;    /* model tokens the execution used (Agent, Self-Review; any status):
+                              written on its journal row and counted against the run's budget */
+  int64_t output_tokens;
 } wk_node_result;
 
 typedef struct wk_node_exec wk_node_exec;
