@@ -24,7 +24,12 @@
  *            1..31536000}
  *   End     outputVariables? [{name, type}] (the run variable vars.<name>) | [{name, value}] |
  *           {name: value}
- *   Agent, Code, Self-Review: recognised, refused as "not executable yet".
+ *   Agent   {prompt, model {provider "anthropic"|"openai"|"openai_compatible", modelName,
+ *            displayName?, credential?}, tools? [names], maxIterations? 1..50, temperature?
+ *            0..2, outputSchema? {JSON schema}}
+ *   Self-Review {reviewPrompt, minConfidence 0..1, target? (a node that runs before it), onFail?
+ *            "fail"|"continue", model? (as an Agent's)}
+ *   Code: recognised, refused as "not executable yet".
  * Literal secrets: an API or ad-hoc MCP node's sensitive header (Authorization,
  * Proxy-Authorization, X-API-Key, Api-Key, Cookie, or a name containing token / secret / key)
  * and its authentication object's token / value must contain a {{secrets.<name>}} reference.
