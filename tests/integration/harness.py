@@ -479,3 +479,16 @@ def serve_http(handler):
     srv.url = "http://127.0.0.1:%d" % srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
+
+
+def self_signed_cert(hosts):
+    """A self-signed certificate for hosts (DNS names), for a local TLS server that a worker
+    reaches under those names through TOOLGATE_CONNECT_TO and trusts through TOOLGATE_CA_FILE:
+    (certificate file, key file) in a new temporary directory."""
+    tmp = tempfile.mkdtemp(prefix="toolgate-tls-")
+    crt, key = os.path.join(tmp, "crt.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=" + hosts[0],
+                    "-addext", "subjectAltName=" + ",".join("DNS:" + h for h in hosts)],
+                   check=True, capture_output=True)
+    return crt, key

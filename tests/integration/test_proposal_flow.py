@@ -10,15 +10,12 @@ Real simulator, MCP reference server, gateway and worker on 127.0.0.1, fresh SQL
 """
 import base64
 import json
-import os
 import ssl
-import subprocess
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import PROVIDER, Stack, free_port, main, wait_until
+from harness import PROVIDER, Stack, free_port, main, self_signed_cert, wait_until
 
 SECRET_KEY = "key1:" + base64.b64encode(b"7" * 32).decode()  # seals the credentials
 
@@ -219,12 +216,7 @@ def test_decline_branch():
 def test_named_https_host_reaches_a_local_tls_server():
     """The workflow names https://api.crm.com/... verbatim; TOOLGATE_CONNECT_TO maps it to a local
     TLS server whose certificate (for api.crm.com) TOOLGATE_CA_FILE trusts."""
-    tmp = tempfile.mkdtemp(prefix="toolgate-tls-")
-    crt, key = os.path.join(tmp, "crt.pem"), os.path.join(tmp, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=api.crm.com",
-                    "-addext", "subjectAltName=DNS:api.crm.com"], check=True,
-                   capture_output=True)
+    crt, key = self_signed_cert(["api.crm.com"])
     target = Target(tls=(crt, key))
     try:
         env = {"TOOLGATE_CONNECT_TO": "api.crm.com:443:127.0.0.1:%d" % target.port,
