@@ -6,9 +6,10 @@
  * named as the definition spells them under the node ("config.headers.Authorization"). Code
  * nodes are recognised and give exactly one error each, whatever their config holds. An Agent's
  * tool names are not checked against any catalog here (this layer is pure): the gateway warns
- * about the ones the user's catalog cannot resolve, and the node fails with tool_not_found. The literal-secret rule covers the places a credential belongs in a request the
- * worker sends to a user-supplied URL (API nodes and ad-hoc MCP nodes): sensitive headers and
- * the authentication object's token / value. Their value must reference a stored credential
+ * about the ones the user's catalog cannot resolve, and the node fails with tool_not_found. The
+ * literal-secret rule covers the places a credential belongs in a request the worker sends to
+ * a user-supplied URL (API nodes and ad-hoc MCP nodes): sensitive headers and the
+ * authentication object's token / value. Their value must reference a stored credential
  * ({{secrets.<name>}}, possibly inside a longer string such as "Bearer {{secrets.crm}}"), so
  * that no secret is stored in a definition, which is returned by the API and copied into runs.
  */
