@@ -13,6 +13,7 @@ Conditional branches on; the Anthropic, OpenAI and openai_compatible formats; 42
 reached (max_iterations); a tool that is not in the catalog (tool_not_found naming it); the API
 key never appears in the run, the journal or the logs.
 """
+import base64
 import json
 import os
 import sys
@@ -56,8 +57,9 @@ def agent_workflow(provider="anthropic", tools=("calculator",), max_iter=5):
 def stack(sim, extra=None):
     env = sim.env()
     env.update({"TOOLGATE_OPENAI_COMPATIBLE_BASE_URL": sim.openai_base,
-                "TOOLGATE_OPENAI_COMPATIBLE_API_KEY": KEYS[2],
-                "TOOLGATE_MODEL_RETRIES": "2", "TOOLGATE_RETRY_BASE_MS": "50"})
+                "TOOLGATE_OPENAI_COMPATIBLE_API_KEY": sim.openai_key,
+                "TOOLGATE_MODEL_RETRIES": "2", "TOOLGATE_RETRY_BASE_MS": "50",
+                "TOOLGATE_SECRET_KEY": "key1:" + base64.b64encode(b"7" * 32).decode()})
     env.update(extra or {})
     return Stack(mcp=True, extra_env=env)
 
