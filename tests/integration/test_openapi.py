@@ -115,6 +115,23 @@ def test_served_document():
         assert st == 405 and "allow" in h, (st, h)
 
 
+def test_edge_answers_are_documented():
+    """Garbage a client may send: each answer goes through harness.http, so through the check."""
+    with Stack(mcp=False, extra_env={"TOOLGATE_MAX_BODY_BYTES": "2048",
+                                     "TOOLGATE_MAX_URL_BYTES": "1024"}) as s:
+        assert s.gw("POST", "/api/workflows", "{not json")[0] == 400
+        assert s.gw("POST", "/api/workflows", "x" * 4096)[0] == 413
+        assert s.gw("GET", "/api/runs?cursor=" + "a" * 2048)[0] == 414
+        many = {"X-H%d" % i: "v" for i in range(80)}
+        assert s.gw("GET", "/api/runs", headers=many)[0] == 431
+        assert s.gw("GET", "/api/runs?limit=0")[0] == 400
+        assert s.gw("GET", "/api/runs", user=None)[0] == 401
+        assert s.gw("GET", "/api/runs/..")[0] == 404
+        assert s.gw("DELETE", "/api/runs")[0] == 405
+        assert s.gw("POST", "/api/runs/run_x/resolve", {"node_id": "1"})[0] == 422
+        assert s.gw("GET", "/readyz", user=None)[0] == 200
+
+
 def expect_violation(*args):
     try:
         openapi_check(*args)
