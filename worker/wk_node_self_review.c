@@ -22,6 +22,7 @@
 #include "wk_model.h"
 #include "wk_node.h"
 
+#include "tg_buf.h"
 #include "tg_err.h"
 #include "tg_log.h"
 
@@ -337,21 +338,15 @@ static void key_done(void *arg, int status)
 
 /* ---- the executor ---- */
 
-/* A new string printf'd from fmt, or NULL when memory runs out. */
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...)
+/* a then b in a new string, or NULL when memory runs out. */
+static char *concat(const char *a, const char *b)
 {
-  va_list ap;
-  int n;
-  char *s;
-  va_start(ap, fmt);
-  n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0 || !(s = malloc((size_t)n + 1)))
-    return NULL;
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
+  size_t la = strlen(a), lb = strlen(b);
+  char *s = malloc(la + lb + 1);
+  if (s) {
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+  }
   return s;
 }
 
@@ -360,17 +355,24 @@ static char *judged_text(const wk_node_exec *x, const tg_graph_node *t)
   const json_t *out =
       json_object_get(json_object_get(json_object_get(x->scope, "nodes"), t->id), "output");
   json_t *red = wk_secrets_redact(x->r, out ? out : json_null());
-  char *text = red ? json_dumps(red, JSON_INDENT(1) | JSON_ENCODE_ANY) : NULL, *msg;
+  char *text = red ? json_dumps(red, JSON_INDENT(1) | JSON_ENCODE_ANY) : NULL;
+  tg_buf b;
   size_t len = text ? strlen(text) : 0;
   json_decref(red);
   if (!text)
     return NULL;
   if (len > MAX_JUDGED_BYTES)
     text[MAX_JUDGED_BYTES] = '\0';
-  msg = format("The output of step %s (\"%s\", a %s node)%s:\n\n%s", t->id, t->name,
-               tg_node_type_name(t->type), len > MAX_JUDGED_BYTES ? ", cut short" : "", text);
+  tg_buf_init(&b, MAX_JUDGED_BYTES + 1024);
+  if (tg_buf_printf(&b, "The output of step %.200s (\"%.200s\", a %s node)%s:\n\n", t->id, t->name,
+                    tg_node_type_name(t->type), len > MAX_JUDGED_BYTES ? ", cut short" : "") ||
+      tg_buf_addstr(&b, text)) {
+    tg_buf_free(&b);
+    free(text);
+    return NULL;
+  }
   free(text);
-  return msg;
+  return tg_buf_take(&b, NULL);
 }
 
 static void start(wk_node_exec *x)
@@ -399,7 +401,7 @@ static void start(wk_node_exec *x)
   user_msg = judged_text(x, t);
   rv->messages = user_msg ? json_pack("[{s:s, s:s}]", "role", "user", "content", user_msg) : NULL;
   free(user_msg);
-  rv->system = format("%s%s", prompt ? prompt : "", INSTRUCTIONS);
+  rv->system = concat(prompt ? prompt : "", INSTRUCTIONS);
   if (!rv->model || !rv->schema || !rv->messages || !rv->system) {
     fail(rv, "internal", "out of memory");
     return;

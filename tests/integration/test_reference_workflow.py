@@ -23,12 +23,9 @@ is the built-in code_execution (the Code sandbox).
 import base64
 import json
 import os
-import ssl
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import SRC, Stack, free_port, main, self_signed_cert, wait_until
+from harness import SRC, JsonServer, Stack, main, self_signed_cert, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llmsim"))
 from llmsim_client import LlmSim  # noqa: E402
@@ -49,57 +46,6 @@ def reference_definition():
         with open(BUILDER, "rb") as f:
             assert f.read() == data, "the corpus copy differs from the builder's file"
     return json.loads(data)
-
-
-class Server:
-    """A JSON server of routes {path: fn(method, headers, body) -> (status, object)} on a free
-    loopback port, HTTPS when tls = (certificate, key); records (method, path, headers, body)."""
-
-    def __init__(self, routes, tls=None):
-        self.seen = []
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def _answer(self):
-                n = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(n) if n else b""
-                path = self.path.split("?")[0]
-                with server.lock:
-                    server.seen.append((self.command, self.path, dict(self.headers), body))
-                fn = routes.get(path)
-                status, out = fn(self.command, self.headers, body) if fn else (404, {})
-                data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _answer
-
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.httpd.daemon_threads = True
-        if tls:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(*tls)
-            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def requests(self, path):
-        with self.lock:
-            return [x for x in self.seen if x[1].split("?")[0] == path]
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def authorized(headers, want):
@@ -237,8 +183,8 @@ def statuses(s, run_id):
 
 def test_reference_workflow_both_paths():
     crt, key = self_signed_cert(HOSTS)
-    api = Server(api_routes(), tls=(crt, key))
-    docs = Server(docs_routes())
+    api = JsonServer(api_routes(), tls=(crt, key))
+    docs = JsonServer(docs_routes())
     try:
         with LlmSim() as sim:
             env = dict(sim.env(), TOOLGATE_SECRET_KEY=SECRET_KEY, TOOLGATE_CA_FILE=crt,
