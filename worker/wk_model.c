@@ -14,12 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The members of a credential's secret that may be the API key, in order. */
+static const char *const key_fields[] = {"token", "value", "api_key"};
+
 int wk_model_credential_key(tg_db *db, const tg_crypto *c, const char *user, const char *name,
                             char **key)
 {
   json_t *names = json_pack("[s]", name), *creds = NULL;
   const json_t *cred;
-  const char *type, *value = NULL;
+  const char *value = NULL;
   int rc;
   *key = NULL;
   if (!names)
@@ -28,17 +31,14 @@ int wk_model_credential_key(tg_db *db, const tg_crypto *c, const char *user, con
   json_decref(names);
   if (rc != 0)
     return rc;
-  cred = json_object_get(creds, name);
-  type = json_string_value(json_object_get(cred, "type"));
-  if (!cred)
+  cred = json_object_get(json_object_get(creds, name), "secret");
+  for (size_t i = 0; cred && !value && i < sizeof key_fields / sizeof key_fields[0]; i++)
+    value = json_string_value(json_object_get(cred, key_fields[i]));
+  if (!json_object_get(creds, name))
     rc = TG_ENOTFOUND;
-  else if (type && strcmp(type, "bearer") == 0)
-    value = json_string_value(json_object_get(json_object_get(cred, "secret"), "token"));
-  else if (type && strcmp(type, "api_key") == 0)
-    value = json_string_value(json_object_get(json_object_get(cred, "secret"), "value"));
-  if (cred && !value)
+  else if (!value)
     rc = TG_EINVAL;
-  else if (value && !(*key = strdup(value)))
+  else if (!(*key = strdup(value)))
     rc = TG_ENOMEM;
   tg_api_wipe_json(creds);
   json_decref(creds);
@@ -54,8 +54,9 @@ void wk_model_key_free(char *key)
 }
 
 int wk_model_endpoint(const wk_worker *w, const json_t *model, const char *key, tg_llm_request *req,
-                      char *why, size_t len)
+                      tg_http_client **http, char *why, size_t len)
 {
+  const char *user_url = json_string_value(json_object_get(model, "baseUrl"));
   const char *provider = json_string_value(json_object_get(model, "provider"));
   const char *name = json_string_value(json_object_get(model, "modelName"));
   const tg_config *cfg = &w->cfg;
@@ -78,10 +79,11 @@ int wk_model_endpoint(const wk_worker *w, const json_t *model, const char *key, 
     req->api_key = key ? key : tg_secret_reveal(&cfg->openai_api_key);
     break;
   default:
-    req->base_url = cfg->compatible_base_url;
+    req->base_url = user_url ? user_url : cfg->compatible_base_url;
     req->api_key = key ? key : tg_secret_reveal(&cfg->compatible_api_key);
     break;
   }
+  *http = req->provider == TG_LLM_OPENAI_COMPATIBLE && user_url ? w->http_egress : w->http;
   if (!req->base_url || !*req->base_url) {
     snprintf(why, len, "no base URL is configured for provider %s", provider);
     return TG_EINVAL;

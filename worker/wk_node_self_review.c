@@ -282,9 +282,10 @@ static int send_request(review *rv)
 {
   wk_node_exec *x = rv->x;
   tg_llm_request req = {0};
+  tg_http_client *http;
   char why[256];
   int rc;
-  if ((rc = wk_model_endpoint(x->r->w, rv->model, rv->key, &req, why, sizeof why)) != 0) {
+  if ((rc = wk_model_endpoint(x->r->w, rv->model, rv->key, &req, &http, why, sizeof why)) != 0) {
     fail(rv, "model_error", "%s", why);
     return 0; /* reported */
   }
@@ -293,7 +294,7 @@ static int send_request(review *rv)
   req.output_schema = rv->schema;
   req.temperature = 0;
   rv->attempt++;
-  return tg_llm_send(x->r->w->http, &req, on_reply, rv, &rv->call);
+  return tg_llm_send(http, &req, on_reply, rv, &rv->call);
 }
 
 /* ---- the credential job ---- */
@@ -324,7 +325,7 @@ static void key_done(void *arg, int status)
   else if (status == TG_ENOTFOUND)
     fail(rv, "credential_missing", "no credential named \"%s\"", j->name);
   else if (status == TG_EINVAL)
-    fail(rv, "credential_missing", "credential \"%s\" is neither a bearer nor an api_key one",
+    fail(rv, "credential_missing", "credential \"%s\" has no token or value to use as the API key",
          j->name);
   else if (status != 0)
     fail(rv, status == TG_ESTATE ? "credential_missing" : "internal",
