@@ -73,7 +73,6 @@ json_t *tg_store_nodes_journal(tg_db *db, int *err, const char *run_id);
  * the run, 0 when it called no model)}, ordered by the row id; NULL with *err set. */
 json_t *tg_store_nodes_states(tg_db *db, int *err, const char *run_id);
 
-
 /* Inside the caller's transaction: sets resolution ("retry", "skip" or "fail") on the last row
  * of node_id in run_id when that row is 'pending' or 'unknown' and unresolved. *changes 0 when
  * there is no such row. */

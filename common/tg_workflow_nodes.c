@@ -466,9 +466,13 @@ static void check_self_review(const json_t *config, const char *id, json_t *errs
 typedef void (*check_fn)(const json_t *config, const char *id, json_t *errs);
 
 static const check_fn checks[TG_NODE_TYPE_COUNT] = {
-    [TG_NODE_START] = check_start, [TG_NODE_END] = check_end,   [TG_NODE_MCP] = check_mcp,
-    [TG_NODE_API] = check_api,     [TG_NODE_HITL] = check_hitl,
-    [TG_NODE_AGENT] = check_agent, [TG_NODE_SELF_REVIEW] = check_self_review,
+    [TG_NODE_START] = check_start,
+    [TG_NODE_END] = check_end,
+    [TG_NODE_MCP] = check_mcp,
+    [TG_NODE_API] = check_api,
+    [TG_NODE_HITL] = check_hitl,
+    [TG_NODE_AGENT] = check_agent,
+    [TG_NODE_SELF_REVIEW] = check_self_review,
 };
 
 void tg_workflow__check_config(const tg_graph_node *gn, json_t *errs)
