@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_WAIT_MS 60000L               /* the longest wait before a retry */
-#define MAX_ANSWER (8u * 1024 * 1024)    /* bytes of one answer body */
+#define MAX_WAIT_MS 60000L            /* the longest wait before a retry */
+#define MAX_ANSWER (8u * 1024 * 1024) /* bytes of one answer body */
 #define DEFAULT_TIMEOUT_MS 120000L
 #define DEFAULT_RETRY_BASE_MS 500L
 #define MAX_HEADERS 6
@@ -349,8 +349,7 @@ static void on_timer(uv_timer_t *h)
   char msg[512];
   int rc = attempt(c);
   if (rc) {
-    snprintf(msg, sizeof msg, "%s: cannot send the request: %s", c->provider_name,
-             tg_strerror(rc));
+    snprintf(msg, sizeof msg, "%s: cannot send the request: %s", c->provider_name, tg_strerror(rc));
     finish(c, rc, "model_error", msg);
   }
 }
@@ -397,8 +396,8 @@ static int retry_later(tg_llm_call *c, const tg_http_transfer *t, const char *wh
     c->timer.data = c;
   }
   c->retries++;
-  tg_info("llm_retry", "{s:s, s:s, s:i, s:I}", "provider", c->provider_name, "after", why,
-          "retry", c->retries, "wait_ms", (json_int_t)d);
+  tg_info("llm_retry", "{s:s, s:s, s:i, s:I}", "provider", c->provider_name, "after", why, "retry",
+          c->retries, "wait_ms", (json_int_t)d);
   uv_timer_start(&c->timer, on_timer, (uint64_t)d, 0);
   return 1;
 }

@@ -50,9 +50,9 @@ static json_t *assistant_blocks(const json_t *m, int *err)
       json_decref(blocks);
       return NULL;
     }
-    if (json_array_append_new(blocks, json_pack("{s:s, s:s, s:s, s:O}", "type", "tool_use", "id",
-                                                id, "name", name, "input",
-                                                args ? args : json_object())))
+    if (json_array_append_new(blocks,
+                              json_pack("{s:s, s:s, s:s, s:O}", "type", "tool_use", "id", id,
+                                        "name", name, "input", args ? args : json_object())))
       goto nomem;
   }
   return blocks;
@@ -96,8 +96,8 @@ static json_t *messages(const json_t *in, int *err)
         goto fail;
       if (!results) { /* the first of a run opens one user turn */
         results = json_array();
-        if (!results || json_array_append_new(out, json_pack("{s:s, s:O}", "role", "user",
-                                                             "content", results))) {
+        if (!results || json_array_append_new(
+                            out, json_pack("{s:s, s:O}", "role", "user", "content", results))) {
           json_decref(b);
           goto nomem;
         }
@@ -147,17 +147,17 @@ static json_t *tools(const tg_llm_request *req, int *err)
     json_t *o = json_pack("{s:O}", "name", json_object_get(t, "name"));
     if (!o || (json_is_string(d) && json_object_set(o, "description", d)) ||
         json_object_set_new(o, "input_schema",
-                            json_is_object(schema) ? json_incref(schema)
-                                                   : json_pack("{s:s, s:{}}", "type", "object",
-                                                               "properties")) ||
+                            json_is_object(schema)
+                                ? json_incref(schema)
+                                : json_pack("{s:s, s:{}}", "type", "object", "properties")) ||
         json_array_append_new(out, o))
       goto nomem;
   }
   if (req->output_schema &&
-      json_array_append_new(out, json_pack("{s:s, s:s, s:O}", "name", TG_LLM_STRUCTURED_NAME,
-                                           "description",
-                                           "Give the final answer as this JSON object.",
-                                           "input_schema", req->output_schema)))
+      json_array_append_new(out,
+                            json_pack("{s:s, s:s, s:O}", "name", TG_LLM_STRUCTURED_NAME,
+                                      "description", "Give the final answer as this JSON object.",
+                                      "input_schema", req->output_schema)))
     goto nomem;
   return out;
 nomem:
@@ -175,7 +175,8 @@ static json_t *build(const tg_llm_request *req, int *err)
     goto nomem;
   if (req->system && json_object_set_new(body, "system", json_string(req->system)))
     goto nomem;
-  if (req->temperature >= 0 && json_object_set_new(body, "temperature", json_real(req->temperature)))
+  if (req->temperature >= 0 &&
+      json_object_set_new(body, "temperature", json_real(req->temperature)))
     goto nomem;
   if (!(v = messages(req->messages, err)) || json_object_set_new(body, "messages", v))
     goto fail;

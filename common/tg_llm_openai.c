@@ -59,8 +59,8 @@ static json_t *assistant(const json_t *m, int *err)
     }
     if (!(text = args ? tg_json_dumps(args, NULL) : strdup("{}")))
       goto nomem;
-    call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function",
-                     "name", name, "arguments", text);
+    call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function", "name",
+                     name, "arguments", text);
     free(text);
     if (json_array_append_new(arr, call))
       goto nomem;
@@ -154,9 +154,9 @@ static json_t *tools(const json_t *in, int *err)
     json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
     if (!fn || (json_is_string(d) && json_object_set(fn, "description", d)) ||
         json_object_set_new(fn, "parameters",
-                            json_is_object(schema) ? json_incref(schema)
-                                                   : json_pack("{s:s, s:{}}", "type", "object",
-                                                               "properties"))) {
+                            json_is_object(schema)
+                                ? json_incref(schema)
+                                : json_pack("{s:s, s:{}}", "type", "object", "properties"))) {
       json_decref(fn);
       goto nomem;
     }
@@ -177,7 +177,8 @@ static json_t *build(const tg_llm_request *req, int *err)
     goto nomem;
   if (!(v = messages(req, err)) || json_object_set_new(body, "messages", v))
     goto fail;
-  if (req->temperature >= 0 && json_object_set_new(body, "temperature", json_real(req->temperature)))
+  if (req->temperature >= 0 &&
+      json_object_set_new(body, "temperature", json_real(req->temperature)))
     goto nomem;
   if (req->max_tokens > 0 && json_object_set_new(body, "max_tokens", json_integer(req->max_tokens)))
     goto nomem;
