@@ -14,7 +14,6 @@
 #include <jansson.h>
 
 #define PORT 19240
-#define DEAD_PORT 19249 /* nothing listens here */
 #define SILENT_PORT 19248
 #define KEY "sk-test-secret-key-123"
 
@@ -157,6 +156,13 @@ static void test_body_openai(void **state)
   json_decref(t);
 }
 
+static void refused(const tg_llm_request *req)
+{
+  int err = 0;
+  assert_null(tg_llm_build_body(req, &err));
+  assert_int_equal(err, TG_EINVAL);
+}
+
 static void test_body_invalid(void **state)
 {
   json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
@@ -167,24 +173,19 @@ static void test_body_invalid(void **state)
   int err = 0;
 
   req.tools = bad_tools;
-  assert_null(tg_llm_build_body(&req, &err));
-  assert_int_equal(err, TG_EINVAL);
+  refused(&req);
   req.tools = reserved;
   req.output_schema = schema;
-  assert_null(tg_llm_build_body(&req, &err));
-  assert_int_equal(err, TG_EINVAL);
+  refused(&req);
   req.tools = NULL;
   req.output_schema = NULL;
   req.api_key = NULL;
-  assert_null(tg_llm_build_body(&req, &err));
-  assert_int_equal(err, TG_EINVAL);
+  refused(&req);
   req.api_key = "abc\r\nX-Evil: 1";
-  assert_null(tg_llm_build_body(&req, &err));
-  assert_int_equal(err, TG_EINVAL);
+  refused(&req);
   req.api_key = KEY;
   req.messages = bad_msgs;
-  assert_null(tg_llm_build_body(&req, &err));
-  assert_int_equal(err, TG_EINVAL);
+  refused(&req);
   req.provider = TG_LLM_OPENAI_COMPATIBLE;
   req.messages = msgs;
   req.api_key = NULL; /* optional for a compatible server */
@@ -206,7 +207,12 @@ static void test_body_invalid(void **state)
 
 /* ---------------------------------------------------------------- answers */
 
-static tg_llm_reply *parse_ok(tg_llm_provider p, const char *body, int structured)
+static void expect_answer(const tg_llm_reply *r, const char *text, const char *stop, int64_t in,
+                          int64_t out);
+
+/* Parses body, which must succeed with that text, stop and usage. */
+static tg_llm_reply *parse_ok(tg_llm_provider p, const char *body, int structured, const char *text,
+                              const char *stop, int64_t in, int64_t out)
 {
   tg_llm_reply *r = NULL;
   char msg[256] = "";
@@ -214,7 +220,25 @@ static tg_llm_reply *parse_ok(tg_llm_provider p, const char *body, int structure
   if (rc)
     fail_msg("parse failed: %s", msg);
   assert_non_null(r);
+  expect_answer(r, text, stop, in, out);
   return r;
+}
+
+static void expect_answer(const tg_llm_reply *r, const char *text, const char *stop, int64_t in,
+                          int64_t out)
+{
+  assert_string_equal(r->text, text);
+  assert_string_equal(r->stop, stop);
+  assert_int_equal(r->input_tokens, in);
+  assert_int_equal(r->output_tokens, out);
+}
+
+/* r's structured answer is {"win_probability": n} and it has no tool call; frees r. */
+static void expect_win(tg_llm_reply *r, int n)
+{
+  assert_int_equal(json_integer_value(json_object_get(r->structured, "win_probability")), n);
+  assert_int_equal(json_array_size(r->tool_calls), 0);
+  tg_llm_reply_free(r);
 }
 
 static void parse_bad(tg_llm_provider p, const char *body, int structured, const char *want)
@@ -236,11 +260,7 @@ static void test_parse_anthropic(void **state)
       "\"text\",\"text\":\"Hello \"},{\"type\":\"thinking\",\"thinking\":\"x\"},{\"type\":"
       "\"text\",\"text\":\"there\"}],\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":"
       "12,\"output_tokens\":3,\"cache_read_input_tokens\":5}}",
-      0);
-  assert_string_equal(r->text, "Hello there");
-  assert_string_equal(r->stop, "end_turn");
-  assert_int_equal(r->input_tokens, 17);
-  assert_int_equal(r->output_tokens, 3);
+      0, "Hello there", "end_turn", 17, 3);
   assert_int_equal(json_array_size(r->tool_calls), 0);
   assert_null(r->structured);
   tg_llm_reply_free(r);
@@ -249,9 +269,7 @@ static void test_parse_anthropic(void **state)
                "{\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"calc\",\"input\":{"
                "\"x\":1}},{\"type\":\"tool_use\",\"id\":\"t2\",\"name\":\"clock\",\"input\":{}}],"
                "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}",
-               0);
-  assert_string_equal(r->text, "");
-  assert_string_equal(r->stop, "tool_use");
+               0, "", "tool_use", 1, 2);
   assert_int_equal(json_array_size(r->tool_calls), 2);
   assert_string_equal(json_string_value(json_object_get(json_array_get(r->tool_calls, 1), "id")),
                       "t2");
@@ -261,10 +279,8 @@ static void test_parse_anthropic(void **state)
   r = parse_ok(TG_LLM_ANTHROPIC,
                "{\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"structured_output\","
                "\"input\":{\"win_probability\":72}}],\"stop_reason\":\"tool_use\"}",
-               1);
-  assert_int_equal(json_integer_value(json_object_get(r->structured, "win_probability")), 72);
-  assert_int_equal(json_array_size(r->tool_calls), 0);
-  tg_llm_reply_free(r);
+               1, "", "tool_use", 0, 0);
+  expect_win(r, 72); /* the forced tool is the answer, not a tool call */
 
   parse_bad(TG_LLM_ANTHROPIC, "{\"content\":[{\"type\":\"text\",\"text\":\"prose\"}]}", 1,
             "structured answer is missing");
@@ -286,11 +302,7 @@ static void test_parse_openai(void **state)
       TG_LLM_OPENAI,
       "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},"
       "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}",
-      0);
-  assert_string_equal(r->text, "hi");
-  assert_string_equal(r->stop, "max_tokens");
-  assert_int_equal(r->input_tokens, 9);
-  assert_int_equal(r->output_tokens, 4);
+      0, "hi", "max_tokens", 9, 4);
   tg_llm_reply_free(r);
 
   r = parse_ok(
@@ -299,8 +311,7 @@ static void test_parse_openai(void **state)
       "\"function\",\"function\":{\"name\":\"calc\",\"arguments\":\"{\\\"x\\\":2}\"}},{"
       "\"type\":\"function\",\"function\":{\"name\":\"clock\",\"arguments\":\"\"}}]},"
       "\"finish_reason\":\"tool_calls\"}]}",
-      0);
-  assert_string_equal(r->stop, "tool_use");
+      0, "", "tool_use", 0, 0);
   assert_int_equal(json_array_size(r->tool_calls), 2);
   assert_int_equal(json_integer_value(json_object_get(
                        json_object_get(json_array_get(r->tool_calls, 0), "arguments"), "x")),
@@ -314,17 +325,15 @@ static void test_parse_openai(void **state)
   r = parse_ok(TG_LLM_OPENAI,
                "{\"choices\":[{\"message\":{\"content\":\"{\\\"win_probability\\\":12}\"},"
                "\"finish_reason\":\"stop\"}]}",
-               1);
-  assert_string_equal(r->stop, "end_turn");
-  assert_int_equal(json_integer_value(json_object_get(r->structured, "win_probability")), 12);
-  tg_llm_reply_free(r);
+               1, "{\"win_probability\":12}", "end_turn", 0, 0);
+  expect_win(r, 12);
 
   r = parse_ok(TG_LLM_OPENAI,
                "{\"choices\":[{\"message\":{\"content\":null,\"refusal\":\"I cannot\"},"
-               "\"finish_reason\":\"stop\"}]}",
-               0);
-  assert_string_equal(r->text, "I cannot");
-  assert_string_equal(r->stop, "refusal");
+               "\"finish_reason\":\"content_filter\"}]}",
+               0, "I cannot", "refusal", 0, 0);
+  assert_int_equal(json_array_size(r->tool_calls), 0);
+  assert_null(r->structured);
   tg_llm_reply_free(r);
 
   parse_bad(TG_LLM_OPENAI,
@@ -349,8 +358,10 @@ typedef struct env {
   tg_http_client *http;
   uv_timer_t watchdog;
   int timed_out;
-  const char *script[8]; /* raw responses, one per request; the last repeats */
+  char *script[8]; /* raw responses (owned), one per request; the last repeats */
   int n_script;
+  json_t *msgs;
+  tg_llm_request req;
   int done;
   int err;
   char cls[32], msg[512];
@@ -372,7 +383,8 @@ static void on_watchdog(uv_timer_t *t)
   ((env *)t->data)->timed_out = 1;
 }
 
-static void env_init(env *e)
+/* A loop, the scripted server, a client and a one-message request of provider p. */
+static void env_init(env *e, tg_llm_provider p)
 {
   memset(e, 0, sizeof *e);
   assert_int_equal(uv_loop_init(&e->loop), 0);
@@ -382,13 +394,14 @@ static void env_init(env *e)
   e->watchdog.data = e;
   uv_timer_start(&e->watchdog, on_watchdog, 15000, 0);
   e->t0 = uv_now(&e->loop);
+  e->msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
+  e->req = base_req(p, e->msgs, NULL);
 }
 
-static void env_wait(env *e)
+/* Appends a raw response "HTTP/1.1 <status>" with extra header lines and body to the script. */
+static void env_answer(env *e, int status, const char *extra, const char *body)
 {
-  while (!e->done && !e->timed_out)
-    uv_run(&e->loop, UV_RUN_ONCE);
-  assert_false(e->timed_out);
+  e->script[e->n_script++] = sh_resp(status, extra, body);
 }
 
 static void env_done(env *e)
@@ -399,6 +412,9 @@ static void env_done(env *e)
   uv_close((uv_handle_t *)&e->watchdog, NULL);
   uv_run(&e->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&e->loop), 0);
+  for (int i = 0; i < e->n_script; i++)
+    free(e->script[i]);
+  json_decref(e->msgs);
 }
 
 static void on_done(void *arg, int err, const char *cls, const char *msg, tg_llm_reply **reply)
@@ -409,13 +425,20 @@ static void on_done(void *arg, int err, const char *cls, const char *msg, tg_llm
   e->t_done = uv_now(&e->loop);
   snprintf(e->cls, sizeof e->cls, "%s", cls ? cls : "");
   snprintf(e->msg, sizeof e->msg, "%s", msg ? msg : "");
+  tg_llm_reply_free(e->reply);
   e->reply = *reply;
   *reply = NULL;
 }
 
-static char *http_resp(int status, const char *extra, const char *body)
+/* Sends e->req and runs the loop until done. */
+static void env_call(env *e)
 {
-  return sh_resp(status, extra, body);
+  e->done = 0;
+  assert_int_equal(tg_llm_send(e->http, &e->req, on_done, e, NULL), 0);
+  while (!e->done && !e->timed_out)
+    uv_run(&e->loop, UV_RUN_ONCE);
+  assert_false(e->timed_out);
+  assert_non_null(e->reply);
 }
 
 #define ANTHROPIC_OK                                                                               \
@@ -423,31 +446,18 @@ static char *http_resp(int status, const char *extra, const char *body)
   "\"text\":\"done\"}],\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":20,"               \
   "\"output_tokens\":4}}"
 
-static void send_req(env *e, tg_llm_request *req)
-{
-  assert_int_equal(tg_llm_send(e->http, req, on_done, e, NULL), 0);
-  env_wait(e);
-}
-
 static void test_call_429_then_success(void **state)
 {
   env e;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_ANTHROPIC, msgs, NULL);
-  char *r1 = http_resp(429, "retry-after: 1\r\n",
-                       "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":"
-                       "\"slow down\"}}");
-  char *r2 = http_resp(200, NULL, ANTHROPIC_OK);
-
-  env_init(&e);
-  e.script[0] = r1;
-  e.script[1] = r2;
-  e.n_script = 2;
-  req.max_retries = 3;
-  req.retry_base_ms = 10;
-  send_req(&e, &req);
+  env_init(&e, TG_LLM_ANTHROPIC);
+  env_answer(&e, 429, "retry-after: 1\r\n",
+             "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow "
+             "down\"}}");
+  env_answer(&e, 200, NULL, ANTHROPIC_OK);
+  e.req.max_retries = 3;
+  e.req.retry_base_ms = 10;
+  env_call(&e);
   assert_int_equal(e.err, 0);
-  assert_non_null(e.reply);
   assert_string_equal(e.reply->text, "done");
   assert_int_equal(e.reply->attempts, 2);
   assert_int_equal(e.reply->input_tokens, 20);
@@ -459,49 +469,35 @@ static void test_call_429_then_success(void **state)
   assert_string_equal(sh_header(&e.srv, 0, "content-type"), "application/json");
   assert_string_equal(e.srv.bodies[0], e.srv.bodies[1]); /* the same body every attempt */
   env_done(&e);
-  free(r1);
-  free(r2);
-  json_decref(msgs);
 }
 
 static void test_call_529_exhausted(void **state)
 {
   env e;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_ANTHROPIC, msgs, NULL);
-  char *r = http_resp(529, NULL,
-                      "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
-                      "\"Overloaded\"}}");
-  env_init(&e);
-  e.script[0] = r;
-  e.n_script = 1;
-  req.max_retries = 2;
-  req.retry_base_ms = 10;
-  send_req(&e, &req);
+  env_init(&e, TG_LLM_ANTHROPIC);
+  env_answer(&e, 529, NULL,
+             "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+             "\"Overloaded\"}}");
+  e.req.max_retries = 2;
+  e.req.retry_base_ms = 10;
+  env_call(&e);
   assert_int_equal(e.err, TG_EHTTP);
   assert_string_equal(e.cls, "model_overloaded");
   assert_non_null(strstr(e.msg, "overloaded_error: Overloaded"));
-  assert_non_null(e.reply);
   assert_int_equal(e.reply->attempts, 3);
   assert_int_equal(e.srv.n_requests, 3);
   env_done(&e);
-  free(r);
-  json_decref(msgs);
 }
 
 static void test_call_401_no_retry(void **state)
 {
   env e;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_OPENAI, msgs, NULL);
-  char *r = http_resp(401, NULL,
-                      "{\"error\":{\"message\":\"Incorrect API key provided: " KEY "\",\"type\":"
-                      "\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}");
-  env_init(&e);
-  e.script[0] = r;
-  e.n_script = 1;
-  req.max_retries = 3;
-  send_req(&e, &req);
+  env_init(&e, TG_LLM_OPENAI);
+  env_answer(&e, 401, NULL,
+             "{\"error\":{\"message\":\"Incorrect API key provided: " KEY "\",\"type\":"
+             "\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}");
+  e.req.max_retries = 3;
+  env_call(&e);
   assert_int_equal(e.err, TG_EAUTH);
   assert_string_equal(e.cls, "model_auth");
   assert_int_equal(e.reply->attempts, 1);
@@ -510,107 +506,75 @@ static void test_call_401_no_retry(void **state)
   assert_non_null(strstr(e.srv.heads[0], "POST /chat/completions "));
   assert_string_equal(sh_header(&e.srv, 0, "authorization"), "Bearer " KEY);
   env_done(&e);
-  free(r);
-  json_decref(msgs);
 }
 
-static void test_call_openai_tool_calls(void **state)
+/* One server, three answers: parallel tool calls (from a compatible server without a key),
+ * arguments that are not JSON, an answer cut short. */
+static void test_call_openai_answers(void **state)
 {
   env e;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_OPENAI_COMPATIBLE, msgs, NULL);
-  char *r = http_resp(
-      200, NULL,
+  env_init(&e, TG_LLM_OPENAI_COMPATIBLE);
+  env_answer(
+      &e, 200, NULL,
       "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"a\",\"type\":"
       "\"function\",\"function\":{\"name\":\"calc\",\"arguments\":\"{}\"}},{\"id\":\"b\",\"type\":"
       "\"function\",\"function\":{\"name\":\"calc\",\"arguments\":\"{\\\"n\\\":1}\"}}]},"
       "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}"
       "}");
-  env_init(&e);
-  e.script[0] = r;
-  e.n_script = 1;
-  req.api_key = NULL;
-  send_req(&e, &req);
+  env_answer(
+      &e, 200, NULL,
+      "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"calc\","
+      "\"arguments\":\"{not json\"}}]}}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1}}");
+  /* Content-Length promises more than arrives before the server closes */
+  e.script[e.n_script++] = strdup("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: 500\r\n\r\n{\"choices\":[{\"mess");
+  e.req.api_key = NULL;
+  e.req.max_retries = 2;
+  env_call(&e);
   assert_int_equal(e.err, 0);
   assert_int_equal(json_array_size(e.reply->tool_calls), 2);
   assert_int_equal(e.reply->output_tokens, 2);
   assert_null(sh_header(&e.srv, 0, "authorization"));
-  env_done(&e);
-  free(r);
-  json_decref(msgs);
-}
 
-static void test_call_bad_answers(void **state)
-{
-  env e;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_OPENAI, msgs, NULL);
-  char *bad_args = http_resp(
-      200, NULL,
-      "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"calc\","
-      "\"arguments\":\"{not json\"}}]}}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1}}");
-  /* Content-Length promises more than arrives before the server closes */
-  char *cut = strdup("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n"
-                     "\r\n{\"choices\":[{\"mess");
-
-  env_init(&e);
-  e.script[0] = bad_args;
-  e.n_script = 1;
-  req.max_retries = 2;
-  send_req(&e, &req);
+  env_call(&e);
   assert_int_equal(e.err, TG_EPROTO);
   assert_string_equal(e.cls, "invalid_model_output");
   assert_int_equal(e.reply->attempts, 1);     /* not retried */
   assert_int_equal(e.reply->input_tokens, 7); /* usage counts on failure */
-  tg_llm_reply_free(e.reply);
-  e.reply = NULL;
-  e.done = 0;
-  e.script[0] = cut;
-  send_req(&e, &req);
+
+  env_call(&e);
   assert_string_equal(e.cls, "invalid_model_output");
   assert_non_null(strstr(e.msg, "cut short"));
   env_done(&e);
-  free(bad_args);
-  free(cut);
-  json_decref(msgs);
 }
 
 static void test_call_not_sent_retried(void **state)
 {
   env e;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_ANTHROPIC, msgs, NULL);
-  env_init(&e);
-  req.base_url = "http://127.0.0.1:19249";
-  req.max_retries = 2;
-  req.retry_base_ms = 5;
-  send_req(&e, &req);
+  env_init(&e, TG_LLM_ANTHROPIC);
+  e.req.base_url = "http://127.0.0.1:19249"; /* nothing listens here */
+  e.req.max_retries = 2;
+  e.req.retry_base_ms = 5;
+  env_call(&e);
   assert_string_equal(e.cls, "model_error");
   assert_int_equal(e.err, TG_EIO);
   assert_int_equal(e.reply->attempts, 3);
   env_done(&e);
-  json_decref(msgs);
 }
 
 static void test_call_wait_past_deadline(void **state)
 {
   env e;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_OPENAI, msgs, NULL);
-  char *r = http_resp(503, "retry-after-ms: 5000\r\n", "{\"error\":{\"message\":\"busy\"}}");
-  env_init(&e);
-  e.script[0] = r;
-  e.n_script = 1;
-  req.max_retries = 3;
-  req.deadline_ms = uv_now(&e.loop) + 2000;
-  send_req(&e, &req);
+  env_init(&e, TG_LLM_OPENAI);
+  env_answer(&e, 503, "retry-after-ms: 5000\r\n", "{\"error\":{\"message\":\"busy\"}}");
+  e.req.max_retries = 3;
+  e.req.deadline_ms = uv_now(&e.loop) + 2000;
+  env_call(&e);
   assert_string_equal(e.cls, "model_error");
   assert_int_equal(e.reply->attempts, 1); /* the 5 s wait does not fit */
   assert_true(e.t_done - e.t0 < 1000);
   assert_non_null(strstr(e.msg, "HTTP 503 busy"));
   env_done(&e);
-  free(r);
-  json_decref(msgs);
 }
 
 static void on_silent_conn(uv_stream_t *server, int status)
@@ -623,61 +587,48 @@ static void test_call_timeout(void **state)
   env e;
   uv_tcp_t silent;
   struct sockaddr_in addr;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_ANTHROPIC, msgs, NULL);
-  env_init(&e);
+  env_init(&e, TG_LLM_ANTHROPIC);
   uv_tcp_init(&e.loop, &silent);
   uv_ip4_addr("127.0.0.1", SILENT_PORT, &addr);
   assert_int_equal(uv_tcp_bind(&silent, (const struct sockaddr *)&addr, 0), 0);
   assert_int_equal(uv_listen((uv_stream_t *)&silent, 8, on_silent_conn), 0);
-  req.base_url = "http://127.0.0.1:19248";
-  req.timeout_ms = 300;
-  req.max_retries = 2;
-  send_req(&e, &req);
+  e.req.base_url = "http://127.0.0.1:19248"; /* SILENT_PORT */
+  e.req.timeout_ms = 300;
+  e.req.max_retries = 2;
+  env_call(&e);
   assert_string_equal(e.cls, "timeout");
   assert_int_equal(e.err, TG_ETIMEDOUT);
   assert_int_equal(e.reply->attempts, 1); /* it may have reached the model: not retried */
   assert_true(e.t_done - e.t0 >= 300);
   uv_close((uv_handle_t *)&silent, NULL);
   env_done(&e);
-  json_decref(msgs);
 }
 
 static void test_call_cancel(void **state)
 {
   env e;
-  tg_llm_call *c = NULL;
-  json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
-  tg_llm_request req = base_req(TG_LLM_ANTHROPIC, msgs, NULL);
-  char *r = http_resp(429, "retry-after: 1\r\n", "{}");
-  env_init(&e);
-  e.script[0] = r;
-  e.n_script = 1;
-  req.max_retries = 3;
-  assert_int_equal(tg_llm_send(e.http, &req, on_done, &e, &c), 0);
+  tg_llm_call *c = NULL, *c2 = NULL;
+  env_init(&e, TG_LLM_ANTHROPIC);
+  env_answer(&e, 429, "retry-after: 1\r\n", "{}");
+  e.req.max_retries = 3;
+  assert_int_equal(tg_llm_send(e.http, &e.req, on_done, &e, &c), 0);
   assert_non_null(c);
-  while (e.srv.n_requests < 1 && !e.timed_out) /* now waiting on its retry timer */
+  while (e.srv.n_requests < 1 && !e.timed_out) /* soon waiting on its retry timer */
     uv_run(&e.loop, UV_RUN_ONCE);
   for (int i = 0; i < 20; i++)
     uv_run(&e.loop, UV_RUN_NOWAIT);
   tg_llm_cancel(c);
-  assert_int_equal(e.done, 0);
-  {
-    tg_llm_call *c2 = NULL; /* and a cancel while the transfer is in flight */
-    assert_int_equal(tg_llm_send(e.http, &req, on_done, &e, &c2), 0);
-    tg_llm_cancel(c2);
-  }
+  assert_int_equal(tg_llm_send(e.http, &e.req, on_done, &e, &c2), 0);
+  tg_llm_cancel(c2); /* and one while its transfer is in flight */
   env_done(&e);
   assert_int_equal(e.done, 0);
-  free(r);
-  json_decref(msgs);
 }
 
 TG_UNIT_MAIN(cmocka_unit_test(test_body_anthropic), cmocka_unit_test(test_body_openai),
              cmocka_unit_test(test_body_invalid), cmocka_unit_test(test_parse_anthropic),
              cmocka_unit_test(test_parse_openai), cmocka_unit_test(test_call_429_then_success),
              cmocka_unit_test(test_call_529_exhausted), cmocka_unit_test(test_call_401_no_retry),
-             cmocka_unit_test(test_call_openai_tool_calls), cmocka_unit_test(test_call_bad_answers),
+             cmocka_unit_test(test_call_openai_answers),
              cmocka_unit_test(test_call_not_sent_retried),
              cmocka_unit_test(test_call_wait_past_deadline), cmocka_unit_test(test_call_timeout),
              cmocka_unit_test(test_call_cancel))
