@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_WAIT_MS 60000L               /* the longest wait before a retry */
-#define MAX_ANSWER (8u * 1024 * 1024)    /* bytes of one answer body */
+#define MAX_WAIT_MS 60000L            /* the longest wait before a retry */
+#define MAX_ANSWER (8u * 1024 * 1024) /* bytes of one answer body */
 #define DEFAULT_TIMEOUT_MS 120000L
 #define DEFAULT_RETRY_BASE_MS 500L
 #define MAX_HEADERS 6
@@ -143,6 +143,33 @@ int tg_llm_reply_add_text(tg_llm_reply *r, const char *text)
   return 0;
 }
 
+json_t *tg_llm_tool_list(const json_t *tools, const char *schema_key, int as_function)
+{
+  json_t *out = json_array(), *t;
+  size_t i;
+  if (!out)
+    return NULL;
+  json_array_foreach(tools, i, t)
+  {
+    json_t *schema = json_object_get(t, "input_schema"), *d = json_object_get(t, "description");
+    json_t *o = json_pack("{s:O, s:o}", "name", json_object_get(t, "name"), schema_key,
+                          json_is_object(schema)
+                              ? json_incref(schema)
+                              : json_pack("{s:s, s:{}}", "type", "object", "properties"));
+    if (o && json_is_string(d) && json_object_set(o, "description", d)) {
+      json_decref(o);
+      o = NULL;
+    }
+    if (o && as_function)
+      o = json_pack("{s:s, s:o}", "type", "function", "function", o);
+    if (json_array_append_new(out, o)) {
+      json_decref(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
 char *tg_llm_line(const char *name, const char *value)
 {
   size_t n = strlen(name) + strlen(value) + 3;
@@ -187,6 +214,33 @@ static int header_safe(const char *s)
   return 1;
 }
 
+/* 1 when m is a message of the neutral transcript (tg_llm.h): what the formats rely on. */
+static int message_ok(const json_t *m)
+{
+  const char *role = json_string_value(json_object_get(m, "role"));
+  const json_t *content = json_object_get(m, "content"), *calls = json_object_get(m, "tool_calls");
+  const json_t *c;
+  size_t i;
+  if (!role)
+    return 0;
+  if (strcmp(role, "user") == 0)
+    return json_is_string(content);
+  if (strcmp(role, "tool") == 0)
+    return json_is_string(json_object_get(m, "tool_call_id")) && json_is_string(content);
+  if (strcmp(role, "assistant") != 0 ||
+      (content && !json_is_string(content) && !json_is_null(content)) ||
+      (calls && !json_is_array(calls)))
+    return 0;
+  json_array_foreach(calls, i, c)
+  {
+    const json_t *args = json_object_get(c, "arguments");
+    if (!json_is_string(json_object_get(c, "id")) || !json_is_string(json_object_get(c, "name")) ||
+        (args && !json_is_object(args)))
+      return 0;
+  }
+  return 1;
+}
+
 static int validate(const tg_llm_request *req)
 {
   const json_t *t;
@@ -199,6 +253,11 @@ static int validate(const tg_llm_request *req)
     return TG_EINVAL;
   if (req->output_schema && !json_is_object(req->output_schema))
     return TG_EINVAL;
+  json_array_foreach(req->messages, i, t)
+  {
+    if (!message_ok(t))
+      return TG_EINVAL;
+  }
   if (req->tools && !json_is_array(req->tools))
     return TG_EINVAL;
   json_array_foreach(req->tools, i, t)
@@ -215,7 +274,7 @@ json_t *tg_llm_build_body(const tg_llm_request *req, int *err)
 {
   int rc = validate(req);
   json_t *body = NULL;
-  if (!rc && !(body = wire_of(req->provider)->build(req, &rc)) && !rc)
+  if (!rc && !(body = wire_of(req->provider)->build(req)))
     rc = TG_ENOMEM;
   if (err)
     *err = rc;
@@ -240,7 +299,10 @@ static int parse_into(const tg_llm_wire *w, const char *body, size_t len, int st
     json_decref(v);
     return TG_EPROTO;
   }
-  rc = w->parse(v, structured, r, msg, msglen);
+  if ((rc = w->parse(v, structured, r, msg, msglen)) == TG_ENOMEM) {
+    snprintf(msg, msglen, "out of memory");
+    rc = TG_EPROTO;
+  }
   if (!rc && structured && !r->structured && json_array_size(r->tool_calls) == 0) {
     snprintf(msg, msglen, "the structured answer is missing (no JSON object as asked)");
     rc = TG_EPROTO;
@@ -349,8 +411,7 @@ static void on_timer(uv_timer_t *h)
   char msg[512];
   int rc = attempt(c);
   if (rc) {
-    snprintf(msg, sizeof msg, "%s: cannot send the request: %s", c->provider_name,
-             tg_strerror(rc));
+    snprintf(msg, sizeof msg, "%s: cannot send the request: %s", c->provider_name, tg_strerror(rc));
     finish(c, rc, "model_error", msg);
   }
 }
@@ -397,8 +458,8 @@ static int retry_later(tg_llm_call *c, const tg_http_transfer *t, const char *wh
     c->timer.data = c;
   }
   c->retries++;
-  tg_info("llm_retry", "{s:s, s:s, s:i, s:I}", "provider", c->provider_name, "after", why,
-          "retry", c->retries, "wait_ms", (json_int_t)d);
+  tg_info("llm_retry", "{s:s, s:s, s:i, s:I}", "provider", c->provider_name, "after", why, "retry",
+          c->retries, "wait_ms", (json_int_t)d);
   uv_timer_start(&c->timer, on_timer, (uint64_t)d, 0);
   return 1;
 }

@@ -28,171 +28,113 @@
 
 #define ANTHROPIC_VERSION "2023-06-01"
 
-/* One assistant turn's content blocks from a neutral assistant message. */
-static json_t *assistant_blocks(const json_t *m, int *err)
+/* One assistant turn's content blocks from a neutral assistant message (validated). */
+static json_t *assistant_blocks(const json_t *m)
 {
   json_t *blocks = json_array(), *calls = json_object_get(m, "tool_calls"), *c;
   const char *text = json_string_value(json_object_get(m, "content"));
   size_t i;
 
   if (!blocks)
-    goto nomem;
+    return NULL;
   if (text && *text &&
       json_array_append_new(blocks, json_pack("{s:s, s:s}", "type", "text", "text", text)))
     goto nomem;
   json_array_foreach(calls, i, c)
   {
-    const char *id = json_string_value(json_object_get(c, "id"));
-    const char *name = json_string_value(json_object_get(c, "name"));
     json_t *args = json_object_get(c, "arguments");
-    if (!id || !name || (args && !json_is_object(args))) {
-      *err = TG_EINVAL;
-      json_decref(blocks);
-      return NULL;
-    }
-    if (json_array_append_new(blocks, json_pack("{s:s, s:s, s:s, s:O}", "type", "tool_use", "id",
-                                                id, "name", name, "input",
-                                                args ? args : json_object())))
+    if (json_array_append_new(blocks, json_pack("{s:s, s:O, s:O, s:o}", "type", "tool_use", "id",
+                                                json_object_get(c, "id"), "name",
+                                                json_object_get(c, "name"), "input",
+                                                args ? json_incref(args) : json_object())))
       goto nomem;
+  }
+  if (json_array_size(blocks) == 0) { /* an empty turn: the API wants some content */
+    json_decref(blocks);
+    return json_string("");
   }
   return blocks;
 nomem:
   json_decref(blocks);
-  *err = TG_ENOMEM;
   return NULL;
 }
 
-/* The tool_result block of a neutral "tool" message. */
-static json_t *tool_result(const json_t *m, int *err)
-{
-  const char *id = json_string_value(json_object_get(m, "tool_call_id"));
-  const char *content = json_string_value(json_object_get(m, "content"));
-  json_t *b;
-  if (!id || !content) {
-    *err = TG_EINVAL;
-    return NULL;
-  }
-  b = json_pack("{s:s, s:s, s:s, s:b}", "type", "tool_result", "tool_use_id", id, "content",
-                content, "is_error", json_is_true(json_object_get(m, "is_error")));
-  if (!b)
-    *err = TG_ENOMEM;
-  return b;
-}
-
-static json_t *messages(const json_t *in, int *err)
+/* The transcript (validated by tg_llm.c) as Messages turns; NULL when out of memory. */
+static json_t *messages(const json_t *in)
 {
   json_t *out = json_array(), *m, *results = NULL;
   size_t i;
 
   if (!out)
-    goto nomem;
+    return NULL;
   json_array_foreach(in, i, m)
   {
     const char *role = json_string_value(json_object_get(m, "role"));
-    json_t *turn = NULL, *content;
-    if (role && strcmp(role, "tool") == 0) {
-      json_t *b = tool_result(m, err);
-      if (!b)
-        goto fail;
+    json_t *turn;
+    if (strcmp(role, "tool") == 0) {
       if (!results) { /* the first of a run opens one user turn */
-        results = json_array();
-        if (!results || json_array_append_new(out, json_pack("{s:s, s:O}", "role", "user",
-                                                             "content", results))) {
-          json_decref(b);
-          goto nomem;
-        }
+        if (!(results = json_array()) ||
+            json_array_append_new(out, json_pack("{s:s, s:O}", "role", "user", "content", results)))
+          goto fail;
       }
-      if (json_array_append_new(results, b)) /* steals b either way */
-        goto nomem;
+      if (json_array_append_new(results,
+                                json_pack("{s:s, s:O, s:O, s:b}", "type", "tool_result",
+                                          "tool_use_id", json_object_get(m, "tool_call_id"),
+                                          "content", json_object_get(m, "content"), "is_error",
+                                          json_is_true(json_object_get(m, "is_error")))))
+        goto fail;
       continue;
     }
     json_decref(results);
     results = NULL;
-    if (role && strcmp(role, "user") == 0 && json_is_string(json_object_get(m, "content")))
+    if (strcmp(role, "user") == 0)
       turn = json_pack("{s:s, s:O}", "role", "user", "content", json_object_get(m, "content"));
-    else if (role && strcmp(role, "assistant") == 0) {
-      if (!(content = assistant_blocks(m, err)))
-        goto fail;
-      if (json_array_size(content) == 0) { /* an empty turn: the API wants some content */
-        json_decref(content);
-        content = json_string("");
-      }
-      turn = json_pack("{s:s, s:o}", "role", "assistant", "content", content);
-    } else {
-      *err = TG_EINVAL;
-      goto fail;
-    }
+    else
+      turn = json_pack("{s:s, s:o}", "role", "assistant", "content", assistant_blocks(m));
     if (json_array_append_new(out, turn))
-      goto nomem;
-  }
-  json_decref(results);
-  return out;
-nomem:
-  *err = TG_ENOMEM;
-fail:
-  json_decref(results);
-  json_decref(out);
-  return NULL;
-}
-
-static json_t *tools(const tg_llm_request *req, int *err)
-{
-  json_t *out = json_array(), *t;
-  size_t i;
-  if (!out)
-    goto nomem;
-  json_array_foreach(req->tools, i, t)
-  {
-    json_t *schema = json_object_get(t, "input_schema"), *d = json_object_get(t, "description");
-    json_t *o = json_pack("{s:O}", "name", json_object_get(t, "name"));
-    if (!o || (json_is_string(d) && json_object_set(o, "description", d)) ||
-        json_object_set_new(o, "input_schema",
-                            json_is_object(schema) ? json_incref(schema)
-                                                   : json_pack("{s:s, s:{}}", "type", "object",
-                                                               "properties")) ||
-        json_array_append_new(out, o))
-      goto nomem;
-  }
-  if (req->output_schema &&
-      json_array_append_new(out, json_pack("{s:s, s:s, s:O}", "name", TG_LLM_STRUCTURED_NAME,
-                                           "description",
-                                           "Give the final answer as this JSON object.",
-                                           "input_schema", req->output_schema)))
-    goto nomem;
-  return out;
-nomem:
-  json_decref(out);
-  *err = TG_ENOMEM;
-  return NULL;
-}
-
-static json_t *build(const tg_llm_request *req, int *err)
-{
-  json_t *body, *v;
-  body = json_pack("{s:s, s:i}", "model", req->model, "max_tokens",
-                   req->max_tokens > 0 ? req->max_tokens : 4096);
-  if (!body)
-    goto nomem;
-  if (req->system && json_object_set_new(body, "system", json_string(req->system)))
-    goto nomem;
-  if (req->temperature >= 0 && json_object_set_new(body, "temperature", json_real(req->temperature)))
-    goto nomem;
-  if (!(v = messages(req->messages, err)) || json_object_set_new(body, "messages", v))
-    goto fail;
-  if (json_array_size(req->tools) || req->output_schema) {
-    if (!(v = tools(req, err)) || json_object_set_new(body, "tools", v))
       goto fail;
   }
-  if (req->output_schema &&
-      json_object_set_new(body, "tool_choice",
-                          json_pack("{s:s, s:s}", "type", "tool", "name", TG_LLM_STRUCTURED_NAME)))
-    goto nomem;
-  return body;
-nomem:
-  *err = TG_ENOMEM;
+  json_decref(results);
+  return out;
 fail:
-  json_decref(body);
+  json_decref(results);
+  json_decref(out);
   return NULL;
+}
+
+static json_t *tools(const tg_llm_request *req)
+{
+  json_t *out = tg_llm_tool_list(req->tools, "input_schema", 0);
+  if (out && req->output_schema &&
+      json_array_append_new(out,
+                            json_pack("{s:s, s:s, s:O}", "name", TG_LLM_STRUCTURED_NAME,
+                                      "description", "Give the final answer as this JSON object.",
+                                      "input_schema", req->output_schema))) {
+    json_decref(out);
+    return NULL;
+  }
+  return out;
+}
+
+static json_t *build(const tg_llm_request *req)
+{
+  json_t *body =
+      json_pack("{s:s, s:i, s:o}", "model", req->model, "max_tokens",
+                req->max_tokens > 0 ? req->max_tokens : 4096, "messages", messages(req->messages));
+  if (!body)
+    return NULL;
+  if ((req->system && json_object_set_new(body, "system", json_string(req->system))) ||
+      (req->temperature >= 0 &&
+       json_object_set_new(body, "temperature", json_real(req->temperature))) ||
+      ((json_array_size(req->tools) || req->output_schema) &&
+       json_object_set_new(body, "tools", tools(req))) ||
+      (req->output_schema && json_object_set_new(body, "tool_choice",
+                                                 json_pack("{s:s, s:s}", "type", "tool", "name",
+                                                           TG_LLM_STRUCTURED_NAME)))) {
+    json_decref(body);
+    return NULL;
+  }
+  return body;
 }
 
 static int headers(const char *key, char **lines, size_t n)
@@ -235,7 +177,7 @@ static int parse(const json_t *body, int structured, tg_llm_reply *r, char *msg,
         return TG_EPROTO;
       }
       if (tg_llm_reply_add_text(r, text))
-        goto nomem;
+        return TG_ENOMEM;
     } else if (type && strcmp(type, "tool_use") == 0) {
       const char *id = json_string_value(json_object_get(b, "id"));
       const char *name = json_string_value(json_object_get(b, "name"));
@@ -252,17 +194,13 @@ static int parse(const json_t *body, int structured, tg_llm_reply *r, char *msg,
         json_decref(r->structured);
         r->structured = json_incref(input);
       } else if (tg_llm_reply_add_call(r, id, name, json_incref(input)))
-        goto nomem;
+        return TG_ENOMEM;
     } /* other blocks (thinking, server tools) carry nothing the caller uses */
   }
   return 0;
-nomem:
-  snprintf(msg, msglen, "out of memory");
-  return TG_EPROTO;
 }
 
 const tg_llm_wire tg_llm_wire_anthropic = {
-    .name = "anthropic",
     .path = "/v1/messages",
     .build = build,
     .headers = headers,

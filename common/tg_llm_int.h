@@ -15,18 +15,18 @@
 #define TG_LLM_STRUCTURED_NAME "structured_output"
 
 typedef struct tg_llm_wire {
-  const char *name; /* "anthropic" | "openai": prefix of error messages */
   const char *path; /* appended to the base URL: "/v1/messages", "/chat/completions" */
 
-  /* The request body for req (validated by tg_llm.c: model, tools' names). A new object, or
-   * NULL with TG_EINVAL (a transcript message of the wrong shape) / TG_ENOMEM in *err. */
-  json_t *(*build)(const tg_llm_request *req, int *err);
+  /* The request body for req, validated by tg_llm.c (model, tools' names, the transcript's
+   * shape): a new object, or NULL when out of memory. */
+  json_t *(*build)(const tg_llm_request *req);
 
   /* Writes the NULL-terminated header lines for key (may be NULL) into lines[0..n-1], each a
    * malloc'd "Name: value" (the caller frees and wipes them). Returns the count or TG_ENOMEM. */
   int (*headers)(const char *key, char **lines, size_t n);
 
-  /* Parses a 2xx body into r (see tg_llm_reply_parse_into): 0 or TG_EPROTO with msg. */
+  /* Parses a 2xx answer into r (emptied before; usage added): 0, TG_EPROTO with msg saying
+   * what is wrong, or TG_ENOMEM. */
   int (*parse)(const json_t *body, int structured, tg_llm_reply *r, char *msg, size_t msglen);
 } tg_llm_wire;
 
@@ -46,6 +46,11 @@ int tg_llm_reply_add_call(tg_llm_reply *r, const char *id, const char *name, jso
 
 /* Appends text to r->text. 0 or TG_ENOMEM. */
 int tg_llm_reply_add_text(tg_llm_reply *r, const char *text);
+
+/* The tools of tg_llm_request.tools in a format's shape: each {name, description?,
+ * <schema_key>: input_schema or an empty object schema}, wrapped in {type:"function", function}
+ * when as_function. A new array, or NULL when out of memory. */
+json_t *tg_llm_tool_list(const json_t *tools, const char *schema_key, int as_function);
 
 /* A malloc'd header line "name: value", or NULL when out of memory. */
 char *tg_llm_line(const char *name, const char *value);

@@ -32,170 +32,100 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *assistant(const json_t *m, int *err)
+/* An assistant message (validated) with its tool calls' arguments as JSON text. */
+static json_t *assistant(const json_t *m)
 {
-  json_t *calls = json_object_get(m, "tool_calls"), *c, *out, *arr = NULL;
+  json_t *calls = json_object_get(m, "tool_calls"), *c, *out, *arr;
   json_t *content = json_object_get(m, "content");
   size_t i;
 
   out = json_pack("{s:s, s:O}", "role", "assistant", "content",
                   json_is_string(content) ? content : json_null());
-  if (!out)
-    goto nomem;
-  if (json_array_size(calls) == 0)
+  if (!out || json_array_size(calls) == 0)
     return out;
-  if (!(arr = json_array()))
-    goto nomem;
+  if (!(arr = json_array()) || json_object_set_new(out, "tool_calls", arr))
+    goto fail;
   json_array_foreach(calls, i, c)
   {
-    const char *id = json_string_value(json_object_get(c, "id"));
-    const char *name = json_string_value(json_object_get(c, "name"));
     json_t *args = json_object_get(c, "arguments");
-    char *text;
-    json_t *call;
-    if (!id || !name || (args && !json_is_object(args))) {
-      *err = TG_EINVAL;
-      goto fail;
-    }
-    if (!(text = args ? tg_json_dumps(args, NULL) : strdup("{}")))
-      goto nomem;
-    call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function",
-                     "name", name, "arguments", text);
+    char *text = args ? tg_json_dumps(args, NULL) : strdup("{}");
+    json_t *call = text ? json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", json_object_get(c, "id"),
+                                    "type", "function", "function", "name",
+                                    json_object_get(c, "name"), "arguments", text)
+                        : NULL;
     free(text);
     if (json_array_append_new(arr, call))
-      goto nomem;
+      goto fail;
   }
-  if (json_object_set_new(out, "tool_calls", arr))
-    goto nomem_out;
   return out;
-nomem:
-  json_decref(arr);
-nomem_out:
-  *err = TG_ENOMEM;
-  json_decref(out);
-  return NULL;
 fail:
-  json_decref(arr);
   json_decref(out);
   return NULL;
 }
 
-static json_t *tool_message(const json_t *m, int *err)
+/* A tool result; "Error: " before the text when is_error (the format has no such flag). */
+static json_t *tool_message(const json_t *m)
 {
-  const char *id = json_string_value(json_object_get(m, "tool_call_id"));
   const char *content = json_string_value(json_object_get(m, "content"));
+  int is_error = json_is_true(json_object_get(m, "is_error"));
+  size_t n = strlen(content) + 8;
+  char *p = malloc(n);
   json_t *o;
-  if (!id || !content) {
-    *err = TG_EINVAL;
+  if (!p)
     return NULL;
-  }
-  if (json_is_true(json_object_get(m, "is_error"))) {
-    size_t n = strlen(content) + 8;
-    char *p = malloc(n);
-    if (!p) {
-      *err = TG_ENOMEM;
-      return NULL;
-    }
-    snprintf(p, n, "Error: %s", content);
-    o = json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", id, "content", p);
-    free(p);
-  } else
-    o = json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", id, "content", content);
-  if (!o)
-    *err = TG_ENOMEM;
+  snprintf(p, n, "%s%s", is_error ? "Error: " : "", content);
+  o = json_pack("{s:s, s:O, s:s}", "role", "tool", "tool_call_id",
+                json_object_get(m, "tool_call_id"), "content", p);
+  free(p);
   return o;
 }
 
-static json_t *messages(const tg_llm_request *req, int *err)
+/* The system prompt and the transcript (validated by tg_llm.c); NULL when out of memory. */
+static json_t *messages(const tg_llm_request *req)
 {
   json_t *out = json_array(), *m;
   size_t i;
   if (!out)
-    goto nomem;
+    return NULL;
   if (req->system &&
       json_array_append_new(out, json_pack("{s:s, s:s}", "role", "system", "content", req->system)))
-    goto nomem;
+    goto fail;
   json_array_foreach(req->messages, i, m)
   {
     const char *role = json_string_value(json_object_get(m, "role"));
-    json_t *o;
-    if (role && strcmp(role, "user") == 0 && json_is_string(json_object_get(m, "content")))
-      o = json_pack("{s:s, s:O}", "role", "user", "content", json_object_get(m, "content"));
-    else if (role && strcmp(role, "assistant") == 0)
-      o = assistant(m, err);
-    else if (role && strcmp(role, "tool") == 0)
-      o = tool_message(m, err);
-    else {
-      *err = TG_EINVAL;
-      o = NULL;
-    }
-    if (!o)
-      goto fail;
+    json_t *o = strcmp(role, "user") == 0 ? json_pack("{s:s, s:O}", "role", "user", "content",
+                                                      json_object_get(m, "content"))
+                : strcmp(role, "assistant") == 0 ? assistant(m)
+                                                 : tool_message(m);
     if (json_array_append_new(out, o))
-      goto nomem;
+      goto fail;
   }
   return out;
-nomem:
-  *err = TG_ENOMEM;
 fail:
   json_decref(out);
   return NULL;
 }
 
-static json_t *tools(const json_t *in, int *err)
+static json_t *build(const tg_llm_request *req)
 {
-  json_t *out = json_array(), *t;
-  size_t i;
-  if (!out)
-    goto nomem;
-  json_array_foreach(in, i, t)
-  {
-    json_t *schema = json_object_get(t, "input_schema"), *d = json_object_get(t, "description");
-    json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
-    if (!fn || (json_is_string(d) && json_object_set(fn, "description", d)) ||
-        json_object_set_new(fn, "parameters",
-                            json_is_object(schema) ? json_incref(schema)
-                                                   : json_pack("{s:s, s:{}}", "type", "object",
-                                                               "properties"))) {
-      json_decref(fn);
-      goto nomem;
-    }
-    if (json_array_append_new(out, json_pack("{s:s, s:o}", "type", "function", "function", fn)))
-      goto nomem;
-  }
-  return out;
-nomem:
-  json_decref(out);
-  *err = TG_ENOMEM;
-  return NULL;
-}
-
-static json_t *build(const tg_llm_request *req, int *err)
-{
-  json_t *body = json_pack("{s:s}", "model", req->model), *v;
+  json_t *body = json_pack("{s:s, s:o}", "model", req->model, "messages", messages(req));
   if (!body)
-    goto nomem;
-  if (!(v = messages(req, err)) || json_object_set_new(body, "messages", v))
-    goto fail;
-  if (req->temperature >= 0 && json_object_set_new(body, "temperature", json_real(req->temperature)))
-    goto nomem;
-  if (req->max_tokens > 0 && json_object_set_new(body, "max_tokens", json_integer(req->max_tokens)))
-    goto nomem;
-  if (json_array_size(req->tools) &&
-      (!(v = tools(req->tools, err)) || json_object_set_new(body, "tools", v)))
-    goto fail;
-  if (req->output_schema &&
-      json_object_set_new(body, "response_format",
-                          json_pack("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema",
-                                    "json_schema", "name", TG_LLM_STRUCTURED_NAME, "schema",
-                                    req->output_schema, "strict", 0)))
-    goto nomem;
+    return NULL;
+  if ((req->temperature >= 0 &&
+       json_object_set_new(body, "temperature", json_real(req->temperature))) ||
+      (req->max_tokens > 0 &&
+       json_object_set_new(body, "max_tokens", json_integer(req->max_tokens))) ||
+      (json_array_size(req->tools) &&
+       json_object_set_new(body, "tools", tg_llm_tool_list(req->tools, "parameters", 1))) ||
+      (req->output_schema &&
+       json_object_set_new(body, "response_format",
+                           json_pack("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema",
+                                     "json_schema", "name", TG_LLM_STRUCTURED_NAME, "schema",
+                                     req->output_schema, "strict", 0)))) {
+    json_decref(body);
+    return NULL;
+  }
   return body;
-nomem:
-  *err = TG_ENOMEM;
-fail:
-  json_decref(body);
-  return NULL;
 }
 
 static int headers(const char *key, char **lines, size_t n)
@@ -271,13 +201,13 @@ static int parse(const json_t *body, int structured, tg_llm_reply *r, char *msg,
   refusal = json_string_value(json_object_get(m, "refusal"));
   if (json_is_string(content)) {
     if (tg_llm_reply_add_text(r, json_string_value(content)))
-      goto nomem;
+      return TG_ENOMEM;
   } else if (content && !json_is_null(content)) {
     snprintf(msg, msglen, "the message's content is neither text nor null");
     return TG_EPROTO;
   } else if (refusal) {
     if (tg_llm_reply_add_text(r, refusal))
-      goto nomem;
+      return TG_ENOMEM;
     snprintf(r->stop, sizeof r->stop, "refusal");
   }
   calls = json_object_get(m, "tool_calls");
@@ -304,7 +234,7 @@ static int parse(const json_t *body, int structured, tg_llm_reply *r, char *msg,
       id = gen;
     }
     if (tg_llm_reply_add_call(r, id, name, args))
-      goto nomem;
+      return TG_ENOMEM;
   }
   if (structured && json_is_string(content)) {
     json_t *v = json_loadb(json_string_value(content), json_string_length(content), 0, NULL);
@@ -314,13 +244,9 @@ static int parse(const json_t *body, int structured, tg_llm_reply *r, char *msg,
       json_decref(v);
   }
   return 0;
-nomem:
-  snprintf(msg, msglen, "out of memory");
-  return TG_EPROTO;
 }
 
 const tg_llm_wire tg_llm_wire_openai = {
-    .name = "openai",
     .path = "/chat/completions",
     .build = build,
     .headers = headers,

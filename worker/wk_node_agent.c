@@ -370,8 +370,8 @@ static void on_tool_done(void *arg, wk_tool_outcome *o)
   if (o->unknown && !a->unknown) {
     a->unknown = 1;
     snprintf(a->unknown_error, sizeof a->unknown_error,
-             "node %.64s: tool call %.64s (%.64s) may have run without an answer: %.200s", a->x->gn->id,
-             json_string_value(json_object_get(s->call, "id")),
+             "node %.64s: tool call %.64s (%.64s) may have run without an answer: %.200s",
+             a->x->gn->id, json_string_value(json_object_get(s->call, "id")),
              json_string_value(json_object_get(s->call, "name")), o->error);
   }
   s->message = tool_message(s->call, o->content, o->is_error || o->unknown);

@@ -5,12 +5,11 @@ each wire format and every step kind is checked here against the shapes of the r
 import http.client as httpc
 import json
 import os
-import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llmsim"))
-from harness import main  # noqa: E402
+from harness import main, raw  # noqa: E402
 from llmsim_client import LlmSim  # noqa: E402
 
 SIM = None
@@ -178,17 +177,9 @@ def test_raw_and_bad_tool_json():
 def test_truncate():
     fresh([{"truncate": True, "text": "x" * 200}])
     body = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]})
-    s = socket.create_connection(("127.0.0.1", SIM.port), 5)
-    s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-               % (OKEY, len(body), body)).encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = raw(SIM.port, ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                          "Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d"
+                          "\r\n\r\n%s" % (OKEY, len(body), body)).encode(), shut=False)
     head, _, rest = data.partition(b"\r\n\r\n")
     n = int([ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")][0]
             .split(b":")[1])
@@ -267,11 +258,8 @@ def test_request_log_and_reset():
 
 def test_oversized_body_413():
     fresh()
-    s = socket.create_connection(("127.0.0.1", SIM.port), 5)
-    s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-              % (17 * 1024 * 1024))
-    data = s.recv(4096)
-    s.close()
+    data = raw(SIM.port, b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+               % (17 * 1024 * 1024), shut=False)
     assert data.startswith(b"HTTP/1.1 413"), data
     assert SIM.requests() == []
 
