@@ -68,6 +68,17 @@ static const char probe_py[] =
     "names = {m.name for m in pkgutil.iter_modules()} | set(sys.builtin_module_names)\n"
     "print(json.dumps(sorted(names)))\n";
 
+/* bwrap's options: what the child sees (tg_sandbox.h), then the command. */
+static const char *const sandbox_args[] = {
+    "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+    "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv",
+    "LANG", "C.UTF-8", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink",
+    "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+    /* the dynamic loader's cache, numpy's BLAS (alternatives), the time zone */
+    "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--ro-bind-try", "/etc/alternatives",
+    "/etc/alternatives", "--ro-bind-try", "/etc/localtime", "/etc/localtime", "--proc", "/proc",
+    "--dev", "/dev", "--size", TMPFS_BYTES, "--tmpfs", "/tmp", "--chdir", "/tmp", "--", NULL};
+
 enum { S_OUT, S_ERR, S_RES, S_COUNT };
 
 struct tg_sandbox_exec {
@@ -80,8 +91,8 @@ struct tg_sandbox_exec {
   char *job_text; /* stdin, freed when written */
   tg_buf bufs[S_COUNT];
   size_t cap, total;
-  int handles;           /* open handles; the struct is freed when it reaches 0 */
-  int eofs;              /* pipes at EOF */
+  int handles; /* open handles; the struct is freed when it reaches 0 */
+  int eofs;    /* pipes at EOF */
   int exited, finished, canceled;
   int64_t exit_status;   /* as bwrap reports it */
   int term_signal;       /* bwrap's own death by signal */
@@ -339,16 +350,24 @@ static int spawn(uv_loop_t *loop, const tg_sandbox_limits *lim, const char *inte
   fmt_i64(cpu, sizeof cpu, "--cpu", timeout_s + 1);
   fmt_i64(fsize, sizeof fsize, "--fsize", TMPFS_BYTES_N);
   fmt_i64(nproc, sizeof nproc, "--nproc", lim->max_procs + 1);
-  const char *argv[] = {
-      find_bwrap(), "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-      "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME",
-      "/tmp", "--setenv", "LANG", "C.UTF-8", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin",
-      "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink",
-      "usr/sbin", "/sbin", "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-      "--ro-bind-try", "/etc/alternatives", "/etc/alternatives", "--ro-bind-try", "/etc/localtime",
-      "/etc/localtime", "--proc", "/proc", "--dev", "/dev", "--size", TMPFS_BYTES, "--tmpfs",
-      "/tmp", "--chdir", "/tmp", "--", "/usr/bin/prlimit", as, cpu, fsize, nproc, "--core=0",
-      "--", interp, flag, "-c", program, NULL};
+  const char *argv[sizeof sandbox_args / sizeof *sandbox_args + 16];
+  size_t n = 0;
+
+  argv[n++] = find_bwrap();
+  for (size_t i = 0; sandbox_args[i]; i++)
+    argv[n++] = sandbox_args[i];
+  argv[n++] = "/usr/bin/prlimit";
+  argv[n++] = as;
+  argv[n++] = cpu;
+  argv[n++] = fsize;
+  argv[n++] = nproc;
+  argv[n++] = "--core=0";
+  argv[n++] = "--";
+  argv[n++] = interp;
+  argv[n++] = flag;
+  argv[n++] = "-c";
+  argv[n++] = program;
+  argv[n] = NULL;
 
   e->loop = loop;
   e->cap = cap;
@@ -523,8 +542,8 @@ int tg_sandbox_probe_packages(uv_loop_t *loop, const char *python, void (*cb)(vo
     return TG_ENOMEM;
   p->cb = cb;
   p->arg = arg;
-  rc = spawn(loop, &lim, python, "-I", probe_py, NULL, 30, 1024, PROBE_MAX_OUTPUT, on_probe_done,
-             p, NULL);
+  rc = spawn(loop, &lim, python, "-I", probe_py, NULL, 30, 1024, PROBE_MAX_OUTPUT, on_probe_done, p,
+             NULL);
   if (rc != 0)
     free(p);
   return rc;

@@ -6,9 +6,10 @@
  * named as the definition spells them under the node ("config.headers.Authorization"). Agent
  * and Self-Review nodes are recognised and give exactly one error each, whatever their config
  * holds. What a Code node needs of the machine (its packages, a javascript interpreter) is not
- * the pure validator's business: tg_workflow_check_code asks the caller's environment. The literal-secret rule covers the places a credential belongs in a request the
- * worker sends to a user-supplied URL (API nodes and ad-hoc MCP nodes): sensitive headers and
- * the authentication object's token / value. Their value must reference a stored credential
+ * the pure validator's business: tg_workflow_check_code asks the caller's environment. The
+ * literal-secret rule covers the places a credential belongs in a request the worker sends to a
+ * user-supplied URL (API nodes and ad-hoc MCP nodes): sensitive headers and the authentication
+ * object's token / value. Their value must reference a stored credential
  * ({{secrets.<name>}}, possibly inside a longer string such as "Bearer {{secrets.crm}}"), so
  * that no secret is stored in a definition, which is returned by the API and copied into runs.
  */
@@ -469,7 +470,7 @@ typedef void (*check_fn)(const json_t *config, const char *id, json_t *errs);
 
 static const check_fn checks[TG_NODE_TYPE_COUNT] = {
     [TG_NODE_START] = check_start, [TG_NODE_END] = check_end,   [TG_NODE_MCP] = check_mcp,
-    [TG_NODE_API] = check_api,     [TG_NODE_HITL] = check_hitl,  [TG_NODE_CODE] = check_code,
+    [TG_NODE_API] = check_api,     [TG_NODE_HITL] = check_hitl, [TG_NODE_CODE] = check_code,
 };
 
 void tg_workflow__check_config(const tg_graph_node *gn, json_t *errs)

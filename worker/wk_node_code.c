@@ -96,8 +96,7 @@ static void code_start(wk_node_exec *x)
   int rc;
 
   if (strcmp(job.language, "python") != 0) {
-    fail(x, "sandbox_unavailable", "node %s: language %s cannot run on this worker",
-         job.language);
+    fail(x, "sandbox_unavailable", "node %s: language %s cannot run on this worker", job.language);
     return;
   }
   if (!json_is_array(job.outputs))
@@ -123,9 +122,8 @@ static void code_cancel(wk_node_exec *x, int why)
   if (!e)
     return;
   tg_sandbox_cancel(e);
-  fail(x, "timeout", "node %s: %s killed the code", why == WK_STOP_SHUTDOWN
-                                                        ? "the worker's shutdown"
-                                                        : "the run deadline");
+  fail(x, "timeout", "node %s: %s killed the code",
+       why == WK_STOP_SHUTDOWN ? "the worker's shutdown" : "the run deadline");
 }
 
 /* The run variables of a Code node: its names, without stdout and stderr. */

@@ -54,11 +54,8 @@ static void outcome_free(outcome *o)
 
 static tg_sandbox_limits limits(void)
 {
-  tg_sandbox_limits lim = {.python = PY,
-                           .timeout_s = 20,
-                           .memory_mb = 512,
-                           .max_output = 1 << 20,
-                           .max_procs = 16};
+  tg_sandbox_limits lim = {
+      .python = PY, .timeout_s = 20, .memory_mb = 512, .max_output = 1 << 20, .max_procs = 16};
   return lim;
 }
 
@@ -383,9 +380,10 @@ static double plain_python_ms(void)
   uv_loop_t loop;
   uv_process_t p;
   char *args[] = {PY, "-c", "print(1)", NULL};
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
-  uv_process_options_t o = {.file = PY, .args = args, .exit_cb = on_plain_exit, .stdio = stdio,
-                            .stdio_count = 3};
+  uv_stdio_container_t stdio[3] = {
+      {.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+  uv_process_options_t o = {
+      .file = PY, .args = args, .exit_cb = on_plain_exit, .stdio = stdio, .stdio_count = 3};
   uint64_t t0 = uv_hrtime();
   uv_loop_init(&loop);
   if (uv_spawn(&loop, &p, &o) != 0)
@@ -427,9 +425,9 @@ static int bench(int n)
 int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_names),     cmocka_unit_test(test_outputs_and_numpy),
-      cmocka_unit_test(test_code_error), cmocka_unit_test(test_limits),
-      cmocka_unit_test(test_fork_bomb), cmocka_unit_test(test_isolation),
+      cmocka_unit_test(test_names),       cmocka_unit_test(test_outputs_and_numpy),
+      cmocka_unit_test(test_code_error),  cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_fork_bomb),   cmocka_unit_test(test_isolation),
       cmocka_unit_test(test_unavailable), cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_probe),
   };

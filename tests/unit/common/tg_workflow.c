@@ -619,8 +619,8 @@ static void test_reference_workflow(void **state)
     const char *node = json_string_value(json_object_get(err, "node"));
     assert_string_equal(json_string_value(json_object_get(err, "field")), "type");
     assert_true(strcmp(node, "5001") == 0 || strcmp(node, "5002") == 0 ||
-                strcmp(node, "5005") == 0 ||
-                strcmp(node, "5008") == 0 || strcmp(node, "5009") == 0);
+                strcmp(node, "5005") == 0 || strcmp(node, "5008") == 0 ||
+                strcmp(node, "5009") == 0);
     assert_non_null(
         strstr(json_string_value(json_object_get(err, "message")), "is not executable yet"));
   }
