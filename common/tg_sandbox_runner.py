@@ -12,15 +12,27 @@
 #            not JSON, so such names are left out.
 #   failure: {"__error__": "<the exception's last line>"}; the traceback goes to stderr.
 # Exit status: 0 success, 1 the code failed, 3 MemoryError (the parent's memory_exceeded).
-import json
+# Start-up time is most of a Code node's overhead, so the runner imports only what python has
+# loaded anyway: the json package (and the re module it compiles patterns with) is replaced by
+# its C scanner for the job and a small encoder for the result; traceback only on an error.
 import os
 import sys
-import traceback
-import types
+from _json import encode_basestring_ascii as _quote
+from _json import make_scanner as _make_scanner
+
+
+class _Ctx:  # what the C scanner reads of json.JSONDecoder
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = None  # NaN and Infinity: never in the job (jansson does not write them)
+    memo = {}
 
 
 def _fail(res, message, status):
-    res.write(json.dumps({"__error__": message[:400]}))
+    res.write('{"__error__": %s}' % _quote(message[:400]))
     res.flush()
     sys.stdout.flush()
     os._exit(status)
@@ -35,18 +47,59 @@ def _plain(v):
             return v.item()
     if isinstance(v, (set, frozenset)):
         return sorted(v, key=repr)
+    if isinstance(v, tuple):
+        return list(v)
     raise TypeError("%s is not JSON-serialisable" % type(v).__name__)
 
 
+def _enc(v, out, depth):
+    if depth > 64:
+        raise ValueError("nested too deeply")
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif isinstance(v, str):
+        out.append(_quote(v))
+    elif isinstance(v, int):
+        out.append(int.__repr__(v))
+    elif isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("NaN and infinities are not JSON")
+        out.append(float.__repr__(v))
+    elif isinstance(v, list):
+        out.append("[")
+        for i, x in enumerate(v):
+            if i:
+                out.append(",")
+            _enc(x, out, depth + 1)
+        out.append("]")
+    elif isinstance(v, dict):
+        out.append("{")
+        for i, (k, x) in enumerate(v.items()):
+            if k is None or isinstance(k, bool):  # as json.dumps converts keys
+                k = "null" if k is None else "true" if k else "false"
+            elif isinstance(k, (int, float)):
+                k = repr(k)
+            elif not isinstance(k, str):
+                raise TypeError("keys must be strings")
+            out.append(("," if i else "") + _quote(k) + ":")
+            _enc(x, out, depth + 1)
+        out.append("}")
+    else:
+        _enc(_plain(v), out, depth + 1)
+
+
 def _encode(v):
-    return json.dumps(v, default=_plain, allow_nan=False)
-
-
-_SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
+    out = []
+    _enc(v, out, 0)
+    return "".join(out)
 
 
 def _main():
-    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    job = _make_scanner(_Ctx())(sys.stdin.buffer.read().decode("utf-8"), 0)[0]
     res = os.fdopen(3, "w", encoding="utf-8")
     inputs = {k: v for k, v in (job.get("inputs") or {}).items() if not k.startswith("_")}
     wanted = job.get("outputs")
@@ -63,6 +116,7 @@ def _main():
         print("MemoryError", file=sys.stderr)
         _fail(res, "MemoryError", 3)
     except BaseException as e:
+        import traceback
         tb = e.__traceback__.tb_next if e.__traceback__ else None
         sys.stderr.write("".join(traceback.format_exception(type(e), e, tb)))
         _fail(res, traceback.format_exception_only(type(e), e)[-1].strip(), 1)
@@ -72,18 +126,18 @@ def _main():
             if name not in g:
                 _fail(res, "output %s is not defined" % name, 1)
             try:
-                out.append('%s: %s' % (json.dumps(name), _encode(g[name])))
+                out.append('%s: %s' % (_quote(name), _encode(g[name])))
             except (TypeError, ValueError) as e:
                 _fail(res, "output %s: %s" % (name, e), 1)
     else:
         for name, v in list(g.items()):
-            if name.startswith("_") or isinstance(v, _SKIP) or callable(v):
+            if name.startswith("_") or isinstance(v, type(sys)) or callable(v):
                 continue
             if name in inputs and v is inputs[name]:
                 continue
             try:
-                out.append('%s: %s' % (json.dumps(name), _encode(v)))
-            except (TypeError, ValueError, RecursionError):
+                out.append('%s: %s' % (_quote(name), _encode(v)))
+            except (TypeError, ValueError, RecursionError, MemoryError):
                 continue
     sys.stdout.flush()
     res.write("{" + ", ".join(out) + "}")
