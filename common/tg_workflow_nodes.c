@@ -110,19 +110,33 @@ static void opt_range(const json_t *config, const char *key, long long lo, long 
   }
 }
 
+/* An optional member of JSON type `type`: NULL when absent or null, or (after the error msg)
+ * when of another type; field gets its name ("config.<key>"). */
+static const json_t *opt_member(const json_t *config, const char *key, json_type type,
+                                const char *msg, char *field, size_t len, const char *id,
+                                json_t *errs)
+{
+  const json_t *v = json_object_get(config, key);
+  if (!given(v))
+    return NULL;
+  snprintf(field, len, "config.%s", key);
+  if (json_typeof(v) != type) {
+    add_err(errs, id, field, "%s", msg);
+    return NULL;
+  }
+  return v;
+}
+
 /* An optional object of string values (headers, query parameters). */
 static void opt_string_map(const json_t *config, const char *key, const char *id, json_t *errs)
 {
-  const json_t *m = json_object_get(config, key), *v;
-  const char *k;
   char field[64];
-  if (!given(m))
+  const json_t *m = opt_member(config, key, JSON_OBJECT, "must be an object of name to string",
+                               field, sizeof field, id, errs);
+  const json_t *v;
+  const char *k;
+  if (!m)
     return;
-  snprintf(field, sizeof field, "config.%s", key);
-  if (!json_is_object(m)) {
-    add_err(errs, id, field, "must be an object of name to string");
-    return;
-  }
   json_object_foreach((json_t *)m, k, v)
   {
     if (!json_is_string(v)) {
@@ -392,16 +406,13 @@ static void check_end(const json_t *config, const char *id, json_t *errs)
 /* An optional array of non-empty strings (a Code node's packages and outputs). */
 static void opt_names(const json_t *config, const char *key, const char *id, json_t *errs)
 {
-  const json_t *a = json_object_get(config, key), *v;
-  size_t i;
   char field[64];
-  if (!given(a))
+  const json_t *a = opt_member(config, key, JSON_ARRAY, "must be an array of names", field,
+                               sizeof field, id, errs);
+  const json_t *v;
+  size_t i;
+  if (!a)
     return;
-  snprintf(field, sizeof field, "config.%s", key);
-  if (!json_is_array(a)) {
-    add_err(errs, id, field, "must be an array of names");
-    return;
-  }
   json_array_foreach(a, i, v)
   {
     if (!nonempty(json_string_value(v)) || json_string_length(v) > 128) {

@@ -135,10 +135,8 @@ static json_t *code_vars(const json_t *output)
   return v;
 }
 
-const wk_node_ops wk_node_code_ops = {
-    .type = TG_NODE_CODE,
-    .effectful = 0,
-    .start = code_start,
-    .cancel = code_cancel,
-    .vars = code_vars,
-};
+const wk_node_ops wk_node_code_ops = {.type = TG_NODE_CODE,
+                                      .effectful = 0,
+                                      .start = code_start,
+                                      .cancel = code_cancel,
+                                      .vars = code_vars};
