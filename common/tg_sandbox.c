@@ -61,7 +61,7 @@
 #define RUNNER_EXIT_MEMORY 3
 #define PROBE_MAX_OUTPUT (4 << 20)
 
-extern const char tg_sandbox_runner_py[]; /* tg_sandbox_runner.py, embedded by CMake */
+extern const char tg_sandbox_runner_py[]; /* tg_sandbox_runner.py (cmake/embed_file.cmake) */
 
 static const char probe_py[] =
     "import json, pkgutil, sys\n"
