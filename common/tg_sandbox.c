@@ -42,6 +42,7 @@
 #include "tg_sandbox.h"
 
 #include "tg_buf.h"
+#include "tg_config.h"
 #include "tg_err.h"
 #include "tg_log.h"
 
@@ -463,6 +464,17 @@ int tg_sandbox_run(uv_loop_t *loop, const tg_sandbox_limits *lim, const tg_sandb
     return TG_ENOMEM;
   return spawn(loop, lim, lim->python, "-I", tg_sandbox_runner_py, text, timeout_s, memory_mb,
                (size_t)lim->max_output, done, arg, out);
+}
+
+tg_sandbox_limits tg_sandbox_limits_of(const tg_config *cfg)
+{
+  tg_sandbox_limits lim = {.python = cfg->sandbox_python,
+                           .node = cfg->sandbox_node,
+                           .timeout_s = cfg->code_timeout_s,
+                           .memory_mb = cfg->code_memory_mb,
+                           .max_output = cfg->code_max_output_bytes,
+                           .max_procs = cfg->code_max_procs};
+  return lim;
 }
 
 void tg_sandbox_cancel(tg_sandbox_exec *e)

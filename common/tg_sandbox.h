@@ -53,6 +53,11 @@ typedef struct tg_sandbox_limits {
   int64_t max_procs;  /* processes and threads at once (per execution) */
 } tg_sandbox_limits;
 
+/* The limits of the configuration's TOOLGATE_SANDBOX_* and TOOLGATE_CODE_* (pointers into cfg,
+ * which must outlive the limits' use). */
+struct tg_config;
+tg_sandbox_limits tg_sandbox_limits_of(const struct tg_config *cfg);
+
 typedef struct tg_sandbox_job {
   const char *language;  /* "python" | "javascript" */
   const char *code;      /* source text */

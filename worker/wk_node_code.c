@@ -80,12 +80,7 @@ static void code_start(wk_node_exec *x)
   const tg_config *cfg = &x->r->w->cfg;
   const json_t *c = x->config;
   const char *lang = json_string_value(json_object_get(c, "language"));
-  tg_sandbox_limits lim = {.python = cfg->sandbox_python,
-                           .node = cfg->sandbox_node,
-                           .timeout_s = cfg->code_timeout_s,
-                           .memory_mb = cfg->code_memory_mb,
-                           .max_output = cfg->code_max_output_bytes,
-                           .max_procs = cfg->code_max_procs};
+  tg_sandbox_limits lim = tg_sandbox_limits_of(cfg);
   tg_sandbox_job job = {.language = lang ? lang : "python",
                         .code = json_string_value(json_object_get(c, "code")),
                         .outputs = json_object_get(c, "outputs"),
