@@ -1,6 +1,6 @@
 """Workflow definitions through the gateway: the builder's own format is stored and returned as
-given (integer ids, UI fields), the reference workflow is refused only for the node types that
-are not executable yet, and every definition error comes back at once in one 422.
+given (integer ids, UI fields), the reference workflow is accepted as it is, and every
+definition error comes back at once in one 422.
 
 Real processes on 127.0.0.1 (composio-sim + toolgate-gateway, fresh SQLite file each test).
 """
