@@ -7,7 +7,8 @@
  * ask for: identity (401), then the caller's admission rate (429), then the handler. Every /api
  * route needs a user except GET /api/composio-redirect and GET /api/connectors/oauth/callback,
  * where the OAuth state stands for the user, and POST /api/webhooks/composio, authenticated by
- * its signature.
+ * its signature. A GET that matches no route goes to the web UI (gw_static_serve: its files,
+ * client routes) before the 404; the UI's paths are not in the table, which lists the API.
  */
 #include "gw.h"
 
@@ -36,7 +37,6 @@ typedef struct route {
 #define ADMITS (GW_ROUTE_USER | GW_ROUTE_RATE_LIMITED)
 
 static const route routes[] = {
-    {"GET", "/", PUBLIC, .plain = gw_ui_index},
     {"GET", "/healthz", PUBLIC, .plain = gw_healthz},
     {"GET", "/readyz", PUBLIC, .plain = gw_readyz},
     {"GET", "/api/mcp/auth/providers", USER, .user = gw_auth_providers},
@@ -185,6 +185,8 @@ void gw_route(tg_httpd_req *req, void *arg)
                      NULL, headers);
     return;
   }
+  if (!hit && gw_static_serve(app, req))
+    return; /* the web UI: outside the table, so not an API route (gw_static.c) */
   if (!hit) {
     gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
     return;
