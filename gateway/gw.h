@@ -247,7 +247,7 @@ typedef struct gw_static gw_static;
  * TG_ENOMEM; *out is NULL on failure.
  */
 int gw_static_load(gw_static **out, const char *dir);
-void gw_static_free(gw_static *s); /* NULL is fine */
+void gw_static_free(gw_static *s);          /* NULL is fine */
 size_t gw_static_count(const gw_static *s); /* files loaded */
 
 /*

@@ -14,7 +14,7 @@
  * Which requests are the UI's (gw_static_serve, called by gw_route only for a GET that matched
  * no route): a path naming a loaded file ("/" is index.html); else a path under an asset
  * directory (/src/, /vendor/) or with a file extension, 404; else a client route (/runs/<id>,
- * /workflows, ...) when the request accepts text/html or says nothing: index.html, and the app
+ * /workflows, ...) when the request accepts text/html: index.html, and the app
  * routes on location.pathname. Paths under /api/ and the service routes (/healthz, /readyz,
  * /metrics, /openapi.json) are never the UI's. Invariant: the loaded set never changes after
  * gw_static_load, so serving needs no locking and answers share the bodies without copies.
@@ -241,11 +241,11 @@ static int asset_path(const char *path)
   return has_prefix(path, "/src") || has_prefix(path, "/vendor") || strchr(last, '.') != NULL;
 }
 
-/* A browser navigation: Accept names text/html or any type, or is absent. */
+/* A browser navigation: Accept names text/html (a bare client sending none gets the 404). */
 static int wants_html(tg_httpd_req *req)
 {
   const char *accept = tg_httpd_header(req, "Accept");
-  return !accept || strstr(accept, "text/html") || strstr(accept, "*/*");
+  return accept && strstr(accept, "text/html");
 }
 
 /* The bodies live until gw_static_free, after the loop has ended: nothing to release. */

@@ -1,9 +1,9 @@
 /*
  * gw_ui: the landing page the OAuth callback sends the browser to (TOOLGATE_UI_URL defaults to
  * "/") when no web UI is installed (TOOLGATE_UI_DIR missing; gw_static serves the UI otherwise,
- * which shows the same outcome). A static page: the outcome is read from the query string by the browser and written
- * with textContent, so nothing from the request is ever interpolated into HTML by the server.
- * A real product points TOOLGATE_UI_URL at its own web UI instead.
+ * which shows the same outcome). A static page: the outcome is read from the query string by the
+ * browser and written with textContent, so nothing from the request is ever interpolated into HTML
+ * by the server. A real product points TOOLGATE_UI_URL at its own web UI instead.
  */
 #include "gw.h"
 

@@ -41,6 +41,7 @@ def test_static_serving():
         assert st == 200 and h["content-type"].startswith("text/html"), (st, h)
         st, _, _ = http("GET", s.gw_url + "/runs/run_x", headers={"Accept": "application/json"})
         assert st == 404
+        assert http("GET", s.gw_url + "/runs/run_x")[0] == 404  # no Accept: not a browser
         for path in ("/src/nope.js", "/vendor/x.js", "/favicon.ico"):
             st, _, body = http("GET", s.gw_url + path, headers={"Accept": "text/html"})
             assert st == 404 and body["error"] == "not_found", (path, st, body)
@@ -58,6 +59,7 @@ def test_without_ui_dir_the_landing_page_remains():
         st, h, page = http("GET", s.gw_url + "/?provider=x&status=connected")
         assert st == 200 and h["content-type"].startswith("text/html") and "outcome" in page
         assert http("GET", s.gw_url + "/workflows", headers={"Accept": "text/html"})[0] == 404
+        assert http("GET", s.gw_url + "/workflows")[0] == 404
 
 
 def test_browser_journey():
