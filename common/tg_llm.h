@@ -1,6 +1,6 @@
 /*
  * tg_llm: one asynchronous request to a language model, on tg_http (curl multi on the loop).
- * README "Agent nodes".
+ * README "Language models". Formats: tg_llm_anthropic.c, tg_llm_openai.c (tg_llm_int.h).
  *
  * Three wire formats behind one neutral shape:
  *   - TG_LLM_ANTHROPIC: the Messages API, POST <base>/v1/messages with x-api-key and
@@ -28,11 +28,16 @@
  * with tool_choice {type:"tool", name:"structured_output"}; for OpenAI response_format
  * {type:"json_schema", json_schema:{name:"structured_output", schema, strict:false}}. The
  * object arrives in tg_llm_reply.structured (validation against the schema is the caller's).
+ * An answer with neither that object nor any tool call is invalid_model_output; one with tool
+ * calls (OpenAI lets the model call the offered tools first) has structured NULL.
  *
  * Retries: 429, 529, 500-504 and connection failures that certainly did not reach the model are
- * retried up to max_retries times, waiting retry-after (seconds, or retry-after-ms) when the
- * answer carries it, else retry_base_ms doubled per retry with jitter, capped at 60 s; a wait
- * longer than what is left of deadline_ms is not taken. Each attempt has timeout_ms.
+ * retried up to max_retries times, waiting retry-after-ms or retry-after (seconds or an
+ * HTTP-date) when the answer carries it, else retry_base_ms doubled per retry with jitter,
+ * capped at 60 s; a wait over 60 s, or longer than what is left of deadline_ms, is not taken
+ * (the call fails with the class of the last answer). Each attempt has timeout_ms. Tool names
+ * must match ^[a-zA-Z0-9_-]{1,64}$ (both APIs' rule; callers sanitise) and "structured_output"
+ * is reserved when output_schema is set: else TG_EINVAL.
  *
  * Callbacks (libuv's rule): when tg_llm_send returns an error, done is never called; when it
  * returns 0, done is called exactly once, later, from the loop, unless tg_llm_cancel comes
@@ -123,8 +128,9 @@ json_t *tg_llm_build_body(const tg_llm_request *req, int *err);
 
 /*
  * Parses one 2xx response body of provider into *reply (a new reply; usage added). 0, or
- * TG_EPROTO with message (size msglen) saying what is wrong (invalid_model_output). structured:
- * 1 when the request forced structured output.
+ * TG_EPROTO with message (size msglen) saying what is wrong (invalid_model_output) and *reply
+ * NULL. structured: 1 when the request forced structured output. A parsed reply's tool_calls
+ * always have object arguments (checked by tests/fuzz/fuzz_llm_reply.c).
  */
 int tg_llm_parse_reply(tg_llm_provider provider, const char *body, size_t len, int structured,
                        tg_llm_reply **reply, char *message, size_t msglen);

@@ -309,17 +309,17 @@ int tg_store_runs_cancel_requested(tg_db *db, const char *run_id)
 }
 
 int tg_store_runs_tool_start(tg_db *db, const tg_run_lease *l, const char *node_id,
-                             const char *provider, const char *tool_name, json_t *arguments,
-                             int64_t now_ms, int64_t *exec_id, int *inserted)
+                             const char *provider, const char *tool_name, const char *tool_call_id,
+                             json_t *arguments, int64_t now_ms, int64_t *exec_id, int *inserted)
 {
   int err = 0;
   json_t *row = tg_db_query_one(
       db, &err,
       "INSERT INTO tool_executions (run_id, attempt, node_id, provider, tool_name, arguments, "
-      "status, executed_at) SELECT ?1, ?3, ?4, ?5, ?6, ?7, 'pending', ?8 "
+      "status, executed_at, tool_call_id) SELECT ?1, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9 "
       "WHERE EXISTS (SELECT 1 FROM workflow_runs WHERE " FENCE ") RETURNING id",
-      "ssIsssjI", l->run_id, l->worker_id, (long long)l->attempt, node_id, provider, tool_name,
-      arguments, (long long)now_ms);
+      "ssIsssjIs", l->run_id, l->worker_id, (long long)l->attempt, node_id, provider, tool_name,
+      arguments, (long long)now_ms, tool_call_id);
   *exec_id = 0;
   *inserted = 0;
   if (!row)
@@ -328,6 +328,21 @@ int tg_store_runs_tool_start(tg_db *db, const tg_run_lease *l, const char *node_
   *inserted = 1;
   json_decref(row);
   return 0;
+}
+
+int tg_store_runs_tools_in_doubt(tg_db *db, const char *run_id, int64_t attempt,
+                                 const char *node_id, const char *skip_tool, int *n)
+{
+  int err = 0;
+  json_t *row = tg_db_query_one(
+      db, &err,
+      "SELECT count(*) AS n FROM tool_executions WHERE run_id = ?1 AND attempt < ?2 AND "
+      "node_id = ?3 AND status IN ('pending', 'unknown') AND NOT (provider IS 'builtin' AND "
+      "tool_name IS ?4)",
+      "sIss", run_id, (long long)attempt, node_id, skip_tool);
+  *n = (int)json_integer_value(json_object_get(row, "n"));
+  json_decref(row);
+  return row ? 0 : err ? err : TG_EDB;
 }
 
 int tg_store_runs_tool_finish(tg_db *db, const tg_run_lease *l, int64_t exec_id,

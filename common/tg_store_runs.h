@@ -182,11 +182,17 @@ int tg_store_runs_attention(tg_db *db, const tg_run_lease *l, const char *user_i
 int tg_store_runs_cancel_requested(tg_db *db, const char *run_id);
 
 /* Fenced: a 'pending' tool execution of the lease's attempt, written BEFORE the call (arguments
- * already redacted). *exec_id gets its id; 0 returned with *inserted = 0 when the lease is
- * lost. */
+ * already redacted). tool_call_id: the model's id of the call when an Agent node makes it, else
+ * NULL. *exec_id gets its id; 0 returned with *inserted = 0 when the lease is lost. */
 int tg_store_runs_tool_start(tg_db *db, const tg_run_lease *l, const char *node_id,
-                             const char *provider, const char *tool_name, json_t *arguments,
-                             int64_t now_ms, int64_t *exec_id, int *inserted);
+                             const char *provider, const char *tool_name, const char *tool_call_id,
+                             json_t *arguments, int64_t now_ms, int64_t *exec_id, int *inserted);
+
+/* How many tool executions of node_id in attempts of run_id before attempt were left 'pending'
+ * or 'unknown', not counting those of provider 'builtin' tool skip_tool (a read-only built-in;
+ * may be NULL), into *n. 0 or a database error. */
+int tg_store_runs_tools_in_doubt(tg_db *db, const char *run_id, int64_t attempt,
+                                 const char *node_id, const char *skip_tool, int *n);
 
 /* The outcome of a tool call (tg_store_runs_tool_finish). */
 typedef struct tg_tool_result {

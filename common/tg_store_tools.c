@@ -233,6 +233,15 @@ json_t *tg_store_tools_get(tg_db *db, int *err, const char *user_id, const char 
                          "ss", tool_id, user_id);
 }
 
+json_t *tg_store_tools_runnable(tg_db *db, int *err, const char *user_id)
+{
+  return tg_db_query(db, err,
+                     "SELECT tool_id, name, description, tool_type, source, connector_id, "
+                     "definition AS definition_json FROM tools WHERE (user_id = ?1 OR "
+                     "user_id = ?2) AND deleted_at IS NULL ORDER BY user_id = ?1 DESC, name",
+                     "ss", TG_TOOLS_SYSTEM_USER, user_id);
+}
+
 json_t *tg_tool_def_entry(const char *tool_id, const tg_tool_def *d)
 {
   const json_t *schema = json_object_get(d->definition, "input_schema");

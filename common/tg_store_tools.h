@@ -94,6 +94,13 @@ json_t *tg_store_tools_catalog(tg_db *db, int *err, const char *user_id);
  * (TG_ENOTFOUND when the user has no live tool tool_id). */
 json_t *tg_store_tools_get(tg_db *db, int *err, const char *user_id, const char *tool_id);
 
+/*
+ * What an Agent can run for user_id: the live built-ins, then the user's live tools by name: a
+ * new array of {tool_id, name, description, tool_type, source (as stored), connector_id (or
+ * null), definition (object)}, or NULL with *err set.
+ */
+json_t *tg_store_tools_runnable(tg_db *db, int *err, const char *user_id);
+
 /* The catalog entry of def as tg_store_tools_catalog shapes it, from the definition alone (for
  * the built-ins answered from memory): a new object, or NULL when out of memory. */
 json_t *tg_tool_def_entry(const char *tool_id, const tg_tool_def *def);

@@ -34,6 +34,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #define GW_USER_MAX 128        /* bytes of a user id (X-User-Id) */
@@ -230,10 +231,22 @@ enum {
   GW_ROUTE_USER = 1 << 0,         /* the caller's identity (gw_identify: 401 without one) */
   GW_ROUTE_RATE_LIMITED = 1 << 1, /* a token of the caller's admission bucket
                                      (gw_ratelimit_admit: 429); needs GW_ROUTE_USER */
+  GW_ROUTE_STATIC = 1 << 2,       /* serves the web UI's static files, not an API route: left
+                                     out of docs/openapi.json (test_openapi.py's route parity) */
 };
 
-/* GET / without an installed web UI: the landing page the OAuth callback redirects the browser
- * to (gw_ui.c). */
+/*
+ * Writes the route table to out, one route a line in table order: "METHOD /path", each "*"
+ * segment written "{*}", followed by " static" for GW_ROUTE_STATIC routes
+ * (toolgate-gateway --routes). Returns 0, or -1 when a write failed.
+ */
+int gw_routes_write(FILE *out);
+
+/* GET /openapi.json: docs/openapi.json as compiled in (gw_openapi.c). */
+void gw_openapi_get(gw_app *app, tg_httpd_req *req);
+
+/* GET / (a GW_ROUTE_STATIC route): the web UI's index.html when one is installed (gw_static),
+ * else the landing page the OAuth callback redirects the browser to (gw_ui.c). */
 void gw_ui_index(gw_app *app, tg_httpd_req *req);
 
 /* --- The web UI's files (gw_static.c; README "Web UI"). --- */
@@ -254,7 +267,7 @@ size_t gw_static_count(const gw_static *s); /* files loaded */
  * The router's fallback for a GET that matched no route: answers a UI file (200, or 304 on a
  * matching If-None-Match), index.html for a client route, or 404 for a missing asset, and
  * returns 1; returns 0 without answering when the request is not the UI's (not GET, /api/...,
- * /healthz, /readyz, /metrics, /openapi.json). Without app->ui, "/" is gw_ui_index.
+ * /healthz, /readyz, /metrics, /openapi.json, or no UI installed).
  */
 int gw_static_serve(gw_app *app, tg_httpd_req *req);
 void gw_healthz(gw_app *app, tg_httpd_req *req);

@@ -226,7 +226,8 @@ static int generate_secret_key(void)
 }
 
 static const char usage[] =
-    "usage: toolgate-gateway [--help | --version | --rotate-secrets | --generate-secret-key |\n"
+    "usage: toolgate-gateway [--help | --version | --routes | --rotate-secrets |\n"
+    "                         --generate-secret-key |\n"
     "                         --set-mcp-headers <mcp_connection id> < headers.json]\n"
     "The toolgate HTTP gateway: OAuth connections through Composio, workflows, run admission.\n"
     "  --rotate-secrets       re-seal every stored secret under TOOLGATE_SECRET_KEY (reads\n"
@@ -234,10 +235,12 @@ static const char usage[] =
     "  --generate-secret-key  print a new key for TOOLGATE_SECRET_KEY, then exit\n"
     "  --set-mcp-headers ID   store per-user MCP headers (JSON object on stdin) for\n"
     "                         mcp_connections row ID, encrypted, then exit\n"
+    "  --routes               print the route table, one \"METHOD /path\" a line (\"{*}\" for\n"
+    "                         an id segment; \" static\" after the web UI's files), then exit\n"
     "  --version              print the version, then exit";
 
 /* The admin commands; at most one per invocation. */
-enum { RUN_SERVER, ROTATE_SECRETS, GENERATE_SECRET_KEY, SET_MCP_HEADERS, HELP, VERSION };
+enum { RUN_SERVER, ROTATE_SECRETS, GENERATE_SECRET_KEY, SET_MCP_HEADERS, HELP, VERSION, ROUTES };
 
 /* Reads the command line into *command (RUN_SERVER when none) and *mcp_id. Returns 0, or 2
  * after printing what is wrong and the usage. */
@@ -247,6 +250,7 @@ static int parse_command_line(int argc, char **argv, int *command, int64_t *mcp_
   const struct option options[] = {
       {"help", no_argument, command, HELP},
       {"version", no_argument, command, VERSION},
+      {"routes", no_argument, command, ROUTES},
       {"rotate-secrets", no_argument, command, ROTATE_SECRETS},
       {"generate-secret-key", no_argument, command, GENERATE_SECRET_KEY},
       {"set-mcp-headers", required_argument, command, SET_MCP_HEADERS},
@@ -297,6 +301,8 @@ int main(int argc, char **argv)
     printf("toolgate-gateway %s\n", TG_VERSION);
     return 0;
   }
+  if (command == ROUTES)
+    return gw_routes_write(stdout) == 0 ? 0 : 1;
   if (command == GENERATE_SECRET_KEY)
     return sodium_init() < 0 ? 1 : generate_secret_key();
   if (tg_config_load(&app->cfg, TG_PROG_GATEWAY, err, sizeof err) != 0) {

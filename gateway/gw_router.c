@@ -8,7 +8,11 @@
  * route needs a user except GET /api/composio-redirect and GET /api/connectors/oauth/callback,
  * where the OAuth state stands for the user, and POST /api/webhooks/composio, authenticated by
  * its signature. A GET that matches no route goes to the web UI (gw_static_serve: its files,
- * client routes) before the 404; the UI's paths are not in the table, which lists the API.
+ * client routes) before the 404; those paths are not in the table.
+ *
+ * The table is also the API's list of routes: every route but those marked GW_ROUTE_STATIC (the
+ * web UI's files) is described in docs/openapi.json, and test_openapi.py checks that the two
+ * agree through gw_routes_write (toolgate-gateway --routes).
  */
 #include "gw.h"
 
@@ -35,8 +39,11 @@ typedef struct route {
 #define PUBLIC 0 /* no identity (the OAuth callback and the webhook authenticate themselves) */
 #define USER GW_ROUTE_USER
 #define ADMITS (GW_ROUTE_USER | GW_ROUTE_RATE_LIMITED)
+#define STATIC GW_ROUTE_STATIC /* the web UI's files: public, not in docs/openapi.json */
 
 static const route routes[] = {
+    {"GET", "/", STATIC, .plain = gw_ui_index},
+    {"GET", "/openapi.json", PUBLIC, .plain = gw_openapi_get},
     {"GET", "/healthz", PUBLIC, .plain = gw_healthz},
     {"GET", "/readyz", PUBLIC, .plain = gw_readyz},
     {"GET", "/api/mcp/auth/providers", USER, .user = gw_auth_providers},
@@ -148,6 +155,21 @@ static int match(const char *pattern, const segs *s, const char **wild)
     pattern = seg + n;
   }
   return i == s->n;
+}
+
+int gw_routes_write(FILE *out)
+{
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    const char *p = routes[i].pattern;
+    if (fprintf(out, "%s ", routes[i].method) < 0)
+      return -1;
+    for (; *p; p++)
+      if ((*p == '*' ? fputs("{*}", out) : fputc(*p, out)) == EOF)
+        return -1;
+    if (fputs(routes[i].flags & GW_ROUTE_STATIC ? " static\n" : "\n", out) == EOF)
+      return -1;
+  }
+  return fflush(out) == 0 ? 0 : -1;
 }
 
 void gw_route(tg_httpd_req *req, void *arg)

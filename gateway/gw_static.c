@@ -11,13 +11,14 @@
  * (the one inline <script>, type importmap, which the CSP would refuse otherwise), computed here
  * from the file as loaded.
  *
- * Which requests are the UI's (gw_static_serve, called by gw_route only for a GET that matched
- * no route): a path naming a loaded file ("/" is index.html); else a path under an asset
- * directory (/src/, /vendor/) or with a file extension, 404; else a client route (/runs/<id>,
- * /workflows, ...) when the request accepts text/html: index.html, and the app
- * routes on location.pathname. Paths under /api/ and the service routes (/healthz, /readyz,
- * /metrics, /openapi.json) are never the UI's. Invariant: the loaded set never changes after
- * gw_static_load, so serving needs no locking and answers share the bodies without copies.
+ * Which requests are the UI's (gw_static_serve, called by gw_route for a GET that matched no
+ * route, and by GET /'s gw_ui_index, a GW_ROUTE_STATIC route): a path naming a loaded file ("/" is
+ * index.html); else a path under an asset directory (/src/, /vendor/) or with a file extension,
+ * 404; else a client route (/runs/<id>, /workflows, ...) when the request accepts text/html:
+ * index.html, and the app routes on location.pathname. Paths under /api/ and the service routes
+ * (/healthz, /readyz, /metrics, /openapi.json) are never the UI's. Invariant: the loaded set never
+ * changes after gw_static_load, so serving needs no locking and answers share the bodies without
+ * copies.
  */
 #include "gw.h"
 #include "tg_map.h"
@@ -263,12 +264,8 @@ int gw_static_serve(gw_app *app, tg_httpd_req *req)
 
   if (strcmp(tg_httpd_method(req), "GET") != 0 || reserved(path))
     return 0;
-  if (!s) { /* no UI installed: the landing page at "/" for the OAuth round trip, else 404 */
-    if (strcmp(path, "/") != 0)
-      return 0;
-    gw_ui_index(app, req);
-    return 1;
-  }
+  if (!s) /* no UI installed: "/" is gw_ui_index's landing page, the rest 404 */
+    return 0;
   if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
     f = tg_map_peek(s->files, "/index.html", strlen("/index.html"));
   else if (asset_path(path))

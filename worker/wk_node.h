@@ -66,6 +66,9 @@ struct wk_node_exec {
                                WK_NODE_UNKNOWN (a 'waiting' HITL node reads its review). */
   int64_t exec_id;          /* this execution's node_executions row, or 0 for nodes journaled
                                only on completion */
+  const char *tool_call_id; /* NULL for a node of the graph; set when an Agent's tool call runs
+                               through this executor (wk_tool.c): the model's id of the call,
+                               journaled on its tool_executions rows; borrowed until done */
   void (*done)(wk_node_exec *x, wk_node_result *res); /* set by the engine */
   void *engine;                                       /* the engine's per-execution state */
   void *priv;                                         /* the executor's per-execution state */
@@ -95,5 +98,6 @@ json_t *wk_node_no_vars(const json_t *output);
 /* One per file. */
 extern const wk_node_ops wk_node_start_ops, wk_node_end_ops, wk_node_mcp_ops, wk_node_api_ops,
     wk_node_conditional_ops, wk_node_hitl_ops;
+extern const wk_node_ops wk_node_agent_ops;
 
 #endif

@@ -87,6 +87,7 @@ typedef struct api_job {
   json_t *arguments;       /* start: redacted config */
   const char *tool;        /* start */
   const char *node_id;     /* start */
+  const char *call_id;     /* start: x->tool_call_id (an Agent's call), or NULL */
   int64_t exec_id;         /* start: result; finish: the row */
   int inserted;            /* start: result */
   tg_tool_result tr;       /* finish */
@@ -506,8 +507,8 @@ static int start_work(tg_db *db, void *arg)
 {
   api_job *j = arg;
   tg_run_lease l = wk_run_lease(j->c->r);
-  return tg_store_runs_tool_start(db, &l, j->node_id, "api", j->tool, j->arguments, tg_now_ms(),
-                                  &j->exec_id, &j->inserted);
+  return tg_store_runs_tool_start(db, &l, j->node_id, "api", j->tool, j->call_id, j->arguments,
+                                  tg_now_ms(), &j->exec_id, &j->inserted);
 }
 
 static int finish_work(tg_db *db, void *arg)
@@ -579,6 +580,7 @@ static void send_request(api_call *c)
   }
   j->tool = c->req.tool_name;
   j->node_id = c->x->gn->id;
+  j->call_id = c->x->tool_call_id;
   if (submit(c, j, start_work, start_done) != 0) {
     job_free(j);
     report_fail(c, WK_NODE_FAILED, "internal", "cannot queue the API request's journal row");

@@ -64,6 +64,7 @@ typedef struct mcp_node {
   wk_node_exec *x; /* NULL once done was called */
   wk_run *r;
   const char *id, *tool, *provider; /* borrowed from the graph and x->config */
+  const char *tool_call_id;         /* x->tool_call_id (an Agent's call), or NULL */
   json_t *config;                   /* x->config (a reference: outlives x until freed) */
   json_t *args;
   wk_client *client;    /* managed client in use, or NULL */
@@ -526,7 +527,8 @@ static int insert_work(tg_db *db, void *arg)
   mcp_node *m = j->m; /* id, tool, provider are not touched by the loop while this job runs */
   tg_run_lease l = wk_run_lease(m->r);
   return tg_store_runs_tool_start(db, &l, m->id, m->provider ? m->provider : m->conn_label, m->tool,
-                                  j->redacted, tg_now_ms(), &j->exec_id, &j->inserted);
+                                  m->tool_call_id, j->redacted, tg_now_ms(), &j->exec_id,
+                                  &j->inserted);
 }
 
 static void insert_done(void *arg, int status)
@@ -887,6 +889,7 @@ static void start(wk_node_exec *x)
   m->x = x;
   m->r = x->r;
   m->id = x->gn->id;
+  m->tool_call_id = x->tool_call_id;
   m->config = json_incref(x->config);
   m->tool = cfg_str(m->config, "tool");
   m->provider = cfg_str(m->config, "provider");

@@ -88,9 +88,14 @@ int wk_tool_call_start(wk_node_exec *x, const wk_tool *t, const char *tool_call_
                        const json_t *arguments, void (*done)(void *arg, wk_tool_outcome *o),
                        void *arg, wk_tool_call **out);
 
-/* Interrupts a call (the node was cancelled: deadline or shutdown). done is called promptly with
- * unknown 1 when the request may have left, else is_error with error_class "timeout"; its
- * journal row is completed accordingly. */
-void wk_tool_call_cancel(wk_tool_call *c);
+/* Interrupts a call (the node was cancelled: why is WK_STOP_DEADLINE or WK_STOP_SHUTDOWN). done
+ * is called promptly with unknown 1 when the request may have left, lost 1 when the shutdown
+ * left it to the next attempt, else is_error with error_class "timeout"; its journal row is
+ * completed accordingly. */
+void wk_tool_call_cancel(wk_tool_call *c, int why);
+
+/* The calculator built-in (wk_tool_calc.c): evaluates expr (+ - * / % ^, unary minus,
+ * parentheses, decimals) into *out. 0, or TG_EINVAL with the reason in err (size errlen). */
+int wk_tool_calc(const char *expr, double *out, char *err, size_t errlen);
 
 #endif

@@ -80,8 +80,110 @@ def free_port():
     raise RuntimeError("no free loopback port below %d" % hi)
 
 
+# --- every gateway answer against docs/openapi.json ----------------------------------------
+# http() checks each answer of a gateway a Stack started (GATEWAYS) against the API's
+# description: the operation is found by method + path template, the response by status code
+# (or "default"); a JSON body must validate against that response's application/json schema
+# (JSON Schema 2020-12, $refs resolved over the whole document). A path that no route matches
+# must be the router's 404 (or a protocol-level 400/408/413/414/431), a known path with another
+# method its 405; both with the Error body. The web UI's static files (routes that
+# `toolgate-gateway --routes` marks "static") are not API routes and are not checked. Requests
+# to other servers (simulator, MCP peers) are not checked. TOOLGATE_OPENAPI_CHECK=0 turns the
+# check off (only for running a test by hand without Debian's python3-jsonschema).
+GATEWAYS = set()  # "http://127.0.0.1:<port>" of every gateway a Stack started
+PROTOCOL_ERRORS = (400, 408, 413, 414, 431)
+_openapi = {}
+
+
+class OpenApiViolation(AssertionError):
+    pass
+
+
+def openapi_doc():
+    if "doc" not in _openapi:
+        with open(os.path.join(SRC, "docs", "openapi.json")) as f:
+            _openapi["doc"] = json.load(f)
+    return _openapi["doc"]
+
+
+def _openapi_routes():
+    """[(regex, {method: operation})] of the document's paths, and the static route regexes."""
+    if "routes" not in _openapi:
+        doc = openapi_doc()
+        routes = []
+        for template, item in doc["paths"].items():
+            rx = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[A-Za-z0-9_.-]+",
+                                         re.escape(template)) + "$")
+            routes.append((rx, {m.upper(): o for m, o in item.items() if isinstance(o, dict)}))
+        out = subprocess.run([os.path.join(BUILD, "toolgate-gateway"), "--routes"],
+                             capture_output=True, text=True, check=True).stdout
+        static = []
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 3 and f[2] == "static":
+                static.append((f[0], re.compile("^" + re.escape(f[1]).replace(
+                    re.escape("{*}"), "[A-Za-z0-9_.-]+") + "$")))
+        _openapi["routes"], _openapi["static"] = routes, static
+    return _openapi["routes"], _openapi["static"]
+
+
+def _openapi_validate(schema, value, where):
+    from jsonschema import Draft202012Validator, RefResolver  # Debian's python3-jsonschema
+    if "resolver" not in _openapi:
+        _openapi["resolver"] = RefResolver.from_schema(openapi_doc())
+    v = Draft202012Validator(schema, resolver=_openapi["resolver"])
+    errors = sorted(v.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        raise OpenApiViolation("%s: the body does not match docs/openapi.json at %s: %s\nbody: %s"
+                               % (where, "/".join(map(str, e.absolute_path)) or "(root)",
+                                  e.message, json.dumps(value)[:2000]))
+
+
+def openapi_check(method, path, status, headers, payload):
+    """Raises OpenApiViolation when a gateway answer is not what docs/openapi.json says."""
+    if os.environ.get("TOOLGATE_OPENAPI_CHECK") == "0":
+        return
+    method = method.upper()
+    path = urllib.parse.urlsplit(path).path
+    where = "%s %s -> %d" % (method, path, status)
+    routes, static = _openapi_routes()
+    if any(m == method and rx.match(path) for m, rx in static):
+        return
+    is_json = headers.get("content-type", "").startswith("application/json")
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    ops = [o for rx, o in routes if rx.match(path)]
+    if not ops:
+        if status not in (404,) + PROTOCOL_ERRORS:
+            raise OpenApiViolation("%s: no operation in docs/openapi.json for this path" % where)
+        if is_json:
+            _openapi_validate(error_ref, payload, where)
+        return
+    op = next((o[method] for o in ops if method in o), None)
+    if op is None:
+        if status not in (405,) + PROTOCOL_ERRORS:
+            raise OpenApiViolation("%s: docs/openapi.json has no %s operation here" % (where, method))
+        if is_json:
+            _openapi_validate(error_ref, payload, where)
+        return
+    resp = op["responses"].get(str(status)) or op["responses"].get("default")
+    if resp is None:
+        raise OpenApiViolation("%s: status %d is not documented for %s" % (where, status,
+                                                                             op["operationId"]))
+    if "$ref" in resp:
+        resp = openapi_doc()["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
+    if not is_json:
+        return
+    media = resp.get("content", {}).get("application/json")
+    if media is None:
+        raise OpenApiViolation("%s: a JSON body where docs/openapi.json documents none" % where)
+    _openapi_validate(media["schema"], payload, where)
+
+
 def http(method, url, body=None, headers=None, timeout=15):
-    """One request without following redirects. Returns (status, headers, json_or_text)."""
+    """One request without following redirects. Returns (status, headers, json_or_text).
+    An answer of a gateway a Stack started is checked against docs/openapi.json
+    (openapi_check)."""
     u = urllib.parse.urlsplit(url)
     conn = httpc.HTTPConnection(u.hostname, u.port, timeout=timeout)
     data = None
@@ -101,6 +203,8 @@ def http(method, url, body=None, headers=None, timeout=15):
         payload = json.loads(raw) if raw else None
     except ValueError:
         payload = raw.decode("utf-8", "replace")
+    if "%s://%s" % (u.scheme, u.netloc) in GATEWAYS:
+        openapi_check(method, path or "/", resp.status, rh, payload)
     return resp.status, rh, payload
 
 
@@ -244,6 +348,7 @@ class Stack:
         self.mcp_port = free_port()
         self.sim_url = "http://127.0.0.1:%d" % self.sim_port
         self.gw_url = "http://127.0.0.1:%d" % self.gw_port
+        GATEWAYS.add(self.gw_url)
         self.mcp_url = "http://127.0.0.1:%d/mcp" % self.mcp_port
         self.want_peer = peer
         if peer:  # tests/mcppeer instead of the reference server: the simulator hands out its URL

@@ -252,7 +252,7 @@ def test_coalescing_shares_only_fresh_calls():
         m = s.metrics()
         saved = m["toolgate_composio_calls_saved_total"] - m0["toolgate_composio_calls_saved_total"]
         assert saved == n - 2, (saved, m)
-        assert m["toolgate_check_duration_ms_count"] - m0["toolgate_check_duration_ms_count"] == n
+        assert m["toolgate_check_duration_seconds_count"] - m0["toolgate_check_duration_seconds_count"] == n
 
 
 def test_shared_call_rate_limited_answers_every_waiter():

@@ -168,8 +168,9 @@ static void test_claim_lease_and_fence(void **state)
   assert_int_equal(changes, 0);
   int64_t exec_id = -1;
   int inserted = -1;
-  assert_int_equal(
-      tg_store_runs_tool_start(db, &l1, "n1", "gmail", "SEND", NULL, 3100, &exec_id, &inserted), 0);
+  assert_int_equal(tg_store_runs_tool_start(db, &l1, "n1", "gmail", "SEND", NULL, NULL, 3100,
+                                            &exec_id, &inserted),
+                   0);
   assert_int_equal(inserted, 0);
   assert_int_equal(tg_store_runs_attention(db, &l1, "u", 2, NULL, NULL, "x", 3100, &changes), 0);
   assert_int_equal(changes, 0);
@@ -201,8 +202,9 @@ static void test_tool_executions_and_release(void **state)
   admit("run_1", NULL, 100);
   assert_non_null(claim("w1", 1000, &a));
   tg_run_lease l = {.run_id = "run_1", .worker_id = "w1", .attempt = a};
-  assert_int_equal(
-      tg_store_runs_tool_start(db, &l, "n1", "gmail", "SEND", args, 1100, &exec_id, &inserted), 0);
+  assert_int_equal(tg_store_runs_tool_start(db, &l, "n1", "gmail", "SEND", NULL, args, 1100,
+                                            &exec_id, &inserted),
+                   0);
   assert_int_equal(inserted, 1);
   assert_int_equal(tg_store_runs_tool_finish(
                        db, &l, exec_id, &(tg_tool_result){.status = "success", .duration_ms = 5},
@@ -210,7 +212,7 @@ static void test_tool_executions_and_release(void **state)
                    0);
   assert_int_equal(changes, 1);
   assert_int_equal(
-      tg_store_runs_tool_start(db, &l, "n2", NULL, "ECHO", NULL, 1200, &exec2, &inserted), 0);
+      tg_store_runs_tool_start(db, &l, "n2", NULL, "ECHO", NULL, NULL, 1200, &exec2, &inserted), 0);
   json_decref(args);
   args = NULL;
   /* Released with the second call in flight: it becomes unknown, the first stays. */
