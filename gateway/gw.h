@@ -264,12 +264,13 @@ void gw_static_free(gw_static *s);          /* NULL is fine */
 size_t gw_static_count(const gw_static *s); /* files loaded */
 
 /*
- * The router's fallback for a GET that matched no route: answers a UI file (200, or 304 on a
- * matching If-None-Match), index.html for a client route, or 404 for a missing asset, and
- * returns 1; returns 0 without answering when the request is not the UI's (not GET, /api/...,
- * /healthz, /readyz, /metrics, /openapi.json, or no UI installed).
+ * Answers a GET of the web UI: a UI file (200, or 304 on a matching If-None-Match), index.html
+ * for a client route asked for as text/html, or 404 (a missing file, a client route asked for as
+ * something else), and returns 1; returns 0 without answering when no UI is installed.
  */
 int gw_static_serve(gw_app *app, tg_httpd_req *req);
+/* The GW_ROUTE_STATIC routes' handler: gw_static_serve, or 404 when no UI is installed. */
+void gw_static_get(gw_app *app, tg_httpd_req *req);
 void gw_healthz(gw_app *app, tg_httpd_req *req);
 void gw_readyz(gw_app *app, tg_httpd_req *req);
 void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user);

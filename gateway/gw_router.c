@@ -7,8 +7,7 @@
  * ask for: identity (401), then the caller's admission rate (429), then the handler. Every /api
  * route needs a user except GET /api/composio-redirect and GET /api/connectors/oauth/callback,
  * where the OAuth state stands for the user, and POST /api/webhooks/composio, authenticated by
- * its signature. A GET that matches no route goes to the web UI (gw_static_serve: its files,
- * client routes) before the 404; those paths are not in the table.
+ * its signature.
  *
  * The table is also the API's list of routes: every route but those marked GW_ROUTE_STATIC (the
  * web UI's files) is described in docs/openapi.json, and test_openapi.py checks that the two
@@ -43,6 +42,20 @@ typedef struct route {
 
 static const route routes[] = {
     {"GET", "/", STATIC, .plain = gw_ui_index},
+    /* The web UI (gw_static.c): its files, and the client routes of ui/src/app.js's page(), each
+     * index.html for a browser so that a page can be reloaded or bookmarked. */
+    {"GET", "/index.html", STATIC, .plain = gw_static_get},
+    {"GET", "/style.css", STATIC, .plain = gw_static_get},
+    {"GET", "/src/*", STATIC, .plain = gw_static_get},
+    {"GET", "/vendor/*", STATIC, .plain = gw_static_get},
+    {"GET", "/integrations", STATIC, .plain = gw_static_get},
+    {"GET", "/workflows", STATIC, .plain = gw_static_get},
+    {"GET", "/workflows/*", STATIC, .plain = gw_static_get},
+    {"GET", "/runs", STATIC, .plain = gw_static_get},
+    {"GET", "/runs/*", STATIC, .plain = gw_static_get},
+    {"GET", "/reviews", STATIC, .plain = gw_static_get},
+    {"GET", "/tools", STATIC, .plain = gw_static_get},
+    {"GET", "/credentials", STATIC, .plain = gw_static_get},
     {"GET", "/openapi.json", PUBLIC, .plain = gw_openapi_get},
     {"GET", "/healthz", PUBLIC, .plain = gw_healthz},
     {"GET", "/readyz", PUBLIC, .plain = gw_readyz},
@@ -207,8 +220,6 @@ void gw_route(tg_httpd_req *req, void *arg)
                      NULL, headers);
     return;
   }
-  if (!hit && gw_static_serve(app, req))
-    return; /* the web UI: outside the table, so not an API route (gw_static.c) */
   if (!hit) {
     gw_respond_error(req, 404, "not_found", "No such route.", NULL, NULL);
     return;

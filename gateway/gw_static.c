@@ -11,14 +11,13 @@
  * (the one inline <script>, type importmap, which the CSP would refuse otherwise), computed here
  * from the file as loaded.
  *
- * Which requests are the UI's (gw_static_serve, called by gw_route for a GET that matched no
- * route, and by GET /'s gw_ui_index, a GW_ROUTE_STATIC route): a path naming a loaded file ("/" is
- * index.html); else a path under an asset directory (/src/, /vendor/) or with a file extension,
- * 404; else a client route (/runs/<id>, /workflows, ...) when the request accepts text/html:
- * index.html, and the app routes on location.pathname. Paths under /api/ and the service routes
- * (/healthz, /readyz, /metrics, /openapi.json) are never the UI's. Invariant: the loaded set never
- * changes after gw_static_load, so serving needs no locking and answers share the bodies without
- * copies.
+ * Which requests are the UI's: the router's GW_ROUTE_STATIC routes (gw_router.c: "/", the files'
+ * directories and the client routes of ui/src/app.js) call gw_static_get. A path naming a loaded
+ * file is that file ("/" is index.html); a path under an asset directory (/src/, /vendor/) or
+ * with a file extension that names none is 404; a client route (/runs/<id>, /workflows, ...) is
+ * index.html when the request accepts text/html (the app routes on location.pathname), else 404.
+ * Invariant: the loaded set never changes after gw_static_load, so serving needs no locking and
+ * answers share the bodies without copies.
  */
 #include "gw.h"
 #include "tg_map.h"
@@ -224,16 +223,6 @@ static int has_prefix(const char *path, const char *prefix)
   return strncmp(path, prefix, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
-/* Paths that are never the UI's: the API and the service routes. */
-static int reserved(const char *path)
-{
-  static const char *const names[] = {"/api", "/healthz", "/readyz", "/metrics", "/openapi.json"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (has_prefix(path, names[i]))
-      return 1;
-  return 0;
-}
-
 /* A path that names a file (an asset directory, or a dot in its last segment): never a client
  * route, so a missing one is 404 and not index.html. */
 static int asset_path(const char *path)
@@ -262,8 +251,6 @@ int gw_static_serve(gw_app *app, tg_httpd_req *req)
   const char *inm;
   const file *f = NULL;
 
-  if (strcmp(tg_httpd_method(req), "GET") != 0 || reserved(path))
-    return 0;
   if (!s) /* no UI installed: "/" is gw_ui_index's landing page, the rest 404 */
     return 0;
   if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
@@ -294,4 +281,11 @@ int gw_static_serve(gw_app *app, tg_httpd_req *req)
       tg_httpd_respond_shared(req, 200, headers, f->body, f->len, keep, NULL);
   }
   return 1;
+}
+
+void gw_static_get(gw_app *app, tg_httpd_req *req)
+{
+  if (!gw_static_serve(app, req))
+    gw_respond_error(req, 404, "not_found", "No web UI is installed (TOOLGATE_UI_DIR).", NULL,
+                     NULL);
 }
