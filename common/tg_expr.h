@@ -1,5 +1,5 @@
 /*
- * tg_expr: the workflow builder's condition language (Conditional nodes, issue 13).
+ * tg_expr: the workflow builder's condition language (Conditional nodes).
  *
  * Grammar (precedence low to high; keywords case-insensitive):
  *   expr    := or

@@ -1,5 +1,5 @@
 /*
- * tg_graph: a workflow definition as the engine walks it (issue 13; README "Workflows").
+ * tg_graph: a workflow definition as the engine walks it (README "Workflows").
  *
  * Built from a definition in the builder's format (../shared/examples/proposal-generation.json):
  * {title, description, nodes: [{id, type, name, config, icon?, color?, x?, y?, status?}],
@@ -29,9 +29,9 @@ typedef enum {
   TG_NODE_API,
   TG_NODE_CONDITIONAL,
   TG_NODE_HITL,
-  TG_NODE_AGENT,       /* recognised; executed from issue 15 */
-  TG_NODE_CODE,        /* recognised; executed from issue 15 */
-  TG_NODE_SELF_REVIEW, /* recognised; executed from issue 15 */
+  TG_NODE_AGENT,
+  TG_NODE_CODE,
+  TG_NODE_SELF_REVIEW,
   TG_NODE_TYPE_COUNT
 } tg_node_type;
 

@@ -1,6 +1,6 @@
 /*
  * wk_node: the node-executor interface between the run engine (wk_engine.c) and one file per
- * node type (wk_node_<type>.c). Issue 13; README "Workflows".
+ * node type (wk_node_<type>.c). README "Workflows".
  *
  * The engine owns the run's state machine: which nodes are ready, the node_executions journal
  * and run_events (tg_store_nodes), run variables, templates, concurrency caps, the deadline,
