@@ -370,10 +370,12 @@ static void test_probe(void **state)
 static void on_tick(uv_timer_t *t)
 {
   *(int *)t->data = 1;
+  uv_stop(t->loop);
 }
 
-/* Runs loop for ms milliseconds (the pool's spares keep it alive, so UV_RUN_DEFAULT would not
- * return). */
+/* Runs loop for ms milliseconds (the pool's spares keep it alive, so UV_RUN_DEFAULT alone would
+ * not return; UV_RUN_ONCE runs due timers before it polls, so a loop of it can block for good
+ * once the last timer fired). */
 static void spin(uv_loop_t *loop, uint64_t ms)
 {
   uv_timer_t t;
@@ -382,7 +384,7 @@ static void spin(uv_loop_t *loop, uint64_t ms)
   t.data = &fired;
   uv_timer_start(&t, on_tick, ms, 0);
   while (!fired)
-    uv_run(loop, UV_RUN_ONCE);
+    uv_run(loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&t, NULL);
   uv_run(loop, UV_RUN_NOWAIT);
 }
@@ -409,7 +411,7 @@ static void pool_job(uv_loop_t *loop, tg_sandbox_pool *p, const char *code, int6
   memset(o, 0, sizeof *o);
   assert_int_equal(tg_sandbox_pool_run(p, &job, on_done, o, NULL), 0);
   while (o->calls == 0)
-    uv_run(loop, UV_RUN_ONCE);
+    spin(loop, 5);
   assert_int_equal(o->calls, 1);
 }
 
