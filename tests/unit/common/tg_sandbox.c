@@ -415,6 +415,15 @@ static void pool_job(uv_loop_t *loop, tg_sandbox_pool *p, const char *code, int6
   assert_int_equal(o->calls, 1);
 }
 
+/* Initialises loop and opens a pool on it keeping spares. */
+static tg_sandbox_pool *open_pool(uv_loop_t *loop, const tg_sandbox_limits *lim, int spares)
+{
+  tg_sandbox_pool *p = NULL;
+  assert_int_equal(uv_loop_init(loop), 0);
+  assert_int_equal(tg_sandbox_pool_new(&p, loop, lim, spares), 0);
+  return p;
+}
+
 static void on_pool_closed(void *arg)
 {
   (*(int *)arg)++;
@@ -465,8 +474,7 @@ static void test_pool_spare(void **state)
   uv_loop_t loop;
   outcome o;
   (void)state;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 1), 0);
+  p = open_pool(&loop, &lim, 1);
   tg_sandbox_pool_stats_get(p, &st);
   assert_int_equal(st.ready, 1);
   assert_int_equal(st.spawned, 1);
@@ -510,8 +518,7 @@ static void test_pool_fresh(void **state)
   uv_loop_t loop;
   outcome o;
   (void)state;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 1), 0);
+  p = open_pool(&loop, &lim, 1);
 
   /* Another memory limit, or a longer time limit than the spare's CPU limit: spawned fresh,
    * and the spare stays. */
@@ -535,8 +542,7 @@ static void test_pool_fresh(void **state)
   close_pool(&loop, p);
 
   /* No spare kept: every job fresh. */
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 0), 0);
+  p = open_pool(&loop, &lim, 0);
   pool_job(&loop, p, "a = 1\n", 0, 0, &o);
   expect_ok(&o);
   assert_int_equal(o.from_spare, 0);
@@ -557,8 +563,7 @@ static void test_pool_dead_spare(void **state)
   outcome o;
   int pids[4];
   (void)state;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 1), 0);
+  p = open_pool(&loop, &lim, 1);
   spin(&loop, 200);
   assert_int_equal(children(pids, 4), 1);
   assert_int_equal(kill(pids[0], SIGKILL), 0);
@@ -581,8 +586,7 @@ static void test_pool_dead_spare(void **state)
   /* A spare that cannot start (no such interpreter) dies, and the retries back off. */
   close_pool(&loop, p);
   lim.python = "/nonexistent/python3";
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 1), 0);
+  p = open_pool(&loop, &lim, 1);
   spin(&loop, 1000);
   tg_sandbox_pool_stats_get(p, &st);
   assert_true(st.died >= 1 && st.died <= 4); /* 100 + 200 + 400 ms of back-off: no spin */
@@ -602,8 +606,7 @@ static void test_pool_close(void **state)
   uint64_t t0;
   (void)state;
   /* A spare blocked on its stdin: killed and reaped before the close callback. */
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 1), 0);
+  p = open_pool(&loop, &lim, 1);
   spin(&loop, 300);
   assert_int_equal(children(pids, 4), 1);
   t0 = uv_hrtime();
@@ -612,8 +615,7 @@ static void test_pool_close(void **state)
   assert_int_equal(children(pids, 4), 0);
 
   /* Closed right after it was spawned, and closed NULL. */
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 2), 0);
+  p = open_pool(&loop, &lim, 2);
   close_pool(&loop, p);
   assert_int_equal(children(pids, 4), 0);
   tg_sandbox_pool_close(NULL, NULL, NULL);
