@@ -36,6 +36,14 @@
  * with a result that is not a JSON object -> invalid_code_output. bwrap reports a child killed
  * by signal N as exit status 128 + N.
  *
+ * Spares (tg_sandbox_pool): spawned like any execution but with stdin held open and no job or
+ * wall-clock timer; while idle, e->pool is set and e sits on the pool's ready list. A job takes
+ * one (start_job: the job written, stdin closed, the timer started) and clears e->pool, after
+ * which it is an ordinary execution. An idle spare that exits is unlinked in finish() (no done
+ * to call) and, unless the pool is closing, replaced after the back-off; the pool counts its
+ * spares until their struct is freed (on_close), so its close callback runs after the last one
+ * is reaped.
+ *
  * The probe of importable modules runs the same way (python -I -c <probe>, stdout a JSON array)
  * and fills a process-wide sorted array of names; loop thread only.
  */
@@ -61,6 +69,10 @@
 #define TMPFS_BYTES_N 67108864 /* and the largest file in it (RLIMIT_FSIZE) */
 #define RUNNER_EXIT_MEMORY 3
 #define PROBE_MAX_OUTPUT (4 << 20)
+#define SPARES_MAX 8
+#define BACKOFF_MS 100
+#define BACKOFF_MAX_MS 30000
+#define SPARE_STABLE_NS (10 * (uint64_t)1000000000) /* a spare this old dies "healthy" */
 
 extern const char tg_sandbox_runner_py[]; /* tg_sandbox_runner.py (cmake/embed_file.cmake) */
 
@@ -94,16 +106,36 @@ struct tg_sandbox_exec {
   size_t cap, total;
   int handles; /* open handles; the struct is freed when it reaches 0 */
   int eofs;    /* pipes at EOF */
-  int exited, finished, canceled;
+  int exited, finished, canceled, from_spare;
   int64_t exit_status;   /* as bwrap reports it */
   int term_signal;       /* bwrap's own death by signal */
   const char *killed_as; /* "timeout" | "output_exceeded": we killed the group */
   int64_t memory_mb;
-  uint64_t started_ns, exited_ns;
+  uint64_t spawned_ns, started_ns, exited_ns;
   tg_sandbox_done_cb done;
   void *arg;
+  tg_sandbox_pool *pool; /* set while a spare not yet given a job (until freed) */
+  tg_sandbox_exec *next; /* the pool's ready list */
   char rd[65536];
 };
+
+struct tg_sandbox_pool {
+  uv_loop_t *loop;
+  tg_sandbox_limits lim;
+  int spares;             /* to keep ready */
+  tg_sandbox_exec *ready; /* idle spares, newest first */
+  int nready;
+  int live;     /* spare structs not yet freed (ready, or exited and closing) */
+  int failures; /* consecutive spares that died idle: the back-off's exponent */
+  int closing, timer_closed;
+  uv_timer_t timer; /* the next spawn: 0 ms after a take, backed off after a death */
+  tg_sandbox_pool_stats st;
+  void (*closed)(void *arg);
+  void *closed_arg;
+};
+
+static void spare_ended(tg_sandbox_exec *e);
+static void spare_freed(tg_sandbox_pool *p);
 
 /* ---- process-wide state: bwrap's path, the probed modules ---- */
 
@@ -135,12 +167,15 @@ static const char *find_bwrap(void)
 static void on_close(uv_handle_t *h)
 {
   tg_sandbox_exec *e = h->data;
+  tg_sandbox_pool *p = e->pool;
   if (--e->handles > 0)
     return;
   for (int i = 0; i < S_COUNT; i++)
     tg_buf_free(&e->bufs[i]);
   free(e->job_text);
   free(e);
+  if (p)
+    spare_freed(p);
 }
 
 static void close_handle(tg_sandbox_exec *e, uv_handle_t *h)
@@ -238,7 +273,10 @@ static void finish(tg_sandbox_exec *e)
     return;
   e->finished = 1;
   memset(&r, 0, sizeof r);
-  if (!e->canceled) {
+  if (e->pool) {
+    spare_ended(e); /* no job: nobody to tell but the pool */
+  } else if (!e->canceled) {
+    r.from_spare = e->from_spare;
     r.exit_status = e->term_signal ? -e->term_signal : e->exit_status;
     r.wall_ms = (double)(e->exited_ns - e->started_ns) / 1e6;
     classify(e, &r);
@@ -326,15 +364,30 @@ static void fmt_i64(char *buf, size_t len, const char *opt, int64_t v)
   snprintf(buf, len, "%s=%lld", opt, (long long)v);
 }
 
+/* Writes the job (stdin_text, taken; NULL: none) and closes stdin, then starts the wall clock. */
+static void start_job(tg_sandbox_exec *e, char *stdin_text, int64_t timeout_s)
+{
+  e->job_text = stdin_text;
+  if (stdin_text) {
+    uv_buf_t b = uv_buf_init(stdin_text, (unsigned)strlen(stdin_text));
+    if (uv_write(&e->wreq, (uv_stream_t *)&e->in, &b, 1, on_written) != 0)
+      close_handle(e, (uv_handle_t *)&e->in);
+  } else {
+    close_handle(e, (uv_handle_t *)&e->in);
+  }
+  uv_timer_start(&e->timer, on_timer, (uint64_t)timeout_s * 1000, 0);
+}
+
 /*
  * Spawns program (python -c text, or node for javascript) under bwrap with stdin (may be NULL:
  * no input). Returns 0 (done will be called) or a TG_E* error; a failed spawn is reported as
- * sandbox_unavailable through done, from the loop.
+ * sandbox_unavailable through done, from the loop. With pool, a spare: stdin stays open, no
+ * job, no timer, no done (stdin_text, done and arg unused) until start_job.
  */
 static int spawn(uv_loop_t *loop, const tg_sandbox_limits *lim, const char *interp,
                  const char *flag, const char *program, char *stdin_text, int64_t timeout_s,
-                 int64_t memory_mb, size_t cap, tg_sandbox_done_cb done, void *arg,
-                 tg_sandbox_exec **out)
+                 int64_t memory_mb, size_t cap, tg_sandbox_pool *pool, tg_sandbox_done_cb done,
+                 void *arg, tg_sandbox_exec **out)
 {
   tg_sandbox_exec *e = calloc(1, sizeof *e);
   char as[48], cpu[48], fsize[48], nproc[48];
@@ -375,7 +428,8 @@ static int spawn(uv_loop_t *loop, const tg_sandbox_limits *lim, const char *inte
   e->memory_mb = memory_mb;
   e->done = done;
   e->arg = arg;
-  e->job_text = stdin_text;
+  e->pool = pool;
+  e->job_text = pool ? NULL : stdin_text;
   for (int i = 0; i < S_COUNT; i++)
     tg_buf_init(&e->bufs[i], cap);
   e->proc.data = e->in.data = e->timer.data = e->wreq.data = e;
@@ -390,7 +444,7 @@ static int spawn(uv_loop_t *loop, const tg_sandbox_limits *lim, const char *inte
   e->handles++;
 
   memset(&o, 0, sizeof o);
-  stdio[0].flags = stdin_text ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
+  stdio[0].flags = stdin_text || pool ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
   stdio[0].data.stream = (uv_stream_t *)&e->in;
   for (int i = 0; i < S_COUNT; i++) {
     stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
@@ -409,7 +463,7 @@ static int spawn(uv_loop_t *loop, const tg_sandbox_limits *lim, const char *inte
     o.uid = NOBODY;
     o.gid = NOBODY;
   }
-  e->started_ns = uv_hrtime();
+  e->spawned_ns = e->started_ns = uv_hrtime();
   rc = uv_spawn(loop, &e->proc, &o);
   e->handles++; /* initialised by uv_spawn, and to be closed, even when it failed */
   if (rc != 0) {
@@ -428,42 +482,217 @@ static int spawn(uv_loop_t *loop, const tg_sandbox_limits *lim, const char *inte
   }
   for (int i = 0; i < S_COUNT; i++)
     uv_read_start((uv_stream_t *)&e->pipes[i], on_alloc, on_read);
-  if (stdin_text) {
-    uv_buf_t b = uv_buf_init(stdin_text, (unsigned)strlen(stdin_text));
-    if (uv_write(&e->wreq, (uv_stream_t *)&e->in, &b, 1, on_written) != 0)
-      close_handle(e, (uv_handle_t *)&e->in);
-  } else {
-    close_handle(e, (uv_handle_t *)&e->in);
-  }
-  uv_timer_start(&e->timer, on_timer, (uint64_t)timeout_s * 1000, 0);
+  if (!pool)
+    start_job(e, stdin_text, timeout_s);
   if (out)
     *out = e;
   return 0;
 }
 
-int tg_sandbox_run(uv_loop_t *loop, const tg_sandbox_limits *lim, const tg_sandbox_job *job,
-                   tg_sandbox_done_cb done, void *arg, tg_sandbox_exec **out)
+/* 1 when lim can run python at all. */
+static int limits_valid(const tg_sandbox_limits *lim)
+{
+  return lim->python && lim->timeout_s > 0 && lim->memory_mb > 0 && lim->max_output > 0 &&
+         lim->max_procs > 0;
+}
+
+/* The runner's stdin for job (*text, malloc'd) and its effective limits, or TG_EINVAL/ENOMEM. */
+static int job_text(const tg_sandbox_limits *lim, const tg_sandbox_job *job, char **text,
+                    int64_t *timeout_s, int64_t *memory_mb)
 {
   json_t *in;
-  char *text;
-  int64_t timeout_s = job->timeout_s > 0 ? job->timeout_s : lim->timeout_s;
-  int64_t memory_mb = job->memory_mb > 0 ? job->memory_mb : lim->memory_mb;
-
-  if (out)
-    *out = NULL;
+  *timeout_s = job->timeout_s > 0 ? job->timeout_s : lim->timeout_s;
+  *memory_mb = job->memory_mb > 0 ? job->memory_mb : lim->memory_mb;
   if (!job->code || !job->language || strcmp(job->language, "python") != 0 || !lim->python ||
-      timeout_s <= 0 || memory_mb <= 0 || lim->max_output <= 0 || lim->max_procs <= 0)
+      *timeout_s <= 0 || *memory_mb <= 0 || lim->max_output <= 0 || lim->max_procs <= 0)
     return TG_EINVAL;
   in = json_pack("{s:s, s:O?, s:O?}", "code", job->code, "inputs", job->inputs, "outputs",
                  job->outputs);
   if (!in)
     return TG_ENOMEM;
-  text = json_dumps(in, JSON_COMPACT);
+  *text = json_dumps(in, JSON_COMPACT);
   json_decref(in);
-  if (!text)
-    return TG_ENOMEM;
+  return *text ? 0 : TG_ENOMEM;
+}
+
+int tg_sandbox_run(uv_loop_t *loop, const tg_sandbox_limits *lim, const tg_sandbox_job *job,
+                   tg_sandbox_done_cb done, void *arg, tg_sandbox_exec **out)
+{
+  char *text;
+  int64_t timeout_s, memory_mb;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if ((rc = job_text(lim, job, &text, &timeout_s, &memory_mb)) != 0)
+    return rc;
   return spawn(loop, lim, lim->python, "-I", tg_sandbox_runner_py, text, timeout_s, memory_mb,
-               (size_t)lim->max_output, done, arg, out);
+               (size_t)lim->max_output, NULL, done, arg, out);
+}
+
+/* ---- the pool of spares ---- */
+
+static void on_pool_timer(uv_timer_t *t);
+
+/* Spawns spares until `spares` are ready; a spawn that fails outright is retried later. */
+static void refill(tg_sandbox_pool *p)
+{
+  while (!p->closing && p->nready < p->spares) {
+    tg_sandbox_exec *e = NULL;
+    if (spawn(p->loop, &p->lim, p->lim.python, "-I", tg_sandbox_runner_py, NULL, p->lim.timeout_s,
+              p->lim.memory_mb, (size_t)p->lim.max_output, p, NULL, NULL, &e) != 0) {
+      uv_timer_start(&p->timer, on_pool_timer, BACKOFF_MAX_MS, 0);
+      return;
+    }
+    e->next = p->ready;
+    p->ready = e;
+    p->nready++;
+    p->live++;
+    p->st.spawned++;
+  }
+}
+
+static void on_pool_timer(uv_timer_t *t)
+{
+  refill(t->data);
+}
+
+static void unlink_spare(tg_sandbox_pool *p, tg_sandbox_exec *e)
+{
+  for (tg_sandbox_exec **pp = &p->ready; *pp; pp = &(*pp)->next) {
+    if (*pp == e) {
+      *pp = e->next;
+      e->next = NULL;
+      p->nready--;
+      return;
+    }
+  }
+}
+
+/* An idle spare's process is gone (died, or killed by the pool's close): replace it later. */
+static void spare_ended(tg_sandbox_exec *e)
+{
+  tg_sandbox_pool *p = e->pool;
+  uint64_t delay;
+  unlink_spare(p, e);
+  if (p->closing)
+    return;
+  if (e->exited_ns - e->spawned_ns >= SPARE_STABLE_NS)
+    p->failures = 0;
+  delay = (uint64_t)BACKOFF_MS << (p->failures < 9 ? p->failures : 9);
+  if (delay > BACKOFF_MAX_MS)
+    delay = BACKOFF_MAX_MS;
+  p->failures++;
+  p->st.died++;
+  tg_warn("sandbox_spare_died", "{s:I, s:i, s:s, s:I}", "exit_status", (json_int_t)e->exit_status,
+          "signal", e->term_signal, "stderr", tg_buf_str(&e->bufs[S_ERR]), "retry_ms",
+          (json_int_t)delay);
+  uv_timer_start(&p->timer, on_pool_timer, delay, 0);
+}
+
+static void maybe_closed(tg_sandbox_pool *p)
+{
+  if (!p->closing || !p->timer_closed || p->live > 0)
+    return;
+  if (p->closed)
+    p->closed(p->closed_arg);
+  free(p);
+}
+
+static void spare_freed(tg_sandbox_pool *p)
+{
+  p->live--;
+  maybe_closed(p);
+}
+
+static void on_pool_timer_closed(uv_handle_t *h)
+{
+  tg_sandbox_pool *p = h->data;
+  p->timer_closed = 1;
+  maybe_closed(p);
+}
+
+int tg_sandbox_pool_new(tg_sandbox_pool **out, uv_loop_t *loop, const tg_sandbox_limits *lim,
+                        int spares)
+{
+  tg_sandbox_pool *p;
+  *out = NULL;
+  if (spares < 0 || spares > SPARES_MAX || !limits_valid(lim))
+    return TG_EINVAL;
+  if (!(p = calloc(1, sizeof *p)))
+    return TG_ENOMEM;
+  p->loop = loop;
+  p->lim = *lim;
+  p->spares = spares;
+  uv_timer_init(loop, &p->timer);
+  p->timer.data = p;
+  refill(p);
+  *out = p;
+  return 0;
+}
+
+/* The first ready spare whose process is still running, unlinked, or NULL. */
+static tg_sandbox_exec *take(tg_sandbox_pool *p)
+{
+  for (tg_sandbox_exec *e = p->ready; e; e = e->next) {
+    if (e->exited)
+      continue;
+    unlink_spare(p, e);
+    e->pool = NULL;
+    p->live--;
+    p->failures = 0;
+    p->st.served++;
+    if (!uv_is_active((uv_handle_t *)&p->timer))
+      uv_timer_start(&p->timer, on_pool_timer, 0, 0);
+    return e;
+  }
+  return NULL;
+}
+
+int tg_sandbox_pool_run(tg_sandbox_pool *p, const tg_sandbox_job *job, tg_sandbox_done_cb done,
+                        void *arg, tg_sandbox_exec **out)
+{
+  tg_sandbox_exec *e;
+  char *text;
+  int64_t timeout_s, memory_mb;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if ((rc = job_text(&p->lim, job, &text, &timeout_s, &memory_mb)) != 0)
+    return rc;
+  if (memory_mb != p->lim.memory_mb || timeout_s > p->lim.timeout_s || !(e = take(p)))
+    return spawn(p->loop, &p->lim, p->lim.python, "-I", tg_sandbox_runner_py, text, timeout_s,
+                 memory_mb, (size_t)p->lim.max_output, NULL, done, arg, out);
+  e->done = done;
+  e->arg = arg;
+  e->from_spare = 1;
+  e->started_ns = uv_hrtime();
+  start_job(e, text, timeout_s);
+  if (out)
+    *out = e;
+  return 0;
+}
+
+void tg_sandbox_pool_stats_get(const tg_sandbox_pool *p, tg_sandbox_pool_stats *st)
+{
+  *st = p->st;
+  st->ready = p->nready;
+  st->next_ms = uv_is_active((const uv_handle_t *)&p->timer) ? uv_timer_get_due_in(&p->timer) : 0;
+}
+
+void tg_sandbox_pool_close(tg_sandbox_pool *p, void (*closed)(void *arg), void *arg)
+{
+  if (!p || p->closing)
+    return;
+  p->closing = 1;
+  p->closed = closed;
+  p->closed_arg = arg;
+  for (tg_sandbox_exec *e = p->ready; e; e = e->next) {
+    e->canceled = 1;
+    kill_group(e, NULL);
+  }
+  uv_close((uv_handle_t *)&p->timer, on_pool_timer_closed);
 }
 
 tg_sandbox_limits tg_sandbox_limits_of(const tg_config *cfg)
@@ -554,8 +783,8 @@ int tg_sandbox_probe_packages(uv_loop_t *loop, const char *python, void (*cb)(vo
     return TG_ENOMEM;
   p->cb = cb;
   p->arg = arg;
-  rc = spawn(loop, &lim, python, "-I", probe_py, NULL, 30, 1024, PROBE_MAX_OUTPUT, on_probe_done, p,
-             NULL);
+  rc = spawn(loop, &lim, python, "-I", probe_py, NULL, 30, 1024, PROBE_MAX_OUTPUT, NULL,
+             on_probe_done, p, NULL);
   if (rc != 0)
     free(p);
   return rc;

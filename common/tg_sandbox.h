@@ -29,6 +29,19 @@
  * first (the child is killed then). The handles stay open until the killed child is reaped,
  * so a loop that runs until it has no more handles also waits for canceled executions.
  *
+ * Spares (tg_sandbox_pool): python's start-up inside a new sandbox is most of an execution's
+ * cost, so a pool keeps up to `spares` sandboxes already spawned with its limits (bwrap, prlimit,
+ * the runner, which has imported what it needs and blocks reading its job from stdin). A job
+ * whose memory limit is the pool's and whose time limit is at most the pool's takes a spare: the
+ * job is written to it and its wall clock starts then; the pool spawns the next spare on the
+ * following loop iteration. Any other job, or one that finds no spare ready, spawns a fresh
+ * sandbox. A spare runs one job and exits (one process per execution: nothing a job leaves in
+ * memory or /tmp reaches the next). RLIMIT_CPU counts from the spare's start, but an idle spare
+ * blocks on read and uses no CPU: the CPU limit (the pool's timeout_s + 1) is at least the job's
+ * timeout_s + 1 less python's start-up (~20 ms). A spare that dies before it is used is replaced
+ * after a back-off (100 ms, doubling with each consecutive death, at most 30 s; reset once a
+ * spare served a job or lived 10 s). Each spare holds an idle python (~10 MB resident).
+ *
  * Names returned (python): with outputs, exactly those names (one that is missing or not
  * JSON-serialisable is a code_error). Without: every top-level name that does not start with
  * "_", is not a module, function, class or other callable, is not an input still bound to the
@@ -88,7 +101,8 @@ typedef struct tg_sandbox_result {
   char *stderr_text; /* idem */
   json_t *result;    /* object of names (NULL on error) */
   int exit_status;   /* the child's exit status, or -signal */
-  double wall_ms;    /* spawn to exit */
+  double wall_ms;    /* spawn (a spare: the job written) to exit */
+  int from_spare;    /* 1: a pool's pre-started sandbox ran the job */
 } tg_sandbox_result;
 
 typedef void (*tg_sandbox_done_cb)(void *arg, tg_sandbox_result *res);
@@ -106,6 +120,48 @@ int tg_sandbox_run(uv_loop_t *loop, const tg_sandbox_limits *lim, const tg_sandb
 
 /* Kills the child and its group; done is never called. Safe from any callback but done. */
 void tg_sandbox_cancel(tg_sandbox_exec *e);
+
+/*
+ * A pool of pre-started sandboxes on one loop (see "Spares" above). Not thread-safe: loop
+ * thread only. The pool is the caller's until tg_sandbox_pool_close's callback.
+ */
+typedef struct tg_sandbox_pool tg_sandbox_pool;
+
+typedef struct tg_sandbox_pool_stats {
+  int ready;        /* spares waiting for a job */
+  uint64_t spawned; /* spares started */
+  uint64_t served;  /* jobs run by a spare */
+  uint64_t died;    /* spares that ended before a job (replaced after the back-off) */
+  uint64_t next_ms; /* back-off before the next spare (0: none pending) */
+} tg_sandbox_pool_stats;
+
+/*
+ * Creates a pool on loop keeping `spares` (0..8) sandboxes ready with lim (copied; its strings
+ * must outlive the pool) and spawns the first ones now. Errors: TG_EINVAL (spares out of range,
+ * limits as tg_sandbox_run checks them), TG_ENOMEM. A spare that cannot be spawned (no
+ * bubblewrap) counts as died and is retried with the back-off; jobs then spawn fresh and fail
+ * with sandbox_unavailable as without a pool.
+ */
+int tg_sandbox_pool_new(tg_sandbox_pool **out, uv_loop_t *loop, const tg_sandbox_limits *lim,
+                        int spares);
+
+/*
+ * Runs job within the pool's limits, on a spare when one fits and is ready, else spawned fresh:
+ * the contract of tg_sandbox_run (errors, done, *out, tg_sandbox_cancel). Not after close.
+ */
+int tg_sandbox_pool_run(tg_sandbox_pool *p, const tg_sandbox_job *job, tg_sandbox_done_cb done,
+                        void *arg, tg_sandbox_exec **out);
+
+/* The pool's counters (p non-NULL). */
+void tg_sandbox_pool_stats_get(const tg_sandbox_pool *p, tg_sandbox_pool_stats *st);
+
+/*
+ * Kills the spares and stops replacing them; closed(arg) runs from the loop once every spare
+ * process is reaped and the pool's handles are closed (then p is freed). p NULL: nothing, and
+ * closed is not called. Executions already handed to jobs are theirs (cancel them). closed may
+ * be NULL.
+ */
+void tg_sandbox_pool_close(tg_sandbox_pool *p, void (*closed)(void *arg), void *arg);
 
 /*
  * 1 when every name in packages (a JSON array of strings) can be imported by python inside

@@ -91,7 +91,9 @@ struct wk_worker {
                                        before the first */
   tg_composio *composio;
   wk_registry *reg;
-  tg_crypto *crypto; /* secrets at rest (per-user MCP headers); NULL without a key */
+  tg_crypto *crypto;               /* secrets at rest (per-user MCP headers); NULL without a key */
+  struct tg_sandbox_pool *sandbox; /* Code nodes and code_execution (spares: tg_sandbox.h);
+                                      NULL once closed */
   uv_timer_t poll;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;

@@ -6,13 +6,14 @@
  * tg_composio + tg_mcp do the network on the loop, and every SQLite statement runs in a tg_dbq
  * job. Shutdown (SIGTERM/SIGINT, or --once with an empty queue): stop claiming, let runs in
  * flight finish within the grace period, then release the leases of the rest (fenced), close
- * the MCP sessions, the Composio and HTTP clients, the database, and check that the loop
- * closes clean.
+ * the MCP sessions, the Composio and HTTP clients, the spare Code sandboxes, the database, and
+ * check that the loop closes clean.
  */
 #include "wk.h"
 
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_sandbox.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #define DRAIN_MS                                                                                   \
   500 /* teardown: longest wait for fire-and-forget POSTs (notifications/cancelled) */
 #define DRAIN_POLL_MS 10
+#define SANDBOX_SPARES 1 /* pre-started Code sandboxes (tg_sandbox.h "Spares") */
 
 static const char USAGE[] = "usage: toolgate-worker [--once] [--help] [--version]\n"
                             "  --once     process queued runs until the queue is empty, then exit\n"
@@ -123,6 +125,11 @@ static void on_http_closed(void *arg)
   (void)arg;
 }
 
+static void on_sandbox_closed(void *arg)
+{
+  (void)arg;
+}
+
 static void on_registry_closed(void *arg)
 {
   wk_worker *w = arg;
@@ -180,6 +187,8 @@ static void teardown(wk_worker *w)
   wk_sweep_stop(w);
   uv_close((uv_handle_t *)&w->sigterm, NULL);
   uv_close((uv_handle_t *)&w->sigint, NULL);
+  tg_sandbox_pool_close(w->sandbox, on_sandbox_closed, w); /* the loop runs until reaped */
+  w->sandbox = NULL;
   w->drain_until = uv_now(w->loop) + DRAIN_MS;
   on_drain(&w->grace);
 }
@@ -188,6 +197,7 @@ int main(int argc, char **argv)
 {
   static wk_worker w; /* static: handles must outlive every callback */
   uv_loop_t loop;
+  tg_sandbox_limits sandbox_lim;
   char err[256] = "";
   int rc, code = 1, opt;
   const char *key;
@@ -250,10 +260,13 @@ int main(int argc, char **argv)
     goto fail_db;
   }
   key = tg_secret_reveal(&w.cfg.composio_api_key);
+  sandbox_lim = tg_sandbox_limits_of(&w.cfg);
   if ((rc = tg_composio_new(&w.composio, w.http, w.cfg.composio_base_url, key ? key : "",
                             (long)w.cfg.composio_timeout_ms)) ||
+      (rc = tg_sandbox_pool_new(&w.sandbox, &loop, &sandbox_lim, SANDBOX_SPARES)) ||
       (rc = wk_registry_new(&w.reg, &w))) {
     tg_error("init_failed", "{s:s}", "error", tg_errname(rc));
+    tg_sandbox_pool_close(w.sandbox, NULL, NULL);
     tg_composio_free(w.composio);
     tg_http_client_close(w.http, NULL, NULL);
     tg_http_client_close(w.http_egress, NULL, NULL);

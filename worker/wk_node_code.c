@@ -5,7 +5,8 @@
  * tg_sandbox (bubblewrap; never in the worker) with the run's bare variables as globals: the
  * run inputs overlaid by the variables earlier nodes contributed (scope "inputs", then "vars":
  * the same names a Conditional reads). Limits from the worker's configuration
- * (TOOLGATE_CODE_*), timeout_s and memory_mb from the node when given.
+ * (TOOLGATE_CODE_*, the worker's sandbox pool: a pre-started spare when the node keeps the
+ * default memory limit), timeout_s and memory_mb from the node when given.
  *
  * Output: {"stdout": what it printed, "stderr": only when non-empty, ...the names the code
  * defined (tg_sandbox.h decides which)}; a name "stdout" or "stderr" of the code's is left out.
@@ -77,10 +78,8 @@ static void on_done(void *arg, tg_sandbox_result *sr)
 
 static void code_start(wk_node_exec *x)
 {
-  const tg_config *cfg = &x->r->w->cfg;
   const json_t *c = x->config;
   const char *lang = json_string_value(json_object_get(c, "language"));
-  tg_sandbox_limits lim = tg_sandbox_limits_of(cfg);
   tg_sandbox_job job = {.language = lang ? lang : "python",
                         .code = json_string_value(json_object_get(c, "code")),
                         .outputs = json_object_get(c, "outputs"),
@@ -101,7 +100,7 @@ static void code_start(wk_node_exec *x)
     return;
   }
   job.inputs = g;
-  rc = tg_sandbox_run(x->r->w->loop, &lim, &job, on_done, x, &e);
+  rc = tg_sandbox_pool_run(x->r->w->sandbox, &job, on_done, x, &e);
   json_decref(g);
   if (rc != 0) {
     fail(x, rc == TG_EINVAL ? "code_error" : "internal", "node %s: %s",

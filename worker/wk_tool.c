@@ -544,7 +544,6 @@ static void run_code(wk_tool_call *c)
 {
   const tg_config *cfg = &c->r->w->cfg;
   json_int_t ms = json_integer_value(json_object_get(c->args, "timeout_ms"));
-  tg_sandbox_limits lim = tg_sandbox_limits_of(cfg);
   tg_sandbox_job job = {.language = str(c->args, "language") ? str(c->args, "language") : "python",
                         .code = str(c->args, "code")};
   int rc;
@@ -554,7 +553,7 @@ static void run_code(wk_tool_call *c)
     set_error(c, "sandbox_unavailable", "the Code sandbox is not part of this build");
   } else if (!job.code) {
     set_error(c, "invalid_arguments", "code_execution needs a code string");
-  } else if ((rc = tg_sandbox_run(c->r->w->loop, &lim, &job, on_sandbox_done, c, &c->sb)) != 0) {
+  } else if ((rc = tg_sandbox_pool_run(c->r->w->sandbox, &job, on_sandbox_done, c, &c->sb)) != 0) {
     set_error(c, rc == TG_EINVAL ? "invalid_arguments" : "internal", "code_execution: %s",
               tg_strerror(rc));
   } else {

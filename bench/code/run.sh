@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Code sandbox benchmark (README "Code nodes"): sandbox start to result for `print(1)` under
-# tg_sandbox (bubblewrap, prlimit, the python runner), beside a plain
-# `/usr/bin/python3 -c 'print(1)'` spawned the same way, p50 and p99 over RUNS runs each
-# (interleaved, so that load on the machine hits both alike). Builds an optimised, unsanitised
+# tg_sandbox (bubblewrap, prlimit, the python runner) on two paths, "fresh" (spawned for the job)
+# and "spare" (a tg_sandbox_pool's pre-started sandbox, given 200 ms to start since the last
+# job), beside a plain `/usr/bin/python3 -c 'print(1)'` spawned the same way, p50 and p99 over
+# RUNS runs each (interleaved, so that load on the machine hits every column alike). Builds an optimised, unsanitised
 # tree (build-bench) and runs the unit-test binary of tg_sandbox in its bench mode.
 # Usage: bench/code/run.sh [RUNS]   (default 200)
 set -euo pipefail

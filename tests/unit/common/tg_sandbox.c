@@ -4,20 +4,26 @@
  * reassigned inputs, modules, functions, "_" names, config outputs), numpy conversion, stdout and
  * the traceback, each failure class (code_error, timeout, memory_exceeded, output_exceeded,
  * sandbox_unavailable), a fork bomb contained, what the child sees of the host, cancel, and the
- * probe of importable modules. Every test ends with uv_loop_close() == 0.
+ * probe of importable modules; the pool of spares: a job served by a spare, the spare replaced
+ * after use (nothing of the first job seen by the second), a job with other limits spawned
+ * fresh, a spare that died replaced, close with a spare waiting. Every test ends with
+ * uv_loop_close() == 0.
  *
- * `unit_common_tg_sandbox --bench N` instead times N executions of print(1) and as many plain
- * `python3 -c 'print(1)'` spawns, and prints p50 and p99 of each (bench/code/run.sh).
+ * `unit_common_tg_sandbox --bench N` instead times N executions of print(1) on a fresh sandbox,
+ * N on a pool's spare and N plain `python3 -c 'print(1)'` spawns, and prints p50 and p99 of each
+ * (bench/code/run.sh).
  */
 #include "tg_unit.h"
 
 #include "tg_err.h"
 #include "tg_sandbox.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define PY "/usr/bin/python3"
@@ -29,6 +35,7 @@ typedef struct outcome {
   char *out, *err;
   json_t *result;
   double wall_ms;
+  int from_spare;
 } outcome;
 
 static void on_done(void *arg, tg_sandbox_result *res)
@@ -41,6 +48,7 @@ static void on_done(void *arg, tg_sandbox_result *res)
   o->err = res->stderr_text;
   o->result = res->result;
   o->wall_ms = res->wall_ms;
+  o->from_spare = res->from_spare;
   res->stdout_text = res->stderr_text = NULL;
   res->result = NULL;
 }
@@ -357,6 +365,262 @@ static void test_probe(void **state)
   json_decref(bad);
 }
 
+/* ---- the pool of spares ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+  *(int *)t->data = 1;
+  uv_stop(t->loop);
+}
+
+/* Runs loop for ms milliseconds (the pool's spares keep it alive, so UV_RUN_DEFAULT alone would
+ * not return; UV_RUN_ONCE runs due timers before it polls, so a loop of it can block for good
+ * once the last timer fired). */
+static void spin(uv_loop_t *loop, uint64_t ms)
+{
+  uv_timer_t t;
+  int fired = 0;
+  uv_timer_init(loop, &t);
+  t.data = &fired;
+  uv_timer_start(&t, on_tick, ms, 0);
+  while (!fired)
+    uv_run(loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* Waits (at most 30 s) until the pool has spawned `spawned` spares and one is ready. */
+static void wait_ready(uv_loop_t *loop, tg_sandbox_pool *p, uint64_t spawned)
+{
+  tg_sandbox_pool_stats st;
+  for (int i = 0; i < 3000; i++) {
+    tg_sandbox_pool_stats_get(p, &st);
+    if (st.ready == 1 && st.spawned == spawned)
+      return;
+    spin(loop, 10);
+  }
+  fail_msg("no spare: ready %d, spawned %llu", st.ready, (unsigned long long)st.spawned);
+}
+
+/* Runs a job through the pool to its done. */
+static void pool_job(uv_loop_t *loop, tg_sandbox_pool *p, const char *code, int64_t timeout_s,
+                     int64_t memory_mb, outcome *o)
+{
+  tg_sandbox_job job = {
+      .language = "python", .code = code, .timeout_s = timeout_s, .memory_mb = memory_mb};
+  memset(o, 0, sizeof *o);
+  assert_int_equal(tg_sandbox_pool_run(p, &job, on_done, o, NULL), 0);
+  while (o->calls == 0)
+    spin(loop, 5);
+  assert_int_equal(o->calls, 1);
+}
+
+/* Initialises loop and opens a pool on it keeping spares. */
+static tg_sandbox_pool *open_pool(uv_loop_t *loop, const tg_sandbox_limits *lim, int spares)
+{
+  tg_sandbox_pool *p = NULL;
+  assert_int_equal(uv_loop_init(loop), 0);
+  assert_int_equal(tg_sandbox_pool_new(&p, loop, lim, spares), 0);
+  return p;
+}
+
+static void on_pool_closed(void *arg)
+{
+  (*(int *)arg)++;
+}
+
+static void close_pool(uv_loop_t *loop, tg_sandbox_pool *p)
+{
+  int closed = 0;
+  tg_sandbox_pool_close(p, on_pool_closed, &closed);
+  uv_run(loop, UV_RUN_DEFAULT);
+  assert_int_equal(closed, 1);
+  assert_int_equal(uv_loop_close(loop), 0);
+}
+
+/* The pids of this process's children (bwrap of each spare), at most n. */
+static int children(int *pids, int n)
+{
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  int k = 0;
+  assert_non_null(d);
+  while ((de = readdir(d)) && k < n) {
+    char path[300], buf[512], *rp;
+    FILE *f;
+    int ppid;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+    if (!(f = fopen(path, "r")))
+      continue;
+    buf[0] = 0;
+    if (!fgets(buf, sizeof buf, f))
+      buf[0] = 0;
+    fclose(f);
+    /* pid (comm) state ppid: comm may hold spaces and parentheses, so from the last ')' */
+    if ((rp = strrchr(buf, ')')) && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == getpid())
+      pids[k++] = atoi(de->d_name);
+  }
+  closedir(d);
+  return k;
+}
+
+static void test_pool_spare(void **state)
+{
+  tg_sandbox_limits lim = limits();
+  tg_sandbox_pool *p;
+  tg_sandbox_pool_stats st;
+  uv_loop_t loop;
+  outcome o;
+  (void)state;
+  p = open_pool(&loop, &lim, 1);
+  tg_sandbox_pool_stats_get(p, &st);
+  assert_int_equal(st.ready, 1);
+  assert_int_equal(st.spawned, 1);
+
+  pool_job(&loop, p, "leak = 1\nopen('/tmp/marker', 'w').write('x')\nprint('one')\n", 0, 0, &o);
+  expect_ok(&o);
+  assert_int_equal(o.from_spare, 1);
+  assert_string_equal(o.out, "one\n");
+  assert_int_equal(json_integer_value(json_object_get(o.result, "leak")), 1);
+  outcome_free(&o);
+
+  /* Replaced after use: a new process, which sees nothing of the first job. */
+  wait_ready(&loop, p, 2);
+  pool_job(&loop, p,
+           "import os\nseen = 'leak' in globals()\nmarker = os.path.exists('/tmp/marker')\n", 0, 0,
+           &o);
+  expect_ok(&o);
+  assert_int_equal(o.from_spare, 1);
+  assert_true(json_is_false(json_object_get(o.result, "seen")));
+  assert_true(json_is_false(json_object_get(o.result, "marker")));
+  outcome_free(&o);
+  wait_ready(&loop, p, 3);
+  tg_sandbox_pool_stats_get(p, &st);
+  assert_int_equal(st.served, 2);
+  assert_int_equal(st.died, 0);
+
+  /* The job's own (shorter) time limit holds on a spare, from when the job was written. */
+  pool_job(&loop, p, "while True:\n  pass\n", 1, 0, &o);
+  assert_int_equal(o.from_spare, 1);
+  assert_string_equal(o.error_class, "timeout");
+  assert_true(o.wall_ms >= 900 && o.wall_ms < 5000);
+  outcome_free(&o);
+  close_pool(&loop, p);
+}
+
+static void test_pool_fresh(void **state)
+{
+  tg_sandbox_limits lim = limits();
+  tg_sandbox_pool *p;
+  tg_sandbox_pool_stats st;
+  uv_loop_t loop;
+  outcome o;
+  (void)state;
+  p = open_pool(&loop, &lim, 1);
+
+  /* Another memory limit, or a longer time limit than the spare's CPU limit: spawned fresh,
+   * and the spare stays. */
+  pool_job(&loop, p, "a = 1\n", 0, 256, &o);
+  expect_ok(&o);
+  assert_int_equal(o.from_spare, 0);
+  outcome_free(&o);
+  pool_job(&loop, p, "x = bytearray(300 << 20)\n", 0, 256, &o);
+  assert_int_equal(o.from_spare, 0);
+  assert_string_equal(o.error_class, "memory_exceeded");
+  assert_non_null(strstr(o.message, "256 MiB"));
+  outcome_free(&o);
+  pool_job(&loop, p, "a = 1\n", lim.timeout_s + 10, 0, &o);
+  expect_ok(&o);
+  assert_int_equal(o.from_spare, 0);
+  outcome_free(&o);
+  tg_sandbox_pool_stats_get(p, &st);
+  assert_int_equal(st.ready, 1);
+  assert_int_equal(st.served, 0);
+  assert_int_equal(st.spawned, 1);
+  close_pool(&loop, p);
+
+  /* No spare kept: every job fresh. */
+  p = open_pool(&loop, &lim, 0);
+  pool_job(&loop, p, "a = 1\n", 0, 0, &o);
+  expect_ok(&o);
+  assert_int_equal(o.from_spare, 0);
+  outcome_free(&o);
+  close_pool(&loop, p);
+
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(tg_sandbox_pool_new(&p, &loop, &lim, 9), TG_EINVAL);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_pool_dead_spare(void **state)
+{
+  tg_sandbox_limits lim = limits();
+  tg_sandbox_pool *p;
+  tg_sandbox_pool_stats st;
+  uv_loop_t loop;
+  outcome o;
+  int pids[4];
+  (void)state;
+  p = open_pool(&loop, &lim, 1);
+  spin(&loop, 200);
+  assert_int_equal(children(pids, 4), 1);
+  assert_int_equal(kill(pids[0], SIGKILL), 0);
+  for (int i = 0; i < 500; i++) {
+    tg_sandbox_pool_stats_get(p, &st);
+    if (st.died == 1)
+      break;
+    spin(&loop, 10);
+  }
+  assert_int_equal(st.died, 1);
+  assert_int_equal(st.ready, 0);
+  assert_true(st.next_ms > 0 && st.next_ms <= 100); /* backed off, not respawned at once */
+  wait_ready(&loop, p, 2);
+
+  pool_job(&loop, p, "a = 1\n", 0, 0, &o);
+  expect_ok(&o);
+  assert_int_equal(o.from_spare, 1);
+  outcome_free(&o);
+
+  /* A spare that cannot start (no such interpreter) dies, and the retries back off. */
+  close_pool(&loop, p);
+  lim.python = "/nonexistent/python3";
+  p = open_pool(&loop, &lim, 1);
+  spin(&loop, 1000);
+  tg_sandbox_pool_stats_get(p, &st);
+  assert_true(st.died >= 1 && st.died <= 4); /* 100 + 200 + 400 ms of back-off: no spin */
+  assert_int_equal(st.served, 0);
+  pool_job(&loop, p, "a = 1\n", 0, 0, &o);
+  assert_string_equal(o.error_class, "sandbox_unavailable");
+  outcome_free(&o);
+  close_pool(&loop, p);
+}
+
+static void test_pool_close(void **state)
+{
+  tg_sandbox_limits lim = limits();
+  tg_sandbox_pool *p;
+  uv_loop_t loop;
+  int pids[4];
+  uint64_t t0;
+  (void)state;
+  /* A spare blocked on its stdin: killed and reaped before the close callback. */
+  p = open_pool(&loop, &lim, 1);
+  spin(&loop, 300);
+  assert_int_equal(children(pids, 4), 1);
+  t0 = uv_hrtime();
+  close_pool(&loop, p);
+  assert_true((uv_hrtime() - t0) / 1000000 < 2000);
+  assert_int_equal(children(pids, 4), 0);
+
+  /* Closed right after it was spawned, and closed NULL. */
+  p = open_pool(&loop, &lim, 2);
+  close_pool(&loop, p);
+  assert_int_equal(children(pids, 4), 0);
+  tg_sandbox_pool_close(NULL, NULL, NULL);
+}
+
 /* ---- bench mode ---- */
 
 static int cmp_double(const void *a, const void *b)
@@ -388,33 +652,67 @@ static double plain_python_ms(void)
   return (double)(uv_hrtime() - t0) / 1e6;
 }
 
+static void report(const char *what, double *v, const double *base, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  printf("%-30s p50 %6.1f ms  p99 %6.1f ms", what, v[n / 2], v[n * 99 / 100]);
+  if (base)
+    printf("  overhead p50 %6.1f ms  p99 %6.1f ms", v[n / 2] - base[n / 2],
+           v[n * 99 / 100] - base[n * 99 / 100]);
+  printf("\n");
+}
+
+/* Interleaved, so that load on the machine hits every column alike: a fresh sandbox, plain
+ * python, then a spare of a pool that had SPARE_SETTLE_MS to start since its last job. */
+#define SPARE_SETTLE_MS 200
 static int bench(int n)
 {
   tg_sandbox_limits lim = limits();
-  double *a = calloc((size_t)n, sizeof *a), *b = calloc((size_t)n, sizeof *b);
+  double *fresh = calloc((size_t)n, sizeof *fresh), *spare = calloc((size_t)n, sizeof *spare);
+  double *plain = calloc((size_t)n, sizeof *plain);
+  tg_sandbox_pool *p = NULL;
+  uv_loop_t loop;
   outcome o;
-  if (!a || !b)
-    return 1;
+  int rc = 1;
+  if (!fresh || !spare || !plain || uv_loop_init(&loop) != 0)
+    goto done;
+  if (tg_sandbox_pool_new(&p, &loop, &lim, 1) != 0)
+    goto done;
   for (int i = 0; i < n; i++) {
     uint64_t t0 = uv_hrtime();
     run(&lim, "print(1)\n", NULL, NULL, 0, 0, &o);
-    a[i] = (double)(uv_hrtime() - t0) / 1e6;
-    if (o.error_class) {
-      fprintf(stderr, "%s: %s\n", o.error_class, o.message);
-      return 1;
-    }
+    fresh[i] = (double)(uv_hrtime() - t0) / 1e6;
     outcome_free(&o);
-    b[i] = plain_python_ms();
+    if (o.error_class)
+      break;
+    plain[i] = plain_python_ms();
+    spin(&loop, SPARE_SETTLE_MS);
+    t0 = uv_hrtime();
+    pool_job(&loop, p, "print(1)\n", 0, 0, &o);
+    spare[i] = (double)(uv_hrtime() - t0) / 1e6;
+    outcome_free(&o);
+    if (o.error_class || !o.from_spare)
+      break;
   }
-  qsort(a, (size_t)n, sizeof *a, cmp_double);
-  qsort(b, (size_t)n, sizeof *b, cmp_double);
-  printf("runs %d\nsandbox print(1): p50 %.1f ms p99 %.1f ms\n", n, a[n / 2], a[n * 99 / 100]);
-  printf("plain python3 -c 'print(1)': p50 %.1f ms p99 %.1f ms\n", b[n / 2], b[n * 99 / 100]);
-  printf("overhead: p50 %.1f ms p99 %.1f ms\n", a[n / 2] - b[n / 2],
-         a[n * 99 / 100] - b[n * 99 / 100]);
-  free(a);
-  free(b);
-  return 0;
+  if (o.error_class || !o.from_spare) {
+    fprintf(stderr, "%s: %s\n", o.error_class ? o.error_class : "no spare", o.message);
+    goto done;
+  }
+  report("plain python3 -c 'print(1)':", plain, NULL, n);
+  report("sandbox, fresh:", fresh, plain, n);
+  report("sandbox, spare:", spare, plain, n);
+  printf("runs %d (each path)\n", n);
+  rc = 0;
+done:
+  if (p) {
+    tg_sandbox_pool_close(p, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  free(fresh);
+  free(spare);
+  free(plain);
+  return rc;
 }
 
 int main(int argc, char **argv)
@@ -424,7 +722,9 @@ int main(int argc, char **argv)
       cmocka_unit_test(test_code_error),  cmocka_unit_test(test_limits),
       cmocka_unit_test(test_fork_bomb),   cmocka_unit_test(test_isolation),
       cmocka_unit_test(test_unavailable), cmocka_unit_test(test_cancel),
-      cmocka_unit_test(test_probe),
+      cmocka_unit_test(test_probe),       cmocka_unit_test(test_pool_spare),
+      cmocka_unit_test(test_pool_fresh),  cmocka_unit_test(test_pool_dead_spare),
+      cmocka_unit_test(test_pool_close),
   };
   signal(SIGPIPE, SIG_IGN);
   if (argc == 3 && strcmp(argv[1], "--bench") == 0)
