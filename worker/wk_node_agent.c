@@ -59,13 +59,8 @@
 #define MAX_VARS_TEXT (16u << 10)   /* bytes of run variables in the system prompt */
 #define MAX_RESULT_TEXT (32u << 10) /* bytes of one tool result given to the model */
 
-/* The model client and the graph's variable analysis are linked when their modules are in the
- * build (weak until then: the node fails with model_error / asks nothing). */
-extern int tg_llm_send(tg_http_client *http, const tg_llm_request *req, tg_llm_done_cb done,
-                       void *arg, tg_llm_call **out) __attribute__((weak));
-extern void tg_llm_cancel(tg_llm_call *c) __attribute__((weak));
-extern void tg_llm_reply_free(tg_llm_reply *r) __attribute__((weak));
-extern int tg_llm_provider_parse(const char *name, tg_llm_provider *out) __attribute__((weak));
+/* The graph's variable analysis is linked when its module is in the build (weak until then: the
+ * node asks for no structured output unless config.outputSchema is set). */
 extern json_t *tg_graph_agent_schema(const tg_graph *g, size_t i, int *err) __attribute__((weak));
 
 typedef struct agent agent;
@@ -642,10 +637,6 @@ static int read_config(agent *a)
   const char *base = NULL;
   json_int_t it = json_integer_value(json_object_get(cfg, "maxIterations"));
   const json_t *temp = json_object_get(cfg, "temperature");
-  if (!tg_llm_send) {
-    fail(a, WK_NODE_FAILED, "model_error", "node %s: no model client in this build", a->x->gn->id);
-    return -1;
-  }
   if (tg_llm_provider_parse(prov ? prov : "anthropic", &a->provider)) {
     fail(a, WK_NODE_FAILED, "invalid_config", "node %s: unknown model provider %s", a->x->gn->id,
          prov);
