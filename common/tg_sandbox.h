@@ -19,12 +19,22 @@
  * classes), or only the names in outputs when given. "javascript" does the same under node when
  * configured.
  *
- * If bubblewrap is missing or cannot create its namespaces, executions fail with
- * TG_ESANDBOX-class errors ("sandbox_unavailable"): code never runs unsandboxed.
+ * If bubblewrap is missing or cannot create its namespaces, executions end through done with
+ * error_class "sandbox_unavailable": code never runs unsandboxed. The interpreters must live
+ * under /usr (the only host directory the sandbox sees). The stdin of the child is a pipe: the
+ * calling process must ignore SIGPIPE (the worker does) in case the child dies before reading.
  *
  * Callbacks (libuv's rule): when tg_sandbox_run returns an error, done is never called; when it
  * returns 0, done is called exactly once, later, from the loop, unless tg_sandbox_cancel comes
- * first (the child is killed then).
+ * first (the child is killed then). The handles stay open until the killed child is reaped,
+ * so a loop that runs until it has no more handles also waits for canceled executions.
+ *
+ * Names returned (python): with outputs, exactly those names (one that is missing or not
+ * JSON-serialisable is a code_error). Without: every top-level name that does not start with
+ * "_", is not a module, function, class or other callable, is not an input still bound to the
+ * object it came in as (an input the code rebinds is returned), and whose value is
+ * JSON-serialisable (numpy scalars and arrays converted; NaN and infinities are not JSON, so
+ * such names are left out). Inputs whose name starts with "_" are not passed.
  */
 #ifndef TG_SANDBOX_H
 #define TG_SANDBOX_H
@@ -40,8 +50,13 @@ typedef struct tg_sandbox_limits {
   int64_t timeout_s;  /* wall clock */
   int64_t memory_mb;  /* RLIMIT_AS */
   int64_t max_output; /* bytes of stdout + stderr + result */
-  int64_t max_procs;  /* processes and threads at once */
+  int64_t max_procs;  /* processes and threads at once (per execution) */
 } tg_sandbox_limits;
+
+/* The limits of the configuration's TOOLGATE_SANDBOX_* and TOOLGATE_CODE_* (pointers into cfg,
+ * which must outlive the limits' use). */
+struct tg_config;
+tg_sandbox_limits tg_sandbox_limits_of(const struct tg_config *cfg);
 
 typedef struct tg_sandbox_job {
   const char *language;  /* "python" | "javascript" */
@@ -57,8 +72,11 @@ typedef struct tg_sandbox_job {
  * Else one of:
  *   "code_error"          the code raised (message: the exception's last line; stderr has the
  *                         traceback) or exited non-zero
- *   "timeout"             the wall clock ran out (the group was killed)
- *   "memory_exceeded"     the address-space cap was hit (MemoryError or killed by it)
+ *   "timeout"             the wall clock ran out (the group was killed), or the CPU limit
+ *                         (timeout_s + 1 s) did (SIGXCPU)
+ *   "memory_exceeded"     the address-space cap was hit: MemoryError, or the child died of
+ *                         SIGSEGV/SIGBUS/SIGABRT/SIGKILL we did not send (under the cap, a
+ *                         failed allocation in C code is the usual cause; the message says so)
  *   "output_exceeded"     more than max_output bytes were written
  *   "sandbox_unavailable" bubblewrap is missing or failed to set up (never run unsandboxed)
  *   "invalid_code_output" the result is not a JSON object (e.g. the runner was subverted)

@@ -24,7 +24,10 @@
  *            1..31536000}
  *   End     outputVariables? [{name, type}] (the run variable vars.<name>) | [{name, value}] |
  *           {name: value}
- *   Agent, Code, Self-Review: recognised, refused as "not executable yet".
+ *   Code    {language? "python"|"javascript" (python when absent), code (non-empty, at most
+ *            256 KiB), packages? [name], outputs? [name], timeout_s? 1..3600,
+ *            memory_mb? 16..65536}
+ *   Agent, Self-Review: recognised, refused as "not executable yet".
  * Literal secrets: an API or ad-hoc MCP node's sensitive header (Authorization,
  * Proxy-Authorization, X-API-Key, Api-Key, Cookie, or a name containing token / secret / key)
  * and its authentication object's token / value must contain a {{secrets.<name>}} reference.
@@ -66,6 +69,27 @@ json_t *tg_workflow_validate_inputs(const json_t *definition, const json_t *inpu
  * Call on a definition that passed tg_workflow_validate.
  */
 json_t *tg_workflow_secret_inputs(const json_t *definition);
+
+/* What the machine offers Code nodes, for tg_workflow_check_code. */
+typedef struct tg_workflow_code_env {
+  int javascript; /* a javascript interpreter is configured */
+  /* 1 when every name of packages (a JSON array of strings) can be imported, 0 with the first
+   * missing one copied into missing (size len), -1 when not known (yet); NULL: not checked.
+   * tg_sandbox_packages_available fits. */
+  int (*packages_available)(const json_t *packages, char *missing, size_t len);
+} tg_workflow_code_env;
+
+/*
+ * The write-time checks of a definition's Code nodes against env, apart from
+ * tg_workflow_validate so that the validator stays pure: a package that is not installed
+ * ("package 'foo' is not installed", field config.packages) and javascript without an
+ * interpreter. Returns NULL when nothing is refused, else a new array of errors shaped as
+ * tg_workflow_validate's. *unknown (may be NULL) is set to 1 when some packages could not be
+ * checked (packages_available answered -1). Call on a definition that passed
+ * tg_workflow_validate.
+ */
+json_t *tg_workflow_check_code(const json_t *definition, const tg_workflow_code_env *env,
+                               int *unknown);
 
 /* The nodes in one topological order, Start first: a new array of the definition's node
  * objects (increfed), or NULL for an invalid definition or when memory runs out. */

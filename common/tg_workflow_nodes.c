@@ -3,11 +3,13 @@
  * (rules in tg_workflow.h; README "Workflow definitions").
  *
  * Each check appends one error per problem and carries on, so a 422 lists them all. Fields are
- * named as the definition spells them under the node ("config.headers.Authorization"). Agent,
- * Code and Self-Review nodes are recognised and give exactly one error each, whatever their
- * config holds. The literal-secret rule covers the places a credential belongs in a request the
- * worker sends to a user-supplied URL (API nodes and ad-hoc MCP nodes): sensitive headers and
- * the authentication object's token / value. Their value must reference a stored credential
+ * named as the definition spells them under the node ("config.headers.Authorization"). Agent
+ * and Self-Review nodes are recognised and give exactly one error each, whatever their config
+ * holds. What a Code node needs of the machine (its packages, a javascript interpreter) is not
+ * the pure validator's business: tg_workflow_check_code asks the caller's environment. The
+ * literal-secret rule covers the places a credential belongs in a request the worker sends to a
+ * user-supplied URL (API nodes and ad-hoc MCP nodes): sensitive headers and the authentication
+ * object's token / value. Their value must reference a stored credential
  * ({{secrets.<name>}}, possibly inside a longer string such as "Bearer {{secrets.crm}}"), so
  * that no secret is stored in a definition, which is returned by the API and copied into runs.
  */
@@ -21,6 +23,10 @@
 
 #define API_TIMEOUT_MAX_MS 300000
 #define HITL_TIMEOUT_MAX_S 31536000
+#define CODE_MAX_BYTES (256 * 1024)
+#define CODE_TIMEOUT_MAX_S 3600
+#define CODE_MEMORY_MIN_MB 16
+#define CODE_MEMORY_MAX_MB 65536
 
 static const char *const input_types[] = {"string", "number", "boolean", "object", "array"};
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
@@ -28,6 +34,7 @@ static const char *const auth_kinds[] = {"bearer", "api_key", "oauth2", "custom_
 static const char *const secret_headers[] = {"authorization", "proxy-authorization", "x-api-key",
                                              "api-key", "cookie"};
 static const char *const secret_words[] = {"token", "secret", "key"};
+static const char *const code_languages[] = {"python", "javascript"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -103,19 +110,33 @@ static void opt_range(const json_t *config, const char *key, long long lo, long 
   }
 }
 
+/* An optional member of JSON type `type`: NULL when absent or null, or (after the error msg)
+ * when of another type; field gets its name ("config.<key>"). */
+static const json_t *opt_member(const json_t *config, const char *key, json_type type,
+                                const char *msg, char *field, size_t len, const char *id,
+                                json_t *errs)
+{
+  const json_t *v = json_object_get(config, key);
+  if (!given(v))
+    return NULL;
+  snprintf(field, len, "config.%s", key);
+  if (json_typeof(v) != type) {
+    add_err(errs, id, field, "%s", msg);
+    return NULL;
+  }
+  return v;
+}
+
 /* An optional object of string values (headers, query parameters). */
 static void opt_string_map(const json_t *config, const char *key, const char *id, json_t *errs)
 {
-  const json_t *m = json_object_get(config, key), *v;
-  const char *k;
   char field[64];
-  if (!given(m))
+  const json_t *m = opt_member(config, key, JSON_OBJECT, "must be an object of name to string",
+                               field, sizeof field, id, errs);
+  const json_t *v;
+  const char *k;
+  if (!m)
     return;
-  snprintf(field, sizeof field, "config.%s", key);
-  if (!json_is_object(m)) {
-    add_err(errs, id, field, "must be an object of name to string");
-    return;
-  }
   json_object_foreach((json_t *)m, k, v)
   {
     if (!json_is_string(v)) {
@@ -382,18 +403,92 @@ static void check_end(const json_t *config, const char *id, json_t *errs)
   }
 }
 
+/* An optional array of non-empty strings (a Code node's packages and outputs). */
+static void opt_names(const json_t *config, const char *key, const char *id, json_t *errs)
+{
+  char field[64];
+  const json_t *a = opt_member(config, key, JSON_ARRAY, "must be an array of names", field,
+                               sizeof field, id, errs);
+  const json_t *v;
+  size_t i;
+  if (!a)
+    return;
+  json_array_foreach(a, i, v)
+  {
+    if (!nonempty(json_string_value(v)) || json_string_length(v) > 128) {
+      add_err(errs, id, field, "each name must be a non-empty string of at most 128 bytes");
+      return;
+    }
+  }
+}
+
+static void check_code(const json_t *config, const char *id, json_t *errs)
+{
+  const json_t *lang = json_object_get(config, "language");
+  const json_t *code = json_object_get(config, "code");
+  if (given(lang) && !one_of(json_string_value(lang), code_languages, COUNT(code_languages)))
+    add_err(errs, id, "config.language", "must be \"python\" or \"javascript\"");
+  if (!nonempty(json_string_value(code)))
+    add_err(errs, id, "config.code", "needs a non-empty string");
+  else if (json_string_length(code) > CODE_MAX_BYTES)
+    add_err(errs, id, "config.code", "must be at most %d bytes", CODE_MAX_BYTES);
+  opt_names(config, "packages", id, errs);
+  opt_names(config, "outputs", id, errs);
+  opt_range(config, "timeout_s", 1, CODE_TIMEOUT_MAX_S, id, errs);
+  opt_range(config, "memory_mb", CODE_MEMORY_MIN_MB, CODE_MEMORY_MAX_MB, id, errs);
+}
+
+json_t *tg_workflow_check_code(const json_t *definition, const tg_workflow_code_env *env,
+                               int *unknown)
+{
+  tg_graph *g = NULL;
+  json_t *errs = json_array();
+  if (unknown)
+    *unknown = 0;
+  if (!errs || tg_graph_build(&g, definition) != 0) {
+    json_decref(errs);
+    return NULL;
+  }
+  for (size_t i = 0; i < tg_graph_size(g); i++) {
+    const tg_graph_node *gn = tg_graph_node_at(g, i);
+    const char *lang = str_member(gn->config, "language");
+    const json_t *pkgs = json_object_get(gn->config, "packages");
+    char missing[160];
+    int ok;
+    if (gn->type != TG_NODE_CODE)
+      continue;
+    if (lang && strcmp(lang, "javascript") == 0 && !env->javascript)
+      add_err(errs, gn->id, "config.language",
+              "javascript Code nodes cannot run here: no javascript interpreter is configured "
+              "(TOOLGATE_SANDBOX_NODE)");
+    if (!json_is_array(pkgs) || json_array_size(pkgs) == 0 || !env->packages_available)
+      continue;
+    ok = env->packages_available(pkgs, missing, sizeof missing);
+    if (ok < 0 && unknown)
+      *unknown = 1;
+    else if (ok == 0)
+      add_err(errs, gn->id, "config.packages", "package '%s' is not installed", missing);
+  }
+  tg_graph_free(g);
+  if (json_array_size(errs) == 0) {
+    json_decref(errs);
+    return NULL;
+  }
+  return errs;
+}
+
 typedef void (*check_fn)(const json_t *config, const char *id, json_t *errs);
 
 static const check_fn checks[TG_NODE_TYPE_COUNT] = {
     [TG_NODE_START] = check_start, [TG_NODE_END] = check_end,   [TG_NODE_MCP] = check_mcp,
-    [TG_NODE_API] = check_api,     [TG_NODE_HITL] = check_hitl,
+    [TG_NODE_API] = check_api,     [TG_NODE_HITL] = check_hitl, [TG_NODE_CODE] = check_code,
 };
 
 void tg_workflow__check_config(const tg_graph_node *gn, json_t *errs)
 {
   const char *id = gn->id;
   const json_t *raw = json_object_get(gn->def, "config");
-  if (gn->type == TG_NODE_AGENT || gn->type == TG_NODE_CODE || gn->type == TG_NODE_SELF_REVIEW) {
+  if (gn->type == TG_NODE_AGENT || gn->type == TG_NODE_SELF_REVIEW) {
     add_err(errs, id, "type", "node type %s is not executable yet", tg_node_type_name(gn->type));
     return;
   }

@@ -447,6 +447,15 @@ void gw_catalog_stop(gw_app *app);
 /* Frees the catalog after the loop has run dry. NULL-safe. */
 void gw_catalog_free(gw_app *app);
 
+/* --- Code nodes' packages (gw_packages.c) --- */
+/* Starts the background probe of the modules the sandbox's python can import; never fails (a
+ * failure is logged and packages then go unchecked). */
+void gw_packages_start(gw_app *app);
+/* The write-time refusals of definition's Code nodes (tg_workflow_check_code: a package that is
+ * not installed, javascript without an interpreter): NULL, or a new array of errors for the 422.
+ * Call on a definition that passed tg_workflow_validate. */
+json_t *gw_packages_check(gw_app *app, const json_t *definition);
+
 /* Re-syncs user_id's catalog after connector_id was created, updated or deleted (connector
  * routes call it after their write committed). Runs in the background; never fails. */
 void gw_catalog_connector_changed(gw_app *app, const char *user_id, const char *connector_id);

@@ -449,6 +449,7 @@ int main(int argc, char **argv)
     tg_warn("resync_failed", "{s:s}", "error", "out of memory");
   if ((rc = gw_catalog_start(app)) != 0) /* background, as the re-sync */
     tg_warn("catalog_start_failed", "{s:s}", "error", tg_errname(rc));
+  gw_packages_start(app); /* background: workflow writes do not wait for it */
 
   uv_run(&loop, UV_RUN_DEFAULT);
   exit_code = 0;

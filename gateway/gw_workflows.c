@@ -4,8 +4,9 @@
  *
  * POST and PUT accept {"name"?, "definition": {...}} or the definition itself (a body with
  * "nodes"; its "title" is the name). The definition is validated on the loop
- * (tg_workflow_validate, pure CPU on a body capped by tg_httpd) before any database work; 422
- * invalid_workflow carries the per-node errors. Every statement is scoped to the caller: another
+ * (tg_workflow_validate, pure CPU on a body capped by tg_httpd; then what its Code nodes need of
+ * the machine, gw_packages_check) before any database work; 422 invalid_workflow carries the
+ * per-node errors. Every statement is scoped to the caller: another
  * user's workflow is a 404, exactly like one that does not exist. DELETE refuses (409
  * workflow_has_runs) while runs refer to the workflow: their history must keep its definition
  * (the foreign key enforces it; the check only makes the answer clear). Admission caches parsed
@@ -198,7 +199,8 @@ static wf_ctx *ctx_from_body(gw_app *app, tg_httpd_req *req, const char *user, i
     json_decref(body);
     return NULL;
   }
-  if ((errors = tg_workflow_validate(def)) != NULL) {
+  if ((errors = tg_workflow_validate(def)) != NULL ||
+      (errors = gw_packages_check(app, def)) != NULL) {
     gw_respond_error(req, 422, "invalid_workflow", "The workflow definition is invalid.",
                      json_pack("{s:o}", "errors", errors), NULL);
     json_decref(body);

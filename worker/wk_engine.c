@@ -129,6 +129,8 @@ static const wk_node_ops *ops_for(tg_node_type t)
     return &wk_node_conditional_ops;
   case TG_NODE_HITL:
     return &wk_node_hitl_ops;
+  case TG_NODE_CODE:
+    return &wk_node_code_ops;
   case TG_NODE_AGENT:
     return &wk_node_agent_ops;
   default:

@@ -572,12 +572,7 @@ static void run_code(wk_tool_call *c)
 {
   const tg_config *cfg = &c->r->w->cfg;
   json_int_t ms = json_integer_value(json_object_get(c->args, "timeout_ms"));
-  tg_sandbox_limits lim = {.python = cfg->sandbox_python,
-                           .node = cfg->sandbox_node,
-                           .timeout_s = cfg->code_timeout_s,
-                           .memory_mb = cfg->code_memory_mb,
-                           .max_output = cfg->code_max_output_bytes,
-                           .max_procs = cfg->code_max_procs};
+  tg_sandbox_limits lim = tg_sandbox_limits_of(cfg);
   tg_sandbox_job job = {.language = str(c->args, "language") ? str(c->args, "language") : "python",
                         .code = str(c->args, "code")};
   int rc;

@@ -61,7 +61,7 @@ def test_reference_workflow_refused_only_for_later_node_types():
     with open(REFERENCE) as f:
         reference = json.load(f)
     later = {str(n["id"]): n["type"] for n in reference["nodes"]
-             if n["type"] in ("Agent", "Code", "Self-Review")}
+             if n["type"] in ("Agent", "Self-Review")}
     with Stack(mcp=False) as s:
         st, _, body = s.gw("POST", "/api/workflows", reference)
         assert st == 422 and body["error"] == "invalid_workflow", (st, body)
