@@ -10,17 +10,23 @@ system prompt, journal row) from the marginal cost of one more iteration. CPU = 
 time of the reaped worker (getrusage of the child: the utime + stime of /proc/<pid>/stat), so
 the time the worker waits on the model or on SQLite's fsync is not counted, nor the simulator's.
 """
-import json
+import importlib.util
 import os
-import resource
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "llmsim"))
 from harness import Stack  # noqa: E402
 from llmsim_client import LlmSim  # noqa: E402
+
+# The engine benchmark's drain: queue RUNS runs of a definition, drain them with one --once
+# worker, return its CPU (user + system) and the wall time.
+_spec = importlib.util.spec_from_file_location("engine_bench",
+                                               os.path.join(HERE, "..", "engine", "bench.py"))
+_engine = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_engine)
+drain = _engine.drain
 
 
 def workflow(agent, iterations):
@@ -41,28 +47,6 @@ def script(sim, runs, iterations):
     call = {"tool_calls": [{"name": "calculator", "arguments": {"expression": "(2+3)*4^2"}}]}
     sim.reset()
     sim.queue(([call] * (iterations - 1) + [{"text": "The sum is 80."}]) * runs)
-
-
-def drain(s, definition, runs):
-    now = int(time.time() * 1000)
-    wf = "wf_" + os.urandom(8).hex()
-    with s.db() as c:
-        c.execute("INSERT INTO workflows (id, user_id, name, definition, created_at, updated_at) "
-                  "VALUES (?,?,?,?,?,?)", (wf, "alice", "bench", json.dumps(definition), now, now))
-        c.executemany("INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
-                      "metadata, available_at, created_at) VALUES (?,?,?,'queued','{}','{}',?,?)",
-                      [("run_%s" % os.urandom(12).hex(), wf, "alice", now, now)
-                       for _ in range(runs)])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    w = s.start_worker(args=["--once"])
-    assert w.p.wait(1200) == 0, w.text()[-2000:]
-    wall = time.monotonic() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ok = s.query("SELECT count(*) AS n FROM workflow_runs WHERE workflow_id=? AND "
-                 "status='succeeded'", wf)[0]["n"]
-    assert ok == runs, (ok, runs, w.text()[-2000:])
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
 def main():

@@ -21,32 +21,14 @@ from http.server import BaseHTTPRequestHandler
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "llmsim"))
-from harness import Stack, main, serve_http, wait_until  # noqa: E402
+from harness import Stack, main, serve_http  # noqa: E402
 from llmsim_client import LlmSim  # noqa: E402
+from test_agent_node import agent_workflow  # noqa: E402
 
 
 def workflow(tools=(), max_iter=5):
     """Start -> Agent -> Conditional on win_probability (which nothing else produces) -> End."""
-    return {
-        "title": "agent paths",
-        "nodes": [
-            {"id": 1, "type": "Start", "name": "Start",
-             "config": {"inputVariables": [{"name": "deal", "type": "string"}]}},
-            {"id": 2, "type": "Agent", "name": "Scorer",
-             "config": {"prompt": "Score the deal.", "model": {"provider": "anthropic",
-                                                                 "modelName": "sim-model"},
-                        "tools": list(tools), "maxIterations": max_iter}},
-            {"id": 3, "type": "Conditional", "name": "Gate", "config": {"branches": [
-                {"type": "if", "condition": "win_probability >= 30", "targetNodeId": 4},
-                {"type": "else", "targetNodeId": 5}]}},
-            {"id": 4, "type": "End", "name": "Bid", "config": {"outputVariables": [
-                {"name": "p", "value": "{{vars.win_probability}}"}]}},
-            {"id": 5, "type": "End", "name": "Decline", "config": {"outputVariables": [
-                {"name": "declined", "value": "yes"}]}},
-        ],
-        "connections": [{"id": "a", "from": 1, "to": 2}, {"id": "b", "from": 2, "to": 3},
-                        {"id": "c", "from": 3, "to": 4}, {"id": "d", "from": 3, "to": 5}],
-    }
+    return agent_workflow("anthropic", tools, max_iter)
 
 
 def stack(sim, extra=None):
