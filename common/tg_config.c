@@ -19,6 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The build tree's ui directory (CMakeLists.txt), so a gateway run from the build finds it. */
+#ifndef TG_UI_DIR_DEFAULT
+#define TG_UI_DIR_DEFAULT "ui"
+#endif
+
 extern char **environ;
 
 #define MiB (1024 * 1024)
@@ -60,6 +65,8 @@ static const var vars[] = {
      "our OAuth callback URL, given to Composio", STRING},
     {"TOOLGATE_UI_URL", "/", TG_PROG_GATEWAY,
      "web UI URL the OAuth callback redirects the browser to", STRING},
+    {"TOOLGATE_UI_DIR", TG_UI_DIR_DEFAULT, TG_PROG_GATEWAY,
+     "directory of the web UI's files, read once at start-up and served under /", STRING},
     {"TOOLGATE_TRUST_USER_HEADER", "0", TG_PROG_GATEWAY,
      "1: take the user id from X-User-Id (development, or behind an authenticating proxy)",
      RANGE(0, 1)},
@@ -348,6 +355,7 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   c->composio_mcp_server_id = get_str("COMPOSIO_MCP_SERVER_ID");
   c->redirect_url = get_str("TOOLGATE_REDIRECT_URL");
   c->ui_url = get_str("TOOLGATE_UI_URL");
+  c->ui_dir = get_str("TOOLGATE_UI_DIR");
   c->jwt_secret.value_ = get_str("TOOLGATE_JWT_SECRET");
   c->secret_key.value_ = get_str("TOOLGATE_SECRET_KEY");
   c->secret_key_old.value_ = get_str("TOOLGATE_SECRET_KEY_OLD");
@@ -470,6 +478,7 @@ void tg_config_free(tg_config *c)
   free(c->composio_mcp_server_id);
   free(c->redirect_url);
   free(c->ui_url);
+  free(c->ui_dir);
   free(c->jwt_secret.value_);
   free(c->secret_key.value_);
   free(c->secret_key_old.value_);

@@ -45,6 +45,7 @@ typedef struct tg_config {
   char *composio_mcp_server_id; /* COMPOSIO_MCP_SERVER_ID */
   char *redirect_url;           /* TOOLGATE_REDIRECT_URL: our callback, given to Composio */
   char *ui_url;                 /* TOOLGATE_UI_URL: where the callback sends the browser */
+  char *ui_dir;                 /* TOOLGATE_UI_DIR: the web UI's files (gw_static) */
   int trust_user_header;        /* TOOLGATE_TRUST_USER_HEADER */
   tg_secret jwt_secret;         /* TOOLGATE_JWT_SECRET */
   int64_t jwt_max_lifetime_s;   /* TOOLGATE_JWT_MAX_LIFETIME_S: exp at most this far ahead */

@@ -478,6 +478,48 @@ void tg_expr_each_var(const tg_expr *e, void (*fn)(void *arg, const char *path),
       fn(arg, e->n[i].str);
 }
 
+/* The type a literal gives the other operand of a comparison. */
+static tg_expr_type literal_type(enum kind k)
+{
+  switch (k) {
+  case K_NUM:
+    return TG_EXPR_NUMBER;
+  case K_STR:
+    return TG_EXPR_STRING;
+  case K_TRUE:
+  case K_FALSE:
+    return TG_EXPR_BOOLEAN;
+  default:
+    return TG_EXPR_ANY;
+  }
+}
+
+/* The type node i (a path) is used as: found from its parent, a scan over the nodes (an
+ * expression holds at most TG_EXPR_MAX_LEN bytes, and this runs at validation, not per run). */
+static tg_expr_type use_of(const tg_expr *e, int i)
+{
+  if (e->root == i)
+    return TG_EXPR_BOOLEAN;
+  for (size_t j = 0; j < e->count; j++) {
+    const enode *p = &e->n[j];
+    if (p->k == K_CMP && (p->kid == i || e->n[p->kid].next == i))
+      return literal_type(e->n[p->kid == i ? e->n[p->kid].next : p->kid].k);
+    if (p->k == K_AND || p->k == K_OR || p->k == K_NOT)
+      for (int c = p->kid; c >= 0; c = e->n[c].next)
+        if (c == i)
+          return TG_EXPR_BOOLEAN;
+  }
+  return TG_EXPR_ANY;
+}
+
+void tg_expr_each_var_typed(const tg_expr *e,
+                            void (*fn)(void *arg, const char *path, tg_expr_type type), void *arg)
+{
+  for (size_t i = 0; e && i < e->count; i++)
+    if (e->n[i].k == K_PATH)
+      fn(arg, e->n[i].str, use_of(e, (int)i));
+}
+
 /* ---- evaluation ---- */
 
 enum vtype { V_NUM, V_STR, V_BOOL, V_NULL, V_OBJECT, V_ARRAY };

@@ -48,6 +48,19 @@ void tg_expr_free(tg_expr *e); /* NULL-safe */
 /* Calls fn(arg, path) for each variable path the expression reads, in source order ("a.b.0"). */
 void tg_expr_each_var(const tg_expr *e, void (*fn)(void *arg, const char *path), void *arg);
 
+/* What an expression shows about the value a variable must hold for it to evaluate. */
+typedef enum {
+  TG_EXPR_ANY = 0, /* nothing: compared with another variable, with null, or not at all */
+  TG_EXPR_NUMBER,  /* compared with a number literal */
+  TG_EXPR_STRING,  /* compared with a string literal */
+  TG_EXPR_BOOLEAN  /* compared with true / false, or used as a condition (an operand of AND /
+                      OR / NOT, or the whole expression) */
+} tg_expr_type;
+
+/* tg_expr_each_var with the type each occurrence implies (above). */
+void tg_expr_each_var_typed(const tg_expr *e,
+                            void (*fn)(void *arg, const char *path, tg_expr_type type), void *arg);
+
 /*
  * Evaluates e against scope (see above; borrowed). Returns 0 with *result 0 or 1, or
  * TG_EINVAL with the reason in err: "variable 'x' is not defined", "type mismatch: 'x' is a

@@ -21,10 +21,11 @@
 
 static const char INSERT_ROW[] =
     "INSERT INTO node_executions (run_id, attempt, node_id, node_type, status, output, error, "
-    "error_class, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    "error_class, started_at, finished_at, input_tokens, output_tokens) VALUES (?1, ?2, ?3, ?4, "
+    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 static const char UPDATE_ROW[] =
     "UPDATE node_executions SET status = ?2, output = ?3, error = ?4, error_class = ?5, "
-    "finished_at = ?6 WHERE id = ?1";
+    "finished_at = ?6, input_tokens = ?7, output_tokens = ?8 WHERE id = ?1";
 static const char INSERT_EVENT[] =
     "INSERT INTO run_events (run_id, type, node_id, at, data) VALUES (?1, ?2, ?3, ?4, ?5)";
 
@@ -36,7 +37,8 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
     sqlite3_bind_null(st, i);
 }
 
-static void bind_time(sqlite3_stmt *st, int i, int64_t t)
+/* A time or a token count: 0 is NULL. */
+static void bind_nonzero(sqlite3_stmt *st, int i, int64_t t)
 {
   if (t)
     sqlite3_bind_int64(st, i, t);
@@ -71,7 +73,9 @@ static int write_row(tg_db *db, const tg_run_lease *l, tg_node_row *row)
   if (row->row_id) {
     sqlite3_bind_int64(st, 1, row->row_id);
     bind_outcome(st, 2, row);
-    bind_time(st, 6, row->finished_at);
+    bind_nonzero(st, 6, row->finished_at);
+    bind_nonzero(st, 7, row->input_tokens);
+    bind_nonzero(st, 8, row->output_tokens);
     return step_done(db, st, "complete node execution");
   }
   sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
@@ -80,7 +84,9 @@ static int write_row(tg_db *db, const tg_run_lease *l, tg_node_row *row)
   bind_text(st, 4, row->node_type);
   bind_outcome(st, 5, row);
   sqlite3_bind_int64(st, 9, row->started_at);
-  bind_time(st, 10, row->finished_at);
+  bind_nonzero(st, 10, row->finished_at);
+  bind_nonzero(st, 11, row->input_tokens);
+  bind_nonzero(st, 12, row->output_tokens);
   if ((rc = step_done(db, st, "insert node execution")) == 0)
     row->row_id = sqlite3_last_insert_rowid(tg_db_handle(db));
   return rc;
@@ -145,10 +151,16 @@ int tg_store_nodes_event(tg_db *db, const char *run_id, const char *type, const 
 #define LAST_ROWS                                                                                  \
   "FROM node_executions WHERE id IN (SELECT max(id) FROM node_executions WHERE run_id = ?1 "       \
   "GROUP BY node_id) ORDER BY rowid"
-static const char JOURNAL_SQL[] = "SELECT id, attempt, node_id, node_type, status, output AS "
-                                  "output_json, error, error_class, resolution " LAST_ROWS;
-static const char STATES_SQL[] =
-    "SELECT node_id AS id, node_type AS type, status, attempt, error_class " LAST_ROWS;
+/* The tokens of the node of the row in hand, summed over all its rows in the run. */
+#define NODE_TOKENS(col)                                                                           \
+  "(SELECT coalesce(sum(t." col "), 0) FROM node_executions t WHERE t.run_id = ?1 AND "            \
+  "t.node_id = node_executions.node_id) AS " col
+#define TOKENS_SQL NODE_TOKENS("input_tokens") ", " NODE_TOKENS("output_tokens")
+static const char JOURNAL_SQL[] =
+    "SELECT id, attempt, node_id, node_type, status, output AS output_json, error, error_class, "
+    "resolution, " TOKENS_SQL " " LAST_ROWS;
+static const char STATES_SQL[] = "SELECT node_id AS id, node_type AS type, status, attempt, "
+                                 "error_class, " TOKENS_SQL " " LAST_ROWS;
 
 json_t *tg_store_nodes_journal(tg_db *db, int *err, const char *run_id)
 {

@@ -35,6 +35,8 @@ typedef struct tg_node_row {
   const char *output;              /* JSON text (secrets already redacted), or NULL */
   const char *error, *error_class; /* may be NULL */
   int64_t started_at, finished_at; /* finished_at 0: NULL */
+  int64_t input_tokens;            /* model tokens of the execution (Agent, Self-Review); */
+  int64_t output_tokens;           /* 0: NULL, as for nodes that call no model */
 } tg_node_row;
 
 /* One event: type node_started | node_finished | node_skipped | waiting | resumed |
@@ -59,13 +61,16 @@ int tg_store_nodes_event(tg_db *db, const char *run_id, const char *type, const 
 
 /*
  * The journal of run_id for the engine: the last row of each node, a new array of {id, attempt,
- * node_id, node_type, status, output (JSON or null), error, error_class, resolution}, ordered
- * by id; NULL with *err set on failure.
+ * node_id, node_type, status, output (JSON or null), error, error_class, resolution,
+ * input_tokens, output_tokens}, ordered by id, where the tokens are the sums over every row of
+ * that node in the run (all attempts: what the run has spent on it); NULL with *err set on
+ * failure.
  */
 json_t *tg_store_nodes_journal(tg_db *db, int *err, const char *run_id);
 
 /* Every node of run_id with its last row, for GET /api/runs/{id}: a new array of {id (the
- * node's), type, status, attempt, error_class}, ordered by the row id; NULL with *err set. */
+ * node's), type, status, attempt, error_class, input_tokens, output_tokens (the node's sums over
+ * the run, 0 when it called no model)}, ordered by the row id; NULL with *err set. */
 json_t *tg_store_nodes_states(tg_db *db, int *err, const char *run_id);
 
 /* Inside the caller's transaction: sets resolution ("retry", "skip" or "fail") on the last row

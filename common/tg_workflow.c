@@ -194,14 +194,28 @@ static void on_var(void *arg, const char *path)
             path, why);
 }
 
+/* A Self-Review node's config.target: a node that runs before it (it judges that output). */
+static void check_review_target(vstate *st, const tg_graph_node *gn)
+{
+  const json_t *t = json_object_get(gn->config, "target");
+  char id[REF_MAX], why[REF_MAX + 64], ref[REF_MAX + 8];
+  if (!t || json_is_null(t) || !tg_graph__id(t, id, sizeof id))
+    return; /* absent, or not an id: tg_workflow_nodes.c says so */
+  snprintf(ref, sizeof ref, "nodes.%s", id);
+  if (!known_ref(st, ref, strlen(ref), why, sizeof why))
+    add_err(st->errs, gn->id, "config.target", "%s", why);
+}
+
 static void check_node(vstate *st)
 {
   const tg_graph_node *gn = tg_graph_node_at(st->g, st->node);
   char field[256] = "config";
   tg_workflow__check_config(gn, st->errs);
-  if (gn->type == TG_NODE_AGENT || gn->type == TG_NODE_CODE || gn->type == TG_NODE_SELF_REVIEW)
+  if (gn->type == TG_NODE_CODE)
     return;
   st->anc_ready = 0;
+  if (gn->type == TG_NODE_SELF_REVIEW)
+    check_review_target(st, gn);
   walk(st, gn->config, field, strlen(field), sizeof field);
   for (size_t i = 0; i < gn->nbranches; i++) {
     char f[64];

@@ -27,7 +27,11 @@
  *   Code    {language? "python"|"javascript" (python when absent), code (non-empty, at most
  *            256 KiB), packages? [name], outputs? [name], timeout_s? 1..3600,
  *            memory_mb? 16..65536}
- *   Agent, Self-Review: recognised, refused as "not executable yet".
+ *   Agent   {prompt, model {provider "anthropic"|"openai"|"openai_compatible", modelName,
+ *            displayName?, credential?, baseUrl?}, tools? [names], maxIterations? 1..50,
+ *            temperature? 0..2, outputSchema? {JSON schema}}
+ *   Self-Review {reviewPrompt, minConfidence 0..1, target? (a node that runs before it), onFail?
+ *            "fail"|"continue", model? (as an Agent's)}
  * Literal secrets: an API or ad-hoc MCP node's sensitive header (Authorization,
  * Proxy-Authorization, X-API-Key, Api-Key, Cookie, or a name containing token / secret / key)
  * and its authentication object's token / value must contain a {{secrets.<name>}} reference.

@@ -3,10 +3,11 @@
  * (rules in tg_workflow.h; README "Workflow definitions").
  *
  * Each check appends one error per problem and carries on, so a 422 lists them all. Fields are
- * named as the definition spells them under the node ("config.headers.Authorization"). Agent
- * and Self-Review nodes are recognised and give exactly one error each, whatever their config
- * holds. What a Code node needs of the machine (its packages, a javascript interpreter) is not
- * the pure validator's business: tg_workflow_check_code asks the caller's environment. The
+ * named as the definition spells them under the node ("config.headers.Authorization"). An
+ * Agent's tool names are not checked against any catalog here (this layer is pure): the gateway
+ * warns about the ones the user's catalog cannot resolve, and the node fails with
+ * tool_not_found. What a Code node needs of the machine (its packages, a javascript interpreter) is
+ * not the pure validator's business: tg_workflow_check_code asks the caller's environment. The
  * literal-secret rule covers the places a credential belongs in a request the worker sends to a
  * user-supplied URL (API nodes and ad-hoc MCP nodes): sensitive headers and the authentication
  * object's token / value. Their value must reference a stored credential
@@ -27,6 +28,7 @@
 #define CODE_TIMEOUT_MAX_S 3600
 #define CODE_MEMORY_MIN_MB 16
 #define CODE_MEMORY_MAX_MB 65536
+#define AGENT_MAX_ITERATIONS 50
 
 static const char *const input_types[] = {"string", "number", "boolean", "object", "array"};
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
@@ -35,6 +37,8 @@ static const char *const secret_headers[] = {"authorization", "proxy-authorizati
                                              "api-key", "cookie"};
 static const char *const secret_words[] = {"token", "secret", "key"};
 static const char *const code_languages[] = {"python", "javascript"};
+static const char *const llm_providers[] = {"anthropic", "openai", "openai_compatible"};
+static const char *const on_fail_modes[] = {"fail", "continue"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -477,21 +481,84 @@ json_t *tg_workflow_check_code(const json_t *definition, const tg_workflow_code_
   return errs;
 }
 
+/* An optional number member within [lo, hi]. */
+static void opt_number(const json_t *config, const char *key, double lo, double hi, const char *id,
+                       json_t *errs)
+{
+  const json_t *v = json_object_get(config, key);
+  char field[64];
+  if (!given(v))
+    return;
+  if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+    snprintf(field, sizeof field, "config.%s", key);
+    add_err(errs, id, field, "must be a number from %g to %g", lo, hi);
+  }
+}
+
+/* The model of an Agent (required) or a Self-Review node (optional): {provider, modelName,
+ * displayName?, credential?, baseUrl?}. */
+static void check_model(const json_t *config, int required, const char *id, json_t *errs)
+{
+  char field[64];
+  const json_t *m =
+      opt_member(config, "model", JSON_OBJECT, "must be an object {provider, modelName}", field,
+                 sizeof field, id, errs);
+  if (!m) {
+    if (required && !given(json_object_get(config, "model")))
+      add_err(errs, id, "config.model", "needs an object {provider, modelName}");
+    return;
+  }
+  if (!one_of(str_member(m, "provider"), llm_providers, COUNT(llm_providers)))
+    add_err(errs, id, "config.model.provider",
+            "must be \"anthropic\", \"openai\" or \"openai_compatible\"");
+  if (!nonempty(str_member(m, "modelName")))
+    add_err(errs, id, "config.model.modelName", "needs a non-empty string");
+  opt_string(m, "credential", id, errs);
+}
+
+static void check_agent(const json_t *config, const char *id, json_t *errs)
+{
+  char field[64];
+  if (!json_is_string(json_object_get(config, "prompt")))
+    add_err(errs, id, "config.prompt", "needs a string");
+  check_model(config, 1, id, errs);
+  opt_names(config, "tools", id, errs);
+  opt_range(config, "maxIterations", 1, AGENT_MAX_ITERATIONS, id, errs);
+  opt_number(config, "temperature", 0, 2, id, errs);
+  opt_member(config, "outputSchema", JSON_OBJECT, "must be a JSON schema object", field,
+             sizeof field, id, errs);
+}
+
+/* config.target, when given, is checked against the graph (tg_workflow.c). */
+static void check_self_review(const json_t *config, const char *id, json_t *errs)
+{
+  const json_t *on_fail = json_object_get(config, "onFail");
+  const json_t *target = json_object_get(config, "target");
+  req_string(config, "reviewPrompt", id, errs);
+  if (!json_is_number(json_object_get(config, "minConfidence")))
+    add_err(errs, id, "config.minConfidence", "needs a number from 0 to 1");
+  else
+    opt_number(config, "minConfidence", 0, 1, id, errs);
+  if (given(on_fail) && !one_of(json_string_value(on_fail), on_fail_modes, COUNT(on_fail_modes)))
+    add_err(errs, id, "config.onFail", "must be \"fail\" or \"continue\"");
+  if (given(target) && !json_is_string(target) && !json_is_integer(target))
+    add_err(errs, id, "config.target", "must be a node id");
+  check_model(config, 0, id, errs);
+}
+
 typedef void (*check_fn)(const json_t *config, const char *id, json_t *errs);
 
 static const check_fn checks[TG_NODE_TYPE_COUNT] = {
-    [TG_NODE_START] = check_start, [TG_NODE_END] = check_end,   [TG_NODE_MCP] = check_mcp,
-    [TG_NODE_API] = check_api,     [TG_NODE_HITL] = check_hitl, [TG_NODE_CODE] = check_code,
+    [TG_NODE_START] = check_start, [TG_NODE_END] = check_end,
+    [TG_NODE_MCP] = check_mcp,     [TG_NODE_API] = check_api,
+    [TG_NODE_HITL] = check_hitl,   [TG_NODE_CODE] = check_code,
+    [TG_NODE_AGENT] = check_agent, [TG_NODE_SELF_REVIEW] = check_self_review,
 };
 
 void tg_workflow__check_config(const tg_graph_node *gn, json_t *errs)
 {
   const char *id = gn->id;
   const json_t *raw = json_object_get(gn->def, "config");
-  if (gn->type == TG_NODE_AGENT || gn->type == TG_NODE_SELF_REVIEW) {
-    add_err(errs, id, "type", "node type %s is not executable yet", tg_node_type_name(gn->type));
-    return;
-  }
   if (gn->type >= TG_NODE_TYPE_COUNT)
     return; /* unknown: reported by the graph */
   if (given(raw) && !json_is_object(raw))

@@ -104,6 +104,7 @@ typedef struct gw_app {
   tg_egress *egress;               /* the egress policy of http_egress */
   tg_oauth2_tokens *oauth2_tokens; /* oauth2 API connectors' access tokens, fetched on
                                     * http_egress (gw_main.c) */
+  struct gw_static *ui;            /* gw_static.c: the web UI's files; NULL when none */
 } gw_app;
 
 /* --- Requests sleeping on a timer (gw_waiter.c). --- */
@@ -244,8 +245,32 @@ int gw_routes_write(FILE *out);
 /* GET /openapi.json: docs/openapi.json as compiled in (gw_openapi.c). */
 void gw_openapi_get(gw_app *app, tg_httpd_req *req);
 
-/* GET /: the static landing page the OAuth callback redirects the browser to. */
+/* GET / (a GW_ROUTE_STATIC route): the web UI's index.html when one is installed (gw_static),
+ * else the landing page the OAuth callback redirects the browser to (gw_ui.c). */
 void gw_ui_index(gw_app *app, tg_httpd_req *req);
+
+/* --- The web UI's files (gw_static.c; README "Web UI"). --- */
+
+typedef struct gw_static gw_static;
+
+/*
+ * Reads every file under dir (TOOLGATE_UI_DIR) into memory, once, at start-up (blocking: call it
+ * before the loop runs). Returns 0 with *out set (free with gw_static_free), TG_ENOTFOUND when
+ * dir or its index.html is missing, TG_ETOOBIG past the file count or size caps, TG_EIO,
+ * TG_ENOMEM; *out is NULL on failure.
+ */
+int gw_static_load(gw_static **out, const char *dir);
+void gw_static_free(gw_static *s);          /* NULL is fine */
+size_t gw_static_count(const gw_static *s); /* files loaded */
+
+/*
+ * Answers a GET of the web UI: a UI file (200, or 304 on a matching If-None-Match), index.html
+ * for a client route asked for as text/html, or 404 (a missing file, a client route asked for as
+ * something else), and returns 1; returns 0 without answering when no UI is installed.
+ */
+int gw_static_serve(gw_app *app, tg_httpd_req *req);
+/* The GW_ROUTE_STATIC routes' handler: gw_static_serve, or 404 when no UI is installed. */
+void gw_static_get(gw_app *app, tg_httpd_req *req);
 void gw_healthz(gw_app *app, tg_httpd_req *req);
 void gw_readyz(gw_app *app, tg_httpd_req *req);
 void gw_auth_providers(gw_app *app, tg_httpd_req *req, const char *user);

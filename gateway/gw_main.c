@@ -415,6 +415,12 @@ int main(int argc, char **argv)
     tg_error("startup_failed", "{s:s, s:s}", "reason", "composio client", "error", tg_errname(rc));
     goto out;
   }
+  if ((rc = gw_static_load(&app->ui, app->cfg.ui_dir)) != 0) /* before the loop: read once */
+    tg_warn("ui_not_loaded", "{s:s, s:s, s:s}", "dir", app->cfg.ui_dir, "error", tg_errname(rc),
+            "hint", "GET / serves the OAuth landing page only; set TOOLGATE_UI_DIR");
+  else
+    tg_info("ui_loaded", "{s:s, s:i}", "dir", app->cfg.ui_dir, "files",
+            (int)gw_static_count(app->ui));
   {
     tg_httpd_limits lim; /* TOOLGATE_MAX_* and *_TIMEOUT_MS (README "Security") */
     tg_httpd_limits_default(&lim);
@@ -487,6 +493,7 @@ out:
   tg_crypto_free(app->crypto);
   tg_egress_free(app->egress);
   gw_ratelimit_free(app->runlimit);
+  gw_static_free(app->ui);
   tg_config_free(&app->cfg);
   return exit_code;
 }

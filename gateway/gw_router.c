@@ -42,6 +42,20 @@ typedef struct route {
 
 static const route routes[] = {
     {"GET", "/", STATIC, .plain = gw_ui_index},
+    /* The web UI (gw_static.c): its files, and the client routes of ui/src/app.js's page(), each
+     * index.html for a browser so that a page can be reloaded or bookmarked. */
+    {"GET", "/index.html", STATIC, .plain = gw_static_get},
+    {"GET", "/style.css", STATIC, .plain = gw_static_get},
+    {"GET", "/src/*", STATIC, .plain = gw_static_get},
+    {"GET", "/vendor/*", STATIC, .plain = gw_static_get},
+    {"GET", "/integrations", STATIC, .plain = gw_static_get},
+    {"GET", "/workflows", STATIC, .plain = gw_static_get},
+    {"GET", "/workflows/*", STATIC, .plain = gw_static_get},
+    {"GET", "/runs", STATIC, .plain = gw_static_get},
+    {"GET", "/runs/*", STATIC, .plain = gw_static_get},
+    {"GET", "/reviews", STATIC, .plain = gw_static_get},
+    {"GET", "/tools", STATIC, .plain = gw_static_get},
+    {"GET", "/credentials", STATIC, .plain = gw_static_get},
     {"GET", "/openapi.json", PUBLIC, .plain = gw_openapi_get},
     {"GET", "/healthz", PUBLIC, .plain = gw_healthz},
     {"GET", "/readyz", PUBLIC, .plain = gw_readyz},

@@ -90,6 +90,21 @@ static int cancel_work(tg_db *db, run_ctx *c)
   return 0;
 }
 
+/* The run's model tokens, {input_tokens, output_tokens}: the sum of its nodes' (each node's
+ * own is its sum over the run's attempts). A new object, or NULL when out of memory. */
+static json_t *usage_of(const json_t *nodes)
+{
+  json_int_t in = 0, out = 0;
+  size_t i;
+  const json_t *n;
+  json_array_foreach(nodes, i, n)
+  {
+    in += json_integer_value(json_object_get(n, "input_tokens"));
+    out += json_integer_value(json_object_get(n, "output_tokens"));
+  }
+  return json_pack("{s:I, s:I}", "input_tokens", in, "output_tokens", out);
+}
+
 static int run_work(tg_db *db, void *arg)
 {
   run_ctx *c = arg;
@@ -111,7 +126,8 @@ static int run_work(tg_db *db, void *arg)
   }
   if (c->op == GET_RUN) {
     json_t *nodes = tg_store_nodes_states(db, &rc, c->run_id); /* the journal, for the UI */
-    if (!nodes || json_object_set_new(run, "nodes", nodes)) {
+    if (!nodes || json_object_set_new(run, "nodes", nodes) ||
+        json_object_set_new(run, "usage", usage_of(nodes))) {
       json_decref(run);
       return rc ? rc : TG_ENOMEM;
     }

@@ -1,8 +1,9 @@
 /*
- * gw_ui: the landing page the OAuth callback sends the browser to (TOOLGATE_UI_URL defaults to
- * "/"). A static page: the outcome is read from the query string by the browser and written
- * with textContent, so nothing from the request is ever interpolated into HTML by the server.
- * A real product points TOOLGATE_UI_URL at its own web UI instead.
+ * gw_ui: GET /, where the OAuth callback sends the browser (TOOLGATE_UI_URL defaults to "/"):
+ * the web UI's index.html when one is installed (gw_static, which shows the outcome), else this
+ * landing page (TOOLGATE_UI_DIR missing). A static page: the outcome is read from the query string
+ * by the browser and written with textContent, so nothing from the request is ever interpolated
+ * into HTML by the server. A real product points TOOLGATE_UI_URL at its own web UI instead.
  */
 #include "gw.h"
 
@@ -29,6 +30,7 @@ void gw_ui_index(gw_app *app, tg_httpd_req *req)
       "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
       "style-src 'unsafe-inline'",
       "X-Content-Type-Options: nosniff", NULL};
-  (void)app;
+  if (app->ui && gw_static_serve(app, req))
+    return;
   tg_httpd_respond(req, 200, headers, page, strlen(page));
 }

@@ -11,11 +11,18 @@
  * workflow_has_runs) while runs refer to the workflow: their history must keep its definition
  * (the foreign key enforces it; the check only makes the answer clear). Admission caches parsed
  * definitions by their text, so a PUT takes effect for the next run.
+ *
+ * A create or update answer carries warnings: [{node_id, message}], one per Agent tool name that
+ * the user's catalog (tg_store_tools_catalog, read in the same job) cannot resolve by the rule of
+ * tg_tool_name.h. A warning is not an error: the definition is stored, since the tool may be
+ * registered before the workflow runs; if it is not, the node fails with tool_not_found.
  */
 #include "gw.h"
 #include "tg_workflow.h"
 #include "tg_clock.h"
 #include "tg_id.h"
+#include "tg_store_tools.h"
+#include "tg_tool_name.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +35,7 @@ typedef struct wf_ctx {
   char id[GW_USER_MAX + 1];
   char *name;
   json_t *definition;
+  json_t *warnings; /* create / update: read before the write */
   int64_t created_at;
   int op; /* OP_* */
 } wf_ctx;
@@ -49,8 +57,51 @@ static void ctx_free(wf_ctx *c)
     return;
   json_decref(c->j.body);
   json_decref(c->definition);
+  json_decref(c->warnings);
   free(c->name);
   free(c);
+}
+
+/* The warnings of c->definition for the user's catalog: a new array, or NULL with *rc set. */
+static json_t *tool_warnings(tg_db *db, wf_ctx *c, int *rc)
+{
+  json_t *warnings = json_array(), *catalog = NULL;
+  const json_t *node, *name;
+  size_t i, k;
+  if (!warnings) {
+    *rc = TG_ENOMEM;
+    return NULL;
+  }
+  json_array_foreach(json_object_get(c->definition, "nodes"), i, node)
+  {
+    const char *type = json_string_value(json_object_get(node, "type"));
+    const json_t *tools = json_object_get(json_object_get(node, "config"), "tools");
+    char id[64];
+    if (!type || strcmp(type, "Agent") != 0 || json_array_size(tools) == 0)
+      continue;
+    if (!catalog && !(catalog = tg_store_tools_catalog(db, rc, c->j.user))) {
+      json_decref(warnings);
+      return NULL;
+    }
+    if (json_is_integer(json_object_get(node, "id")))
+      snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT,
+               json_integer_value(json_object_get(node, "id")));
+    else
+      snprintf(id, sizeof id, "%s", json_string_value(json_object_get(node, "id")));
+    json_array_foreach(tools, k, name)
+    {
+      char msg[256];
+      if (tg_tool_lookup(catalog, json_string_value(name)))
+        continue;
+      snprintf(msg, sizeof msg,
+               "tool \"%.120s\" is not in your tool catalog: register it, or the node fails "
+               "with tool_not_found",
+               json_string_value(name));
+      json_array_append_new(warnings, json_pack("{s:s, s:s}", "node_id", id, "message", msg));
+    }
+  }
+  json_decref(catalog);
+  return warnings;
 }
 
 static int wf_work(tg_db *db, void *arg)
@@ -59,6 +110,9 @@ static int wf_work(tg_db *db, void *arg)
   int rc = tg_store_credits_ensure_user(db, c->j.user, c->j.app->cfg.default_credits);
   json_t *v;
   if (rc != 0)
+    return rc;
+  if ((c->op == OP_CREATE || c->op == OP_UPDATE) && !c->warnings &&
+      !(c->warnings = tool_warnings(db, c, &rc)))
     return rc;
   switch (c->op) {
   case OP_CREATE:
@@ -70,9 +124,9 @@ static int wf_work(tg_db *db, void *arg)
     if (rc != 0)
       return rc;
     c->j.status = 201;
-    c->j.body = json_pack("{s:s, s:s, s:O, s:I, s:I}", "id", c->id, "name", c->name, "definition",
-                          c->definition, "created_at", (json_int_t)c->created_at, "updated_at",
-                          (json_int_t)c->created_at);
+    c->j.body = json_pack("{s:s, s:s, s:O, s:I, s:I, s:O}", "id", c->id, "name", c->name,
+                          "definition", c->definition, "created_at", (json_int_t)c->created_at,
+                          "updated_at", (json_int_t)c->created_at, "warnings", c->warnings);
     return c->j.body ? 0 : TG_ENOMEM;
   case OP_UPDATE: {
     int changes = 0;
@@ -94,7 +148,7 @@ static int wf_work(tg_db *db, void *arg)
       return rc;
     c->j.status = 200;
     c->j.body = v;
-    return 0;
+    return json_object_set(v, "warnings", c->warnings) ? TG_ENOMEM : 0;
   }
   case OP_DELETE: {
     int changes = 0;

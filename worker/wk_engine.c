@@ -35,6 +35,10 @@
  * outcome_unknown naming the node; WAITING -> parked ('waiting', no lease); an End node -> run
  * succeeded with the End's output; LOST -> stop, write nothing. The deadline and the shutdown
  * grace interrupt nodes in flight through ops->cancel.
+ *
+ * Model tokens: an execution's wk_node_result tokens go on its journal row and into the run's
+ * total (started from the journal's per-node sums at the claim); when TOOLGATE_RUN_TOKEN_BUDGET
+ * is set and the total passes it after a node, the run fails with budget_exceeded.
  */
 #include "wk_node.h"
 
@@ -90,6 +94,7 @@ struct wk_engine {
   char msg[600];
   size_t unknown_node;
   json_t *output;
+  int64_t tokens; /* model tokens (input + output) the run has used, all attempts */
 };
 
 typedef struct journal_job {
@@ -129,6 +134,8 @@ static const wk_node_ops *ops_for(tg_node_type t)
     return &wk_node_conditional_ops;
   case TG_NODE_HITL:
     return &wk_node_hitl_ops;
+  case TG_NODE_SELF_REVIEW:
+    return &wk_node_self_review_ops;
   case TG_NODE_CODE:
     return &wk_node_code_ops;
   case TG_NODE_AGENT:
@@ -541,6 +548,27 @@ static void launch(wk_engine *e, size_t i)
 
 /* ---- a node reports ---- */
 
+/* The model tokens of an execution: on its journal row (the first one queued since the batch
+ * had queued rows, when queuing it worked; skipped successors may follow it), into the run's
+ * total, against the budget. */
+static void count_tokens(wk_engine *e, const tg_graph_node *gn, const wk_node_result *res,
+                         size_t queued)
+{
+  int64_t budget = e->r->w->cfg.run_token_budget;
+  if (res->input_tokens <= 0 && res->output_tokens <= 0)
+    return;
+  if (e->nrows > queued && e->rows[queued].node_id == gn->id) {
+    e->rows[queued].input_tokens = res->input_tokens;
+    e->rows[queued].output_tokens = res->output_tokens;
+  }
+  e->tokens += res->input_tokens + res->output_tokens;
+  if (budget > 0 && e->tokens > budget)
+    set_fail(e, "budget_exceeded",
+             "node %s: the run has used %lld model tokens, over its budget of %lld "
+             "(TOOLGATE_RUN_TOKEN_BUDGET)",
+             gn->id, (long long)e->tokens, (long long)budget);
+}
+
 static void on_node_done(wk_node_exec *x, wk_node_result *res)
 {
   exec_t *ex = (exec_t *)x->engine;
@@ -552,7 +580,7 @@ static void on_node_done(wk_node_exec *x, wk_node_result *res)
   const char *cls = res->error_class;
   int resumed = x->prior_status && strcmp(x->prior_status, "waiting") == 0;
   int64_t started_at = ex->started_at;
-  size_t i = ex->idx;
+  size_t i = ex->idx, queued;
 
   unlink_exec(e, ex);
   exec_free(ex);
@@ -563,6 +591,7 @@ static void on_node_done(wk_node_exec *x, wk_node_result *res)
     return;
   }
   r->pending--;
+  queued = e->nrows;
   switch (res->status) {
   case WK_NODE_SUCCESS:
     add_row(e, gn, row, "success", journal_text(r, res->output), NULL, NULL, started_at, NULL);
@@ -600,6 +629,8 @@ static void on_node_done(wk_node_exec *x, wk_node_result *res)
     r->lost = 1;
     break;
   }
+  if (res->status != WK_NODE_LOST)
+    count_tokens(e, gn, res, queued);
   pump(e);
   if (r->w->nodes_blocked) { /* a worker-wide slot freed: other runs may go on */
     for (wk_run *o = r->w->runs; o; o = o->next)
@@ -819,6 +850,8 @@ void wk_engine_start(wk_run *r)
     size_t k = tg_graph_find(e->g, json_string_value(json_object_get(row, "node_id")));
     if (k < e->n)
       e->ns[k].prior = row;
+    e->tokens += json_integer_value(json_object_get(row, "input_tokens")) +
+                 json_integer_value(json_object_get(row, "output_tokens"));
   }
   if (json_array_size(r->journal))
     tg_info("run_journal_loaded", "{s:s, s:I, s:I}", "run_id", r->id, "attempt",

@@ -98,6 +98,7 @@ json_t *wk_node_no_vars(const json_t *output);
 /* One per file. */
 extern const wk_node_ops wk_node_start_ops, wk_node_end_ops, wk_node_mcp_ops, wk_node_api_ops,
     wk_node_conditional_ops, wk_node_hitl_ops;
+extern const wk_node_ops wk_node_self_review_ops;
 extern const wk_node_ops wk_node_code_ops;
 extern const wk_node_ops wk_node_agent_ops;
 

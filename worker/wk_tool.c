@@ -34,6 +34,7 @@
 #include "tg_sandbox.h"
 #include "tg_store_runs.h"
 #include "tg_store_tools.h"
+#include "tg_tool_name.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -46,38 +47,9 @@
 
 /* ---------------------------------------------------------------- resolution */
 
-/* 1 when a and b are the same name ignoring case, with ' ' and '_' the same character. */
-static int same_name(const char *a, const char *b)
-{
-  for (; *a && *b; a++, b++) {
-    int ca = *a == ' ' ? '_' : tolower((unsigned char)*a);
-    int cb = *b == ' ' ? '_' : tolower((unsigned char)*b);
-    if (ca != cb)
-      return 0;
-  }
-  return *a == *b;
-}
-
 static const char *str(const json_t *o, const char *k)
 {
   return json_string_value(json_object_get(o, k));
-}
-
-static const json_t *find_row(const json_t *rows, const char *name)
-{
-  size_t i;
-  const json_t *row;
-  json_array_foreach(rows, i, row)
-  {
-    if (strcmp(str(row, "tool_id"), name) == 0)
-      return row;
-  }
-  json_array_foreach(rows, i, row)
-  {
-    if (same_name(str(row, "name"), name))
-      return row;
-  }
-  return NULL;
 }
 
 /* The name the model sees: [A-Za-z0-9_-], at most 64 bytes, unique among tools[0..n). */
@@ -156,7 +128,7 @@ int wk_tools_resolve(tg_db *db, const char *user_id, const json_t *names, wk_too
       rc = TG_EINVAL;
       goto out;
     }
-    if (!(row = find_row(rows, json_string_value(nm)))) {
+    if (!(row = tg_tool_lookup(rows, json_string_value(nm)))) {
       snprintf(missing, len, "%s", json_string_value(nm));
       rc = TG_ENOTFOUND;
       goto out;

@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ import threading
 import time
 import traceback
 import urllib.parse
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SRC = os.environ.get("TOOLGATE_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -584,3 +585,76 @@ def serve_http(handler):
     srv.url = "http://127.0.0.1:%d" % srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
+
+
+def self_signed_cert(hosts):
+    """A self-signed certificate for hosts (DNS names), for a local TLS server that a worker
+    reaches under those names through TOOLGATE_CONNECT_TO and trusts through TOOLGATE_CA_FILE:
+    (certificate file, key file) in a new temporary directory."""
+    tmp = tempfile.mkdtemp(prefix="toolgate-tls-")
+    crt, key = os.path.join(tmp, "crt.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=" + hosts[0],
+                    "-addext", "subjectAltName=" + ",".join("DNS:" + h for h in hosts)],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+class JsonServer:
+    """A JSON API on a free loopback port, HTTPS when tls = (certificate file, key file) (see
+    self_signed_cert). routes: {path: fn(method, headers, body) -> (status, object)}; any other
+    path is 404. Every request is recorded in .seen as (method, path with query, headers, body)
+    before its route runs; hook(path) (optional) runs next, outside the lock (a test can hold a
+    request there). close() when done."""
+
+    def __init__(self, routes, tls=None, hook=None):
+        self.seen = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _answer(self):
+                n = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(n) if n else b""
+                path = self.path.split("?")[0]
+                with server.lock:
+                    server.seen.append((self.command, self.path, dict(self.headers), body))
+                if hook:
+                    hook(path)
+                fn = routes.get(path)
+                status, out = fn(self.command, self.headers, body) if fn else (404, {})
+                data = json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd.daemon_threads = True
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def requests(self, path):
+        """The recorded requests to path (query ignored)."""
+        with self.lock:
+            return [x for x in self.seen if x[1].split("?")[0] == path]
+
+    def count(self, path):
+        return len(self.requests(path))
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

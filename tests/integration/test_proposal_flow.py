@@ -10,88 +10,44 @@ Real simulator, MCP reference server, gateway and worker on 127.0.0.1, fresh SQL
 """
 import base64
 import json
-import os
-import ssl
-import subprocess
-import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import PROVIDER, Stack, free_port, main, wait_until
+from harness import PROVIDER, JsonServer, Stack, main, self_signed_cert, wait_until
 
 SECRET_KEY = "key1:" + base64.b64encode(b"7" * 32).decode()  # seals the credentials
 
 
-class Target:
-    """The CRM, project database and proposal portal in one local server."""
+class Target(JsonServer):
+    """The CRM, project database and proposal portal in one local server; stall names a path
+    whose requests hang until release is set."""
 
     def __init__(self, tls=None):
-        self.lock = threading.Lock()
-        self.hits = {}       # path -> count
-        self.seen = []       # (method, path, headers, body)
-        self.stall = None    # a path whose requests hang until released
+        self.stall = None
         self.release = threading.Event()
-        target = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def hold(path):
+            if self.stall == path:
+                self.release.wait(30)
 
-            def log_message(self, *a):
-                pass
+        def submit(method, headers, body):
+            sent = json.loads(body or b"{}")
+            return 200, {"proposal_id": "P-%s" % sent.get("decision", "?"),
+                         "final_price": 412500.5,
+                         "submission_timestamp": "2026-12-03T12:00:00Z"}
 
-            def _answer(self):
-                n = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(n) if n else b""
-                path = self.path.split("?")[0]
-                with target.lock:
-                    target.hits[path] = target.hits.get(path, 0) + 1
-                    target.seen.append((self.command, self.path, dict(self.headers), body))
-                if target.stall == path:
-                    target.release.wait(30)
-                if path == "/v1/opportunities/decline":
-                    out = {"proposal_id": "declined", "final_price": 0,
-                           "submission_timestamp": "2026-12-03T00:00:00Z"}
-                elif path == "/v1/similar-projects":
-                    out = {"projects": [{"name": "Apollo", "price": 410000}], "count": 1}
-                elif path == "/v1/submit":
-                    sent = json.loads(body or b"{}")
-                    out = {"proposal_id": "P-%s" % sent.get("decision", "?"),
-                           "final_price": 412500.5,
-                           "submission_timestamp": "2026-12-03T12:00:00Z"}
-                else:
-                    self.send_response(404)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                data = json.dumps(out).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _answer
-
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        if tls:  # (certificate file, key file): HTTPS on the same port
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(*tls)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def count(self, path):
-        with self.lock:
-            return self.hits.get(path, 0)
+        super().__init__({
+            "/v1/opportunities/decline": lambda m, h, b: (200, {
+                "proposal_id": "declined", "final_price": 0,
+                "submission_timestamp": "2026-12-03T00:00:00Z"}),
+            "/v1/similar-projects": lambda m, h, b: (200, {
+                "projects": [{"name": "Apollo", "price": 410000}], "count": 1}),
+            "/v1/submit": submit,
+        }, tls=tls, hook=hold)
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 def definition(target, base=None):
@@ -219,12 +175,7 @@ def test_decline_branch():
 def test_named_https_host_reaches_a_local_tls_server():
     """The workflow names https://api.crm.com/... verbatim; TOOLGATE_CONNECT_TO maps it to a local
     TLS server whose certificate (for api.crm.com) TOOLGATE_CA_FILE trusts."""
-    tmp = tempfile.mkdtemp(prefix="toolgate-tls-")
-    crt, key = os.path.join(tmp, "crt.pem"), os.path.join(tmp, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=api.crm.com",
-                    "-addext", "subjectAltName=DNS:api.crm.com"], check=True,
-                   capture_output=True)
+    crt, key = self_signed_cert(["api.crm.com"])
     target = Target(tls=(crt, key))
     try:
         env = {"TOOLGATE_CONNECT_TO": "api.crm.com:443:127.0.0.1:%d" % target.port,

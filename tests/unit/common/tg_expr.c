@@ -230,7 +230,37 @@ static void test_each_var(void **state)
   tg_expr_free(NULL);
 }
 
+static void collect_typed(void *arg, const char *path, tg_expr_type t)
+{
+  static const char *const names[] = {"any", "number", "string", "boolean"};
+  char *buf = arg;
+  strcat(buf, path);
+  strcat(buf, ":");
+  strcat(buf, names[t]);
+  strcat(buf, ";");
+}
+
+static void test_each_var_typed(void **state)
+{
+  tg_expr *e;
+  char err[128], seen[256] = "";
+  (void)state;
+  assert_int_equal(tg_expr_parse(&e,
+                                 "3 < n AND s = 'x' AND NOT b AND (f != false) AND a == c AND "
+                                 "z != null",
+                                 err, sizeof err),
+                   0);
+  tg_expr_each_var_typed(e, collect_typed, seen);
+  assert_string_equal(seen, "n:number;s:string;b:boolean;f:boolean;a:any;c:any;z:any;");
+  tg_expr_free(e);
+  seen[0] = '\0';
+  assert_int_equal(tg_expr_parse(&e, "(ok)", err, sizeof err), 0);
+  tg_expr_each_var_typed(e, collect_typed, seen);
+  assert_string_equal(seen, "ok:boolean;");
+  tg_expr_free(e);
+}
+
 TG_UNIT_MAIN(cmocka_unit_test(test_builder_condition), cmocka_unit_test(test_precedence),
              cmocka_unit_test(test_comparisons), cmocka_unit_test(test_null_and_bool),
              cmocka_unit_test(test_eval_errors), cmocka_unit_test(test_parse_errors),
-             cmocka_unit_test(test_each_var))
+             cmocka_unit_test(test_each_var), cmocka_unit_test(test_each_var_typed))
