@@ -59,10 +59,6 @@
 #define MAX_VARS_TEXT (16u << 10)   /* bytes of run variables in the system prompt */
 #define MAX_RESULT_TEXT (32u << 10) /* bytes of one tool result given to the model */
 
-/* The graph's variable analysis is linked when its module is in the build (weak until then: the
- * node asks for no structured output unless config.outputSchema is set). */
-extern json_t *tg_graph_agent_schema(const tg_graph *g, size_t i, int *err) __attribute__((weak));
-
 typedef struct agent agent;
 
 typedef struct call_slot {
@@ -521,7 +517,7 @@ static json_t *wanted_schema(agent *a)
 {
   const json_t *own = json_object_get(a->x->config, "outputSchema");
   size_t i;
-  if (tg_graph_agent_schema && a->r->graph &&
+  if (a->r->graph &&
       (i = tg_graph_find(a->r->graph, a->x->gn->id)) != (size_t)-1)
     return tg_graph_agent_schema(a->r->graph, i, NULL);
   return json_is_object(own) ? json_deep_copy(own) : NULL;
