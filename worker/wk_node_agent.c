@@ -23,10 +23,9 @@
  *
  * The system prompt is config.prompt, then "Run variables (JSON):" and the run's bare variables
  * ({inputs, vars} of the scope, secret inputs redacted, capped at 16 KiB); the transcript opens
- * with the user message "Begin.". The API key is the named credential's (token or value) or the
- * configured one; it lives in this struct only (wiped when the node ends) and in the request
- * headers tg_llm builds. A user's baseUrl is honoured for openai_compatible only, on the
- * egress-policied client; configured base URLs use w->http.
+ * with the user message "Begin.". Endpoint, client and key follow wk_model.h's rule (the one of
+ * Self-Review nodes too): a named credential's key lives in this struct only (wiped when the
+ * node ends) and in the request headers tg_llm builds.
  *
  * Tokens: every model request's usage (failed ones included) is summed into the result.
  * Model failures keep tg_llm's error class (rate_limited, model_overloaded, model_error,
@@ -36,16 +35,14 @@
  * calculator was left in doubt (then UNKNOWN). Cancel (deadline, shutdown) cancels the model
  * request and every tool call; the node reports once they have all answered.
  */
+#include "wk_model.h"
 #include "wk_node.h"
 #include "wk_tool.h"
 
-#include "tg_api_request.h"
-#include "tg_crypto.h"
 #include "tg_err.h"
 #include "tg_graph_vars.h"
 #include "tg_llm.h"
 #include "tg_log.h"
-#include "tg_store_credentials.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -58,15 +55,6 @@
 #define MAX_ITERATIONS 50
 #define MAX_VARS_TEXT (16u << 10)   /* bytes of run variables in the system prompt */
 #define MAX_RESULT_TEXT (32u << 10) /* bytes of one tool result given to the model */
-
-/* The model client and the graph's variable analysis are linked when their modules are in the
- * build (weak until then: the node fails with model_error / asks nothing). */
-extern int tg_llm_send(tg_http_client *http, const tg_llm_request *req, tg_llm_done_cb done,
-                       void *arg, tg_llm_call **out) __attribute__((weak));
-extern void tg_llm_cancel(tg_llm_call *c) __attribute__((weak));
-extern void tg_llm_reply_free(tg_llm_reply *r) __attribute__((weak));
-extern int tg_llm_provider_parse(const char *name, tg_llm_provider *out) __attribute__((weak));
-extern json_t *tg_graph_agent_schema(const tg_graph *g, size_t i, int *err) __attribute__((weak));
 
 typedef struct agent agent;
 
@@ -81,10 +69,9 @@ typedef struct call_slot {
 struct agent {
   wk_node_exec *x;
   wk_run *r;
-  tg_llm_provider provider;
-  const char *model, *credential; /* borrowed from x->config */
-  char *base_url;
-  char *api_key; /* plaintext: wiped in agent_free */
+  const json_t *model;    /* x->config.model, borrowed */
+  const char *credential; /* borrowed from x->config */
+  char *api_key;          /* the credential's, plaintext, or NULL: wiped in agent_free */
   char *system;
   double temperature;
   int max_tokens, max_iter, iter;
@@ -108,14 +95,12 @@ static void ask_model(agent *a);
 static void agent_free(agent *a)
 {
   size_t i;
-  if (a->api_key)
-    tg_crypto_wipe_free(a->api_key, strlen(a->api_key));
+  wk_model_key_free(a->api_key);
   for (i = 0; i < a->nslots; i++) {
     json_decref(a->slots[i].call);
     json_decref(a->slots[i].message);
   }
   free(a->slots);
-  free(a->base_url);
   free(a->system);
   json_decref(a->schema);
   json_decref(a->messages);
@@ -463,35 +448,30 @@ static void on_model_done(void *arg, int err, const char *error_class, const cha
 static void ask_model(agent *a)
 {
   wk_worker *w = a->r->w;
-  int user_url = a->provider == TG_LLM_OPENAI_COMPATIBLE &&
-                 json_is_string(json_object_get(json_object_get(a->x->config, "model"), "baseUrl"));
-  tg_llm_request req = {.provider = a->provider,
-                        .base_url = a->base_url,
-                        .api_key = a->api_key,
-                        .model = a->model,
-                        .system = a->system,
+  tg_llm_request req = {.system = a->system,
                         .messages = a->messages,
                         .tools = a->forcing ? NULL : a->model_tools,
                         .output_schema = a->forcing ? a->schema : NULL,
                         .temperature = a->temperature,
                         .max_tokens = a->max_tokens,
-                        .timeout_ms = (long)w->cfg.model_timeout_ms,
-                        .max_retries = (int)w->cfg.model_retries,
                         .retry_base_ms = (long)w->cfg.retry_base_ms,
                         .deadline_ms = a->r->deadline_ms};
+  tg_http_client *http;
+  char why[256];
   int rc;
   if (a->stop) {
     finish_stopped(a);
     return;
   }
+  if (wk_model_endpoint(w, a->model, a->api_key, &req, &http, why, sizeof why) != 0) {
+    fail(a, WK_NODE_FAILED, "invalid_config", "node %s: %s", a->x->gn->id, why);
+    return;
+  }
   if (!a->forcing)
     a->iter++;
-  rc = tg_llm_send(user_url && w->http_egress ? w->http_egress : w->http, &req, on_model_done, a,
-                   &a->llm);
-  if (rc)
-    fail(a, WK_NODE_FAILED, rc == TG_EINVAL ? "model_auth" : "internal",
-         "node %s: cannot send the model request: %s", a->x->gn->id,
-         rc == TG_EINVAL ? "no API key or base URL for the provider" : tg_strerror(rc));
+  if ((rc = tg_llm_send(http, &req, on_model_done, a, &a->llm)) != 0)
+    fail(a, WK_NODE_FAILED, "internal", "node %s: cannot send the model request: %s", a->x->gn->id,
+         tg_strerror(rc));
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -526,8 +506,7 @@ static json_t *wanted_schema(agent *a)
 {
   const json_t *own = json_object_get(a->x->config, "outputSchema");
   size_t i;
-  if (tg_graph_agent_schema && a->r->graph &&
-      (i = tg_graph_find(a->r->graph, a->x->gn->id)) != (size_t)-1)
+  if (a->r->graph && (i = tg_graph_find(a->r->graph, a->x->gn->id)) != (size_t)-1)
     return tg_graph_agent_schema(a->r->graph, i, NULL);
   return json_is_object(own) ? json_deep_copy(own) : NULL;
 }
@@ -559,7 +538,7 @@ typedef struct setup_job {
   char missing[256];
   int resolve_rc;
   char *key;
-  int key_missing;
+  int key_rc; /* wk_model_credential_key's answer: 0, TG_ENOTFOUND, TG_EINVAL */
 } setup_job;
 
 static int setup_work(tg_db *db, void *arg)
@@ -574,25 +553,9 @@ static int setup_work(tg_db *db, void *arg)
   if (j->resolve_rc && j->resolve_rc != TG_ENOTFOUND && j->resolve_rc != TG_EINVAL)
     return j->resolve_rc;
   if (j->credential) {
-    json_t *names = json_pack("[s]", j->credential), *creds = NULL;
-    const json_t *secret;
-    const char *key;
-    rc = names ? tg_store_credentials_open(db, j->crypto, j->user, names, &creds) : TG_ENOMEM;
-    json_decref(names);
-    if (rc)
-      return rc;
-    secret = json_object_get(json_object_get(creds, j->credential), "secret");
-    key = json_string_value(json_object_get(secret, "token"));
-    if (!key)
-      key = json_string_value(json_object_get(secret, "value"));
-    if (!key)
-      key = json_string_value(json_object_get(secret, "api_key"));
-    j->key_missing = !key;
-    if (key && !(j->key = strdup(key)))
-      rc = TG_ENOMEM;
-    tg_api_wipe_json(creds);
-    json_decref(creds);
-    return rc;
+    j->key_rc = wk_model_credential_key(db, j->crypto, j->user, j->credential, &j->key);
+    if (j->key_rc && j->key_rc != TG_ENOTFOUND && j->key_rc != TG_EINVAL)
+      return j->key_rc;
   }
   return 0;
 }
@@ -603,9 +566,7 @@ static void setup_done(void *arg, int status)
   agent *a = j->a;
   a->tools = j->tools;
   a->ntools = j->ntools;
-  if (j->key) {
-    a->api_key = j->key;
-  }
+  a->api_key = j->key;
   if (a->stop) {
     finish_stopped(a);
   } else if (status) {
@@ -621,7 +582,10 @@ static void setup_done(void *arg, int status)
   } else if (j->resolve_rc) {
     fail(a, WK_NODE_FAILED, "invalid_config", "node %s: config.tools must be tool names",
          a->x->gn->id);
-  } else if (j->key_missing) {
+  } else if (j->key_rc == TG_ENOTFOUND) {
+    fail(a, WK_NODE_FAILED, "credential_missing", "node %s: no credential named \"%s\"",
+         a->x->gn->id, a->credential);
+  } else if (j->key_rc == TG_EINVAL) {
     fail(a, WK_NODE_FAILED, "credential_missing",
          "node %s: credential %s has no token or value to use as the API key", a->x->gn->id,
          a->credential);
@@ -631,59 +595,17 @@ static void setup_done(void *arg, int status)
   free(j);
 }
 
-/* Provider, model, base URL and configured key from the config: 0, or -1 after failing. */
-static int read_config(agent *a)
+/* The loop's settings from the config (the endpoint is wk_model_endpoint's, per request). */
+static void read_config(agent *a)
 {
-  const json_t *cfg = a->x->config, *model = json_object_get(cfg, "model");
-  const tg_config *c = &a->r->w->cfg;
-  const char *prov = json_string_value(json_object_get(model, "provider"));
-  const char *url = json_string_value(json_object_get(model, "baseUrl"));
-  const tg_secret *key = NULL;
-  const char *base = NULL;
+  const json_t *cfg = a->x->config;
   json_int_t it = json_integer_value(json_object_get(cfg, "maxIterations"));
   const json_t *temp = json_object_get(cfg, "temperature");
-  if (!tg_llm_send) {
-    fail(a, WK_NODE_FAILED, "model_error", "node %s: no model client in this build", a->x->gn->id);
-    return -1;
-  }
-  if (tg_llm_provider_parse(prov ? prov : "anthropic", &a->provider)) {
-    fail(a, WK_NODE_FAILED, "invalid_config", "node %s: unknown model provider %s", a->x->gn->id,
-         prov);
-    return -1;
-  }
-  a->model = json_string_value(json_object_get(model, "modelName"));
-  a->credential = json_string_value(json_object_get(model, "credential"));
-  if (!a->model || !*a->model) {
-    fail(a, WK_NODE_FAILED, "invalid_config", "node %s: config.model.modelName is required",
-         a->x->gn->id);
-    return -1;
-  }
-  switch (a->provider) {
-  case TG_LLM_ANTHROPIC:
-    base = c->anthropic_base_url, key = &c->anthropic_api_key;
-    break;
-  case TG_LLM_OPENAI:
-    base = c->openai_base_url, key = &c->openai_api_key;
-    break;
-  default:
-    base = url ? url : c->compatible_base_url, key = &c->compatible_api_key;
-  }
-  if (!base) {
-    fail(a, WK_NODE_FAILED, "invalid_config", "node %s: no base URL for provider %s", a->x->gn->id,
-         prov);
-    return -1;
-  }
-  a->base_url = strdup(base);
-  if (a->base_url && strlen(a->base_url) && a->base_url[strlen(a->base_url) - 1] == '/')
-    a->base_url[strlen(a->base_url) - 1] = '\0';
-  if (!a->credential && tg_secret_reveal(key) && !(a->api_key = strdup(tg_secret_reveal(key)))) {
-    fail(a, WK_NODE_FAILED, "internal", "out of memory");
-    return -1;
-  }
+  a->model = json_object_get(cfg, "model");
+  a->credential = json_string_value(json_object_get(a->model, "credential"));
   a->max_iter = it > 0 ? (it > MAX_ITERATIONS ? MAX_ITERATIONS : (int)it) : DEFAULT_ITERATIONS;
   a->temperature = json_is_number(temp) ? json_number_value(temp) : -1;
   a->max_tokens = (int)json_integer_value(json_object_get(cfg, "max_tokens"));
-  return a->base_url ? 0 : (fail(a, WK_NODE_FAILED, "internal", "out of memory"), -1);
 }
 
 static void start(wk_node_exec *x)
@@ -700,8 +622,7 @@ static void start(wk_node_exec *x)
   a->x = x;
   a->r = x->r;
   x->priv = a;
-  if (read_config(a))
-    return;
+  read_config(a);
   if (!(j = calloc(1, sizeof *j))) {
     fail(a, WK_NODE_FAILED, "internal", "out of memory");
     return;

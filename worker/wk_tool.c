@@ -45,12 +45,6 @@
 #define MODEL_NAME_MAX 64
 #define MAX_BODY_TEXT (64u << 10) /* bytes of an http_request body given back as text */
 
-/* The Code sandbox is linked when its module is in the build (weak until then). */
-extern int tg_sandbox_run(uv_loop_t *loop, const tg_sandbox_limits *lim, const tg_sandbox_job *job,
-                          tg_sandbox_done_cb done, void *arg, tg_sandbox_exec **out)
-    __attribute__((weak));
-extern void tg_sandbox_cancel(tg_sandbox_exec *e) __attribute__((weak));
-
 /* ---------------------------------------------------------------- resolution */
 
 static const char *str(const json_t *o, const char *k)
@@ -549,9 +543,7 @@ static void run_code(wk_tool_call *c)
   int rc;
   if (ms > 0 && (ms + 999) / 1000 < cfg->code_timeout_s)
     job.timeout_s = (ms + 999) / 1000;
-  if (!tg_sandbox_run) {
-    set_error(c, "sandbox_unavailable", "the Code sandbox is not part of this build");
-  } else if (!job.code) {
+  if (!job.code) {
     set_error(c, "invalid_arguments", "code_execution needs a code string");
   } else if ((rc = tg_sandbox_pool_run(c->r->w->sandbox, &job, on_sandbox_done, c, &c->sb)) != 0) {
     set_error(c, rc == TG_EINVAL ? "invalid_arguments" : "internal", "code_execution: %s",

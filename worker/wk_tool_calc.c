@@ -5,7 +5,8 @@
  *
  * Precedence low to high: + -, then * / %, then unary -, then ^ (right-associative, so
  * 2^3^2 = 2^9 and -2^2 = -4). Division and modulo by zero, a result that is not finite, a
- * nesting deeper than 64 and any stray byte are errors; nothing is allocated.
+ * nesting deeper than 64 and any stray byte are errors (numbers are decimal: no hexadecimal,
+ * inf or nan); nothing is allocated.
  */
 #include "wk_tool.h"
 
@@ -63,6 +64,10 @@ static double primary(calc *c)
   }
   if (!isdigit((unsigned char)*c->p) && *c->p != '.') {
     fail(c, *c->p ? "unexpected character" : "unexpected end of expression");
+    return 0;
+  }
+  if (c->p[0] == '0' && (c->p[1] == 'x' || c->p[1] == 'X')) {
+    fail(c, "bad number"); /* strtod would read hexadecimal */
     return 0;
   }
   v = strtod(c->p, &end);

@@ -1,9 +1,6 @@
 #!/usr/bin/env python3
 """Agent node end to end (README "Agent nodes") against the model simulator (tests/llmsim).
 
-Needs the model client and simulator (issue 15, helper llm) and the Agent validation of the
-definition layer (helper review): while either is missing every test prints SKIP and passes.
-
 Covered: an Agent with the calculator and a tool created from an MCP connector (the reference
 server's echo) asks for two tool calls at once; both run and are journaled in tool_executions
 with their tool_call_id; their results go back in the next request (tool_result blocks /
@@ -23,10 +20,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "llmsim"))
 from harness import Stack, main  # noqa: E402
 
-try:
-    from llmsim_client import LlmSim  # noqa: E402
-except ImportError:
-    LlmSim = None
+from llmsim_client import LlmSim  # noqa: E402
 
 KEYS = ("sim-anthropic-key", "sim-openai-key", "sim-compatible-key")
 
@@ -64,20 +58,6 @@ def stack(sim, extra=None):
     return Stack(mcp=True, extra_env=env)
 
 
-def supported(s, name):
-    if LlmSim is None:
-        print("SKIP %s: the model simulator is not merged yet" % name, flush=True)
-        return False
-    st, _, body = s.gw("POST", "/api/workflows", {"name": "probe",
-                                                   "definition": agent_workflow()})
-    if st == 422:
-        print("SKIP %s: the gateway refuses Agent nodes: %s" % (name, json.dumps(body)[:160]),
-              flush=True)
-        return False
-    assert st == 201, (st, body)
-    return True
-
-
 def run(s, definition, timeout=60):
     st, _, wf = s.gw("POST", "/api/workflows", {"name": "agent", "definition": definition})
     assert st == 201, (st, wf)
@@ -107,8 +87,6 @@ def echo_tool(s):
 
 def parallel_case(provider):
     with LlmSim() as sim, stack(sim) as s:
-        if not supported(s, "parallel " + provider):
-            return
         echo_tool(s)
         s.start_worker()
         sim.queue([
@@ -152,8 +130,6 @@ def test_agent_openai_compatible():
 
 def test_agent_model_failures():
     with LlmSim() as sim, stack(sim) as s:
-        if not supported(s, "test_agent_model_failures"):
-            return
         s.start_worker()
         sim.queue([{"status": 429, "retry_after": 0}, {"text": '{"win_probability": 10}'}])
         r = run(s, agent_workflow())
