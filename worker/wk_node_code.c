@@ -58,7 +58,7 @@ static void on_done(void *arg, tg_sandbox_result *sr)
   if (sr->error_class) {
     tg_info("code_node_failed", "{s:s, s:s, s:s, s:s, s:f}", "run_id", x->r->id, "node_id",
             x->gn->id, "error_class", sr->error_class, "error", sr->message, "ms", sr->wall_ms);
-    fail(x, sr->error_class, "node %s: %s", sr->message);
+    fail(x, sr->error_class, "node %.64s: %.400s", sr->message);
     return;
   }
   out = json_object();
@@ -69,7 +69,7 @@ static void on_done(void *arg, tg_sandbox_result *sr)
        json_object_set_new(out, "stderr", json_string(sr->stderr_text)) != 0) ||
       json_object_update(out, sr->result) != 0) {
     json_decref(out);
-    fail(x, "internal", "node %s: %s", "out of memory");
+    fail(x, "internal", "node %.64s: %.400s", "out of memory");
     return;
   }
   res.output = out;
@@ -90,20 +90,21 @@ static void code_start(wk_node_exec *x)
   int rc;
 
   if (strcmp(job.language, "python") != 0) {
-    fail(x, "sandbox_unavailable", "node %s: language %s cannot run on this worker", job.language);
+    fail(x, "sandbox_unavailable", "node %.64s: language %.64s cannot run on this worker",
+         job.language);
     return;
   }
   if (!json_is_array(job.outputs))
     job.outputs = NULL;
   if (!(g = globals(x->scope))) {
-    fail(x, "internal", "node %s: %s", "out of memory");
+    fail(x, "internal", "node %.64s: %.400s", "out of memory");
     return;
   }
   job.inputs = g;
   rc = tg_sandbox_pool_run(x->r->w->sandbox, &job, on_done, x, &e);
   json_decref(g);
   if (rc != 0) {
-    fail(x, rc == TG_EINVAL ? "code_error" : "internal", "node %s: %s",
+    fail(x, rc == TG_EINVAL ? "code_error" : "internal", "node %.64s: %.400s",
          rc == TG_EINVAL ? "the node has no code" : tg_strerror(rc));
     return;
   }
@@ -116,7 +117,7 @@ static void code_cancel(wk_node_exec *x, int why)
   if (!e)
     return;
   tg_sandbox_cancel(e);
-  fail(x, "timeout", "node %s: %s killed the code",
+  fail(x, "timeout", "node %.64s: %.64s killed the code",
        why == WK_STOP_SHUTDOWN ? "the worker's shutdown" : "the run deadline");
 }
 
