@@ -160,7 +160,7 @@ static const char JOURNAL_SQL[] =
     "SELECT id, attempt, node_id, node_type, status, output AS output_json, error, error_class, "
     "resolution, " TOKENS_SQL " " LAST_ROWS;
 static const char STATES_SQL[] = "SELECT node_id AS id, node_type AS type, status, attempt, "
-                                 "error_class, " TOKENS_SQL " " LAST_ROWS;
+                                 "output AS output_json, error_class, " TOKENS_SQL " " LAST_ROWS;
 
 json_t *tg_store_nodes_journal(tg_db *db, int *err, const char *run_id)
 {

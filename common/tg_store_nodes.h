@@ -69,8 +69,9 @@ int tg_store_nodes_event(tg_db *db, const char *run_id, const char *type, const 
 json_t *tg_store_nodes_journal(tg_db *db, int *err, const char *run_id);
 
 /* Every node of run_id with its last row, for GET /api/runs/{id}: a new array of {id (the
- * node's), type, status, attempt, error_class, input_tokens, output_tokens (the node's sums over
- * the run, 0 when it called no model)}, ordered by the row id; NULL with *err set. */
+ * node's), type, status, attempt, output (the journaled output, secrets redacted; JSON or null),
+ * error_class, input_tokens, output_tokens (the node's sums over the run, 0 when it called no
+ * model)}, ordered by the row id; NULL with *err set. */
 json_t *tg_store_nodes_states(tg_db *db, int *err, const char *run_id);
 
 /* Inside the caller's transaction: sets resolution ("retry", "skip" or "fail") on the last row

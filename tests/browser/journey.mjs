@@ -4,7 +4,9 @@
 // violation fails the journey, as does any console error (a CSP refusal among them).
 //
 // Environment: GW_URL, SIM_URL, TOKEN (a JWT of the user), ARTIFACTS (a directory), PEERS
-// (tests/peers), DEMO_WORKFLOW (examples/demo-workflow.json), PROVIDER.
+// (tests/peers), DEMO_WORKFLOW (examples/demo-workflow.json), PROVIDER, PRICING (the system
+// prompt's words by which the model simulator recognises the Agent below), REFERENCE_WORKFLOW
+// (the builder's proposal-generation.json).
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,31 @@ const require = createRequire(join(env('PEERS'), 'package.json'));
 const { chromium } = require('playwright-core');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const DEMO = JSON.parse(readFileSync(env('DEMO_WORKFLOW'), 'utf8'));
+const REFERENCE = JSON.parse(readFileSync(env('REFERENCE_WORKFLOW'), 'utf8'));
+
+// Start -> Agent (a calculator call, then a JSON answer: test_ui.py scripts the model) -> Code
+// (numpy over an input and the Agent's keys) -> End.
+const PRICED = {
+  title: 'Priced order',
+  nodes: [
+    { id: 'start', type: 'Start', name: 'Order',
+      config: { inputVariables: [{ name: 'quantity', type: 'number', required: true }] } },
+    { id: 'agent', type: 'Agent', name: 'Pricing assistant',
+      config: { prompt: env('PRICING') + '. Work out the subtotal with the calculator.',
+                model: { provider: 'anthropic', modelName: 'claude-sonnet-4-5' },
+                tools: ['calculator'], maxIterations: 4, temperature: 0 } },
+    { id: 'price', type: 'Code', name: 'Final price',
+      config: { language: 'python', packages: ['numpy'],
+                code: 'import numpy as np\n' +
+                      'final_price = float(np.round(subtotal * (1 - discount_rate), 2))\n' +
+                      'unit_price = final_price / quantity\n' +
+                      'print(f"{quantity} units: {final_price}")\n' } },
+    { id: 'end', type: 'End', name: 'Done',
+      config: { outputVariables: [{ name: 'final_price', value: '{{vars.final_price}}' }] } },
+  ],
+  connections: [{ id: 'c1', from: 'start', to: 'agent' }, { id: 'c2', from: 'agent', to: 'price' },
+                { id: 'c3', from: 'price', to: 'end' }],
+};
 
 const problems = [];
 const step = (s) => console.log('journey: ' + s);
@@ -201,32 +228,95 @@ try {
   await page.locator('pre.json', { hasText: 'approve' }).first().waitFor();
   step('the HITL run was approved from Reviews and succeeded');
 
-  // 7. The other pages.
+  // 7. An Agent and a Code node, created in the editor and run from the form: the run page shows
+  //    the Agent's answer and keys, its calculator call, the tokens, the Code node's stdout and names.
+  await page.goto(GW + '/workflows/new');
+  await page.fill('#wf-name', 'priced order');
+  await page.fill('#wf-json', JSON.stringify(PRICED, null, 2));
+  await page.getByRole('button', { name: 'Create workflow' }).click();
+  await page.waitForURL(/\/workflows\/wf_/);
+  await page.fill('#in-quantity', '8');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.waitForURL(/\/runs\/run_/);
+  st = await waitRun(page, ['succeeded', 'failed', 'attention']);
+  if (st !== 'succeeded') {
+    const r = await gw('GET', new URL(page.url()).pathname.replace('/runs/', '/api/runs/'));
+    throw new Error('the Agent/Code run ended ' + st + ': ' + JSON.stringify(r.body));
+  }
+  const agentOut = page.locator('section.node-output[data-node="agent"]');
+  await agentOut.locator('pre.text', { hasText: '"discount_rate": 0.1' }).waitFor();
+  await agentOut.locator('dl.names dt', { hasText: 'subtotal' }).waitFor();
+  await agentOut.locator('dl.names dd', { hasText: 'bulk order discount' }).waitFor();
+  await agentOut.locator('h3', { hasText: 'tokens 660 in · 55 out' }).waitFor();
+  const codeOut = page.locator('section.node-output[data-node="price"]');
+  await codeOut.locator('pre.text', { hasText: '8 units: 90.0' }).waitFor();
+  await codeOut.locator('dl.names dt', { hasText: 'final_price' }).waitFor();
+  await codeOut.locator('dl.names dd', { hasText: '90' }).first().waitFor();
+  await codeOut.locator('dl.names dt', { hasText: 'unit_price' }).waitFor();
+  const calc = page.locator('details.exec[data-tool="calculator"]');
+  await calc.locator('pre.json', { hasText: '8 * 12.5' }).waitFor();
+  await calc.locator('pre.json', { hasText: '100' }).last().waitFor();
+  await page.locator('#run-usage', { hasText: '660 in · 55 out' }).waitFor();
+  await page.locator('pre.json', { hasText: /"final_price": "?90/ }).first().waitFor();
+  // Keyboard: a tool execution folds and unfolds from its summary.
+  await calc.locator('summary').focus();
+  await page.keyboard.press('Enter');
+  if (await calc.evaluate((d) => d.open)) throw new Error('Enter on a summary did not fold it');
+  await page.keyboard.press('Enter');
+  if (!(await calc.evaluate((d) => d.open))) throw new Error('Enter on a summary did not unfold it');
+  step('the Agent/Code run shows the answer, its keys, the calculator call, the tokens, stdout and names');
+  await check(page, '11-run-agent-code');
+
+  // 8. The builder's reference workflow through the editor: its graph has every node and edge.
+  await page.goto(GW + '/workflows/new');
+  await page.fill('#wf-name', 'proposal generation');
+  await page.fill('#wf-json', JSON.stringify(REFERENCE, null, 2));
+  const editorGraph = page.locator('form.editor figure.graph');
+  await editorGraph.locator('g.node').nth(REFERENCE.nodes.length - 1).waitFor();
+  await page.getByRole('button', { name: 'Create workflow' }).click();
+  await page.waitForURL(/\/workflows\/wf_/);
+  const graph = page.locator('figure.graph').first();
+  await graph.locator('g.node').nth(REFERENCE.nodes.length - 1).waitFor();
+  const drawn = await graph.locator('g.node').evaluateAll((gs) => gs.map((g) => g.dataset.node));
+  const edges = await graph.locator('path.edge').count();
+  const pairs = new Set(REFERENCE.connections.map((c) => c.from + '>' + c.to));
+  const missing = REFERENCE.nodes.map((n) => String(n.id)).filter((id) => !drawn.includes(id));
+  if (drawn.length !== REFERENCE.nodes.length || missing.length || edges !== pairs.size)
+    throw new Error(`the reference graph: ${drawn.length} nodes (missing ${missing}), ${edges} edges ` +
+                    `for ${REFERENCE.nodes.length} nodes and ${pairs.size} connections`);
+  const titles = await graph.locator('g.node title').allTextContents();
+  for (const n of REFERENCE.nodes)
+    if (!titles.some((t) => t.startsWith(n.name + ' (' + n.type + ')')))
+      throw new Error(`the reference graph has no box for ${n.name} (${n.type})`);
+  step(`the reference workflow's graph: ${drawn.length} nodes, ${edges} edges`);
+  await check(page, '12-workflow-reference');
+
+  // 9. The other pages.
   await page.goto(GW + '/runs');
   await page.getByRole('heading', { name: 'Runs' }).waitFor();
   await page.selectOption('#f-status', 'succeeded');
   await page.waitForURL(/status=succeeded/);
   await page.locator('tbody tr').first().waitFor();
-  await check(page, '11-runs');
+  await check(page, '13-runs');
   await page.goto(GW + '/credentials');
   await page.fill('#c-name', 'crm');
   await page.fill('#c-token', 'tok-never-shown-again');
   await page.getByRole('button', { name: 'Add credential' }).click();
   await page.getByRole('button', { name: 'Delete crm' }).waitFor();
   if ((await page.content()).includes('tok-never-shown-again')) throw new Error('a credential value was shown back');
-  await check(page, '12-credentials');
+  await check(page, '14-credentials');
   await page.goto(GW + '/tools');
   await page.getByRole('cell', { name: 'calculator' }).or(page.getByRole('rowheader', { name: 'calculator' })).first().waitFor();
-  await check(page, '13-tools');
+  await check(page, '15-tools');
 
-  // 8. A phone.
+  // 10. A phone.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(hitlRun);
   await waitRun(page, ['succeeded']);
-  await check(page, '14-run-phone');
+  await check(page, '16-run-phone');
   await page.goto(GW + '/integrations');
   await page.getByRole('heading', { name: 'Integrations' }).waitFor();
-  await check(page, '15-integrations-phone');
+  await check(page, '17-integrations-phone');
 } catch (e) {
   failed = true;
   console.error('journey: FAILED: ' + (e && e.stack ? e.stack : e));

