@@ -112,6 +112,29 @@ def test_pass_fail_continue_malformed():
         assert run_["status"] == "succeeded", run_
 
 
+def test_cuts_keep_utf8():
+    """Texts cut to a byte count stay valid UTF-8: a judged output past 256 KiB cut inside a
+    character still reaches the model, and a review_failed error whose issues are cut inside a
+    character is still the run's error."""
+    with LlmSim() as sim, stack(sim) as s:
+        s.start_worker()
+        sim.reset()
+        sim.queue([{"json": {"passed": True, "confidence": 1, "issues": []}}])
+        wf = s.create_workflow(definition())
+        # {\n "draft": "  is 13 bytes: each 2-byte character then starts at an odd offset, so
+        # the cut at 256 KiB (even) falls inside one
+        st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": {"draft": "\u00e9" * 140000}})
+        assert st == 202, (st, body)
+        run_ = s.wait_run(body["run_id"])
+        assert run_["status"] == "succeeded", (run_["status"], run_.get("error"))
+        assert "cut short" in str(sim.requests()[0]["body"]["messages"]), "no cut"
+
+        run_ = run(s, sim, [{"json": {"passed": False, "confidence": 0.1,
+                                      "issues": ["x" + "\u00e9" * 300]}}])
+        assert run_["error_class"] == "review_failed", (run_["status"], run_.get("error"))
+        assert "issues: x\u00e9\u00e9" in run_.get("error", ""), run_.get("error")
+
+
 def test_token_budget():
     with LlmSim() as sim, stack(sim, TOOLGATE_RUN_TOKEN_BUDGET="100") as s:
         s.start_worker()
