@@ -149,6 +149,30 @@ def test_token_budget():
         assert run_["status"] == "succeeded", run_
 
 
+def test_compatible_base_url_gets_no_configured_key():
+    """openai_compatible: TOOLGATE_OPENAI_COMPATIBLE_API_KEY goes to the configured base URL,
+    never to a model.baseUrl the workflow names (that URL is the author's, not the operator's)."""
+    operator_key = "operator-compatible-key"
+    verdict = {"json": {"passed": True, "confidence": 1, "issues": []}}
+    with LlmSim(openai_key="") as sim, stack(
+            sim, TOOLGATE_OPENAI_COMPATIBLE_API_KEY=operator_key,
+            TOOLGATE_OPENAI_COMPATIBLE_BASE_URL=sim.openai_base) as s:
+        s.start_worker()
+        defn = definition()
+        model = {"provider": "openai_compatible", "modelName": "local"}
+        defn["nodes"][1]["config"]["model"] = model
+        run_ = run(s, sim, [verdict], defn)  # the configured URL: the configured key
+        assert run_["status"] == "succeeded", run_
+        reqs = sim.requests()
+        assert reqs[0]["headers"].get("authorization") == "Bearer " + operator_key, reqs
+        model["baseUrl"] = sim.url + "/v1"  # the same server, named by the workflow
+        run_ = run(s, sim, [verdict], defn)
+        assert run_["status"] == "succeeded", run_
+        reqs = sim.requests()
+        assert len(reqs) == 1 and reqs[0]["path"] == "/v1/chat/completions", reqs
+        assert operator_key not in str(reqs[0]["headers"]), reqs[0]["headers"]
+
+
 def test_unknown_agent_tool_warns():
     with LlmSim() as sim, stack(sim) as s:
         defn = definition()
