@@ -7,6 +7,7 @@ Agent tool the catalog cannot resolve.
 
 Real gateway and worker on 127.0.0.1, tests/llmsim as Anthropic's API, fresh SQLite file.
 """
+import json
 import os
 import sys
 
@@ -185,6 +186,18 @@ def test_unknown_agent_tool_warns():
         assert st == 201, (st, body)
         assert body["warnings"] == [{"node_id": "5", "message": body["warnings"][0]["message"]}]
         assert "Crystal Ball" in body["warnings"][0]["message"], body
+        # names and ids at their longest, not ASCII: the warning is whole
+        long_id, long_tool = "n" + "\u00e9" * 63, "x" + "\u00e9" * 63  # 127 bytes each
+        defn2 = json.loads(json.dumps(defn))
+        defn2["nodes"][1]["id"] = long_id
+        defn2["nodes"][1]["config"]["tools"] = [long_tool]
+        defn2["connections"] = [{"id": 10, "from": 1, "to": long_id},
+                                {"id": 12, "from": long_id, "to": 2},
+                                {"id": 11, "from": 2, "to": 3}]
+        st, _, body2 = s.gw("POST", "/api/workflows", defn2)
+        assert st == 201, (st, body2)
+        assert [w["node_id"] for w in body2["warnings"]] == [long_id], body2["warnings"]
+        assert long_tool in body2["warnings"][0]["message"], body2["warnings"]
         defn["nodes"][1]["config"]["tools"] = ["code_execution"]
         st, _, body = s.gw("PUT", "/api/workflows/" + body["id"], defn)
         assert st == 200 and body["warnings"] == [], (st, body)
