@@ -155,6 +155,9 @@ def test_check_bites():
     # an error body without its code
     assert "does not match" in expect_violation("GET", "/api/runs/run_1", 404, js,
                                                 {"message": "x"})
+    # a body of another type where the operation documents JSON only
+    assert "text/plain body" in expect_violation("GET", "/api/workflows", 200,
+                                                 {"content-type": "text/plain"}, "oops")
     # a path no operation has, answered other than 404
     assert "no operation" in expect_violation("GET", "/api/nope", 200, js, {})
     # what is right passes: other members are allowed (fields other modules add)
