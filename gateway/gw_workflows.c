@@ -76,7 +76,7 @@ static json_t *tool_warnings(tg_db *db, wf_ctx *c, int *rc)
   {
     const char *type = json_string_value(json_object_get(node, "type"));
     const json_t *tools = json_object_get(json_object_get(node, "config"), "tools");
-    char id[64];
+    char id[128]; /* tg_graph: a node id is at most 127 bytes */
     if (!type || strcmp(type, "Agent") != 0 || json_array_size(tools) == 0)
       continue;
     if (!catalog && !(catalog = tg_store_tools_catalog(db, rc, c->j.user))) {
@@ -90,12 +90,13 @@ static json_t *tool_warnings(tg_db *db, wf_ctx *c, int *rc)
       snprintf(id, sizeof id, "%s", json_string_value(json_object_get(node, "id")));
     json_array_foreach(tools, k, name)
     {
-      char msg[256];
+      char msg[256]; /* a name is at most 128 bytes (tg_workflow_validate): never cut, so the
+                      * message stays valid UTF-8 for json_pack */
       if (tg_tool_lookup(catalog, json_string_value(name)))
         continue;
       snprintf(msg, sizeof msg,
-               "tool \"%.120s\" is not in your tool catalog: register it, or the node fails "
-               "with tool_not_found",
+               "tool \"%s\" is not in your tool catalog: register it, or the node fails with "
+               "tool_not_found",
                json_string_value(name));
       json_array_append_new(warnings, json_pack("{s:s, s:s}", "node_id", id, "message", msg));
     }

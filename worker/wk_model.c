@@ -78,9 +78,9 @@ int wk_model_endpoint(const wk_worker *w, const json_t *model, const char *key, 
     req->base_url = cfg->openai_base_url;
     req->api_key = key ? key : tg_secret_reveal(&cfg->openai_api_key);
     break;
-  default:
+  default: /* the configured key goes to the configured URL only, never to a user's baseUrl */
     req->base_url = user_url ? user_url : cfg->compatible_base_url;
-    req->api_key = key ? key : tg_secret_reveal(&cfg->compatible_api_key);
+    req->api_key = key || user_url ? key : tg_secret_reveal(&cfg->compatible_api_key);
     break;
   }
   *http = req->provider == TG_LLM_OPENAI_COMPATIBLE && user_url ? w->http_egress : w->http;

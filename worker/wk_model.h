@@ -10,7 +10,9 @@
  *   client like any user-supplied URL. The API key is the user's credential
  *   config.model.credential when named (its secret's token, else value, else api_key), else the
  *   configured key of the provider (ANTHROPIC_API_KEY, OPENAI_API_KEY,
- *   TOOLGATE_OPENAI_COMPATIBLE_API_KEY; optional for openai_compatible only). Timeout and
+ *   TOOLGATE_OPENAI_COMPATIBLE_API_KEY; optional for openai_compatible only). A user's baseUrl
+ *   gets the user's credential or no key: the operator's key never leaves for a URL that a
+ *   workflow's author chose. Timeout and
  *   retries: TOOLGATE_MODEL_TIMEOUT_MS, TOOLGATE_MODEL_RETRIES. The Agent node (wk_node_agent.c)
  *   applies the same rule.
  */

@@ -85,6 +85,22 @@ static void finish(review *rv, wk_node_result *res)
   x->done(x, res);
 }
 
+/* Drops a character cut short at the end of s (valid UTF-8 cut at a byte count), so that the
+ * text stays valid UTF-8: jansson refuses a string that is not, and the journal's error, the
+ * model's messages and the run's answer are JSON strings. */
+static void utf8_trim(char *s)
+{
+  size_t n = strlen(s), i = n;
+  while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+    i--;
+  if (i > 0) {
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (n - (i - 1) < want)
+      s[i - 1] = '\0';
+  }
+}
+
 static void fail(review *rv, const char *error_class, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(review *rv, const char *error_class, const char *fmt, ...)
@@ -96,8 +112,10 @@ static void fail(review *rv, const char *error_class, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
   va_end(ap);
+  utf8_trim(msg);
   red = wk_secrets_redact_text(rv->x->r, msg);
   snprintf(res.error, sizeof res.error, "%s", red ? red : msg);
+  utf8_trim(res.error);
   free(red);
   finish(rv, &res);
 }
@@ -206,11 +224,12 @@ static void decide(review *rv, const json_t *v)
       int n = snprintf(issues + used, sizeof issues - used, "%s%s", i ? "; " : "",
                        json_string_value(s));
       if (n < 0 || (size_t)n >= sizeof issues - used)
-        break;
+        break; /* issues holds what fitted, the last one cut short (fail trims the end) */
       used += (size_t)n;
     }
     fail(rv, "review_failed", "%s with confidence %.2f (minimum %.2f); issues: %s",
-         passed ? "passed" : "not passed", conf, json_number_value(min), used ? issues : "none");
+         passed ? "passed" : "not passed", conf, json_number_value(min),
+         issues[0] ? issues : "none");
     return;
   }
   if (!ok)
@@ -357,15 +376,20 @@ static char *judged_text(const wk_node_exec *x, const tg_graph_node *t)
       json_object_get(json_object_get(json_object_get(x->scope, "nodes"), t->id), "output");
   json_t *red = wk_secrets_redact(x->r, out ? out : json_null());
   char *text = red ? json_dumps(red, JSON_INDENT(1) | JSON_ENCODE_ANY) : NULL;
+  char name[201];
   tg_buf b;
   size_t len = text ? strlen(text) : 0;
   json_decref(red);
   if (!text)
     return NULL;
-  if (len > MAX_JUDGED_BYTES)
+  if (len > MAX_JUDGED_BYTES) {
     text[MAX_JUDGED_BYTES] = '\0';
+    utf8_trim(text);
+  }
+  snprintf(name, sizeof name, "%s", t->name);
+  utf8_trim(name);
   tg_buf_init(&b, MAX_JUDGED_BYTES + 1024);
-  if (tg_buf_printf(&b, "The output of step %.200s (\"%.200s\", a %s node)%s:\n\n", t->id, t->name,
+  if (tg_buf_printf(&b, "The output of step %s (\"%s\", a %s node)%s:\n\n", t->id, name,
                     tg_node_type_name(t->type), len > MAX_JUDGED_BYTES ? ", cut short" : "") ||
       tg_buf_addstr(&b, text)) {
     tg_buf_free(&b);

@@ -174,6 +174,10 @@ def openapi_check(method, path, status, headers, payload):
     if "$ref" in resp:
         resp = openapi_doc()["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
     if not is_json:
+        ctype = headers.get("content-type", "").split(";")[0].strip()
+        if payload and ctype not in resp.get("content", {ctype: None}):
+            raise OpenApiViolation("%s: a %s body where docs/openapi.json documents %s"
+                                   % (where, ctype or "untyped", sorted(resp["content"])))
         return
     media = resp.get("content", {}).get("application/json")
     if media is None:

@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -108,7 +109,10 @@ def test_served_document():
         st, h, body = s.gw("GET", "/openapi.json", user=None)
         assert st == 200 and h["content-type"].startswith("application/json"), (st, h)
         with open(os.path.join(SRC, "docs", "openapi.json"), "rb") as f:
-            assert json.loads(f.read()) == body
+            want = f.read()
+        assert json.loads(want) == body
+        with urllib.request.urlopen(s.gw_url + "/openapi.json", timeout=15) as r:
+            assert r.read() == want, "GET /openapi.json is not docs/openapi.json byte for byte"
         # A path with no route and a method the path does not have: the router's answers.
         assert s.gw("GET", "/api/nope")[0] == 404
         st, h, _ = s.gw("PATCH", "/api/workflows")
@@ -151,6 +155,9 @@ def test_check_bites():
     # an error body without its code
     assert "does not match" in expect_violation("GET", "/api/runs/run_1", 404, js,
                                                 {"message": "x"})
+    # a body of another type where the operation documents JSON only
+    assert "text/plain body" in expect_violation("GET", "/api/workflows", 200,
+                                                 {"content-type": "text/plain"}, "oops")
     # a path no operation has, answered other than 404
     assert "no operation" in expect_violation("GET", "/api/nope", 200, js, {})
     # what is right passes: other members are allowed (fields other modules add)

@@ -7,6 +7,7 @@ Agent tool the catalog cannot resolve.
 
 Real gateway and worker on 127.0.0.1, tests/llmsim as Anthropic's API, fresh SQLite file.
 """
+import json
 import os
 import sys
 
@@ -112,6 +113,29 @@ def test_pass_fail_continue_malformed():
         assert run_["status"] == "succeeded", run_
 
 
+def test_cuts_keep_utf8():
+    """Texts cut to a byte count stay valid UTF-8: a judged output past 256 KiB cut inside a
+    character still reaches the model, and a review_failed error whose issues are cut inside a
+    character is still the run's error."""
+    with LlmSim() as sim, stack(sim) as s:
+        s.start_worker()
+        sim.reset()
+        sim.queue([{"json": {"passed": True, "confidence": 1, "issues": []}}])
+        wf = s.create_workflow(definition())
+        # {\n "draft": "  is 13 bytes: each 2-byte character then starts at an odd offset, so
+        # the cut at 256 KiB (even) falls inside one
+        st, _, body = s.gw("POST", "/api/workflows/%s/run" % wf, {"inputs": {"draft": "\u00e9" * 140000}})
+        assert st == 202, (st, body)
+        run_ = s.wait_run(body["run_id"])
+        assert run_["status"] == "succeeded", (run_["status"], run_.get("error"))
+        assert "cut short" in str(sim.requests()[0]["body"]["messages"]), "no cut"
+
+        run_ = run(s, sim, [{"json": {"passed": False, "confidence": 0.1,
+                                      "issues": ["x" + "\u00e9" * 300]}}])
+        assert run_["error_class"] == "review_failed", (run_["status"], run_.get("error"))
+        assert "issues: x\u00e9\u00e9" in run_.get("error", ""), run_.get("error")
+
+
 def test_token_budget():
     with LlmSim() as sim, stack(sim, TOOLGATE_RUN_TOKEN_BUDGET="100") as s:
         s.start_worker()
@@ -126,6 +150,30 @@ def test_token_budget():
         assert run_["status"] == "succeeded", run_
 
 
+def test_compatible_base_url_gets_no_configured_key():
+    """openai_compatible: TOOLGATE_OPENAI_COMPATIBLE_API_KEY goes to the configured base URL,
+    never to a model.baseUrl the workflow names (that URL is the author's, not the operator's)."""
+    operator_key = "operator-compatible-key"
+    verdict = {"json": {"passed": True, "confidence": 1, "issues": []}}
+    with LlmSim(openai_key="") as sim, stack(
+            sim, TOOLGATE_OPENAI_COMPATIBLE_API_KEY=operator_key,
+            TOOLGATE_OPENAI_COMPATIBLE_BASE_URL=sim.openai_base) as s:
+        s.start_worker()
+        defn = definition()
+        model = {"provider": "openai_compatible", "modelName": "local"}
+        defn["nodes"][1]["config"]["model"] = model
+        run_ = run(s, sim, [verdict], defn)  # the configured URL: the configured key
+        assert run_["status"] == "succeeded", run_
+        reqs = sim.requests()
+        assert reqs[0]["headers"].get("authorization") == "Bearer " + operator_key, reqs
+        model["baseUrl"] = sim.url + "/v1"  # the same server, named by the workflow
+        run_ = run(s, sim, [verdict], defn)
+        assert run_["status"] == "succeeded", run_
+        reqs = sim.requests()
+        assert len(reqs) == 1 and reqs[0]["path"] == "/v1/chat/completions", reqs
+        assert operator_key not in str(reqs[0]["headers"]), reqs[0]["headers"]
+
+
 def test_unknown_agent_tool_warns():
     with LlmSim() as sim, stack(sim) as s:
         defn = definition()
@@ -138,6 +186,18 @@ def test_unknown_agent_tool_warns():
         assert st == 201, (st, body)
         assert body["warnings"] == [{"node_id": "5", "message": body["warnings"][0]["message"]}]
         assert "Crystal Ball" in body["warnings"][0]["message"], body
+        # names and ids at their longest, not ASCII: the warning is whole
+        long_id, long_tool = "n" + "\u00e9" * 63, "x" + "\u00e9" * 63  # 127 bytes each
+        defn2 = json.loads(json.dumps(defn))
+        defn2["nodes"][1]["id"] = long_id
+        defn2["nodes"][1]["config"]["tools"] = [long_tool]
+        defn2["connections"] = [{"id": 10, "from": 1, "to": long_id},
+                                {"id": 12, "from": long_id, "to": 2},
+                                {"id": 11, "from": 2, "to": 3}]
+        st, _, body2 = s.gw("POST", "/api/workflows", defn2)
+        assert st == 201, (st, body2)
+        assert [w["node_id"] for w in body2["warnings"]] == [long_id], body2["warnings"]
+        assert long_tool in body2["warnings"][0]["message"], body2["warnings"]
         defn["nodes"][1]["config"]["tools"] = ["code_execution"]
         st, _, body = s.gw("PUT", "/api/workflows/" + body["id"], defn)
         assert st == 200 and body["warnings"] == [], (st, body)
