@@ -364,18 +364,20 @@ static void call_free(tg_llm_call *c)
     free(c);
 }
 
-/* Replaces every occurrence of the key in msg (in place) so no message carries it. */
+/* Replaces every occurrence of the key in msg (in place) so no message carries it. The search
+ * resumes after each mask: a key that is itself (a prefix of) the mask must not loop forever. */
 static void scrub(const tg_llm_call *c, char *msg)
 {
   static const char mask[] = "[redacted]";
   size_t k = c->key ? strlen(c->key) : 0;
-  char *p;
+  char *p = msg;
   if (k < 4)
     return;
-  while ((p = strstr(msg, c->key)) != NULL) {
+  while ((p = strstr(p, c->key)) != NULL) {
     size_t rest = strlen(p + k) + 1, m = k < sizeof mask - 1 ? k : sizeof mask - 1;
     memcpy(p, mask, m);
     memmove(p + m, p + k, rest);
+    p += m;
   }
 }
 

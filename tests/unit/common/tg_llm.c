@@ -508,6 +508,25 @@ static void test_call_401_no_retry(void **state)
   env_done(&e);
 }
 
+/* A key that is the mask itself (a user's credential may hold anything) is scrubbed from an
+ * echoing error once per occurrence, and the call ends. */
+static void test_call_key_like_mask(void **state)
+{
+  env e;
+  env_init(&e, TG_LLM_OPENAI);
+  env_answer(&e, 400, NULL,
+             "{\"error\":{\"message\":\"bad key [redacted] and [redacted]\",\"type\":\"x\"}}");
+  e.req.api_key = "[redacted]";
+  env_call(&e);
+  assert_string_equal(e.cls, "model_error");
+  assert_non_null(strstr(e.msg, "bad key [redacted] and [redacted]"));
+  env_answer(&e, 400, NULL, "{\"error\":{\"message\":\"[red[red\",\"type\":\"x\"}}");
+  e.req.api_key = "[red";
+  env_call(&e);
+  assert_non_null(strstr(e.msg, "x: [red[red"));
+  env_done(&e);
+}
+
 /* One server, three answers: parallel tool calls (from a compatible server without a key),
  * arguments that are not JSON, an answer cut short. */
 static void test_call_openai_answers(void **state)
@@ -628,6 +647,7 @@ TG_UNIT_MAIN(cmocka_unit_test(test_body_anthropic), cmocka_unit_test(test_body_o
              cmocka_unit_test(test_body_invalid), cmocka_unit_test(test_parse_anthropic),
              cmocka_unit_test(test_parse_openai), cmocka_unit_test(test_call_429_then_success),
              cmocka_unit_test(test_call_529_exhausted), cmocka_unit_test(test_call_401_no_retry),
+             cmocka_unit_test(test_call_key_like_mask),
              cmocka_unit_test(test_call_openai_answers),
              cmocka_unit_test(test_call_not_sent_retried),
              cmocka_unit_test(test_call_wait_past_deadline), cmocka_unit_test(test_call_timeout),
