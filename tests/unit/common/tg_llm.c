@@ -282,6 +282,15 @@ static void test_parse_anthropic(void **state)
                1, "", "tool_use", 0, 0);
   expect_win(r, 72); /* the forced tool is the answer, not a tool call */
 
+  /* counts whose sum overflows int64 (a hostile server): each is added on its own, and one that
+   * would overflow the total is not counted */
+  r = parse_ok(TG_LLM_ANTHROPIC,
+               "{\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":2,"
+               "\"cache_creation_input_tokens\":9223372036854775807,\"cache_read_input_tokens\":"
+               "9223372036854775807}}",
+               0, "", "", 1, 2);
+  tg_llm_reply_free(r);
+
   parse_bad(TG_LLM_ANTHROPIC, "{\"content\":[{\"type\":\"text\",\"text\":\"prose\"}]}", 1,
             "structured answer is missing");
   parse_bad(TG_LLM_ANTHROPIC,
