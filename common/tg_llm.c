@@ -435,8 +435,10 @@ static long retry_wait(tg_llm_call *c, const tg_http_transfer *t)
   if (d < 0 && t)
     d = tg_http_retry_after_ms(t);
   if (d < 0) {
-    long b = c->retry_base_ms << (c->retries < 16 ? c->retries : 16);
-    if (b > MAX_WAIT_MS || b < 0)
+    long b = c->retry_base_ms; /* doubled per retry, stopping at the cap: no overflow */
+    for (int i = 0; i < c->retries && b < MAX_WAIT_MS; i++)
+      b *= 2;
+    if (b > MAX_WAIT_MS)
       b = MAX_WAIT_MS;
     d = b / 2 + (long)randombytes_uniform((uint32_t)(b / 2 + 1));
   }

@@ -605,6 +605,22 @@ static void test_call_wait_past_deadline(void **state)
   env_done(&e);
 }
 
+/* A huge retry_base_ms is capped at 60 s, not shifted into an overflow on the second retry. */
+static void test_call_huge_retry_base(void **state)
+{
+  env e;
+  env_init(&e, TG_LLM_OPENAI);
+  env_answer(&e, 503, "retry-after-ms: 1\r\n", "{\"error\":{\"message\":\"busy\"}}");
+  env_answer(&e, 503, NULL, "{\"error\":{\"message\":\"busy\"}}");
+  e.req.max_retries = 3;
+  e.req.retry_base_ms = 1L << 62;
+  e.req.deadline_ms = uv_now(&e.loop) + 5000; /* the capped wait (30-60 s) does not fit */
+  env_call(&e);
+  assert_string_equal(e.cls, "model_error");
+  assert_int_equal(e.reply->attempts, 2);
+  env_done(&e);
+}
+
 static void on_silent_conn(uv_stream_t *server, int status)
 {
   /* never accepted: the kernel completes the handshake and the request waits forever */
@@ -659,5 +675,6 @@ TG_UNIT_MAIN(cmocka_unit_test(test_body_anthropic), cmocka_unit_test(test_body_o
              cmocka_unit_test(test_call_key_like_mask),
              cmocka_unit_test(test_call_openai_answers),
              cmocka_unit_test(test_call_not_sent_retried),
-             cmocka_unit_test(test_call_wait_past_deadline), cmocka_unit_test(test_call_timeout),
+             cmocka_unit_test(test_call_wait_past_deadline),
+             cmocka_unit_test(test_call_huge_retry_base), cmocka_unit_test(test_call_timeout),
              cmocka_unit_test(test_call_cancel))
