@@ -551,7 +551,7 @@ int tg_llm_send(tg_http_client *http, const tg_llm_request *req, tg_llm_done_cb 
 {
   tg_llm_call *c;
   json_t *body;
-  size_t n;
+  size_t n, base_len;
   int rc, k;
 
   if (out)
@@ -576,12 +576,14 @@ int tg_llm_send(tg_http_client *http, const tg_llm_request *req, tg_llm_done_cb 
   c->arg = arg;
   c->body = tg_json_dumps(body, &c->body_len);
   json_decref(body);
-  n = strlen(req->base_url) + strlen(c->wire->path) + 1;
+  for (base_len = strlen(req->base_url); base_len > 1 && req->base_url[base_len - 1] == '/';)
+    base_len--; /* a user's "http://host/v1/" must not become ".../v1//chat/completions" */
+  n = base_len + strlen(c->wire->path) + 1;
   rc = TG_ENOMEM;
   if (!c->body || !(c->reply = reply_new()) || !(c->url = malloc(n)) ||
       (req->api_key && !(c->key = strdup(req->api_key))))
     goto fail;
-  snprintf(c->url, n, "%s%s", req->base_url, c->wire->path);
+  snprintf(c->url, n, "%.*s%s", (int)base_len, req->base_url, c->wire->path);
   if ((k = c->wire->headers(req->api_key, c->headers, MAX_HEADERS - 2)) < 0 ||
       !(c->headers[k] = strdup("Content-Type: application/json")))
     goto fail;

@@ -541,6 +541,7 @@ static void test_call_key_like_mask(void **state)
 static void test_call_openai_answers(void **state)
 {
   env e;
+  char url[128];
   env_init(&e, TG_LLM_OPENAI_COMPATIBLE);
   env_answer(
       &e, 200, NULL,
@@ -558,8 +559,11 @@ static void test_call_openai_answers(void **state)
                                   "Content-Length: 500\r\n\r\n{\"choices\":[{\"mess");
   e.req.api_key = NULL;
   e.req.max_retries = 2;
+  snprintf(url, sizeof url, "%s//", e.req.base_url); /* a user's base URL may end in '/' */
+  e.req.base_url = url;
   env_call(&e);
   assert_int_equal(e.err, 0);
+  assert_non_null(strstr(e.srv.heads[0], "POST /chat/completions "));
   assert_int_equal(json_array_size(e.reply->tool_calls), 2);
   assert_int_equal(e.reply->output_tokens, 2);
   assert_null(sh_header(&e.srv, 0, "authorization"));
