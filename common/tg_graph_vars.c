@@ -34,6 +34,7 @@
 
 #define NONE ((size_t)-1)
 #define NAME_MAX_LEN 128 /* a variable name longer than this is never asked for */
+#define MAX_TARGETS 32   /* names of one assignment line of a Code node */
 
 static const char *const hitl_vars[] = {"decision", "comment", "decided_at"};
 static const char *const review_vars[] = {"passed", "confidence", "issues"};
@@ -43,6 +44,7 @@ typedef struct pass {
   const tg_graph *g;
   size_t n;
   json_t **asked; /* per node: name -> type ("" for any), what the pass asks of that Agent */
+  json_t **code;  /* per node: the names a Code node assigns (code_assigns), else NULL */
   char *anc;      /* scratch: the ancestors of the current reader */
   size_t *queue;  /* scratch: the reader, then its ancestors breadth-first */
   size_t qlen;
@@ -63,11 +65,15 @@ static int is_ident(char c)
   return isalnum((unsigned char)c) || c == '_';
 }
 
-/* 1 when the line [p, end) of a Code node's source assigns name at top level. */
-static int line_assigns(const char *p, const char *end, const char *name, size_t nlen)
+/* Adds to set the names the line [p, end) of a Code node's source assigns at top level (at most
+ * MAX_TARGETS of one line; a name past them stays unknown, which only asks an Agent for it).
+ * 0 or TG_ENOMEM. */
+static int line_assigns(const char *p, const char *end, json_t *set)
 {
-  int hit = 0;
   static const char *const decl[] = {"let ", "const ", "var "};
+  const char *name[MAX_TARGETS];
+  size_t len[MAX_TARGETS], n = 0;
+  int hit = 0;
   for (size_t i = 0; i < sizeof decl / sizeof decl[0]; i++)
     if ((size_t)(end - p) > strlen(decl[i]) && strncmp(p, decl[i], strlen(decl[i])) == 0)
       p += strlen(decl[i]);
@@ -77,8 +83,10 @@ static int line_assigns(const char *p, const char *end, const char *name, size_t
       return 0;
     while (p < end && is_ident(*p))
       p++;
-    if ((size_t)(p - s) == nlen && memcmp(s, name, nlen) == 0)
-      hit = 1;
+    if (n < MAX_TARGETS && (size_t)(p - s) <= NAME_MAX_LEN) {
+      name[n] = s;
+      len[n++] = (size_t)(p - s);
+    }
     while (p < end && *p == ' ')
       p++;
     if (p < end && *p == ':') /* an annotation: x: int = 3 */
@@ -91,24 +99,34 @@ static int line_assigns(const char *p, const char *end, const char *name, size_t
       continue;
     }
     if (p < end && strchr("+-*/%|&^", *p) && p + 1 < end && p[1] == '=')
-      return hit;
-    return hit && p < end && *p == '=' && (p + 1 == end || p[1] != '=');
+      hit = 1;
+    else
+      hit = p < end && *p == '=' && (p + 1 == end || p[1] != '=');
+    break;
   }
+  for (size_t i = 0; hit && i < n; i++)
+    if (json_object_setn_new(set, name[i], len[i], json_true()))
+      return TG_ENOMEM;
   return 0;
 }
 
-static int code_assigns(const char *code, const char *name)
+/* The set (an object name -> true) of the names code assigns at top level, scanned once per Code
+ * node: a reader's every variable is looked up in it, so a long source is not read again per
+ * read. A new object, or NULL when out of memory. */
+static json_t *code_assigns(const char *code)
 {
-  size_t nlen = strlen(name);
-  for (const char *p = code; p && *p;) {
+  json_t *set = json_object();
+  for (const char *p = code; set && p && *p;) {
     const char *end = strchr(p, '\n');
     if (!end)
       end = p + strlen(p);
-    if (line_assigns(p, end, name, nlen))
-      return 1;
+    if (line_assigns(p, end, set)) {
+      json_decref(set);
+      return NULL;
+    }
     p = *end ? end + 1 : end;
   }
-  return 0;
+  return set;
 }
 
 static int in_set(const char *name, const char *const *set, size_t n)
@@ -142,7 +160,7 @@ static int produces(const pass *ps, size_t k, const char *name)
     return in_array(json_object_get(gn->config, "inputVariables"), name);
   case TG_NODE_CODE:
     return in_array(json_object_get(gn->config, "outputs"), name) || strcmp(name, "stdout") == 0 ||
-           code_assigns(json_string_value(json_object_get(gn->config, "code")), name);
+           json_object_get(ps->code[k], name) != NULL;
   case TG_NODE_AGENT:
     return strcmp(name, "text") == 0 ||
            json_object_get(
@@ -310,9 +328,12 @@ static void read_node(pass *ps)
 
 static json_t *build_schema(const json_t *asked, const json_t *own, int *rc)
 {
-  json_t *schema, *props, *req;
+  json_t *schema = NULL, *props, *req, *seen = json_object(); /* seen: the names req holds */
   const char *k;
   json_t *t;
+  size_t i;
+  if (!seen)
+    goto oom;
   if (json_is_object(own)) {
     schema = json_deep_copy(own);
   } else {
@@ -332,17 +353,24 @@ static json_t *build_schema(const json_t *asked, const json_t *own, int *rc)
       goto oom;
     req = json_object_get(schema, "required");
   }
+  json_array_foreach(req, i, t)
+  {
+    if (json_is_string(t) && json_object_set(seen, json_string_value(t), json_true()))
+      goto oom;
+  }
   json_object_foreach((json_t *)asked, k, t)
   {
     const char *type = json_string_value(t);
     if (!json_object_get(props, k) &&
         json_object_set_new(props, k, *type ? json_pack("{s:s}", "type", type) : json_object()))
       goto oom;
-    if (!in_array(req, k) && json_array_append_new(req, json_string(k)))
+    if (!json_object_get(seen, k) && json_array_append_new(req, json_string(k)))
       goto oom;
   }
+  json_decref(seen);
   return schema;
 oom:
+  json_decref(seen);
   json_decref(schema);
   *rc = TG_ENOMEM;
   return NULL;
@@ -366,15 +394,20 @@ json_t *tg_graph_agent_schema(const tg_graph *g, size_t i, int *err)
   ps.anc = malloc(ps.n);
   ps.queue = malloc(ps.n * sizeof *ps.queue);
   ps.asked = calloc(ps.n, sizeof *ps.asked);
-  if (!ps.anc || !ps.queue || !ps.asked) {
+  ps.code = calloc(ps.n, sizeof *ps.code);
+  if (!ps.anc || !ps.queue || !ps.asked || !ps.code) {
     ps.rc = TG_ENOMEM;
     goto done;
   }
-  for (size_t k = 0; k < ps.n; k++)
-    if (tg_graph_node_at(g, k)->type == TG_NODE_AGENT && !(ps.asked[k] = json_object())) {
+  for (size_t k = 0; k < ps.n; k++) {
+    const tg_graph_node *kn = tg_graph_node_at(g, k);
+    if ((kn->type == TG_NODE_AGENT && !(ps.asked[k] = json_object())) ||
+        (kn->type == TG_NODE_CODE &&
+         !(ps.code[k] = code_assigns(json_string_value(json_object_get(kn->config, "code")))))) {
       ps.rc = TG_ENOMEM;
       goto done;
     }
+  }
   for (size_t t = 0; t < ps.n && ps.rc == 0; t++) {
     ps.reader = topo[t];
     read_node(&ps);
@@ -383,10 +416,12 @@ json_t *tg_graph_agent_schema(const tg_graph *g, size_t i, int *err)
   if (ps.rc == 0 && (json_object_size(ps.asked[i]) || json_is_object(own)))
     out = build_schema(ps.asked[i], own, &ps.rc);
 done:
-  if (ps.asked)
-    for (size_t k = 0; k < ps.n; k++)
-      json_decref(ps.asked[k]);
+  for (size_t k = 0; k < ps.n; k++) {
+    json_decref(ps.asked ? ps.asked[k] : NULL);
+    json_decref(ps.code ? ps.code[k] : NULL);
+  }
   free(ps.asked);
+  free(ps.code);
   free(ps.anc);
   free(ps.queue);
   if (ps.rc && err)

@@ -364,18 +364,20 @@ static void call_free(tg_llm_call *c)
     free(c);
 }
 
-/* Replaces every occurrence of the key in msg (in place) so no message carries it. */
+/* Replaces every occurrence of the key in msg (in place) so no message carries it. The search
+ * resumes after each mask: a key that is itself (a prefix of) the mask must not loop forever. */
 static void scrub(const tg_llm_call *c, char *msg)
 {
   static const char mask[] = "[redacted]";
   size_t k = c->key ? strlen(c->key) : 0;
-  char *p;
+  char *p = msg;
   if (k < 4)
     return;
-  while ((p = strstr(msg, c->key)) != NULL) {
+  while ((p = strstr(p, c->key)) != NULL) {
     size_t rest = strlen(p + k) + 1, m = k < sizeof mask - 1 ? k : sizeof mask - 1;
     memcpy(p, mask, m);
     memmove(p + m, p + k, rest);
+    p += m;
   }
 }
 
@@ -433,8 +435,10 @@ static long retry_wait(tg_llm_call *c, const tg_http_transfer *t)
   if (d < 0 && t)
     d = tg_http_retry_after_ms(t);
   if (d < 0) {
-    long b = c->retry_base_ms << (c->retries < 16 ? c->retries : 16);
-    if (b > MAX_WAIT_MS || b < 0)
+    long b = c->retry_base_ms; /* doubled per retry, stopping at the cap: no overflow */
+    for (int i = 0; i < c->retries && b < MAX_WAIT_MS; i++)
+      b *= 2;
+    if (b > MAX_WAIT_MS)
       b = MAX_WAIT_MS;
     d = b / 2 + (long)randombytes_uniform((uint32_t)(b / 2 + 1));
   }
@@ -547,7 +551,7 @@ int tg_llm_send(tg_http_client *http, const tg_llm_request *req, tg_llm_done_cb 
 {
   tg_llm_call *c;
   json_t *body;
-  size_t n;
+  size_t n, base_len;
   int rc, k;
 
   if (out)
@@ -572,12 +576,14 @@ int tg_llm_send(tg_http_client *http, const tg_llm_request *req, tg_llm_done_cb 
   c->arg = arg;
   c->body = tg_json_dumps(body, &c->body_len);
   json_decref(body);
-  n = strlen(req->base_url) + strlen(c->wire->path) + 1;
+  for (base_len = strlen(req->base_url); base_len > 1 && req->base_url[base_len - 1] == '/';)
+    base_len--; /* a user's "http://host/v1/" must not become ".../v1//chat/completions" */
+  n = base_len + strlen(c->wire->path) + 1;
   rc = TG_ENOMEM;
   if (!c->body || !(c->reply = reply_new()) || !(c->url = malloc(n)) ||
       (req->api_key && !(c->key = strdup(req->api_key))))
     goto fail;
-  snprintf(c->url, n, "%s%s", req->base_url, c->wire->path);
+  snprintf(c->url, n, "%.*s%s", (int)base_len, req->base_url, c->wire->path);
   if ((k = c->wire->headers(req->api_key, c->headers, MAX_HEADERS - 2)) < 0 ||
       !(c->headers[k] = strdup("Content-Type: application/json")))
     goto fail;

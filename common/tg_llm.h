@@ -59,7 +59,7 @@ int tg_llm_provider_parse(const char *name, tg_llm_provider *out);
 
 typedef struct tg_llm_request {
   tg_llm_provider provider;
-  const char *base_url;        /* no trailing slash; required */
+  const char *base_url;        /* required; trailing slashes are ignored */
   const char *api_key;         /* NULL: none sent (openai_compatible only; else TG_EINVAL) */
   const char *model;           /* modelName, passed through */
   const char *system;          /* system prompt, or NULL */

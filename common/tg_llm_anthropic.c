@@ -153,15 +153,13 @@ static int parse(const json_t *body, int structured, tg_llm_reply *r, char *msg,
 {
   json_t *usage = json_object_get(body, "usage"), *content = json_object_get(body, "content"), *b;
   const char *stop = json_string_value(json_object_get(body, "stop_reason"));
-  int64_t cache;
   size_t i;
 
+  /* each count added on its own: their sum may overflow (the server's numbers are untrusted) */
   tg_llm_reply_add_usage(r, json_object_get(usage, "input_tokens"),
                          json_object_get(usage, "output_tokens"));
-  cache = json_integer_value(json_object_get(usage, "cache_creation_input_tokens")) +
-          json_integer_value(json_object_get(usage, "cache_read_input_tokens"));
-  if (cache > 0 && cache < INT64_MAX - r->input_tokens)
-    r->input_tokens += cache;
+  tg_llm_reply_add_usage(r, json_object_get(usage, "cache_creation_input_tokens"), NULL);
+  tg_llm_reply_add_usage(r, json_object_get(usage, "cache_read_input_tokens"), NULL);
   if (!json_is_array(content)) {
     snprintf(msg, msglen, "the answer has no content array");
     return TG_EPROTO;

@@ -155,6 +155,41 @@ static void test_opaque_and_schema_merge(void **state)
   tg_graph_free(g);
 }
 
+/* A large definition (a long Code source, thousands of reads) is one scan of the source and one
+ * lookup per read: this took minutes on the loop when each read rescanned the source and the
+ * required list. */
+static void test_large_definition(void **state)
+{
+  enum { LINES = 30000, READS = 3000 };
+  size_t cap = LINES * 8 + READS * 24 + 1024, n = 0;
+  char *def = malloc(cap);
+  json_t *s;
+  tg_graph *g;
+  int err = -1;
+  (void)state;
+  assert_non_null(def);
+  n += (size_t)snprintf(def + n, cap - n,
+                        "{\"nodes\":[" START
+                        "," AGENT(2) ","
+                                     "{\"id\":3,\"type\":\"Code\",\"config\":{\"code\":\"");
+  for (int i = 0; i < LINES; i++)
+    n += (size_t)snprintf(def + n, cap - n, "a%d=1\\n", i % 10);
+  n += (size_t)snprintf(def + n, cap - n, "\"}},{\"id\":4,\"type\":\"End\",\"config\":{\"m\":\"");
+  for (int i = 0; i < READS; i++)
+    n += (size_t)snprintf(def + n, cap - n, "{{vars.z%d}}{{vars.a3}}", i);
+  snprintf(def + n, cap - n,
+           "\"}}],\"connections\":[" EDGE(1, 2) "," EDGE(2, 3) "," EDGE(3, 4) "]}");
+  g = G(def);
+  free(def);
+  s = tg_graph_agent_schema(g, tg_graph_find(g, "2"), &err);
+  assert_int_equal(err, 0);
+  assert_int_equal(json_object_size(json_object_get(s, "properties")), READS);
+  assert_int_equal(json_array_size(json_object_get(s, "required")), READS);
+  assert_null(json_object_get(json_object_get(s, "properties"), "a3")); /* the Code node's */
+  json_decref(s);
+  tg_graph_free(g);
+}
+
 static void test_no_agent(void **state)
 {
   tg_graph *g =
@@ -172,4 +207,4 @@ static void test_no_agent(void **state)
 
 TG_UNIT_MAIN(cmocka_unit_test(test_reference_workflow), cmocka_unit_test(test_types_and_nearest),
              cmocka_unit_test(test_producers), cmocka_unit_test(test_opaque_and_schema_merge),
-             cmocka_unit_test(test_no_agent))
+             cmocka_unit_test(test_no_agent), cmocka_unit_test(test_large_definition))

@@ -282,6 +282,15 @@ static void test_parse_anthropic(void **state)
                1, "", "tool_use", 0, 0);
   expect_win(r, 72); /* the forced tool is the answer, not a tool call */
 
+  /* counts whose sum overflows int64 (a hostile server): each is added on its own, and one that
+   * would overflow the total is not counted */
+  r = parse_ok(TG_LLM_ANTHROPIC,
+               "{\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":2,"
+               "\"cache_creation_input_tokens\":9223372036854775807,\"cache_read_input_tokens\":"
+               "9223372036854775807}}",
+               0, "", "", 1, 2);
+  tg_llm_reply_free(r);
+
   parse_bad(TG_LLM_ANTHROPIC, "{\"content\":[{\"type\":\"text\",\"text\":\"prose\"}]}", 1,
             "structured answer is missing");
   parse_bad(TG_LLM_ANTHROPIC,
@@ -508,11 +517,31 @@ static void test_call_401_no_retry(void **state)
   env_done(&e);
 }
 
+/* A key that is the mask itself (a user's credential may hold anything) is scrubbed from an
+ * echoing error once per occurrence, and the call ends. */
+static void test_call_key_like_mask(void **state)
+{
+  env e;
+  env_init(&e, TG_LLM_OPENAI);
+  env_answer(&e, 400, NULL,
+             "{\"error\":{\"message\":\"bad key [redacted] and [redacted]\",\"type\":\"x\"}}");
+  e.req.api_key = "[redacted]";
+  env_call(&e);
+  assert_string_equal(e.cls, "model_error");
+  assert_non_null(strstr(e.msg, "bad key [redacted] and [redacted]"));
+  env_answer(&e, 400, NULL, "{\"error\":{\"message\":\"[red[red\",\"type\":\"x\"}}");
+  e.req.api_key = "[red";
+  env_call(&e);
+  assert_non_null(strstr(e.msg, "x: [red[red"));
+  env_done(&e);
+}
+
 /* One server, three answers: parallel tool calls (from a compatible server without a key),
  * arguments that are not JSON, an answer cut short. */
 static void test_call_openai_answers(void **state)
 {
   env e;
+  char url[128];
   env_init(&e, TG_LLM_OPENAI_COMPATIBLE);
   env_answer(
       &e, 200, NULL,
@@ -530,8 +559,11 @@ static void test_call_openai_answers(void **state)
                                   "Content-Length: 500\r\n\r\n{\"choices\":[{\"mess");
   e.req.api_key = NULL;
   e.req.max_retries = 2;
+  snprintf(url, sizeof url, "%s//", e.req.base_url); /* a user's base URL may end in '/' */
+  e.req.base_url = url;
   env_call(&e);
   assert_int_equal(e.err, 0);
+  assert_non_null(strstr(e.srv.heads[0], "POST /chat/completions "));
   assert_int_equal(json_array_size(e.reply->tool_calls), 2);
   assert_int_equal(e.reply->output_tokens, 2);
   assert_null(sh_header(&e.srv, 0, "authorization"));
@@ -574,6 +606,22 @@ static void test_call_wait_past_deadline(void **state)
   assert_int_equal(e.reply->attempts, 1); /* the 5 s wait does not fit */
   assert_true(e.t_done - e.t0 < 1000);
   assert_non_null(strstr(e.msg, "HTTP 503 busy"));
+  env_done(&e);
+}
+
+/* A huge retry_base_ms is capped at 60 s, not shifted into an overflow on the second retry. */
+static void test_call_huge_retry_base(void **state)
+{
+  env e;
+  env_init(&e, TG_LLM_OPENAI);
+  env_answer(&e, 503, "retry-after-ms: 1\r\n", "{\"error\":{\"message\":\"busy\"}}");
+  env_answer(&e, 503, NULL, "{\"error\":{\"message\":\"busy\"}}");
+  e.req.max_retries = 3;
+  e.req.retry_base_ms = 1L << 62;
+  e.req.deadline_ms = uv_now(&e.loop) + 5000; /* the capped wait (30-60 s) does not fit */
+  env_call(&e);
+  assert_string_equal(e.cls, "model_error");
+  assert_int_equal(e.reply->attempts, 2);
   env_done(&e);
 }
 
@@ -628,7 +676,8 @@ TG_UNIT_MAIN(cmocka_unit_test(test_body_anthropic), cmocka_unit_test(test_body_o
              cmocka_unit_test(test_body_invalid), cmocka_unit_test(test_parse_anthropic),
              cmocka_unit_test(test_parse_openai), cmocka_unit_test(test_call_429_then_success),
              cmocka_unit_test(test_call_529_exhausted), cmocka_unit_test(test_call_401_no_retry),
-             cmocka_unit_test(test_call_openai_answers),
+             cmocka_unit_test(test_call_key_like_mask), cmocka_unit_test(test_call_openai_answers),
              cmocka_unit_test(test_call_not_sent_retried),
-             cmocka_unit_test(test_call_wait_past_deadline), cmocka_unit_test(test_call_timeout),
+             cmocka_unit_test(test_call_wait_past_deadline),
+             cmocka_unit_test(test_call_huge_retry_base), cmocka_unit_test(test_call_timeout),
              cmocka_unit_test(test_call_cancel))
