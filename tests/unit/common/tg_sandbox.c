@@ -415,6 +415,17 @@ static void pool_job(uv_loop_t *loop, tg_sandbox_pool *p, const char *code, int6
   assert_int_equal(o->calls, 1);
 }
 
+/* Runs a job through the pool that must succeed, from a spare or not as from_spare says. */
+static void pool_ok(uv_loop_t *loop, tg_sandbox_pool *p, const char *code, int64_t timeout_s,
+                    int64_t memory_mb, int from_spare)
+{
+  outcome o;
+  pool_job(loop, p, code, timeout_s, memory_mb, &o);
+  expect_ok(&o);
+  assert_int_equal(o.from_spare, from_spare);
+  outcome_free(&o);
+}
+
 /* Initialises loop and opens a pool on it keeping spares. */
 static tg_sandbox_pool *open_pool(uv_loop_t *loop, const tg_sandbox_limits *lim, int spares)
 {
@@ -522,19 +533,13 @@ static void test_pool_fresh(void **state)
 
   /* Another memory limit, or a longer time limit than the spare's CPU limit: spawned fresh,
    * and the spare stays. */
-  pool_job(&loop, p, "a = 1\n", 0, 256, &o);
-  expect_ok(&o);
-  assert_int_equal(o.from_spare, 0);
-  outcome_free(&o);
+  pool_ok(&loop, p, "a = 1\n", 0, 256, 0);
   pool_job(&loop, p, "x = bytearray(300 << 20)\n", 0, 256, &o);
   assert_int_equal(o.from_spare, 0);
   assert_string_equal(o.error_class, "memory_exceeded");
   assert_non_null(strstr(o.message, "256 MiB"));
   outcome_free(&o);
-  pool_job(&loop, p, "a = 1\n", lim.timeout_s + 10, 0, &o);
-  expect_ok(&o);
-  assert_int_equal(o.from_spare, 0);
-  outcome_free(&o);
+  pool_ok(&loop, p, "a = 1\n", lim.timeout_s + 10, 0, 0);
   tg_sandbox_pool_stats_get(p, &st);
   assert_int_equal(st.ready, 1);
   assert_int_equal(st.served, 0);
@@ -543,10 +548,7 @@ static void test_pool_fresh(void **state)
 
   /* No spare kept: every job fresh. */
   p = open_pool(&loop, &lim, 0);
-  pool_job(&loop, p, "a = 1\n", 0, 0, &o);
-  expect_ok(&o);
-  assert_int_equal(o.from_spare, 0);
-  outcome_free(&o);
+  pool_ok(&loop, p, "a = 1\n", 0, 0, 0);
   close_pool(&loop, p);
 
   assert_int_equal(uv_loop_init(&loop), 0);
@@ -578,10 +580,7 @@ static void test_pool_dead_spare(void **state)
   assert_true(st.next_ms > 0 && st.next_ms <= 100); /* backed off, not respawned at once */
   wait_ready(&loop, p, 2);
 
-  pool_job(&loop, p, "a = 1\n", 0, 0, &o);
-  expect_ok(&o);
-  assert_int_equal(o.from_spare, 1);
-  outcome_free(&o);
+  pool_ok(&loop, p, "a = 1\n", 0, 0, 1);
 
   /* A spare that cannot start (no such interpreter) dies, and the retries back off. */
   close_pool(&loop, p);
