@@ -42,17 +42,26 @@ static void skip(calc *c)
     c->p++;
 }
 
+/* Steps over the '(' or '^' at c->p into one more level of nesting; 0 (failed) when too deep.
+ * The caller leaves the level with c->depth--. */
+static int descend(calc *c)
+{
+  c->p++;
+  if (++c->depth > MAX_DEPTH) {
+    fail(c, "nesting too deep");
+    return 0;
+  }
+  return 1;
+}
+
 static double primary(calc *c)
 {
   double v;
   char *end;
   skip(c);
   if (*c->p == '(') {
-    c->p++;
-    if (++c->depth > MAX_DEPTH) {
-      fail(c, "nesting too deep");
+    if (!descend(c))
       return 0;
-    }
     v = sum(c);
     c->depth--;
     skip(c);
@@ -84,11 +93,8 @@ static double power(calc *c)
   double b = primary(c);
   skip(c);
   if (*c->p == '^') {
-    c->p++;
-    if (++c->depth > MAX_DEPTH) {
-      fail(c, "nesting too deep");
+    if (!descend(c))
       return 0;
-    }
     b = pow(b, unary(c));
     c->depth--;
   }
