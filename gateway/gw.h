@@ -318,6 +318,12 @@ const char *gw_page_parse(tg_httpd_req *req, gw_page *p);
  * than limit, drops the extra row and returns the next cursor "<created_at>:<id>" of the last
  * row kept (a new string), else JSON null. */
 json_t *gw_page_cursor(json_t *rows, int limit);
+/* Answers a list job with that page: status 200 and {key: rows, next_cursor} (rows, read with
+ * limit + 1 rows, stolen). 0, or TG_ENOMEM. */
+int gw_page_answer(gw_job *j, const char *key, json_t *rows, int limit);
+/* The entry of names (NULL-terminated, static strings) equal to s, or NULL (also for s NULL):
+ * the closed sets of names a request may give, such as a list route's ?status=. */
+const char *gw_name_in(const char *s, const char *const names[]);
 void gw_review_list(gw_app *app, tg_httpd_req *req, const char *user);
 void gw_review_get(gw_app *app, tg_httpd_req *req, const char *user, const char *id);
 void gw_review_decide(gw_app *app, tg_httpd_req *req, const char *user, const char *id);

@@ -46,3 +46,19 @@ json_t *gw_page_cursor(json_t *rows, int limit)
   json_array_remove(rows, (size_t)limit);
   return json_string(cur);
 }
+
+int gw_page_answer(gw_job *j, const char *key, json_t *rows, int limit)
+{
+  json_t *next = gw_page_cursor(rows, limit);
+  j->status = 200;
+  j->body = json_pack("{s:o, s:o}", key, rows, "next_cursor", next);
+  return j->body ? 0 : TG_ENOMEM;
+}
+
+const char *gw_name_in(const char *s, const char *const names[])
+{
+  for (size_t i = 0; s && names[i]; i++)
+    if (strcmp(s, names[i]) == 0)
+      return names[i];
+  return NULL;
+}

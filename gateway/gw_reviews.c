@@ -39,7 +39,6 @@ GW_JOB_FIRST(review_ctx);
 static int list_work(tg_db *db, review_ctx *c)
 {
   int rc;
-  json_t *next;
   json_t *rows = tg_store_reviews_list(db, &rc,
                                        &(tg_review_filter){
                                            .user_id = c->j.user,
@@ -50,10 +49,7 @@ static int list_work(tg_db *db, review_ctx *c)
                                        });
   if (!rows)
     return rc;
-  next = gw_page_cursor(rows, c->page.limit);
-  c->j.status = 200;
-  c->j.body = json_pack("{s:o, s:o}", "reviews", rows, "next_cursor", next);
-  return c->j.body ? 0 : TG_ENOMEM;
+  return gw_page_answer(&c->j, "reviews", rows, c->page.limit);
 }
 
 static int decide_work(tg_db *db, review_ctx *c)
@@ -137,11 +133,8 @@ static void submit(review_ctx *c)
 
 static const char *status_name(const char *s)
 {
-  static const char *const names[] = {"pending", "decided", "expired", "canceled"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(s, names[i]) == 0)
-      return names[i];
-  return NULL;
+  static const char *const names[] = {"pending", "decided", "expired", "canceled", NULL};
+  return gw_name_in(s, names);
 }
 
 void gw_review_list(gw_app *app, tg_httpd_req *req, const char *user)

@@ -55,11 +55,8 @@ static int resolve_work(tg_db *db, void *arg)
 
 static const char *action_name(const char *s)
 {
-  static const char *const names[] = {"retry", "skip", "fail"};
-  for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(s, names[i]) == 0)
-      return names[i];
-  return NULL;
+  static const char *const names[] = {"retry", "skip", "fail", NULL};
+  return gw_name_in(s, names);
 }
 
 void gw_run_resolve(gw_app *app, tg_httpd_req *req, const char *user, const char *run_id)

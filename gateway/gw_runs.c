@@ -41,7 +41,6 @@ GW_JOB_FIRST(run_ctx);
 static int list_work(tg_db *db, run_ctx *c)
 {
   int rc;
-  json_t *next;
   json_t *rows = tg_store_runs_list(db, &rc,
                                     &(tg_run_filter){
                                         .user_id = c->j.user,
@@ -53,10 +52,7 @@ static int list_work(tg_db *db, run_ctx *c)
                                     });
   if (!rows)
     return rc;
-  next = gw_page_cursor(rows, c->page.limit);
-  c->j.status = 200;
-  c->j.body = json_pack("{s:o, s:o}", "runs", rows, "next_cursor", next);
-  return c->j.body ? 0 : TG_ENOMEM;
+  return gw_page_answer(&c->j, "runs", rows, c->page.limit);
 }
 
 static int cancel_work(tg_db *db, run_ctx *c)
@@ -165,11 +161,8 @@ static void start(gw_app *app, tg_httpd_req *req, const char *user, const char *
 static const char *status_name(const char *s)
 {
   static const char *const names[] = {"queued",    "running",  "succeeded", "failed",
-                                      "attention", "canceled", "waiting"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(s, names[i]) == 0)
-      return names[i];
-  return NULL;
+                                      "attention", "canceled", "waiting",   NULL};
+  return gw_name_in(s, names);
 }
 
 void gw_run_list(gw_app *app, tg_httpd_req *req, const char *user)
