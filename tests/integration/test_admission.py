@@ -42,6 +42,20 @@ def concurrently(fns):
     return out
 
 
+def first_admission_in_flight(s, path, before, latency_ms):
+    """Slows the simulator by latency_ms and starts one admission on path in a thread; returns
+    (thread, dict whose "r" is its answer) once that admission's list call is at the simulator
+    (its answer is fixed then). before is sim_stats(s) from before."""
+    s.sim("POST", "/_sim/latency", {"ms": latency_ms})
+    first = {}
+    t = threading.Thread(target=lambda: first.update(r=s.gw("POST", path, {"inputs": INPUTS})))
+    t.start()
+    deadline = time.monotonic() + 5
+    while sim_stats(s)["list"] == before["list"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return t, first
+
+
 def test_status_codes_and_preflight():
     with Stack(mcp=False, extra_env={"TOOLGATE_DEFAULT_CREDITS": "1"}) as s:
         s.connect("alice")
@@ -230,14 +244,7 @@ def test_coalescing_shares_only_fresh_calls():
         path = "/api/workflows/%s/run" % wf
         m0 = s.metrics()
         before = sim_stats(s)
-        s.sim("POST", "/_sim/latency", {"ms": 600})
-        first = {}
-        t = threading.Thread(target=lambda: first.update(r=s.gw("POST", path, {"inputs": INPUTS})))
-        t.start()
-        # wait until the first check's list call is at the simulator (its answer is fixed then)
-        deadline = time.monotonic() + 5
-        while sim_stats(s)["list"] == before["list"] and time.monotonic() < deadline:
-            time.sleep(0.01)
+        t, first = first_admission_in_flight(s, path, before, 600)
         # the account expires while that call is in flight; then n-1 more admissions arrive
         s.sim("PATCH", "/_sim/accounts/" + account_id(s), {"status": "EXPIRED"})
         rest = concurrently([lambda: s.gw("POST", path, {"inputs": INPUTS})] * (n - 1))
@@ -261,13 +268,7 @@ def test_shared_call_rate_limited_answers_every_waiter():
         wf = s.create_workflow()
         path = "/api/workflows/%s/run" % wf
         before = sim_stats(s)
-        s.sim("POST", "/_sim/latency", {"ms": 400})
-        first = {}
-        t = threading.Thread(target=lambda: first.update(r=s.gw("POST", path, {"inputs": INPUTS})))
-        t.start()
-        deadline = time.monotonic() + 5
-        while sim_stats(s)["list"] == before["list"] and time.monotonic() < deadline:
-            time.sleep(0.01)
+        t, first = first_admission_in_flight(s, path, before, 400)
         # the next (shared) call is rate limited: every waiter sharing it gets the 503
         s.sim("POST", "/_sim/fail", {"count": 1, "status": 429, "retry_after": 1})
         rest = concurrently([lambda: s.gw("POST", path, {"inputs": INPUTS})] * 4)
