@@ -217,7 +217,7 @@ int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int m
        * connections replace this automatic checkpoint (which runs inside the COMMIT) with a
        * checkpoint job at the same size, off the commit path (tg_dbq.c). */
       (rc = exec_plain(db, "PRAGMA wal_autocheckpoint=8000")) ||
-      /* No journal_size_limit: a WAL that grew under load (up to ~128 MB, tg_dbq.c) keeps its
+      /* No journal_size_limit: a WAL that grew under load (up to ~512 MB, tg_dbq.c) keeps its
        * size on disk after it restarts; truncating it and regrowing it on the next burst made
        * the WAL's writes and fsyncs allocate blocks again and doubled the log gaps > 10 ms in
        * the admission benchmark. */

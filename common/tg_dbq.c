@@ -30,11 +30,13 @@
  *     reader), so a request arriving meanwhile waits at most for the copy of a short tail.
  *   - PASSIVE then RESTART with the usual busy timeout when the WAL has reached RESTART_PAGES
  *     even so (a load that never pauses): the writers then wait for the tail's copy and two
- *     fsyncs (8-30 ms measured), about once per RESTART_PAGES frames instead of once per
- *     CHECKPOINT_PAGES, and the WAL stays bounded.
+ *     fsyncs (15-100 ms measured at 512 MB), about once per RESTART_PAGES frames (every ~5 s at
+ *     7,000 admissions/s) instead of once per CHECKPOINT_PAGES, and the WAL stays bounded. The
+ *     bound trades disk and wal-index search for fewer stalls: at 128 MB the stalls came every
+ *     ~1.5 s and p99 was 4.9x p50 over 60 s, at 512 MB 2.6-2.85x (bench/README.md).
  * RESTART (a writer lock held while the tail is copied and both files are synced) is what made
  * the admission latency tail: one stall of 8-30 ms every ~0.6 s at 10,000 admissions/s. The
- * WAL file keeps its largest size on disk (~128 MB; tg_db.c). One checkpoint job at a time; a
+ * WAL file keeps its largest size on disk (up to ~512 MB; tg_db.c). One checkpoint job at a time; a
  * crossing during it waits for it to end.
  */
 #include "tg_dbq.h"
@@ -49,7 +51,7 @@
 #define CHECKPOINT_PAGES 8000 /* new WAL frames (4 KB pages: 32 MB) that start a checkpoint */
 #define BUSY_MS 5000          /* busy timeout of the pool's connections */
 #define IDLE_RETRY_MS 100     /* an idle RESTART is tried at most this often */
-#define RESTART_FACTOR 4      /* RESTART_PAGES = 4 x CHECKPOINT_PAGES (128 MB): restart anyway */
+#define RESTART_FACTOR 16     /* RESTART_PAGES = 16 x CHECKPOINT_PAGES (512 MB): restart anyway */
 
 enum ckpt_mode { CKPT_PASSIVE, CKPT_IDLE_RESTART, CKPT_RESTART };
 
