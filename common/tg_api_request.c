@@ -9,6 +9,7 @@
  * host and path the journal names are the ones curl will use.
  */
 #include "tg_api_request.h"
+#include "tg_json.h"
 
 #include "tg_err.h"
 
@@ -744,9 +745,7 @@ json_t *tg_api_output(long status, const char *content_type, const char *body, s
   if (len > 0 && len <= TG_API_DATA_MAX && is_json_type(content_type))
     data = json_loadb(body, len, JSON_DECODE_ANY, NULL);
   if (!data && len > 0) {
-    size_t n = len > TG_API_DATA_MAX ? TG_API_DATA_MAX : len;
-    while (n > 0 && n < len && ((unsigned char)body[n] & 0xc0) == 0x80)
-      n--;                        /* cut before a continuation byte */
+    size_t n = len > TG_API_DATA_MAX ? tg_json_utf8_cut(body, TG_API_DATA_MAX) : len;
     data = json_stringn(body, n); /* NULL for bytes that are not UTF-8: data is null */
   }
   if (!ok && !error) {

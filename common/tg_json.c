@@ -124,3 +124,16 @@ char *tg_json_dumps(const json_t *v, size_t *len)
     *len = n;
   return out;
 }
+
+size_t tg_json_utf8_cut(const char *s, size_t n)
+{
+  size_t i = n, want;
+  unsigned char lead;
+  while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+    i--; /* back over at most 3 continuation bytes */
+  if (i == 0)
+    return 0; /* nothing but continuation bytes: no whole character */
+  lead = (unsigned char)s[i - 1];
+  want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return n - (i - 1) < want ? i - 1 : n;
+}

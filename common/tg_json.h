@@ -25,4 +25,12 @@
  */
 char *tg_json_dumps(const json_t *v, size_t *len);
 
+/*
+ * The length of the longest prefix of s[0..n) that does not end inside a UTF-8 character: n
+ * itself when s[n-1] completes a character (or is ASCII), else the offset of the lead byte of the
+ * character cut short. For cutting text at a byte budget so that the cut stays a valid JSON
+ * string (jansson refuses a string that is not valid UTF-8). Reads s[0..n) only; pure.
+ */
+size_t tg_json_utf8_cut(const char *s, size_t n);
+
 #endif

@@ -42,6 +42,7 @@
 #include "tg_err.h"
 #include "tg_graph_vars.h"
 #include "tg_llm.h"
+#include "tg_json.h"
 #include "tg_log.h"
 
 #include <math.h>
@@ -310,8 +311,8 @@ static json_t *tool_message(const json_t *call, const json_t *content, int is_er
   json_t *m;
   if (!text)
     return NULL;
-  if (strlen(text) > MAX_RESULT_TEXT)
-    memcpy(text + MAX_RESULT_TEXT - 16, " ...(truncated)", 16);
+  if (strlen(text) > MAX_RESULT_TEXT) /* cut at a character: the message is a JSON string */
+    memcpy(text + tg_json_utf8_cut(text, MAX_RESULT_TEXT - 16), " ...(truncated)", 16);
   m = json_pack("{s:s, s:O, s:O, s:s, s:b}", "role", "tool", "tool_call_id",
                 json_object_get(call, "id"), "name", json_object_get(call, "name"), "content", text,
                 "is_error", is_error);
@@ -492,7 +493,7 @@ static char *system_prompt(agent *a)
     return NULL;
   n = strlen(text);
   if (n > MAX_VARS_TEXT)
-    n = MAX_VARS_TEXT;
+    n = tg_json_utf8_cut(text, MAX_VARS_TEXT); /* the system prompt is a JSON string */
   if (!prompt)
     prompt = "";
   if ((out = malloc(strlen(prompt) + n + 64)) != NULL)

@@ -24,6 +24,7 @@
 
 #include "tg_buf.h"
 #include "tg_err.h"
+#include "tg_json.h"
 #include "tg_log.h"
 
 #include <stdarg.h>
@@ -85,20 +86,12 @@ static void finish(review *rv, wk_node_result *res)
   x->done(x, res);
 }
 
-/* Drops a character cut short at the end of s (valid UTF-8 cut at a byte count), so that the
- * text stays valid UTF-8: jansson refuses a string that is not, and the journal's error, the
- * model's messages and the run's answer are JSON strings. */
+/* Drops a character cut short at the end of s (a snprintf cut at a byte count), so that the
+ * text stays valid UTF-8: the journal's error, the model's messages and the run's answer are
+ * JSON strings, and jansson refuses one that is not. */
 static void utf8_trim(char *s)
 {
-  size_t n = strlen(s), i = n;
-  while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-    i--;
-  if (i > 0) {
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-    if (n - (i - 1) < want)
-      s[i - 1] = '\0';
-  }
+  s[tg_json_utf8_cut(s, strlen(s))] = '\0';
 }
 
 static void fail(review *rv, const char *error_class, const char *fmt, ...)

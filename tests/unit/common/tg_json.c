@@ -71,5 +71,27 @@ static void test_invalid_utf8(void **state)
   json_decref(v);
 }
 
+/* tg_json_utf8_cut: a cut at every byte of text mixing 1-, 2-, 3- and 4-byte characters never
+ * ends inside one, loses at most the character cut short, and leaves a string jansson takes. */
+static void test_utf8_cut(void **state)
+{
+  const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z"; /* a é € 😀 z */
+  const size_t whole[] = {0, 1, 3, 6, 10, 11};              /* character boundaries */
+  size_t len = strlen(s);
+  (void)state;
+  for (size_t n = 0; n <= len; n++) {
+    size_t cut = tg_json_utf8_cut(s, n), want = 0;
+    for (size_t k = 0; k < sizeof whole / sizeof whole[0]; k++)
+      if (whole[k] <= n)
+        want = whole[k];
+    assert_int_equal(cut, want);
+    json_t *j = json_stringn(s, cut);
+    assert_non_null(j);
+    json_decref(j);
+  }
+  assert_int_equal(tg_json_utf8_cut("\x80\x80", 2), 0); /* continuation bytes only */
+}
+
 TG_UNIT_MAIN(cmocka_unit_test(test_values), cmocka_unit_test(test_exact_text),
-             cmocka_unit_test(test_deep), cmocka_unit_test(test_invalid_utf8))
+             cmocka_unit_test(test_deep), cmocka_unit_test(test_invalid_utf8),
+             cmocka_unit_test(test_utf8_cut))
