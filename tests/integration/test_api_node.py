@@ -2,9 +2,6 @@
 """API node end to end (README "API node", "Credentials", "Egress policy"): workflows
 Start -> API -> End against a local HTTP server that counts its requests.
 
-Needs the run engine and the definition layer of issue 13: while the gateway refuses a workflow
-with an API node (422), every test here prints SKIP and passes without checking anything.
-
 Covered: bearer auth through a credential bound to the host; api_key in the query through a
 named credential; OAuth2 client credentials against a local token endpoint that counts token
 requests (one token for two runs: cached); a GET answered 503 + Retry-After is retried once,
@@ -112,18 +109,6 @@ def workflow(api_config, outputs=None):
     }
 
 
-def supported(s, name):
-    """False (after printing SKIP) while the gateway refuses a workflow with an API node."""
-    st, _, body = s.gw("POST", "/api/workflows", {"name": "probe", "definition": workflow(
-        {"method": "GET", "url": "http://127.0.0.1:1/"})})
-    if st == 422:
-        print("SKIP %s: the gateway refuses API nodes (engine/defn not merged yet): %s" %
-              (name, json.dumps(body)[:160]), flush=True)
-        return False
-    assert st == 201, (st, body)
-    return True
-
-
 def create(s, definition):
     st, _, body = s.gw("POST", "/api/workflows", {"name": "api", "definition": definition})
     assert st == 201, (st, body)
@@ -152,8 +137,6 @@ def test_api_node_auth_forms():
     t = Target()
     try:
         with Stack(mcp=False, extra_env=ENV) as s:
-            if not supported(s, "test_api_node_auth_forms"):
-                return
             for body in ({"name": "crm", "type": "bearer", "token": TOKEN, "hosts": ["127.0.0.1"]},
                          {"name": "q", "type": "api_key", "value": APIKEY, "in": "query"},
                          {"name": "oa", "type": "oauth2", "token_url": t.url + "/token",
@@ -190,8 +173,6 @@ def test_api_node_retries_and_errors():
     t = Target()
     try:
         with Stack(mcp=False, extra_env=ENV) as s:
-            if not supported(s, "test_api_node_retries_and_errors"):
-                return
             wf_get = create(s, workflow({"method": "GET", "url": t.url + "/flaky-get"},
                                         [{"name": "p", "value": "{{vars.win_probability}}"}]))
             wf_post = create(s, workflow({"method": "POST", "url": t.url + "/flaky-post",
@@ -217,8 +198,6 @@ def test_api_node_egress_policy():
     try:
         env = dict(ENV, TOOLGATE_EGRESS_ALLOW="")  # the harness allowlists 127.0.0.1
         with Stack(mcp=False, extra_env=env) as s:
-            if not supported(s, "test_api_node_egress_policy"):
-                return
             wfs = [create(s, workflow({"method": "GET", "url": u}))
                    for u in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
                              "http://localhost:%d/bearer" % t.port, t.url + "/bearer")]
@@ -242,8 +221,6 @@ def test_api_node_kill9_in_flight():
     t = Target()
     try:
         with Stack(mcp=False, extra_env=dict(ENV, TOOLGATE_LEASE_MS="1500")) as s:
-            if not supported(s, "test_api_node_kill9_in_flight"):
-                return
             wf_post = create(s, workflow({"method": "POST", "url": t.url + "/slow-post",
                                           "body": {"a": 1}}))
             wf_put = create(s, workflow({"method": "PUT", "url": t.url + "/slow-put",
