@@ -105,7 +105,7 @@ struct wk_worker {
   int stopping;
   int shut_down;                   /* final teardown started */
   uint64_t drain_until;            /* teardown: loop time until which HTTP POSTs may finish */
-  uint64_t composio_backoff_until; /* uv_hrtime ms: no guard calls Composio before (429) */
+  uint64_t composio_backoff_until; /* tg_now_ms: no guard calls Composio before (429) */
   wk_sweep *sweep;                 /* wk_sweep.c: review expiry; NULL once stopped */
   int nodes_in_flight;             /* nodes executing, across runs (WORKER_NODE_CONCURRENCY) */
   int nodes_blocked;               /* runs with ready nodes held back by that cap */

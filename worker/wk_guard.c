@@ -122,11 +122,13 @@ static int guard_work(tg_db *db, void *arg)
   }
 }
 
-/* Monotonic ms, read now (not the loop's cached time: the back-off must not outlast the
- * released run's available_at, or its next guard would release it again). */
+/* Wall-clock ms, read now: the clock of the released run's available_at (tg_store_runs), so
+ * that the back-off cannot outlast it (its next guard would release it again). The loop's cached
+ * time, or a monotonic clock that disagrees with the wall clock by more than BACKOFF_MARGIN_MS
+ * (a clock step), could. */
 static uint64_t now_ms(void)
 {
-  return uv_hrtime() / 1000000;
+  return (uint64_t)tg_now_ms();
 }
 
 /* A 429: no guard of this worker calls Composio for retry_after_ms (ms) from now. */
