@@ -84,6 +84,17 @@ static int exec_plain(tg_db *db, const char *sql)
   return 0;
 }
 
+tg_db_dialect_t tg_db_dialect(const tg_db *db)
+{
+  (void)db;
+  return TG_DB_SQLITE;
+}
+
+int tg_db_is_pg_uri(const char *path)
+{
+  return path && (!strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11));
+}
+
 int tg_db_schema_version(tg_db *db)
 {
   sqlite3_stmt *st;

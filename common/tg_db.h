@@ -23,6 +23,25 @@
 typedef struct tg_db tg_db;
 
 /*
+ * Backends. tg_db_open chooses by the shape of its path argument (TOOLGATE_DB): a libpq
+ * connection URI ("postgresql://..." or "postgres://...") opens PostgreSQL; anything else is a
+ * SQLite file path. Statements use SQLite's placeholders (?N, or bare ? numbered left to right);
+ * the PostgreSQL backend rewrites them to $N. Where the dialects differ, the owning module
+ * writes both texts with TG_SQL (docs/design-postgres.md section 1).
+ */
+typedef enum { TG_DB_SQLITE = 0, TG_DB_PG = 1 } tg_db_dialect_t;
+
+/* The backend of db. */
+tg_db_dialect_t tg_db_dialect(const tg_db *db);
+
+/* One of two statement texts by the backend of db: both are string literals, so the statement
+ * caches (keyed by the text's address) keep one entry per dialect. */
+#define TG_SQL(db, sqlite_text, pg_text) (tg_db_dialect(db) == TG_DB_PG ? (pg_text) : (sqlite_text))
+
+/* True when path (a TOOLGATE_DB value) names a PostgreSQL database. */
+int tg_db_is_pg_uri(const char *path);
+
+/*
  * Opens (creating if needed) the database at path, sets journal_mode=WAL, synchronous=NORMAL,
  * foreign_keys=ON and a busy timeout of busy_timeout_ms, then applies pending migrations in one
  * IMMEDIATE transaction each (safe when several processes start at once), each with foreign

@@ -15,7 +15,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 pkgs=(build-essential cmake pkg-config clang libuv1-dev libcurl4-openssl-dev libsqlite3-dev
       libjansson-dev libsodium-dev libyajl-dev libcmocka-dev uthash-dev node-llhttp sqlite3 curl jq python3 nodejs npm
       clang-format openssl libssl-dev
-      bubblewrap python3-numpy python3-jsonschema prometheus chromium)
+      bubblewrap python3-numpy python3-jsonschema prometheus chromium
+      postgresql libpq-dev python3-psycopg2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
