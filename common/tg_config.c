@@ -70,6 +70,9 @@ static const var vars[] = {
     {"TOOLGATE_TRUST_USER_HEADER", "0", TG_PROG_GATEWAY,
      "1: take the user id from X-User-Id (development, or behind an authenticating proxy)",
      RANGE(0, 1)},
+    {"TOOLGATE_REUSEPORT", "0", TG_PROG_GATEWAY,
+     "1: SO_REUSEPORT on the listening socket, so gateways that all set it share TOOLGATE_LISTEN",
+     RANGE(0, 1)},
     {"TOOLGATE_JWT_SECRET", NULL, TG_PROG_GATEWAY,
      "HS256 secret for Authorization: Bearer tokens (secret)", STRING},
     {"TOOLGATE_JWT_MAX_LIFETIME_S", "86400", TG_PROG_GATEWAY,
@@ -389,8 +392,9 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
   c->listen_port = (int)port;
 
   {
-    int64_t trust = 0;
+    int64_t trust = 0, reuseport = 0;
     if ((rc = get_int("TOOLGATE_TRUST_USER_HEADER", prog, &trust, err, errlen)) ||
+        (rc = get_int("TOOLGATE_REUSEPORT", prog, &reuseport, err, errlen)) ||
         (rc = get_int("TOOLGATE_JWT_MAX_LIFETIME_S", prog, &c->jwt_max_lifetime_s, err, errlen)) ||
         (rc = get_int("TOOLGATE_DEFAULT_CREDITS", prog, &c->default_credits, err, errlen)) ||
         (rc = get_int("TOOLGATE_RUN_COST", prog, &c->run_cost, err, errlen)) ||
@@ -418,6 +422,7 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_REVIEW_TIMEOUT_S", prog, &c->review_timeout_s, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;
+    c->reuseport = reuseport != 0;
   }
   if ((rc = get_int("TOOLGATE_MAX_CONNECTIONS_PER_PEER", prog, &c->max_per_peer, err, errlen)) ||
       (rc = get_int("TOOLGATE_PRESSURE_HEADER_TIMEOUT_MS", prog, &c->pressure_timeout_ms, err,

@@ -40,6 +40,7 @@ typedef struct tg_config {
   char *db_path;                /* TOOLGATE_DB */
   char *listen_host;            /* from TOOLGATE_LISTEN host:port */
   int listen_port;              /*   "  */
+  int reuseport;                /* TOOLGATE_REUSEPORT: SO_REUSEPORT on the listener */
   char *composio_base_url;      /* COMPOSIO_BASE_URL, no trailing slash */
   tg_secret composio_api_key;   /* COMPOSIO_API_KEY */
   char *composio_mcp_server_id; /* COMPOSIO_MCP_SERVER_ID */

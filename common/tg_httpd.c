@@ -20,6 +20,8 @@
  * bytes for a short while ("lingering close"), so the client reads the response before a reset;
  * except after 413, where the point is not to read the body: the connection closes as soon as the
  * response is written.
+ * The listening socket is libuv's, except with limits.reuseport: then bind_reuseport() makes it
+ * with SO_REUSEPORT (which libuv 1.44 cannot set) and hands it to libuv.
  */
 #include "tg_httpd.h"
 
@@ -29,6 +31,7 @@
 #include "tg_log.h"
 #include "tg_map.h"
 
+#include <errno.h>
 #include <llhttp.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -36,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define READ_CHUNK 65536 /* the server's one read buffer */
 /* Reading runs only once every byte read before was parsed, so one chunk is the most a
@@ -1180,6 +1184,31 @@ void tg_httpd_limits_default(tg_httpd_limits *l)
   l->max_connections = 1024;
   l->max_connections_per_peer = 256;
   l->pressure_header_timeout_ms = 2000;
+  l->reuseport = 0;
+}
+
+/*
+ * Binds h to sa as uv_tcp_bind does (SO_REUSEADDR), with SO_REUSEPORT set before the bind:
+ * libuv 1.44 has no UV_TCP_REUSEPORT, so the socket is made here and handed over with
+ * uv_tcp_open, after which h owns it. Returns 0 or a uv error (UV_EADDRINUSE when a listener
+ * without SO_REUSEPORT, or of another user, holds the address).
+ */
+static int bind_reuseport(uv_tcp_t *h, const struct sockaddr *sa)
+{
+  socklen_t len =
+      sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int on = 1, rc = 0;
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, sa, len) != 0)
+    rc = uv_translate_sys_error(errno);
+  else
+    rc = uv_tcp_open(h, (uv_os_sock_t)fd);
+  if (rc != 0)
+    close(fd);
+  return rc;
 }
 
 int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
@@ -1223,14 +1252,15 @@ int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
   s->listener_open = 1;
-  int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+  int rc = s->lim.reuseport ? bind_reuseport(&s->listener, (struct sockaddr *)&ss)
+                            : uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
   if (rc != 0) {
-    tg_error("httpd_listen_failed", "{s:s, s:i, s:s}", "host", host, "port", port, "uv",
-             uv_strerror(rc));
+    tg_error("httpd_listen_failed", "{s:s, s:i, s:b, s:s}", "host", host, "port", port, "reuseport",
+             s->lim.reuseport != 0, "uv", uv_strerror(rc));
     tg_httpd_close(s, NULL, NULL);
-    return TG_EIO;
+    return rc == UV_EADDRINUSE ? TG_ECONFLICT : TG_EIO;
   }
   struct sockaddr_storage bound;
   int blen = sizeof bound;

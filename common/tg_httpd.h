@@ -44,6 +44,11 @@ typedef struct tg_httpd_limits {
   unsigned max_connections;          /* open connections, default 1024 (eviction: see above) */
   unsigned max_connections_per_peer; /* open connections from one IP address, default 256 */
   uint64_t pressure_header_timeout_ms; /* header timeout above 3/4 of max_connections: 2000 */
+  /* Listener option, default 0. 1: SO_REUSEPORT on the listening socket, so several processes
+   * of one user that all set it listen on one address and the kernel spreads new connections
+   * over them (Linux: by a hash of the connection's addresses); a listener that exits takes
+   * only its own unaccepted connections with it. */
+  int reuseport;
 } tg_httpd_limits;
 
 /* Fills l with the defaults above. */
@@ -54,9 +59,11 @@ typedef void (*tg_httpd_handler)(tg_httpd_req *req, void *arg);
 
 /*
  * Binds host:port (port 0 picks a free port; see tg_httpd_port) and starts accepting.
- * limits may be NULL for the defaults. Errors: TG_EIO (bind/listen failed; the uv error is
- * logged; the listener handle is already closing, so run the loop once before uv_loop_close),
- * TG_EINVAL (bad host: an IPv4 or IPv6 literal is required), TG_ENOMEM.
+ * limits may be NULL for the defaults. Errors: TG_ECONFLICT (the address is in use: another
+ * process listens there, and not both with limits->reuseport), TG_EIO (bind/listen failed
+ * otherwise); in both the uv error is logged and the listener handle is already closing, so run
+ * the loop once before uv_loop_close. TG_EINVAL (bad host: an IPv4 or IPv6 literal is
+ * required), TG_ENOMEM.
  */
 int tg_httpd_start(tg_httpd **out, uv_loop_t *loop, const char *host, int port,
                    const tg_httpd_limits *limits, tg_httpd_handler handler, void *arg);

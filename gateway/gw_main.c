@@ -434,8 +434,18 @@ int main(int argc, char **argv)
     lim.max_connections = connection_cap(&app->cfg);
     lim.max_connections_per_peer = (unsigned)app->cfg.max_per_peer;
     lim.pressure_header_timeout_ms = (uint64_t)app->cfg.pressure_timeout_ms;
+    lim.reuseport = app->cfg.reuseport;
     rc = tg_httpd_start(&app->httpd, &loop, app->cfg.listen_host, app->cfg.listen_port, &lim,
                         gw_route, app);
+  }
+  if (rc == TG_ECONFLICT) {
+    tg_error("startup_failed", "{s:s, s:s, s:s, s:i, s:s}", "reason", "listen", "error",
+             "address in use", "host", app->cfg.listen_host, "port", app->cfg.listen_port, "hint",
+             app->cfg.reuseport ? "another process listens there without TOOLGATE_REUSEPORT=1 "
+                                  "(or as another user)"
+                                : "another process listens there; gateways share a port only "
+                                  "when each sets TOOLGATE_REUSEPORT=1");
+    goto out;
   }
   if (rc != 0) {
     tg_error("startup_failed", "{s:s, s:s, s:s, s:i}", "reason", "listen", "error", tg_errname(rc),
@@ -447,9 +457,9 @@ int main(int argc, char **argv)
   m.sigterm.data = m.sigint.data = &m;
   uv_signal_start(&m.sigterm, on_signal, SIGTERM);
   uv_signal_start(&m.sigint, on_signal, SIGINT);
-  tg_info("listening", "{s:s, s:i, s:s, s:i, s:b}", "host", app->cfg.listen_host, "port",
+  tg_info("listening", "{s:s, s:i, s:s, s:i, s:b, s:b}", "host", app->cfg.listen_host, "port",
           tg_httpd_port(app->httpd), "db", app->cfg.db_path, "providers", (int)app->cfg.n_providers,
-          "trust_user_header", app->cfg.trust_user_header);
+          "trust_user_header", app->cfg.trust_user_header, "reuseport", app->cfg.reuseport);
 
   if (gw_sync_start(app) != 0) /* background: readiness does not wait for it */
     tg_warn("resync_failed", "{s:s}", "error", "out of memory");

@@ -954,12 +954,53 @@ static void test_stream_client_gone(void **state)
   free(f);
 }
 
+static void never_called(tg_httpd_req *r, void *arg)
+{
+  (void)arg;
+  fail_msg("no client connects in this test");
+  tg_httpd_respond(r, 500, NULL, "", 0);
+}
+
+/* Listeners that all set reuseport share a port; one that does not set it is refused by theirs
+ * (TG_ECONFLICT), and so is one that sets it beside a listener that did not. */
+static void test_reuseport(void **state)
+{
+  uv_loop_t loop;
+  tg_httpd *a = NULL, *b = NULL, *c = NULL;
+  tg_httpd_limits lim;
+  int port;
+  (void)state;
+  tg_httpd_limits_default(&lim);
+  lim.reuseport = 1;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(tg_httpd_start(&a, &loop, "127.0.0.1", 0, &lim, never_called, NULL), 0);
+  port = tg_httpd_port(a);
+  assert_int_equal(tg_httpd_start(&b, &loop, "127.0.0.1", port, &lim, never_called, NULL), 0);
+  assert_int_equal(tg_httpd_port(b), port);
+  assert_int_equal(tg_httpd_start(&c, &loop, "127.0.0.1", port, NULL, never_called, NULL),
+                   TG_ECONFLICT);
+  assert_null(c);
+  tg_httpd_close(a, NULL, NULL);
+  tg_httpd_close(b, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  assert_int_equal(tg_httpd_start(&a, &loop, "127.0.0.1", 0, NULL, never_called, NULL), 0);
+  port = tg_httpd_port(a);
+  assert_int_equal(tg_httpd_start(&b, &loop, "127.0.0.1", port, &lim, never_called, NULL),
+                   TG_ECONFLICT);
+  assert_null(b);
+  tg_httpd_close(a, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_simple_get),
       cmocka_unit_test(test_stream_back_pressure),
       cmocka_unit_test(test_stream_client_gone),
+      cmocka_unit_test(test_reuseport),
       cmocka_unit_test(test_post_body),
       cmocka_unit_test(test_async_response),
       cmocka_unit_test(test_pipelined_in_order),
