@@ -29,15 +29,9 @@ def start_second(s, extra_env=None):
 
 
 def log_events(p, event):
-    out = []
-    for line in p.text().splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("event") == event:
-            out.append(rec)
-    return out
+    """Process p's JSON log lines of the given event, oldest first."""
+    recs = (json.loads(line) for line in p.text().splitlines() if line.startswith("{"))
+    return [r for r in recs if r.get("event") == event]
 
 
 def server_inode(gw_port, client_port):
