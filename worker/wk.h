@@ -72,6 +72,7 @@ struct wk_run {
 
   wk_engine *eng; /* the run's state machine (wk_engine.c), from the guard's go-ahead */
   uint64_t claimed_ms;
+  int64_t lease_set_at; /* tg_now_ms() when the claim wrote the lease (pool thread) */
   uint64_t deadline_ms; /* loop time after which the run fails with 'timeout'; 0: none */
   tg_check *check;      /* the pre-execute check in flight, or NULL */
   char **secrets;       /* values of the secret inputs, NULL-terminated (wk_secrets.c); NULL:
