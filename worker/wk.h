@@ -96,6 +96,7 @@ struct wk_worker {
   struct tg_sandbox_pool *sandbox; /* Code nodes and code_execution (spares: tg_sandbox.h);
                                       NULL once closed */
   uv_timer_t poll;
+  struct tg_pg_listen *wake; /* PostgreSQL: LISTEN toolgate_runs (claims at once); else NULL */
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
   wk_run *runs;
