@@ -690,13 +690,13 @@ class Stack:
         self.procs = {}
         if check:
             problems += sanitizer_reports(self.tmp)
-        if problems:
-            raise AssertionError("\n".join(problems))
-        if self.db_uri and check:
+        if self.db_uri and check and not problems:
             pgserver().drop_database(self.db_uri)
             self.db_uri = None
         elif self.db_uri:
             print("--- the stack's PostgreSQL database is kept: %s" % self.db_uri)
+        if problems:
+            raise AssertionError("\n".join(problems))
 
     # --- talking to it ---------------------------------------------------------------------
     def gw(self, method, path, body=None, user="alice", headers=None):
