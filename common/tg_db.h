@@ -63,6 +63,11 @@ int tg_db_open(tg_db **out, const char *path, int busy_timeout_ms);
 int tg_db_open_version(tg_db **out, const char *path, int busy_timeout_ms, int max_version);
 void tg_db_close(tg_db *db); /* NULL-safe; finalizes cached statements */
 
+/* The statement timeout of PostgreSQL connections opened from now on, in ms (also their
+ * idle_in_transaction_session_timeout; 0: none). Process-wide, default 5000
+ * (TOOLGATE_DB_STATEMENT_TIMEOUT_MS); SQLite has no such setting. Thread-safe. */
+void tg_db_set_statement_timeout_ms(int ms);
+
 /* The schema version applied (SQLite: PRAGMA user_version; PostgreSQL: schema_version), or -1
  * when it cannot be read. */
 int tg_db_schema_version(tg_db *db);
