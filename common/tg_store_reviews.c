@@ -51,7 +51,8 @@ json_t *tg_store_reviews_list(tg_db *db, int *err, const tg_review_filter *f)
 {
   return tg_db_query(db, err,
                      "SELECT " COLUMNS " FROM reviews WHERE user_id = ?1 AND "
-                     "(?2 IS NULL OR status = ?2) AND (?3 IS NULL OR created_at < ?4 OR "
+                     "(CAST(?2 AS TEXT) IS NULL OR status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR "
+                     "created_at < ?4 OR "
                      "(created_at = ?4 AND id < ?3)) ORDER BY created_at DESC, id DESC LIMIT ?5",
                      "sssIi", f->user_id, f->status, f->after_id, (long long)f->after_at, f->limit);
 }
