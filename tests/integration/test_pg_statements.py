@@ -48,6 +48,9 @@ int d(tg_db *db) {
 int e(tg_db *db) {
   return tg_db_exec(db, 0, "SELECT nope FROM users WHERE id = '?' AND created_at = ?", "I", 0);
 }
+json_t *f(tg_db *db) {
+  return tg_db_query(db, 0, "SELECT coalesce(sum(credits), 0) AS total FROM users", "");
+}
 '''
 
 
@@ -69,6 +72,7 @@ def test_statements_are_found_with_their_backend_and_line():
                             "VALUES (?, 0, 1)"),
         (f + ":18", "both", "SELECT count(*) FROM users WHERE ?2 IS NULL OR id = ?2"),
         (f + ":21", "both", "SELECT nope FROM users WHERE id = '?' AND created_at = ?"),
+        (f + ":24", "both", "SELECT coalesce(sum(credits), 0) AS total FROM users"),
     ], got
 
 
@@ -81,14 +85,16 @@ def test_placeholders_become_dollar_numbers_outside_quotes():
 
 
 def test_the_checker_can_fail():
-    """A statement only SQLite accepts, one whose parameter type PostgreSQL cannot infer and a
-    wrong column fail, each on the backend that refuses it; the rest pass."""
+    """A statement only SQLite accepts, one whose parameter type PostgreSQL cannot infer, a
+    wrong column and a sum() that PostgreSQL types numeric fail, each on the backend that refuses
+    it; the rest pass."""
     bad = check_sql.check(sample_statements(), pg_uri())
     got = sorted((s.line, backend) for s, backend, _ in bad)
-    assert got == [(14, "pg"), (18, "pg"), (21, "pg"), (21, "sqlite")], bad
+    assert got == [(14, "pg"), (18, "pg"), (21, "pg"), (21, "sqlite"), (24, "pg")], bad
     errors = {(s.line, backend): err for s, backend, err in bad}
     assert "could not determine data type of parameter $2" in errors[(18, "pg")], errors
     assert "nope" in errors[(21, "pg")] and "nope" in errors[(21, "sqlite")], errors
+    assert "total is numeric" in errors[(24, "pg")], errors
 
 
 def test_every_statement_prepares_on_both_backends():

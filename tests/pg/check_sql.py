@@ -18,7 +18,10 @@ How each backend checks a text:
   outside quoted strings and identifiers, as tg_db_pg.c does; the text is PREPAREd with no
   parameter types (so a parameter whose type the server cannot infer fails, as it would in the
   backend) inside one transaction on a fresh database migrated by schema/pg/*.sql, each in a
-  savepoint, and everything is rolled back. The database is dropped at the end.
+  savepoint, and everything is rolled back. The database is dropped at the end. A statement that
+  returns rows is also run once with every parameter NULL (rolled back) to read its result
+  types: a numeric column (sum() of integers) fails, since SQLite gives an integer there and
+  the backend reads numeric as a real.
 - SQLite: the text is compiled (EXPLAIN, with every parameter bound to NULL) on an in-memory
   database migrated by schema/*.sql.
 
@@ -45,6 +48,7 @@ DIRS = ("common", "gateway", "worker")
 # The opening of a statement (an HTTP method such as "DELETE" alone is not one).
 KEYWORDS = re.compile(r"^\s*(SELECT\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+(OR\s+\w+\s+)?\w+\s+SET\s|"
                       r"DELETE\s+FROM\s|WITH\s|REPLACE\s+INTO\s)")
+NUMERIC_OID = 1700
 LINEMARKER = re.compile(r'#\s*(\d+)\s+"((?:[^"\\]|\\.)*)"[^\n]*')
 # What precedes each side of TG_SQL's expansion.
 PG_SIDE = re.compile(r"tg_db_dialect\s*\([^;{}]*?\)\s*==\s*TG_DB_PG\s*\?\s*\(\s*$")
@@ -312,9 +316,31 @@ class PgDatabase:
                     c.execute("ROLLBACK TO SAVEPOINT s")
                     msg = (e.pgerror or str(e)).strip().replace("\n", " | ")
                     bad.append((s, msg))
+                    continue
+                numeric = self.numeric_columns(c, k)
+                c.execute("ROLLBACK TO SAVEPOINT s")
+                if numeric:
+                    bad.append((s, "result column %s is numeric on PostgreSQL (SQLite gives an "
+                                   "integer): CAST it AS BIGINT" % ", ".join(numeric)))
             self.conn.rollback()
             c.execute("DEALLOCATE ALL")
         return bad
+
+    def numeric_columns(self, c, k):
+        """The result columns of prepared statement k typed numeric (sum() of integers is; rows
+        read it as a real), found by running it with every parameter NULL (in the caller's
+        savepoint, rolled back); [] when it returns no rows or fails with NULLs."""
+        c.execute("SELECT cardinality(parameter_types) FROM pg_prepared_statements "
+                  "WHERE name = %s", ("check_%d" % k,))
+        nparams = c.fetchone()[0] or 0
+        try:
+            c.execute("SAVEPOINT run")
+            c.execute("EXECUTE check_%d%s" % (k, "(%s)" % ", ".join(["NULL"] * nparams)
+                                              if nparams else ""))
+        except self.psycopg2.Error:
+            c.execute("ROLLBACK TO SAVEPOINT run")
+            return []
+        return [d.name for d in (c.description or []) if d.type_code == NUMERIC_OID]
 
     def drop(self):
         self.conn.close()
