@@ -3,12 +3,12 @@
  * statement is written once and expanded for each dialect.
  *
  * A statement with such a fragment is a function-like macro of a dialect D that spells the
- * fragment D##_HEX(...) or D##_JSON_TEXT(...); TG_SQL_OF(db, STMT) expands it as
- * TG_SQL(db, STMT(TG_SQLITE), STMT(TG_PG)): two string literals, one per dialect, as TG_SQL
- * wants (tests/pg/check_sql.py prepares each on its backend). Such macros sit between
+ * fragment D##_HEX(...), D##_JSON_TEXT(...), D##_FOR_UPDATE or D##_SKIP_LOCKED; TG_SQL_OF(db, STMT)
+ * expands it as TG_SQL(db, STMT(TG_SQLITE), STMT(TG_PG)): two string literals, one per dialect, as
+ * TG_SQL wants (tests/pg/check_sql.py prepares each on its backend). Such macros sit between
  * clang-format off/on, one fragment call a line (clang-format would re-wrap the strings around a
- * call). Everything else in a statement
- * is written in the portable subset (docs/design-postgres.md section 1):
+ * call). Everything else in a statement is written in the portable subset
+ * (docs/design-postgres.md section 1):
  *   - `a IS [NOT] DISTINCT FROM b`, not SQLite's `a IS [NOT] b`;
  *   - `CAST(?N AS TEXT) IS NULL` where a parameter's only use would leave its type unknown;
  *   - `CAST(<condition> AS INTEGER)` to add a condition to a number;
@@ -33,5 +33,15 @@
  * PostgreSQL: use it for strings, objects and arrays only. */
 #define TG_SQLITE_JSON_TEXT(doc, key) "json_extract(" doc ", '$." key "')"
 #define TG_PG_JSON_TEXT(doc, key) "(" doc "::json->>'" key "')"
+
+/* The end of a SELECT that locks the rows it reads until the transaction ends: PostgreSQL's row
+ * lock where SQLite's BEGIN IMMEDIATE already holds the database's write lock. */
+#define TG_SQLITE_FOR_UPDATE ""
+#define TG_PG_FOR_UPDATE " FOR UPDATE"
+
+/* The end of a subquery that picks a row to write (LIMIT n): on PostgreSQL it locks the row and
+ * skips rows other transactions hold (a queue's claim); SQLite has one writer at a time. */
+#define TG_SQLITE_SKIP_LOCKED ""
+#define TG_PG_SKIP_LOCKED " FOR UPDATE SKIP LOCKED"
 
 #endif
