@@ -149,11 +149,11 @@ int tg_store_nodes_event(tg_db *db, const char *run_id, const char *type, const 
 /* The last row of each node of a run (?1): the rows of the index's last entry per node. */
 #define LAST_ROWS                                                                                  \
   "FROM node_executions WHERE id IN (SELECT max(id) FROM node_executions WHERE run_id = ?1 "       \
-  "GROUP BY node_id) ORDER BY rowid"
+  "GROUP BY node_id) ORDER BY id"
 /* The tokens of the node of the row in hand, summed over all its rows in the run. */
 #define NODE_TOKENS(col)                                                                           \
-  "(SELECT coalesce(sum(t." col "), 0) FROM node_executions t WHERE t.run_id = ?1 AND "            \
-  "t.node_id = node_executions.node_id) AS " col
+  "(SELECT CAST(coalesce(sum(t." col "), 0) AS BIGINT) FROM node_executions t WHERE "              \
+  "t.run_id = ?1 AND t.node_id = node_executions.node_id) AS " col
 #define TOKENS_SQL NODE_TOKENS("input_tokens") ", " NODE_TOKENS("output_tokens")
 static const char JOURNAL_SQL[] =
     "SELECT id, attempt, node_id, node_type, status, output AS output_json, error, error_class, "
