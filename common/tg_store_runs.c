@@ -191,6 +191,15 @@ static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const 
   return rc;
 }
 
+/* The run as cancel finds it, its row locked until the transaction ends on PostgreSQL (SQLite's
+ * BEGIN IMMEDIATE holds the write lock): a claim cannot take it between this read and the write
+ * that depends on it, which would refund a run that then runs. Dialect D (tg_sql.h). */
+/* clang-format off */
+#define CANCEL_READ(D)                                                                             \
+  "SELECT status, cost, cancel_requested FROM workflow_runs WHERE id = ? AND user_id = ?"          \
+  D##_FOR_UPDATE
+/* clang-format on */
+
 int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int64_t now_ms,
                          tg_run_cancel *out)
 {
@@ -200,10 +209,7 @@ int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int
   memset(out, 0, sizeof *out);
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  run = tg_db_query_one(db, &rc,
-                        "SELECT status, cost, cancel_requested FROM workflow_runs WHERE id = ? "
-                        "AND user_id = ?",
-                        "ss", run_id, user_id);
+  run = tg_db_query_one(db, &rc, TG_SQL_OF(db, CANCEL_READ), "ss", run_id, user_id);
   if (!run) {
     tg_db_rollback(db);
     return rc;
