@@ -46,8 +46,11 @@ import urllib.parse
 SRC = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DIRS = ("common", "gateway", "worker")
 # The opening of a statement (an HTTP method such as "DELETE" alone is not one).
-KEYWORDS = re.compile(r"^\s*(SELECT\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+(OR\s+\w+\s+)?\w+\s+SET\s|"
-                      r"DELETE\s+FROM\s|WITH\s|REPLACE\s+INTO\s)")
+KEYWORDS = re.compile(r"^\s*(SELECT\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|"
+                      r"UPDATE\s+(OR\s+\w+\s+)?\w+\s+SET\s|DELETE\s+FROM\s|WITH\s|"
+                      r"REPLACE\s+INTO\s)")
+WORD = re.compile(r"[A-Za-z_0-9]+")
+PLACEHOLDER = re.compile(r"\?(\d*)")
 NUMERIC_OID = 1700
 LINEMARKER = re.compile(r'#\s*(\d+)\s+"((?:[^"\\]|\\.)*)"[^\n]*')
 # What precedes each side of TG_SQL's expansion.
@@ -134,7 +137,7 @@ def literal_groups(text):
             i = j + 1
             continue
         # an identifier or any other token character
-        m = re.compile(r"[A-Za-z_0-9]+").match(text, i)
+        m = WORD.match(text, i)
         if m:
             code.append(m.group(0))
             i = m.end()
@@ -238,7 +241,7 @@ def to_pg_placeholders(sql):
             out.append(sql[i:j])
             i = j
         elif c == "?":
-            m = re.compile(r"\?(\d*)").match(sql, i)
+            m = PLACEHOLDER.match(sql, i)
             num = int(m.group(1)) if m.group(1) else top + 1
             top = max(top, num)
             out.append("$%d" % num)
@@ -252,7 +255,7 @@ def to_pg_placeholders(sql):
 def sqlite_param_count(sql):
     """The parameter count SQLite gives the text (the largest number)."""
     top = 0
-    for m in re.finditer(r"\?(\d*)", re.sub(r"'(?:[^']|'')*'", "''", sql)):
+    for m in PLACEHOLDER.finditer(re.sub(r"'(?:[^']|'')*'", "''", sql)):
         top = max(top, int(m.group(1)) if m.group(1) else top + 1)
     return top
 
