@@ -2,8 +2,12 @@
 # Runs every test: installs and builds what is missing (scripts/setup.sh) with clang, ASan+UBSan
 # and the libFuzzer targets into build-asan, then runs ctest there: the clang-format check
 # (lint), cmocka unit tests, integration tests on 127.0.0.1, and each fuzz target for
-# FUZZ_SECONDS (default 60). Then builds build-tsan (ThreadSanitizer, no fuzz targets) and runs
-# there the tests labelled `threads` (those that run tg_dbq's thread pool or threads of their own).
+# FUZZ_SECONDS (default 60). The tests labelled `pg` run in that pass too: the integration tests
+# named in CMakeLists.txt's TG_PG_INTEGRATION_TESTS a second time on PostgreSQL, and the tests of
+# the PostgreSQL store, against one private server per run (initdb as an unprivileged user into
+# build-asan/pg, on a loopback port: the fixture tests pg/start and pg/stop; `-LE pg` leaves them
+# out). Then builds build-tsan (ThreadSanitizer, no fuzz targets) and runs there the tests
+# labelled `threads` (those that run tg_dbq's thread pool or threads of their own; on SQLite).
 # Extra arguments go to both ctest runs, e.g. scripts/test.sh -L integration -V   or   -LE fuzz
 # TSAN=OFF skips the ThreadSanitizer run. Exits non-zero if either run failed.
 set -euo pipefail

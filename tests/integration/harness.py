@@ -8,7 +8,17 @@ no process of the stack logged a sanitizer report (under TSan a race in any of t
 restarted ones included, fails the test).
 Everything is bounded in time: HTTP calls time out, waits have deadlines.
 
-Only the standard library is used, so a fresh machine needs nothing beyond python3.
+Only the standard library is used, so a fresh machine needs nothing beyond python3; the
+PostgreSQL mode needs Debian's python3-psycopg2.
+
+PostgreSQL mode (TOOLGATE_TEST_DB=pg; ctest's integration-pg/<name> tests): the server is the
+one in TOOLGATE_TEST_PG_URI (ctest's fixture `pg`, tests/pg/pgserver.py), else the one whose
+folder TOOLGATE_TEST_PG_DIR names, else one this process starts for itself and stops at exit.
+Each Stack creates its own database there and passes its URI as TOOLGATE_DB; s.db() and
+s.query() go through psycopg2 with sqlite3's surface (PgConnection), so a test reads and writes
+rows the same way on both backends. What is SQLite's alone says so: db_path names no file,
+hold_write_lock raises. A Stack that stopped cleanly drops its database; a failed one keeps it
+and prints its URI.
 """
 import http.client as httpc
 import json
@@ -34,6 +44,7 @@ BUILD = os.environ.get("TOOLGATE_BUILD_DIR") or next(
     (d for d in (os.path.join(SRC, "build-asan"), os.path.join(SRC, "build")) if os.path.isdir(d)),
     os.path.join(SRC, "build"))
 PEERS = os.path.join(SRC, "tests", "peers")
+DB_BACKEND = os.environ.get("TOOLGATE_TEST_DB", "sqlite")  # "sqlite" or "pg"
 API_KEY = "ak_test_0123456789"
 PROVIDER = "everything"
 AUTH_CONFIG = "ac_everything"
@@ -340,12 +351,205 @@ c.execute("COMMIT")
 """
 
 
+# --- PostgreSQL mode -----------------------------------------------------------------------
+_pg = {}
+
+
+def pgserver():
+    """tests/pg/pgserver.py as a module."""
+    if "mod" not in _pg:
+        sys.path.insert(0, os.path.join(SRC, "tests", "pg"))
+        import pgserver as mod
+        _pg["mod"] = mod
+    return _pg["mod"]
+
+
+def pg_server_uri():
+    """The URI of the PostgreSQL server for this process's stacks (see the module comment)."""
+    if "uri" not in _pg:
+        uri = os.environ.get("TOOLGATE_TEST_PG_URI")
+        if not uri and os.environ.get("TOOLGATE_TEST_PG_DIR"):
+            uri = pgserver().uri(os.environ["TOOLGATE_TEST_PG_DIR"])
+        if not uri:  # by hand, without ctest's fixture: a server of our own for this process
+            import atexit
+            d = os.path.join(tempfile.mkdtemp(prefix="toolgate-pg-"), "pg")
+            uri = pgserver().start(d)
+            atexit.register(pgserver().stop, os.path.dirname(d))
+        _pg["uri"] = uri
+    return _pg["uri"]
+
+
+def _pg_value(v):
+    """A PostgreSQL value as sqlite3 would give it: numeric -> int or float, bool -> 0/1,
+    bytea -> bytes."""
+    import decimal
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, decimal.Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, memoryview):
+        return bytes(v)
+    return v
+
+
+class PgRow(tuple):
+    """A row read by name or index, as sqlite3.Row (dict(row) works)."""
+
+    def __new__(cls, values, names):
+        row = tuple.__new__(cls, values)
+        row._names = names
+        return row
+
+    def keys(self):
+        return list(self._names)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names.index(key))
+        return tuple.__getitem__(self, key)
+
+
+# Where a test's SQL says something SQLite's way that PostgreSQL says otherwise.
+_SQLITE_MASTER = ("(SELECT CASE table_type WHEN 'VIEW' THEN 'view' ELSE 'table' END AS type, "
+                  "table_name AS name, table_name AS tbl_name FROM information_schema.tables "
+                  "WHERE table_schema = current_schema()) AS sqlite_master")
+
+
+def pg_statement(sql, params=()):
+    """(sql, params) for psycopg2 from a test's sqlite3 statement: `?` -> %s and `?N` -> %(pN)s
+    outside quotes, `%` doubled, `INSERT OR IGNORE` -> ON CONFLICT DO NOTHING, sqlite_master ->
+    information_schema.tables."""
+    out, quote, i, numbered = [], None, 0, False
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            out.append("%%" if ch == "%" else ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            j = i + 1
+            while j < len(sql) and sql[j].isdigit():
+                j += 1
+            if j > i + 1:
+                out.append("%%(p%s)s" % sql[i + 1:j])
+                numbered = True
+            else:
+                out.append("%s")
+            i = j
+            continue
+        else:
+            out.append("%%" if ch == "%" else ch)
+        i += 1
+    text = "".join(out)
+    m = re.match(r"(?is)^\s*INSERT\s+OR\s+IGNORE\s+INTO\b(.*?);?\s*$", text)
+    if m:
+        text = "INSERT INTO" + m.group(1) + " ON CONFLICT DO NOTHING"
+    text = re.sub(r"\bsqlite_master\b", _SQLITE_MASTER, text)
+    if numbered:
+        params = {"p%d" % (k + 1): v for k, v in enumerate(params)}
+    return text, params
+
+
+class PgCursor:
+    """What c.execute() returns: fetchone/fetchall/iteration, rowcount, description, and
+    lastrowid (lastval(): the identity value the last INSERT took in this session, else None)."""
+
+    def __init__(self, conn, cur):
+        self._conn, self._cur = conn, cur
+        self.rowcount = cur.rowcount
+        self.description = cur.description
+
+    def _row(self, r):
+        if r is None:
+            return None
+        values = [_pg_value(v) for v in r]
+        if self._conn.row_factory is not None:
+            return PgRow(values, [d[0] for d in self._cur.description])
+        return tuple(values)
+
+    def fetchone(self):
+        return self._row(self._cur.fetchone()) if self._cur.description else None
+
+    def fetchall(self):
+        return [self._row(r) for r in self._cur.fetchall()] if self._cur.description else []
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    @property
+    def lastrowid(self):
+        import psycopg2
+        cur = self._conn.raw.cursor()
+        cur.execute("SAVEPOINT tg_lastrowid")
+        try:
+            cur.execute("SELECT lastval()")
+            return cur.fetchone()[0]
+        except psycopg2.Error:
+            cur.execute("ROLLBACK TO SAVEPOINT tg_lastrowid")
+            return None
+        finally:
+            cur.execute("RELEASE SAVEPOINT tg_lastrowid")
+
+
+class PgConnection:
+    """A psycopg2 connection with the part of sqlite3.Connection the tests use: execute,
+    executemany, executescript, commit, rollback, close, row_factory, and `with` (commit, or
+    rollback on an exception; the connection stays open, as sqlite3's does)."""
+
+    def __init__(self, uri):
+        import psycopg2  # Debian's python3-psycopg2
+        self.raw = psycopg2.connect(uri, connect_timeout=10)
+        self.row_factory = None
+
+    def execute(self, sql, params=()):
+        cur = self.raw.cursor()
+        cur.execute(*pg_statement(sql, params))
+        return PgCursor(self, cur)
+
+    def executemany(self, sql, seq):
+        cur = self.raw.cursor()
+        seq = list(seq)
+        text, _ = pg_statement(sql, seq[0] if seq else ())
+        cur.executemany(text, [pg_statement(sql, p)[1] for p in seq])
+        return PgCursor(self, cur)
+
+    def executescript(self, script):
+        self.raw.commit()
+        self.raw.cursor().execute(script)
+        self.raw.commit()
+
+    def commit(self):
+        self.raw.commit()
+
+    def rollback(self):
+        self.raw.rollback()
+
+    def close(self):
+        self.raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.raw.commit()
+        else:
+            self.raw.rollback()
+        return False
+
+
 class Stack:
     """The whole product on loopback. Use as a context manager."""
 
     def __init__(self, mcp=True, extra_env=None, peer=False):
         self.tmp = tempfile.mkdtemp(prefix="toolgate-it-")
-        self.db_path = os.path.join(self.tmp, "toolgate.db")
+        self.db_path = os.path.join(self.tmp, "toolgate.db")  # SQLite's (no file on PostgreSQL)
+        self.db_uri = None
+        if DB_BACKEND == "pg":
+            self.db_uri = pgserver().create_database(pg_server_uri())
         self.procs = {}
         self.workers = []
         self.sim_port = free_port()
@@ -361,7 +565,7 @@ class Stack:
             self.mcp_url = self.peer_url + "/mcp"
         self.env = dict(os.environ)
         self.env.update({
-            "TOOLGATE_DB": self.db_path,
+            "TOOLGATE_DB": self.db_uri or self.db_path,
             "TOOLGATE_LISTEN": "127.0.0.1:%d" % self.gw_port,
             "COMPOSIO_BASE_URL": self.sim_url,
             "COMPOSIO_API_KEY": API_KEY,
@@ -486,6 +690,11 @@ class Stack:
         self.procs = {}
         if check:
             problems += sanitizer_reports(self.tmp)
+        if self.db_uri and check and not problems:
+            pgserver().drop_database(self.db_uri)
+            self.db_uri = None
+        elif self.db_uri:
+            print("--- the stack's PostgreSQL database is kept: %s" % self.db_uri)
         if problems:
             raise AssertionError("\n".join(problems))
 
@@ -513,12 +722,18 @@ class Stack:
     def hold_write_lock(self, seconds):
         """Another process takes SQLite's write lock on the stack's file for `seconds`; returns
         its Popen once the lock is held (wait() on it; it commits and exits by itself)."""
+        if self.db_uri:
+            raise AssertionError("hold_write_lock: SQLite's database-wide write lock has no "
+                                 "PostgreSQL equivalent (TOOLGATE_TEST_DB=pg)")
         hold = subprocess.Popen([sys.executable, "-c", _HOLD, self.db_path, str(seconds)],
                                 stdout=subprocess.PIPE, text=True)
         assert hold.stdout.readline().strip() == "locked"
         return hold
 
     def db(self):
+        """A connection to the stack's database: sqlite3's, or PgConnection on PostgreSQL."""
+        if self.db_uri:
+            return PgConnection(self.db_uri)
         return sqlite3.connect(self.db_path, timeout=10)
 
     def query(self, sql, *args):

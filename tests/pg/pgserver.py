@@ -3,7 +3,9 @@
 
     pgserver.py start <dir>            initdb into <dir>/data, start on 127.0.0.1 and a free port
                                        (and a unix socket in <dir>/sock), write the URI to
-                                       <dir>/uri and print it
+                                       <dir>/uri and print it (when the server user cannot enter
+                                       <dir>, data and sock go to a /tmp folder named in
+                                       <dir>/home)
     pgserver.py stop <dir>             pg_ctl stop -m fast, then remove <dir>
     pgserver.py uri <dir>              print the URI of the server started in <dir>
     pgserver.py createdb <uri>         create a new, uniquely named database; print its URI
@@ -28,6 +30,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -109,18 +112,21 @@ def _free_port():
     raise PgServerError("no free loopback port in 10000-20000")
 
 
-def _chown_tree(path, uid, gid):
-    os.chown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.lchown(os.path.join(root, name), uid, gid)
+def _home(d):
+    """The folder the server of d lives in: d itself, or the one named in d/home when the
+    server user could not enter d (a checkout under /root, say)."""
+    try:
+        with open(os.path.join(d, "home")) as f:
+            return f.read().strip()
+    except OSError:
+        return d
 
 
 def _running(d):
     """True when a server started in d is still running (its postmaster.pid names a live
     process)."""
     try:
-        with open(os.path.join(d, "data", "postmaster.pid")) as f:
+        with open(os.path.join(_home(d), "data", "postmaster.pid")) as f:
             pid = int(f.readline())
         os.kill(pid, 0)
         return True
@@ -134,14 +140,16 @@ def stop(d):
     d = os.path.abspath(d)
     if not os.path.isdir(d):
         return
-    problem = None
+    problem, home = None, _home(d)
     if _running(d):
         try:
-            _run(_as_server_user([_tool("pg_ctl"), "stop", "-D", os.path.join(d, "data"),
+            _run(_as_server_user([_tool("pg_ctl"), "stop", "-D", os.path.join(home, "data"),
                                   "-m", "fast", "-w", "-t", str(STOP_TIMEOUT_S)]),
-                 STOP_TIMEOUT_S + 10, "pg_ctl stop", cwd=d)
+                 STOP_TIMEOUT_S + 10, "pg_ctl stop", cwd=home)
         except PgServerError as e:
             problem = e
+    if home != d:
+        shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(d, ignore_errors=True)
     if problem:
         raise problem
@@ -153,14 +161,23 @@ def start(d):
     d = os.path.abspath(d)
     stop(d)
     os.makedirs(d)
-    data, sock = os.path.join(d, "data"), os.path.join(d, "sock")
-    os.makedirs(sock)
+    home = d
     if os.geteuid() == 0:
         nobody = pwd.getpwnam("nobody")
-        _chown_tree(d, nobody.pw_uid, nobody.pw_gid)
-    # initdb and the server write only into d; cwd=d because nobody may not read ours.
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        if subprocess.run(_as_server_user(["test", "-w", d]), cwd="/").returncode != 0:
+            home = tempfile.mkdtemp(prefix="toolgate-pg-")  # nobody cannot reach d
+            os.chmod(home, 0o755)
+            os.chown(home, nobody.pw_uid, nobody.pw_gid)
+            with open(os.path.join(d, "home"), "w") as f:
+                f.write(home + "\n")
+    data, sock = os.path.join(home, "data"), os.path.join(home, "sock")
+    os.makedirs(sock)
+    if os.geteuid() == 0:
+        os.chown(sock, nobody.pw_uid, nobody.pw_gid)
+    # initdb and the server write only into home; cwd=home because nobody may not read ours.
     _run(_as_server_user([_tool("initdb"), "-D", data, "-A", "trust", "-U", "postgres",
-                          "-E", "UTF8", "--locale=C", "--no-sync"]), 120, "initdb", cwd=d)
+                          "-E", "UTF8", "--locale=C", "--no-sync"]), 120, "initdb", cwd=home)
     if len(sock) + len("/.s.PGSQL.65535") > SOCKET_PATH_MAX:
         sock = ""  # too long for a unix socket path: TCP only (the URI uses TCP anyway)
     last = None
@@ -171,8 +188,8 @@ def start(d):
                 % (port, sock, MAX_CONNECTIONS))
         try:
             _run(_as_server_user([_tool("pg_ctl"), "start", "-D", data, "-l",
-                                  os.path.join(d, "log"), "-w", "-t", str(START_TIMEOUT_S),
-                                  "-o", opts]), START_TIMEOUT_S + 10, "pg_ctl start", cwd=d)
+                                  os.path.join(home, "log"), "-w", "-t", str(START_TIMEOUT_S),
+                                  "-o", opts]), START_TIMEOUT_S + 10, "pg_ctl start", cwd=home)
         except PgServerError as e:
             last = e
             if _running(d):
@@ -182,7 +199,7 @@ def start(d):
         with open(os.path.join(d, "uri"), "w") as f:
             f.write(uri + "\n")
         return uri
-    raise PgServerError("the server did not start: %s\nlog:\n%s" % (last, _log_tail(d)))
+    raise PgServerError("the server did not start: %s\nlog:\n%s" % (last, _log_tail(home)))
 
 
 def uri(d):
