@@ -195,8 +195,9 @@ def compile_entries(build):
     return out
 
 
-def collect(build):
-    """Every statement of the sources, deduplicated by (file, line, text, backend)."""
+def collect(build, only=None):
+    """Every statement of the sources (or of the one file only, a path from the source root),
+    deduplicated by (file, line, text, backend)."""
     def keep(file):
         p = os.path.normpath(os.path.join(build, file)) if not os.path.isabs(file) else file
         if p.startswith(tuple(os.path.join(SRC, d) + os.sep for d in DIRS)):
@@ -212,7 +213,9 @@ def collect(build):
 
     uniq = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for stmts in pool.map(run, compile_entries(build)):
+        entries = [e for e in compile_entries(build)
+                   if only is None or os.path.relpath(e[0], SRC) == only]
+        for stmts in pool.map(run, entries):
             for s in stmts:
                 uniq.setdefault((s.file, s.line, s.text, s.backend), s)
     return sorted(uniq.values(), key=lambda s: (s.file, s.line, s.backend))
