@@ -9,6 +9,7 @@ No stack is started.
 """
 import os
 import sys
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg"))
@@ -104,6 +105,75 @@ def test_every_statement_prepares_on_both_backends():
     bad = check_sql.check(stmts, pg_uri())
     assert not bad, "\n" + "\n".join("%s [%s] %s: %s" % (s.where(), b, e, " ".join(s.text.split()))
                                      for s, b, e in bad)
+
+
+def pg_claim_text():
+    """PostgreSQL's text of the worker's claim, as the compiler expands it."""
+    claims = [s.text for s in check_sql.collect(BUILD, "common/tg_store_runs.c")
+              if s.backend == "pg" and s.text.startswith("UPDATE workflow_runs SET status = "
+                                                         "'running', attempt = attempt + 1")]
+    assert len(claims) == 1, claims
+    assert claims[0].count("FOR UPDATE SKIP LOCKED") == 3, claims[0]
+    return check_sql.to_pg_placeholders(claims[0])
+
+
+def test_concurrent_claims_skip_each_others_rows():
+    """The claim on PostgreSQL: a worker whose claim is still open holds the user's queue row and
+    the run, so a second claim takes another user's run at once instead of waiting (or taking
+    the same run); a user never served comes first (NULLS FIRST, as in SQLite); the per-user cap
+    holds across the two; an expired lease is taken over before any queued run."""
+    import psycopg2  # Debian's python3-psycopg2, as check_sql's PostgreSQL part
+    db = check_sql.PgDatabase(pg_uri(), os.path.join(SRC, "schema", "pg"))
+    conns = []
+    try:
+        setup = db.conn
+        with setup.cursor() as c:
+            c.execute("INSERT INTO users (id, credits, created_at) VALUES ('u1', 0, 0), "
+                      "('u2', 0, 0)")
+            c.execute("INSERT INTO workflows (id, user_id, name, definition, created_at, "
+                      "updated_at) VALUES ('w1', 'u1', 'w', '{}', 0, 0), "
+                      "('w2', 'u2', 'w', '{}', 0, 0)")
+            c.execute("INSERT INTO workflow_runs (id, workflow_id, user_id, status, available_at, "
+                      "created_at) VALUES ('r1a', 'w1', 'u1', 'queued', 1, 1), "
+                      "('r1b', 'w1', 'u1', 'queued', 2, 2), ('r2', 'w2', 'u2', 'queued', 3, 3)")
+            c.execute("UPDATE user_queue SET served_at = 5 WHERE user_id = 'u1'")
+        setup.commit()
+        uri = urllib.parse.urlsplit(pg_uri())._replace(path="/" + db.name).geturl()
+        claim = pg_claim_text()
+
+        def session():
+            conn = psycopg2.connect(uri)
+            conns.append(conn)
+            cur = conn.cursor()
+            cur.execute("SET statement_timeout = 3000")  # a claim that waits fails the test
+            cur.execute("PREPARE claim AS " + claim)
+            return conn, cur
+
+        def run_claim(cur, worker, now, cap=10):
+            cur.execute("EXECUTE claim(%s, %s, %s, %s)", (worker, now, 60000, cap))
+            row = cur.fetchone()
+            return row and row[0]
+
+        a, ca = session()
+        b, cb = session()
+        assert run_claim(ca, "A", 100) == "r2"  # u2 was never served: first
+        assert run_claim(cb, "B", 100) == "r1a"  # u2's queue row is A's: skipped, no wait
+        b.commit()
+        assert run_claim(cb, "B", 100, cap=1) is None  # u1 has one running: at the cap
+        b.commit()
+        a.commit()
+        assert run_claim(cb, "B", 100) == "r1b"
+        b.commit()
+        # r2's lease (A's, until 60100) has expired at 70000: taken over before anything else
+        assert run_claim(cb, "B", 70000) == "r2"
+        b.commit()
+        with setup.cursor() as c:
+            c.execute("SELECT id, claimed_by, attempt FROM workflow_runs ORDER BY id")
+            assert c.fetchall() == [("r1a", "B", 1), ("r1b", "B", 1), ("r2", "B", 2)]
+    finally:
+        for conn in conns:
+            conn.close()
+        db.drop()
 
 
 if __name__ == "__main__":
