@@ -127,6 +127,9 @@ int tg_store_reviews_cancel_run(tg_db *db, const char *run_id, int64_t now_ms)
                     "Is", (long long)now_ms, run_id);
 }
 
+/* The expiring UPDATE repeats status = 'pending' outside its subquery: on PostgreSQL a review
+ * decided (or expired by another gateway) after the subquery's snapshot is re-checked on its
+ * current row and left alone, where the subquery's stale answer would expire it. */
 int tg_store_reviews_expire(tg_db *db, int64_t now_ms, int limit, json_t **expired)
 {
   json_t *rows = NULL, *row;
@@ -142,7 +145,8 @@ int tg_store_reviews_expire(tg_db *db, int64_t now_ms, int limit, json_t **expir
                   "I", (long long)now_ms);
   if (rc == 0)
     rows = tg_db_query(db, &rc,
-                       "UPDATE reviews SET status = 'expired' WHERE id IN (SELECT v.id FROM "
+                       "UPDATE reviews SET status = 'expired' WHERE status = 'pending' AND "
+                       "id IN (SELECT v.id FROM "
                        "reviews v JOIN workflow_runs r ON r.id = v.run_id WHERE v.status = "
                        "'pending' AND v.expires_at IS NOT NULL AND v.expires_at <= ?1 AND "
                        "r.status = 'waiting' ORDER BY v.expires_at LIMIT ?2) "
