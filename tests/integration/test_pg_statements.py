@@ -52,6 +52,9 @@ int e(tg_db *db) {
 json_t *f(tg_db *db) {
   return tg_db_query(db, 0, "SELECT coalesce(sum(credits), 0) AS total FROM users", "");
 }
+int g(tg_db *db) {
+  return tg_db_exec(db, 0, "UPDATE users SET credits = ?1 WHERE id = ?2", "ss", "x", "u");
+}
 '''
 
 
@@ -74,7 +77,10 @@ def test_statements_are_found_with_their_backend_and_line():
         (f + ":18", "both", "SELECT count(*) FROM users WHERE ?2 IS NULL OR id = ?2"),
         (f + ":21", "both", "SELECT nope FROM users WHERE id = '?' AND created_at = ?"),
         (f + ":24", "both", "SELECT coalesce(sum(credits), 0) AS total FROM users"),
+        (f + ":27", "both", "UPDATE users SET credits = ?1 WHERE id = ?2"),
     ], got
+    binds = [s.binds for s in sample_statements()]
+    assert binds == ["s", "sI", "sI", "s", "s", "I", "", "ss"], binds
 
 
 def test_placeholders_become_dollar_numbers_outside_quotes():
@@ -87,15 +93,16 @@ def test_placeholders_become_dollar_numbers_outside_quotes():
 
 def test_the_checker_can_fail():
     """A statement only SQLite accepts, one whose parameter type PostgreSQL cannot infer, a
-    wrong column and a sum() that PostgreSQL types numeric fail, each on the backend that refuses
-    it; the rest pass."""
+    wrong column, a sum() that PostgreSQL types numeric and a text bound to a number fail, each
+    on the backend that refuses it; the rest pass."""
     bad = check_sql.check(sample_statements(), pg_uri())
     got = sorted((s.line, backend) for s, backend, _ in bad)
-    assert got == [(14, "pg"), (18, "pg"), (21, "pg"), (21, "sqlite"), (24, "pg")], bad
+    assert got == [(14, "pg"), (18, "pg"), (21, "pg"), (21, "sqlite"), (24, "pg"), (27, "pg")], bad
     errors = {(s.line, backend): err for s, backend, err in bad}
     assert "could not determine data type of parameter $2" in errors[(18, "pg")], errors
     assert "nope" in errors[(21, "pg")] and "nope" in errors[(21, "sqlite")], errors
     assert "total is numeric" in errors[(24, "pg")], errors
+    assert "?1 is bound 's' but PostgreSQL types it bigint" in errors[(27, "pg")], errors
 
 
 def test_every_statement_prepares_on_both_backends():

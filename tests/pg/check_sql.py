@@ -21,7 +21,10 @@ How each backend checks a text:
   savepoint, and everything is rolled back. The database is dropped at the end. A statement that
   returns rows is also run once with every parameter NULL (rolled back) to read its result
   types: a numeric column (sum() of integers) fails, since SQLite gives an integer there and
-  the backend reads numeric as a real.
+  the backend reads numeric as a real. Where the text is passed with a bind type string
+  (tg_db_exec, tg_db_query), each letter must suit the type the server inferred for its
+  parameter (text to a bigint fails at run time on PostgreSQL, silently works on SQLite), and
+  there must be one letter per parameter.
 - SQLite: the text is compiled (EXPLAIN, with every parameter bound to NULL) on an in-memory
   database migrated by schema/*.sql.
 
@@ -52,6 +55,18 @@ KEYWORDS = re.compile(r"^\s*(SELECT\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|"
 WORD = re.compile(r"[A-Za-z_0-9]+")
 PLACEHOLDER = re.compile(r"\?(\d*)")
 NUMERIC_OID = 1700
+# Between a statement and its bind types: only the commas and parentheses of the call.
+PUNCTUATION = re.compile(r"^[\s,():]*$")
+BIND_TYPES = re.compile(r"^[siInjb]*$")
+# Bind letters (tg_db.h) and the parameter types PostgreSQL may infer for each: text binds go to
+# text-like parameters, numbers to numbers (or text), a BLOB to bytea.
+BIND_OK = {
+    "s": {"text", "character varying", "json", "jsonb", "unknown"},
+    "j": {"text", "character varying", "json", "jsonb"},
+    "i": {"bigint", "integer", "smallint", "numeric", "double precision", "text"},
+    "I": {"bigint", "integer", "smallint", "numeric", "double precision", "text"},
+    "b": {"bytea"},
+}
 LINEMARKER = re.compile(r'#\s*(\d+)\s+"((?:[^"\\]|\\.)*)"[^\n]*')
 # What precedes each side of TG_SQL's expansion.
 PG_SIDE = re.compile(r"tg_db_dialect\s*\([^;{}]*?\)\s*==\s*TG_DB_PG\s*\?\s*\(\s*$")
@@ -59,8 +74,13 @@ SQLITE_SIDE = re.compile(r"^\s*\)\s*:\s*\(\s*$")
 
 
 class Statement:
-    def __init__(self, file, line, text, backend):
+    """A statement text at file:line for backend ("both", "pg" or "sqlite"); binds: the type
+    string of tg_db_exec/tg_db_query that follows it (tg_db.h: one letter a parameter, ?1 first),
+    or None where the text is not passed with one (tg_stmt_prepare)."""
+
+    def __init__(self, file, line, text, backend, binds=None):
         self.file, self.line, self.text, self.backend = file, line, text, backend
+        self.binds = binds
 
     def where(self):
         return "%s:%d" % (self.file, self.line)
@@ -149,11 +169,25 @@ def literal_groups(text):
     return groups
 
 
+def bind_types(groups, k):
+    """The type string passed after the statement of groups[k]: the next literal reached across
+    nothing but punctuation (over TG_SQL's other side), if it is one; else None."""
+    for _, _, text, before, _ in groups[k + 1:]:
+        if not PUNCTUATION.match(before):
+            return None
+        if BIND_TYPES.match(text):
+            return text
+        if not KEYWORDS.match(text):
+            return None
+    return None
+
+
 def statements_of(preprocessed, keep_file):
     """The statements of one preprocessed translation unit whose source file passes keep_file
     (a function of the file name as cpp wrote it -> the name to report, or None)."""
     out, prev_pg = [], False
-    for file, line, text, before, _ in literal_groups(preprocessed):
+    groups = literal_groups(preprocessed)
+    for k, (file, line, text, before, _) in enumerate(groups):
         backend = "both"
         if PG_SIDE.search(before):
             backend = "pg"
@@ -163,7 +197,7 @@ def statements_of(preprocessed, keep_file):
         name = keep_file(file)
         if name is None or not KEYWORDS.match(text):
             continue
-        out.append(Statement(name, line, text.strip(), backend))
+        out.append(Statement(name, line, text.strip(), backend, bind_types(groups, k)))
     return out
 
 
@@ -323,14 +357,33 @@ class PgDatabase:
                     msg = (e.pgerror or str(e)).strip().replace("\n", " | ")
                     bad.append((s, msg))
                     continue
+                mismatch = self.bind_mismatches(c, k, s.binds)
                 numeric = self.numeric_columns(c, k)
                 c.execute("ROLLBACK TO SAVEPOINT s")
                 if numeric:
                     bad.append((s, "result column %s is numeric on PostgreSQL (SQLite gives an "
                                    "integer): CAST it AS BIGINT" % ", ".join(numeric)))
+                if mismatch:
+                    bad.append((s, "; ".join(mismatch)))
             self.conn.rollback()
             c.execute("DEALLOCATE ALL")
         return bad
+
+    def bind_mismatches(self, c, k, binds):
+        """How the bind letters (binds, or None) disagree with the parameter types the server
+        inferred for prepared statement k: a list of messages."""
+        if binds is None:
+            return []
+        c.execute("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s",
+                  ("check_%d" % k,))
+        types = c.fetchone()[0] or []
+        out = []
+        for i, (letter, pgtype) in enumerate(zip(binds, types)):
+            if letter != "n" and pgtype not in BIND_OK[letter]:
+                out.append("?%d is bound '%s' but PostgreSQL types it %s" % (i + 1, letter, pgtype))
+        if len(binds) != len(types):
+            out.append("%d bind letters for %d parameters" % (len(binds), len(types)))
+        return out
 
     def numeric_columns(self, c, k):
         """The result columns of prepared statement k typed numeric (sum() of integers is; rows
