@@ -153,7 +153,8 @@ int tg_store_connectors_set_auth_status(tg_db *db, const char *user, const char 
     return TG_EINVAL;
   rc = tg_db_exec(db, &changes,
                   "UPDATE connectors SET auth_status = ?, version = version + 1, updated_at = ? "
-                  "WHERE id = ? AND " LIVE "AND auth_status IS NOT NULL AND (? < 0 OR version = ?)",
+                  "WHERE id = ? AND " LIVE
+                  "AND auth_status IS NOT NULL AND (CAST(? AS BIGINT) < 0 OR version = ?)",
                   "sIssII", status, (long long)now_ms, id, user, (long long)version,
                   (long long)version);
   if (rc || changes)

@@ -26,7 +26,8 @@ int tg_store_reviews_create(tg_db *db, const tg_run_lease *l, const tg_review_ne
       db, inserted,
       "INSERT INTO reviews (id, run_id, node_id, user_id, title, priority, message, "
       "allowed_decisions, status, created_at, expires_at) "
-      "SELECT ?4, ?1, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, nullif(?12, 0) WHERE EXISTS "
+      "SELECT ?4, ?1, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, nullif(CAST(?12 AS BIGINT), 0) "
+      "WHERE EXISTS "
       "(SELECT 1 FROM workflow_runs WHERE id = ?1 AND claimed_by = ?2 AND attempt = ?3 AND "
       "status = 'running') ON CONFLICT (run_id, node_id) DO NOTHING",
       "ssIssssssjII", l->run_id, l->worker_id, (long long)l->attempt, rv->id, rv->node_id,

@@ -183,7 +183,7 @@ int tg_store_tools_sync(tg_db *db, const char *user_id, const char *prefix, cons
     live = tg_db_query(db, &rc,
                        "SELECT tool_id, string_id FROM tools WHERE user_id = ?1 AND deleted_at IS "
                        "NULL AND substr(string_id, 1, ?2) = ?3",
-                       "sIs", user_id, (long long)strlen(prefix), prefix);
+                       "sis", user_id, (int)strlen(prefix), prefix);
   json_array_foreach(live, i, r)
   {
     int changes = 0;

@@ -59,12 +59,13 @@ NUMERIC_OID = 1700
 PUNCTUATION = re.compile(r"^[\s,():]*$")
 BIND_TYPES = re.compile(r"^[siInjb]*$")
 # Bind letters (tg_db.h) and the parameter types PostgreSQL may infer for each: text binds go to
-# text-like parameters, numbers to numbers (or text), a BLOB to bytea.
+# text-like parameters, numbers to numbers (or text), an int64 to nothing narrower than bigint
+# (a time in ms overflows an integer), a BLOB to bytea.
 BIND_OK = {
     "s": {"text", "character varying", "json", "jsonb", "unknown"},
     "j": {"text", "character varying", "json", "jsonb"},
     "i": {"bigint", "integer", "smallint", "numeric", "double precision", "text"},
-    "I": {"bigint", "integer", "smallint", "numeric", "double precision", "text"},
+    "I": {"bigint", "numeric", "double precision", "text"},  # 64 bits: not into an integer
     "b": {"bytea"},
 }
 LINEMARKER = re.compile(r'#\s*(\d+)\s+"((?:[^"\\]|\\.)*)"[^\n]*')
