@@ -15,6 +15,7 @@
 
 #include "tg_jwt.h"
 #include "tg_clock.h"
+#include "tg_db_uri.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -168,10 +169,13 @@ static int rotate_secrets(tg_config *cfg)
     fprintf(stderr, "toolgate-gateway: %s\n", c ? err : "TOOLGATE_SECRET_KEY is not set");
     return 2;
   }
-  if ((rc = tg_db_open(&db, cfg->db_path, 5000)) == 0)
+  if ((rc = tg_db_open(&db, cfg->db_path, 5000)) == 0) {
     rc = tg_sealed_rotate_db(db, c, &n, err, sizeof err);
-  else
-    snprintf(err, sizeof err, "cannot open the database %s", cfg->db_path);
+  } else {
+    char where[200];
+    tg_db_describe(cfg->db_path, where, sizeof where);
+    snprintf(err, sizeof err, "cannot open the database %s", where);
+  }
   if (rc == 0)
     printf("re-encrypted %d secret(s) under key id %s\n", n, tg_crypto_kid(c));
   else
@@ -287,7 +291,7 @@ int main(int argc, char **argv)
   static gw_main m; /* static: lives as long as the loop's handles */
   gw_app *app = &m.app;
   uv_loop_t loop;
-  char err[256];
+  char err[256], where[256];
   int rc, exit_code = 1, loop_ok = 0, command;
   int64_t mcp_id = 0;
 
@@ -447,8 +451,9 @@ int main(int argc, char **argv)
   m.sigterm.data = m.sigint.data = &m;
   uv_signal_start(&m.sigterm, on_signal, SIGTERM);
   uv_signal_start(&m.sigint, on_signal, SIGINT);
+  tg_db_describe(app->cfg.db_path, where, sizeof where);
   tg_info("listening", "{s:s, s:i, s:s, s:i, s:b}", "host", app->cfg.listen_host, "port",
-          tg_httpd_port(app->httpd), "db", app->cfg.db_path, "providers", (int)app->cfg.n_providers,
+          tg_httpd_port(app->httpd), "db", where, "providers", (int)app->cfg.n_providers,
           "trust_user_header", app->cfg.trust_user_header);
 
   if (gw_sync_start(app) != 0) /* background: readiness does not wait for it */

@@ -72,6 +72,7 @@ struct wk_run {
 
   wk_engine *eng; /* the run's state machine (wk_engine.c), from the guard's go-ahead */
   uint64_t claimed_ms;
+  int64_t lease_set_at; /* tg_now_ms() when the claim wrote the lease (pool thread) */
   uint64_t deadline_ms; /* loop time after which the run fails with 'timeout'; 0: none */
   tg_check *check;      /* the pre-execute check in flight, or NULL */
   char **secrets;       /* values of the secret inputs, NULL-terminated (wk_secrets.c); NULL:
@@ -95,6 +96,7 @@ struct wk_worker {
   struct tg_sandbox_pool *sandbox; /* Code nodes and code_execution (spares: tg_sandbox.h);
                                       NULL once closed */
   uv_timer_t poll;
+  struct tg_pg_listen *wake; /* PostgreSQL: LISTEN toolgate_runs (claims at once); else NULL */
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
   wk_run *runs;

@@ -313,6 +313,7 @@ static int claim_work(tg_db *db, void *arg)
   json_t *row;
   int rc, err = 0;
 
+  r->lease_set_at = tg_now_ms();
   rc = tg_store_runs_claim(db, j->w->cfg.worker_id, 0, j->w->cfg.lease_ms,
                            j->w->cfg.user_concurrency, &row);
   if (rc || !row)
@@ -347,6 +348,11 @@ static int claim_work(tg_db *db, void *arg)
 
 static void start_run(wk_worker *w, wk_run *r)
 {
+  /* The lease runs from the claim on the pool thread, not from now: when this callback came
+   * late (a loaded loop), the first heartbeat comes sooner so the lease does not lapse. */
+  uint64_t every = (uint64_t)w->cfg.lease_ms / 3;
+  int64_t late = tg_now_ms() - r->lease_set_at;
+  uint64_t first = late <= 0 ? every : (uint64_t)late >= every ? 0 : every - (uint64_t)late;
   r->next = w->runs;
   w->runs = r;
   w->in_flight++;
@@ -357,8 +363,7 @@ static void start_run(wk_worker *w, wk_run *r)
   uv_timer_init(w->loop, &r->dl);
   r->hb.data = r->dl.data = r;
   r->timers_open = 2;
-  uv_timer_start(&r->hb, on_heartbeat, (uint64_t)w->cfg.lease_ms / 3,
-                 (uint64_t)w->cfg.lease_ms / 3);
+  uv_timer_start(&r->hb, on_heartbeat, first, every);
 }
 
 static void claim_done(void *arg, int status)

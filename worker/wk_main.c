@@ -11,8 +11,10 @@
  */
 #include "wk.h"
 
+#include "tg_db_uri.h"
 #include "tg_err.h"
 #include "tg_log.h"
+#include "tg_pg_listen.h"
 #include "tg_sandbox.h"
 
 #include <getopt.h>
@@ -45,6 +47,16 @@ static void on_poll(uv_timer_t *t)
   wk_worker *w = t->data;
   wk_registry_sweep(w->reg, IDLE_CLIENT_MS);
   wk_claim_maybe(w);
+}
+
+/* PostgreSQL: admission's NOTIFY (payload NULL: the LISTEN connection came back, and what was
+ * sent meanwhile was lost): claim now rather than at the next poll. */
+static void on_wake(void *arg, const char *payload)
+{
+  wk_worker *w = arg;
+  (void)payload;
+  if (!w->stopping)
+    wk_claim_maybe(w);
 }
 
 /* 1 while HTTP transfers are in flight and w->drain_until has not passed: then w->grace is
@@ -93,6 +105,8 @@ static void stop(wk_worker *w, const char *why)
   w->stopping = 1;
   tg_info("worker_stopping", "{s:s, s:i}", "why", why, "runs_in_flight", w->in_flight);
   uv_timer_stop(&w->poll);
+  tg_pg_listen_close(w->wake);
+  w->wake = NULL;
   if (w->in_flight == 0 && !w->claiming)
     teardown(w);
   else
@@ -198,7 +212,7 @@ int main(int argc, char **argv)
   static wk_worker w; /* static: handles must outlive every callback */
   uv_loop_t loop;
   tg_sandbox_limits sandbox_lim;
-  char err[256] = "";
+  char err[256] = "", where[256];
   int rc, code = 1, opt;
   const char *key;
 
@@ -285,12 +299,16 @@ int main(int argc, char **argv)
   uv_signal_start(&w.sigterm, on_signal, SIGTERM);
   uv_signal_start(&w.sigint, on_signal, SIGINT);
   uv_timer_start(&w.poll, on_poll, 0, (uint64_t)w.cfg.poll_ms);
+  if (tg_db_is_pg_uri(w.cfg.db_path) &&
+      tg_pg_listen_start(&w.wake, &loop, w.cfg.db_path, "toolgate_runs", on_wake, &w) != 0)
+    tg_warn("run_wakeup_not_started", "{s:s}", "fallback", "poll"); /* the poll still claims */
+  tg_db_describe(w.cfg.db_path, where, sizeof where);
   if (wk_sweep_start(&w) != 0)
     tg_warn("review_sweep_not_started", NULL);
   signal(SIGPIPE, SIG_IGN);
 
   tg_info("worker_started", "{s:s, s:s, s:I, s:I, s:I, s:b}", "worker_id", w.cfg.worker_id, "db",
-          w.cfg.db_path, "concurrency", (json_int_t)w.cfg.concurrency, "lease_ms",
+          where, "concurrency", (json_int_t)w.cfg.concurrency, "lease_ms",
           (json_int_t)w.cfg.lease_ms, "poll_ms", (json_int_t)w.cfg.poll_ms, "once", w.once);
   uv_run(&loop, UV_RUN_DEFAULT);
 
