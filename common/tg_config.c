@@ -44,7 +44,13 @@ typedef struct var {
 
 static const var vars[] = {
     {"TOOLGATE_DB", "toolgate.db", TG_PROG_GATEWAY | TG_PROG_WORKER,
-     "SQLite database file (created, WAL mode)", STRING},
+     "SQLite database file (created, WAL mode), or a PostgreSQL connection URI "
+     "(postgresql://...; secret: only host:port/dbname is logged)",
+     STRING},
+    {"TOOLGATE_DB_STATEMENT_TIMEOUT_MS", "5000", TG_PROG_GATEWAY | TG_PROG_WORKER,
+     "PostgreSQL: statement_timeout and idle_in_transaction_session_timeout of every connection, "
+     "in ms (0: none)",
+     RANGE(0, HOUR_MS)},
     {"TOOLGATE_LISTEN", "127.0.0.1:8080", TG_PROG_GATEWAY | TG_PROG_SIM, "host:port to listen on",
      STRING},
     {"COMPOSIO_BASE_URL", "https://backend.composio.dev", TG_PROG_GATEWAY | TG_PROG_WORKER,
@@ -415,6 +421,8 @@ int tg_config_load(tg_config *c, int prog, char *err, size_t errlen)
         (rc = get_int("TOOLGATE_REGISTRY_MAX", prog, &c->registry_max, err, errlen)) ||
         (rc = get_int("TOOLGATE_SHUTDOWN_GRACE_MS", prog, &c->shutdown_grace_ms, err, errlen)) ||
         (rc = get_int("TOOLGATE_USER_CONCURRENCY", prog, &c->user_concurrency, err, errlen)) ||
+        (rc = get_int("TOOLGATE_DB_STATEMENT_TIMEOUT_MS", prog, &c->db_statement_timeout_ms, err,
+                      errlen)) ||
         (rc = get_int("TOOLGATE_REVIEW_TIMEOUT_S", prog, &c->review_timeout_s, err, errlen)))
       return rc;
     c->trust_user_header = trust != 0;

@@ -37,7 +37,7 @@ typedef struct tg_provider {
 } tg_provider;
 
 typedef struct tg_config {
-  char *db_path;                /* TOOLGATE_DB */
+  char *db_path;                /* TOOLGATE_DB: a SQLite path or a PostgreSQL URI (secret) */
   char *listen_host;            /* from TOOLGATE_LISTEN host:port */
   int listen_port;              /*   "  */
   char *composio_base_url;      /* COMPOSIO_BASE_URL, no trailing slash */
@@ -109,6 +109,9 @@ typedef struct tg_config {
   int64_t code_memory_mb;        /* TOOLGATE_CODE_MEMORY_MB: default address-space cap */
   int64_t code_max_output_bytes; /* TOOLGATE_CODE_MAX_OUTPUT_BYTES: stdout+stderr+result cap */
   int64_t code_max_procs;        /* TOOLGATE_CODE_MAX_PROCS: processes per execution */
+
+  /* TOOLGATE_DB_STATEMENT_TIMEOUT_MS: PostgreSQL's statement and idle-in-transaction timeouts */
+  int64_t db_statement_timeout_ms;
 } tg_config;
 
 /*

@@ -38,9 +38,13 @@
  * the admission latency tail: one stall of 8-30 ms every ~0.6 s at 10,000 admissions/s. The
  * WAL file keeps its largest size on disk (up to ~512 MB; tg_db.c). One checkpoint job at a time; a
  * crossing during it waits for it to end.
+ *
+ * PostgreSQL (tg_db_dialect): the warm connection and the checkpoints are SQLite's matters. A
+ * PostgreSQL pool sets no WAL hook, so it never queues a checkpoint job, and takes the lowest
+ * idle connection (the server's shared buffers are one cache for all of them).
  */
 #include "tg_dbq.h"
-#include "tg_db_stmt.h"
+#include "tg_db_sqlite.h"
 #include "tg_err.h"
 
 #include "tg_log.h"
@@ -125,7 +129,8 @@ int tg_dbq_new(tg_dbq **out, uv_loop_t *loop, const char *path, int n_conns)
       tg_dbq_free(q);
       return rc;
     }
-    sqlite3_wal_hook(tg_db_handle(q->conns[i]), on_wal, q);
+    if (tg_db_dialect(q->conns[i]) == TG_DB_SQLITE)
+      sqlite3_wal_hook(tg_db_sqlite_handle(q->conns[i]), on_wal, q);
     q->n++;
     q->free_mask |= 1u << i;
   }
@@ -137,7 +142,8 @@ static void on_work(uv_work_t *req)
 {
   job *j = req->data;
   tg_dbq *q = j->q;
-  sqlite3_int64 changes;
+  sqlite3 *h;
+  sqlite3_int64 changes = 0;
   int i, wrote;
 
   uv_mutex_lock(&q->mu);
@@ -147,10 +153,12 @@ static void on_work(uv_work_t *req)
   q->free_mask &= ~(1u << i);
   uv_mutex_unlock(&q->mu);
 
-  changes = sqlite3_total_changes64(tg_db_handle(q->conns[i]));
+  h = tg_db_sqlite_handle(q->conns[i]); /* NULL on PostgreSQL */
+  if (h)
+    changes = sqlite3_total_changes64(h);
   j->status = j->work(q->conns[i], j->arg);
   tg_db_rollback(q->conns[i]); /* a job that forgot to end its transaction must not leak it */
-  wrote = sqlite3_total_changes64(tg_db_handle(q->conns[i])) != changes;
+  wrote = h && sqlite3_total_changes64(h) != changes;
 
   uv_mutex_lock(&q->mu);
   if (wrote)
@@ -173,7 +181,7 @@ static int still_idle(tg_dbq *q)
 static int checkpoint_work(tg_db *db, void *arg)
 {
   tg_dbq *q = arg;
-  sqlite3 *h = tg_db_handle(db);
+  sqlite3 *h = tg_db_sqlite_handle(db);
   int log_frames = 0, done_frames = 0, rc, restart;
   uint64_t t0;
   /* PASSIVE copies the bulk while commits go on; RESTART then copies the few frames added
@@ -200,7 +208,7 @@ static int checkpoint_work(tg_db *db, void *arg)
     q->wal_frames = 0;
   uv_mutex_unlock(&q->mu);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) /* BUSY: another checkpoint, or readers stayed */
-    return tg_db_err(db, rc, "wal checkpoint");
+    return tg_db_sqlite_err(db, rc, "wal checkpoint");
   tg_debug("db_checkpoint", "{s:i, s:i, s:b}", "wal_frames", log_frames, "checkpointed",
            done_frames, "busy", rc == SQLITE_BUSY);
   return 0;
@@ -209,7 +217,7 @@ static int checkpoint_work(tg_db *db, void *arg)
 static void checkpoint_done(void *arg, int status)
 {
   tg_dbq *q = arg;
-  (void)status; /* an error was logged by tg_db_err; the next crossing tries again */
+  (void)status; /* an error was logged by tg_db_sqlite_err; the next crossing tries again */
   q->ckpt_running = 0;
   q->ckpt_done++;
   q->ckpt_dirty = q->ckpt_restarted ? 0 : q->ckpt_dirty + 1;

@@ -1,10 +1,11 @@
 /*
  * tg_dbq: database work off the event loop.
  *
- * A pool of n tg_db connections to one file; each job runs on libuv's thread pool
- * (uv_queue_work) with a connection borrowed for its duration, then its done callback runs on
- * the loop. The loop thread never touches SQLite. Jobs run concurrently up to the pool size
- * (SQLite serialises writers itself; the busy timeout absorbs short waits).
+ * A pool of n tg_db connections to one database (a SQLite file or PostgreSQL); each job runs on
+ * libuv's thread pool (uv_queue_work) with a connection borrowed for its duration, then its done
+ * callback runs on the loop. The loop thread never touches the database. Jobs run concurrently
+ * up to the pool size (SQLite serialises writers itself, the busy timeout absorbing short waits;
+ * PostgreSQL locks rows).
  *
  * Ownership: the caller owns arg. work runs on a pool thread and must only touch arg and db;
  * done runs on the loop with the value work returned (0 or TG_E*), or TG_ECANCELED if the
@@ -33,10 +34,10 @@ int tg_dbq_submit(tg_dbq *q, tg_dbq_work_fn work, tg_dbq_done_fn done, void *arg
 size_t tg_dbq_pending(const tg_dbq *q);
 
 /*
- * Checkpoints (see tg_dbq.c): a commit that leaves at least pages new frames in the WAL since
- * the last checkpoint asks for a checkpoint job, run after that job's done callback, off the
- * commit path: PASSIVE while the pool is busy, PASSIVE then RESTART when it is idle or when
- * the WAL has reached 8 x pages frames. Default 8,000 (32 MB of 4 KB pages); 0 turns the
+ * Checkpoints (SQLite only; see tg_dbq.c): a commit that leaves at least pages new frames in the
+ * WAL since the last checkpoint asks for a checkpoint job, run after that job's done callback,
+ * off the commit path: PASSIVE while the pool is busy, PASSIVE then RESTART when it is idle or
+ * when the WAL has reached 8 x pages frames. Default 8,000 (32 MB of 4 KB pages); 0 turns the
  * checkpoint jobs off (then nothing checkpoints in this pool: for tests only). Loop thread;
  * applies to commits from now on.
  */

@@ -232,7 +232,7 @@ int tg_sealed_store_run_secrets(tg_db *db, const tg_crypto *c, const char *run_i
 int tg_sealed_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id, const char *user,
                                json_t **secrets)
 {
-  sqlite3_stmt *st;
+  tg_stmt *st;
   unsigned char *blob = NULL;
   size_t blob_len = 0, pt_len = 0;
   char *pt = NULL;
@@ -240,26 +240,23 @@ int tg_sealed_load_run_secrets(tg_db *db, const tg_crypto *c, const char *run_id
   *secrets = NULL;
   if (!run_id || !user)
     return TG_EINVAL;
-  if (!(st = tg_db_prepare(db, "SELECT inputs_secret_enc FROM workflow_runs WHERE id = ?1 AND "
-                               "user_id = ?2")))
+  if (!(st = tg_stmt_prepare(db, "SELECT inputs_secret_enc FROM workflow_runs WHERE id = ?1 AND "
+                                 "user_id = ?2")))
     return TG_EDB;
-  sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-    int n = sqlite3_column_bytes(st, 0);
-    const void *b = sqlite3_column_blob(st, 0);
-    blob_len = n > 0 ? (size_t)n : 0;
+  tg_stmt_bind_text(st, 1, run_id);
+  tg_stmt_bind_text(st, 2, user);
+  rc = tg_stmt_step(st);
+  if (rc == TG_STMT_ROW && tg_stmt_column_type(st, 0) != TG_COL_NULL) {
+    const void *b = tg_stmt_column_blob(st, 0);
+    blob_len = tg_stmt_column_bytes(st, 0);
     if (!(blob = malloc(blob_len ? blob_len : 1)))
       rc = TG_ENOMEM;
     else if (blob_len)
       memcpy(blob, b, blob_len);
   }
-  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+  if (rc == TG_STMT_ROW)
     rc = 0;
-  else if (rc != TG_ENOMEM)
-    rc = tg_db_err(db, rc, "load inputs_secret_enc");
-  sqlite3_reset(st);
+  tg_stmt_reset(st);
   if (rc || !blob) {
     free(blob);
     return rc;
@@ -295,7 +292,7 @@ static void items_free(item *it, size_t n)
 /* Reads every (id, blob, user) of one encrypted column into a new array. */
 static int load_items(tg_db *db, const column *col, item **out, size_t *n_out)
 {
-  sqlite3_stmt *st = tg_db_prepare(db, col->select);
+  tg_stmt *st = tg_stmt_prepare(db, col->select);
   item *it = NULL;
   size_t n = 0, cap = 0;
   int rc;
@@ -303,11 +300,11 @@ static int load_items(tg_db *db, const column *col, item **out, size_t *n_out)
   *n_out = 0;
   if (!st)
     return TG_EDB;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const void *b = sqlite3_column_blob(st, 1);
-    int len = sqlite3_column_bytes(st, 1);
-    const unsigned char *u = sqlite3_column_text(st, 2);
-    const unsigned char *id = sqlite3_column_text(st, 0);
+  while ((rc = tg_stmt_step(st)) == TG_STMT_ROW) {
+    const void *b = tg_stmt_column_blob(st, 1);
+    size_t len = tg_stmt_column_bytes(st, 1);
+    const char *u = tg_stmt_column_text(st, 2);
+    const char *id = tg_stmt_column_text(st, 0);
     if (n == cap) {
       item *ni = realloc(it, (cap = cap ? cap * 2 : 16) * sizeof *it);
       if (!ni) {
@@ -316,28 +313,26 @@ static int load_items(tg_db *db, const column *col, item **out, size_t *n_out)
       }
       it = ni;
     }
-    it[n].id = strdup(id ? (const char *)id : "");
-    it[n].len = (size_t)len;
-    it[n].blob = malloc(len > 0 ? (size_t)len : 1);
-    it[n].user = strdup(u ? (const char *)u : "");
+    it[n].id = strdup(id ? id : "");
+    it[n].len = len;
+    it[n].blob = malloc(len > 0 ? len : 1);
+    it[n].user = strdup(u ? u : "");
     n++;
     if (!it[n - 1].id || !it[n - 1].blob || !it[n - 1].user) {
       rc = TG_ENOMEM;
       goto fail;
     }
     if (len > 0)
-      memcpy(it[n - 1].blob, b, (size_t)len);
+      memcpy(it[n - 1].blob, b, len);
   }
-  if (rc != SQLITE_DONE) {
-    rc = tg_db_err(db, rc, "read encrypted column");
+  if (rc != TG_STMT_DONE)
     goto fail;
-  }
-  sqlite3_reset(st);
+  tg_stmt_reset(st);
   *out = it;
   *n_out = n;
   return 0;
 fail:
-  sqlite3_reset(st);
+  tg_stmt_reset(st);
   items_free(it, n);
   return rc;
 }

@@ -41,26 +41,26 @@ int tg_store_credits_ensure_user_tx(tg_db *db, const char *user_id, int64_t defa
 }
 
 /* Steps the one-row read sql (?1 = user_id) on a cached statement: 0 with column 0 in *v (when
- * v is not NULL), TG_ENOTFOUND without a row, or an error (logged with what). */
-static int read_user(tg_db *db, const char *sql, const char *user_id, int64_t *v, const char *what)
+ * v is not NULL), TG_ENOTFOUND without a row, or an error (logged). */
+static int read_user(tg_db *db, const char *sql, const char *user_id, int64_t *v)
 {
-  sqlite3_stmt *st = tg_db_prepare(db, sql);
+  tg_stmt *st = tg_stmt_prepare(db, sql);
   int rc;
   if (!st)
     return TG_EDB;
-  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW && v)
-    *v = sqlite3_column_int64(st, 0);
-  rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? TG_ENOTFOUND : tg_db_err(db, rc, what);
-  sqlite3_reset(st);
+  if ((rc = tg_stmt_bind_text(st, 1, user_id)) == 0)
+    rc = tg_stmt_step(st);
+  if (rc == TG_STMT_ROW && v)
+    *v = tg_stmt_column_int64(st, 0);
+  rc = rc == TG_STMT_ROW ? 0 : rc == TG_STMT_DONE ? TG_ENOTFOUND : rc;
+  tg_stmt_reset(st);
   return rc;
 }
 
 int tg_store_credits_ensure_user(tg_db *db, const char *user_id, int64_t default_credits)
 {
   /* Most requests come from known users: a read avoids taking the write lock. */
-  int rc = read_user(db, "SELECT 1 FROM users WHERE id = ?1", user_id, NULL, "ensure user");
+  int rc = read_user(db, "SELECT 1 FROM users WHERE id = ?1", user_id, NULL);
   if (rc != TG_ENOTFOUND)
     return rc;
   if ((rc = tg_db_begin(db, 1)) != 0)
@@ -76,7 +76,7 @@ int tg_store_credits_ensure_user(tg_db *db, const char *user_id, int64_t default
 int tg_store_credits_balance(tg_db *db, const char *user_id, int64_t *credits)
 {
   *credits = 0;
-  return read_user(db, "SELECT credits FROM users WHERE id = ?1", user_id, credits, "credits");
+  return read_user(db, "SELECT credits FROM users WHERE id = ?1", user_id, credits);
 }
 
 int tg_store_credits_debit(tg_db *db, const char *user_id, const char *run_id, int64_t cost,

@@ -22,111 +22,110 @@
 static const char INSERT_ROW[] =
     "INSERT INTO node_executions (run_id, attempt, node_id, node_type, status, output, error, "
     "error_class, started_at, finished_at, input_tokens, output_tokens) VALUES (?1, ?2, ?3, ?4, "
-    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id";
 static const char UPDATE_ROW[] =
     "UPDATE node_executions SET status = ?2, output = ?3, error = ?4, error_class = ?5, "
     "finished_at = ?6, input_tokens = ?7, output_tokens = ?8 WHERE id = ?1";
 static const char INSERT_EVENT[] =
     "INSERT INTO run_events (run_id, type, node_id, at, data) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-  if (s)
-    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, i);
-}
-
 /* A time or a token count: 0 is NULL. */
-static void bind_nonzero(sqlite3_stmt *st, int i, int64_t t)
+static void bind_nonzero(tg_stmt *st, int i, int64_t t)
 {
   if (t)
-    sqlite3_bind_int64(st, i, t);
+    tg_stmt_bind_int64(st, i, t);
   else
-    sqlite3_bind_null(st, i);
+    tg_stmt_bind_null(st, i);
 }
 
-/* Steps st to SQLITE_DONE and resets it. 0 or TG_E*. */
-static int step_done(tg_db *db, sqlite3_stmt *st, const char *what)
+/* Steps st to its end and resets it. 0 or TG_E*. */
+static int step_done(tg_stmt *st)
 {
-  int rc = sqlite3_step(st);
-  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, what);
-  sqlite3_reset(st);
+  int rc;
+  while ((rc = tg_stmt_step(st)) == TG_STMT_ROW)
+    ;
+  tg_stmt_reset(st);
   return rc;
 }
 
 /* Binds a row's outcome (status, output, error, error_class) from parameter i on. */
-static void bind_outcome(sqlite3_stmt *st, int i, const tg_node_row *row)
+static void bind_outcome(tg_stmt *st, int i, const tg_node_row *row)
 {
-  bind_text(st, i, row->status);
-  bind_text(st, i + 1, row->output);
-  bind_text(st, i + 2, row->error);
-  bind_text(st, i + 3, row->error_class);
+  tg_stmt_bind_text(st, i, row->status);
+  tg_stmt_bind_text(st, i + 1, row->output);
+  tg_stmt_bind_text(st, i + 2, row->error);
+  tg_stmt_bind_text(st, i + 3, row->error_class);
 }
 
 static int write_row(tg_db *db, const tg_run_lease *l, tg_node_row *row)
 {
-  sqlite3_stmt *st = tg_db_prepare(db, row->row_id ? UPDATE_ROW : INSERT_ROW);
+  tg_stmt *st = tg_stmt_prepare(db, row->row_id ? UPDATE_ROW : INSERT_ROW);
+  int64_t id;
   int rc;
   if (!st)
     return TG_EDB;
   if (row->row_id) {
-    sqlite3_bind_int64(st, 1, row->row_id);
+    tg_stmt_bind_int64(st, 1, row->row_id);
     bind_outcome(st, 2, row);
     bind_nonzero(st, 6, row->finished_at);
     bind_nonzero(st, 7, row->input_tokens);
     bind_nonzero(st, 8, row->output_tokens);
-    return step_done(db, st, "complete node execution");
+    return step_done(st);
   }
-  sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, l->attempt);
-  bind_text(st, 3, row->node_id);
-  bind_text(st, 4, row->node_type);
+  tg_stmt_bind_text(st, 1, l->run_id);
+  tg_stmt_bind_int64(st, 2, l->attempt);
+  tg_stmt_bind_text(st, 3, row->node_id);
+  tg_stmt_bind_text(st, 4, row->node_type);
   bind_outcome(st, 5, row);
-  sqlite3_bind_int64(st, 9, row->started_at);
+  tg_stmt_bind_int64(st, 9, row->started_at);
   bind_nonzero(st, 10, row->finished_at);
   bind_nonzero(st, 11, row->input_tokens);
   bind_nonzero(st, 12, row->output_tokens);
-  if ((rc = step_done(db, st, "insert node execution")) == 0)
-    row->row_id = sqlite3_last_insert_rowid(tg_db_handle(db));
+  if ((rc = tg_stmt_step(st)) != TG_STMT_ROW) { /* RETURNING gives one row */
+    tg_stmt_reset(st);
+    return rc < 0 ? rc : TG_EDB;
+  }
+  id = tg_stmt_column_int64(st, 0);
+  if ((rc = step_done(st)) == 0)
+    row->row_id = id;
   return rc;
 }
 
 static int write_event(tg_db *db, const char *run_id, const tg_run_event *e)
 {
-  sqlite3_stmt *st = tg_db_prepare(db, INSERT_EVENT);
+  tg_stmt *st = tg_stmt_prepare(db, INSERT_EVENT);
   if (!st)
     return TG_EDB;
-  sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
-  bind_text(st, 2, e->type);
-  bind_text(st, 3, e->node_id);
-  sqlite3_bind_int64(st, 4, e->at);
-  bind_text(st, 5, e->data);
-  return step_done(db, st, "insert run event");
+  tg_stmt_bind_text(st, 1, run_id);
+  tg_stmt_bind_text(st, 2, e->type);
+  tg_stmt_bind_text(st, 3, e->node_id);
+  tg_stmt_bind_int64(st, 4, e->at);
+  tg_stmt_bind_text(st, 5, e->data);
+  return step_done(st);
 }
 
 int tg_store_nodes_write(tg_db *db, const tg_run_lease *l, tg_node_row *rows, size_t nrows,
                          const tg_run_event *events, size_t nevents, int *fenced, int *cancel)
 {
-  sqlite3_stmt *st;
+  tg_stmt *st;
   int rc, held;
   size_t i;
   *fenced = 0;
   if ((rc = tg_db_begin(db, 1)))
     return rc;
-  if (!(st = tg_db_prepare(db, LEASE))) {
+  if (!(st = tg_stmt_prepare(db, LEASE))) {
     tg_db_rollback(db);
     return TG_EDB;
   }
-  sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, l->worker_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, l->attempt);
-  rc = sqlite3_step(st);
-  held = rc == SQLITE_ROW;
+  tg_stmt_bind_text(st, 1, l->run_id);
+  tg_stmt_bind_text(st, 2, l->worker_id);
+  tg_stmt_bind_int64(st, 3, l->attempt);
+  rc = tg_stmt_step(st);
+  held = rc == TG_STMT_ROW;
   if (held && cancel)
-    *cancel = sqlite3_column_int(st, 0) != 0;
-  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "check lease");
-  sqlite3_reset(st);
+    *cancel = tg_stmt_column_int64(st, 0) != 0;
+  rc = rc < 0 ? rc : 0;
+  tg_stmt_reset(st);
   if (rc || !held) {
     tg_db_rollback(db);
     return rc;

@@ -363,30 +363,29 @@ int tg_store_runs_tool_finish(tg_db *db, const tg_run_lease *l, int64_t exec_id,
 int tg_store_runs_read_definition(tg_db *db, const char *workflow_id, const char *user_id,
                                   char **text, size_t *len)
 {
-  sqlite3_stmt *st =
-      tg_db_prepare(db, "SELECT definition FROM workflows WHERE id = ?1 AND user_id = ?2");
+  tg_stmt *st =
+      tg_stmt_prepare(db, "SELECT definition FROM workflows WHERE id = ?1 AND user_id = ?2");
   int rc;
   *text = NULL;
   *len = 0;
   if (!st)
     return TG_EDB;
-  sqlite3_bind_text(st, 1, workflow_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    const char *t = (const char *)sqlite3_column_text(st, 0);
-    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+  tg_stmt_bind_text(st, 1, workflow_id);
+  tg_stmt_bind_text(st, 2, user_id);
+  rc = tg_stmt_step(st);
+  if (rc == TG_STMT_ROW) {
+    const char *t = tg_stmt_column_text(st, 0);
+    size_t n = tg_stmt_column_bytes(st, 0);
     if (!t || !(*text = malloc(n + 1))) {
-      sqlite3_reset(st);
+      tg_stmt_reset(st);
       return TG_ENOMEM;
     }
     memcpy(*text, t, n);
     (*text)[n] = 0;
     *len = n;
-    rc = SQLITE_DONE;
+    rc = 0;
   }
-  rc = rc == SQLITE_DONE ? 0 : tg_db_err(db, rc, "load workflow");
-  sqlite3_reset(st);
+  tg_stmt_reset(st);
   return rc;
 }
 
@@ -400,9 +399,9 @@ json_t *tg_store_runs_read_definition_json(tg_db *db, int *err, const char *work
   return def;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+static char *col_dup(tg_stmt *st, int i)
 {
-  const char *t = (const char *)sqlite3_column_text(st, i);
+  const char *t = tg_stmt_column_text(st, i);
   return t ? strdup(t) : NULL;
 }
 
@@ -419,10 +418,10 @@ void tg_store_runs_check_rows_free(tg_check_row *rows, size_t n)
 
 int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row **rows, size_t *n)
 {
-  sqlite3_stmt *st = tg_db_prepare(db, "SELECT c.provider, c.status, c.composio_account_id, "
-                                       "a.toolkit_slug FROM connected_accounts c JOIN "
-                                       "auth_configs a ON a.id = c.auth_config_id WHERE "
-                                       "c.user_id = ?1 ORDER BY c.provider");
+  tg_stmt *st = tg_stmt_prepare(db, "SELECT c.provider, c.status, c.composio_account_id, "
+                                    "a.toolkit_slug FROM connected_accounts c JOIN "
+                                    "auth_configs a ON a.id = c.auth_config_id WHERE "
+                                    "c.user_id = ?1 ORDER BY c.provider");
   tg_check_row *v = NULL;
   size_t cap = 0, k = 0;
   int rc;
@@ -430,14 +429,14 @@ int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row *
   *n = 0;
   if (!st)
     return TG_EDB;
-  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  tg_stmt_bind_text(st, 1, user_id);
+  while ((rc = tg_stmt_step(st)) == TG_STMT_ROW) {
     tg_check_row *r;
     if (k == cap) {
       size_t nc = cap ? cap * 2 : 4;
       tg_check_row *grown = realloc(v, nc * sizeof *grown);
       if (!grown) {
-        rc = SQLITE_NOMEM;
+        rc = TG_ENOMEM;
         break;
       }
       v = grown;
@@ -449,13 +448,12 @@ int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row *
     r->composio_account_id = col_dup(st, 2);
     r->toolkit_slug = col_dup(st, 3);
     if (!r->provider || !r->status || !r->toolkit_slug ||
-        (sqlite3_column_type(st, 2) != SQLITE_NULL && !r->composio_account_id)) {
-      rc = SQLITE_NOMEM;
+        (tg_stmt_column_type(st, 2) != TG_COL_NULL && !r->composio_account_id)) {
+      rc = TG_ENOMEM;
       break;
     }
   }
-  rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? TG_ENOMEM : tg_db_err(db, rc, "load accounts");
-  sqlite3_reset(st);
+  tg_stmt_reset(st);
   if (rc != 0) {
     tg_store_runs_check_rows_free(v, k);
     return rc;

@@ -15,6 +15,7 @@
 
 #include "tg_jwt.h"
 #include "tg_clock.h"
+#include "tg_db.h"
 #include "tg_db_uri.h"
 
 #include <getopt.h>
@@ -315,6 +316,7 @@ int main(int argc, char **argv)
     return 2;
   }
   tg_log_init("gateway", tg_log_level_parse(app->cfg.log_level));
+  tg_db_set_statement_timeout_ms((int)app->cfg.db_statement_timeout_ms);
   if (sodium_init() < 0) {
     tg_error("startup_failed", "{s:s}", "reason", "sodium_init failed");
     goto out;

@@ -11,6 +11,7 @@
  */
 #include "wk.h"
 
+#include "tg_db.h"
 #include "tg_db_uri.h"
 #include "tg_err.h"
 #include "tg_log.h"
@@ -240,6 +241,7 @@ int main(int argc, char **argv)
     return 2;
   }
   tg_log_init("worker", tg_log_level_parse(w.cfg.log_level));
+  tg_db_set_statement_timeout_ms((int)w.cfg.db_statement_timeout_ms);
   if (sodium_init() < 0) { /* backoff jitter */
     tg_config_free(&w.cfg);
     return 1;

@@ -7,7 +7,7 @@
 #ifndef TEMP_DB_H
 #define TEMP_DB_H
 
-#include "tg_db_stmt.h"
+#include "tg_db_sqlite.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -25,7 +25,7 @@ static void temp_db_open(temp_db *t, const char *name, const char *seed)
   unlink(t->path);
   assert_int_equal(tg_db_open(&t->db, t->path, 1000), 0);
   if (seed)
-    assert_int_equal(sqlite3_exec(tg_db_handle(t->db), seed, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(tg_db_sqlite_handle(t->db), seed, NULL, NULL, NULL), SQLITE_OK);
 }
 
 /* Closes t->db and removes its files. */

@@ -1,7 +1,7 @@
 /*
- * Unit tests for common/tg_db.c and common/tg_dbq.c on real SQLite files in a temp directory:
- * migrations are applied once and idempotently, WAL is on, the typed helpers bind and read
- * back, constraint violations map to TG_ECONFLICT, and tg_dbq runs jobs off the loop thread.
+ * Unit tests for common/tg_db.c, tg_db_sqlite.c and tg_dbq.c on real SQLite files in a temp
+ * directory: migrations are applied once and idempotently, WAL is on, the typed helpers bind and
+ * read back, constraint violations map to TG_ECONFLICT, and tg_dbq runs jobs off the loop thread.
  */
 #include "tg_unit.h"
 
@@ -261,35 +261,84 @@ static void test_statement_cache_by_address(void **state)
 {
   tg_db *db;
   char buf[64];
-  sqlite3_stmt *a, *b;
+  tg_stmt *a, *b;
   static const char *const lit = "SELECT 1 AS one";
   assert_int_equal(tg_db_open(&db, path, 1000), 0);
-  a = tg_db_prepare(db, lit);
+  a = tg_stmt_prepare(db, lit);
   assert_non_null(a);
-  assert_ptr_equal(tg_db_prepare(db, lit), a); /* a hit */
+  assert_ptr_equal(tg_stmt_prepare(db, lit), a); /* a hit */
   snprintf(buf, sizeof buf, "SELECT %d AS n", 41);
-  a = tg_db_prepare(db, buf);
+  a = tg_stmt_prepare(db, buf);
   assert_non_null(a);
-  assert_int_equal(sqlite3_step(a), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(a, 0), 41);
+  assert_int_equal(tg_stmt_step(a), TG_STMT_ROW);
+  assert_int_equal(tg_stmt_column_int64(a, 0), 41);
   snprintf(buf, sizeof buf, "SELECT %d AS n", 42); /* same buffer, other text */
-  b = tg_db_prepare(db, buf);
+  b = tg_stmt_prepare(db, buf);
   assert_non_null(b);
-  assert_string_equal(sqlite3_sql(b), "SELECT 42 AS n");
-  assert_int_equal(sqlite3_step(b), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(b, 0), 42);
-  sqlite3_reset(b);
+  assert_int_equal(tg_stmt_step(b), TG_STMT_ROW);
+  assert_int_equal(tg_stmt_column_int64(b, 0), 42);
+  assert_int_equal(tg_stmt_step(b), TG_STMT_DONE);
+  tg_stmt_reset(b);
   tg_db_close(db);
 }
 
-TG_UNIT_MAIN(cmocka_unit_test_setup_teardown(test_migrations_idempotent, temp_dir_setup,
-                                             temp_dir_teardown),
-             cmocka_unit_test_setup_teardown(test_typed_helpers, temp_dir_setup, temp_dir_teardown),
-             cmocka_unit_test_setup_teardown(test_json_binding_sizes, temp_dir_setup,
-                                             temp_dir_teardown),
-             cmocka_unit_test_setup_teardown(test_blob_binding, temp_dir_setup, temp_dir_teardown),
-             cmocka_unit_test_setup_teardown(test_statement_cache_by_address, temp_dir_setup,
-                                             temp_dir_teardown),
-             cmocka_unit_test_setup_teardown(test_dbq_jobs, temp_dir_setup, temp_dir_teardown),
-             cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, temp_dir_setup,
-                                             temp_dir_teardown))
+/* The statement calls: every bind type, column types and reads, changes, RETURNING, and a
+ * constraint violation as TG_ECONFLICT from tg_stmt_step. */
+static void test_statement_calls(void **state)
+{
+  tg_db *db;
+  tg_stmt *st;
+  static const unsigned char blob[] = {0, 1, 2, 255};
+  static const char create[] =
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT UNIQUE, n INTEGER, b BLOB, z TEXT)";
+  assert_int_equal(tg_db_open(&db, path, 1000), 0);
+  assert_int_equal(tg_db_exec(db, NULL, create, NULL), 0);
+  st = tg_stmt_prepare(db, "INSERT INTO t (s, n, b, z) VALUES (?1, ?2, ?3, ?4) RETURNING id");
+  assert_non_null(st);
+  assert_int_equal(tg_stmt_bind_text(st, 1, "héllo"), 0);
+  assert_int_equal(tg_stmt_bind_int64(st, 2, 9007199254740993LL), 0);
+  assert_int_equal(tg_stmt_bind_blob(st, 3, blob, sizeof blob), 0);
+  assert_int_equal(tg_stmt_bind_null(st, 4), 0);
+  assert_int_equal(tg_stmt_step(st), TG_STMT_ROW);
+  assert_int_equal(tg_stmt_column_int64(st, 0), 1);
+  assert_int_equal(tg_stmt_step(st), TG_STMT_DONE);
+  assert_int_equal(tg_stmt_changes(st), 1);
+  tg_stmt_reset(st);
+
+  st = tg_stmt_prepare(db, "SELECT s, n, b, z FROM t WHERE id = ?1");
+  assert_int_equal(tg_stmt_bind_int64(st, 1, 1), 0);
+  assert_int_equal(tg_stmt_step(st), TG_STMT_ROW);
+  assert_int_equal(tg_stmt_column_type(st, 0), TG_COL_TEXT);
+  assert_string_equal(tg_stmt_column_text(st, 0), "héllo");
+  assert_int_equal(tg_stmt_column_bytes(st, 0), strlen("héllo"));
+  assert_int_equal(tg_stmt_column_type(st, 1), TG_COL_INTEGER);
+  assert_int_equal(tg_stmt_column_int64(st, 1), 9007199254740993LL);
+  assert_int_equal(tg_stmt_column_type(st, 2), TG_COL_BLOB);
+  assert_int_equal(tg_stmt_column_bytes(st, 2), sizeof blob);
+  assert_memory_equal(tg_stmt_column_blob(st, 2), blob, sizeof blob);
+  assert_int_equal(tg_stmt_column_type(st, 3), TG_COL_NULL);
+  assert_int_equal(tg_stmt_step(st), TG_STMT_DONE);
+  tg_stmt_reset(st);
+
+  st = tg_stmt_prepare(db, "INSERT INTO t (s) VALUES (?1)");
+  tg_stmt_bind_text(st, 1, "héllo");
+  assert_int_equal(tg_stmt_step(st), TG_ECONFLICT);
+  tg_stmt_reset(st);
+  /* A prepared statement comes back with its parameters NULL. */
+  st = tg_stmt_prepare(db, "INSERT INTO t (s) VALUES (?1)");
+  assert_int_equal(tg_stmt_step(st), TG_STMT_DONE);
+  tg_stmt_reset(st);
+  tg_db_close(db);
+}
+
+TG_UNIT_MAIN(
+    cmocka_unit_test_setup_teardown(test_migrations_idempotent, temp_dir_setup, temp_dir_teardown),
+    cmocka_unit_test_setup_teardown(test_typed_helpers, temp_dir_setup, temp_dir_teardown),
+    cmocka_unit_test_setup_teardown(test_json_binding_sizes, temp_dir_setup, temp_dir_teardown),
+    cmocka_unit_test_setup_teardown(test_blob_binding, temp_dir_setup, temp_dir_teardown),
+    cmocka_unit_test_setup_teardown(test_statement_cache_by_address, temp_dir_setup,
+                                    temp_dir_teardown),
+    cmocka_unit_test_setup_teardown(test_statement_calls, temp_dir_setup, temp_dir_teardown),
+    cmocka_unit_test_setup_teardown(test_dbq_jobs, temp_dir_setup, temp_dir_teardown),
+    cmocka_unit_test_setup_teardown(test_dbq_checkpoint_off_commit_path, temp_dir_setup,
+                                    temp_dir_teardown))

@@ -1,14 +1,14 @@
 /*
- * Unit tests for the migration runner of common/tg_db.c and schema/003_cheaper_writes.sql on real
- * SQLite files: a version-2 database (built with the real 001 and 002 migrations) holding rows in
- * every table migrates to 3 with every row kept byte for byte (BLOBs included), mcp_connections
+ * Unit tests for the migration runner of common/tg_db_sqlite.c and schema/003_cheaper_writes.sql on
+ * real SQLite files: a version-2 database (built with the real 001 and 002 migrations) holding rows
+ * in every table migrates to 3 with every row kept byte for byte (BLOBs included), mcp_connections
  * is not emptied by the rebuild of its ON DELETE CASCADE parent, the views answer, foreign keys
  * are on and enforced afterwards, the status CHECKs accept exactly the allowed values, a second
  * open changes nothing, and two connections migrating at once both succeed.
  */
 #include "tg_unit.h"
 
-#include "tg_db_stmt.h"
+#include "tg_db_sqlite.h"
 #include "tg_err.h"
 #include "temp_dir.h"
 
@@ -25,7 +25,7 @@ static const char *const tables[] = {
 static void exec_ok(tg_db *db, const char *sql)
 {
   char *msg = NULL;
-  int rc = sqlite3_exec(tg_db_handle(db), sql, NULL, NULL, &msg);
+  int rc = sqlite3_exec(tg_db_sqlite_handle(db), sql, NULL, NULL, &msg);
   if (rc != SQLITE_OK)
     fail_msg("%s", msg ? msg : "?");
 }
@@ -73,7 +73,7 @@ static char *snapshot(tg_db *db)
     char sql[128];
     sqlite3_stmt *st;
     snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY rowid", tables[t]);
-    assert_int_equal(sqlite3_prepare_v2(tg_db_handle(db), sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(tg_db_sqlite_handle(db), sql, -1, &st, NULL), SQLITE_OK);
     len += (size_t)snprintf(out + len, cap - len, "[%s]\n", tables[t]);
     while (sqlite3_step(st) == SQLITE_ROW) {
       for (int i = 0; i < sqlite3_column_count(st); i++) {
