@@ -14,11 +14,12 @@
 #include <string.h>
 
 /* The bump of every change: ?1 is now_ms. */
-#define BUMP "version = version + 1, updated_at = ?1"
+#define BUMP "version = connected_accounts.version + 1, updated_at = ?1"
 /* The bump of an observation: version only when status (?2, NULL keeps it) or status_reason (?3)
  * changes; updated_at always. */
 #define BUMP_IF_CHANGED                                                                            \
-  "version = version + (status IS NOT coalesce(?2, status) OR status_reason IS NOT ?3), "          \
+  "version = version + CAST(status IS DISTINCT FROM coalesce(?2, status) OR status_reason IS "     \
+  "DISTINCT FROM ?3 AS INTEGER), "                                                                 \
   "updated_at = ?1"
 
 #define ROW_COLUMNS                                                                                \
@@ -52,7 +53,7 @@ json_t *tg_store_accounts_list_active(tg_db *db, int *err, int limit)
   return tg_db_query(db, err,
                      "SELECT id, user_id, provider, composio_account_id, version FROM "
                      "connected_accounts WHERE status = 'ACTIVE' AND composio_account_id IS "
-                     "NOT NULL ORDER BY last_checked_at LIMIT ?",
+                     "NOT NULL ORDER BY last_checked_at NULLS FIRST LIMIT ?",
                      "i", limit);
 }
 
@@ -191,11 +192,10 @@ int tg_store_accounts_retired_failed(tg_db *db, const char *composio_account_id,
 
 json_t *tg_store_accounts_list_retired(tg_db *db, int *err, int limit)
 {
-  return tg_db_query(
-      db, err,
-      "SELECT composio_account_id, user_id, provider, attempts FROM "
-      "retired_accounts ORDER BY last_attempt_at, retired_at LIMIT ?", /* NULLs first */
-      "i", limit);
+  return tg_db_query(db, err,
+                     "SELECT composio_account_id, user_id, provider, attempts FROM "
+                     "retired_accounts ORDER BY last_attempt_at NULLS FIRST, retired_at LIMIT ?",
+                     "i", limit);
 }
 
 int tg_store_accounts_disconnect(tg_db *db, int64_t row_id, const char *reason, int64_t now_ms)
@@ -219,18 +219,19 @@ int tg_store_accounts_set_disconnect_reason(tg_db *db, int64_t row_id,
   return tg_db_exec(db, changed,
                     "UPDATE connected_accounts SET status_reason = ?2, " BUMP " WHERE id = ?3 AND "
                     "status = 'DISCONNECTED' AND composio_account_id = ?4 AND status_reason IS "
-                    "NOT ?2",
+                    "DISTINCT FROM ?2",
                     "IsIs", (long long)now_ms, reason, (long long)row_id, composio_account_id);
 }
 
 int tg_store_accounts_expire(tg_db *db, const char *composio_account_id, const char *reason,
                              int64_t now_ms, int *rows)
 {
-  return tg_db_exec(db, rows,
-                    "UPDATE connected_accounts SET status = 'EXPIRED', status_reason = ?2, "
-                    "last_checked_at = ?1, " BUMP " WHERE composio_account_id = ?3 AND status != "
-                    "'DISCONNECTED' AND NOT (status = 'EXPIRED' AND status_reason IS ?2)",
-                    "Iss", (long long)now_ms, reason, composio_account_id);
+  return tg_db_exec(
+      db, rows,
+      "UPDATE connected_accounts SET status = 'EXPIRED', status_reason = ?2, "
+      "last_checked_at = ?1, " BUMP " WHERE composio_account_id = ?3 AND status != "
+      "'DISCONNECTED' AND NOT (status = 'EXPIRED' AND status_reason IS NOT DISTINCT FROM ?2)",
+      "Iss", (long long)now_ms, reason, composio_account_id);
 }
 
 int tg_store_accounts_expire_abandoned(tg_db *db, const char *reason, int64_t untouched_before_ms,

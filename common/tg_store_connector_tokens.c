@@ -17,6 +17,7 @@
 #include "tg_db.h"
 #include "tg_err.h"
 #include "tg_sealed.h"
+#include "tg_sql.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -25,6 +26,16 @@
 #define T_TOKENS "connector_tokens"
 #define T_CLIENT "connector_tokens.client"
 #define T_STATES "connector_oauth_states"
+/* Statements in dialect D (tg_sql.h): the sealed columns come back as hex. */
+/* clang-format off */
+#define STATE_SQL(D)                                                                               \
+  "SELECT user_id, connector_id, redirect_uri, expires_at, used_at, "                              \
+  D##_HEX("verifier_enc")                                                                          \
+  " AS v FROM connector_oauth_states WHERE state = ?"
+#define LOAD_SQL(D)                                                                                \
+  "SELECT " D##_HEX("token_enc") " AS t, " D##_HEX("client_enc") " AS c, meta AS meta_json "       \
+  "FROM connector_tokens WHERE connector_id = ? AND user_id = ?"
+/* clang-format on */
 
 void tg_store_connector_tokens_state_key(const char *state, char key[44])
 {
@@ -93,10 +104,7 @@ int tg_store_connector_tokens_state_consume(tg_db *db, const tg_crypto *c, const
   tg_store_connector_tokens_state_key(state, key);
   /* read first (it explains a refusal), then consume with every condition in the UPDATE: of two
    * callbacks racing for the state, one changes the row and the other is told "used" */
-  row = tg_db_query_one(db, &rc,
-                        "SELECT user_id, connector_id, redirect_uri, expires_at, used_at, "
-                        "hex(verifier_enc) AS v FROM connector_oauth_states WHERE state = ?",
-                        "s", key);
+  row = tg_db_query_one(db, &rc, TG_SQL_OF(db, STATE_SQL), "s", key);
   if (!row) {
     *refused = rc == TG_ENOTFOUND ? "unknown" : NULL;
     return rc == TG_ENOTFOUND ? 0 : rc;
@@ -154,7 +162,8 @@ int tg_store_connector_tokens_save_client(tg_db *db, const tg_crypto *c, const c
     rc = tg_db_exec(db, NULL,
                     "INSERT INTO connector_tokens (connector_id, user_id, client_enc, meta, "
                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (connector_id) DO "
-                    "UPDATE SET client_enc = ?3, meta = ?4, updated_at = ?5 WHERE user_id = ?2",
+                    "UPDATE SET client_enc = ?3, meta = ?4, updated_at = ?5 WHERE "
+                    "connector_tokens.user_id = ?2",
                     "ssbjI", id, user, blob, blob_len, meta, (long long)now_ms);
   free(blob);
   return rc;
@@ -205,10 +214,7 @@ int tg_store_connector_tokens_load(tg_db *db, const tg_crypto *c, const char *us
     *client = NULL;
   if (meta)
     *meta = NULL;
-  r = tg_db_query_one(db, &rc,
-                      "SELECT hex(token_enc) AS t, hex(client_enc) AS c, meta AS meta_json "
-                      "FROM connector_tokens WHERE connector_id = ? AND user_id = ?",
-                      "ss", id, user);
+  r = tg_db_query_one(db, &rc, TG_SQL_OF(db, LOAD_SQL), "ss", id, user);
   if (!r)
     return rc;
   if (tokens)

@@ -14,6 +14,7 @@
 #include "tg_err.h"
 #include "tg_id.h"
 #include "tg_sealed.h"
+#include "tg_sql.h"
 #include "tg_store_connector_tokens.h"
 
 #include <stdio.h>
@@ -25,6 +26,13 @@
   "id, kind, name, description, config AS config_json, auth_status, version, created_at, "         \
   "updated_at FROM connectors "
 #define LIVE "user_id = ? AND deleted_at IS NULL "
+/* A row with its sealed secret as hex, in dialect D (tg_sql.h). */
+/* clang-format off */
+#define SECRET_SQL(D)                                                                              \
+  "SELECT id, kind, name, description, config AS config_json, auth_status, version, "              \
+  D##_HEX("secret_enc")                                                                            \
+  " AS secret_hex FROM connectors WHERE id = ? AND " LIVE
+/* clang-format on */
 
 /* TG_ECONFLICT when user has another live connector named name (except: its id, or NULL). */
 static int name_taken(tg_db *db, const char *user, const char *name, const char *except)
@@ -192,11 +200,7 @@ int tg_store_connectors_open(tg_db *db, const tg_crypto *c, const char *user, co
   json_t *secret = NULL, *r;
   const char *hex;
   *out = NULL;
-  r = tg_db_query_one(
-      db, &rc,
-      "SELECT id, kind, name, description, config AS config_json, auth_status, "
-      "version, hex(secret_enc) AS secret_hex FROM connectors WHERE id = ? AND " LIVE,
-      "ss", id, user);
+  r = tg_db_query_one(db, &rc, TG_SQL_OF(db, SECRET_SQL), "ss", id, user);
   if (!r)
     return rc;
   hex = json_string_value(json_object_get(r, "secret_hex"));

@@ -14,6 +14,7 @@
 #include "tg_err.h"
 #include "tg_id.h"
 #include "tg_sealed.h"
+#include "tg_sql.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -348,14 +349,17 @@ static int open_row(const tg_crypto *c, const char *user, const json_t *r, json_
              : 0;
 }
 
-/* The user's rows with their sealed secrets, by name. */
+/* The user's rows with their sealed secrets as hex, by name, in dialect D (tg_sql.h). */
+/* clang-format off */
+#define SEALED_ROWS_SQL(D)                                                                         \
+  "SELECT id, name, type, hosts AS hosts_json, meta AS meta_json, "                                \
+  D##_HEX("secret_enc")                                                                            \
+  " AS secret_hex FROM credentials WHERE user_id = ? ORDER BY name"
+/* clang-format on */
+
 static json_t *sealed_rows(tg_db *db, int *err, const char *user)
 {
-  return tg_db_query(db, err,
-                     "SELECT id, name, type, hosts AS hosts_json, meta AS meta_json, "
-                     "hex(secret_enc) AS secret_hex FROM credentials WHERE user_id = ? "
-                     "ORDER BY name",
-                     "s", user);
+  return tg_db_query(db, err, TG_SQL_OF(db, SEALED_ROWS_SQL), "s", user);
 }
 
 /* 1 when names (an array of strings) holds name. */

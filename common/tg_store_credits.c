@@ -28,9 +28,10 @@ int tg_store_credits_ensure_user_tx(tg_db *db, const char *user_id, int64_t defa
 {
   int rc, changes = 0;
   int64_t now = tg_now_ms();
-  rc = tg_db_exec(db, &changes,
-                  "INSERT OR IGNORE INTO users (id, credits, created_at) VALUES (?, ?, ?)", "sII",
-                  user_id, (long long)default_credits, (long long)now);
+  rc = tg_db_exec(
+      db, &changes,
+      "INSERT INTO users (id, credits, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", "sII",
+      user_id, (long long)default_credits, (long long)now);
   if (rc == 0 && changes == 1) {
     rc = ledger_insert(db, user_id, NULL, default_credits, "grant", now);
     if (rc == 0)

@@ -3,21 +3,25 @@
  *
  * Invariants of this file: the worker's writes go through tg_store_nodes_write, which checks the
  * lease (LEASE, the same condition as tg_store_runs' FENCE) once, under the IMMEDIATE
- * transaction's write lock, before any row is touched, so a batch is written whole or not at
- * all. A batch is the engine's unit of journaling: a 200-node run of pure nodes costs a few
- * transactions, not 600 autocommits. The loops bind cached statements directly.
+ * transaction's write lock (on PostgreSQL, the run row's lock), before any row is touched, so a
+ * batch is written whole or not at all. A batch is the engine's unit of journaling: a 200-node run
+ * of pure nodes costs a few transactions, not 600 autocommits. The loops bind cached statements
+ * directly.
  */
 #include "tg_store_nodes.h"
 
 #include "tg_db_stmt.h"
 #include "tg_err.h"
+#include "tg_sql.h"
 
 #include <string.h>
 
-/* The lease: ?1 run id, ?2 worker id, ?3 attempt (tg_store_runs.c's FENCE). */
-#define LEASE                                                                                      \
+/* The lease: ?1 run id, ?2 worker id, ?3 attempt (tg_store_runs.c's FENCE), in dialect D
+ * (tg_sql.h): on PostgreSQL the run's row stays locked until the journal's transaction ends, so
+ * no claim takes the run over between this check and the writes it allows. */
+#define LEASE(D)                                                                                   \
   "SELECT cancel_requested FROM workflow_runs WHERE id = ?1 AND claimed_by = ?2 AND "              \
-  "attempt = ?3 AND status = 'running'"
+  "attempt = ?3 AND status = 'running'" D##_FOR_UPDATE
 
 static const char INSERT_ROW[] =
     "INSERT INTO node_executions (run_id, attempt, node_id, node_type, status, output, error, "
@@ -113,7 +117,7 @@ int tg_store_nodes_write(tg_db *db, const tg_run_lease *l, tg_node_row *rows, si
   *fenced = 0;
   if ((rc = tg_db_begin(db, 1)))
     return rc;
-  if (!(st = tg_stmt_prepare(db, LEASE))) {
+  if (!(st = tg_stmt_prepare(db, TG_SQL_OF(db, LEASE)))) {
     tg_db_rollback(db);
     return TG_EDB;
   }
@@ -149,11 +153,11 @@ int tg_store_nodes_event(tg_db *db, const char *run_id, const char *type, const 
 /* The last row of each node of a run (?1): the rows of the index's last entry per node. */
 #define LAST_ROWS                                                                                  \
   "FROM node_executions WHERE id IN (SELECT max(id) FROM node_executions WHERE run_id = ?1 "       \
-  "GROUP BY node_id) ORDER BY rowid"
+  "GROUP BY node_id) ORDER BY id"
 /* The tokens of the node of the row in hand, summed over all its rows in the run. */
 #define NODE_TOKENS(col)                                                                           \
-  "(SELECT coalesce(sum(t." col "), 0) FROM node_executions t WHERE t.run_id = ?1 AND "            \
-  "t.node_id = node_executions.node_id) AS " col
+  "(SELECT CAST(coalesce(sum(t." col "), 0) AS BIGINT) FROM node_executions t WHERE "              \
+  "t.run_id = ?1 AND t.node_id = node_executions.node_id) AS " col
 #define TOKENS_SQL NODE_TOKENS("input_tokens") ", " NODE_TOKENS("output_tokens")
 static const char JOURNAL_SQL[] =
     "SELECT id, attempt, node_id, node_type, status, output AS output_json, error, error_class, "

@@ -51,7 +51,8 @@ json_t *tg_store_reviews_list(tg_db *db, int *err, const tg_review_filter *f)
 {
   return tg_db_query(db, err,
                      "SELECT " COLUMNS " FROM reviews WHERE user_id = ?1 AND "
-                     "(?2 IS NULL OR status = ?2) AND (?3 IS NULL OR created_at < ?4 OR "
+                     "(CAST(?2 AS TEXT) IS NULL OR status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR "
+                     "created_at < ?4 OR "
                      "(created_at = ?4 AND id < ?3)) ORDER BY created_at DESC, id DESC LIMIT ?5",
                      "sssIi", f->user_id, f->status, f->after_id, (long long)f->after_at, f->limit);
 }
@@ -126,6 +127,9 @@ int tg_store_reviews_cancel_run(tg_db *db, const char *run_id, int64_t now_ms)
                     "Is", (long long)now_ms, run_id);
 }
 
+/* The expiring UPDATE repeats status = 'pending' outside its subquery: on PostgreSQL a review
+ * decided (or expired by another gateway) after the subquery's snapshot is re-checked on its
+ * current row and left alone, where the subquery's stale answer would expire it. */
 int tg_store_reviews_expire(tg_db *db, int64_t now_ms, int limit, json_t **expired)
 {
   json_t *rows = NULL, *row;
@@ -141,7 +145,8 @@ int tg_store_reviews_expire(tg_db *db, int64_t now_ms, int limit, json_t **expir
                   "I", (long long)now_ms);
   if (rc == 0)
     rows = tg_db_query(db, &rc,
-                       "UPDATE reviews SET status = 'expired' WHERE id IN (SELECT v.id FROM "
+                       "UPDATE reviews SET status = 'expired' WHERE status = 'pending' AND "
+                       "id IN (SELECT v.id FROM "
                        "reviews v JOIN workflow_runs r ON r.id = v.run_id WHERE v.status = "
                        "'pending' AND v.expires_at IS NOT NULL AND v.expires_at <= ?1 AND "
                        "r.status = 'waiting' ORDER BY v.expires_at LIMIT ?2) "

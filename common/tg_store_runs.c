@@ -15,6 +15,7 @@
 #include "tg_clock.h"
 #include "tg_db_stmt.h"
 #include "tg_err.h"
+#include "tg_sql.h"
 #include "tg_store_credits.h"
 #include "tg_store_nodes.h"
 #include "tg_store_reviews.h"
@@ -34,25 +35,34 @@
  * leases go first (workflow_runs_lease): they have waited longest. Then a user, fairly: the first
  * entry of user_queue_pick (fewest runs running, then served least recently) among the users
  * with a queued run available now and fewer than ?4 running (schema/005_fair_claim.sql keeps
- * user_queue); then that user's run available earliest (workflow_runs_user_queue). */
-static const char CLAIM_SQL[] =
-    "UPDATE workflow_runs SET status = 'running', attempt = attempt + 1, claimed_by = ?1, "
-    "lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-    "WHERE id = coalesce("
-    "(SELECT id FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?2 "
-    "ORDER BY lease_expires_at LIMIT 1), "
-    "(SELECT id FROM workflow_runs WHERE status = 'queued' AND user_id = "
-    "(SELECT user_id FROM user_queue WHERE head_at <= ?2 AND running < ?4 "
-    "ORDER BY running, served_at LIMIT 1) "
-    "AND available_at <= ?2 ORDER BY available_at LIMIT 1)) "
-    "RETURNING id, workflow_id, user_id, inputs AS inputs_json, metadata AS metadata_json, "
-    "attempt, cost";
+ * user_queue); then that user's run available earliest (workflow_runs_user_queue).
+ * On PostgreSQL (docs/design-postgres.md section 4), with no database-wide write lock, each
+ * subquery locks the row it picks FOR UPDATE SKIP LOCKED: concurrent workers skip each other's
+ * rows (an expired lease, a user's queue row, a run) instead of waiting for them or claiming
+ * one run twice. A user whose queue row another claim holds is skipped by this one, so two
+ * workers never claim for one user at once and the cap (?4) stays exact. served_at NULL (never
+ * served) sorts first on both backends. */
+/* clang-format off */
+#define CLAIM_SQL(D)                                                                               \
+  "UPDATE workflow_runs SET status = 'running', attempt = attempt + 1, claimed_by = ?1, "          \
+  "lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "                             \
+  "WHERE id = coalesce("                                                                           \
+  "(SELECT id FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?2 "              \
+  "ORDER BY lease_expires_at LIMIT 1" D##_SKIP_LOCKED "), "                                        \
+  "(SELECT id FROM workflow_runs WHERE status = 'queued' AND user_id = "                           \
+  "(SELECT user_id FROM user_queue WHERE head_at <= ?2 AND running < ?4 "                          \
+  "ORDER BY running, served_at NULLS FIRST LIMIT 1" D##_SKIP_LOCKED ") "                           \
+  "AND available_at <= ?2 ORDER BY available_at LIMIT 1" D##_SKIP_LOCKED ")) "                     \
+  "RETURNING id, workflow_id, user_id, inputs AS inputs_json, metadata AS metadata_json, "         \
+  "attempt, cost"
+/* clang-format on */
 
 static const char LIST_SQL[] =
     "SELECT id, workflow_id, status, metadata AS metadata_json, error, error_class, attempt, "
     "cost, cancel_requested, created_at, started_at, finished_at FROM workflow_runs "
-    "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR workflow_id = ?3) "
-    "AND (?4 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?4)) "
+    "WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND "
+    "(CAST(?3 AS TEXT) IS NULL OR workflow_id = ?3) AND "
+    "(CAST(?4 AS TEXT) IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?4)) "
     "ORDER BY created_at DESC, id DESC LIMIT ?6";
 
 /* Commits when rc is 0, else (or when COMMIT fails) rolls back. Returns the final code. */
@@ -67,15 +77,23 @@ static int end_tx(tg_db *db, int rc)
 
 /* ---------------------------------------------------------------- admission */
 
+/* PostgreSQL: the workers that LISTEN on this channel claim at once (tg_pg_listen). NOTIFY is
+ * delivered at COMMIT, once per transaction however many times it was sent. */
+static int notify_workers(tg_db *db)
+{
+  return tg_db_dialect(db) == TG_DB_PG ? tg_db_exec(db, NULL, "NOTIFY toolgate_runs", "") : 0;
+}
+
 int tg_store_runs_insert(tg_db *db, const tg_run_new *run)
 {
-  return tg_db_exec(db, NULL,
-                    "INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
-                    "metadata, idempotency_key, request_hash, cost, attempt, available_at, "
-                    "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?)",
-                    "sssjjssIII", run->run_id, run->workflow_id, run->user_id, run->inputs,
-                    run->metadata, run->idempotency_key, run->request_hash, (long long)run->cost,
-                    (long long)run->now_ms, (long long)run->now_ms);
+  int rc = tg_db_exec(db, NULL,
+                      "INSERT INTO workflow_runs (id, workflow_id, user_id, status, inputs, "
+                      "metadata, idempotency_key, request_hash, cost, attempt, available_at, "
+                      "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?)",
+                      "sssjjssIII", run->run_id, run->workflow_id, run->user_id, run->inputs,
+                      run->metadata, run->idempotency_key, run->request_hash, (long long)run->cost,
+                      (long long)run->now_ms, (long long)run->now_ms);
+  return rc ? rc : notify_workers(db);
 }
 
 json_t *tg_store_runs_find_idem(tg_db *db, int *err, const char *user_id,
@@ -92,13 +110,21 @@ int tg_store_runs_retryable(const char *status)
   return status && (strcmp(status, "failed") == 0 || strcmp(status, "attention") == 0);
 }
 
+/* The run ?2 of user ?3, retryable and not retried yet, in dialect D (tg_sql.h). */
+#define RETRIED_WHERE(D)                                                                           \
+  "id = ?2 AND user_id = ?3 AND " RETRYABLE                                                        \
+  " AND " D##_JSON_TEXT("metadata", "retried_by") " IS NULL"
+
 int tg_store_runs_mark_retried(tg_db *db, const char *run_id, const char *user_id,
                                const char *new_run_id, int *changes)
 {
   return tg_db_exec(db, changes,
-                    "UPDATE workflow_runs SET metadata = json_set(metadata, '$.retried_by', ?1) "
-                    "WHERE id = ?2 AND user_id = ?3 AND " RETRYABLE " AND "
-                    "json_extract(metadata, '$.retried_by') IS NULL",
+                    TG_SQL(db,
+                           "UPDATE workflow_runs SET metadata = json_set(metadata, '$.retried_by', "
+                           "?1) WHERE " RETRIED_WHERE(TG_SQLITE),
+                           "UPDATE workflow_runs SET metadata = (metadata::jsonb || "
+                           "jsonb_build_object('retried_by', CAST(?1 AS TEXT)))::text "
+                           "WHERE " RETRIED_WHERE(TG_PG)),
                     "sss", new_run_id, run_id, user_id);
 }
 
@@ -165,6 +191,15 @@ static int cancel_run(tg_db *db, const char *run_id, const char *user_id, const 
   return rc;
 }
 
+/* The run as cancel finds it, its row locked until the transaction ends on PostgreSQL (SQLite's
+ * BEGIN IMMEDIATE holds the write lock): a claim cannot take it between this read and the write
+ * that depends on it, which would refund a run that then runs. Dialect D (tg_sql.h). */
+/* clang-format off */
+#define CANCEL_READ(D)                                                                             \
+  "SELECT status, cost, cancel_requested FROM workflow_runs WHERE id = ? AND user_id = ?"          \
+  D##_FOR_UPDATE
+/* clang-format on */
+
 int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int64_t now_ms,
                          tg_run_cancel *out)
 {
@@ -174,10 +209,7 @@ int tg_store_runs_cancel(tg_db *db, const char *run_id, const char *user_id, int
   memset(out, 0, sizeof *out);
   if ((rc = tg_db_begin(db, 1)) != 0)
     return rc;
-  run = tg_db_query_one(db, &rc,
-                        "SELECT status, cost, cancel_requested FROM workflow_runs WHERE id = ? "
-                        "AND user_id = ?",
-                        "ss", run_id, user_id);
+  run = tg_db_query_one(db, &rc, TG_SQL_OF(db, CANCEL_READ), "ss", run_id, user_id);
   if (!run) {
     tg_db_rollback(db);
     return rc;
@@ -202,8 +234,8 @@ int tg_store_runs_claim(tg_db *db, const char *worker_id, int64_t now_ms, int64_
     return rc;
   if (now_ms <= 0)
     now_ms = tg_now_ms(); /* under the write lock: after every commit this claim can see */
-  rows = tg_db_query(db, &err, CLAIM_SQL, "sIII", worker_id, (long long)now_ms, (long long)lease_ms,
-                     (long long)(user_cap > 0 ? user_cap : INT64_MAX));
+  rows = tg_db_query(db, &err, TG_SQL_OF(db, CLAIM_SQL), "sIII", worker_id, (long long)now_ms,
+                     (long long)lease_ms, (long long)(user_cap > 0 ? user_cap : INT64_MAX));
   if (!rows) {
     tg_db_rollback(db);
     return err ? err : TG_EDB;
@@ -276,6 +308,8 @@ int tg_store_runs_release(tg_db *db, const tg_run_lease *l, int64_t available_at
   return end_tx(db, rc);
 }
 
+#define ATTENTION_REST "error = ?6, finished_at = ?7, lease_expires_at = NULL WHERE " FENCE
+
 int tg_store_runs_attention(tg_db *db, const tg_run_lease *l, const char *user_id, int64_t cost,
                             json_t *providers, json_t *reasons, const char *error, int64_t now_ms,
                             int *changes)
@@ -285,10 +319,14 @@ int tg_store_runs_attention(tg_db *db, const tg_run_lease *l, const char *user_i
     return rc;
   rc = tg_db_exec(
       db, &n,
-      "UPDATE workflow_runs SET status = 'attention', "
-      "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
-      "'$.error', 'oauth_refresh_required', '$.providers', json(?4), '$.reasons', json(?5)), "
-      "error = ?6, finished_at = ?7, lease_expires_at = NULL WHERE " FENCE,
+      TG_SQL(db,
+             "UPDATE workflow_runs SET status = 'attention', "
+             "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
+             "'$.error', 'oauth_refresh_required', '$.providers', json(?4), '$.reasons', "
+             "json(?5)), " ATTENTION_REST,
+             "UPDATE workflow_runs SET status = 'attention', metadata = (metadata::jsonb || "
+             "jsonb_build_object('error', 'oauth_refresh_required', 'providers', ?4::jsonb, "
+             "'reasons', ?5::jsonb))::text, " ATTENTION_REST),
       "ssIjjsI", l->run_id, l->worker_id, (long long)l->attempt, providers, reasons, error,
       (long long)now_ms);
   if (!rc && n == 1 && cost > 0)
@@ -337,8 +375,8 @@ int tg_store_runs_tools_in_doubt(tg_db *db, const char *run_id, int64_t attempt,
   json_t *row = tg_db_query_one(
       db, &err,
       "SELECT count(*) AS n FROM tool_executions WHERE run_id = ?1 AND attempt < ?2 AND "
-      "node_id = ?3 AND status IN ('pending', 'unknown') AND NOT (provider IS 'builtin' AND "
-      "tool_name IS ?4)",
+      "node_id = ?3 AND status IN ('pending', 'unknown') AND NOT (provider IS NOT DISTINCT FROM "
+      "'builtin' AND tool_name IS NOT DISTINCT FROM ?4)",
       "sIss", run_id, (long long)attempt, node_id, skip_tool);
   *n = (int)json_integer_value(json_object_get(row, "n"));
   json_decref(row);
@@ -463,16 +501,19 @@ int tg_store_runs_read_check_rows(tg_db *db, const char *user_id, tg_check_row *
   return 0;
 }
 
+/* clang-format off */
+#define ACCOUNTS_SQL(D)                                                                            \
+  "SELECT c.id AS account_id, c.provider, c.status, c.composio_account_id, c.version, "            \
+  "a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS has_headers, m.id AS mcp_id, "            \
+  D##_HEX("m.headers_enc")                                                                         \
+  " AS headers_enc_hex FROM connected_accounts c JOIN auth_configs a ON a.id = c.auth_config_id "  \
+  "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id WHERE c.user_id = ?1 "             \
+  "ORDER BY c.provider"
+/* clang-format on */
+
 json_t *tg_store_runs_read_accounts(tg_db *db, int *err, const char *user_id)
 {
-  return tg_db_query(db, err,
-                     "SELECT c.id AS account_id, c.provider, c.status, c.composio_account_id, "
-                     "c.version, a.toolkit_slug, m.url, (m.headers_enc IS NOT NULL) AS "
-                     "has_headers, m.id AS mcp_id, hex(m.headers_enc) AS headers_enc_hex "
-                     "FROM connected_accounts c JOIN auth_configs a ON a.id = c.auth_config_id "
-                     "LEFT JOIN mcp_connections m ON m.connected_account_id = c.id "
-                     "WHERE c.user_id = ?1 ORDER BY c.provider",
-                     "s", user_id);
+  return tg_db_query(db, err, TG_SQL_OF(db, ACCOUNTS_SQL), "s", user_id);
 }
 
 /* ---------------------------------------------------------------- waiting runs (HITL) */
@@ -486,14 +527,23 @@ int tg_store_runs_wake(tg_db *db, const char *run_id, int64_t now_ms, int *reque
                       "Is", (long long)now_ms, run_id);
   if (requeued)
     *requeued = n;
+  if (rc == 0 && n)
+    rc = notify_workers(db);
   if (rc == 0 && n == 0)
     rc = tg_db_exec(db, NULL,
-                    "UPDATE workflow_runs SET metadata = json_set(CASE WHEN json_valid(metadata) "
-                    "THEN metadata ELSE '{}' END, '$.resume_pending', json('true')) "
-                    "WHERE id = ?1 AND status = 'running'",
+                    TG_SQL(db,
+                           "UPDATE workflow_runs SET metadata = json_set(CASE WHEN "
+                           "json_valid(metadata) THEN metadata ELSE '{}' END, '$.resume_pending', "
+                           "json('true')) WHERE id = ?1 AND status = 'running'",
+                           "UPDATE workflow_runs SET metadata = (metadata::jsonb || "
+                           "'{\"resume_pending\": true}')::text WHERE id = ?1 AND "
+                           "status = 'running'"),
                     "s", run_id);
   return rc;
 }
+
+#define PARK_REST                                                                                  \
+  "claimed_by = NULL, lease_expires_at = NULL, available_at = ?4 WHERE " FENCE " RETURNING status"
 
 int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *changes,
                        int *requeued)
@@ -501,10 +551,13 @@ int tg_store_runs_park(tg_db *db, const tg_run_lease *l, int64_t now_ms, int *ch
   int err = 0;
   json_t *rows = tg_db_query(
       db, &err,
-      "UPDATE workflow_runs SET status = CASE WHEN json_extract(metadata, '$.resume_pending') "
-      "THEN 'queued' ELSE 'waiting' END, metadata = json_remove(metadata, '$.resume_pending'), "
-      "claimed_by = NULL, lease_expires_at = NULL, available_at = ?4 WHERE " FENCE
-      " RETURNING status",
+      TG_SQL(db,
+             "UPDATE workflow_runs SET status = CASE WHEN json_extract(metadata, "
+             "'$.resume_pending') THEN 'queued' ELSE 'waiting' END, metadata = "
+             "json_remove(metadata, '$.resume_pending'), " PARK_REST,
+             "UPDATE workflow_runs SET status = CASE WHEN (metadata::jsonb->>'resume_pending') = "
+             "'true' THEN 'queued' ELSE 'waiting' END, metadata = (metadata::jsonb - "
+             "'resume_pending')::text, " PARK_REST),
       "ssII", l->run_id, l->worker_id, (long long)l->attempt, (long long)now_ms);
   if (!rows)
     return err ? err : TG_EDB;
@@ -535,37 +588,67 @@ int tg_store_runs_fail_waiting(tg_db *db, const char *run_id, const char *error,
 
 /* ---------------------------------------------------------------- the workflow engine */
 
+#define UNKNOWN_REST                                                                               \
+  "error = ?5, error_class = 'outcome_unknown', lease_expires_at = NULL WHERE " FENCE
+
 int tg_store_runs_outcome_unknown(tg_db *db, const tg_run_lease *l, const char *node_id,
                                   const char *error, int *changes)
 {
   return tg_db_exec(
       db, changes,
-      "UPDATE workflow_runs SET status = 'attention', "
-      "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
-      "'$.reason', 'outcome_unknown', '$.node_id', ?4), error = ?5, "
-      "error_class = 'outcome_unknown', lease_expires_at = NULL WHERE " FENCE,
+      TG_SQL(db,
+             "UPDATE workflow_runs SET status = 'attention', "
+             "metadata = json_set(CASE WHEN json_valid(metadata) THEN metadata ELSE '{}' END, "
+             "'$.reason', 'outcome_unknown', '$.node_id', ?4), " UNKNOWN_REST,
+             "UPDATE workflow_runs SET status = 'attention', metadata = (metadata::jsonb || "
+             "jsonb_build_object('reason', 'outcome_unknown', 'node_id', CAST(?4 AS "
+             "TEXT)))::text, " UNKNOWN_REST),
       "ssIss", l->run_id, l->worker_id, (long long)l->attempt, node_id, error);
 }
+
+/* The heads of resolve_run's two statements (dialect D, tg_sql.h), up to the new metadata. */
+/* clang-format off */
+#define RESOLVE_FAIL(D)                                                                            \
+  "UPDATE workflow_runs SET status = 'failed', finished_at = ?2, "                                 \
+  "error = 'the user failed the run: the outcome of node ' || "                                    \
+  D##_JSON_TEXT("metadata", "node_id")                                                             \
+  " || ' is unknown', error_class = 'outcome_unknown', metadata = "
+/* clang-format on */
+#define RESOLVE_REQUEUE                                                                            \
+  "UPDATE workflow_runs SET status = 'queued', available_at = ?2, error = NULL, "                  \
+  "error_class = NULL, claimed_by = NULL, lease_expires_at = NULL, metadata = "
 
 /* Inside resolve's transaction: the run's transition once the node's row took the answer. */
 static int resolve_run(tg_db *db, const char *run_id, const char *action, int64_t now_ms)
 {
   if (strcmp(action, "fail") == 0)
     return tg_db_exec(db, NULL,
-                      "UPDATE workflow_runs SET status = 'failed', finished_at = ?2, "
-                      "error = 'the user failed the run: the outcome of node ' || "
-                      "json_extract(metadata, '$.node_id') || ' is unknown', "
-                      "error_class = 'outcome_unknown', "
-                      "metadata = json_set(metadata, '$.resolution', 'fail') "
-                      "WHERE id = ?1 AND status = 'attention'",
+                      TG_SQL(db,
+                             RESOLVE_FAIL(TG_SQLITE) "json_set(metadata, '$.resolution', 'fail') "
+                                                     "WHERE id = ?1 AND status = 'attention'",
+                             RESOLVE_FAIL(TG_PG) "(metadata::jsonb || '{\"resolution\": "
+                                                 "\"fail\"}')::text WHERE id = ?1 AND "
+                                                 "status = 'attention'"),
                       "sI", run_id, (long long)now_ms);
   return tg_db_exec(db, NULL,
-                    "UPDATE workflow_runs SET status = 'queued', available_at = ?2, error = NULL, "
-                    "error_class = NULL, claimed_by = NULL, lease_expires_at = NULL, "
-                    "metadata = json_set(json_remove(metadata, '$.reason'), '$.resolution', ?3) "
-                    "WHERE id = ?1 AND status = 'attention'",
+                    TG_SQL(db,
+                           RESOLVE_REQUEUE "json_set(json_remove(metadata, '$.reason'), "
+                                           "'$.resolution', ?3) WHERE id = ?1 AND "
+                                           "status = 'attention'",
+                           RESOLVE_REQUEUE "((metadata::jsonb - 'reason') || jsonb_build_object("
+                                           "'resolution', CAST(?3 AS TEXT)))::text WHERE id = ?1 "
+                                           "AND status = 'attention'"),
                     "sIs", run_id, (long long)now_ms, action);
 }
+
+/* The run's status and unknown outcome, its row locked until the transaction ends (the write
+ * lock of BEGIN IMMEDIATE on SQLite), in dialect D (tg_sql.h). */
+/* clang-format off */
+#define RESOLVE_READ(D)                                                                            \
+  "SELECT status, " D##_JSON_TEXT("metadata", "reason") " AS reason, "                             \
+  D##_JSON_TEXT("metadata", "node_id")                                                             \
+  " AS node FROM workflow_runs WHERE id = ?1 AND user_id = ?2" D##_FOR_UPDATE
+/* clang-format on */
 
 int tg_store_runs_resolve(tg_db *db, const char *run_id, const char *user_id, const char *node_id,
                           const char *action, int64_t now_ms, int *outcome)
@@ -578,11 +661,7 @@ int tg_store_runs_resolve(tg_db *db, const char *run_id, const char *user_id, co
     return TG_EINVAL;
   if ((rc = tg_db_begin(db, 1)))
     return rc;
-  run = tg_db_query_one(db, &rc,
-                        "SELECT status, json_extract(metadata, '$.reason') AS reason, "
-                        "json_extract(metadata, '$.node_id') AS node FROM workflow_runs "
-                        "WHERE id = ?1 AND user_id = ?2",
-                        "ss", run_id, user_id);
+  run = tg_db_query_one(db, &rc, TG_SQL_OF(db, RESOLVE_READ), "ss", run_id, user_id);
   if (!run) {
     tg_db_rollback(db);
     return rc;

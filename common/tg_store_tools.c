@@ -12,6 +12,7 @@
 #include "tg_db.h"
 #include "tg_err.h"
 #include "tg_map.h"
+#include "tg_sql.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -20,11 +21,14 @@
 
 #define STRING_ID_MAX 512
 
-#define CATALOG_COLS                                                                               \
+/* The columns of a catalog entry in dialect D (tg_sql.h). */
+/* clang-format off */
+#define CATALOG_COLS(D)                                                                            \
   "tool_id, name, description, tool_type AS type, "                                                \
   "CASE source WHEN 'builtin' THEN 'builtin' ELSE 'connector' END AS source, source AS origin, "   \
-  "json_extract(definition, '$.input_schema') AS input_schema_json, connector_id, version, "       \
-  "tags AS tags_json FROM tools "
+  D##_JSON_TEXT("definition", "input_schema")                                                      \
+  " AS input_schema_json, connector_id, version, tags AS tags_json FROM tools "
+/* clang-format on */
 
 /* ---------------------------------------------------------------- tool ids */
 
@@ -106,12 +110,14 @@ static int upsert_row(tg_db *db, const char *user_id, const tg_tool_def *d, int6
       "ON CONFLICT(tool_id) DO UPDATE SET name = excluded.name, description = "
       "excluded.description, tool_type = excluded.tool_type, source = excluded.source, "
       "connector_id = excluded.connector_id, definition = excluded.definition, tags = "
-      "excluded.tags, status = 'active', version = version + 1, updated_at = excluded.updated_at, "
-      "deleted_at = NULL "
-      "WHERE name IS NOT excluded.name OR description IS NOT excluded.description OR tool_type IS "
-      "NOT excluded.tool_type OR source IS NOT excluded.source OR connector_id IS NOT "
-      "excluded.connector_id OR definition IS NOT excluded.definition OR tags IS NOT "
-      "excluded.tags OR deleted_at IS NOT NULL OR status IS NOT 'active'",
+      "excluded.tags, status = 'active', version = tools.version + 1, updated_at = "
+      "excluded.updated_at, deleted_at = NULL "
+      "WHERE tools.name IS DISTINCT FROM excluded.name OR tools.description IS DISTINCT FROM "
+      "excluded.description OR tools.tool_type IS DISTINCT FROM excluded.tool_type OR "
+      "tools.source IS DISTINCT FROM excluded.source OR tools.connector_id IS DISTINCT FROM "
+      "excluded.connector_id OR tools.definition IS DISTINCT FROM excluded.definition OR "
+      "tools.tags IS DISTINCT FROM excluded.tags OR tools.deleted_at IS NOT NULL OR "
+      "tools.status IS DISTINCT FROM 'active'",
       "ssssssssssI", id, d->string_id, user_id, d->name, d->description ? d->description : "",
       d->tool_type, d->source, d->connector_id, def, tags, (long long)now_ms);
   if (rc == 0 && changes)
@@ -216,21 +222,28 @@ int tg_store_tools_delete(tg_db *db, const char *user_id, const char *tool_id, i
 
 /* ---------------------------------------------------------------- reads */
 
+/* clang-format off */
+#define CATALOG_SQL(D)                                                                             \
+  "SELECT " CATALOG_COLS(D)                                                                        \
+  "WHERE user_id = ?1 AND deleted_at IS NULL "                                                     \
+  "UNION ALL SELECT " CATALOG_COLS(D)                                                              \
+  "WHERE user_id = ?2 AND ?2 <> ?1 AND deleted_at IS NULL ORDER BY source, name"
+/* clang-format on */
+
 json_t *tg_store_tools_catalog(tg_db *db, int *err, const char *user_id)
 {
-  return tg_db_query(db, err,
-                     "SELECT " CATALOG_COLS "WHERE user_id = ?1 AND deleted_at IS NULL "
-                     "UNION ALL SELECT " CATALOG_COLS "WHERE user_id = ?2 AND ?2 <> ?1 AND "
-                     "deleted_at IS NULL ORDER BY source, name",
-                     "ss", TG_TOOLS_SYSTEM_USER, user_id);
+  return tg_db_query(db, err, TG_SQL_OF(db, CATALOG_SQL), "ss", TG_TOOLS_SYSTEM_USER, user_id);
 }
+
+/* clang-format off */
+#define GET_SQL(D)                                                                                 \
+  "SELECT " CATALOG_COLS(D)                                                                        \
+  "WHERE tool_id = ? AND user_id = ? AND deleted_at IS NULL"
+/* clang-format on */
 
 json_t *tg_store_tools_get(tg_db *db, int *err, const char *user_id, const char *tool_id)
 {
-  return tg_db_query_one(db, err,
-                         "SELECT " CATALOG_COLS "WHERE tool_id = ? AND user_id = ? AND "
-                         "deleted_at IS NULL",
-                         "ss", tool_id, user_id);
+  return tg_db_query_one(db, err, TG_SQL_OF(db, GET_SQL), "ss", tool_id, user_id);
 }
 
 json_t *tg_store_tools_runnable(tg_db *db, int *err, const char *user_id)

@@ -5,8 +5,8 @@ it must keep.
    table is opened by a worker and the gateway starting together: both come up, the file is at
    version 3, every row is kept, the views answer, a bad status is still
    refused, and a new admission is claimed and finished by the worker on the migrated schema.
-2. EXPLAIN QUERY PLAN of the worker's claim (read from worker/wk_claim.c itself, so the test
-   follows the code) walks the partial indexes workflow_runs_lease, user_queue_pick and
+2. EXPLAIN QUERY PLAN of the worker's claim (SQLite's text, expanded from
+   common/tg_store_runs.c by tests/pg/check_sql.py, so the test follows the code) walks the partial indexes workflow_runs_lease, user_queue_pick and
    workflow_runs_user_queue (schema/005_fair_claim.sql), and
    the idempotency lookup and the run listing stay indexed.
 (Encrypted BLOB columns stay NULL here: the programs refuse to start on sealed secrets without
@@ -14,9 +14,10 @@ their key. tests/unit/common/tg_db_migrate.c checks that BLOBs are copied byte f
 """
 import os
 import sqlite3
+import sys
 import time
 
-from harness import SRC, Stack, c_string, main, wait_until
+from harness import BUILD, SRC, Stack, c_string, main, wait_until
 
 TABLES = ["users", "credit_ledger", "auth_configs", "connected_accounts", "mcp_connections",
           "oauth_states", "workflows", "workflow_runs", "tool_executions", "webhook_events"]
@@ -135,13 +136,25 @@ def plan(c, sql, args):
     return " | ".join(r[3] for r in c.execute("EXPLAIN QUERY PLAN " + sql, args))
 
 
+def sqlite_claim():
+    """SQLite's text of the claim, as the compiler sees it (CLAIM_SQL is a macro of the dialect:
+    tests/pg/check_sql.py expands it)."""
+    sys.path.insert(0, os.path.join(SRC, "tests", "pg"))
+    import check_sql
+    claims = [s.text for s in check_sql.collect(BUILD, "common/tg_store_runs.c")
+              if s.backend != "pg" and s.text.startswith("UPDATE workflow_runs SET status = "
+                                                         "'running', attempt = attempt + 1")]
+    assert len(claims) == 1, claims
+    return claims[0]
+
+
 def test_claim_and_lookups_use_the_indexes():
     with Stack(mcp=False) as s:
         c = sqlite3.connect(s.db_path)
         assert c.execute("PRAGMA user_version").fetchone()[0] >= 3
         with open(os.path.join(SRC, "common", "tg_store_runs.c")) as f:
             source = f.read()
-        claim = c_string(source, "CLAIM_SQL")
+        claim = sqlite_claim()
         listing = c_string(source, "LIST_SQL")
         p = plan(c, claim, ("w", int(time.time() * 1000), 5000, 2))
         print("claim: " + p)
