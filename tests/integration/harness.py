@@ -413,12 +413,22 @@ class PgRow(tuple):
 _SQLITE_MASTER = ("(SELECT CASE table_type WHEN 'VIEW' THEN 'view' ELSE 'table' END AS type, "
                   "table_name AS name, table_name AS tbl_name FROM information_schema.tables "
                   "WHERE table_schema = current_schema()) AS sqlite_master")
+_TABLE_INFO = ("SELECT c.ordinal_position - 1 AS cid, c.column_name AS name, upper(c.data_type) "
+               "AS type, (c.is_nullable = 'NO')::int AS notnull, c.column_default AS dflt_value, "
+               "coalesce((SELECT k.ordinal_position FROM information_schema.table_constraints t "
+               "JOIN information_schema.key_column_usage k ON k.constraint_name = "
+               "t.constraint_name AND k.table_name = t.table_name WHERE t.table_name = "
+               "c.table_name AND t.constraint_type = 'PRIMARY KEY' AND k.column_name = "
+               "c.column_name), 0) AS pk FROM information_schema.columns c WHERE c.table_schema = "
+               "current_schema() AND c.table_name = '%s' ORDER BY c.ordinal_position")
 
 
 def pg_statement(sql, params=()):
     """(sql, params) for psycopg2 from a test's sqlite3 statement: `?` -> %s and `?N` -> %(pN)s
-    outside quotes, `%` doubled, `INSERT OR IGNORE` -> ON CONFLICT DO NOTHING, sqlite_master ->
-    information_schema.tables."""
+    outside quotes, `%` doubled; and SQLite's idioms in the tests' own SQL: `INSERT OR IGNORE`
+    -> ON CONFLICT DO NOTHING, sqlite_master and PRAGMA table_info(t) -> information_schema,
+    hex(column) -> upper(encode(column, 'hex')), sum(a comparison) -> sum((comparison)::int),
+    json_extract(column, '$.a.b') -> (column::json #>> '{a,b}') (text, where SQLite's is typed)."""
     out, quote, i, numbered = [], None, 0, False
     while i < len(sql):
         ch = sql[i]
@@ -448,6 +458,14 @@ def pg_statement(sql, params=()):
     if m:
         text = "INSERT INTO" + m.group(1) + " ON CONFLICT DO NOTHING"
     text = re.sub(r"\bsqlite_master\b", _SQLITE_MASTER, text)
+    m = re.match(r"(?i)^\s*PRAGMA\s+table_info\s*\(\s*(\w+)\s*\)\s*;?\s*$", text)
+    if m:
+        text = _TABLE_INFO % m.group(1)
+    text = re.sub(r"(?i)\bhex\(\s*([\w.]+)\s*\)", r"upper(encode(\1, 'hex'))", text)
+    text = re.sub(r"(?i)\bjson_extract\(\s*([\w.]+)\s*,\s*'\$\.([\w.]+)'\s*\)",
+                  lambda m: "(%s::json #>> '{%s}')" % (m.group(1), m.group(2).replace(".", ",")),
+                  text)
+    text = re.sub(r"(?i)\bsum\(([^()]*?(?:=|<>|!=|<|>)[^()]*)\)", r"sum((\1)::int)", text)
     if numbered:
         params = {"p%d" % (k + 1): v for k, v in enumerate(params)}
     return text, params

@@ -1,10 +1,9 @@
 """The two dialects of the schema describe the same database (docs/design-postgres.md section 2).
 
-SQLite's schema is the one toolgate builds from schema/NNN_*.sql (a worker started with --once on
-a new file applies every step and exits); PostgreSQL's is schema/pg/NNN_*.sql applied in order
-to a new database on the test server, each file in one transaction as the runner does
-(schema_version is the runner's bookkeeping and is left out). Each side is read back from the
-database itself into one model:
+Each schema is the one toolgate builds: a worker started with --once applies every migration and
+exits, on a new SQLite file (schema/NNN_*.sql) and on a new database on the PostgreSQL test
+server (schema/pg/NNN_*.sql; schema_version is the runner's bookkeeping and is left out of the
+comparison). Each side is read back from the database itself into one model:
   per table: the columns in order (name, type affinity, NOT NULL, default, rowid/identity), the
   primary key, the UNIQUE constraints, the foreign keys (columns, parent, its columns, ON DELETE,
   ON UPDATE), the CHECK constraints (a column limited to a set of values becomes that set, with
@@ -14,7 +13,9 @@ database itself into one model:
 SQLite is read through pragma_table_info, pragma_index_list/index_info,
 pragma_foreign_key_list and sqlite_master (CHECKs and predicates from the CREATE text);
 PostgreSQL through information_schema and pg_catalog.
-1. The two models are equal, and hold what the schema has (no reader that reads nothing passes).
+1. The two models are equal, and hold what the schema has (no reader that reads nothing passes);
+   both databases are at the last version, and the two series are one numbered series (each
+   PostgreSQL step after the baseline has its SQLite twin, and both end at the same number).
 2. The comparison reports a difference: each deliberate change to one side (a column added, a
    type, a default, NOT NULL, an identity, a CHECK value set, an index's predicate, columns or
    uniqueness, a foreign key or its ON DELETE, a trigger, a view, a table) is reported, naming
@@ -319,39 +320,32 @@ def compare(a, b, names=("sqlite", "postgresql")):
 
 
 # --- the two databases ---------------------------------------------------------------------
-def sqlite_by_toolgate(tmp):
-    """A new SQLite file migrated by toolgate itself (toolgate-worker --once)."""
-    path = os.path.join(tmp, "toolgate.db")
+def migrate_by_toolgate(db, cwd):
+    """Has toolgate open TOOLGATE_DB=db and apply its migrations: a worker started with --once
+    on an empty queue migrates and exits."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLGATE_", "COMPOSIO_"))}
-    env.update(TOOLGATE_DB=path, TOOLGATE_LOG_LEVEL="warn")
-    p = subprocess.run([os.path.join(BUILD, "toolgate-worker"), "--once"], env=env, cwd=tmp,
+    env.update(TOOLGATE_DB=db, TOOLGATE_LOG_LEVEL="warn")
+    p = subprocess.run([os.path.join(BUILD, "toolgate-worker"), "--once"], env=env, cwd=cwd,
                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p
-    return path
 
 
-def pg_by_files():
-    """A new PostgreSQL database with schema/pg/*.sql applied in order, one transaction each;
-    returns an open psycopg2 connection to it (the caller closes it) and the database's URI."""
-    import psycopg2
-    uri = pgserver().create_database(pg_server_uri(), prefix="tg_schema")
-    conn = psycopg2.connect(uri, connect_timeout=10)
-    files = sorted(glob.glob(os.path.join(SRC, "schema", "pg", "*.sql")))
-    assert files, "no schema/pg/*.sql"
-    for path in files:
-        with open(path) as f, conn.cursor() as cur:
-            cur.execute(f.read())
-        conn.commit()
-    return conn, uri
+def step_numbers(folder):
+    return sorted(int(os.path.basename(f)[:3]) for f in glob.glob(os.path.join(folder, "*.sql")))
 
 
 class Backends:
-    """Both databases for a test: .sqlite (a path) and .pg (a psycopg2 connection)."""
+    """Both databases, each new and migrated by toolgate: .sqlite (a file path) and .pg (a
+    psycopg2 connection to a new database on the test server)."""
 
     def __enter__(self):
+        import psycopg2
         self.tmp = tempfile.mkdtemp(prefix="toolgate-schema-")
-        self.sqlite = sqlite_by_toolgate(self.tmp)
-        self.pg, self.pg_uri = pg_by_files()
+        self.sqlite = os.path.join(self.tmp, "toolgate.db")
+        migrate_by_toolgate(self.sqlite, self.tmp)
+        self.pg_uri = pgserver().create_database(pg_server_uri(), prefix="tg_schema")
+        migrate_by_toolgate(self.pg_uri, self.tmp)
+        self.pg = psycopg2.connect(self.pg_uri, connect_timeout=10)
         return self
 
     def __exit__(self, *exc):
@@ -362,13 +356,31 @@ class Backends:
 
 
 # --- tests ---------------------------------------------------------------------------------
+def test_one_numbered_series():
+    """Every PostgreSQL step after the baseline has its SQLite twin, and both series end at the
+    same version."""
+    lite, pg = step_numbers(os.path.join(SRC, "schema")), step_numbers(os.path.join(SRC, "schema",
+                                                                                    "pg"))
+    assert pg and pg[0] <= lite[-1], (lite, pg)
+    assert [n for n in pg[1:] if n not in lite] == [], (lite, pg)
+    assert lite[-1] == pg[-1], "the last step of schema/ is %d, of schema/pg %d" % (lite[-1],
+                                                                                  pg[-1])
+
+
 def test_backends_have_equivalent_schemas():
     with Backends() as b:
         lite = sqlite_model(b.sqlite)
         with b.pg.cursor() as cur:
             pg = pg_model(cur)
+            cur.execute("SELECT version FROM schema_version")
+            versions = cur.fetchall()
         diff = compare(lite, pg)
         assert not diff, "the schemas differ:\n" + "\n".join(diff)
+        last = step_numbers(os.path.join(SRC, "schema"))[-1]
+        assert versions == [(last,)], versions
+        c = sqlite3.connect(b.sqlite)
+        assert c.execute("PRAGMA user_version").fetchone()[0] == last
+        c.close()
         # The readers read something: what schema/001..008 hold, seen from SQLite.
         tables = lite["tables"]
         assert len(tables) == 20, sorted(tables)
