@@ -61,7 +61,8 @@ typedef struct admit_ctx {
   char wf_id[GW_USER_MAX + 1];
   char retry_of[GW_USER_MAX + 1]; /* RETRY: the run retried */
   char run_id[64];
-  char *idem_key;                              /* NULL without the header */
+  char *idem_key; /* NULL without the header */
+  int idem_again; /* the insert met a twin's key (another gateway's commit): looked up again */
   char hash[crypto_generichash_BYTES * 2 + 1]; /* request_hash */
   json_t *inputs;                              /* object */
   json_t *tc;     /* tool_constraints given (NULL: none), then what the run stores */
@@ -531,6 +532,15 @@ static void on_loaded(gw_batch_item *it, int status)
 static void on_admitted(gw_batch_item *it, int status)
 {
   admit_ctx *c = ctx_of(it);
+  if (status == TG_ECONFLICT && c->idem_key && !c->idem_again) {
+    /* The key's unique index refused the run: a twin with the same key committed after this
+     * transaction's lookup (on PostgreSQL, another gateway; its snapshot did not see it). Its
+     * writes were undone; once more, and the lookup replays the twin's answer. */
+    c->idem_again = 1;
+    outcome_reset(c);
+    gw_batch_push(c->j.app->admitq, it);
+    return;
+  }
   if (status != 0) {
     step_failed(c, status);
     return;
