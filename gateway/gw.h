@@ -141,10 +141,13 @@ typedef struct gw_job {
 int gw_job_fail(gw_job *j, int status, const char *code, const char *message);
 
 /* Answers the request from j's outcome (error body merged with j->body when status >= 400)
- * and clears j->req and j->body. Extra headers as in tg_httpd_respond. */
+ * and clears j->req and j->body. Extra headers as in tg_httpd_respond; a 503 without headers
+ * gets "Retry-After: 1". */
 void gw_job_reply(gw_job *j, const char *const *headers);
 
-/* A job outcome from a TG_E* code a work function returned: busy → 503, others → 500. */
+/* A job outcome from a TG_E* code a work function returned: busy or a statement timeout →
+ * 503 database_busy, a lost database connection (TG_EIO) → 503 database_unavailable, a closing
+ * queue → 503 shutting_down, others → 500. */
 void gw_job_fail_err(gw_job *j, int err);
 
 /* Queues a job; when the queue refuses, answers 503 and returns the error (done not called). */

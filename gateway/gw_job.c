@@ -23,13 +23,17 @@ int gw_job_fail(gw_job *j, int status, const char *code, const char *message)
 
 void gw_job_fail_err(gw_job *j, int err)
 {
-  if (err == TG_EBUSY)
+  if (err == TG_EBUSY || err == TG_ETIMEDOUT) /* busy, or a statement timeout */
     gw_job_fail(j, 503, "database_busy", "The database is busy; try again.");
+  else if (err == TG_EIO) /* the connection to PostgreSQL was lost (restart, network) */
+    gw_job_fail(j, 503, "database_unavailable", "The database cannot be reached; try again.");
   else if (err == TG_ECANCELED)
     gw_job_fail(j, 503, "shutting_down", "The gateway is shutting down.");
   else
     gw_job_fail(j, 500, "internal", "An internal error occurred.");
 }
+
+static const char *const retry_soon[] = {"Retry-After: 1", NULL};
 
 void gw_job_reply(gw_job *j, const char *const *headers)
 {
@@ -43,6 +47,8 @@ void gw_job_reply(gw_job *j, const char *const *headers)
   }
   if (j->status == 0)
     gw_job_fail(j, 500, "internal", "The request ended without an answer.");
+  if (j->status == 503 && !headers)
+    headers = retry_soon; /* every 503 says when to come back (RFC 9110 section 10.2.3) */
   if (j->status >= 400) {
     gw_respond_error(r, j->status, j->code ? j->code : "internal",
                      j->message ? j->message : "Error.", body, headers);

@@ -30,6 +30,7 @@
 #include "tg_egress.h"
 #include "tg_graph.h"
 #include "tg_http.h"
+#include "tg_log.h"
 #include "tg_mcp.h"
 #include "tg_oauth2_tokens.h"
 #include "tg_sealed.h"
@@ -96,7 +97,9 @@ struct wk_worker {
   struct tg_sandbox_pool *sandbox; /* Code nodes and code_execution (spares: tg_sandbox.h);
                                       NULL once closed */
   uv_timer_t poll;
-  struct tg_pg_listen *wake; /* PostgreSQL: LISTEN toolgate_runs (claims at once); else NULL */
+  struct tg_pg_listen *wake;    /* PostgreSQL: LISTEN toolgate_runs (claims at once); else NULL */
+  tg_log_rate log_claim_failed; /* one line a second while the database is away */
+  tg_log_rate log_hb_failed;
   uv_timer_t grace;
   uv_signal_t sigterm, sigint;
   wk_run *runs;

@@ -151,7 +151,8 @@ static void hb_done(void *arg, int status)
     uv_timer_stop(&r->hb); /* nothing left to extend */
     tg_warn("lease_lost", "{s:s, s:I}", "run_id", r->id, "attempt", (json_int_t)r->attempt);
   } else if (status != 0) {
-    tg_warn("heartbeat_failed", "{s:s, s:s}", "run_id", r->id, "error", tg_errname(status));
+    tg_log_every(&r->w->log_hb_failed, uv_now(r->w->loop), TG_LOG_WARN, "heartbeat_failed",
+                 "{s:s, s:s}", "run_id", r->id, "error", tg_errname(status));
   }
 }
 
@@ -377,7 +378,8 @@ static void claim_done(void *arg, int status)
   w->claiming = 0;
   if (status != 0 || !found) {
     if (status != 0 && status != TG_ECANCELED)
-      tg_error("claim_failed", "{s:s}", "error", tg_errname(status));
+      tg_log_every(&w->log_claim_failed, uv_now(w->loop), TG_LOG_ERROR, "claim_failed", "{s:s}",
+                   "error", tg_errname(status));
     free(r); /* nothing was filled when no row was claimed */
     w->queue_empty = status == 0;
     wk_on_run_freed(w);

@@ -197,6 +197,8 @@ static void teardown(wk_worker *w)
   if (w->shut_down)
     return;
   w->shut_down = 1;
+  tg_log_rate_flush(&w->log_claim_failed);
+  tg_log_rate_flush(&w->log_hb_failed);
   uv_timer_stop(&w->grace);
   uv_close((uv_handle_t *)&w->poll, NULL);
   wk_sweep_stop(w);
@@ -292,6 +294,8 @@ int main(int argc, char **argv)
   if (!key || !*key)
     tg_warn("composio_api_key_missing", NULL);
 
+  tg_log_rate_init(&w.log_claim_failed, 1000);
+  tg_log_rate_init(&w.log_hb_failed, 1000);
   uv_timer_init(&loop, &w.poll);
   uv_timer_init(&loop, &w.grace);
   w.poll.data = w.grace.data = &w;
