@@ -178,10 +178,16 @@ def test_two_gateways_four_workers_survive_kills_and_a_restart():
             done = s.query("SELECT count(DISTINCT run_id) AS n FROM node_executions WHERE "
                            "node_id = 'end' AND status = 'success'")[0]["n"]
             assert done == N_RUNS, done
-            calls = s.query("SELECT run_id, count(*) AS n FROM tool_executions WHERE status = "
-                            "'success' GROUP BY run_id")
-            assert len(calls) == N_RUNS and all(r["n"] == 1 for r in calls), \
-                [r for r in calls if r["n"] != 1][:5]
+            # A tool call succeeded at most once per attempt. Twice in one run only across
+            # attempts: the call's success was journaled, then the attempt ended (its worker
+            # killed, or the server restarted) before the node's; the next attempt repeats the
+            # node, and echo is readOnlyHint, so the call is made again (README "Worker").
+            calls = s.query("SELECT run_id, attempt, count(*) AS n FROM tool_executions WHERE "
+                            "status = 'success' GROUP BY run_id, attempt")
+            assert {r["run_id"] for r in calls} == set(runs), "a run without its tool call"
+            assert all(r["n"] == 1 for r in calls), [r for r in calls if r["n"] != 1][:5]
+            print("runs whose read-only call was repeated by a later attempt: %d"
+                  % (len(calls) - N_RUNS), flush=True)
             # finished exactly once: one run_finished event per run (written with the fenced
             # final write, so a worker that lost its lease cannot add a second)
             fin = s.query("SELECT run_id, count(*) AS n FROM run_events WHERE type = "
